@@ -1,0 +1,388 @@
+#include "config/ConfigLoader.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <map>
+#include <sstream>
+
+namespace parley {
+
+int64_t parseDurationMs(const std::string& text) {
+    int64_t amount = 0;
+    const char* begin = text.data();
+    const char* end = text.data() + text.size();
+    auto [rest, error] = std::from_chars(begin, end, amount);
+    if (error != std::errc() || rest == begin || amount < 0) {
+        throw std::invalid_argument("expected a duration such as 250ms, 30s, 5m or 2h");
+    }
+    const std::string unit(rest, end);
+    static const std::map<std::string, int64_t> kUnits = {
+        {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+    auto found = kUnits.find(unit);
+    if (found == kUnits.end()) {
+        throw std::invalid_argument("expected a duration such as 250ms, 30s, 5m or 2h (unit ms, s, m or h)");
+    }
+    if (amount > std::numeric_limits<int64_t>::max() / found->second) {
+        throw std::invalid_argument("duration is too long");
+    }
+    return amount * found->second;
+}
+
+namespace {
+
+// Walks one YAML mapping against a table of known keys; every error names file, line and key path.
+class Reader {
+public:
+    using KeyReader = std::function<void(const YAML::Node&, const std::string& keyPath)>;
+
+    explicit Reader(std::string source) : source_(std::move(source)) {}
+
+    [[noreturn]] void fail(const YAML::Node& node, const std::string& keyPath,
+                           const std::string& reason) const {
+        std::ostringstream out;
+        out << source_;
+        if (node.Mark().line >= 0) {
+            out << ':' << node.Mark().line + 1;
+        }
+        out << ": " << (keyPath.empty() ? "(top level)" : keyPath) << ": " << reason;
+        throw ConfigError(out.str());
+    }
+
+    void mapping(const YAML::Node& node, const std::string& path,
+                 const std::map<std::string, KeyReader>& keys) const {
+        if (node.IsNull()) {
+            return;  // an empty section keeps every default
+        }
+        if (!node.IsMap()) {
+            fail(node, path, "expected a mapping of keys");
+        }
+        for (const auto& entry : node) {
+            const std::string key = entry.first.as<std::string>();
+            const std::string keyPath = path.empty() ? key : path + "." + key;
+            auto found = keys.find(key);
+            if (found == keys.end()) {
+                std::string known;
+                for (const auto& [name, unused] : keys) {
+                    known += known.empty() ? name : ", " + name;
+                }
+                fail(entry.first, keyPath, "unknown key (known keys here: " + known + ")");
+            }
+            found->second(entry.second, keyPath);
+        }
+    }
+
+    std::string string(const YAML::Node& node, const std::string& keyPath) const {
+        if (!node.IsScalar()) {
+            fail(node, keyPath, "expected a string");
+        }
+        return node.Scalar();
+    }
+
+    int64_t integer(const YAML::Node& node, const std::string& keyPath, int64_t min,
+                    int64_t max) const {
+        if (!node.IsScalar()) {
+            fail(node, keyPath, "expected an integer");
+        }
+        const std::string& text = node.Scalar();
+        int64_t value = 0;
+        auto [rest, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+        if (error != std::errc() || rest != text.data() + text.size()) {
+            fail(node, keyPath, "expected an integer, got '" + text + "'");
+        }
+        if (value < min || value > max) {
+            fail(node, keyPath,
+                 "must be between " + std::to_string(min) + " and " + std::to_string(max));
+        }
+        return value;
+    }
+
+    double number(const YAML::Node& node, const std::string& keyPath, double min,
+                  double max) const {
+        double value = 0;
+        try {
+            if (!node.IsScalar()) {
+                throw YAML::BadConversion(node.Mark());
+            }
+            value = node.as<double>();
+        } catch (const YAML::BadConversion&) {
+            fail(node, keyPath, "expected a number");
+        }
+        if (value < min || value > max) {
+            std::ostringstream range;
+            range << "must be between " << min << " and " << max;
+            fail(node, keyPath, range.str());
+        }
+        return value;
+    }
+
+    int64_t duration(const YAML::Node& node, const std::string& keyPath, int64_t minMs,
+                     int64_t maxMs) const {
+        const std::string text = string(node, keyPath);
+        int64_t value = 0;
+        try {
+            value = parseDurationMs(text);
+        } catch (const std::invalid_argument& error) {
+            fail(node, keyPath, std::string(error.what()) + ", got '" + text + "'");
+        }
+        if (value < minMs || value > maxMs) {
+            fail(node, keyPath,
+                 "must be between " + std::to_string(minMs) + "ms and " + std::to_string(maxMs) +
+                     "ms");
+        }
+        return value;
+    }
+
+    std::string oneOf(const YAML::Node& node, const std::string& keyPath,
+                      const std::vector<std::string>& allowed) const {
+        const std::string value = string(node, keyPath);
+        for (const auto& candidate : allowed) {
+            if (candidate == value) {
+                return value;
+            }
+        }
+        std::string list;
+        for (const auto& candidate : allowed) {
+            list += list.empty() ? candidate : ", " + candidate;
+        }
+        fail(node, keyPath, "must be one of: " + list + " (got '" + value + "')");
+    }
+
+private:
+    std::string source_;
+};
+
+constexpr int64_t kMaxInt = std::numeric_limits<int32_t>::max();
+
+void validateTopicPrefix(const Reader& reader, const YAML::Node& node, const std::string& keyPath,
+                         const std::string& prefix) {
+    if (prefix.empty() || prefix.front() == '/' || prefix.back() == '/' ||
+        prefix.find_first_of("+#") != std::string::npos || prefix.front() == '$') {
+        reader.fail(node, keyPath,
+                    "must be a topic without wildcards and without a leading or trailing '/'");
+    }
+}
+
+Config parse(const YAML::Node& root, const std::string& source) {
+    Config config;
+    config.sourceFile = source;
+    const Reader r(source);
+    using Keys = std::map<std::string, Reader::KeyReader>;
+
+    auto& broker = config.broker;
+    const Keys brokerKeys = {
+        {"uri", [&](const YAML::Node& n, const std::string& k) { broker.uri = r.string(n, k); }},
+        {"client_id",
+         [&](const YAML::Node& n, const std::string& k) { broker.clientId = r.string(n, k); }},
+        {"username",
+         [&](const YAML::Node& n, const std::string& k) { broker.username = r.string(n, k); }},
+        {"password",
+         [&](const YAML::Node& n, const std::string& k) { broker.password = r.string(n, k); }},
+        {"password_file",
+         [&](const YAML::Node& n, const std::string& k) { broker.passwordFile = r.string(n, k); }},
+        {"share_group",
+         [&](const YAML::Node& n, const std::string& k) {
+             broker.shareGroup = r.string(n, k);
+             if (broker.shareGroup.empty() ||
+                 broker.shareGroup.find_first_of("/+#") != std::string::npos) {
+                 r.fail(n, k, "must be a non-empty name without '/', '+' or '#'");
+             }
+         }},
+        {"keepalive",
+         [&](const YAML::Node& n, const std::string& k) {
+             broker.keepAliveSeconds = static_cast<int>(r.duration(n, k, 1000, 3600000) / 1000);
+         }},
+        {"session_expiry",
+         [&](const YAML::Node& n, const std::string& k) {
+             broker.sessionExpirySeconds =
+                 static_cast<int>(r.duration(n, k, 0, int64_t{86400} * 1000 * 30) / 1000);
+         }},
+        {"max_inflight",
+         [&](const YAML::Node& n, const std::string& k) {
+             broker.maxInflight = static_cast<int>(r.integer(n, k, 1, 65535));
+         }},
+        {"max_buffered_messages",
+         [&](const YAML::Node& n, const std::string& k) {
+             broker.maxBufferedMessages = static_cast<int>(r.integer(n, k, 1, kMaxInt));
+         }},
+    };
+
+    const Keys topicKeys = {
+        {"prefix",
+         [&](const YAML::Node& n, const std::string& k) {
+             config.topicPrefix = r.string(n, k);
+             validateTopicPrefix(r, n, k, config.topicPrefix);
+         }},
+    };
+
+    auto& sqlite = config.store.sqlite;
+    const Keys sqliteKeys = {
+        {"path", [&](const YAML::Node& n, const std::string& k) { sqlite.path = r.string(n, k); }},
+        {"synchronous",
+         [&](const YAML::Node& n, const std::string& k) {
+             sqlite.synchronous = r.oneOf(n, k, {"full", "normal"});
+         }},
+    };
+    auto& mysql = config.store.mysql;
+    const Keys mysqlKeys = {
+        {"host", [&](const YAML::Node& n, const std::string& k) { mysql.host = r.string(n, k); }},
+        {"port",
+         [&](const YAML::Node& n, const std::string& k) {
+             mysql.port = static_cast<int>(r.integer(n, k, 1, 65535));
+         }},
+        {"socket",
+         [&](const YAML::Node& n, const std::string& k) { mysql.socket = r.string(n, k); }},
+        {"user", [&](const YAML::Node& n, const std::string& k) { mysql.user = r.string(n, k); }},
+        {"password",
+         [&](const YAML::Node& n, const std::string& k) { mysql.password = r.string(n, k); }},
+        {"password_file",
+         [&](const YAML::Node& n, const std::string& k) { mysql.passwordFile = r.string(n, k); }},
+        {"database",
+         [&](const YAML::Node& n, const std::string& k) { mysql.database = r.string(n, k); }},
+        {"pool_size",
+         [&](const YAML::Node& n, const std::string& k) {
+             mysql.poolSize = static_cast<int>(r.integer(n, k, 1, 256));
+         }},
+        {"connect_timeout",
+         [&](const YAML::Node& n, const std::string& k) {
+             mysql.connectTimeoutSeconds = static_cast<int>(r.duration(n, k, 1000, 600000) / 1000);
+         }},
+        {"io_timeout",
+         [&](const YAML::Node& n, const std::string& k) {
+             mysql.ioTimeoutSeconds = static_cast<int>(r.duration(n, k, 1000, 3600000) / 1000);
+         }},
+    };
+    const Keys storeKeys = {
+        {"backend",
+         [&](const YAML::Node& n, const std::string& k) {
+             config.store.backend = r.oneOf(n, k, {"sqlite", "mysql"});
+         }},
+        {"sqlite", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, sqliteKeys); }},
+        {"mysql", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, mysqlKeys); }},
+        {"retry_for",
+         [&](const YAML::Node& n, const std::string& k) {
+             config.store.retryForMs = r.duration(n, k, 0, 3600000);
+         }},
+    };
+
+    auto& limits = config.limits;
+    const Keys limitKeys = {
+        {"max_payload_bytes",
+         [&](const YAML::Node& n, const std::string& k) {
+             limits.maxPayloadBytes = r.integer(n, k, 1024, 16 * 1024 * 1024);
+         }},
+        {"max_body_bytes",
+         [&](const YAML::Node& n, const std::string& k) {
+             limits.maxBodyBytes = r.integer(n, k, 1, 1024 * 1024);
+         }},
+        {"max_meta_bytes",
+         [&](const YAML::Node& n, const std::string& k) {
+             limits.maxMetaBytes = r.integer(n, k, 0, 1024 * 1024);
+         }},
+        {"max_group_members",
+         [&](const YAML::Node& n, const std::string& k) {
+             limits.maxGroupMembers = static_cast<int>(r.integer(n, k, 2, 10000));
+         }},
+    };
+
+    const Keys typingKeys = {
+        {"burst",
+         [&](const YAML::Node& n, const std::string& k) {
+             config.typing.burst = static_cast<int>(r.integer(n, k, 1, 1000));
+         }},
+        {"per_second",
+         [&](const YAML::Node& n, const std::string& k) {
+             config.typing.perSecond = r.number(n, k, 0.01, 1000);
+         }},
+    };
+
+    const Keys presenceKeys = {
+        {"away_after",
+         [&](const YAML::Node& n, const std::string& k) {
+             config.presence.awayAfterMs = r.duration(n, k, 1000, int64_t{86400} * 1000);
+         }},
+        {"sweep_interval",
+         [&](const YAML::Node& n, const std::string& k) {
+             config.presence.sweepIntervalMs = r.duration(n, k, 50, 3600000);
+         }},
+    };
+
+    const Keys serverKeys = {
+        {"workers",
+         [&](const YAML::Node& n, const std::string& k) {
+             config.server.workers = static_cast<int>(r.integer(n, k, 1, 256));
+         }},
+        {"queue_capacity",
+         [&](const YAML::Node& n, const std::string& k) {
+             config.server.queueCapacity = static_cast<int>(r.integer(n, k, 1, 10000000));
+         }},
+        {"shutdown_timeout",
+         [&](const YAML::Node& n, const std::string& k) {
+             config.server.shutdownTimeoutMs = r.duration(n, k, 0, 3600000);
+         }},
+    };
+
+    const Keys logKeys = {
+        {"level",
+         [&](const YAML::Node& n, const std::string& k) {
+             config.log.level =
+                 r.oneOf(n, k, {"trace", "debug", "info", "warn", "error", "critical", "off"});
+         }},
+    };
+
+    const Keys rootKeys = {
+        {"broker", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, brokerKeys); }},
+        {"topics", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, topicKeys); }},
+        {"store", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, storeKeys); }},
+        {"limits", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, limitKeys); }},
+        {"typing", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, typingKeys); }},
+        {"presence",
+         [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, presenceKeys); }},
+        {"server", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, serverKeys); }},
+        {"log", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, logKeys); }},
+    };
+    r.mapping(root, "", rootKeys);
+
+    if (!broker.password.empty() && !broker.passwordFile.empty()) {
+        r.fail(root["broker"], "broker", "set password or password_file, not both");
+    }
+    if (!mysql.password.empty() && !mysql.passwordFile.empty()) {
+        r.fail(root["store"], "store.mysql", "set password or password_file, not both");
+    }
+    if (limits.maxBodyBytes + limits.maxMetaBytes > limits.maxPayloadBytes) {
+        r.fail(root["limits"], "limits",
+               "max_body_bytes + max_meta_bytes must not exceed max_payload_bytes");
+    }
+    if (config.presence.sweepIntervalMs > config.presence.awayAfterMs) {
+        r.fail(root["presence"], "presence.sweep_interval", "must not exceed presence.away_after");
+    }
+    return config;
+}
+
+}  // namespace
+
+Config loadConfigText(const std::string& yamlText, const std::string& sourceName) {
+    YAML::Node root;
+    try {
+        root = YAML::Load(yamlText);
+    } catch (const YAML::Exception& error) {
+        throw ConfigError(sourceName + ":" + std::to_string(error.mark.line + 1) +
+                          ": not valid YAML: " + error.msg);
+    }
+    return parse(root, sourceName);
+}
+
+Config loadConfigFile(const std::string& path) {
+    std::ifstream file(path);
+    if (!file) {
+        throw ConfigError(path + ": cannot be read");
+    }
+    std::stringstream text;
+    text << file.rdbuf();
+    return loadConfigText(text.str(), path);
+}
+
+}  // namespace parley

@@ -1,0 +1,181 @@
+#include "handlers/ConversationHandler.h"
+
+#include <algorithm>
+
+#include "protocol/Args.h"
+#include "protocol/ErrorCode.h"
+#include "protocol/Views.h"
+#include "server/Dispatcher.h"
+#include "util/Ids.h"
+#include "util/Utf8.h"
+
+namespace parley {
+
+namespace {
+
+constexpr size_t kTitleCharacters = 128;
+constexpr int kDefaultListLimit = 50;
+constexpr int kMaxListLimit = 100;
+
+bool isContextType(const std::string& type) {
+    return !type.empty() && type.size() <= 32 &&
+           std::all_of(type.begin(), type.end(), [](char c) {
+               return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+                      c == '-';
+           });
+}
+
+std::optional<store::ContextRef> readContext(const Args& args) {
+    const nlohmann::json* context = args.optionalObject("context");
+    if (context == nullptr) {
+        return std::nullopt;
+    }
+    const Args fields(*context);
+    store::ContextRef ref;
+    ref.type = fields.requireString("type", 32);
+    if (!isContextType(ref.type)) {
+        throw ProtocolError(ErrorCode::BadRequest,
+                            "\"context.type\" must be 1-32 characters from a-z 0-9 _ . -");
+    }
+    ref.id = fields.requireString("id", 128);
+    if (hasControlCharacter(ref.id)) {
+        throw ProtocolError(ErrorCode::BadRequest,
+                            "\"context.id\" must not contain control characters");
+    }
+    ref.title = fields.optionalString("title", kTitleCharacters);
+    return ref;
+}
+
+std::optional<std::string> readTitle(const Args& args) {
+    auto title = args.optionalString("title", kTitleCharacters);
+    if (title && hasControlCharacter(*title)) {
+        throw ProtocolError(ErrorCode::BadRequest, "\"title\" must not contain control characters");
+    }
+    if (title && title->empty()) {
+        return std::nullopt;
+    }
+    return title;
+}
+
+}  // namespace
+
+void ConversationHandler::registerOps(Dispatcher& dispatcher) {
+    dispatcher.add("conv.open", [this](const Command& c) { return open(c); });
+    dispatcher.add("conv.create", [this](const Command& c) { return create(c); });
+    dispatcher.add("conv.list", [this](const Command& c) { return list(c); });
+    dispatcher.add("conv.get", [this](const Command& c) { return get(c); });
+}
+
+void ConversationHandler::announceCreated(const store::ConversationRecord& conversation) {
+    for (const auto& member : conversation.members) {
+        auto event = summaryJson(conversation, member.uid);
+        event["ev"] = "conv";
+        event["reason"] = "created";
+        context_.outbox.toUser(member.uid, event);
+    }
+}
+
+nlohmann::json ConversationHandler::open(const Command& command) {
+    const Args args(command.args);
+    const std::string peer = args.requireUid("peer");
+    if (peer == command.uid) {
+        throw ProtocolError(ErrorCode::BadRequest, "cannot open a conversation with yourself");
+    }
+    const auto context = readContext(args);
+    if (context_.hooks.hasBeforeConversationCreate()) {
+        // Extensions only get a say when the conversation would be new.
+        if (auto existing = context_.store.findDirect(command.uid, peer, context)) {
+            auto reply = summaryJson(*existing, command.uid);
+            reply["created"] = false;
+            return reply;
+        }
+        context_.hooks.beforeConversationCreate(ConversationDraft{
+            command.uid, store::ConversationKind::Direct, {command.uid, peer}, std::nullopt,
+            context});
+    }
+    auto opened = context_.store.openDirect(command.uid, peer, context, newConversationId(),
+                                            context_.clock.nowMs());
+    if (opened.created) {
+        context_.hooks.afterConversationCreate(opened.conversation);
+        announceCreated(opened.conversation);
+    }
+    auto reply = summaryJson(opened.conversation, command.uid);
+    reply["created"] = opened.created;
+    return reply;
+}
+
+nlohmann::json ConversationHandler::create(const Command& command) {
+    const Args args(command.args);
+    const auto limit = static_cast<size_t>(context_.config.limits.maxGroupMembers);
+    auto requested = args.requireUidList("members", limit);
+    std::vector<std::string> members{command.uid};
+    for (auto& uid : requested) {
+        if (std::find(members.begin(), members.end(), uid) == members.end()) {
+            members.push_back(std::move(uid));
+        }
+    }
+    if (members.size() < 2) {
+        throw ProtocolError(ErrorCode::BadRequest,
+                            "\"members\" must name at least one user besides yourself");
+    }
+    if (members.size() > limit) {
+        throw ProtocolError(ErrorCode::TooLarge, "a group has at most " + std::to_string(limit) +
+                                                     " members, you included");
+    }
+    const auto title = readTitle(args);
+    context_.hooks.beforeConversationCreate(ConversationDraft{
+        command.uid, store::ConversationKind::Group, members, title, std::nullopt});
+    auto conversation = context_.store.createGroup(command.uid, members, title,
+                                                   newConversationId(), context_.clock.nowMs());
+    context_.hooks.afterConversationCreate(conversation);
+    announceCreated(conversation);
+    auto reply = summaryJson(conversation, command.uid);
+    reply["created"] = true;
+    return reply;
+}
+
+nlohmann::json ConversationHandler::list(const Command& command) {
+    const Args args(command.args);
+    const int limit =
+        static_cast<int>(args.optionalInt("limit", 1, kMaxListLimit).value_or(kDefaultListLimit));
+    std::optional<store::ListCursor> before;
+    if (auto cursor = args.optionalString("before", 128)) {
+        before = decodeListCursor(*cursor);
+        if (!before) {
+            throw ProtocolError(ErrorCode::BadRequest,
+                                "\"before\" must be a \"next_before\" value from conv.list");
+        }
+    }
+    auto page = context_.store.listConversations(command.uid, limit, before);
+    nlohmann::json convs = nlohmann::json::array();
+    for (const auto& conversation : page.conversations) {
+        convs.push_back(summaryJson(conversation, command.uid));
+    }
+    nlohmann::json reply = {{"convs", convs},
+                            {"has_more", page.hasMore},
+                            {"unread_total",
+                             context_.store.unreadTotals({command.uid}).at(0).unread}};
+    if (page.hasMore && !page.conversations.empty()) {
+        const auto& last = page.conversations.back();
+        reply["next_before"] = encodeListCursor({last.lastActivity, last.id});
+    }
+    return reply;
+}
+
+nlohmann::json ConversationHandler::get(const Command& command) {
+    const Args args(command.args);
+    const std::string conv = args.requireConversation();
+    auto conversation = context_.store.conversation(conv);
+    if (!conversation) {
+        throw ProtocolError(ErrorCode::NotFound, "no conversation " + conv);
+    }
+    const bool member =
+        std::any_of(conversation->members.begin(), conversation->members.end(),
+                    [&](const store::MemberInfo& m) { return m.uid == command.uid; });
+    if (!member) {
+        throw ProtocolError(ErrorCode::Forbidden, "you are not a member of " + conv);
+    }
+    return summaryJson(*conversation, command.uid);
+}
+
+}  // namespace parley

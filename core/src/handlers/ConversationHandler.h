@@ -1,0 +1,31 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "handlers/HandlerContext.h"
+#include "protocol/Command.h"
+
+namespace parley {
+
+class Dispatcher;
+
+// conv.open, conv.create, conv.list, conv.get
+class ConversationHandler {
+public:
+    explicit ConversationHandler(HandlerContext context) : context_(context) {}
+
+    void registerOps(Dispatcher& dispatcher);
+
+    nlohmann::json open(const Command& command);
+    nlohmann::json create(const Command& command);
+    nlohmann::json list(const Command& command);
+    nlohmann::json get(const Command& command);
+
+private:
+    // Tells every member on ".../n" that a conversation appeared, with their own unread count.
+    void announceCreated(const store::ConversationRecord& conversation);
+
+    HandlerContext context_;
+};
+
+}  // namespace parley

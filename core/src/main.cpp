@@ -1,0 +1,144 @@
+// parleyd: Parley's chat server. See docs/operations.md.
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "config/ConfigLoader.h"
+#include "protocol/TopicScheme.h"
+#include "server/Server.h"
+#include "store/MysqlStore.h"
+#include "store/SqliteStore.h"
+#include "transport/PahoTransport.h"
+#include "parley/version.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: parleyd [--config FILE]
+       parleyd --check-config FILE
+       parleyd --version
+
+  --config FILE         run with this configuration (default: config/parleyd.yaml)
+  --check-config FILE   validate a configuration file and exit (0 = valid)
+  --version             print the version and exit
+)";
+
+// A secret from a file: the first line, without its line ending.
+std::string readSecret(const std::string& path, const std::string& what) {
+    std::ifstream file(path);
+    if (!file) {
+        throw parley::ConfigError(what + ": cannot read " + path);
+    }
+    std::string line;
+    std::getline(file, line);
+    if (!line.empty() && line.back() == '\r') {
+        line.pop_back();
+    }
+    return line;
+}
+
+std::unique_ptr<parley::store::Store> makeStore(const parley::Config& config) {
+    const auto& store = config.store;
+    if (store.backend == "mysql") {
+        std::string password = store.mysql.password;
+        if (!store.mysql.passwordFile.empty()) {
+            password = readSecret(store.mysql.passwordFile, "store.mysql.password_file");
+        }
+        return std::make_unique<parley::store::MysqlStore>(store.mysql, password, store.retryForMs);
+    }
+    return std::make_unique<parley::store::SqliteStore>(store.sqlite, store.retryForMs);
+}
+
+int run(const parley::Config& config) {
+    // Signals are taken by sigwait below; every thread created from here on inherits the mask.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    std::string brokerPassword = config.broker.password;
+    if (!config.broker.passwordFile.empty()) {
+        brokerPassword = readSecret(config.broker.passwordFile, "broker.password_file");
+    }
+    auto store = makeStore(config);
+    const int version = store->migrate();
+    spdlog::info("store: {} schema version {}", store->backendName(), version);
+
+    const parley::TopicScheme topics(config.topicPrefix);
+    parley::PahoTransport transport(config.broker, brokerPassword,
+                                    topics.commandSubscription(config.broker.shareGroup));
+    parley::SystemClock clock;
+    parley::Server server(config, *store, transport, clock);
+    server.start();
+
+    for (;;) {
+        int received = 0;
+        sigwait(&signals, &received);
+        if (received == SIGHUP) {
+            spdlog::info("SIGHUP: nothing to reload in this version");
+            continue;
+        }
+        spdlog::info("{} received", strsignal(received));
+        break;
+    }
+    server.stop();
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string configPath = "config/parleyd.yaml";
+    bool checkOnly = false;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if ((arg == "--config" || arg == "--check-config") && i + 1 < argc) {
+            configPath = argv[++i];
+            checkOnly = arg == "--check-config";
+        } else if (arg == "--version") {
+            std::cout << "parleyd " << PARLEY_VERSION << "\n";
+            return 0;
+        } else if (arg == "--help" || arg == "-h") {
+            std::cout << kUsage;
+            return 0;
+        } else {
+            std::cerr << "parleyd: unexpected argument '" << arg << "'\n" << kUsage;
+            return 2;
+        }
+    }
+
+    parley::Config config;
+    try {
+        config = parley::loadConfigFile(configPath);
+    } catch (const parley::ConfigError& error) {
+        std::cerr << "parleyd: invalid configuration: " << error.what() << "\n";
+        return 1;
+    }
+    if (checkOnly) {
+        std::cout << configPath << ": configuration is valid\n";
+        return 0;
+    }
+
+    auto logger = spdlog::stderr_color_mt("parleyd");
+    spdlog::set_default_logger(logger);
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+    spdlog::set_level(spdlog::level::from_str(config.log.level));
+    spdlog::info("parleyd {} starting with {}", PARLEY_VERSION, configPath);
+
+    try {
+        return run(config);
+    } catch (const parley::ConfigError& error) {
+        spdlog::critical("invalid configuration: {}", error.what());
+    } catch (const std::exception& error) {
+        spdlog::critical("cannot run: {}", error.what());
+    }
+    return 1;
+}

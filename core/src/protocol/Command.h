@@ -1,0 +1,23 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+namespace parley {
+
+// One decoded client command. `uid` comes from the topic (the broker ties it to the authenticated
+// username), never from the payload.
+struct Command {
+    std::string uid;
+    nlohmann::json requestId;  // the client's "id" (a string), or null when it sent none
+    std::string op;
+    nlohmann::json args;  // the whole JSON object the client sent
+    std::string correlationData;  // MQTT 5 Correlation Data, echoed on the reply
+
+    // Commands with the same key run one after another in arrival order: the conversation when the
+    // command names one, else the user.
+    const std::string& orderingKey() const;
+};
+
+}  // namespace parley

@@ -1,0 +1,117 @@
+#include "protocol/Decoder.h"
+
+namespace parley {
+
+bool isValidUid(std::string_view uid) {
+    if (uid.empty() || uid.size() > 64) {
+        return false;
+    }
+    for (char c : uid) {
+        const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                             (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '@' || c == '-';
+        if (!allowed) {
+            return false;
+        }
+    }
+    return true;
+}
+
+namespace {
+
+// Deepest nesting of arrays and objects, counted without parsing; strings are skipped so brackets
+// inside them do not count. Stops early once past the limit.
+int nestingDepth(const std::string& text, int limit) {
+    int depth = 0;
+    int deepest = 0;
+    bool inString = false;
+    for (size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (inString) {
+            if (c == '\\') {
+                ++i;
+            } else if (c == '"') {
+                inString = false;
+            }
+            continue;
+        }
+        if (c == '"') {
+            inString = true;
+        } else if (c == '[' || c == '{') {
+            deepest = std::max(deepest, ++depth);
+            if (deepest > limit) {
+                return deepest;
+            }
+        } else if (c == ']' || c == '}') {
+            --depth;
+        }
+    }
+    return deepest;
+}
+
+// A topic segment we can answer on: no wildcards, no NUL, within the uid length bound.
+bool isReplyableUid(std::string_view uid) {
+    return !uid.empty() && uid.size() <= 256 &&
+           uid.find_first_of(std::string_view("+#/\0", 4)) == std::string_view::npos;
+}
+
+}  // namespace
+
+std::variant<Command, DecodeFailure> Decoder::decode(const std::string& topic,
+                                                     const std::string& payload,
+                                                     std::string correlationData) const {
+    auto uid = topics_.uidFromCommandTopic(topic);
+    if (!uid) {
+        return DecodeFailure{std::nullopt, nullptr, ErrorCode::BadRequest,
+                             "not a command topic: " + topic};
+    }
+    if (!isValidUid(*uid)) {
+        std::optional<std::string> replyTo;
+        if (isReplyableUid(*uid)) {
+            replyTo = *uid;
+        }
+        return DecodeFailure{replyTo, nullptr, ErrorCode::BadRequest,
+                             "user id must be 1-64 characters from A-Z a-z 0-9 . _ @ -"};
+    }
+    if (payload.size() > maxPayloadBytes_) {
+        return DecodeFailure{uid, nullptr, ErrorCode::TooLarge,
+                             "payload of " + std::to_string(payload.size()) +
+                                 " bytes exceeds the limit of " +
+                                 std::to_string(maxPayloadBytes_)};
+    }
+    if (nestingDepth(payload, kMaxDepth) > kMaxDepth) {
+        return DecodeFailure{uid, nullptr, ErrorCode::BadRequest,
+                             "JSON nested deeper than " + std::to_string(kMaxDepth) + " levels"};
+    }
+    nlohmann::json document = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
+    if (document.is_discarded()) {
+        return DecodeFailure{uid, nullptr, ErrorCode::BadRequest,
+                             "payload is not valid JSON in UTF-8"};
+    }
+    if (!document.is_object()) {
+        return DecodeFailure{uid, nullptr, ErrorCode::BadRequest,
+                             "payload must be a JSON object"};
+    }
+    nlohmann::json requestId = nullptr;
+    if (auto id = document.find("id"); id != document.end() && !id->is_null()) {
+        if (!id->is_string() || id->get_ref<const std::string&>().empty() ||
+            id->get_ref<const std::string&>().size() > kMaxRequestIdLength) {
+            return DecodeFailure{uid, nullptr, ErrorCode::BadRequest,
+                                 "\"id\" must be a string of 1 to 64 bytes"};
+        }
+        requestId = *id;
+    }
+    auto op = document.find("op");
+    if (op == document.end() || !op->is_string() || op->get_ref<const std::string&>().empty()) {
+        return DecodeFailure{uid, requestId, ErrorCode::BadRequest,
+                             "\"op\" must be a non-empty string"};
+    }
+    Command command;
+    command.uid = std::move(*uid);
+    command.requestId = std::move(requestId);
+    command.op = op->get<std::string>();
+    command.args = std::move(document);
+    command.correlationData = std::move(correlationData);
+    return command;
+}
+
+}  // namespace parley

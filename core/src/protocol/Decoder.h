@@ -1,0 +1,45 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "protocol/Command.h"
+#include "protocol/ErrorCode.h"
+#include "protocol/TopicScheme.h"
+
+namespace parley {
+
+// Why a publish could not become a Command, and where (if anywhere) to answer.
+struct DecodeFailure {
+    std::optional<std::string> replyUid;  // empty when there is no safe reply topic
+    nlohmann::json requestId;             // null unless the id was readable
+    ErrorCode code;
+    std::string message;
+};
+
+// Turns a raw publish on "{prefix}/c2s/{uid}" into a Command: size limit, JSON nesting limit,
+// well-formed JSON (UTF-8 included), an object, a valid "id" and "op". It does not know the ops.
+class Decoder {
+public:
+    Decoder(const TopicScheme& topics, size_t maxPayloadBytes)
+        : topics_(topics), maxPayloadBytes_(maxPayloadBytes) {}
+
+    static constexpr int kMaxDepth = 32;
+    static constexpr size_t kMaxRequestIdLength = 64;
+
+    std::variant<Command, DecodeFailure> decode(const std::string& topic,
+                                                const std::string& payload,
+                                                std::string correlationData) const;
+
+private:
+    const TopicScheme& topics_;
+    size_t maxPayloadBytes_;
+};
+
+// A valid user id: 1 to 64 characters from A-Z a-z 0-9 . _ @ -
+bool isValidUid(std::string_view uid);
+
+}  // namespace parley

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace parley {
+
+// Error codes a client sees in {"ok": false, "error": {"code": ...}}. docs/protocol.md lists them.
+enum class ErrorCode {
+    BadRequest,
+    UnknownOp,
+    Forbidden,
+    NotFound,
+    TooLarge,
+    RateLimited,
+    Unavailable,
+    Internal,
+};
+
+std::string_view errorCodeName(ErrorCode code);
+
+// Thrown by handlers for anything the client did wrong or may retry; the dispatcher turns it into
+// the error reply. `details` are extra fields of the error object (e.g. retry_after_ms).
+class ProtocolError : public std::runtime_error {
+public:
+    ProtocolError(ErrorCode code, const std::string& message,
+                  nlohmann::json details = nlohmann::json::object())
+        : std::runtime_error(message), code_(code), details_(std::move(details)) {}
+
+    ErrorCode code() const { return code_; }
+    const nlohmann::json& details() const { return details_; }
+
+private:
+    ErrorCode code_;
+    nlohmann::json details_;
+};
+
+}  // namespace parley

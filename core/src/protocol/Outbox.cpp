@@ -1,0 +1,43 @@
+#include "protocol/Outbox.h"
+
+#include "protocol/Views.h"
+
+namespace parley {
+
+void Outbox::replyOk(const Command& command, nlohmann::json body) {
+    nlohmann::json reply = {{"id", command.requestId}, {"ok", true}};
+    reply.update(body);
+    publisher_.publish(
+        OutboundMessage{topics_.replyTopic(command.uid), toPayload(reply), 1, false,
+                        command.correlationData});
+}
+
+void Outbox::replyError(const std::string& uid, const nlohmann::json& requestId,
+                        const std::string& correlationData, ErrorCode code,
+                        const std::string& message, const nlohmann::json& details) {
+    nlohmann::json error = {{"code", errorCodeName(code)}, {"message", message}};
+    error.update(details);
+    const nlohmann::json reply = {{"id", requestId}, {"ok", false}, {"error", error}};
+    publisher_.publish(
+        OutboundMessage{topics_.replyTopic(uid), toPayload(reply), 1, false, correlationData});
+}
+
+void Outbox::toConversation(const std::vector<std::string>& members, const std::string& conv,
+                            const nlohmann::json& event, int qos) {
+    const std::string payload = toPayload(event);
+    for (const auto& uid : members) {
+        publisher_.publish(OutboundMessage{topics_.conversationTopic(uid, conv), payload, qos,
+                                           false, {}});
+    }
+}
+
+void Outbox::toUser(const std::string& uid, const nlohmann::json& event) {
+    publisher_.publish(OutboundMessage{topics_.userTopic(uid), toPayload(event), 1, false, {}});
+}
+
+void Outbox::presence(const store::PresenceRecord& presence) {
+    publisher_.publish(OutboundMessage{topics_.presenceTopic(presence.uid),
+                                       toPayload(presenceJson(presence)), 1, true, {}});
+}
+
+}  // namespace parley

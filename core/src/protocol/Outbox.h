@@ -1,0 +1,41 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "protocol/Command.h"
+#include "protocol/ErrorCode.h"
+#include "protocol/TopicScheme.h"
+#include "store/Model.h"
+#include "transport/Transport.h"
+
+namespace parley {
+
+// Everything parleyd sends, on the topics of the protocol. Call only after the store committed.
+class Outbox {
+public:
+    Outbox(Publisher& publisher, const TopicScheme& topics)
+        : publisher_(publisher), topics_(topics) {}
+
+    // {"id", "ok": true, ...body} on the caller's resp topic, with the command's Correlation Data.
+    void replyOk(const Command& command, nlohmann::json body);
+    void replyError(const std::string& uid, const nlohmann::json& requestId,
+                    const std::string& correlationData, ErrorCode code, const std::string& message,
+                    const nlohmann::json& details = nlohmann::json::object());
+
+    // One event to each listed member's ".../c/{conv}" topic, serialised once.
+    void toConversation(const std::vector<std::string>& members, const std::string& conv,
+                        const nlohmann::json& event, int qos = 1);
+    // An event on one user's ".../n" topic.
+    void toUser(const std::string& uid, const nlohmann::json& event);
+    // The retained presence of a user.
+    void presence(const store::PresenceRecord& presence);
+
+private:
+    Publisher& publisher_;
+    const TopicScheme& topics_;
+};
+
+}  // namespace parley

@@ -1,0 +1,41 @@
+#include "protocol/TopicScheme.h"
+
+namespace parley {
+
+std::string TopicScheme::commandSubscription(const std::string& shareGroup) const {
+    return "$share/" + shareGroup + "/" + prefix_ + "/c2s/+";
+}
+
+std::string TopicScheme::commandTopic(std::string_view uid) const {
+    return prefix_ + "/c2s/" + std::string(uid);
+}
+
+std::string TopicScheme::replyTopic(std::string_view uid) const {
+    return prefix_ + "/u/" + std::string(uid) + "/resp";
+}
+
+std::string TopicScheme::conversationTopic(std::string_view uid, std::string_view conv) const {
+    return prefix_ + "/u/" + std::string(uid) + "/c/" + std::string(conv);
+}
+
+std::string TopicScheme::userTopic(std::string_view uid) const {
+    return prefix_ + "/u/" + std::string(uid) + "/n";
+}
+
+std::string TopicScheme::presenceTopic(std::string_view uid) const {
+    return prefix_ + "/presence/" + std::string(uid);
+}
+
+std::optional<std::string> TopicScheme::uidFromCommandTopic(std::string_view topic) const {
+    const std::string head = prefix_ + "/c2s/";
+    if (topic.size() <= head.size() || topic.substr(0, head.size()) != head) {
+        return std::nullopt;
+    }
+    std::string_view uid = topic.substr(head.size());
+    if (uid.find('/') != std::string_view::npos) {
+        return std::nullopt;
+    }
+    return std::string(uid);
+}
+
+}  // namespace parley

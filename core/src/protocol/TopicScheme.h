@@ -1,0 +1,31 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace parley {
+
+// Every topic Parley uses, built from one configurable prefix (default "parley/v1").
+class TopicScheme {
+public:
+    explicit TopicScheme(std::string prefix) : prefix_(std::move(prefix)) {}
+
+    const std::string& prefix() const { return prefix_; }
+
+    // What parleyd subscribes to: "$share/{group}/{prefix}/c2s/+".
+    std::string commandSubscription(const std::string& shareGroup) const;
+    std::string commandTopic(std::string_view uid) const;
+    std::string replyTopic(std::string_view uid) const;
+    std::string conversationTopic(std::string_view uid, std::string_view conv) const;
+    std::string userTopic(std::string_view uid) const;
+    std::string presenceTopic(std::string_view uid) const;
+
+    // The uid segment of "{prefix}/c2s/{uid}", or nothing if the topic is not a command topic.
+    std::optional<std::string> uidFromCommandTopic(std::string_view topic) const;
+
+private:
+    std::string prefix_;
+};
+
+}  // namespace parley

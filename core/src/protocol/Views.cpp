@@ -1,0 +1,92 @@
+#include "protocol/Views.h"
+
+#include <charconv>
+
+#include "util/Utf8.h"
+
+namespace parley {
+
+namespace {
+nlohmann::json metaJson(const std::optional<std::string>& text) {
+    if (!text) {
+        return nullptr;
+    }
+    auto meta = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+    return meta.is_discarded() ? nlohmann::json(nullptr) : meta;
+}
+}  // namespace
+
+nlohmann::json messageJson(const store::MessageRecord& message) {
+    return {{"conv", message.conv}, {"seq", message.seq},   {"sender", message.sender},
+            {"cmid", message.cmid}, {"body", message.body}, {"meta", metaJson(message.metaJson)},
+            {"ts", message.ts}};
+}
+
+nlohmann::json summaryJson(const store::ConversationRecord& conversation,
+                           const std::string& viewer) {
+    nlohmann::json members = nlohmann::json::array();
+    for (const auto& member : conversation.members) {
+        members.push_back(
+            {{"user", member.uid}, {"name", member.name}, {"read_seq", member.readSeq}});
+    }
+    nlohmann::json context = nullptr;
+    if (conversation.context) {
+        context = {{"type", conversation.context->type},
+                   {"id", conversation.context->id},
+                   {"title", conversation.context->title ? nlohmann::json(*conversation.context->title)
+                                                         : nlohmann::json(nullptr)}};
+    }
+    nlohmann::json preview = nullptr;
+    if (conversation.lastMessage) {
+        const auto& last = *conversation.lastMessage;
+        preview = {{"seq", last.seq},
+                   {"sender", last.sender},
+                   {"body", utf8Prefix(last.body, kPreviewCharacters)},
+                   {"ts", last.ts}};
+    }
+    const int64_t readSeq = conversation.readSeqOf(viewer);
+    return {{"conv", conversation.id},
+            {"kind", store::conversationKindName(conversation.kind)},
+            {"title", conversation.title ? nlohmann::json(*conversation.title)
+                                         : nlohmann::json(nullptr)},
+            {"context", context},
+            {"members", members},
+            {"created_by", conversation.createdBy},
+            {"created_at", conversation.createdAt},
+            {"last_seq", conversation.lastSeq},
+            {"last_ts", conversation.lastActivity},
+            {"preview", preview},
+            {"read_seq", readSeq},
+            {"unread", std::max<int64_t>(0, conversation.lastSeq - readSeq)}};
+}
+
+nlohmann::json presenceJson(const store::PresenceRecord& presence) {
+    return {{"user", presence.uid},
+            {"state", store::presenceStateName(presence.state)},
+            {"last_seen",
+             presence.lastSeen ? nlohmann::json(*presence.lastSeen) : nlohmann::json(nullptr)}};
+}
+
+std::string encodeListCursor(const store::ListCursor& cursor) {
+    return std::to_string(cursor.lastActivity) + "." + cursor.conv;
+}
+
+std::optional<store::ListCursor> decodeListCursor(const std::string& text) {
+    const auto dot = text.find('.');
+    if (dot == std::string::npos || dot == 0 || dot + 1 >= text.size()) {
+        return std::nullopt;
+    }
+    store::ListCursor cursor;
+    auto [end, error] = std::from_chars(text.data(), text.data() + dot, cursor.lastActivity);
+    if (error != std::errc() || end != text.data() + dot) {
+        return std::nullopt;
+    }
+    cursor.conv = text.substr(dot + 1);
+    return cursor;
+}
+
+std::string toPayload(const nlohmann::json& value) {
+    return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace parley

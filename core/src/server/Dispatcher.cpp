@@ -1,0 +1,56 @@
+#include "server/Dispatcher.h"
+
+#include <spdlog/spdlog.h>
+
+#include <stdexcept>
+
+#include "store/Store.h"
+
+namespace parley {
+
+void Dispatcher::add(const std::string& op, Handler handler) {
+    if (!handlers_.emplace(op, std::move(handler)).second) {
+        throw std::invalid_argument("op '" + op + "' is already registered");
+    }
+}
+
+void Dispatcher::dispatch(const Command& command) const {
+    const auto refuse = [&](ErrorCode code, const std::string& message,
+                            const nlohmann::json& details) {
+        spdlog::info("command refused: uid={} op={} id={} code={} message={}", command.uid,
+                     command.op, command.requestId.dump(), errorCodeName(code), message);
+        outbox_.replyError(command.uid, command.requestId, command.correlationData, code, message,
+                           details);
+    };
+    auto found = handlers_.find(command.op);
+    if (found == handlers_.end()) {
+        refuse(ErrorCode::UnknownOp, "unknown op '" + command.op + "'", nlohmann::json::object());
+        return;
+    }
+    nlohmann::json body;
+    try {
+        body = found->second(command);
+    } catch (const ProtocolError& error) {
+        refuse(error.code(), error.what(), error.details());
+        return;
+    } catch (const store::StoreUnavailable& error) {
+        spdlog::error("store unavailable: uid={} op={} id={}: {}", command.uid, command.op,
+                      command.requestId.dump(), error.what());
+        refuse(ErrorCode::Unavailable, "storage is unavailable, retry later",
+               {{"retry_after_ms", 1000}});
+        return;
+    } catch (const std::exception& error) {
+        spdlog::error("internal error: uid={} op={} id={}: {}", command.uid, command.op,
+                      command.requestId.dump(), error.what());
+        refuse(ErrorCode::Internal, "internal error", nlohmann::json::object());
+        return;
+    } catch (...) {
+        spdlog::error("internal error: uid={} op={} id={}: unknown exception", command.uid,
+                      command.op, command.requestId.dump());
+        refuse(ErrorCode::Internal, "internal error", nlohmann::json::object());
+        return;
+    }
+    outbox_.replyOk(command, body.is_object() ? std::move(body) : nlohmann::json::object());
+}
+
+}  // namespace parley

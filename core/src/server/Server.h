@@ -1,0 +1,72 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "config/Config.h"
+#include "handlers/ConversationHandler.h"
+#include "handlers/MessageHandler.h"
+#include "handlers/PresenceHandler.h"
+#include "handlers/ProfileHandler.h"
+#include "handlers/TypingHandler.h"
+#include "hooks/HookBus.h"
+#include "protocol/Decoder.h"
+#include "protocol/Outbox.h"
+#include "protocol/TopicScheme.h"
+#include "server/Dispatcher.h"
+#include "server/WorkerPool.h"
+#include "store/Store.h"
+#include "transport/Transport.h"
+#include "util/Clock.h"
+
+namespace parley {
+
+// parleyd's pipeline: Transport -> Decoder -> WorkerPool (ordered by conversation) -> Dispatcher
+// -> handlers -> Store, then Outbox. Owns the periodic away sweep.
+class Server {
+public:
+    Server(const Config& config, store::Store& store, Transport& transport, const Clock& clock);
+    ~Server();
+
+    // Extensions register here before start().
+    HookBus& hooks() { return hooks_; }
+    Dispatcher& dispatcher() { return dispatcher_; }
+
+    // Starts workers and the sweep, then connects (blocks until connected or stop()).
+    void start();
+    // Stops taking commands, finishes those in flight (up to server.shutdown_timeout), disconnects.
+    void stop();
+
+    // Entry point for one raw publish; exposed so tests can feed commands without a broker.
+    void onInbound(InboundMessage&& message);
+
+private:
+    void process(const Command& command);
+    void sweepLoop();
+
+    const Config& config_;
+    store::Store& store_;
+    Transport& transport_;
+    const Clock& clock_;
+    TopicScheme topics_;
+    Decoder decoder_;
+    Outbox outbox_;
+    HookBus hooks_;
+    Dispatcher dispatcher_;
+    ConversationHandler conversations_;
+    MessageHandler messages_;
+    TypingHandler typing_;
+    PresenceHandler presence_;
+    ProfileHandler profiles_;
+    WorkerPool workers_;
+
+    std::mutex sweepMutex_;
+    std::condition_variable sweepWake_;
+    std::atomic<bool> stopping_{false};
+    std::thread sweeper_;
+};
+
+}  // namespace parley

@@ -1,0 +1,51 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace parley {
+
+// Worker threads, each with its own queue. Tasks with the same key always go to the same worker,
+// so they run one after another in submission order: that is how commands of one conversation
+// never overtake each other. A full queue blocks the submitter, pushing back on the broker.
+class WorkerPool {
+public:
+    using Task = std::function<void()>;
+
+    WorkerPool(size_t workers, size_t capacityPerWorker);
+    ~WorkerPool();
+    WorkerPool(const WorkerPool&) = delete;
+    WorkerPool& operator=(const WorkerPool&) = delete;
+
+    // False if the pool is shutting down (the task is not run).
+    bool submit(std::string_view key, Task task);
+
+    // Stops taking tasks, runs those queued until `timeout`, drops the rest, joins the threads.
+    // Returns how many tasks were dropped.
+    size_t shutdown(std::chrono::milliseconds timeout);
+
+private:
+    struct Lane {
+        std::mutex mutex;
+        std::condition_variable changed;
+        std::deque<Task> tasks;
+        std::thread thread;
+    };
+    void run(Lane& lane);
+
+    size_t capacityPerWorker_;
+    std::vector<std::unique_ptr<Lane>> lanes_;
+    std::atomic<bool> closing_{false};
+    std::atomic<bool> abandon_{false};
+    bool joined_ = false;
+};
+
+}  // namespace parley

@@ -1,0 +1,30 @@
+#include "store/Model.h"
+
+namespace parley::store {
+
+int64_t ConversationRecord::readSeqOf(const std::string& uid) const {
+    for (const auto& member : members) {
+        if (member.uid == uid) {
+            return member.readSeq;
+        }
+    }
+    return 0;
+}
+
+const char* presenceStateName(PresenceState state) {
+    switch (state) {
+        case PresenceState::Online:
+            return "online";
+        case PresenceState::Away:
+            return "away";
+        case PresenceState::Offline:
+            return "offline";
+    }
+    return "offline";
+}
+
+const char* conversationKindName(ConversationKind kind) {
+    return kind == ConversationKind::Group ? "group" : "direct";
+}
+
+}  // namespace parley::store

@@ -1,0 +1,141 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace parley::store {
+
+// What a 1:1 conversation is about, e.g. {"listing", "42", "Blue bike"}.
+struct ContextRef {
+    std::string type;
+    std::string id;
+    std::optional<std::string> title;
+};
+
+struct MemberInfo {
+    std::string uid;
+    std::string name;  // display name, empty if the user never set one
+    int64_t readSeq = 0;
+};
+
+struct MessageRecord {
+    std::string conv;
+    int64_t seq = 0;
+    std::string sender;
+    std::string cmid;
+    std::string body;
+    std::optional<std::string> metaJson;  // a JSON object as text
+    int64_t ts = 0;
+};
+
+enum class ConversationKind { Direct, Group };
+
+struct ConversationRecord {
+    std::string id;
+    ConversationKind kind = ConversationKind::Direct;
+    std::optional<std::string> title;
+    std::optional<ContextRef> context;
+    std::string createdBy;
+    int64_t createdAt = 0;
+    int64_t lastSeq = 0;
+    int64_t lastActivity = 0;
+    std::vector<MemberInfo> members;
+    std::optional<MessageRecord> lastMessage;
+
+    // The read watermark of one member, or 0 if not a member.
+    int64_t readSeqOf(const std::string& uid) const;
+};
+
+// Position in a conversation list ordered by (lastActivity, id) descending.
+struct ListCursor {
+    int64_t lastActivity = 0;
+    std::string conv;
+};
+
+struct ConversationPage {
+    std::vector<ConversationRecord> conversations;
+    bool hasMore = false;
+};
+
+enum class Access { Member, NotMember, NoConversation };
+
+struct OpenDirectResult {
+    ConversationRecord conversation;
+    bool created = false;
+};
+
+struct NewMessage {
+    std::string conv;
+    std::string sender;
+    std::string cmid;
+    std::string body;
+    std::optional<std::string> metaJson;
+    int64_t ts = 0;
+};
+
+struct AppendResult {
+    Access access = Access::NoConversation;
+    bool duplicate = false;  // (sender, cmid) was already stored: `message` is the original
+    MessageRecord message;
+    std::vector<MemberInfo> members;  // of message.conv, with read watermarks (names left empty)
+};
+
+struct HistoryQuery {
+    std::string conv;
+    std::optional<int64_t> before;  // only seq < before
+    std::optional<int64_t> after;   // only seq > after
+    int limit = 50;
+};
+
+struct HistoryPage {
+    std::vector<MessageRecord> messages;  // ascending seq
+    bool hasMore = false;  // more in the paging direction (older without `after`, newer with it)
+};
+
+struct ReadResult {
+    Access access = Access::NoConversation;
+    bool moved = false;
+    int64_t readSeq = 0;
+    int64_t lastSeq = 0;
+    std::vector<std::string> memberIds;
+};
+
+// Who is in a conversation, as seen by one user.
+struct MemberView {
+    Access access = Access::NoConversation;
+    std::vector<std::string> memberIds;
+    int64_t lastSeq = 0;
+    int64_t readSeq = 0;  // the asking user's
+};
+
+enum class PresenceState { Online, Away, Offline };
+
+struct PresenceRecord {
+    std::string uid;
+    PresenceState state = PresenceState::Offline;
+    bool manual = false;  // "away" set by the user, which activity does not undo
+    std::optional<int64_t> lastSeen;
+};
+
+struct PresenceChange {
+    bool changed = false;
+    PresenceRecord record;
+};
+
+struct UserRecord {
+    std::string uid;
+    std::string name;
+    PresenceRecord presence;
+};
+
+struct UnreadTotal {
+    std::string uid;
+    int64_t unread = 0;
+};
+
+const char* presenceStateName(PresenceState state);
+const char* conversationKindName(ConversationKind kind);
+
+}  // namespace parley::store

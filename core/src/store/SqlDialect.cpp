@@ -1,0 +1,121 @@
+#include "store/SqlDialect.h"
+
+namespace parley::store {
+
+// The schema, per backend. Both describe the same tables; docs/operations.md explains them.
+
+const SqlDialect& sqliteDialect() {
+    static const SqlDialect dialect{
+        "sqlite",
+        "INSERT OR IGNORE INTO",
+        "",
+        "",
+        {
+            R"sql(
+CREATE TABLE users (
+    uid TEXT NOT NULL PRIMARY KEY,
+    name TEXT NOT NULL DEFAULT '',
+    state TEXT NOT NULL DEFAULT 'offline',
+    state_manual INTEGER NOT NULL DEFAULT 0,
+    last_active INTEGER NOT NULL DEFAULT 0,
+    last_seen INTEGER,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX users_idle ON users (state, last_active);
+CREATE TABLE conversations (
+    id TEXT NOT NULL PRIMARY KEY,
+    kind TEXT NOT NULL,
+    title TEXT,
+    direct_key TEXT UNIQUE,
+    ctx_type TEXT,
+    ctx_id TEXT,
+    ctx_title TEXT,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    last_activity INTEGER NOT NULL
+);
+CREATE TABLE members (
+    conv TEXT NOT NULL REFERENCES conversations (id),
+    uid TEXT NOT NULL,
+    read_seq INTEGER NOT NULL DEFAULT 0,
+    joined_at INTEGER NOT NULL,
+    PRIMARY KEY (conv, uid)
+) WITHOUT ROWID;
+CREATE INDEX members_by_uid ON members (uid, conv);
+CREATE TABLE messages (
+    conv TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    cmid TEXT NOT NULL,
+    body TEXT NOT NULL,
+    meta TEXT,
+    ts INTEGER NOT NULL,
+    PRIMARY KEY (conv, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX messages_by_cmid ON messages (sender, cmid);
+)sql",
+        },
+    };
+    return dialect;
+}
+
+const SqlDialect& mysqlDialect() {
+    static const SqlDialect dialect{
+        "mysql",
+        "INSERT IGNORE INTO",
+        "SELECT GET_LOCK('parley.migrate', 120)",
+        "SELECT RELEASE_LOCK('parley.migrate')",
+        {
+            R"sql(
+CREATE TABLE users (
+    uid VARCHAR(64) NOT NULL PRIMARY KEY,
+    name VARCHAR(64) NOT NULL DEFAULT '',
+    state VARCHAR(8) NOT NULL DEFAULT 'offline',
+    state_manual TINYINT NOT NULL DEFAULT 0,
+    last_active BIGINT NOT NULL DEFAULT 0,
+    last_seen BIGINT NULL,
+    created_at BIGINT NOT NULL,
+    KEY users_idle (state, last_active)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+CREATE TABLE conversations (
+    id VARCHAR(40) NOT NULL PRIMARY KEY,
+    kind VARCHAR(8) NOT NULL,
+    title VARCHAR(128) NULL,
+    direct_key VARCHAR(300) NULL,
+    ctx_type VARCHAR(32) NULL,
+    ctx_id VARCHAR(128) NULL,
+    ctx_title VARCHAR(128) NULL,
+    created_by VARCHAR(64) NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_seq BIGINT NOT NULL DEFAULT 0,
+    last_activity BIGINT NOT NULL,
+    UNIQUE KEY conversations_direct (direct_key)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+CREATE TABLE members (
+    conv VARCHAR(40) NOT NULL,
+    uid VARCHAR(64) NOT NULL,
+    read_seq BIGINT NOT NULL DEFAULT 0,
+    joined_at BIGINT NOT NULL,
+    PRIMARY KEY (conv, uid),
+    KEY members_by_uid (uid, conv),
+    CONSTRAINT members_conv FOREIGN KEY (conv) REFERENCES conversations (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+CREATE TABLE messages (
+    conv VARCHAR(40) NOT NULL,
+    seq BIGINT NOT NULL,
+    sender VARCHAR(64) NOT NULL,
+    cmid VARCHAR(64) NOT NULL,
+    body MEDIUMTEXT NOT NULL,
+    meta MEDIUMTEXT NULL,
+    ts BIGINT NOT NULL,
+    PRIMARY KEY (conv, seq),
+    UNIQUE KEY messages_by_cmid (sender, cmid)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+)sql",
+        },
+    };
+    return dialect;
+}
+
+}  // namespace parley::store

@@ -1,0 +1,23 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace parley::store {
+
+// The little that differs between the SQL Parley speaks to SQLite and to MySQL/MariaDB.
+struct SqlDialect {
+    std::string name;
+    std::string insertIgnore;  // "INSERT OR IGNORE INTO" / "INSERT IGNORE INTO"
+    // Statements that serialise concurrent migrators (several parleyd starting at once); may be empty.
+    std::string lockMigrations;
+    std::string unlockMigrations;
+    // migrations[i] brings the schema from version i to version i + 1. Never edit a shipped entry:
+    // add a new one.
+    std::vector<std::string> migrations;
+};
+
+const SqlDialect& sqliteDialect();
+const SqlDialect& mysqlDialect();
+
+}  // namespace parley::store

@@ -1,0 +1,631 @@
+#include "store/SqlStore.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <thread>
+
+namespace parley::store {
+
+namespace {
+
+constexpr const char* kConversationColumns =
+    "c.id, c.kind, c.title, c.ctx_type, c.ctx_id, c.ctx_title, c.created_by, c.created_at, "
+    "c.last_seq, c.last_activity";
+constexpr size_t kConversationColumnCount = 10;
+constexpr const char* kMessageColumns = "conv, seq, sender, cmid, body, meta, ts";
+
+ConversationRecord readConversation(const SqlRow& row) {
+    ConversationRecord record;
+    record.id = row.text(0);
+    record.kind = row.text(1) == "group" ? ConversationKind::Group : ConversationKind::Direct;
+    record.title = row.optionalText(2);
+    if (!row.isNull(3)) {
+        record.context = ContextRef{row.text(3), row.text(4), row.optionalText(5)};
+    }
+    record.createdBy = row.text(6);
+    record.createdAt = row.integer(7);
+    record.lastSeq = row.integer(8);
+    record.lastActivity = row.integer(9);
+    return record;
+}
+
+// Reads the last message columns (sender, cmid, body, meta, ts) that follow at `offset`.
+void readLastMessage(const SqlRow& row, size_t offset, ConversationRecord& record) {
+    if (row.isNull(offset)) {
+        return;
+    }
+    MessageRecord message;
+    message.conv = record.id;
+    message.seq = record.lastSeq;
+    message.sender = row.text(offset);
+    message.cmid = row.text(offset + 1);
+    message.body = row.text(offset + 2);
+    message.metaJson = row.optionalText(offset + 3);
+    message.ts = row.integer(offset + 4);
+    record.lastMessage = std::move(message);
+}
+
+MessageRecord readMessage(const SqlRow& row) {
+    return MessageRecord{row.text(0),         row.integer(1), row.text(2),   row.text(3),
+                         row.text(4),         row.optionalText(5), row.integer(6)};
+}
+
+std::string placeholders(size_t count) {
+    std::string list;
+    for (size_t i = 0; i < count; ++i) {
+        list += i == 0 ? "?" : ", ?";
+    }
+    return list;
+}
+
+PresenceState parseState(const std::string& text) {
+    if (text == "online") {
+        return PresenceState::Online;
+    }
+    if (text == "away") {
+        return PresenceState::Away;
+    }
+    return PresenceState::Offline;
+}
+
+// Conversation, members with their watermarks, and the asking user's, in one query.
+struct ViewRows {
+    bool exists = false;
+    int64_t lastSeq = 0;
+    std::vector<MemberInfo> members;
+    std::optional<int64_t> readSeq;  // set when uid is a member
+
+    std::vector<std::string> memberIds() const {
+        std::vector<std::string> ids;
+        ids.reserve(members.size());
+        for (const auto& member : members) {
+            ids.push_back(member.uid);
+        }
+        return ids;
+    }
+};
+
+ViewRows loadView(SqlConnection& db, const std::string& conv, const std::string& uid) {
+    ViewRows view;
+    auto rows = db.query(
+        "SELECT c.last_seq, m.uid, m.read_seq FROM conversations c "
+        "LEFT JOIN members m ON m.conv = c.id WHERE c.id = ?",
+        {conv});
+    for (const auto& row : rows) {
+        view.exists = true;
+        view.lastSeq = row.integer(0);
+        if (row.isNull(1)) {
+            continue;
+        }
+        view.members.push_back(MemberInfo{row.text(1), {}, row.integer(2)});
+        if (view.members.back().uid == uid) {
+            view.readSeq = view.members.back().readSeq;
+        }
+    }
+    return view;
+}
+
+Access accessOf(const ViewRows& view) {
+    if (!view.exists) {
+        return Access::NoConversation;
+    }
+    return view.readSeq ? Access::Member : Access::NotMember;
+}
+
+}  // namespace
+
+std::string directConversationKey(const std::string& first, const std::string& second,
+                                  const std::optional<ContextRef>& context) {
+    const auto& low = std::min(first, second);
+    const auto& high = std::max(first, second);
+    std::string key = low + "|" + high;
+    if (context) {
+        key += "|" + context->type + "|" + context->id;
+    }
+    return key;
+}
+
+SqlStore::SqlStore(const SqlDialect& dialect, ConnectionPool::Factory factory, size_t poolSize,
+                   int64_t retryForMs)
+    : dialect_(dialect), pool_(std::move(factory), poolSize), retryForMs_(retryForMs) {}
+
+template <typename Work>
+auto SqlStore::transaction(const char* what, Mode mode, Work&& work) {
+    using Clock = std::chrono::steady_clock;
+    const auto deadline = Clock::now() + std::chrono::milliseconds(retryForMs_);
+    auto backoff = std::chrono::milliseconds(20);
+    for (int attempt = 1;; ++attempt) {
+        try {
+            auto lease = pool_.acquire();
+            try {
+                if (mode == Mode::Write) {
+                    lease->beginWrite();
+                } else {
+                    lease->beginRead();
+                }
+                auto result = work(*lease);
+                lease->commit();
+                return result;
+            } catch (const SqlError& error) {
+                lease->rollback();
+                if (error.kind() == SqlError::Kind::ConnectionLost) {
+                    lease.discard();
+                }
+                throw;
+            } catch (...) {
+                lease->rollback();
+                throw;
+            }
+        } catch (const SqlError& error) {
+            const bool retryable = error.kind() == SqlError::Kind::Retryable ||
+                                   error.kind() == SqlError::Kind::ConnectionLost;
+            if (!retryable) {
+                throw;
+            }
+            if (Clock::now() + backoff > deadline) {
+                spdlog::error("store: {} failed after {} attempts: {}", what, attempt,
+                              error.what());
+                throw StoreUnavailable(std::string(what) + ": " + error.what());
+            }
+            // Busy or deadlocked transactions retry quietly; a lost database is worth a warning.
+            if (error.kind() == SqlError::Kind::ConnectionLost && (attempt == 1 || attempt % 10 == 0)) {
+                spdlog::warn("store: {} attempt {} failed, retrying: {}", what, attempt,
+                             error.what());
+            }
+            std::this_thread::sleep_for(backoff);
+            backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+        }
+    }
+}
+
+std::string SqlStore::insertIgnore(const std::string& rest) const {
+    return dialect_.insertIgnore + " " + rest;
+}
+
+int SqlStore::migrate() {
+    const int target = static_cast<int>(dialect_.migrations.size());
+    return transaction("migrate", Mode::Write, [&](SqlConnection& db) {
+        // DDL commits implicitly on MySQL, so each step records itself right after it runs, and
+        // a named lock keeps two starting instances from running the same step.
+        if (!dialect_.lockMigrations.empty()) {
+            db.query(dialect_.lockMigrations, {});
+        }
+        struct Unlock {
+            SqlConnection& db;
+            const SqlDialect& dialect;
+            ~Unlock() {
+                if (!dialect.unlockMigrations.empty()) {
+                    try {
+                        db.query(dialect.unlockMigrations, {});
+                    } catch (const SqlError&) {
+                        // The lock dies with the connection anyway.
+                    }
+                }
+            }
+        } unlock{db, dialect_};
+        db.executeScript(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL PRIMARY KEY, "
+            "applied_at BIGINT NOT NULL)");
+        auto rows = db.query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", {});
+        int current = static_cast<int>(rows.at(0).integer(0));
+        if (current > target) {
+            throw SqlError(SqlError::Kind::Other,
+                           "the database schema is at version " + std::to_string(current) +
+                               ", newer than this parleyd knows (" + std::to_string(target) +
+                               "); upgrade parleyd");
+        }
+        for (int version = current + 1; version <= target; ++version) {
+            spdlog::info("store: applying {} schema migration {}", dialect_.name, version);
+            db.executeScript(dialect_.migrations[static_cast<size_t>(version - 1)]);
+            const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+            db.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                       {int64_t{version}, int64_t{now}});
+            db.commit();
+            db.beginWrite();
+        }
+        return target;
+    });
+}
+
+std::optional<ConversationRecord> SqlStore::loadConversation(SqlConnection& db,
+                                                             const std::string& conv) {
+    auto rows = db.query(std::string("SELECT ") + kConversationColumns +
+                             ", lm.sender, lm.cmid, lm.body, lm.meta, lm.ts FROM conversations c "
+                             "LEFT JOIN messages lm ON lm.conv = c.id AND lm.seq = c.last_seq "
+                             "WHERE c.id = ?",
+                         {conv});
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    std::vector<ConversationRecord> one{readConversation(rows[0])};
+    readLastMessage(rows[0], kConversationColumnCount, one[0]);
+    attachMembers(db, one);
+    return std::move(one[0]);
+}
+
+void SqlStore::attachMembers(SqlConnection& db, std::vector<ConversationRecord>& conversations) {
+    if (conversations.empty()) {
+        return;
+    }
+    SqlParams ids;
+    std::map<std::string, ConversationRecord*> byId;
+    for (auto& conversation : conversations) {
+        ids.emplace_back(conversation.id);
+        byId[conversation.id] = &conversation;
+    }
+    auto rows = db.query(
+        "SELECT m.conv, m.uid, COALESCE(u.name, ''), m.read_seq FROM members m "
+        "LEFT JOIN users u ON u.uid = m.uid WHERE m.conv IN (" +
+            placeholders(ids.size()) + ") ORDER BY m.conv, m.joined_at, m.uid",
+        ids);
+    for (const auto& row : rows) {
+        auto found = byId.find(row.text(0));
+        if (found != byId.end()) {
+            found->second->members.push_back(MemberInfo{row.text(1), row.text(2), row.integer(3)});
+        }
+    }
+}
+
+std::optional<ConversationRecord> SqlStore::findDirect(const std::string& first,
+                                                      const std::string& second,
+                                                      const std::optional<ContextRef>& context) {
+    const std::string key = directConversationKey(first, second, context);
+    return transaction("findDirect", Mode::Read, [&](SqlConnection& db) {
+        auto rows = db.query("SELECT id FROM conversations WHERE direct_key = ?", {key});
+        std::optional<ConversationRecord> found;
+        if (!rows.empty()) {
+            found = loadConversation(db, rows[0].text(0));
+        }
+        return found;
+    });
+}
+
+OpenDirectResult SqlStore::openDirect(const std::string& initiator, const std::string& peer,
+                                      const std::optional<ContextRef>& context,
+                                      const std::string& newId, int64_t now) {
+    const std::string key = directConversationKey(initiator, peer, context);
+    return transaction("openDirect", Mode::Write, [&](SqlConnection& db) {
+        auto existing = db.query("SELECT id FROM conversations WHERE direct_key = ?", {key});
+        std::string id;
+        if (existing.empty()) {
+            db.execute(
+                insertIgnore("conversations (id, kind, title, direct_key, ctx_type, ctx_id, "
+                             "ctx_title, created_by, created_at, last_seq, last_activity) "
+                             "VALUES (?, 'direct', NULL, ?, ?, ?, ?, ?, ?, 0, ?)"),
+                {newId, key, context ? SqlValue(context->type) : sqlNull(),
+                 context ? SqlValue(context->id) : sqlNull(),
+                 context ? sqlOptional(context->title) : sqlNull(), initiator, now, now});
+            // Another instance may have won the race for this pair: take whatever is there now.
+            existing = db.query("SELECT id FROM conversations WHERE direct_key = ?", {key});
+            if (existing.empty()) {
+                throw SqlError(SqlError::Kind::Retryable, "direct conversation vanished");
+            }
+        }
+        id = existing[0].text(0);
+        const bool created = id == newId;
+        if (created) {
+            for (const auto* uid : {&initiator, &peer}) {
+                db.execute(insertIgnore("members (conv, uid, read_seq, joined_at) "
+                                        "VALUES (?, ?, 0, ?)"),
+                           {id, *uid, now});
+            }
+        }
+        auto record = loadConversation(db, id);
+        if (!record) {
+            throw SqlError(SqlError::Kind::Retryable, "direct conversation vanished");
+        }
+        return OpenDirectResult{std::move(*record), created};
+    });
+}
+
+ConversationRecord SqlStore::createGroup(const std::string& creator,
+                                         const std::vector<std::string>& members,
+                                         const std::optional<std::string>& title,
+                                         const std::string& newId, int64_t now) {
+    return transaction("createGroup", Mode::Write, [&](SqlConnection& db) {
+        db.execute(insertIgnore("conversations (id, kind, title, direct_key, ctx_type, ctx_id, "
+                                "ctx_title, created_by, created_at, last_seq, last_activity) "
+                                "VALUES (?, 'group', ?, NULL, NULL, NULL, NULL, ?, ?, 0, ?)"),
+                   {newId, sqlOptional(title), creator, now, now});
+        for (const auto& uid : members) {
+            db.execute(
+                insertIgnore("members (conv, uid, read_seq, joined_at) VALUES (?, ?, 0, ?)"),
+                {newId, uid, now});
+        }
+        auto record = loadConversation(db, newId);
+        if (!record) {
+            throw SqlError(SqlError::Kind::Other, "group conversation was not stored");
+        }
+        return std::move(*record);
+    });
+}
+
+std::optional<ConversationRecord> SqlStore::conversation(const std::string& conv) {
+    return transaction("conversation", Mode::Read,
+                       [&](SqlConnection& db) { return loadConversation(db, conv); });
+}
+
+ConversationPage SqlStore::listConversations(const std::string& uid, int limit,
+                                             const std::optional<ListCursor>& before) {
+    return transaction("listConversations", Mode::Read, [&](SqlConnection& db) {
+        std::string sql = std::string("SELECT ") + kConversationColumns +
+                          ", lm.sender, lm.cmid, lm.body, lm.meta, lm.ts "
+                          "FROM members m JOIN conversations c ON c.id = m.conv "
+                          "LEFT JOIN messages lm ON lm.conv = c.id AND lm.seq = c.last_seq "
+                          "WHERE m.uid = ?";
+        SqlParams params{uid};
+        if (before) {
+            sql += " AND (c.last_activity < ? OR (c.last_activity = ? AND c.id < ?))";
+            params.emplace_back(before->lastActivity);
+            params.emplace_back(before->lastActivity);
+            params.emplace_back(before->conv);
+        }
+        sql += " ORDER BY c.last_activity DESC, c.id DESC LIMIT ?";
+        params.emplace_back(int64_t{limit} + 1);
+        auto rows = db.query(sql, params);
+        ConversationPage page;
+        page.hasMore = rows.size() > static_cast<size_t>(limit);
+        for (size_t i = 0; i < rows.size() && i < static_cast<size_t>(limit); ++i) {
+            page.conversations.push_back(readConversation(rows[i]));
+            readLastMessage(rows[i], kConversationColumnCount, page.conversations.back());
+        }
+        attachMembers(db, page.conversations);
+        return page;
+    });
+}
+
+MemberView SqlStore::memberView(const std::string& conv, const std::string& uid) {
+    return transaction("memberView", Mode::Read, [&](SqlConnection& db) {
+        auto view = loadView(db, conv, uid);
+        return MemberView{accessOf(view), view.memberIds(), view.lastSeq,
+                          view.readSeq.value_or(0)};
+    });
+}
+
+AppendResult SqlStore::appendMessage(const NewMessage& message) {
+    return transaction("appendMessage", Mode::Write, [&](SqlConnection& db) {
+        AppendResult result;
+        auto view = loadView(db, message.conv, message.sender);
+        result.access = accessOf(view);
+        if (result.access != Access::Member) {
+            return result;
+        }
+        auto earlier = db.query(std::string("SELECT ") + kMessageColumns +
+                                    " FROM messages WHERE sender = ? AND cmid = ?",
+                                {message.sender, message.cmid});
+        if (!earlier.empty()) {
+            result.duplicate = true;
+            result.message = readMessage(earlier[0]);
+            result.members = result.message.conv == message.conv
+                                 ? std::move(view.members)
+                                 : loadView(db, result.message.conv, message.sender).members;
+            return result;
+        }
+        // The row lock taken here orders concurrent senders: seq is gapless per conversation.
+        db.execute("UPDATE conversations SET last_seq = last_seq + 1, last_activity = ? "
+                   "WHERE id = ?",
+                   {message.ts, message.conv});
+        const int64_t seq =
+            db.query("SELECT last_seq FROM conversations WHERE id = ?", {message.conv})
+                .at(0)
+                .integer(0);
+        const auto inserted =
+            db.execute(insertIgnore("messages (conv, seq, sender, cmid, body, meta, ts) "
+                                    "VALUES (?, ?, ?, ?, ?, ?, ?)"),
+                       {message.conv, seq, message.sender, message.cmid, message.body,
+                        sqlOptional(message.metaJson), message.ts});
+        if (inserted == 0) {
+            // The same (sender, cmid) committed concurrently elsewhere: run again to find it.
+            throw SqlError(SqlError::Kind::Retryable, "concurrent resend of the same cmid");
+        }
+        // Your own message counts as read.
+        db.execute("UPDATE members SET read_seq = ? WHERE conv = ? AND uid = ? AND read_seq < ?",
+                   {seq, message.conv, message.sender, seq});
+        result.message = MessageRecord{message.conv, seq,          message.sender,
+                                       message.cmid, message.body, message.metaJson,
+                                       message.ts};
+        result.members = std::move(view.members);
+        for (auto& member : result.members) {
+            if (member.uid == message.sender) {
+                member.readSeq = seq;
+            }
+        }
+        return result;
+    });
+}
+
+std::optional<MessageRecord> SqlStore::findByCmid(const std::string& sender,
+                                                  const std::string& cmid) {
+    return transaction("findByCmid", Mode::Read, [&](SqlConnection& db) {
+        auto rows = db.query(std::string("SELECT ") + kMessageColumns +
+                                 " FROM messages WHERE sender = ? AND cmid = ?",
+                             {sender, cmid});
+        std::optional<MessageRecord> found;
+        if (!rows.empty()) {
+            found = readMessage(rows[0]);
+        }
+        return found;
+    });
+}
+
+HistoryPage SqlStore::history(const HistoryQuery& query) {
+    return transaction("history", Mode::Read, [&](SqlConnection& db) {
+        std::string sql = std::string("SELECT ") + kMessageColumns + " FROM messages WHERE conv = ?";
+        SqlParams params{query.conv};
+        if (query.after) {
+            sql += " AND seq > ?";
+            params.emplace_back(*query.after);
+        }
+        if (query.before) {
+            sql += " AND seq < ?";
+            params.emplace_back(*query.before);
+        }
+        // With `after` the page walks forward from it; otherwise backward from the newest.
+        const bool forward = query.after.has_value();
+        sql += forward ? " ORDER BY seq ASC LIMIT ?" : " ORDER BY seq DESC LIMIT ?";
+        params.emplace_back(int64_t{query.limit} + 1);
+        auto rows = db.query(sql, params);
+        HistoryPage page;
+        page.hasMore = rows.size() > static_cast<size_t>(query.limit);
+        for (size_t i = 0; i < rows.size() && i < static_cast<size_t>(query.limit); ++i) {
+            page.messages.push_back(readMessage(rows[i]));
+        }
+        if (!forward) {
+            std::reverse(page.messages.begin(), page.messages.end());
+        }
+        return page;
+    });
+}
+
+ReadResult SqlStore::markRead(const std::string& conv, const std::string& uid, int64_t seq) {
+    return transaction("markRead", Mode::Write, [&](SqlConnection& db) {
+        ReadResult result;
+        auto view = loadView(db, conv, uid);
+        result.access = accessOf(view);
+        if (result.access != Access::Member) {
+            return result;
+        }
+        result.lastSeq = view.lastSeq;
+        result.readSeq = *view.readSeq;
+        const int64_t target = std::min(seq, view.lastSeq);
+        if (target > result.readSeq) {
+            result.moved = db.execute("UPDATE members SET read_seq = ? "
+                                      "WHERE conv = ? AND uid = ? AND read_seq < ?",
+                                      {target, conv, uid, target}) > 0;
+            result.readSeq = target;
+        }
+        result.memberIds = view.memberIds();
+        return result;
+    });
+}
+
+std::vector<UnreadTotal> SqlStore::unreadTotals(const std::vector<std::string>& uids) {
+    if (uids.empty()) {
+        return {};
+    }
+    return transaction("unreadTotals", Mode::Read, [&](SqlConnection& db) {
+        SqlParams params(uids.begin(), uids.end());
+        auto rows = db.query(
+            "SELECT m.uid, SUM(c.last_seq - m.read_seq) FROM members m "
+            "JOIN conversations c ON c.id = m.conv WHERE m.uid IN (" +
+                placeholders(uids.size()) + ") GROUP BY m.uid",
+            params);
+        std::map<std::string, int64_t> found;
+        for (const auto& row : rows) {
+            found[row.text(0)] = row.integer(1);
+        }
+        std::vector<UnreadTotal> totals;
+        for (const auto& uid : uids) {
+            totals.push_back(UnreadTotal{uid, found.count(uid) ? found[uid] : 0});
+        }
+        return totals;
+    });
+}
+
+void SqlStore::setDisplayName(const std::string& uid, const std::string& name, int64_t now) {
+    transaction("setDisplayName", Mode::Write, [&](SqlConnection& db) {
+        db.execute(insertIgnore("users (uid, name, state, state_manual, last_active, last_seen, "
+                                "created_at) VALUES (?, '', 'offline', 0, 0, NULL, ?)"),
+                   {uid, now});
+        db.execute("UPDATE users SET name = ? WHERE uid = ?", {name, uid});
+        return true;
+    });
+}
+
+std::optional<UserRecord> SqlStore::user(const std::string& uid) {
+    return transaction("user", Mode::Read, [&](SqlConnection& db) {
+        auto rows = db.query(
+            "SELECT uid, name, state, state_manual, last_seen FROM users WHERE uid = ?", {uid});
+        std::optional<UserRecord> found;
+        if (!rows.empty()) {
+            const auto& row = rows[0];
+            found = UserRecord{row.text(0), row.text(1),
+                               PresenceRecord{row.text(0), parseState(row.text(2)),
+                                              row.integer(3) != 0,
+                                              row.isNull(4) ? std::nullopt
+                                                            : std::optional(row.integer(4))}};
+        }
+        return found;
+    });
+}
+
+PresenceChange SqlStore::setPresence(const std::string& uid, PresenceState state, int64_t now) {
+    return transaction("setPresence", Mode::Write, [&](SqlConnection& db) {
+        db.execute(insertIgnore("users (uid, name, state, state_manual, last_active, last_seen, "
+                                "created_at) VALUES (?, '', 'offline', 0, 0, NULL, ?)"),
+                   {uid, now});
+        auto rows = db.query("SELECT state FROM users WHERE uid = ?", {uid});
+        const PresenceState previous = parseState(rows.at(0).text(0));
+        switch (state) {
+            case PresenceState::Online:
+                db.execute("UPDATE users SET state = 'online', state_manual = 0, "
+                           "last_active = ?, last_seen = ? WHERE uid = ?",
+                           {now, now, uid});
+                break;
+            case PresenceState::Away:
+                db.execute("UPDATE users SET state = 'away', state_manual = 1, last_seen = ? "
+                           "WHERE uid = ?",
+                           {now, uid});
+                break;
+            case PresenceState::Offline:
+                db.execute("UPDATE users SET state = 'offline', state_manual = 0, last_seen = ? "
+                           "WHERE uid = ?",
+                           {now, uid});
+                break;
+        }
+        return PresenceChange{previous != state,
+                              PresenceRecord{uid, state, state == PresenceState::Away, now}};
+    });
+}
+
+PresenceChange SqlStore::recordActivity(const std::string& uid, int64_t now) {
+    return transaction("recordActivity", Mode::Write, [&](SqlConnection& db) {
+        auto rows = db.query("SELECT state, state_manual FROM users WHERE uid = ?", {uid});
+        if (rows.empty()) {
+            db.execute(insertIgnore("users (uid, name, state, state_manual, last_active, "
+                                    "last_seen, created_at) VALUES (?, '', 'online', 0, ?, ?, ?)"),
+                       {uid, now, now, now});
+            return PresenceChange{true, PresenceRecord{uid, PresenceState::Online, false, now}};
+        }
+        const PresenceState state = parseState(rows[0].text(0));
+        const bool manual = rows[0].integer(1) != 0;
+        if (state == PresenceState::Online || (state == PresenceState::Away && manual)) {
+            db.execute("UPDATE users SET last_active = ?, last_seen = ? WHERE uid = ?",
+                       {now, now, uid});
+            return PresenceChange{false, PresenceRecord{uid, state, manual, now}};
+        }
+        db.execute("UPDATE users SET state = 'online', state_manual = 0, last_active = ?, "
+                   "last_seen = ? WHERE uid = ?",
+                   {now, now, uid});
+        return PresenceChange{true, PresenceRecord{uid, PresenceState::Online, false, now}};
+    });
+}
+
+std::vector<PresenceRecord> SqlStore::markIdleAway(int64_t idleBefore, int limit) {
+    return transaction("markIdleAway", Mode::Write, [&](SqlConnection& db) {
+        auto rows = db.query(
+            "SELECT uid, last_seen FROM users WHERE state = 'online' AND last_active < ? LIMIT ?",
+            {idleBefore, int64_t{limit}});
+        std::vector<PresenceRecord> changed;
+        for (const auto& row : rows) {
+            // Conditional, so two instances sweeping at once announce each change only once.
+            const auto updated = db.execute(
+                "UPDATE users SET state = 'away', state_manual = 0 "
+                "WHERE uid = ? AND state = 'online' AND last_active < ?",
+                {row.text(0), idleBefore});
+            if (updated > 0) {
+                changed.push_back(PresenceRecord{
+                    row.text(0), PresenceState::Away, false,
+                    row.isNull(1) ? std::nullopt : std::optional(row.integer(1))});
+            }
+        }
+        return changed;
+    });
+}
+
+}  // namespace parley::store

@@ -1,0 +1,70 @@
+#pragma once
+
+#include <memory>
+
+#include "store/ConnectionPool.h"
+#include "store/SqlDialect.h"
+#include "store/Store.h"
+
+namespace parley::store {
+
+// The Store over any SQL backend: one implementation of every query, run through a connection
+// pool, each method one transaction retried on busy/deadlock/lost connection until `retryForMs`.
+class SqlStore : public Store {
+public:
+    SqlStore(const SqlDialect& dialect, ConnectionPool::Factory factory, size_t poolSize,
+             int64_t retryForMs);
+
+    std::string backendName() const override { return dialect_.name; }
+    int migrate() override;
+
+    std::optional<ConversationRecord> findDirect(const std::string& first,
+                                                 const std::string& second,
+                                                 const std::optional<ContextRef>& context) override;
+    OpenDirectResult openDirect(const std::string& initiator, const std::string& peer,
+                                const std::optional<ContextRef>& context, const std::string& newId,
+                                int64_t now) override;
+    ConversationRecord createGroup(const std::string& creator,
+                                   const std::vector<std::string>& members,
+                                   const std::optional<std::string>& title,
+                                   const std::string& newId, int64_t now) override;
+    std::optional<ConversationRecord> conversation(const std::string& conv) override;
+    ConversationPage listConversations(const std::string& uid, int limit,
+                                       const std::optional<ListCursor>& before) override;
+    MemberView memberView(const std::string& conv, const std::string& uid) override;
+
+    AppendResult appendMessage(const NewMessage& message) override;
+    std::optional<MessageRecord> findByCmid(const std::string& sender,
+                                            const std::string& cmid) override;
+    HistoryPage history(const HistoryQuery& query) override;
+    ReadResult markRead(const std::string& conv, const std::string& uid, int64_t seq) override;
+    std::vector<UnreadTotal> unreadTotals(const std::vector<std::string>& uids) override;
+
+    void setDisplayName(const std::string& uid, const std::string& name, int64_t now) override;
+    std::optional<UserRecord> user(const std::string& uid) override;
+
+    PresenceChange setPresence(const std::string& uid, PresenceState state, int64_t now) override;
+    PresenceChange recordActivity(const std::string& uid, int64_t now) override;
+    std::vector<PresenceRecord> markIdleAway(int64_t idleBefore, int limit) override;
+
+private:
+    enum class Mode { Read, Write };
+
+    // Runs `work` in one transaction, retrying it whole on retryable errors.
+    template <typename Work>
+    auto transaction(const char* what, Mode mode, Work&& work);
+
+    std::optional<ConversationRecord> loadConversation(SqlConnection& db, const std::string& conv);
+    void attachMembers(SqlConnection& db, std::vector<ConversationRecord>& conversations);
+    std::string insertIgnore(const std::string& rest) const;
+
+    const SqlDialect& dialect_;
+    ConnectionPool pool_;
+    int64_t retryForMs_;
+};
+
+// "a|b" or "a|b|type|id" with a <= b: one direct conversation per pair and context.
+std::string directConversationKey(const std::string& first, const std::string& second,
+                                  const std::optional<ContextRef>& context);
+
+}  // namespace parley::store

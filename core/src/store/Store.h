@@ -1,0 +1,67 @@
+#pragma once
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "store/Model.h"
+
+namespace parley::store {
+
+// The database could not be reached for longer than the configured retry window. Nothing of the
+// command was committed; the client may retry.
+class StoreUnavailable : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Everything parleyd keeps. Storage is the source of truth: every method is one transaction, and
+// every write is safe to retry (ids are chosen by the caller, messages deduplicate on (sender, cmid)).
+class Store {
+public:
+    virtual ~Store() = default;
+
+    virtual std::string backendName() const = 0;
+    // Applies pending schema migrations; returns the resulting schema version.
+    virtual int migrate() = 0;
+
+    // Get-or-create the 1:1 conversation of two users about an optional context.
+    virtual std::optional<ConversationRecord> findDirect(const std::string& first,
+                                                         const std::string& second,
+                                                         const std::optional<ContextRef>& context) = 0;
+    virtual OpenDirectResult openDirect(const std::string& initiator, const std::string& peer,
+                                        const std::optional<ContextRef>& context,
+                                        const std::string& newId, int64_t now) = 0;
+    // Creates a group; `members` includes the creator. Retrying with the same newId is idempotent.
+    virtual ConversationRecord createGroup(const std::string& creator,
+                                           const std::vector<std::string>& members,
+                                           const std::optional<std::string>& title,
+                                           const std::string& newId, int64_t now) = 0;
+    virtual std::optional<ConversationRecord> conversation(const std::string& conv) = 0;
+    virtual ConversationPage listConversations(const std::string& uid, int limit,
+                                               const std::optional<ListCursor>& before) = 0;
+    virtual MemberView memberView(const std::string& conv, const std::string& uid) = 0;
+
+    // Stores a message with the next seq of its conversation, or finds the earlier copy with the
+    // same (sender, cmid). Checks membership in the same transaction.
+    virtual AppendResult appendMessage(const NewMessage& message) = 0;
+    virtual std::optional<MessageRecord> findByCmid(const std::string& sender,
+                                                    const std::string& cmid) = 0;
+    virtual HistoryPage history(const HistoryQuery& query) = 0;
+    // Moves uid's read watermark forward to min(seq, last_seq); never back.
+    virtual ReadResult markRead(const std::string& conv, const std::string& uid, int64_t seq) = 0;
+    // Sum of unread messages over all conversations of each user.
+    virtual std::vector<UnreadTotal> unreadTotals(const std::vector<std::string>& uids) = 0;
+
+    virtual void setDisplayName(const std::string& uid, const std::string& name, int64_t now) = 0;
+    virtual std::optional<UserRecord> user(const std::string& uid) = 0;
+
+    virtual PresenceChange setPresence(const std::string& uid, PresenceState state, int64_t now) = 0;
+    // A command from uid: online again unless they chose "away"; last_seen = now.
+    virtual PresenceChange recordActivity(const std::string& uid, int64_t now) = 0;
+    // Online users inactive since before `idleBefore` become away; returns those that changed.
+    virtual std::vector<PresenceRecord> markIdleAway(int64_t idleBefore, int limit) = 0;
+};
+
+}  // namespace parley::store

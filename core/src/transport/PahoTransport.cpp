@@ -1,0 +1,154 @@
+#include "transport/PahoTransport.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+namespace parley {
+
+namespace {
+mqtt::create_options createOptions(const BrokerConfig& config) {
+    mqtt::create_options options(MQTTVERSION_5);
+    // Replies and events published while the broker is away wait here (the store has them anyway).
+    options.set_send_while_disconnected(true, true);
+    options.set_max_buffered_messages(config.maxBufferedMessages);
+    options.set_delete_oldest_messages(true);
+    return options;
+}
+}  // namespace
+
+PahoTransport::PahoTransport(const BrokerConfig& config, std::string password,
+                             std::string subscription)
+    : config_(config),
+      subscription_(std::move(subscription)),
+      client_(config.uri, config.clientId, createOptions(config), nullptr) {
+    connectOptions_.set_mqtt_version(MQTTVERSION_5);
+    connectOptions_.set_clean_start(false);
+    connectOptions_.set_keep_alive_interval(config.keepAliveSeconds);
+    connectOptions_.set_automatic_reconnect(1, 30);
+    connectOptions_.set_max_inflight(config.maxInflight);
+    connectOptions_.set_connect_timeout(10);
+    connectOptions_.set_user_name(config.username);
+    connectOptions_.set_password(password);
+    mqtt::properties properties;
+    properties.add(mqtt::property(mqtt::property::SESSION_EXPIRY_INTERVAL,
+                                  static_cast<int>(config.sessionExpirySeconds)));
+    // Set last, on the member that lives as long as the client (see notes on Paho 1.2.0).
+    connectOptions_.set_properties(std::move(properties));
+    client_.set_callback(*this);
+}
+
+PahoTransport::~PahoTransport() {
+    try {
+        stop();
+    } catch (const std::exception& error) {
+        spdlog::warn("transport: error while stopping: {}", error.what());
+    }
+}
+
+void PahoTransport::start(InboundHandler handler) {
+    handler_ = std::move(handler);
+    receiving_ = true;
+    auto backoff = std::chrono::seconds(1);
+    while (!stopping_) {
+        try {
+            spdlog::info("transport: connecting to {} as {} (client id {})", config_.uri,
+                         config_.username, config_.clientId);
+            client_.connect(connectOptions_)->wait();
+            return;  // connected() subscribes
+        } catch (const mqtt::exception& error) {
+            spdlog::warn("transport: cannot connect to {}: {}; retrying in {}s", config_.uri,
+                         error.what(), backoff.count());
+        }
+        std::unique_lock lock(mutex_);
+        stopped_.wait_for(lock, backoff, [this] { return stopping_.load(); });
+        backoff = std::min(backoff * 2, std::chrono::seconds(30));
+    }
+}
+
+void PahoTransport::connected(const std::string& cause) {
+    spdlog::info("transport: connected to {}{}", config_.uri, cause.empty() ? "" : " (" + cause + ")");
+    if (receiving_) {
+        subscribe();
+    }
+}
+
+void PahoTransport::subscribe() {
+    try {
+        // Subscribing again after a reconnect is harmless and covers an expired session.
+        client_.subscribe(subscription_, 1);
+        spdlog::info("transport: subscribed to {}", subscription_);
+    } catch (const mqtt::exception& error) {
+        spdlog::error("transport: subscribe to {} failed: {}", subscription_, error.what());
+    }
+}
+
+void PahoTransport::connection_lost(const std::string& cause) {
+    spdlog::warn("transport: connection lost{}; reconnecting", cause.empty() ? "" : ": " + cause);
+}
+
+void PahoTransport::message_arrived(mqtt::const_message_ptr message) {
+    InboundMessage inbound;
+    inbound.topic = message->get_topic();
+    inbound.payload = message->get_payload_str();
+    const auto& properties = message->get_properties();
+    if (properties.contains(mqtt::property::CORRELATION_DATA)) {
+        inbound.correlationData =
+            mqtt::get<std::string>(properties, mqtt::property::CORRELATION_DATA);
+    }
+    // Exceptions must not reach Paho's thread.
+    try {
+        handler_(std::move(inbound));
+    } catch (const std::exception& error) {
+        spdlog::error("transport: handler failed on {}: {}", message->get_topic(), error.what());
+    }
+}
+
+void PahoTransport::stopReceiving() {
+    if (!receiving_.exchange(false)) {
+        return;
+    }
+    try {
+        if (client_.is_connected()) {
+            client_.unsubscribe(subscription_)->wait_for(std::chrono::seconds(5));
+            spdlog::info("transport: unsubscribed from {}", subscription_);
+        }
+    } catch (const mqtt::exception& error) {
+        spdlog::warn("transport: unsubscribe failed: {}", error.what());
+    }
+}
+
+void PahoTransport::stop() {
+    if (stopping_.exchange(true)) {
+        return;
+    }
+    stopped_.notify_all();
+    receiving_ = false;
+    try {
+        if (client_.is_connected()) {
+            client_.disconnect()->wait_for(std::chrono::seconds(5));
+        }
+    } catch (const mqtt::exception& error) {
+        spdlog::warn("transport: disconnect failed: {}", error.what());
+    }
+}
+
+bool PahoTransport::isConnected() const { return client_.is_connected(); }
+
+void PahoTransport::publish(OutboundMessage message) {
+    auto outbound = mqtt::make_message(message.topic, message.payload, message.qos, message.retain);
+    if (!message.correlationData.empty()) {
+        mqtt::properties properties;
+        properties.add(mqtt::property(mqtt::property::CORRELATION_DATA, message.correlationData));
+        outbound->set_properties(std::move(properties));
+    }
+    try {
+        client_.publish(std::move(outbound));
+    } catch (const mqtt::exception& error) {
+        // The client (and the store) can recover: a missing reply makes it resend, a missing event
+        // is in msg.history.
+        spdlog::warn("transport: publish to {} failed: {}", message.topic, error.what());
+    }
+}
+
+}  // namespace parley

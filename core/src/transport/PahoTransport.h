@@ -1,0 +1,47 @@
+#pragma once
+
+#include <mqtt/async_client.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+
+#include "config/Config.h"
+#include "transport/Transport.h"
+
+namespace parley {
+
+// MQTT 5 over Paho C++: persistent session (session expiry from config), shared subscription on
+// the command topics, automatic reconnect that resubscribes, QoS 1 both ways.
+class PahoTransport final : public Transport, private mqtt::callback {
+public:
+    PahoTransport(const BrokerConfig& config, std::string password, std::string subscription);
+    ~PahoTransport() override;
+
+    void start(InboundHandler handler) override;
+    void stopReceiving() override;
+    void stop() override;
+    bool isConnected() const override;
+    void publish(OutboundMessage message) override;
+
+private:
+    void connected(const std::string& cause) override;
+    void connection_lost(const std::string& cause) override;
+    void message_arrived(mqtt::const_message_ptr message) override;
+
+    void subscribe();
+
+    BrokerConfig config_;
+    std::string subscription_;
+    mqtt::async_client client_;
+    // Paho keeps connect properties by reference: this object must outlive every (re)connect.
+    mqtt::connect_options connectOptions_;
+    InboundHandler handler_;
+    std::atomic<bool> receiving_{false};
+    std::atomic<bool> stopping_{false};
+    std::mutex mutex_;
+    std::condition_variable stopped_;
+};
+
+}  // namespace parley

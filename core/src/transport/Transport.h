@@ -1,0 +1,43 @@
+#pragma once
+
+#include <functional>
+#include <string>
+
+namespace parley {
+
+struct InboundMessage {
+    std::string topic;
+    std::string payload;
+    std::string correlationData;  // MQTT 5 Correlation Data, empty if none
+};
+
+struct OutboundMessage {
+    std::string topic;
+    std::string payload;
+    int qos = 1;
+    bool retain = false;
+    std::string correlationData;
+};
+
+// Where handlers send replies and events. Thread-safe.
+class Publisher {
+public:
+    virtual ~Publisher() = default;
+    virtual void publish(OutboundMessage message) = 0;
+};
+
+// The connection to the broker: delivers commands, publishes replies and events.
+class Transport : public Publisher {
+public:
+    using InboundHandler = std::function<void(InboundMessage&&)>;
+
+    // Connects (retrying until it succeeds or stop() is called) and subscribes; `handler` runs on
+    // the transport's thread, one message at a time, and may block to push back on the broker.
+    virtual void start(InboundHandler handler) = 0;
+    // Unsubscribes: no new commands arrive, publishing still works.
+    virtual void stopReceiving() = 0;
+    virtual void stop() = 0;
+    virtual bool isConnected() const = 0;
+};
+
+}  // namespace parley
