@@ -11,12 +11,12 @@
 #include <sstream>
 
 #include "config/ConfigLoader.h"
+#include "parley/version.h"
 #include "protocol/TopicScheme.h"
 #include "server/Server.h"
 #include "store/MysqlStore.h"
 #include "store/SqliteStore.h"
 #include "transport/PahoTransport.h"
-#include "parley/version.h"
 
 namespace {
 

@@ -24,7 +24,8 @@ int64_t parseDurationMs(const std::string& text) {
         {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
     auto found = kUnits.find(unit);
     if (found == kUnits.end()) {
-        throw std::invalid_argument("expected a duration such as 250ms, 30s, 5m or 2h (unit ms, s, m or h)");
+        throw std::invalid_argument(
+            "expected a duration such as 250ms, 30s, 5m or 2h (unit ms, s, m or h)");
     }
     if (amount > std::numeric_limits<int64_t>::max() / found->second) {
         throw std::invalid_argument("duration is too long");
@@ -36,7 +37,7 @@ namespace {
 
 // Walks one YAML mapping against a table of known keys; every error names file, line and key path.
 class Reader {
-public:
+  public:
     using KeyReader = std::function<void(const YAML::Node&, const std::string& keyPath)>;
 
     explicit Reader(std::string source) : source_(std::move(source)) {}
@@ -151,7 +152,7 @@ public:
         fail(node, keyPath, "must be one of: " + list + " (got '" + value + "')");
     }
 
-private:
+  private:
     std::string source_;
 };
 

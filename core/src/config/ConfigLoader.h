@@ -9,7 +9,7 @@ namespace parley {
 
 // A configuration that cannot be used. what() names the file, the line, the key and the reason.
 class ConfigError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 

@@ -18,11 +18,9 @@ constexpr int kDefaultListLimit = 50;
 constexpr int kMaxListLimit = 100;
 
 bool isContextType(const std::string& type) {
-    return !type.empty() && type.size() <= 32 &&
-           std::all_of(type.begin(), type.end(), [](char c) {
-               return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-                      c == '-';
-           });
+    return !type.empty() && type.size() <= 32 && std::all_of(type.begin(), type.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+    });
 }
 
 std::optional<store::ContextRef> readContext(const Args& args) {
@@ -89,9 +87,11 @@ nlohmann::json ConversationHandler::open(const Command& command) {
             reply["created"] = false;
             return reply;
         }
-        context_.hooks.beforeConversationCreate(ConversationDraft{
-            command.uid, store::ConversationKind::Direct, {command.uid, peer}, std::nullopt,
-            context});
+        context_.hooks.beforeConversationCreate(ConversationDraft{command.uid,
+                                                                  store::ConversationKind::Direct,
+                                                                  {command.uid, peer},
+                                                                  std::nullopt,
+                                                                  context});
     }
     auto opened = context_.store.openDirect(command.uid, peer, context, newConversationId(),
                                             context_.clock.nowMs());
@@ -125,8 +125,8 @@ nlohmann::json ConversationHandler::create(const Command& command) {
     const auto title = readTitle(args);
     context_.hooks.beforeConversationCreate(ConversationDraft{
         command.uid, store::ConversationKind::Group, members, title, std::nullopt});
-    auto conversation = context_.store.createGroup(command.uid, members, title,
-                                                   newConversationId(), context_.clock.nowMs());
+    auto conversation = context_.store.createGroup(command.uid, members, title, newConversationId(),
+                                                   context_.clock.nowMs());
     context_.hooks.afterConversationCreate(conversation);
     announceCreated(conversation);
     auto reply = summaryJson(conversation, command.uid);
@@ -151,10 +151,10 @@ nlohmann::json ConversationHandler::list(const Command& command) {
     for (const auto& conversation : page.conversations) {
         convs.push_back(summaryJson(conversation, command.uid));
     }
-    nlohmann::json reply = {{"convs", convs},
-                            {"has_more", page.hasMore},
-                            {"unread_total",
-                             context_.store.unreadTotals({command.uid}).at(0).unread}};
+    nlohmann::json reply = {
+        {"convs", convs},
+        {"has_more", page.hasMore},
+        {"unread_total", context_.store.unreadTotals({command.uid}).at(0).unread}};
     if (page.hasMore && !page.conversations.empty()) {
         const auto& last = page.conversations.back();
         reply["next_before"] = encodeListCursor({last.lastActivity, last.id});

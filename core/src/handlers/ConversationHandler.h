@@ -11,7 +11,7 @@ class Dispatcher;
 
 // conv.open, conv.create, conv.list, conv.get
 class ConversationHandler {
-public:
+  public:
     explicit ConversationHandler(HandlerContext context) : context_(context) {}
 
     void registerOps(Dispatcher& dispatcher);
@@ -21,7 +21,7 @@ public:
     nlohmann::json list(const Command& command);
     nlohmann::json get(const Command& command);
 
-private:
+  private:
     // Tells every member on ".../n" that a conversation appeared, with their own unread count.
     void announceCreated(const store::ConversationRecord& conversation);
 

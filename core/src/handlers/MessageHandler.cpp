@@ -82,17 +82,16 @@ nlohmann::json MessageHandler::send(const Command& command) {
         throw ProtocolError(ErrorCode::BadRequest, "a message needs a non-empty body or a meta");
     }
     if (static_cast<int64_t>(draft.body.size()) > limits.maxBodyBytes) {
-        throw ProtocolError(ErrorCode::TooLarge, "\"body\" exceeds " +
-                                                     std::to_string(limits.maxBodyBytes) +
-                                                     " bytes");
+        throw ProtocolError(ErrorCode::TooLarge,
+                            "\"body\" exceeds " + std::to_string(limits.maxBodyBytes) + " bytes");
     }
     std::optional<std::string> metaText;
     if (!draft.meta.is_null()) {
         metaText = toPayload(draft.meta);
         if (static_cast<int64_t>(metaText->size()) > limits.maxMetaBytes) {
-            throw ProtocolError(ErrorCode::TooLarge, "\"meta\" exceeds " +
-                                                         std::to_string(limits.maxMetaBytes) +
-                                                         " bytes");
+            throw ProtocolError(
+                ErrorCode::TooLarge,
+                "\"meta\" exceeds " + std::to_string(limits.maxMetaBytes) + " bytes");
         }
     }
 
@@ -160,10 +159,9 @@ nlohmann::json MessageHandler::read(const Command& command) {
         context_.outbox.toConversation(
             result.memberIds, conv,
             {{"ev", "read"}, {"conv", conv}, {"user", command.uid}, {"seq", result.readSeq}});
-        context_.outbox.toUser(command.uid, {{"ev", "unread"},
-                                             {"conv", conv},
-                                             {"unread", unread},
-                                             {"unread_total", unreadTotal}});
+        context_.outbox.toUser(
+            command.uid,
+            {{"ev", "unread"}, {"conv", conv}, {"unread", unread}, {"unread_total", unreadTotal}});
     }
     return {{"conv", conv},
             {"read_seq", result.readSeq},

@@ -11,7 +11,7 @@ class Dispatcher;
 
 // msg.send, msg.history, msg.read
 class MessageHandler {
-public:
+  public:
     explicit MessageHandler(HandlerContext context) : context_(context) {}
 
     void registerOps(Dispatcher& dispatcher);
@@ -20,7 +20,7 @@ public:
     nlohmann::json history(const Command& command);
     nlohmann::json read(const Command& command);
 
-private:
+  private:
     // Publishes the msg event to every member and, to each other member, their new unread counts.
     void deliver(const store::AppendResult& stored);
 

@@ -15,7 +15,7 @@ class Dispatcher;
 
 // presence, activity tracking (any command makes its sender online again) and the away sweep.
 class PresenceHandler {
-public:
+  public:
     explicit PresenceHandler(HandlerContext context);
 
     void registerOps(Dispatcher& dispatcher);
@@ -29,7 +29,7 @@ public:
     // several instances at once.
     void sweep();
 
-private:
+  private:
     void announce(const store::PresenceChange& change);
 
     HandlerContext context_;

@@ -11,7 +11,7 @@ class Dispatcher;
 
 // profile.set, profile.get, ping
 class ProfileHandler {
-public:
+  public:
     explicit ProfileHandler(HandlerContext context) : context_(context) {}
 
     void registerOps(Dispatcher& dispatcher);
@@ -19,7 +19,7 @@ public:
     nlohmann::json get(const Command& command);
     nlohmann::json ping(const Command& command);
 
-private:
+  private:
     HandlerContext context_;
 };
 

@@ -13,14 +13,15 @@ class Dispatcher;
 // typing: relayed to the other members at QoS 0, never stored, rate-limited per user. The limiter
 // lives in this process: with N instances a user gets up to N times the configured rate.
 class TypingHandler {
-public:
+  public:
     explicit TypingHandler(HandlerContext context)
-        : context_(context), limiter_(context.config.typing.perSecond, context.config.typing.burst) {}
+        : context_(context),
+          limiter_(context.config.typing.perSecond, context.config.typing.burst) {}
 
     void registerOps(Dispatcher& dispatcher);
     nlohmann::json typing(const Command& command);
 
-private:
+  private:
     HandlerContext context_;
     RateLimiter limiter_;
 };

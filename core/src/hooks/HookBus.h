@@ -32,14 +32,14 @@ struct ConversationDraft {
 // start-up, before commands flow; the chains are read-only afterwards, so calls take no lock. With
 // no handler registered a call is a check of an empty vector.
 class HookBus {
-public:
+  public:
     using BeforeMessageStore = std::function<void(MessageDraft&)>;
     using AfterMessageStore =
         std::function<void(const store::MessageRecord&, const std::vector<std::string>& members)>;
     using BeforeConversationCreate = std::function<void(const ConversationDraft&)>;
     using AfterConversationCreate = std::function<void(const store::ConversationRecord&)>;
-    using AfterRead = std::function<void(const std::string& conv, const std::string& uid,
-                                         int64_t readSeq)>;
+    using AfterRead =
+        std::function<void(const std::string& conv, const std::string& uid, int64_t readSeq)>;
     using PresenceChanged = std::function<void(const store::PresenceRecord&)>;
 
     void onBeforeMessageStore(std::string name, BeforeMessageStore handler);
@@ -63,7 +63,7 @@ public:
     void afterRead(const std::string& conv, const std::string& uid, int64_t readSeq) const;
     void presenceChanged(const store::PresenceRecord& presence) const;
 
-private:
+  private:
     template <typename Fn>
     struct Named {
         std::string name;

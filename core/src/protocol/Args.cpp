@@ -58,10 +58,9 @@ std::vector<std::string> Args::requireUidList(const char* key, size_t maxCount) 
         badField(key, "must be an array of user ids");
     }
     if (value->size() > maxCount) {
-        throw ProtocolError(ErrorCode::TooLarge, std::string("\"") + key + "\" has " +
-                                                     std::to_string(value->size()) +
-                                                     " entries; the limit is " +
-                                                     std::to_string(maxCount));
+        throw ProtocolError(ErrorCode::TooLarge,
+                            std::string("\"") + key + "\" has " + std::to_string(value->size()) +
+                                " entries; the limit is " + std::to_string(maxCount));
     }
     std::vector<std::string> uids;
     for (const auto& entry : *value) {

@@ -12,7 +12,7 @@ namespace parley {
 // Typed access to a command's fields. Every accessor throws ProtocolError(bad_request) naming the
 // field and what was expected, so handlers read as a list of requirements.
 class Args {
-public:
+  public:
     explicit Args(const nlohmann::json& object) : object_(object) {}
 
     // A string of 1..maxChars code points (at most maxBytes bytes when given).
@@ -33,7 +33,7 @@ public:
 
     std::string requireOneOf(const char* key, const std::vector<std::string>& allowed) const;
 
-private:
+  private:
     const nlohmann::json* find(const char* key) const;
 
     const nlohmann::json& object_;

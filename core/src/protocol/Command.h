@@ -12,7 +12,7 @@ struct Command {
     std::string uid;
     nlohmann::json requestId;  // the client's "id" (a string), or null when it sent none
     std::string op;
-    nlohmann::json args;  // the whole JSON object the client sent
+    nlohmann::json args;          // the whole JSON object the client sent
     std::string correlationData;  // MQTT 5 Correlation Data, echoed on the reply
 
     // Commands with the same key run one after another in arrival order: the conversation when the

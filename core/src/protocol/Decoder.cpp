@@ -75,8 +75,7 @@ std::variant<Command, DecodeFailure> Decoder::decode(const std::string& topic,
     if (payload.size() > maxPayloadBytes_) {
         return DecodeFailure{uid, nullptr, ErrorCode::TooLarge,
                              "payload of " + std::to_string(payload.size()) +
-                                 " bytes exceeds the limit of " +
-                                 std::to_string(maxPayloadBytes_)};
+                                 " bytes exceeds the limit of " + std::to_string(maxPayloadBytes_)};
     }
     if (nestingDepth(payload, kMaxDepth) > kMaxDepth) {
         return DecodeFailure{uid, nullptr, ErrorCode::BadRequest,
@@ -88,8 +87,7 @@ std::variant<Command, DecodeFailure> Decoder::decode(const std::string& topic,
                              "payload is not valid JSON in UTF-8"};
     }
     if (!document.is_object()) {
-        return DecodeFailure{uid, nullptr, ErrorCode::BadRequest,
-                             "payload must be a JSON object"};
+        return DecodeFailure{uid, nullptr, ErrorCode::BadRequest, "payload must be a JSON object"};
     }
     nlohmann::json requestId = nullptr;
     if (auto id = document.find("id"); id != document.end() && !id->is_null()) {

@@ -23,7 +23,7 @@ struct DecodeFailure {
 // Turns a raw publish on "{prefix}/c2s/{uid}" into a Command: size limit, JSON nesting limit,
 // well-formed JSON (UTF-8 included), an object, a valid "id" and "op". It does not know the ops.
 class Decoder {
-public:
+  public:
     Decoder(const TopicScheme& topics, size_t maxPayloadBytes)
         : topics_(topics), maxPayloadBytes_(maxPayloadBytes) {}
 
@@ -34,7 +34,7 @@ public:
                                                 const std::string& payload,
                                                 std::string correlationData) const;
 
-private:
+  private:
     const TopicScheme& topics_;
     size_t maxPayloadBytes_;
 };

@@ -25,7 +25,7 @@ std::string_view errorCodeName(ErrorCode code);
 // Thrown by handlers for anything the client did wrong or may retry; the dispatcher turns it into
 // the error reply. `details` are extra fields of the error object (e.g. retry_after_ms).
 class ProtocolError : public std::runtime_error {
-public:
+  public:
     ProtocolError(ErrorCode code, const std::string& message,
                   nlohmann::json details = nlohmann::json::object())
         : std::runtime_error(message), code_(code), details_(std::move(details)) {}
@@ -33,7 +33,7 @@ public:
     ErrorCode code() const { return code_; }
     const nlohmann::json& details() const { return details_; }
 
-private:
+  private:
     ErrorCode code_;
     nlohmann::json details_;
 };

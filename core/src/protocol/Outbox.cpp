@@ -7,9 +7,8 @@ namespace parley {
 void Outbox::replyOk(const Command& command, nlohmann::json body) {
     nlohmann::json reply = {{"id", command.requestId}, {"ok", true}};
     reply.update(body);
-    publisher_.publish(
-        OutboundMessage{topics_.replyTopic(command.uid), toPayload(reply), 1, false,
-                        command.correlationData});
+    publisher_.publish(OutboundMessage{topics_.replyTopic(command.uid), toPayload(reply), 1, false,
+                                       command.correlationData});
 }
 
 void Outbox::replyError(const std::string& uid, const nlohmann::json& requestId,
@@ -26,8 +25,8 @@ void Outbox::toConversation(const std::vector<std::string>& members, const std::
                             const nlohmann::json& event, int qos) {
     const std::string payload = toPayload(event);
     for (const auto& uid : members) {
-        publisher_.publish(OutboundMessage{topics_.conversationTopic(uid, conv), payload, qos,
-                                           false, {}});
+        publisher_.publish(
+            OutboundMessage{topics_.conversationTopic(uid, conv), payload, qos, false, {}});
     }
 }
 
@@ -36,8 +35,8 @@ void Outbox::toUser(const std::string& uid, const nlohmann::json& event) {
 }
 
 void Outbox::presence(const store::PresenceRecord& presence) {
-    publisher_.publish(OutboundMessage{topics_.presenceTopic(presence.uid),
-                                       toPayload(presenceJson(presence)), 1, true, {}});
+    publisher_.publish(OutboundMessage{
+        topics_.presenceTopic(presence.uid), toPayload(presenceJson(presence)), 1, true, {}});
 }
 
 }  // namespace parley

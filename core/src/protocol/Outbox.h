@@ -15,7 +15,7 @@ namespace parley {
 
 // Everything parleyd sends, on the topics of the protocol. Call only after the store committed.
 class Outbox {
-public:
+  public:
     Outbox(Publisher& publisher, const TopicScheme& topics)
         : publisher_(publisher), topics_(topics) {}
 
@@ -33,7 +33,7 @@ public:
     // The retained presence of a user.
     void presence(const store::PresenceRecord& presence);
 
-private:
+  private:
     Publisher& publisher_;
     const TopicScheme& topics_;
 };

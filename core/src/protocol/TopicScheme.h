@@ -8,7 +8,7 @@ namespace parley {
 
 // Every topic Parley uses, built from one configurable prefix (default "parley/v1").
 class TopicScheme {
-public:
+  public:
     explicit TopicScheme(std::string prefix) : prefix_(std::move(prefix)) {}
 
     const std::string& prefix() const { return prefix_; }
@@ -24,7 +24,7 @@ public:
     // The uid segment of "{prefix}/c2s/{uid}", or nothing if the topic is not a command topic.
     std::optional<std::string> uidFromCommandTopic(std::string_view topic) const;
 
-private:
+  private:
     std::string prefix_;
 };
 

@@ -31,10 +31,11 @@ nlohmann::json summaryJson(const store::ConversationRecord& conversation,
     }
     nlohmann::json context = nullptr;
     if (conversation.context) {
-        context = {{"type", conversation.context->type},
-                   {"id", conversation.context->id},
-                   {"title", conversation.context->title ? nlohmann::json(*conversation.context->title)
-                                                         : nlohmann::json(nullptr)}};
+        context = {
+            {"type", conversation.context->type},
+            {"id", conversation.context->id},
+            {"title", conversation.context->title ? nlohmann::json(*conversation.context->title)
+                                                  : nlohmann::json(nullptr)}};
     }
     nlohmann::json preview = nullptr;
     if (conversation.lastMessage) {
@@ -47,8 +48,8 @@ nlohmann::json summaryJson(const store::ConversationRecord& conversation,
     const int64_t readSeq = conversation.readSeqOf(viewer);
     return {{"conv", conversation.id},
             {"kind", store::conversationKindName(conversation.kind)},
-            {"title", conversation.title ? nlohmann::json(*conversation.title)
-                                         : nlohmann::json(nullptr)},
+            {"title",
+             conversation.title ? nlohmann::json(*conversation.title) : nlohmann::json(nullptr)},
             {"context", context},
             {"members", members},
             {"created_by", conversation.createdBy},

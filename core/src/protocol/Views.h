@@ -16,7 +16,8 @@ nlohmann::json messageJson(const store::MessageRecord& message);
 
 // A conversation as one member sees it: {conv, kind, title, context, members, created_by,
 // created_at, last_seq, last_ts, preview, read_seq, unread}.
-nlohmann::json summaryJson(const store::ConversationRecord& conversation, const std::string& viewer);
+nlohmann::json summaryJson(const store::ConversationRecord& conversation,
+                           const std::string& viewer);
 
 // {user, state, last_seen}
 nlohmann::json presenceJson(const store::PresenceRecord& presence);

@@ -15,7 +15,7 @@ namespace parley {
 // handler exceptions are caught: ProtocolError becomes its code, StoreUnavailable "unavailable",
 // anything else "internal" (logged with uid, op and request id).
 class Dispatcher {
-public:
+  public:
     // Returns the reply's fields (besides "id" and "ok"); throws ProtocolError to refuse.
     using Handler = std::function<nlohmann::json(const Command&)>;
 
@@ -27,7 +27,7 @@ public:
 
     void dispatch(const Command& command) const;
 
-private:
+  private:
     Outbox& outbox_;
     std::unordered_map<std::string, Handler> handlers_;
 };

@@ -34,7 +34,9 @@ Server::Server(const Config& config, store::Store& store, Transport& transport, 
     profiles_.registerOps(dispatcher_);
 }
 
-Server::~Server() { stop(); }
+Server::~Server() {
+    stop();
+}
 
 void Server::start() {
     sweeper_ = std::thread([this] { sweepLoop(); });

@@ -27,7 +27,7 @@ namespace parley {
 // parleyd's pipeline: Transport -> Decoder -> WorkerPool (ordered by conversation) -> Dispatcher
 // -> handlers -> Store, then Outbox. Owns the periodic away sweep.
 class Server {
-public:
+  public:
     Server(const Config& config, store::Store& store, Transport& transport, const Clock& clock);
     ~Server();
 
@@ -43,7 +43,7 @@ public:
     // Entry point for one raw publish; exposed so tests can feed commands without a broker.
     void onInbound(InboundMessage&& message);
 
-private:
+  private:
     void process(const Command& command);
     void sweepLoop();
 

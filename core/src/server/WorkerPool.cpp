@@ -14,14 +14,15 @@ WorkerPool::WorkerPool(size_t workers, size_t capacityPerWorker)
     }
 }
 
-WorkerPool::~WorkerPool() { shutdown(std::chrono::milliseconds(0)); }
+WorkerPool::~WorkerPool() {
+    shutdown(std::chrono::milliseconds(0));
+}
 
 bool WorkerPool::submit(std::string_view key, Task task) {
     Lane& lane = *lanes_[std::hash<std::string_view>{}(key) % lanes_.size()];
     std::unique_lock lock(lane.mutex);
-    lane.changed.wait(lock, [&] {
-        return closing_.load() || lane.tasks.size() < capacityPerWorker_;
-    });
+    lane.changed.wait(lock,
+                      [&] { return closing_.load() || lane.tasks.size() < capacityPerWorker_; });
     if (closing_) {
         return false;
     }

@@ -17,7 +17,7 @@ namespace parley {
 // so they run one after another in submission order: that is how commands of one conversation
 // never overtake each other. A full queue blocks the submitter, pushing back on the broker.
 class WorkerPool {
-public:
+  public:
     using Task = std::function<void()>;
 
     WorkerPool(size_t workers, size_t capacityPerWorker);
@@ -32,7 +32,7 @@ public:
     // Returns how many tasks were dropped.
     size_t shutdown(std::chrono::milliseconds timeout);
 
-private:
+  private:
     struct Lane {
         std::mutex mutex;
         std::condition_variable changed;

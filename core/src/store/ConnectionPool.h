@@ -14,17 +14,18 @@ namespace parley::store {
 // A fixed number of connection slots. A slot whose connection broke is refilled on the next
 // acquire, so a database restart costs a reconnect, not the process.
 class ConnectionPool {
-public:
+  public:
     using Factory = std::function<std::unique_ptr<SqlConnection>()>;
 
     ConnectionPool(Factory factory, size_t size);
 
     class Lease {
-    public:
+      public:
         Lease(ConnectionPool& pool, std::unique_ptr<SqlConnection> connection)
             : pool_(&pool), connection_(std::move(connection)) {}
         Lease(Lease&& other) noexcept
-            : pool_(std::exchange(other.pool_, nullptr)), connection_(std::move(other.connection_)) {}
+            : pool_(std::exchange(other.pool_, nullptr)),
+              connection_(std::move(other.connection_)) {}
         Lease& operator=(Lease&&) = delete;
         Lease(const Lease&) = delete;
         ~Lease();
@@ -34,7 +35,7 @@ public:
         // The connection is unusable: drop it instead of returning it to the pool.
         void discard() { connection_.reset(); }
 
-    private:
+      private:
         ConnectionPool* pool_;
         std::unique_ptr<SqlConnection> connection_;
     };
@@ -43,7 +44,7 @@ public:
     // that fails; the slot stays free).
     Lease acquire();
 
-private:
+  private:
     void release(std::unique_ptr<SqlConnection> connection);
 
     Factory factory_;

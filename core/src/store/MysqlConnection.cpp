@@ -51,8 +51,8 @@ SqlError translate(const sql::SQLException& error, sql::Connection* connection,
             }
     }
     return SqlError(kind, "mysql: " + std::string(error.what()) + " (error " +
-                              std::to_string(code) + ", " +
-                              std::string(context.substr(0, 120)) + ")");
+                              std::to_string(code) + ", " + std::string(context.substr(0, 120)) +
+                              ")");
 }
 
 sql::mysql::MySQL_Driver& driver() {

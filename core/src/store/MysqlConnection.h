@@ -17,7 +17,7 @@ namespace parley::store {
 // One MySQL/MariaDB connection through MySQL Connector/C++, READ COMMITTED, utf8mb4, strict mode,
 // no silent auto-reconnect (a lost connection must fail the transaction, not half-continue it).
 class MysqlConnection final : public SqlConnection {
-public:
+  public:
     MysqlConnection(const MysqlConfig& config, const std::string& password);
     ~MysqlConnection() override;
     MysqlConnection(const MysqlConnection&) = delete;
@@ -31,7 +31,7 @@ public:
     std::vector<SqlRow> query(std::string_view sql, const SqlParams& params) override;
     void executeScript(std::string_view script) override;
 
-private:
+  private:
     sql::PreparedStatement& prepare(std::string_view sql, const SqlParams& params);
 
     std::unique_ptr<sql::Connection> connection_;

@@ -7,7 +7,7 @@ namespace parley::store {
 
 // MySQL or MariaDB through MySQL Connector/C++, with a pool of `pool_size` connections.
 class MysqlStore final : public SqlStore {
-public:
+  public:
     MysqlStore(const MysqlConfig& config, std::string password, int64_t retryForMs);
 };
 

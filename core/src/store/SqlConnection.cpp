@@ -17,8 +17,8 @@ int64_t SqlRow::integer(size_t column) const {
         int64_t number = 0;
         auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), number);
         if (error != std::errc()) {
-            throw SqlError(SqlError::Kind::Other, "column " + std::to_string(column) +
-                                                      " is not an integer: " + *text);
+            throw SqlError(SqlError::Kind::Other,
+                           "column " + std::to_string(column) + " is not an integer: " + *text);
         }
         return number;
     }

@@ -15,26 +15,28 @@ namespace parley::store {
 using SqlValue = std::variant<std::monostate, int64_t, std::string>;
 using SqlParams = std::vector<SqlValue>;
 
-inline SqlValue sqlNull() { return std::monostate{}; }
+inline SqlValue sqlNull() {
+    return std::monostate{};
+}
 inline SqlValue sqlOptional(const std::optional<std::string>& text) {
     return text ? SqlValue(*text) : SqlValue(std::monostate{});
 }
 
 class SqlRow {
-public:
+  public:
     explicit SqlRow(std::vector<SqlValue> columns) : columns_(std::move(columns)) {}
 
     bool isNull(size_t column) const;
-    int64_t integer(size_t column) const;  // NULL reads as 0; numeric text is converted
+    int64_t integer(size_t column) const;   // NULL reads as 0; numeric text is converted
     std::string text(size_t column) const;  // NULL reads as ""
     std::optional<std::string> optionalText(size_t column) const;
 
-private:
+  private:
     std::vector<SqlValue> columns_;
 };
 
 class SqlError : public std::runtime_error {
-public:
+  public:
     enum class Kind {
         Constraint,      // a unique or foreign key was violated: the statement changed nothing
         Retryable,       // busy, lock wait, deadlock: roll back and run the transaction again
@@ -44,13 +46,13 @@ public:
     SqlError(Kind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
     Kind kind() const { return kind_; }
 
-private:
+  private:
     Kind kind_;
 };
 
 // One database connection. Not thread-safe: the pool hands it to one thread at a time.
 class SqlConnection {
-public:
+  public:
     virtual ~SqlConnection() = default;
 
     virtual void beginRead() = 0;

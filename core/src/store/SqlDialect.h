@@ -9,7 +9,8 @@ namespace parley::store {
 struct SqlDialect {
     std::string name;
     std::string insertIgnore;  // "INSERT OR IGNORE INTO" / "INSERT IGNORE INTO"
-    // Statements that serialise concurrent migrators (several parleyd starting at once); may be empty.
+    // Statements that serialise concurrent migrators (several parleyd starting at once); may be
+    // empty.
     std::string lockMigrations;
     std::string unlockMigrations;
     // migrations[i] brings the schema from version i to version i + 1. Never edit a shipped entry:

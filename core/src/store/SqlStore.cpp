@@ -49,8 +49,8 @@ void readLastMessage(const SqlRow& row, size_t offset, ConversationRecord& recor
 }
 
 MessageRecord readMessage(const SqlRow& row) {
-    return MessageRecord{row.text(0),         row.integer(1), row.text(2),   row.text(3),
-                         row.text(4),         row.optionalText(5), row.integer(6)};
+    return MessageRecord{row.text(0), row.integer(1),      row.text(2),   row.text(3),
+                         row.text(4), row.optionalText(5), row.integer(6)};
 }
 
 std::string placeholders(size_t count) {
@@ -171,7 +171,8 @@ auto SqlStore::transaction(const char* what, Mode mode, Work&& work) {
                 throw StoreUnavailable(std::string(what) + ": " + error.what());
             }
             // Busy or deadlocked transactions retry quietly; a lost database is worth a warning.
-            if (error.kind() == SqlError::Kind::ConnectionLost && (attempt == 1 || attempt % 10 == 0)) {
+            if (error.kind() == SqlError::Kind::ConnectionLost &&
+                (attempt == 1 || attempt % 10 == 0)) {
                 spdlog::warn("store: {} attempt {} failed, retrying: {}", what, attempt,
                              error.what());
             }
@@ -272,8 +273,8 @@ void SqlStore::attachMembers(SqlConnection& db, std::vector<ConversationRecord>&
 }
 
 std::optional<ConversationRecord> SqlStore::findDirect(const std::string& first,
-                                                      const std::string& second,
-                                                      const std::optional<ContextRef>& context) {
+                                                       const std::string& second,
+                                                       const std::optional<ContextRef>& context) {
     const std::string key = directConversationKey(first, second, context);
     return transaction("findDirect", Mode::Read, [&](SqlConnection& db) {
         auto rows = db.query("SELECT id FROM conversations WHERE direct_key = ?", {key});
@@ -293,13 +294,12 @@ OpenDirectResult SqlStore::openDirect(const std::string& initiator, const std::s
         auto existing = db.query("SELECT id FROM conversations WHERE direct_key = ?", {key});
         std::string id;
         if (existing.empty()) {
-            db.execute(
-                insertIgnore("conversations (id, kind, title, direct_key, ctx_type, ctx_id, "
-                             "ctx_title, created_by, created_at, last_seq, last_activity) "
-                             "VALUES (?, 'direct', NULL, ?, ?, ?, ?, ?, ?, 0, ?)"),
-                {newId, key, context ? SqlValue(context->type) : sqlNull(),
-                 context ? SqlValue(context->id) : sqlNull(),
-                 context ? sqlOptional(context->title) : sqlNull(), initiator, now, now});
+            db.execute(insertIgnore("conversations (id, kind, title, direct_key, ctx_type, ctx_id, "
+                                    "ctx_title, created_by, created_at, last_seq, last_activity) "
+                                    "VALUES (?, 'direct', NULL, ?, ?, ?, ?, ?, ?, 0, ?)"),
+                       {newId, key, context ? SqlValue(context->type) : sqlNull(),
+                        context ? SqlValue(context->id) : sqlNull(),
+                        context ? sqlOptional(context->title) : sqlNull(), initiator, now, now});
             // Another instance may have won the race for this pair: take whatever is there now.
             existing = db.query("SELECT id FROM conversations WHERE direct_key = ?", {key});
             if (existing.empty()) {
@@ -333,9 +333,8 @@ ConversationRecord SqlStore::createGroup(const std::string& creator,
                                 "VALUES (?, 'group', ?, NULL, NULL, NULL, NULL, ?, ?, 0, ?)"),
                    {newId, sqlOptional(title), creator, now, now});
         for (const auto& uid : members) {
-            db.execute(
-                insertIgnore("members (conv, uid, read_seq, joined_at) VALUES (?, ?, 0, ?)"),
-                {newId, uid, now});
+            db.execute(insertIgnore("members (conv, uid, read_seq, joined_at) VALUES (?, ?, 0, ?)"),
+                       {newId, uid, now});
         }
         auto record = loadConversation(db, newId);
         if (!record) {
@@ -382,8 +381,7 @@ ConversationPage SqlStore::listConversations(const std::string& uid, int limit,
 MemberView SqlStore::memberView(const std::string& conv, const std::string& uid) {
     return transaction("memberView", Mode::Read, [&](SqlConnection& db) {
         auto view = loadView(db, conv, uid);
-        return MemberView{accessOf(view), view.memberIds(), view.lastSeq,
-                          view.readSeq.value_or(0)};
+        return MemberView{accessOf(view), view.memberIds(), view.lastSeq, view.readSeq.value_or(0)};
     });
 }
 
@@ -407,9 +405,10 @@ AppendResult SqlStore::appendMessage(const NewMessage& message) {
             return result;
         }
         // The row lock taken here orders concurrent senders: seq is gapless per conversation.
-        db.execute("UPDATE conversations SET last_seq = last_seq + 1, last_activity = ? "
-                   "WHERE id = ?",
-                   {message.ts, message.conv});
+        db.execute(
+            "UPDATE conversations SET last_seq = last_seq + 1, last_activity = ? "
+            "WHERE id = ?",
+            {message.ts, message.conv});
         const int64_t seq =
             db.query("SELECT last_seq FROM conversations WHERE id = ?", {message.conv})
                 .at(0)
@@ -426,9 +425,9 @@ AppendResult SqlStore::appendMessage(const NewMessage& message) {
         // Your own message counts as read.
         db.execute("UPDATE members SET read_seq = ? WHERE conv = ? AND uid = ? AND read_seq < ?",
                    {seq, message.conv, message.sender, seq});
-        result.message = MessageRecord{message.conv, seq,          message.sender,
-                                       message.cmid, message.body, message.metaJson,
-                                       message.ts};
+        result.message =
+            MessageRecord{message.conv,     seq,       message.sender, message.cmid, message.body,
+                          message.metaJson, message.ts};
         result.members = std::move(view.members);
         for (auto& member : result.members) {
             if (member.uid == message.sender) {
@@ -455,7 +454,8 @@ std::optional<MessageRecord> SqlStore::findByCmid(const std::string& sender,
 
 HistoryPage SqlStore::history(const HistoryQuery& query) {
     return transaction("history", Mode::Read, [&](SqlConnection& db) {
-        std::string sql = std::string("SELECT ") + kMessageColumns + " FROM messages WHERE conv = ?";
+        std::string sql =
+            std::string("SELECT ") + kMessageColumns + " FROM messages WHERE conv = ?";
         SqlParams params{query.conv};
         if (query.after) {
             sql += " AND seq > ?";
@@ -494,9 +494,10 @@ ReadResult SqlStore::markRead(const std::string& conv, const std::string& uid, i
         result.readSeq = *view.readSeq;
         const int64_t target = std::min(seq, view.lastSeq);
         if (target > result.readSeq) {
-            result.moved = db.execute("UPDATE members SET read_seq = ? "
-                                      "WHERE conv = ? AND uid = ? AND read_seq < ?",
-                                      {target, conv, uid, target}) > 0;
+            result.moved = db.execute(
+                               "UPDATE members SET read_seq = ? "
+                               "WHERE conv = ? AND uid = ? AND read_seq < ?",
+                               {target, conv, uid, target}) > 0;
             result.readSeq = target;
         }
         result.memberIds = view.memberIds();
@@ -544,11 +545,10 @@ std::optional<UserRecord> SqlStore::user(const std::string& uid) {
         std::optional<UserRecord> found;
         if (!rows.empty()) {
             const auto& row = rows[0];
-            found = UserRecord{row.text(0), row.text(1),
-                               PresenceRecord{row.text(0), parseState(row.text(2)),
-                                              row.integer(3) != 0,
-                                              row.isNull(4) ? std::nullopt
-                                                            : std::optional(row.integer(4))}};
+            found = UserRecord{
+                row.text(0), row.text(1),
+                PresenceRecord{row.text(0), parseState(row.text(2)), row.integer(3) != 0,
+                               row.isNull(4) ? std::nullopt : std::optional(row.integer(4))}};
         }
         return found;
     });
@@ -563,19 +563,22 @@ PresenceChange SqlStore::setPresence(const std::string& uid, PresenceState state
         const PresenceState previous = parseState(rows.at(0).text(0));
         switch (state) {
             case PresenceState::Online:
-                db.execute("UPDATE users SET state = 'online', state_manual = 0, "
-                           "last_active = ?, last_seen = ? WHERE uid = ?",
-                           {now, now, uid});
+                db.execute(
+                    "UPDATE users SET state = 'online', state_manual = 0, "
+                    "last_active = ?, last_seen = ? WHERE uid = ?",
+                    {now, now, uid});
                 break;
             case PresenceState::Away:
-                db.execute("UPDATE users SET state = 'away', state_manual = 1, last_seen = ? "
-                           "WHERE uid = ?",
-                           {now, uid});
+                db.execute(
+                    "UPDATE users SET state = 'away', state_manual = 1, last_seen = ? "
+                    "WHERE uid = ?",
+                    {now, uid});
                 break;
             case PresenceState::Offline:
-                db.execute("UPDATE users SET state = 'offline', state_manual = 0, last_seen = ? "
-                           "WHERE uid = ?",
-                           {now, uid});
+                db.execute(
+                    "UPDATE users SET state = 'offline', state_manual = 0, last_seen = ? "
+                    "WHERE uid = ?",
+                    {now, uid});
                 break;
         }
         return PresenceChange{previous != state,
@@ -599,9 +602,10 @@ PresenceChange SqlStore::recordActivity(const std::string& uid, int64_t now) {
                        {now, now, uid});
             return PresenceChange{false, PresenceRecord{uid, state, manual, now}};
         }
-        db.execute("UPDATE users SET state = 'online', state_manual = 0, last_active = ?, "
-                   "last_seen = ? WHERE uid = ?",
-                   {now, now, uid});
+        db.execute(
+            "UPDATE users SET state = 'online', state_manual = 0, last_active = ?, "
+            "last_seen = ? WHERE uid = ?",
+            {now, now, uid});
         return PresenceChange{true, PresenceRecord{uid, PresenceState::Online, false, now}};
     });
 }
@@ -619,9 +623,9 @@ std::vector<PresenceRecord> SqlStore::markIdleAway(int64_t idleBefore, int limit
                 "WHERE uid = ? AND state = 'online' AND last_active < ?",
                 {row.text(0), idleBefore});
             if (updated > 0) {
-                changed.push_back(PresenceRecord{
-                    row.text(0), PresenceState::Away, false,
-                    row.isNull(1) ? std::nullopt : std::optional(row.integer(1))});
+                changed.push_back(
+                    PresenceRecord{row.text(0), PresenceState::Away, false,
+                                   row.isNull(1) ? std::nullopt : std::optional(row.integer(1))});
             }
         }
         return changed;

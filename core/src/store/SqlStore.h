@@ -11,7 +11,7 @@ namespace parley::store {
 // The Store over any SQL backend: one implementation of every query, run through a connection
 // pool, each method one transaction retried on busy/deadlock/lost connection until `retryForMs`.
 class SqlStore : public Store {
-public:
+  public:
     SqlStore(const SqlDialect& dialect, ConnectionPool::Factory factory, size_t poolSize,
              int64_t retryForMs);
 
@@ -47,7 +47,7 @@ public:
     PresenceChange recordActivity(const std::string& uid, int64_t now) override;
     std::vector<PresenceRecord> markIdleAway(int64_t idleBefore, int limit) override;
 
-private:
+  private:
     enum class Mode { Read, Write };
 
     // Runs `work` in one transaction, retrying it whole on retryable errors.

@@ -22,7 +22,8 @@ SqliteConnection::SqliteConnection(const std::string& path, const std::string& s
         std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
         sqlite3_close(db_);
         db_ = nullptr;
-        throw SqlError(SqlError::Kind::Other, "cannot open SQLite database " + path + ": " + message);
+        throw SqlError(SqlError::Kind::Other,
+                       "cannot open SQLite database " + path + ": " + message);
     }
     sqlite3_extended_result_codes(db_, 1);
     sqlite3_busy_timeout(db_, 5000);
@@ -47,11 +48,17 @@ void SqliteConnection::fail(int code, std::string_view context) const {
                              std::string(context.substr(0, 120)) + ")");
 }
 
-void SqliteConnection::beginRead() { executeScript("BEGIN DEFERRED"); }
+void SqliteConnection::beginRead() {
+    executeScript("BEGIN DEFERRED");
+}
 
-void SqliteConnection::beginWrite() { executeScript("BEGIN IMMEDIATE"); }
+void SqliteConnection::beginWrite() {
+    executeScript("BEGIN IMMEDIATE");
+}
 
-void SqliteConnection::commit() { executeScript("COMMIT"); }
+void SqliteConnection::commit() {
+    executeScript("COMMIT");
+}
 
 void SqliteConnection::rollback() {
     if (sqlite3_get_autocommit(db_) == 0) {
@@ -128,7 +135,8 @@ std::vector<SqlRow> SqliteConnection::query(std::string_view sql, const SqlParam
                     break;
                 case SQLITE_INTEGER:
                 case SQLITE_FLOAT:
-                    values.emplace_back(static_cast<int64_t>(sqlite3_column_int64(statement, column)));
+                    values.emplace_back(
+                        static_cast<int64_t>(sqlite3_column_int64(statement, column)));
                     break;
                 default: {
                     const auto* text =

@@ -12,7 +12,7 @@ namespace parley::store {
 
 // One SQLite connection in WAL mode with its prepared statements cached.
 class SqliteConnection final : public SqlConnection {
-public:
+  public:
     // synchronous: "full" or "normal" (see config/parleyd.yaml).
     SqliteConnection(const std::string& path, const std::string& synchronous);
     ~SqliteConnection() override;
@@ -27,7 +27,7 @@ public:
     std::vector<SqlRow> query(std::string_view sql, const SqlParams& params) override;
     void executeScript(std::string_view script) override;
 
-private:
+  private:
     struct StatementDeleter {
         void operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
     };

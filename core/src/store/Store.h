@@ -12,14 +12,15 @@ namespace parley::store {
 // The database could not be reached for longer than the configured retry window. Nothing of the
 // command was committed; the client may retry.
 class StoreUnavailable : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
 // Everything parleyd keeps. Storage is the source of truth: every method is one transaction, and
-// every write is safe to retry (ids are chosen by the caller, messages deduplicate on (sender, cmid)).
+// every write is safe to retry (ids are chosen by the caller, messages deduplicate on (sender,
+// cmid)).
 class Store {
-public:
+  public:
     virtual ~Store() = default;
 
     virtual std::string backendName() const = 0;
@@ -27,9 +28,9 @@ public:
     virtual int migrate() = 0;
 
     // Get-or-create the 1:1 conversation of two users about an optional context.
-    virtual std::optional<ConversationRecord> findDirect(const std::string& first,
-                                                         const std::string& second,
-                                                         const std::optional<ContextRef>& context) = 0;
+    virtual std::optional<ConversationRecord> findDirect(
+        const std::string& first, const std::string& second,
+        const std::optional<ContextRef>& context) = 0;
     virtual OpenDirectResult openDirect(const std::string& initiator, const std::string& peer,
                                         const std::optional<ContextRef>& context,
                                         const std::string& newId, int64_t now) = 0;
@@ -57,7 +58,8 @@ public:
     virtual void setDisplayName(const std::string& uid, const std::string& name, int64_t now) = 0;
     virtual std::optional<UserRecord> user(const std::string& uid) = 0;
 
-    virtual PresenceChange setPresence(const std::string& uid, PresenceState state, int64_t now) = 0;
+    virtual PresenceChange setPresence(const std::string& uid, PresenceState state,
+                                       int64_t now) = 0;
     // A command from uid: online again unless they chose "away"; last_seen = now.
     virtual PresenceChange recordActivity(const std::string& uid, int64_t now) = 0;
     // Online users inactive since before `idleBefore` become away; returns those that changed.

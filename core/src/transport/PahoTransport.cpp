@@ -67,7 +67,8 @@ void PahoTransport::start(InboundHandler handler) {
 }
 
 void PahoTransport::connected(const std::string& cause) {
-    spdlog::info("transport: connected to {}{}", config_.uri, cause.empty() ? "" : " (" + cause + ")");
+    spdlog::info("transport: connected to {}{}", config_.uri,
+                 cause.empty() ? "" : " (" + cause + ")");
     if (receiving_) {
         subscribe();
     }
@@ -133,7 +134,9 @@ void PahoTransport::stop() {
     }
 }
 
-bool PahoTransport::isConnected() const { return client_.is_connected(); }
+bool PahoTransport::isConnected() const {
+    return client_.is_connected();
+}
 
 void PahoTransport::publish(OutboundMessage message) {
     auto outbound = mqtt::make_message(message.topic, message.payload, message.qos, message.retain);

@@ -15,7 +15,7 @@ namespace parley {
 // MQTT 5 over Paho C++: persistent session (session expiry from config), shared subscription on
 // the command topics, automatic reconnect that resubscribes, QoS 1 both ways.
 class PahoTransport final : public Transport, private mqtt::callback {
-public:
+  public:
     PahoTransport(const BrokerConfig& config, std::string password, std::string subscription);
     ~PahoTransport() override;
 
@@ -25,7 +25,7 @@ public:
     bool isConnected() const override;
     void publish(OutboundMessage message) override;
 
-private:
+  private:
     void connected(const std::string& cause) override;
     void connection_lost(const std::string& cause) override;
     void message_arrived(mqtt::const_message_ptr message) override;

@@ -21,14 +21,14 @@ struct OutboundMessage {
 
 // Where handlers send replies and events. Thread-safe.
 class Publisher {
-public:
+  public:
     virtual ~Publisher() = default;
     virtual void publish(OutboundMessage message) = 0;
 };
 
 // The connection to the broker: delivers commands, publishes replies and events.
 class Transport : public Publisher {
-public:
+  public:
     using InboundHandler = std::function<void(InboundMessage&&)>;
 
     // Connects (retrying until it succeeds or stop() is called) and subscribes; `handler` runs on

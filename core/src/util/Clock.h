@@ -8,7 +8,7 @@ namespace parley {
 // Wall-clock milliseconds since the Unix epoch: what timestamps in the protocol and the store use.
 // An interface so tests can control time (away detection, rate limits).
 class Clock {
-public:
+  public:
     virtual ~Clock() = default;
     virtual int64_t nowMs() const = 0;
     // Monotonic milliseconds, for intervals that must not jump with the wall clock.
@@ -16,7 +16,7 @@ public:
 };
 
 class SystemClock final : public Clock {
-public:
+  public:
     int64_t nowMs() const override {
         using namespace std::chrono;
         return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();

@@ -3,7 +3,9 @@
 namespace parley {
 
 namespace {
-bool isContinuation(unsigned char byte) { return (byte & 0xC0U) == 0x80U; }
+bool isContinuation(unsigned char byte) {
+    return (byte & 0xC0U) == 0x80U;
+}
 }  // namespace
 
 size_t utf8Length(std::string_view text) {

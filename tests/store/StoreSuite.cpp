@@ -1,0 +1,401 @@
+#include "StoreSuite.h"
+
+#include <algorithm>
+#include <set>
+#include <thread>
+
+namespace parley::testing {
+
+using namespace parley::store;
+
+void StoreSuite::SetUp() {
+    open_ = GetParam().freshDatabase();
+    store_ = open_();
+    store_->migrate();
+}
+
+namespace {
+
+NewMessage message(const std::string& conv, const std::string& sender, const std::string& cmid,
+                   const std::string& body = "hi", int64_t ts = 1000) {
+    return NewMessage{conv, sender, cmid, body, std::nullopt, ts};
+}
+
+std::vector<int64_t> seqs(const HistoryPage& page) {
+    std::vector<int64_t> result;
+    for (const auto& m : page.messages) {
+        result.push_back(m.seq);
+    }
+    return result;
+}
+
+std::vector<int64_t> range(int64_t from, int64_t to) {
+    std::vector<int64_t> result;
+    for (int64_t i = from; i <= to; ++i) {
+        result.push_back(i);
+    }
+    return result;
+}
+
+int64_t totalOf(Store& store, const std::string& uid) {
+    return store.unreadTotals({uid}).at(0).unread;
+}
+
+}  // namespace
+
+TEST_P(StoreSuite, MigrateIsIdempotent) {
+    const int version = store_->migrate();
+    EXPECT_GE(version, 1);
+    EXPECT_EQ(open_()->migrate(), version);
+}
+
+TEST_P(StoreSuite, OpenDirectIsGetOrCreatePerPairAndContext) {
+    auto first = store_->openDirect("alice", "bob", std::nullopt, "c1", 100);
+    EXPECT_TRUE(first.created);
+    EXPECT_EQ(first.conversation.id, "c1");
+    EXPECT_EQ(first.conversation.kind, ConversationKind::Direct);
+    ASSERT_EQ(first.conversation.members.size(), 2U);
+    EXPECT_EQ(first.conversation.createdBy, "alice");
+    EXPECT_EQ(first.conversation.lastSeq, 0);
+
+    auto again = store_->openDirect("bob", "alice", std::nullopt, "c2", 200);
+    EXPECT_FALSE(again.created);
+    EXPECT_EQ(again.conversation.id, "c1") << "the pair is unordered";
+
+    ContextRef listing{"listing", "42", "Blue bike"};
+    auto about = store_->openDirect("alice", "bob", listing, "c3", 300);
+    EXPECT_TRUE(about.created);
+    EXPECT_EQ(about.conversation.id, "c3");
+    ASSERT_TRUE(about.conversation.context.has_value());
+    EXPECT_EQ(about.conversation.context->type, "listing");
+    EXPECT_EQ(about.conversation.context->id, "42");
+    EXPECT_EQ(about.conversation.context->title, "Blue bike");
+
+    auto sameListing = store_->openDirect("bob", "alice", ContextRef{"listing", "42", {}}, "c4", 1);
+    EXPECT_FALSE(sameListing.created);
+    EXPECT_EQ(sameListing.conversation.id, "c3");
+    auto otherListing =
+        store_->openDirect("bob", "alice", ContextRef{"listing", "43", {}}, "c5", 1);
+    EXPECT_TRUE(otherListing.created);
+
+    auto found = store_->findDirect("bob", "alice", listing);
+    ASSERT_TRUE(found.has_value());
+    EXPECT_EQ(found->id, "c3");
+    EXPECT_FALSE(store_->findDirect("alice", "carol", std::nullopt).has_value());
+}
+
+TEST_P(StoreSuite, CreateGroupIsIdempotentForOneId) {
+    auto group =
+        store_->createGroup("alice", {"alice", "bob", "carol"}, std::string("Climbing"), "g1", 500);
+    EXPECT_EQ(group.kind, ConversationKind::Group);
+    EXPECT_EQ(group.title, "Climbing");
+    EXPECT_EQ(group.members.size(), 3U);
+    auto retried =
+        store_->createGroup("alice", {"alice", "bob", "carol"}, std::string("Climbing"), "g1", 600);
+    EXPECT_EQ(retried.members.size(), 3U);
+    auto page = store_->listConversations("bob", 10, std::nullopt);
+    EXPECT_EQ(page.conversations.size(), 1U) << "a retried create stores one group";
+    EXPECT_FALSE(store_->conversation("nope").has_value());
+}
+
+TEST_P(StoreSuite, AppendAssignsGaplessSeqAndMarksOwnMessagesRead) {
+    store_->openDirect("alice", "bob", std::nullopt, "c1", 100);
+    for (int i = 1; i <= 5; ++i) {
+        auto stored = store_->appendMessage(
+            message("c1", i % 2 ? "alice" : "bob", "m" + std::to_string(i), "hello", 1000 + i));
+        ASSERT_EQ(stored.access, Access::Member);
+        EXPECT_FALSE(stored.duplicate);
+        EXPECT_EQ(stored.message.seq, i);
+        EXPECT_EQ(stored.message.ts, 1000 + i);
+        EXPECT_EQ(stored.members.size(), 2U);
+    }
+    auto conversation = store_->conversation("c1");
+    ASSERT_TRUE(conversation.has_value());
+    EXPECT_EQ(conversation->lastSeq, 5);
+    EXPECT_EQ(conversation->lastActivity, 1005);
+    EXPECT_EQ(conversation->readSeqOf("alice"), 5) << "alice sent seq 5";
+    EXPECT_EQ(conversation->readSeqOf("bob"), 4);
+    ASSERT_TRUE(conversation->lastMessage.has_value());
+    EXPECT_EQ(conversation->lastMessage->cmid, "m5");
+}
+
+TEST_P(StoreSuite, ResendWithSameCmidStoresNothing) {
+    store_->openDirect("alice", "bob", std::nullopt, "c1", 100);
+    auto first = store_->appendMessage(message("c1", "alice", "m1", "one"));
+    auto second = store_->appendMessage(message("c1", "alice", "m1", "one again", 2000));
+    EXPECT_TRUE(second.duplicate);
+    EXPECT_EQ(second.message.seq, first.message.seq);
+    EXPECT_EQ(second.message.body, "one") << "the original is returned";
+    EXPECT_EQ(second.message.ts, first.message.ts);
+    EXPECT_EQ(second.members.size(), 2U);
+    auto bobSame = store_->appendMessage(message("c1", "bob", "m1", "bob's own m1"));
+    EXPECT_FALSE(bobSame.duplicate) << "cmids are per sender";
+    EXPECT_EQ(bobSame.message.seq, 2);
+    EXPECT_EQ(store_->history({"c1", {}, {}, 50}).messages.size(), 2U);
+    auto found = store_->findByCmid("alice", "m1");
+    ASSERT_TRUE(found.has_value());
+    EXPECT_EQ(found->seq, 1);
+    EXPECT_FALSE(store_->findByCmid("alice", "m9").has_value());
+}
+
+TEST_P(StoreSuite, OutsidersCannotAppendOrRead) {
+    store_->openDirect("alice", "bob", std::nullopt, "c1", 100);
+    auto outsider = store_->appendMessage(message("c1", "mallory", "x1"));
+    EXPECT_EQ(outsider.access, Access::NotMember);
+    auto missing = store_->appendMessage(message("c404", "alice", "x2"));
+    EXPECT_EQ(missing.access, Access::NoConversation);
+    EXPECT_EQ(store_->conversation("c1")->lastSeq, 0) << "nothing was stored";
+    EXPECT_FALSE(store_->findByCmid("mallory", "x1").has_value());
+    EXPECT_EQ(store_->markRead("c1", "mallory", 1).access, Access::NotMember);
+    EXPECT_EQ(store_->memberView("c1", "mallory").access, Access::NotMember);
+    EXPECT_EQ(store_->memberView("c404", "alice").access, Access::NoConversation);
+    auto view = store_->memberView("c1", "alice");
+    EXPECT_EQ(view.access, Access::Member);
+    EXPECT_EQ(view.memberIds.size(), 2U);
+}
+
+TEST_P(StoreSuite, TextAndMetaRoundTripExactly) {
+    store_->openDirect("alice", "bob", std::nullopt, "c1", 100);
+    const std::string body =
+        "caf\xC3\xA9 \xF0\x9F\x8D\xB0 \"quoted\" \\ <b>" + std::string(16000, 'x');
+    auto stored = store_->appendMessage(
+        NewMessage{"c1", "alice", "m\xC3\xA9", body, std::string(R"({"k":[1,"\u00e9"]})"), 5});
+    auto page = store_->history({"c1", {}, {}, 10});
+    ASSERT_EQ(page.messages.size(), 1U);
+    EXPECT_EQ(page.messages[0].body, body);
+    EXPECT_EQ(page.messages[0].cmid, "m\xC3\xA9");
+    EXPECT_EQ(page.messages[0].metaJson, std::string(R"({"k":[1,"\u00e9"]})"));
+    EXPECT_EQ(page.messages[0].sender, "alice");
+}
+
+TEST_P(StoreSuite, HistoryPagesBackwardAndForward) {
+    store_->openDirect("alice", "bob", std::nullopt, "c1", 100);
+    for (int i = 1; i <= 250; ++i) {
+        store_->appendMessage(message("c1", "alice", "m" + std::to_string(i)));
+    }
+    auto latest = store_->history({"c1", {}, {}, 100});
+    EXPECT_EQ(seqs(latest), range(151, 250));
+    EXPECT_TRUE(latest.hasMore);
+    auto older = store_->history({"c1", 151, {}, 100});
+    EXPECT_EQ(seqs(older), range(51, 150));
+    EXPECT_TRUE(older.hasMore);
+    auto oldest = store_->history({"c1", 51, {}, 100});
+    EXPECT_EQ(seqs(oldest), range(1, 50));
+    EXPECT_FALSE(oldest.hasMore);
+
+    auto catchUp = store_->history({"c1", {}, 200, 30});
+    EXPECT_EQ(seqs(catchUp), range(201, 230));
+    EXPECT_TRUE(catchUp.hasMore);
+    auto rest = store_->history({"c1", {}, 230, 30});
+    EXPECT_EQ(seqs(rest), range(231, 250));
+    EXPECT_FALSE(rest.hasMore);
+    auto window = store_->history({"c1", 20, 10, 100});
+    EXPECT_EQ(seqs(window), range(11, 19));
+    EXPECT_FALSE(window.hasMore);
+    EXPECT_TRUE(store_->history({"c1", {}, 250, 10}).messages.empty());
+    EXPECT_TRUE(store_->history({"c404", {}, {}, 10}).messages.empty());
+}
+
+TEST_P(StoreSuite, ReadWatermarksMoveForwardOnlyAndDriveUnread) {
+    store_->openDirect("alice", "bob", std::nullopt, "c1", 100);
+    store_->createGroup("carol", {"carol", "bob"}, std::nullopt, "g1", 100);
+    for (int i = 1; i <= 10; ++i) {
+        store_->appendMessage(message("c1", "alice", "a" + std::to_string(i)));
+    }
+    for (int i = 1; i <= 3; ++i) {
+        store_->appendMessage(message("g1", "carol", "c" + std::to_string(i)));
+    }
+    EXPECT_EQ(totalOf(*store_, "bob"), 13);
+    EXPECT_EQ(totalOf(*store_, "alice"), 0);
+    EXPECT_EQ(totalOf(*store_, "nobody"), 0);
+
+    auto read = store_->markRead("c1", "bob", 4);
+    EXPECT_TRUE(read.moved);
+    EXPECT_EQ(read.readSeq, 4);
+    EXPECT_EQ(read.lastSeq, 10);
+    EXPECT_EQ(read.memberIds.size(), 2U);
+    EXPECT_EQ(totalOf(*store_, "bob"), 9);
+
+    auto back = store_->markRead("c1", "bob", 2);
+    EXPECT_FALSE(back.moved);
+    EXPECT_EQ(back.readSeq, 4) << "never moves back";
+    auto beyond = store_->markRead("c1", "bob", 99);
+    EXPECT_TRUE(beyond.moved);
+    EXPECT_EQ(beyond.readSeq, 10) << "clamped to the last message";
+    EXPECT_FALSE(store_->markRead("c1", "bob", 10).moved);
+
+    auto totals = store_->unreadTotals({"bob", "alice", "carol"});
+    ASSERT_EQ(totals.size(), 3U);
+    EXPECT_EQ(totals[0].uid, "bob");
+    EXPECT_EQ(totals[0].unread, 3);
+    EXPECT_EQ(totals[1].unread, 0);
+    EXPECT_EQ(totals[2].unread, 0);
+}
+
+TEST_P(StoreSuite, ListIsNewestActivityFirstWithCursor) {
+    for (int i = 0; i < 7; ++i) {
+        store_->openDirect("alice", "peer" + std::to_string(i), std::nullopt,
+                           "c" + std::to_string(i), 100 + i);
+    }
+    store_->appendMessage(message("c2", "peer2", "late", "latest news", 5000));
+    auto first = store_->listConversations("alice", 3, std::nullopt);
+    ASSERT_EQ(first.conversations.size(), 3U);
+    EXPECT_TRUE(first.hasMore);
+    EXPECT_EQ(first.conversations[0].id, "c2");
+    ASSERT_TRUE(first.conversations[0].lastMessage.has_value());
+    EXPECT_EQ(first.conversations[0].lastMessage->body, "latest news");
+    EXPECT_EQ(first.conversations[0].readSeqOf("alice"), 0);
+    EXPECT_EQ(first.conversations[0].members.size(), 2U);
+    EXPECT_EQ(first.conversations[1].id, "c6");
+    EXPECT_EQ(first.conversations[2].id, "c5");
+    EXPECT_FALSE(first.conversations[1].lastMessage.has_value());
+
+    std::vector<std::string> all;
+    std::optional<ListCursor> cursor;
+    for (;;) {
+        auto page = store_->listConversations("alice", 3, cursor);
+        for (const auto& c : page.conversations) {
+            all.push_back(c.id);
+        }
+        if (!page.hasMore) {
+            break;
+        }
+        cursor = ListCursor{page.conversations.back().lastActivity, page.conversations.back().id};
+    }
+    EXPECT_EQ(all, (std::vector<std::string>{"c2", "c6", "c5", "c4", "c3", "c1", "c0"}));
+    EXPECT_TRUE(store_->listConversations("nobody", 10, std::nullopt).conversations.empty());
+}
+
+TEST_P(StoreSuite, ListCursorBreaksTiesById) {
+    for (int i = 0; i < 5; ++i) {
+        store_->openDirect("alice", "p" + std::to_string(i), std::nullopt, "c" + std::to_string(i),
+                           777);
+    }
+    auto first = store_->listConversations("alice", 2, std::nullopt);
+    auto second =
+        store_->listConversations("alice", 10, ListCursor{777, first.conversations.back().id});
+    EXPECT_EQ(first.conversations.size() + second.conversations.size(), 5U);
+    std::set<std::string> ids;
+    for (const auto* page : {&first, &second}) {
+        for (const auto& c : page->conversations) {
+            EXPECT_TRUE(ids.insert(c.id).second) << c.id << " listed twice";
+        }
+    }
+}
+
+TEST_P(StoreSuite, DisplayNamesAppearInMembers) {
+    store_->setDisplayName("alice", "Alice \xF0\x9F\x8C\xB8", 1);
+    store_->openDirect("alice", "bob", std::nullopt, "c1", 100);
+    auto conversation = store_->conversation("c1");
+    ASSERT_TRUE(conversation.has_value());
+    for (const auto& member : conversation->members) {
+        EXPECT_EQ(member.name, member.uid == "alice" ? "Alice \xF0\x9F\x8C\xB8" : "");
+    }
+    store_->setDisplayName("alice", "Al", 2);
+    EXPECT_EQ(store_->user("alice")->name, "Al");
+    EXPECT_FALSE(store_->user("zed").has_value());
+}
+
+TEST_P(StoreSuite, PresenceFollowsActivityExceptChosenAway) {
+    auto first = store_->recordActivity("alice", 1000);
+    EXPECT_TRUE(first.changed);
+    EXPECT_EQ(first.record.state, PresenceState::Online);
+    EXPECT_FALSE(store_->recordActivity("alice", 2000).changed);
+
+    auto away = store_->setPresence("alice", PresenceState::Away, 3000);
+    EXPECT_TRUE(away.changed);
+    EXPECT_TRUE(away.record.manual);
+    EXPECT_FALSE(store_->recordActivity("alice", 4000).changed) << "a chosen away stays";
+    EXPECT_EQ(store_->user("alice")->presence.state, PresenceState::Away);
+
+    auto offline = store_->setPresence("alice", PresenceState::Offline, 5000);
+    EXPECT_TRUE(offline.changed);
+    EXPECT_EQ(store_->user("alice")->presence.lastSeen, 5000);
+    auto back = store_->recordActivity("alice", 6000);
+    EXPECT_TRUE(back.changed);
+    EXPECT_EQ(back.record.state, PresenceState::Online);
+    EXPECT_FALSE(store_->setPresence("alice", PresenceState::Online, 6500).changed);
+}
+
+TEST_P(StoreSuite, IdleUsersBecomeAwayOnceAndComeBack) {
+    store_->recordActivity("idle", 1000);
+    store_->recordActivity("busy", 9000);
+    store_->setPresence("gone", PresenceState::Offline, 1000);
+    auto swept = store_->markIdleAway(5000, 100);
+    ASSERT_EQ(swept.size(), 1U);
+    EXPECT_EQ(swept[0].uid, "idle");
+    EXPECT_EQ(swept[0].state, PresenceState::Away);
+    EXPECT_FALSE(swept[0].manual);
+    EXPECT_EQ(swept[0].lastSeen, 1000);
+    EXPECT_TRUE(open_()->markIdleAway(5000, 100).empty()) << "announced once, by one instance";
+    auto back = store_->recordActivity("idle", 10000);
+    EXPECT_TRUE(back.changed) << "an automatic away ends with activity";
+    EXPECT_EQ(back.record.state, PresenceState::Online);
+}
+
+// Two stores on one database stand for two parleyd instances.
+TEST_P(StoreSuite, ConcurrentSendersGetGaplessUniqueSeq) {
+    auto other = open_();
+    store_->createGroup("u0", {"u0", "u1", "u2", "u3"}, std::nullopt, "g1", 1);
+    constexpr int kThreads = 4;
+    constexpr int kEach = 40;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            Store& target = t % 2 ? *other : *store_;
+            for (int i = 0; i < kEach; ++i) {
+                auto stored = target.appendMessage(
+                    message("g1", "u" + std::to_string(t), "m" + std::to_string(i), "x", 10 + i));
+                ASSERT_EQ(stored.access, Access::Member);
+            }
+        });
+    }
+    for (auto& thread : threads) {
+        thread.join();
+    }
+    std::vector<int64_t> all;
+    std::optional<int64_t> after = 0;
+    for (;;) {
+        auto page = store_->history({"g1", {}, after, 100});
+        for (auto seq : seqs(page)) {
+            all.push_back(seq);
+        }
+        if (!page.hasMore) {
+            break;
+        }
+        after = all.back();
+    }
+    EXPECT_EQ(all, range(1, kThreads * kEach));
+    EXPECT_EQ(store_->conversation("g1")->lastSeq, kThreads * kEach);
+}
+
+TEST_P(StoreSuite, ConcurrentResendsAndOpensStoreOnce) {
+    auto other = open_();
+    store_->openDirect("alice", "bob", std::nullopt, "c1", 1);
+    std::vector<AppendResult> results(8);
+    std::vector<OpenDirectResult> opens(8);
+    std::vector<std::thread> threads;
+    for (size_t t = 0; t < results.size(); ++t) {
+        threads.emplace_back([&, t] {
+            Store& target = t % 2 ? *other : *store_;
+            results[t] = target.appendMessage(message("c1", "alice", "same"));
+            opens[t] = target.openDirect("carol", "dave", std::nullopt, "x" + std::to_string(t), 1);
+        });
+    }
+    for (auto& thread : threads) {
+        thread.join();
+    }
+    EXPECT_EQ(std::count_if(results.begin(), results.end(), [](auto& r) { return !r.duplicate; }),
+              1);
+    for (const auto& result : results) {
+        EXPECT_EQ(result.message.seq, 1);
+    }
+    EXPECT_EQ(std::count_if(opens.begin(), opens.end(), [](auto& o) { return o.created; }), 1);
+    for (const auto& open : opens) {
+        EXPECT_EQ(open.conversation.id, opens[0].conversation.id);
+        EXPECT_EQ(open.conversation.members.size(), 2U);
+    }
+    EXPECT_EQ(store_->conversation("c1")->lastSeq, 1);
+}
+
+}  // namespace parley::testing

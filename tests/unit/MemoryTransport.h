@@ -1,0 +1,90 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <stdexcept>
+#include <vector>
+
+#include "transport/Transport.h"
+#include "util/Clock.h"
+
+namespace parley::testing {
+
+// A Transport that keeps what is published, for unit tests without a broker.
+class MemoryTransport final : public Transport {
+  public:
+    struct Sent {
+        OutboundMessage message;
+        nlohmann::json payload;
+    };
+
+    void start(InboundHandler) override {}
+    void stopReceiving() override {}
+    void stop() override {}
+    bool isConnected() const override { return true; }
+
+    void publish(OutboundMessage message) override {
+        std::lock_guard lock(mutex_);
+        auto payload = nlohmann::json::parse(message.payload);
+        sent_.push_back(Sent{std::move(message), std::move(payload)});
+        changed_.notify_all();
+    }
+
+    // Waits for a published message on `topic` matching `match`; throws after the timeout.
+    Sent waitFor(const std::string& topic, const std::function<bool(const nlohmann::json&)>& match,
+                 std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+        std::unique_lock lock(mutex_);
+        const Sent* found = nullptr;
+        const bool ok = changed_.wait_for(lock, timeout, [&] {
+            for (const auto& sent : sent_) {
+                if (sent.message.topic == topic && match(sent.payload)) {
+                    found = &sent;
+                    return true;
+                }
+            }
+            return false;
+        });
+        if (!ok) {
+            throw std::runtime_error("nothing published on " + topic + " matched");
+        }
+        return *found;
+    }
+
+    std::vector<Sent> sentTo(const std::string& topic) const {
+        std::lock_guard lock(mutex_);
+        std::vector<Sent> matching;
+        for (const auto& sent : sent_) {
+            if (sent.message.topic == topic) {
+                matching.push_back(sent);
+            }
+        }
+        return matching;
+    }
+
+    size_t count() const {
+        std::lock_guard lock(mutex_);
+        return sent_.size();
+    }
+
+  private:
+    mutable std::mutex mutex_;
+    std::condition_variable changed_;
+    std::vector<Sent> sent_;
+};
+
+// A clock tests move by hand.
+class ManualClock final : public Clock {
+  public:
+    int64_t nowMs() const override { return now_.load(); }
+    int64_t steadyMs() const override { return now_.load(); }
+    void advance(int64_t ms) { now_ += ms; }
+
+  private:
+    std::atomic<int64_t> now_{1'700'000'000'000};
+};
+
+}  // namespace parley::testing

@@ -1,0 +1,125 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "server/WorkerPool.h"
+#include "util/Ids.h"
+#include "util/RateLimiter.h"
+#include "util/Utf8.h"
+
+namespace parley {
+namespace {
+
+TEST(Utf8, LengthAndPrefixNeverSplitACharacter) {
+    const std::string text = "h\xC3\xA9llo \xF0\x9F\x91\x8B!";  // "héllo 👋!"
+    EXPECT_EQ(utf8Length(text), 8U);
+    EXPECT_EQ(utf8Prefix(text, 2), "h\xC3\xA9");
+    EXPECT_EQ(utf8Prefix(text, 7), "h\xC3\xA9llo \xF0\x9F\x91\x8B");
+    EXPECT_EQ(utf8Prefix(text, 100), text);
+    EXPECT_EQ(utf8Prefix("", 3), "");
+}
+
+TEST(Utf8, ControlCharacters) {
+    EXPECT_FALSE(hasControlCharacter("plain text \xC3\xA9"));
+    EXPECT_TRUE(hasControlCharacter("a\nb"));
+    EXPECT_TRUE(hasControlCharacter(std::string("a\0b", 3)));
+    EXPECT_TRUE(hasControlCharacter("\x7F"));
+}
+
+TEST(Ids, ConversationIdsAreTopicSafeAndUnique) {
+    std::set<std::string> seen;
+    for (int i = 0; i < 10000; ++i) {
+        const std::string id = newConversationId();
+        ASSERT_EQ(id.size(), 21U);
+        ASSERT_EQ(id[0], 'c');
+        ASSERT_EQ(id.find_first_not_of("abcdefghijklmnopqrstuvwxyz234567"), std::string::npos);
+        ASSERT_TRUE(seen.insert(id).second) << "repeated id " << id;
+    }
+}
+
+TEST(RateLimiter, AllowsABurstThenRefillsAtTheRate) {
+    RateLimiter limiter(2.0, 3);  // 3 at once, then one every 500 ms
+    EXPECT_EQ(limiter.acquire("u", 1000), 0);
+    EXPECT_EQ(limiter.acquire("u", 1000), 0);
+    EXPECT_EQ(limiter.acquire("u", 1000), 0);
+    EXPECT_EQ(limiter.acquire("u", 1000), 500);
+    EXPECT_EQ(limiter.acquire("u", 1200), 300);
+    EXPECT_EQ(limiter.acquire("u", 1500), 0);
+    EXPECT_EQ(limiter.acquire("other", 1500), 0) << "keys are independent";
+    EXPECT_EQ(limiter.acquire("u", 100000), 0);
+    EXPECT_EQ(limiter.acquire("u", 100000), 0);
+    EXPECT_EQ(limiter.acquire("u", 100000), 0);
+    EXPECT_GT(limiter.acquire("u", 100000), 0) << "refill is capped at the burst";
+}
+
+TEST(WorkerPool, TasksOfOneKeyRunInOrder) {
+    WorkerPool pool(4, 16);
+    std::mutex mutex;
+    std::map<std::string, std::vector<int>> seen;
+    for (int i = 0; i < 500; ++i) {
+        for (const char* key : {"a", "b", "c"}) {
+            ASSERT_TRUE(pool.submit(key, [&, key, i] {
+                std::lock_guard lock(mutex);
+                seen[key].push_back(i);
+            }));
+        }
+    }
+    EXPECT_EQ(pool.shutdown(std::chrono::seconds(10)), 0U);
+    for (const char* key : {"a", "b", "c"}) {
+        ASSERT_EQ(seen[key].size(), 500U);
+        for (int i = 0; i < 500; ++i) {
+            ASSERT_EQ(seen[key][static_cast<size_t>(i)], i) << key;
+        }
+    }
+}
+
+TEST(WorkerPool, FullQueueBlocksTheSubmitter) {
+    WorkerPool pool(1, 2);
+    std::atomic<bool> release{false};
+    std::atomic<int> done{0};
+    ASSERT_TRUE(pool.submit("k", [&] {
+        while (!release) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        ++done;
+    }));
+    ASSERT_TRUE(pool.submit("k", [&] { ++done; }));
+    ASSERT_TRUE(pool.submit("k", [&] { ++done; }));
+    std::atomic<bool> fourthSubmitted{false};
+    std::thread producer([&] {
+        pool.submit("k", [&] { ++done; });
+        fourthSubmitted = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_FALSE(fourthSubmitted) << "the queue holds two; the fourth task must wait";
+    release = true;
+    producer.join();
+    EXPECT_TRUE(fourthSubmitted);
+    pool.shutdown(std::chrono::seconds(5));
+    EXPECT_EQ(done, 4);
+}
+
+TEST(WorkerPool, ShutdownDropsWhatItCannotFinishAndRefusesNewTasks) {
+    WorkerPool pool(1, 100);
+    std::atomic<bool> release{false};
+    ASSERT_TRUE(pool.submit("k", [&] {
+        while (!release) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+    }));
+    for (int i = 0; i < 5; ++i) {
+        ASSERT_TRUE(pool.submit("k", [] {}));
+    }
+    std::thread releaser([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        release = true;
+    });
+    EXPECT_EQ(pool.shutdown(std::chrono::milliseconds(50)), 5U);
+    releaser.join();
+    EXPECT_FALSE(pool.submit("k", [] {}));
+}
+
+}  // namespace
+}  // namespace parley
