@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 
 #include "store/Store.h"
@@ -25,6 +26,8 @@ class StoreSuite : public ::testing::TestWithParam<StoreBackend> {
     std::function<std::unique_ptr<store::Store>()> open_;
     std::unique_ptr<store::Store> store_;
 };
+
+inline void PrintTo(const StoreBackend& backend, std::ostream* out) { *out << backend.name; }
 
 inline std::string backendName(const ::testing::TestParamInfo<StoreBackend>& info) {
     return info.param.name;

@@ -4,6 +4,8 @@
 
 #include <chrono>
 
+#include "transport/SocketTuning.h"
+
 namespace parley {
 
 namespace {
@@ -69,6 +71,14 @@ void PahoTransport::start(InboundHandler handler) {
 void PahoTransport::connected(const std::string& cause) {
     spdlog::info("transport: connected to {}{}", config_.uri,
                  cause.empty() ? "" : " (" + cause + ")");
+    std::string host;
+    int port = 0;
+    if (!parseBrokerUri(config_.uri, host, port) || enableTcpNoDelayTowards(host, port) == 0) {
+        spdlog::warn(
+            "transport: could not disable Nagle's algorithm towards {}: replies may "
+            "wait ~40 ms for delayed ACKs",
+            config_.uri);
+    }
     if (receiving_) {
         subscribe();
     }

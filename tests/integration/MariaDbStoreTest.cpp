@@ -1,0 +1,51 @@
+// The store suite (tests/store) against a real MariaDB through MySQL Connector/C++.
+
+#include "../store/StoreSuite.h"
+#include "Stack.h"
+#include "store/MysqlStore.h"
+
+namespace parley::testing {
+namespace {
+
+std::function<std::unique_ptr<store::Store>()> freshMariaDbDatabase() {
+    auto& server = sharedMariaDb();
+    MysqlConfig config;
+    config.host = "127.0.0.1";
+    config.port = server.port();
+    config.user = server.user();
+    config.database = server.createDatabase();
+    config.poolSize = 4;
+    const std::string password = server.password();
+    return
+        [config, password] { return std::make_unique<store::MysqlStore>(config, password, 10000); };
+}
+
+INSTANTIATE_TEST_SUITE_P(MariaDb, StoreSuite,
+                         ::testing::Values(StoreBackend{"mariadb", freshMariaDbDatabase}),
+                         backendName);
+
+TEST(MysqlStore, UnreachableServerIsUnavailableNotFatal) {
+    MysqlConfig config;
+    config.host = "127.0.0.1";
+    config.port = 1;  // nothing listens there
+    config.connectTimeoutSeconds = 1;
+    store::MysqlStore store(config, "x", 300);
+    EXPECT_THROW(store.migrate(), store::StoreUnavailable);
+}
+
+TEST(MysqlStore, WrongPasswordIsAnErrorNotARetry) {
+    auto& server = sharedMariaDb();
+    MysqlConfig config;
+    config.host = "127.0.0.1";
+    config.port = server.port();
+    config.user = server.user();
+    config.database = server.createDatabase();
+    store::MysqlStore store(config, "wrong-password", 10000);
+    const auto started = std::chrono::steady_clock::now();
+    EXPECT_THROW(store.migrate(), store::SqlError);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5))
+        << "refused credentials are not retried for the whole retry window";
+}
+
+}  // namespace
+}  // namespace parley::testing

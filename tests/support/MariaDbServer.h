@@ -1,0 +1,51 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "ChildProcess.h"
+#include "TempDir.h"
+
+namespace parley::testing {
+
+// A MariaDB server for one test: a fresh data directory, socket, pid file and logs in a TempDir,
+// TCP on 127.0.0.1 with a free port, small InnoDB buffers. Root logs in through the socket
+// without a password; user "parley" (from anywhere) has every right on databases `parley%`.
+class MariaDbServer {
+  public:
+    // Initializes the data directory, starts the server, waits (60 s) until it answers, creates
+    // the user. Throws std::runtime_error with the server log on failure.
+    MariaDbServer();
+    ~MariaDbServer();
+    MariaDbServer(const MariaDbServer&) = delete;
+    MariaDbServer& operator=(const MariaDbServer&) = delete;
+
+    int port() const { return port_; }
+    std::string socketPath() const;
+    std::string user() const { return "parley"; }
+    std::string password() const { return password_; }
+    // Creates a fresh empty database parley_<n> (utf8mb4_bin, n counts from 1) and returns its
+    // name.
+    std::string createDatabase();
+    // Clean shutdown (SIGTERM); returns once the server has exited (SIGKILL after 60 s).
+    void stop();
+    // Starts again on the same data directory and port (after stop() or kill9()).
+    void start();
+    void kill9();
+    // The server's error log, then anything it wrote to stdout/stderr.
+    std::string log() const;
+
+  private:
+    // Starts the server; false if the port was taken meanwhile (the constructor picks another).
+    bool tryStart();
+    // Runs SQL as root through the socket; throws with the client's output on failure.
+    void runAsRoot(const std::string& sql) const;
+
+    TempDir dir_;
+    int port_;
+    std::string password_;
+    int nextDatabase_ = 1;
+    std::unique_ptr<ChildProcess> process_;  // null while stopped
+};
+
+}  // namespace parley::testing

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ChildProcess.h"
+#include "TempDir.h"
+
+namespace parley::testing {
+
+struct BrokerUser {
+    std::string name;
+    std::string password;
+};
+
+// A Mosquitto broker for one test: 127.0.0.1 on a free port, Parley's ACL and broker settings
+// (config/mosquitto), a password file with `users`, no persistence, everything in a TempDir.
+class MosquittoServer {
+  public:
+    // Starts the broker and waits (10 s) until it accepts connections; throws std::runtime_error
+    // with the broker log if it does not.
+    explicit MosquittoServer(std::vector<BrokerUser> users);
+    ~MosquittoServer();
+    MosquittoServer(const MosquittoServer&) = delete;
+    MosquittoServer& operator=(const MosquittoServer&) = delete;
+
+    int port() const { return port_; }
+    // "tcp://127.0.0.1:<port>"
+    std::string uri() const;
+    // SIGTERM and wait until it has exited (SIGKILL after 10 s).
+    void stop();
+    // Starts again on the same port with the same files (after stop() or kill9()).
+    void start();
+    void restart();
+    void kill9();
+    // Everything the broker logged since the first start (log_type all).
+    std::string log() const;
+
+  private:
+    void writeConfig() const;
+    // Starts the broker; false if the port was taken meanwhile (the constructor picks another).
+    bool tryStart();
+
+    TempDir dir_;
+    int port_;
+    std::string configFile_;
+    std::string passwordFile_;
+    std::string logFile_;
+    std::unique_ptr<ChildProcess> process_;  // null while stopped
+};
+
+}  // namespace parley::testing

@@ -1,0 +1,270 @@
+#include "MqttTestClient.h"
+
+#include "transport/SocketTuning.h"
+
+#include <random>
+#include <set>
+#include <stdexcept>
+
+namespace parley::testing {
+
+namespace {
+
+// Paho C 1.3.12 (eclipse-paho/paho.mqtt.c#1430): all clients of a process share one receive
+// thread that polls with a 1 s timeout and only looks at a new socket on its next round, so every
+// connect after the first one takes ~2.1 s. Traffic on any connected client ends the round: while
+// a client connects, another one sends UNSUBSCRIBE for a topic nobody uses (the broker answers
+// UNSUBACK and changes nothing). That brings a connect down to ~20 ms.
+constexpr const char* kWakeTopic = "parley/test-support/wake";
+
+std::mutex connectedClientsMutex;
+std::set<mqtt::async_client*> connectedClients;
+
+void registerConnected(mqtt::async_client* client) {
+    std::lock_guard lock(connectedClientsMutex);
+    connectedClients.insert(client);
+}
+
+void unregisterConnected(mqtt::async_client* client) {
+    std::lock_guard lock(connectedClientsMutex);
+    connectedClients.erase(client);
+}
+
+void wakePahoReceiveThread() {
+    std::lock_guard lock(connectedClientsMutex);
+    for (auto* client : connectedClients) {
+        if (client->is_connected()) {
+            try {
+                client->unsubscribe(kWakeTopic);
+                return;
+            } catch (const mqtt::exception&) {
+                // Lost its connection meanwhile: try the next one.
+            }
+        }
+    }
+}
+
+constexpr auto kConnectTimeout = std::chrono::seconds(10);
+constexpr auto kAckTimeout = std::chrono::seconds(10);
+
+std::string randomHex(size_t length) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::random_device random;
+    std::uniform_int_distribution<int> digit(0, 15);
+    std::string text;
+    for (size_t i = 0; i < length; ++i) {
+        text += kDigits[digit(random)];
+    }
+    return text;
+}
+
+std::string describe(const std::vector<Received>& messages) {
+    std::string text;
+    for (const auto& message : messages) {
+        std::string payload = message.payload.dump();
+        if (payload.size() > 300) {
+            payload = payload.substr(0, 300) + "...";
+        }
+        text += "\n  " + message.topic + (message.retained ? " (retained) " : " ") + payload;
+    }
+    return text.empty() ? " nothing" : text;
+}
+
+}  // namespace
+
+MqttTestClient::MqttTestClient(const std::string& uri, const std::string& uid,
+                               const std::string& password, std::optional<nlohmann::json> will,
+                               std::string clientId)
+    : uid_(uid),
+      clientId_(clientId.empty() ? uid + "-" + randomHex(8) : std::move(clientId)),
+      commandTopic_("parley/v1/c2s/" + uid),
+      replyTopic_("parley/v1/u/" + uid + "/resp"),
+      requestPrefix_("t" + randomHex(12) + "-") {
+    client_ = std::make_unique<mqtt::async_client>(uri, clientId_,
+                                                   mqtt::create_options(MQTTVERSION_5), nullptr);
+    client_->set_message_callback([this](mqtt::const_message_ptr message) { onMessage(message); });
+
+    connectOptions_.set_mqtt_version(MQTTVERSION_5);
+    connectOptions_.set_clean_start(true);
+    connectOptions_.set_keep_alive_interval(30);
+    connectOptions_.set_connect_timeout(static_cast<int>(kConnectTimeout.count()));
+    connectOptions_.set_user_name(uid);
+    connectOptions_.set_password(password);
+    if (will) {
+        connectOptions_.set_will(mqtt::will_options(commandTopic_, will->dump(), 1, false));
+    }
+    try {
+        auto token = client_->connect(connectOptions_);
+        const auto deadline = std::chrono::steady_clock::now() + kConnectTimeout;
+        while (!token->wait_for(std::chrono::milliseconds(10))) {
+            if (std::chrono::steady_clock::now() >= deadline) {
+                throw std::runtime_error("timed out");
+            }
+            wakePahoReceiveThread();
+        }
+    } catch (const std::exception& error) {
+        throw std::runtime_error("MqttTestClient " + clientId_ + ": cannot connect to " + uri +
+                                 " as " + uid + ": " + error.what());
+    }
+    // Like parleyd, so round trips are not held by Nagle's algorithm (see SocketTuning.h).
+    std::string host;
+    int port = 0;
+    if (parseBrokerUri(uri, host, port)) {
+        enableTcpNoDelayTowards(host, port);
+    }
+    subscribe("parley/v1/u/" + uid + "/#");
+    registerConnected(client_.get());  // last: the destructor does not run if this throws
+}
+
+MqttTestClient::~MqttTestClient() {
+    unregisterConnected(client_.get());
+    try {
+        disconnect();
+    } catch (...) {
+        // The broker may be gone already; nothing to clean up then.
+    }
+}
+
+void MqttTestClient::onMessage(const mqtt::const_message_ptr& message) {
+    Received entry;
+    entry.topic = message->get_topic();
+    const std::string& text = message->get_payload_str();
+    entry.payload = nlohmann::json::parse(text, nullptr, false);
+    if (entry.payload.is_discarded()) {
+        entry.payload = text;
+    }
+    entry.retained = message->is_retained();
+    const auto& properties = message->get_properties();
+    if (properties.contains(mqtt::property::CORRELATION_DATA)) {
+        entry.correlationData =
+            mqtt::get<std::string>(properties, mqtt::property::CORRELATION_DATA);
+    }
+    {
+        std::lock_guard lock(mutex_);
+        received_.push_back(std::move(entry));
+    }
+    arrived_.notify_all();
+}
+
+nlohmann::json MqttTestClient::request(nlohmann::json command, std::chrono::milliseconds timeout) {
+    if (!command.is_object()) {
+        throw std::invalid_argument("MqttTestClient::request: not an object: " + command.dump());
+    }
+    if (!command.contains("id")) {
+        command["id"] = requestPrefix_ + std::to_string(nextRequest_++);
+    }
+    const nlohmann::json id = command["id"];
+    const std::string text = command.dump();
+    try {
+        client_->publish(commandTopic_, text.data(), text.size(), 1, false);
+    } catch (const std::exception& error) {
+        throw std::runtime_error("MqttTestClient " + uid_ + ": cannot publish " + text + ": " +
+                                 error.what());
+    }
+    try {
+        return waitFor(
+                   [&](const Received& message) {
+                       return message.topic == replyTopic_ && message.payload.is_object() &&
+                              message.payload.contains("id") && message.payload["id"] == id;
+                   },
+                   timeout)
+            .payload;
+    } catch (const std::runtime_error& error) {
+        throw std::runtime_error("MqttTestClient " + uid_ + ": no reply within " +
+                                 std::to_string(timeout.count()) + " ms to " + text + "\n" +
+                                 error.what());
+    }
+}
+
+int MqttTestClient::publishRaw(const std::string& topic, const std::string& payload,
+                               const std::string& correlationData) {
+    auto message = mqtt::make_message(topic, payload, 1, false);
+    if (!correlationData.empty()) {
+        mqtt::properties properties;
+        properties.add(mqtt::property(mqtt::property::CORRELATION_DATA, correlationData));
+        message->set_properties(std::move(properties));
+    }
+    mqtt::delivery_token_ptr token;
+    try {
+        token = client_->publish(message);
+        if (!token->wait_for(kAckTimeout)) {
+            throw std::runtime_error("no PUBACK within 10 s");
+        }
+        return token->get_reason_code();
+    } catch (const mqtt::exception& error) {
+        // Paho reports a PUBACK with an error reason code as a failed delivery.
+        if (error.get_reason_code() >= mqtt::ReasonCode::UNSPECIFIED_ERROR) {
+            return error.get_reason_code();
+        }
+        throw std::runtime_error("MqttTestClient " + uid_ + ": publish to " + topic +
+                                 " failed: " + error.what());
+    }
+}
+
+void MqttTestClient::subscribe(const std::string& filter) {
+    mqtt::token_ptr token;
+    try {
+        token = client_->subscribe(filter, 1);
+        if (!token->wait_for(kAckTimeout)) {
+            throw std::runtime_error("no SUBACK within 10 s");
+        }
+    } catch (const std::exception& error) {
+        throw std::runtime_error("MqttTestClient " + uid_ + ": subscribe to " + filter +
+                                 " failed: " + error.what());
+    }
+    const mqtt::subscribe_response response = token->get_subscribe_response();
+    for (auto code : response.get_reason_codes()) {
+        if (code >= mqtt::ReasonCode::UNSPECIFIED_ERROR) {
+            throw std::runtime_error("MqttTestClient " + uid_ + ": subscribe to " + filter +
+                                     " refused, reason code " + std::to_string(code));
+        }
+    }
+}
+
+Received MqttTestClient::waitFor(std::function<bool(const Received&)> match,
+                                 std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::unique_lock lock(mutex_);
+    size_t scanned = 0;
+    unsigned long clears = clears_;
+    while (true) {
+        if (clears != clears_) {
+            clears = clears_;
+            scanned = 0;
+        }
+        for (; scanned < received_.size(); ++scanned) {
+            if (match(received_[scanned])) {
+                return received_[scanned];
+            }
+        }
+        if (arrived_.wait_until(lock, deadline) == std::cv_status::timeout &&
+            scanned == received_.size()) {
+            throw std::runtime_error("MqttTestClient " + uid_ + ": no matching message within " +
+                                     std::to_string(timeout.count()) +
+                                     " ms; received:" + describe(received_));
+        }
+    }
+}
+
+std::vector<Received> MqttTestClient::received() const {
+    std::lock_guard lock(mutex_);
+    return received_;
+}
+
+void MqttTestClient::clearReceived() {
+    std::lock_guard lock(mutex_);
+    received_.clear();
+    ++clears_;
+}
+
+void MqttTestClient::disconnect() {
+    if (client_->is_connected()) {
+        client_->disconnect()->wait_for(kAckTimeout);
+    }
+}
+
+bool MqttTestClient::connected() const {
+    return client_->is_connected();
+}
+
+}  // namespace parley::testing

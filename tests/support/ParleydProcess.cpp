@@ -1,0 +1,83 @@
+#include "ParleydProcess.h"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <vector>
+
+#include "Paths.h"
+
+namespace parley::testing {
+
+namespace {
+
+constexpr auto kReadyTimeout = std::chrono::seconds(15);
+constexpr auto kStopTimeout = std::chrono::seconds(15);
+
+}  // namespace
+
+ParleydProcess::ParleydProcess(std::string yamlText)
+    : dir_("parley-parleyd"),
+      configFile_(dir_.file("parleyd.yaml")),
+      logFile_(dir_.file("parleyd.log")) {
+    std::ofstream config(configFile_, std::ios::binary | std::ios::trunc);
+    config << yamlText;
+    config.close();
+    if (!config) {
+        throw std::runtime_error("ParleydProcess: cannot write " + configFile_);
+    }
+    start();
+}
+
+ParleydProcess::~ParleydProcess() {
+    stop();
+}
+
+void ParleydProcess::start() {
+    if (process_ && process_->running()) {
+        throw std::logic_error("ParleydProcess::start: already running");
+    }
+    process_.reset();
+    std::error_code noLogYet;
+    const auto logStart = std::filesystem::file_size(logFile_, noLogYet);
+    process_ = std::make_unique<ChildProcess>(
+        std::vector<std::string>{parleydPath(), "--config", configFile_}, logFile_,
+        std::map<std::string, std::string>{}, dir_.path());
+    if (!process_->waitForLog("parleyd ready", kReadyTimeout, noLogYet ? 0 : logStart)) {
+        const bool exited = !process_->running();
+        process_.reset();
+        throw std::runtime_error(
+            std::string("ParleydProcess: ") +
+            (exited ? "parleyd exited before it was ready" : "parleyd not ready after 15 s") +
+            ":\n" + log());
+    }
+}
+
+void ParleydProcess::stop() {
+    if (process_) {
+        process_->terminate(kStopTimeout);
+        process_.reset();
+    }
+}
+
+void ParleydProcess::kill9() {
+    if (process_) {
+        process_->kill9();
+        process_.reset();
+    }
+}
+
+bool ParleydProcess::running() {
+    return process_ && process_->running();
+}
+
+std::string ParleydProcess::log() const {
+    std::ifstream file(logFile_, std::ios::binary);
+    std::ostringstream text;
+    text << file.rdbuf();
+    return text.str();
+}
+
+}  // namespace parley::testing

@@ -1,0 +1,39 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "ChildProcess.h"
+#include "TempDir.h"
+
+namespace parley::testing {
+
+// The parleyd of this build, run with a given configuration in its own TempDir (also its working
+// directory, so relative paths in the YAML land there).
+class ParleydProcess {
+  public:
+    // Writes yamlText to <dir>/parleyd.yaml, runs `parleyd --config <that>` and waits (15 s) for
+    // "parleyd ready" in its log; throws std::runtime_error with the log otherwise.
+    explicit ParleydProcess(std::string yamlText);
+    ~ParleydProcess();
+    ParleydProcess(const ParleydProcess&) = delete;
+    ParleydProcess& operator=(const ParleydProcess&) = delete;
+
+    const TempDir& dir() const { return dir_; }
+    // SIGTERM; returns once it has exited (SIGKILL after 15 s).
+    void stop();
+    // Starts again with the same configuration and waits for a new "parleyd ready".
+    void start();
+    void kill9();
+    bool running();
+    // Everything parleyd logged since the first start.
+    std::string log() const;
+
+  private:
+    TempDir dir_;
+    std::string configFile_;
+    std::string logFile_;
+    std::unique_ptr<ChildProcess> process_;  // null while stopped
+};
+
+}  // namespace parley::testing

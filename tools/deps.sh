@@ -1,0 +1,56 @@
+# Debian packages Parley needs, and a function that installs the missing ones.
+# Sourced by up.sh and test.sh; the only place the package lists live.
+
+# To build and run parleyd and the development broker.
+PARLEY_RUN_PACKAGES=(
+    g++ cmake ninja-build pkg-config
+    libpaho-mqttpp-dev libpaho-mqtt-dev
+    libmysqlcppconn-dev libsqlite3-dev libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev
+    mosquitto mosquitto-clients
+)
+# Also needed to run the whole test suite: GoogleTest and a MariaDB server the tests start
+# themselves (the system's MariaDB service is not used).
+PARLEY_TEST_PACKAGES=(
+    "${PARLEY_RUN_PACKAGES[@]}"
+    libgtest-dev libgmock-dev
+    mariadb-server mariadb-client
+)
+
+# parley_install_packages NAME...: installs those of NAME... that are not installed yet.
+parley_install_packages() {
+    local missing=()
+    local package
+    for package in "$@"; do
+        if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+            missing+=("$package")
+        fi
+    done
+    if [ ${#missing[@]} -eq 0 ]; then
+        return 0
+    fi
+    if ! command -v apt-get >/dev/null; then
+        echo "parley: missing packages ${missing[*]}, and this is not a Debian system (no apt-get)" >&2
+        return 1
+    fi
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        sudo=(sudo)
+    fi
+    echo "parley: installing ${missing[*]}"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# parley_build DIR TARGET...: configures DIR (once) and builds the targets, using both cores.
+parley_build() {
+    local dir=$1
+    shift
+    if [ ! -f "$dir/build.ninja" ]; then
+        cmake -S "$PARLEY_ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${PARLEY_CMAKE_ARGS[@]}"
+    fi
+    if [ $# -gt 0 ]; then
+        cmake --build "$dir" --parallel "$(nproc)" --target "$@"
+    else
+        cmake --build "$dir" --parallel "$(nproc)"
+    fi
+}
