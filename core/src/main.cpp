@@ -83,7 +83,9 @@ int run(const parley::Config& config) {
         int received = 0;
         sigwait(&signals, &received);
         if (received == SIGHUP) {
-            spdlog::info("SIGHUP: nothing to reload in this version");
+            spdlog::info("SIGHUP: reloading scripts");
+            const auto outcome = server.reloadScripts();
+            spdlog::info("scripts reloaded: {}", outcome.dump());
             continue;
         }
         spdlog::info("{} received", strsignal(received));

@@ -448,23 +448,27 @@ TEST_F(ServerTest, PresenceIsRetainedAndFollowsActivity) {
 
 TEST_F(ServerTest, HooksCanRejectAndRewriteBeforeStore) {
     std::vector<int64_t> afterSeqs;
-    server().hooks().onBeforeMessageStore("no-spam", [](MessageDraft& draft) {
+    auto& hooks = server().hooks();
+    hooks.add(Hook::MessageBeforeStore, "no-spam", [](const HookPayload& payload, auto) {
+        MessageDraft& draft = *std::get<MessageDraft*>(payload);
         if (draft.body.find("spam") != std::string::npos) {
-            throw ProtocolError(ErrorCode::Forbidden, "no spam here");
+            return Verdict::reject(ErrorCode::Forbidden, "no spam here");
         }
         if (draft.body == "shout") {
             draft.body = "SHOUT";
             draft.meta = {{"rewritten", true}};
         }
+        return Verdict::proceed();
     });
-    server().hooks().onAfterMessageStore(
-        "recorder", [&](const store::MessageRecord& m, const std::vector<std::string>&) {
-            afterSeqs.push_back(m.seq);
-        });
-    server().hooks().onBeforeConversationCreate("no-groups", [](const ConversationDraft& draft) {
-        if (draft.kind == store::ConversationKind::Group) {
-            throw ProtocolError(ErrorCode::Forbidden, "groups are closed");
+    hooks.add(Hook::MessageAfterStore, "recorder", [&](const HookPayload& payload, auto) {
+        afterSeqs.push_back(std::get<const StoredMessage*>(payload)->message.seq);
+        return Verdict::proceed();
+    });
+    hooks.add(Hook::ConversationBeforeCreate, "no-groups", [](const HookPayload& payload, auto) {
+        if (std::get<const ConversationDraft*>(payload)->kind == store::ConversationKind::Group) {
+            return Verdict::reject(ErrorCode::Forbidden, "groups are closed");
         }
+        return Verdict::proceed();
     });
     const std::string conv = openDirect("alice", "bob");
     auto refused = sendMessage("alice", conv, "m1", "buy spam");
@@ -480,6 +484,48 @@ TEST_F(ServerTest, HooksCanRejectAndRewriteBeforeStore) {
     EXPECT_TRUE(sendMessage("alice", conv, "m2", "shout")["dup"]) << "a resend skips the hooks";
     EXPECT_EQ(afterSeqs, std::vector<int64_t>{1});
     EXPECT_EQ(codeOf(call("alice", {{"op", "conv.create"}, {"members", {"bob"}}})), "forbidden");
+}
+
+TEST_F(ServerTest, ExtensionCommandsAndAdminCommands) {
+    config_.admins = {"root"};
+    server().hooks().addCommand("demo.echo", "demo", [](const CommandCall& call, auto) {
+        if (call.command.args.value("text", "") == "no") {
+            return Verdict::reject(ErrorCode::Forbidden, "demo says no");
+        }
+        return Verdict::replyWith(
+            {{"echo", call.command.args.value("text", "")}, {"admin", call.isAdmin}});
+    });
+    server().hooks().addCommand("demo.silent", "demo",
+                                [](const CommandCall&, auto) { return Verdict::defer(); });
+    auto echoed = call("root", {{"op", "demo.echo"}, {"text", "hi"}});
+    EXPECT_EQ(echoed["echo"], "hi");
+    EXPECT_EQ(echoed["admin"], true);
+    EXPECT_EQ(call("alice", {{"op", "demo.echo"}})["admin"], false);
+    EXPECT_EQ(codeOf(call("alice", {{"op", "demo.echo"}, {"text", "no"}})), "forbidden");
+    EXPECT_EQ(codeOf(call("alice", {{"op", "demo.silent"}})), "unknown_op");
+    EXPECT_THROW(server().hooks().addCommand("msg.send", "demo", {}), std::invalid_argument);
+    EXPECT_THROW(server().hooks().addCommand("noDot", "demo", {}), std::invalid_argument);
+
+    EXPECT_EQ(codeOf(call("alice", {{"op", "admin.extensions"}})), "forbidden");
+    auto listed = call("root", {{"op", "admin.extensions"}});
+    ASSERT_TRUE(listed["ok"]) << listed;
+    EXPECT_TRUE(listed["extensions"].empty());
+    bool counted = false;
+    for (const auto& entry : listed["stats"]) {
+        counted =
+            counted || (entry["extension"] == "demo" && entry["point"] == "command demo.echo" &&
+                        entry["calls"] == 3 && entry["rejections"] == 1);
+    }
+    EXPECT_TRUE(counted) << listed["stats"];
+    auto reloaded = call("root", {{"op", "admin.reload"}});
+    EXPECT_TRUE(reloaded["reloaded"].empty());
+}
+
+TEST_F(ServerTest, ReservedUidsAreRefused) {
+    EXPECT_EQ(codeOf(raw("system", R"({"op":"ping","id":"x"})")), "bad_request");
+    EXPECT_EQ(codeOf(call("alice", {{"op", "conv.open"}, {"peer", "system"}})), "bad_request");
+    EXPECT_EQ(codeOf(call("alice", {{"op", "conv.create"}, {"members", {"parleyd"}}})),
+              "bad_request");
 }
 
 TEST_F(ServerTest, HandlerFailuresBecomeInternalErrors) {

@@ -1,6 +1,9 @@
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -70,6 +73,26 @@ struct ServerConfig {
     int64_t shutdownTimeoutMs = 10000;
 };
 
+// One plugin (a shared object) or one Lua script, in the order they are listed.
+struct ExtensionConfig {
+    std::string name;        // unique among extensions; names its key-value store and its logs
+    std::string pluginPath;  // set for a plugin
+    std::string scriptPath;  // set for a Lua script
+    nlohmann::json options = nlohmann::json::object();
+    int64_t memoryLimitBytes = 0;  // Lua: 0 = lua.memory_limit
+    int64_t instructionLimit = 0;  // Lua: 0 = lua.instruction_limit
+};
+
+struct LuaConfig {
+    int64_t memoryLimitBytes = 32 * 1024 * 1024;  // per script
+    int64_t instructionLimit = 10'000'000;        // per call into a script
+};
+
+struct HookPolicyConfig {
+    int64_t budgetMs = 50;
+    bool failClosed = false;
+};
+
 struct LogConfig {
     std::string level = "info";
 };
@@ -84,6 +107,12 @@ struct Config {
     PresenceConfig presence;
     ServerConfig server;
     LogConfig log;
+    // Users allowed the admin commands (admin.*, and extensions' admin-only ops).
+    std::vector<std::string> admins;
+    std::vector<ExtensionConfig> extensions;
+    LuaConfig lua;
+    // By hook name ("message.before_store", ...), plus "command" and "timer". Absent = defaults.
+    std::map<std::string, HookPolicyConfig> hooks;
 };
 
 }  // namespace parley

@@ -2,12 +2,17 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <charconv>
+#include <set>
+
 #include <fstream>
 #include <functional>
 #include <limits>
 #include <map>
 #include <sstream>
+#include "hooks/Hook.h"
+#include "protocol/Decoder.h"
 
 namespace parley {
 
@@ -33,7 +38,72 @@ int64_t parseDurationMs(const std::string& text) {
     return amount * found->second;
 }
 
+int64_t parseSizeBytes(const std::string& text) {
+    int64_t amount = 0;
+    const char* begin = text.data();
+    const char* end = text.data() + text.size();
+    auto [rest, error] = std::from_chars(begin, end, amount);
+    if (error != std::errc() || rest == begin || amount < 0) {
+        throw std::invalid_argument("expected a size such as 512KB, 32MB or 1GB");
+    }
+    static const std::map<std::string, int64_t> kUnits = {
+        {"B", 1}, {"KB", 1024}, {"MB", 1024 * 1024}, {"GB", 1024 * 1024 * 1024}};
+    auto found = kUnits.find(std::string(rest, end));
+    if (found == kUnits.end()) {
+        throw std::invalid_argument(
+            "expected a size such as 512KB, 32MB or 1GB (unit B, KB, MB or GB)");
+    }
+    if (amount > std::numeric_limits<int64_t>::max() / found->second) {
+        throw std::invalid_argument("size is too large");
+    }
+    return amount * found->second;
+}
+
 namespace {
+
+// Options of extensions, as JSON: plain scalars become booleans or numbers when they read as one;
+// quoted scalars stay strings.
+nlohmann::json yamlToJson(const YAML::Node& node) {
+    switch (node.Type()) {
+        case YAML::NodeType::Map: {
+            nlohmann::json object = nlohmann::json::object();
+            for (const auto& entry : node) {
+                object[entry.first.as<std::string>()] = yamlToJson(entry.second);
+            }
+            return object;
+        }
+        case YAML::NodeType::Sequence: {
+            nlohmann::json array = nlohmann::json::array();
+            for (const auto& item : node) {
+                array.push_back(yamlToJson(item));
+            }
+            return array;
+        }
+        case YAML::NodeType::Scalar: {
+            const std::string& text = node.Scalar();
+            if (node.Tag() == "!") {
+                return text;
+            }
+            if (text == "true" || text == "false") {
+                return text == "true";
+            }
+            int64_t integer = 0;
+            auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), integer);
+            if (error == std::errc() && end == text.data() + text.size()) {
+                return integer;
+            }
+            double real = 0;
+            auto [realEnd, realError] =
+                std::from_chars(text.data(), text.data() + text.size(), real);
+            if (realError == std::errc() && realEnd == text.data() + text.size()) {
+                return real;
+            }
+            return text;
+        }
+        default:
+            return nullptr;
+    }
+}
 
 // Walks one YAML mapping against a table of known keys; every error names file, line and key path.
 class Reader {
@@ -133,6 +203,23 @@ class Reader {
             fail(node, keyPath,
                  "must be between " + std::to_string(minMs) + "ms and " + std::to_string(maxMs) +
                      "ms");
+        }
+        return value;
+    }
+
+    int64_t size(const YAML::Node& node, const std::string& keyPath, int64_t minBytes,
+                 int64_t maxBytes) const {
+        const std::string text = string(node, keyPath);
+        int64_t value = 0;
+        try {
+            value = parseSizeBytes(text);
+        } catch (const std::invalid_argument& error) {
+            fail(node, keyPath, std::string(error.what()) + ", got '" + text + "'");
+        }
+        if (value < minBytes || value > maxBytes) {
+            fail(node, keyPath,
+                 "must be between " + std::to_string(minBytes) + " and " +
+                     std::to_string(maxBytes) + " bytes");
         }
         return value;
     }
@@ -334,7 +421,126 @@ Config parse(const YAML::Node& root, const std::string& source) {
          }},
     };
 
+    const Keys luaKeys = {
+        {"memory_limit",
+         [&](const YAML::Node& n, const std::string& k) {
+             config.lua.memoryLimitBytes = r.size(n, k, 64 * 1024, int64_t{4} << 30);
+         }},
+        {"instruction_limit",
+         [&](const YAML::Node& n, const std::string& k) {
+             config.lua.instructionLimit = r.integer(n, k, 1000, int64_t{1} << 40);
+         }},
+    };
+
+    const auto readAdmins = [&](const YAML::Node& n, const std::string& k) {
+        if (!n.IsSequence()) {
+            r.fail(n, k, "expected a list of user ids");
+        }
+        for (const auto& item : n) {
+            const std::string uid = r.string(item, k);
+            if (!isValidUid(uid)) {
+                r.fail(item, k, "'" + uid + "' is not a valid user id");
+            }
+            config.admins.push_back(uid);
+        }
+    };
+
+    const auto readExtensions = [&](const YAML::Node& n, const std::string& k) {
+        if (!n.IsSequence()) {
+            r.fail(n, k, "expected a list of extensions");
+        }
+        std::set<std::string> names;
+        for (size_t i = 0; i < n.size(); ++i) {
+            const YAML::Node item = n[i];
+            const std::string itemPath = k + "[" + std::to_string(i) + "]";
+            ExtensionConfig extension;
+            const Keys extensionKeys = {
+                {"name", [&](const YAML::Node& v,
+                             const std::string& p) { extension.name = r.string(v, p); }},
+                {"plugin", [&](const YAML::Node& v,
+                               const std::string& p) { extension.pluginPath = r.string(v, p); }},
+                {"script", [&](const YAML::Node& v,
+                               const std::string& p) { extension.scriptPath = r.string(v, p); }},
+                {"options",
+                 [&](const YAML::Node& v, const std::string& p) {
+                     if (!v.IsMap() && !v.IsNull()) {
+                         r.fail(v, p, "expected a mapping");
+                     }
+                     extension.options = v.IsNull() ? nlohmann::json::object() : yamlToJson(v);
+                 }},
+                {"memory_limit",
+                 [&](const YAML::Node& v, const std::string& p) {
+                     extension.memoryLimitBytes = r.size(v, p, 64 * 1024, int64_t{4} << 30);
+                 }},
+                {"instruction_limit",
+                 [&](const YAML::Node& v, const std::string& p) {
+                     extension.instructionLimit = r.integer(v, p, 1000, int64_t{1} << 40);
+                 }},
+            };
+            r.mapping(item, itemPath, extensionKeys);
+            if (extension.pluginPath.empty() == extension.scriptPath.empty()) {
+                r.fail(item, itemPath, "set exactly one of plugin and script");
+            }
+            if (extension.name.empty()) {
+                r.fail(item, itemPath + ".name", "is required");
+            }
+            const bool validName =
+                extension.name.size() <= 64 &&
+                std::all_of(extension.name.begin(), extension.name.end(), [](char c) {
+                    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+                });
+            if (!validName) {
+                r.fail(item, itemPath + ".name", "must be 1-64 characters from a-z 0-9 _ -");
+            }
+            if (!extension.pluginPath.empty() &&
+                (extension.memoryLimitBytes != 0 || extension.instructionLimit != 0)) {
+                r.fail(item, itemPath, "memory_limit and instruction_limit apply to scripts only");
+            }
+            if (!names.insert(extension.name).second) {
+                r.fail(item, itemPath + ".name", "'" + extension.name + "' is already used");
+            }
+            config.extensions.push_back(std::move(extension));
+        }
+    };
+
+    const auto readHooks = [&](const YAML::Node& n, const std::string& k) {
+        if (n.IsNull()) {
+            return;
+        }
+        if (!n.IsMap()) {
+            r.fail(n, k, "expected a mapping of hook names");
+        }
+        for (const auto& entry : n) {
+            const std::string name = entry.first.as<std::string>();
+            const std::string path = k + "." + name;
+            if (!hookByName(name) && name != "command" && name != "timer") {
+                std::string known = "command, timer";
+                for (Hook hook : kAllHooks) {
+                    known += ", " + std::string(hookName(hook));
+                }
+                r.fail(entry.first, path, "unknown hook (known: " + known + ")");
+            }
+            HookPolicyConfig policy;
+            const Keys policyKeys = {
+                {"budget",
+                 [&](const YAML::Node& v, const std::string& p) {
+                     policy.budgetMs = r.duration(v, p, 1, 600000);
+                 }},
+                {"on_failure",
+                 [&](const YAML::Node& v, const std::string& p) {
+                     policy.failClosed = r.oneOf(v, p, {"open", "closed"}) == "closed";
+                 }},
+            };
+            r.mapping(entry.second, path, policyKeys);
+            config.hooks[name] = policy;
+        }
+    };
+
     const Keys rootKeys = {
+        {"admins", readAdmins},
+        {"extensions", readExtensions},
+        {"hooks", readHooks},
+        {"lua", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, luaKeys); }},
         {"broker", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, brokerKeys); }},
         {"topics", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, topicKeys); }},
         {"store", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, storeKeys); }},

@@ -20,5 +20,7 @@ Config loadConfigText(const std::string& yamlText, const std::string& sourceName
 
 // Parses "250ms", "30s", "5m", "2h" into milliseconds. Throws std::invalid_argument.
 int64_t parseDurationMs(const std::string& text);
+// Parses "512KB", "32MB", "1GB", "100B" into bytes. Throws std::invalid_argument.
+int64_t parseSizeBytes(const std::string& text);
 
 }  // namespace parley

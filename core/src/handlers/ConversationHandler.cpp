@@ -80,7 +80,7 @@ nlohmann::json ConversationHandler::open(const Command& command) {
         throw ProtocolError(ErrorCode::BadRequest, "cannot open a conversation with yourself");
     }
     const auto context = readContext(args);
-    if (context_.hooks.hasBeforeConversationCreate()) {
+    if (context_.hooks.has(Hook::ConversationBeforeCreate)) {
         // Extensions only get a say when the conversation would be new.
         if (auto existing = context_.store.findDirect(command.uid, peer, context)) {
             auto reply = summaryJson(*existing, command.uid);

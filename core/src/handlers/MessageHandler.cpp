@@ -1,5 +1,6 @@
 #include "handlers/MessageHandler.h"
 
+#include "handlers/MessageDelivery.h"
 #include "protocol/Args.h"
 #include "protocol/ErrorCode.h"
 #include "protocol/Views.h"
@@ -33,36 +34,6 @@ void MessageHandler::registerOps(Dispatcher& dispatcher) {
     dispatcher.add("msg.read", [this](const Command& c) { return read(c); });
 }
 
-void MessageHandler::deliver(const store::AppendResult& stored) {
-    const auto& message = stored.message;
-    nlohmann::json event = messageJson(message);
-    event["ev"] = "msg";
-    std::vector<std::string> everyone;
-    std::vector<std::string> others;
-    for (const auto& member : stored.members) {
-        everyone.push_back(member.uid);
-        if (member.uid != message.sender) {
-            others.push_back(member.uid);
-        }
-    }
-    context_.outbox.toConversation(everyone, message.conv, event);
-    if (stored.duplicate || others.empty()) {
-        return;  // nobody's counts moved
-    }
-    for (const auto& total : context_.store.unreadTotals(others)) {
-        int64_t readSeq = 0;
-        for (const auto& member : stored.members) {
-            if (member.uid == total.uid) {
-                readSeq = member.readSeq;
-            }
-        }
-        context_.outbox.toUser(total.uid, {{"ev", "unread"},
-                                           {"conv", message.conv},
-                                           {"unread", std::max<int64_t>(0, message.seq - readSeq)},
-                                           {"unread_total", total.unread}});
-    }
-}
-
 nlohmann::json MessageHandler::send(const Command& command) {
     const Args args(command.args);
     const auto& limits = context_.config.limits;
@@ -70,6 +41,7 @@ nlohmann::json MessageHandler::send(const Command& command) {
     draft.sender = command.uid;
     draft.conv = args.requireConversation();
     const std::string cmid = args.requireString("cmid", kCmidCharacters);
+    draft.cmid = cmid;
     auto body = command.args.find("body");
     if (body == command.args.end() || !body->is_string()) {
         throw ProtocolError(ErrorCode::BadRequest, "\"body\" is required (a string)");
@@ -97,7 +69,7 @@ nlohmann::json MessageHandler::send(const Command& command) {
 
     // Extensions see only messages that would be stored: a member's, and not a resend (the store
     // answers a resend with the original below).
-    if (context_.hooks.hasBeforeMessageStore()) {
+    if (context_.hooks.has(Hook::MessageBeforeStore)) {
         requireMember(context_.store.memberView(draft.conv, command.uid).access, draft.conv);
         if (!context_.store.findByCmid(command.uid, cmid)) {
             context_.hooks.beforeMessageStore(draft);
@@ -113,17 +85,11 @@ nlohmann::json MessageHandler::send(const Command& command) {
     requireMember(stored.access, draft.conv);
     // A resend republishes the event too: if the first attempt died between commit and publish,
     // this is how members get it live. Clients drop events whose seq they already have.
-    deliver(stored);
+    deliverMessage(context_.outbox, context_.store, stored);
     if (stored.duplicate) {
         return duplicateReply(stored.message);
     }
-    context_.hooks.afterMessageStore(stored.message, [&] {
-        std::vector<std::string> ids;
-        for (const auto& member : stored.members) {
-            ids.push_back(member.uid);
-        }
-        return ids;
-    }());
+    context_.hooks.afterMessageStore(stored.message, memberIdsOf(stored));
     return {{"conv", stored.message.conv}, {"seq", stored.message.seq}, {"ts", stored.message.ts}};
 }
 

@@ -21,9 +21,6 @@ class MessageHandler {
     nlohmann::json read(const Command& command);
 
   private:
-    // Publishes the msg event to every member and, to each other member, their new unread counts.
-    void deliver(const store::AppendResult& stored);
-
     HandlerContext context_;
 };
 

@@ -32,7 +32,7 @@ void PresenceHandler::registerOps(Dispatcher& dispatcher) {
 void PresenceHandler::announce(const store::PresenceChange& change) {
     context_.outbox.presence(change.record);
     if (change.changed) {
-        context_.hooks.presenceChanged(change.record);
+        context_.hooks.presenceChanged(change.record, change.previous);
     }
 }
 
@@ -86,7 +86,7 @@ void PresenceHandler::sweep() {
                 std::lock_guard lock(mutex_);
                 lastTouchMs_.erase(record.uid);
             }
-            announce(store::PresenceChange{true, record});
+            announce(store::PresenceChange{true, record, store::PresenceState::Online});
         }
     } catch (const std::exception& error) {
         spdlog::warn("presence: away sweep failed: {}", error.what());

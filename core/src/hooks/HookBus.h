@@ -2,79 +2,143 @@
 
 #include <nlohmann/json.hpp>
 
-#include <functional>
+#include <array>
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
-#include "store/Model.h"
+#include "hooks/Hook.h"
 
 namespace parley {
 
-// A message about to be stored. "before" handlers may rewrite body and meta, or reject it by
-// throwing ProtocolError (the sender receives that error and nothing is stored).
-struct MessageDraft {
-    std::string sender;
-    std::string conv;
-    std::string body;
-    nlohmann::json meta;  // an object, or null
-};
-
-// A conversation about to be created. "before" handlers may reject it by throwing ProtocolError.
-struct ConversationDraft {
-    std::string creator;
-    store::ConversationKind kind = store::ConversationKind::Direct;
-    std::vector<std::string> members;  // creator included
-    std::optional<std::string> title;
-    std::optional<store::ContextRef> context;
-};
-
-// The ordered chains handlers call at fixed points of the command flow. Extensions register at
-// start-up, before commands flow; the chains are read-only afterwards, so calls take no lock. With
-// no handler registered a call is a check of an empty vector.
+// One ordered chain per hook, plus the custom commands extensions add. Handlers of plugins,
+// scripts and the core sit on the same chains, ordered by their extension's position in the
+// config, then by registration. Every call is timed against the hook's budget, exceptions are
+// caught, and failures are logged with the handler's extension, counted, and handled by the
+// hook's policy (fail open or fail closed).
+//
+// Registration is thread-safe and may happen while commands flow (a script reload): readers work
+// on an immutable snapshot. With no handler on a hook, a call is one atomic load of a bit mask.
 class HookBus {
   public:
-    using BeforeMessageStore = std::function<void(MessageDraft&)>;
-    using AfterMessageStore =
-        std::function<void(const store::MessageRecord&, const std::vector<std::string>& members)>;
-    using BeforeConversationCreate = std::function<void(const ConversationDraft&)>;
-    using AfterConversationCreate = std::function<void(const store::ConversationRecord&)>;
-    using AfterRead =
-        std::function<void(const std::string& conv, const std::string& uid, int64_t readSeq)>;
-    using PresenceChanged = std::function<void(const store::PresenceRecord&)>;
+    using Token = uint64_t;
 
-    void onBeforeMessageStore(std::string name, BeforeMessageStore handler);
-    void onAfterMessageStore(std::string name, AfterMessageStore handler);
-    void onBeforeConversationCreate(std::string name, BeforeConversationCreate handler);
-    void onAfterConversationCreate(std::string name, AfterConversationCreate handler);
-    void onAfterRead(std::string name, AfterRead handler);
-    void onPresenceChanged(std::string name, PresenceChanged handler);
+    HookBus();
 
-    bool hasBeforeMessageStore() const { return !beforeMessageStore_.empty(); }
-    bool hasBeforeConversationCreate() const { return !beforeConversationCreate_.empty(); }
+    // Configuration, set before extensions load.
+    void setExtensionOrder(const std::vector<std::string>& extensions);
+    void setPolicy(Hook hook, HookPolicy policy);
+    void setCommandPolicy(HookPolicy policy) { commandPolicy_ = policy; }
+    void setTimerPolicy(HookPolicy policy) { timerPolicy_ = policy; }
+    HookPolicy policy(Hook hook) const { return policies_[index(hook)]; }
+    HookPolicy commandPolicy() const { return commandPolicy_; }
+    HookPolicy timerPolicy() const { return timerPolicy_; }
+    // Ops no extension may register (parleyd's own).
+    void setReservedOps(std::set<std::string> ops);
 
-    // "before" chains let ProtocolError through to the caller; any other failure of a handler is
-    // logged with its name and the chain goes on (fail open).
-    void beforeMessageStore(MessageDraft& draft) const;
-    void beforeConversationCreate(const ConversationDraft& draft) const;
-    // "after" chains never throw: failures are logged with the handler's name.
+    Token add(Hook hook, const std::string& extension, HookFunction handler);
+    // Throws std::invalid_argument for a reserved or malformed op.
+    Token addCommand(const std::string& op, const std::string& extension, CommandFunction handler);
+    bool remove(Token token);
+    // Removes every hook handler and command of an extension.
+    void removeExtension(const std::string& extension);
+
+    // Everything an extension registers, swapped in as one step (a script reload): calls in
+    // flight finish on the old handlers, later calls see only the new ones.
+    struct Registration {
+        std::optional<Hook> hook;  // set for a hook handler
+        std::string op;            // set for a command
+        HookFunction hookHandler;
+        CommandFunction commandHandler;
+    };
+    void replaceExtension(const std::string& extension, std::vector<Registration> registrations);
+
+    bool has(Hook hook) const {
+        return (mask_.load(std::memory_order_acquire) >> index(hook)) & 1U;
+    }
+    bool hasCommand(const std::string& op) const;
+
+    // Runs the chain of `hook`. For hooks that may reject: throws ProtocolError when a handler
+    // rejects, or fails while the hook fails closed. Never throws for the other hooks.
+    void run(Hook hook, const HookPayload& payload) const;
+
+    void beforeMessageStore(MessageDraft& draft) const { run(Hook::MessageBeforeStore, &draft); }
+    void beforeConversationCreate(const ConversationDraft& draft) const {
+        run(Hook::ConversationBeforeCreate, &draft);
+    }
     void afterMessageStore(const store::MessageRecord& message,
                            const std::vector<std::string>& members) const;
-    void afterConversationCreate(const store::ConversationRecord& conversation) const;
+    void afterConversationCreate(const store::ConversationRecord& conversation) const {
+        run(Hook::ConversationAfterCreate, &conversation);
+    }
     void afterRead(const std::string& conv, const std::string& uid, int64_t readSeq) const;
-    void presenceChanged(const store::PresenceRecord& presence) const;
+    // presence.changed, and user.connected / user.disconnected when the change is one of those.
+    void presenceChanged(const store::PresenceRecord& presence,
+                         store::PresenceState previous) const;
+
+    // Runs the handlers of a custom command until one answers. Returns the reply's fields, or
+    // nothing if no handler answered (all deferred, or none registered). Throws ProtocolError for
+    // a rejection or a failure (always fail closed: the client gets "internal").
+    std::optional<nlohmann::json> runCommand(const CommandCall& call) const;
+
+    // Runs fn as `extension`'s work at `point` (e.g. "timer"): timed against `policy`, exceptions
+    // caught, failures logged and counted. Returns false if it failed.
+    bool runGuarded(const std::string& extension, const std::string& point, HookPolicy policy,
+                    const std::function<void()>& fn) const;
+
+    // Per extension and hook/command: calls, failures, overruns, rejections.
+    nlohmann::json stats() const;
 
   private:
-    template <typename Fn>
-    struct Named {
-        std::string name;
-        Fn handler;
+    struct Counters {
+        std::atomic<uint64_t> calls{0};
+        std::atomic<uint64_t> failures{0};
+        std::atomic<uint64_t> overruns{0};
+        std::atomic<uint64_t> rejections{0};
     };
-    std::vector<Named<BeforeMessageStore>> beforeMessageStore_;
-    std::vector<Named<AfterMessageStore>> afterMessageStore_;
-    std::vector<Named<BeforeConversationCreate>> beforeConversationCreate_;
-    std::vector<Named<AfterConversationCreate>> afterConversationCreate_;
-    std::vector<Named<AfterRead>> afterRead_;
-    std::vector<Named<PresenceChanged>> presenceChanged_;
+    struct Entry {
+        Token token = 0;
+        std::string extension;
+        size_t order = 0;
+        HookFunction hookHandler;
+        CommandFunction commandHandler;
+        std::shared_ptr<Counters> counters;
+    };
+    struct Table {
+        std::array<std::vector<Entry>, kHookCount> hooks;
+        std::unordered_map<std::string, std::vector<Entry>> commands;
+    };
+
+    static size_t index(Hook hook) { return static_cast<size_t>(hook) - 1; }
+    size_t orderOf(const std::string& extension) const;
+    std::shared_ptr<Counters> countersFor(const std::string& extension,
+                                          const std::string& point) const;
+    void validateOp(const std::string& op) const;
+    // Applies `change` to a copy of the table and publishes it. Call with writeMutex_ held.
+    template <typename Change>
+    void update(Change&& change);
+    // Times one call and turns exceptions and overruns into Verdict::Kind::Fail.
+    template <typename Call>
+    Verdict timed(const Entry& entry, const std::string& point, std::chrono::milliseconds budget,
+                  Call&& call) const;
+
+    std::mutex writeMutex_;
+    std::atomic<std::shared_ptr<const Table>> table_;
+    std::atomic<uint32_t> mask_{0};
+    std::atomic<Token> nextToken_{1};
+    std::vector<std::string> extensionOrder_;
+    std::set<std::string> reservedOps_;
+    std::array<HookPolicy, kHookCount> policies_{};
+    HookPolicy commandPolicy_{std::chrono::milliseconds(1000), true};
+    HookPolicy timerPolicy_{std::chrono::milliseconds(1000), false};
+    mutable std::mutex countersMutex_;
+    mutable std::map<std::pair<std::string, std::string>, std::shared_ptr<Counters>> counters_;
 };
 
 }  // namespace parley

@@ -2,8 +2,12 @@
 
 namespace parley {
 
+bool isReservedUid(std::string_view uid) {
+    return uid == "system" || uid == "parleyd";
+}
+
 bool isValidUid(std::string_view uid) {
-    if (uid.empty() || uid.size() > 64) {
+    if (uid.empty() || uid.size() > 64 || isReservedUid(uid)) {
         return false;
     }
     for (char c : uid) {
@@ -70,7 +74,9 @@ std::variant<Command, DecodeFailure> Decoder::decode(const std::string& topic,
             replyTo = *uid;
         }
         return DecodeFailure{replyTo, nullptr, ErrorCode::BadRequest,
-                             "user id must be 1-64 characters from A-Z a-z 0-9 . _ @ -"};
+                             isReservedUid(*uid)
+                                 ? "user id '" + *uid + "' is reserved"
+                                 : "user id must be 1-64 characters from A-Z a-z 0-9 . _ @ -"};
     }
     if (payload.size() > maxPayloadBytes_) {
         return DecodeFailure{uid, nullptr, ErrorCode::TooLarge,

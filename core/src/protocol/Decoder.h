@@ -39,7 +39,9 @@ class Decoder {
     size_t maxPayloadBytes_;
 };
 
-// A valid user id: 1 to 64 characters from A-Z a-z 0-9 . _ @ -
+// A valid user id: 1 to 64 characters from A-Z a-z 0-9 . _ @ -, and not a reserved name.
 bool isValidUid(std::string_view uid);
+// "system" (the sender of extensions' messages) and "parleyd" (the service account).
+bool isReservedUid(std::string_view uid);
 
 }  // namespace parley

@@ -14,6 +14,14 @@ void Dispatcher::add(const std::string& op, Handler handler) {
     }
 }
 
+std::set<std::string> Dispatcher::ops() const {
+    std::set<std::string> names;
+    for (const auto& [op, handler] : handlers_) {
+        names.insert(op);
+    }
+    return names;
+}
+
 void Dispatcher::dispatch(const Command& command) const {
     const auto refuse = [&](ErrorCode code, const std::string& message,
                             const nlohmann::json& details) {
@@ -23,13 +31,23 @@ void Dispatcher::dispatch(const Command& command) const {
                            details);
     };
     auto found = handlers_.find(command.op);
-    if (found == handlers_.end()) {
+    if (found == handlers_.end() && !hooks_.hasCommand(command.op)) {
         refuse(ErrorCode::UnknownOp, "unknown op '" + command.op + "'", nlohmann::json::object());
         return;
     }
     nlohmann::json body;
     try {
-        body = found->second(command);
+        if (found != handlers_.end()) {
+            body = found->second(command);
+        } else {
+            auto answered = hooks_.runCommand(CommandCall{command, isAdmin_(command.uid)});
+            if (!answered) {
+                refuse(ErrorCode::UnknownOp, "no extension answered op '" + command.op + "'",
+                       nlohmann::json::object());
+                return;
+            }
+            body = std::move(*answered);
+        }
     } catch (const ProtocolError& error) {
         refuse(error.code(), error.what(), error.details());
         return;

@@ -9,6 +9,22 @@ HandlerContext contextOf(const Config& config, store::Store& store, Outbox& outb
                          const HookBus& hooks, const Clock& clock) {
     return HandlerContext{config, store, outbox, hooks, clock};
 }
+
+HookPolicy policyOf(const HookPolicyConfig& config) {
+    return HookPolicy{std::chrono::milliseconds(config.budgetMs), config.failClosed};
+}
+
+void applyPolicies(const Config& config, HookBus& hooks) {
+    for (const auto& [name, policy] : config.hooks) {
+        if (auto hook = hookByName(name)) {
+            hooks.setPolicy(*hook, policyOf(policy));
+        } else if (name == "command") {
+            hooks.setCommandPolicy(policyOf(policy));
+        } else if (name == "timer") {
+            hooks.setTimerPolicy(policyOf(policy));
+        }
+    }
+}
 }  // namespace
 
 Server::Server(const Config& config, store::Store& store, Transport& transport, const Clock& clock)
@@ -19,12 +35,16 @@ Server::Server(const Config& config, store::Store& store, Transport& transport, 
       topics_(config.topicPrefix),
       decoder_(topics_, static_cast<size_t>(config.limits.maxPayloadBytes)),
       outbox_(transport, topics_),
-      dispatcher_(outbox_),
+      services_(config, store, outbox_, hooks_, timers_, clock),
+      extensions_(config, services_),
+      dispatcher_(outbox_, hooks_,
+                  [this](const std::string& uid) { return services_.isAdmin(uid); }),
       conversations_(contextOf(config, store, outbox_, hooks_, clock)),
       messages_(contextOf(config, store, outbox_, hooks_, clock)),
       typing_(contextOf(config, store, outbox_, hooks_, clock)),
       presence_(contextOf(config, store, outbox_, hooks_, clock)),
       profiles_(contextOf(config, store, outbox_, hooks_, clock)),
+      admin_(contextOf(config, store, outbox_, hooks_, clock), extensions_),
       workers_(static_cast<size_t>(config.server.workers),
                static_cast<size_t>(config.server.queueCapacity / config.server.workers + 1)) {
     conversations_.registerOps(dispatcher_);
@@ -32,6 +52,9 @@ Server::Server(const Config& config, store::Store& store, Transport& transport, 
     typing_.registerOps(dispatcher_);
     presence_.registerOps(dispatcher_);
     profiles_.registerOps(dispatcher_);
+    admin_.registerOps(dispatcher_);
+    applyPolicies(config, hooks_);
+    hooks_.setReservedOps(dispatcher_.ops());
 }
 
 Server::~Server() {
@@ -39,6 +62,7 @@ Server::~Server() {
 }
 
 void Server::start() {
+    extensions_.loadAll();
     sweeper_ = std::thread([this] { sweepLoop(); });
     transport_.start([this](InboundMessage&& message) { onInbound(std::move(message)); });
     spdlog::info("parleyd ready: store={} topics={} workers={}", store_.backendName(),
@@ -59,6 +83,8 @@ void Server::stop() {
     if (sweeper_.joinable()) {
         sweeper_.join();
     }
+    extensions_.unloadAll();
+    timers_.stop();
     transport_.stop();
     spdlog::info("parleyd stopped");
 }
@@ -95,6 +121,11 @@ void Server::sweepLoop() {
     while (!sweepWake_.wait_for(lock, interval, [this] { return stopping_.load(); })) {
         lock.unlock();
         presence_.sweep();
+        try {
+            store_.kvPurgeExpired(clock_.nowMs(), 1000);
+        } catch (const std::exception& error) {
+            spdlog::warn("purging expired extension keys failed: {}", error.what());
+        }
         lock.lock();
     }
 }

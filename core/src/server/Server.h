@@ -7,12 +7,16 @@
 #include <thread>
 
 #include "config/Config.h"
+#include "handlers/AdminHandler.h"
 #include "handlers/ConversationHandler.h"
 #include "handlers/MessageHandler.h"
 #include "handlers/PresenceHandler.h"
 #include "handlers/ProfileHandler.h"
 #include "handlers/TypingHandler.h"
+#include "hooks/ExtensionManager.h"
+#include "hooks/ExtensionServices.h"
 #include "hooks/HookBus.h"
+#include "hooks/TimerService.h"
 #include "protocol/Decoder.h"
 #include "protocol/Outbox.h"
 #include "protocol/TopicScheme.h"
@@ -35,8 +39,12 @@ class Server {
     HookBus& hooks() { return hooks_; }
     Dispatcher& dispatcher() { return dispatcher_; }
 
-    // Starts workers and the sweep, then connects (blocks until connected or stop()).
+    // Loads the extensions (throws ExtensionError if one fails), starts the workers and the sweep,
+    // then connects (blocks until connected or stop()).
     void start();
+    // Recompiles the Lua scripts (SIGHUP, admin.reload); failed ones keep running as they were.
+    nlohmann::json reloadScripts() { return extensions_.reloadScripts(); }
+    ExtensionServices& extensionServices() { return services_; }
     // Stops taking commands, finishes those in flight (up to server.shutdown_timeout), disconnects.
     void stop();
 
@@ -55,12 +63,16 @@ class Server {
     Decoder decoder_;
     Outbox outbox_;
     HookBus hooks_;
+    TimerService timers_;
+    ExtensionServices services_;
+    ExtensionManager extensions_;
     Dispatcher dispatcher_;
     ConversationHandler conversations_;
     MessageHandler messages_;
     TypingHandler typing_;
     PresenceHandler presence_;
     ProfileHandler profiles_;
+    AdminHandler admin_;
     WorkerPool workers_;
 
     std::mutex sweepMutex_;

@@ -66,6 +66,10 @@ struct OpenDirectResult {
     bool created = false;
 };
 
+// The sender of messages that extensions post into conversations. Not a valid user: no client
+// can speak as it.
+inline constexpr const char* kSystemSender = "system";
+
 struct NewMessage {
     std::string conv;
     std::string sender;
@@ -73,6 +77,7 @@ struct NewMessage {
     std::string body;
     std::optional<std::string> metaJson;
     int64_t ts = 0;
+    bool system = false;  // from an extension: sender kSystemSender, no membership needed
 };
 
 struct AppendResult {
@@ -122,6 +127,7 @@ struct PresenceRecord {
 struct PresenceChange {
     bool changed = false;
     PresenceRecord record;
+    PresenceState previous = PresenceState::Offline;
 };
 
 struct UserRecord {

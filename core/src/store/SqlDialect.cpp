@@ -55,6 +55,17 @@ CREATE TABLE messages (
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX messages_by_cmid ON messages (sender, cmid);
 )sql",
+            R"sql(
+CREATE TABLE extension_kv (
+    extension TEXT NOT NULL,
+    k TEXT NOT NULL,
+    v TEXT NOT NULL,
+    expires_at INTEGER,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (extension, k)
+) WITHOUT ROWID;
+CREATE INDEX extension_kv_expiry ON extension_kv (expires_at);
+)sql",
         },
     };
     return dialect;
@@ -111,6 +122,17 @@ CREATE TABLE messages (
     ts BIGINT NOT NULL,
     PRIMARY KEY (conv, seq),
     UNIQUE KEY messages_by_cmid (sender, cmid)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+)sql",
+            R"sql(
+CREATE TABLE extension_kv (
+    extension VARCHAR(64) NOT NULL,
+    k VARCHAR(190) NOT NULL,
+    v MEDIUMTEXT NOT NULL,
+    expires_at BIGINT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (extension, k),
+    KEY extension_kv_expiry (expires_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 )sql",
         },

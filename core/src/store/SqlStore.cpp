@@ -389,7 +389,7 @@ AppendResult SqlStore::appendMessage(const NewMessage& message) {
     return transaction("appendMessage", Mode::Write, [&](SqlConnection& db) {
         AppendResult result;
         auto view = loadView(db, message.conv, message.sender);
-        result.access = accessOf(view);
+        result.access = message.system && view.exists ? Access::Member : accessOf(view);
         if (result.access != Access::Member) {
             return result;
         }
@@ -423,8 +423,11 @@ AppendResult SqlStore::appendMessage(const NewMessage& message) {
             throw SqlError(SqlError::Kind::Retryable, "concurrent resend of the same cmid");
         }
         // Your own message counts as read.
-        db.execute("UPDATE members SET read_seq = ? WHERE conv = ? AND uid = ? AND read_seq < ?",
-                   {seq, message.conv, message.sender, seq});
+        if (!message.system) {
+            db.execute(
+                "UPDATE members SET read_seq = ? WHERE conv = ? AND uid = ? AND read_seq < ?",
+                {seq, message.conv, message.sender, seq});
+        }
         result.message =
             MessageRecord{message.conv,     seq,       message.sender, message.cmid, message.body,
                           message.metaJson, message.ts};
@@ -582,7 +585,8 @@ PresenceChange SqlStore::setPresence(const std::string& uid, PresenceState state
                 break;
         }
         return PresenceChange{previous != state,
-                              PresenceRecord{uid, state, state == PresenceState::Away, now}};
+                              PresenceRecord{uid, state, state == PresenceState::Away, now},
+                              previous};
     });
 }
 
@@ -593,20 +597,21 @@ PresenceChange SqlStore::recordActivity(const std::string& uid, int64_t now) {
             db.execute(insertIgnore("users (uid, name, state, state_manual, last_active, "
                                     "last_seen, created_at) VALUES (?, '', 'online', 0, ?, ?, ?)"),
                        {uid, now, now, now});
-            return PresenceChange{true, PresenceRecord{uid, PresenceState::Online, false, now}};
+            return PresenceChange{true, PresenceRecord{uid, PresenceState::Online, false, now},
+                                  PresenceState::Offline};
         }
         const PresenceState state = parseState(rows[0].text(0));
         const bool manual = rows[0].integer(1) != 0;
         if (state == PresenceState::Online || (state == PresenceState::Away && manual)) {
             db.execute("UPDATE users SET last_active = ?, last_seen = ? WHERE uid = ?",
                        {now, now, uid});
-            return PresenceChange{false, PresenceRecord{uid, state, manual, now}};
+            return PresenceChange{false, PresenceRecord{uid, state, manual, now}, state};
         }
         db.execute(
             "UPDATE users SET state = 'online', state_manual = 0, last_active = ?, "
             "last_seen = ? WHERE uid = ?",
             {now, now, uid});
-        return PresenceChange{true, PresenceRecord{uid, PresenceState::Online, false, now}};
+        return PresenceChange{true, PresenceRecord{uid, PresenceState::Online, false, now}, state};
     });
 }
 
@@ -629,6 +634,119 @@ std::vector<PresenceRecord> SqlStore::markIdleAway(int64_t idleBefore, int limit
             }
         }
         return changed;
+    });
+}
+
+std::optional<std::string> SqlStore::kvGet(const std::string& extension, const std::string& key,
+                                           int64_t now) {
+    return transaction("kvGet", Mode::Read, [&](SqlConnection& db) {
+        auto rows = db.query(
+            "SELECT v FROM extension_kv WHERE extension = ? AND k = ? "
+            "AND (expires_at IS NULL OR expires_at > ?)",
+            {extension, key, now});
+        std::optional<std::string> value;
+        if (!rows.empty()) {
+            value = rows[0].text(0);
+        }
+        return value;
+    });
+}
+
+void SqlStore::kvSet(const std::string& extension, const std::string& key, const std::string& value,
+                     std::optional<int64_t> expiresAt, int64_t now) {
+    transaction("kvSet", Mode::Write, [&](SqlConnection& db) {
+        const SqlValue expiry = expiresAt ? SqlValue(*expiresAt) : sqlNull();
+        const auto updated = db.execute(
+            "UPDATE extension_kv SET v = ?, expires_at = ?, updated_at = ? "
+            "WHERE extension = ? AND k = ?",
+            {value, expiry, now, extension, key});
+        if (updated == 0) {
+            db.execute(insertIgnore("extension_kv (extension, k, v, expires_at, updated_at) "
+                                    "VALUES (?, ?, ?, ?, ?)"),
+                       {extension, key, value, expiry, now});
+        }
+        return true;
+    });
+}
+
+bool SqlStore::kvDelete(const std::string& extension, const std::string& key) {
+    return transaction("kvDelete", Mode::Write, [&](SqlConnection& db) {
+        return db.execute("DELETE FROM extension_kv WHERE extension = ? AND k = ?",
+                          {extension, key}) > 0;
+    });
+}
+
+int64_t SqlStore::kvIncr(const std::string& extension, const std::string& key, int64_t delta,
+                         std::optional<int64_t> expiresAt, int64_t now) {
+    return transaction("kvIncr", Mode::Write, [&](SqlConnection& db) {
+        const SqlValue expiry = expiresAt ? SqlValue(*expiresAt) : sqlNull();
+        db.execute(insertIgnore("extension_kv (extension, k, v, expires_at, updated_at) "
+                                "VALUES (?, ?, '0', ?, ?)"),
+                   {extension, key, expiry, now});
+        auto rows = db.query("SELECT v, expires_at FROM extension_kv WHERE extension = ? AND k = ?",
+                             {extension, key});
+        const std::string old = rows.at(0).text(0);
+        const bool expired = !rows[0].isNull(1) && rows[0].integer(1) <= now;
+        int64_t current = 0;
+        if (!expired) {
+            try {
+                current = std::stoll(old);
+            } catch (const std::exception&) {
+                current = 0;  // not a number: counting starts again
+            }
+        }
+        const int64_t next = current + delta;
+        // Compare-and-set: a concurrent increment elsewhere makes this affect no row, and the
+        // transaction runs again.
+        const auto updated = db.execute(
+            std::string("UPDATE extension_kv SET v = ?, updated_at = ?") +
+                (expired ? ", expires_at = ?" : "") + " WHERE extension = ? AND k = ? AND v = ?",
+            expired ? SqlParams{std::to_string(next), now, expiry, extension, key, old}
+                    : SqlParams{std::to_string(next), now, extension, key, old});
+        if (updated == 0) {
+            throw SqlError(SqlError::Kind::Retryable, "concurrent increment");
+        }
+        return next;
+    });
+}
+
+std::vector<std::pair<std::string, std::string>> SqlStore::kvList(const std::string& extension,
+                                                                  const std::string& prefix,
+                                                                  int limit, int64_t now) {
+    return transaction("kvList", Mode::Read, [&](SqlConnection& db) {
+        auto rows = db.query(
+            "SELECT k, v FROM extension_kv WHERE extension = ? AND k >= ? "
+            "AND (expires_at IS NULL OR expires_at > ?) ORDER BY k LIMIT ?",
+            {extension, prefix, now, int64_t{limit}});
+        std::vector<std::pair<std::string, std::string>> found;
+        for (const auto& row : rows) {
+            std::string key = row.text(0);
+            if (key.compare(0, prefix.size(), prefix) != 0) {
+                break;  // ordered by key: past the prefix
+            }
+            found.emplace_back(std::move(key), row.text(1));
+            if (found.size() >= static_cast<size_t>(limit)) {
+                break;
+            }
+        }
+        return found;
+    });
+}
+
+int SqlStore::kvPurgeExpired(int64_t now, int limit) {
+    return transaction("kvPurgeExpired", Mode::Write, [&](SqlConnection& db) {
+        auto rows = db.query(
+            "SELECT extension, k FROM extension_kv WHERE expires_at IS NOT NULL AND expires_at <= "
+            "? "
+            "LIMIT ?",
+            {now, int64_t{limit}});
+        int purged = 0;
+        for (const auto& row : rows) {
+            purged += static_cast<int>(db.execute(
+                "DELETE FROM extension_kv WHERE extension = ? AND k = ? AND expires_at <= ?",
+                {row.text(0), row.text(1), now}));
+        }
+        return purged;
     });
 }
 

@@ -47,6 +47,18 @@ class SqlStore : public Store {
     PresenceChange recordActivity(const std::string& uid, int64_t now) override;
     std::vector<PresenceRecord> markIdleAway(int64_t idleBefore, int limit) override;
 
+    std::optional<std::string> kvGet(const std::string& extension, const std::string& key,
+                                     int64_t now) override;
+    void kvSet(const std::string& extension, const std::string& key, const std::string& value,
+               std::optional<int64_t> expiresAt, int64_t now) override;
+    bool kvDelete(const std::string& extension, const std::string& key) override;
+    int64_t kvIncr(const std::string& extension, const std::string& key, int64_t delta,
+                   std::optional<int64_t> expiresAt, int64_t now) override;
+    std::vector<std::pair<std::string, std::string>> kvList(const std::string& extension,
+                                                            const std::string& prefix, int limit,
+                                                            int64_t now) override;
+    int kvPurgeExpired(int64_t now, int limit) override;
+
   private:
     enum class Mode { Read, Write };
 

@@ -1,0 +1,255 @@
+/*
+ * Parley plugin ABI, version 1.
+ *
+ * A Parley plugin is a shared object that parleyd loads with dlopen(RTLD_NOW | RTLD_LOCAL). It
+ * exports three functions (declared at the end of this file):
+ *
+ *   parley_plugin_version  negotiate the ABI version
+ *   parley_plugin_init     register hooks, commands and timers through the host table
+ *   parley_plugin_cleanup  release what init allocated
+ *
+ * Everything a plugin can do goes through the parley_host table handed to init. This header uses
+ * only <stdint.h>, <stddef.h> and <stdbool.h>; no C++ type crosses it. Build plugins with
+ * -fvisibility=hidden and PARLEY_PLUGIN_EXPORT on the three entry points; never link against
+ * parleyd. docs/extending.md has a complete example.
+ *
+ * Stability rules (this header is a contract for years):
+ *  - parley_host only grows at its end; check host->struct_size before using a member added
+ *    after version 1 (PARLEY_HOST_HAS).
+ *  - Event structs start with their struct_size and only grow at their end. A changed meaning gets
+ *    a new hook id, never a changed struct.
+ *  - Strings are NUL-terminated UTF-8 unless a length is given; pointers in events are valid only
+ *    during the callback.
+ *
+ * Threads: callbacks run on parleyd's worker threads, several at once, and timers on a timer
+ * thread. A plugin must be thread-safe. Callbacks must not block for long: each call has a time
+ * budget (config "hooks"); an overrun is logged, counted and treated as a failure.
+ */
+#ifndef PARLEY_PLUGIN_H
+#define PARLEY_PLUGIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PARLEY_PLUGIN_ABI_VERSION 1
+
+#if defined(__GNUC__)
+#define PARLEY_PLUGIN_EXPORT __attribute__((visibility("default")))
+#else
+#define PARLEY_PLUGIN_EXPORT
+#endif
+
+/* One status for every function of the ABI. */
+typedef enum parley_status {
+    PARLEY_OK = 0,
+    PARLEY_DEFER = 1,             /* not mine: ask the next handler (commands); no opinion (hooks) */
+    PARLEY_REJECT = 2,            /* refuse: the event or command, with host->reject's code/message */
+    PARLEY_ERR_INVALID = -1,      /* a bad argument (NULL, not JSON, not UTF-8, out of range) */
+    PARLEY_ERR_NOT_FOUND = -2,    /* no such conversation, user, key, timer */
+    PARLEY_ERR_EXISTS = -3,       /* already registered (e.g. a command op) */
+    PARLEY_ERR_UNAVAILABLE = -4,  /* storage unreachable; try later */
+    PARLEY_ERR_TOO_LARGE = -5,    /* over a limit */
+    PARLEY_ERR_FORBIDDEN = -6,    /* not allowed here (e.g. rewriting in an "after" hook) */
+    PARLEY_ERR_VERSION = -7,      /* ABI version not supported */
+    PARLEY_ERR_INTERNAL = -8      /* anything else; the reason is in parleyd's log */
+} parley_status;
+
+typedef enum parley_log_level {
+    PARLEY_LOG_DEBUG = 0,
+    PARLEY_LOG_INFO = 1,
+    PARLEY_LOG_WARNING = 2,
+    PARLEY_LOG_ERROR = 3
+} parley_log_level;
+
+/* The hooks. The event struct each one receives is named next to it. */
+typedef enum parley_hook {
+    PARLEY_HOOK_MESSAGE_BEFORE_STORE = 1,       /* parley_message_event; may reject or rewrite */
+    PARLEY_HOOK_MESSAGE_AFTER_STORE = 2,        /* parley_message_event */
+    PARLEY_HOOK_CONVERSATION_BEFORE_CREATE = 3, /* parley_conversation_event; may reject */
+    PARLEY_HOOK_CONVERSATION_AFTER_CREATE = 4,  /* parley_conversation_event */
+    PARLEY_HOOK_READ_AFTER = 5,                 /* parley_read_event */
+    PARLEY_HOOK_PRESENCE_CHANGED = 6,           /* parley_presence_event */
+    PARLEY_HOOK_USER_CONNECTED = 7,             /* parley_presence_event: offline -> online */
+    PARLEY_HOOK_USER_DISCONNECTED = 8           /* parley_presence_event: -> offline */
+} parley_hook;
+
+/* Opaque handles. */
+typedef struct parley_plugin parley_plugin; /* this plugin, as parleyd knows it */
+typedef struct parley_call parley_call;     /* the hook or command call in progress */
+
+/* A message: before it is stored (seq 0, members NULL) or after. */
+typedef struct parley_message_event {
+    uint32_t struct_size;
+    const char* conv;
+    const char* sender;    /* a uid, or "system" for messages posted by extensions */
+    const char* cmid;
+    const char* body;      /* UTF-8, body_len bytes, NUL-terminated too */
+    size_t body_len;
+    const char* meta_json; /* a JSON object, or NULL */
+    int64_t seq;           /* 0 before store */
+    int64_t ts;            /* ms since the epoch; 0 before store */
+    const char* const* members; /* after store: every member's uid */
+    size_t member_count;
+} parley_message_event;
+
+/* A conversation: before it is created (id NULL) or after. */
+typedef struct parley_conversation_event {
+    uint32_t struct_size;
+    const char* conv;    /* NULL before create */
+    const char* kind;    /* "direct" or "group" */
+    const char* creator;
+    const char* title;   /* or NULL */
+    const char* context_type;  /* or NULL */
+    const char* context_id;    /* or NULL */
+    const char* context_title; /* or NULL */
+    const char* const* members;
+    size_t member_count;
+} parley_conversation_event;
+
+typedef struct parley_read_event {
+    uint32_t struct_size;
+    const char* conv;
+    const char* uid;
+    int64_t read_seq;
+} parley_read_event;
+
+typedef struct parley_presence_event {
+    uint32_t struct_size;
+    const char* uid;
+    const char* state;  /* "online", "away" or "offline" */
+    int64_t last_seen;  /* ms since the epoch, 0 if never */
+} parley_presence_event;
+
+/* A custom command routed to the plugin: the client's whole JSON object. */
+typedef struct parley_command_event {
+    uint32_t struct_size;
+    const char* uid;       /* who sent it (from the topic, never the payload) */
+    const char* op;
+    const char* args_json; /* the command object, "op" and "id" included */
+    bool is_admin;         /* uid is listed in parleyd's "admins" */
+} parley_command_event;
+
+/* Text the host hands out (JSON, KV values). Release it with host->buffer_free. */
+typedef struct parley_buffer {
+    char* data; /* NUL-terminated */
+    size_t len;
+} parley_buffer;
+
+/*
+ * A hook handler. `event` points to the struct of the hook (see parley_hook). Return PARLEY_OK
+ * or PARLEY_DEFER to let the event go on, PARLEY_REJECT (after host->reject) to refuse it in a
+ * "before" hook. Any negative status is a failure: logged, counted, and the hook's failure policy
+ * applies.
+ */
+typedef parley_status (*parley_hook_fn)(parley_call* call, const void* event, void* userdata);
+
+/*
+ * A command handler (event: parley_command_event). Answer with host->reply (fields of the reply
+ * object) and PARLEY_OK, or host->reject and PARLEY_REJECT, or return PARLEY_DEFER to let the next
+ * handler of the same op answer. Returning PARLEY_OK without a reply answers {"ok": true}.
+ */
+typedef parley_hook_fn parley_command_fn;
+
+typedef void (*parley_timer_fn)(void* userdata);
+
+/* The host table. Starts with its version and size; only ever grows at its end. */
+typedef struct parley_host {
+    uint32_t abi_version; /* PARLEY_PLUGIN_ABI_VERSION of parleyd */
+    uint32_t struct_size; /* sizeof(parley_host) of parleyd */
+
+    /* Registration. Handlers of one hook run in the extension order of parleyd's config, then
+     * in registration order. Everything registered is removed when the plugin is unloaded, or
+     * when its init fails. */
+    parley_status (*hook_register)(parley_plugin* self, parley_hook hook, parley_hook_fn fn,
+                                   void* userdata);
+    parley_status (*hook_unregister)(parley_plugin* self, parley_hook hook, parley_hook_fn fn,
+                                     void* userdata);
+    /* op: 1-64 characters, must contain a '.', must not be one of parleyd's own ops. */
+    parley_status (*command_register)(parley_plugin* self, const char* op, parley_command_fn fn,
+                                      void* userdata);
+
+    /* Acting on the call in progress (only during the callback that received `call`). */
+    /* code: bad_request, forbidden, not_found, too_large, rate_limited, unavailable, internal */
+    parley_status (*reject)(parley_call* call, const char* code, const char* message);
+    /* Before-store only: replace the body (UTF-8) or the meta (a JSON object, or NULL). */
+    parley_status (*set_body)(parley_call* call, const char* body, size_t body_len);
+    parley_status (*set_meta)(parley_call* call, const char* meta_json);
+    /* Commands only: the fields of the reply, a JSON object ("id" and "ok" are added). */
+    parley_status (*reply)(parley_call* call, const char* reply_json);
+
+    /* Sending. event_json: a JSON object with a string "ev". */
+    parley_status (*publish_to_user)(parley_plugin* self, const char* uid, const char* event_json);
+    parley_status (*publish_to_conversation)(parley_plugin* self, const char* conv,
+                                             const char* event_json);
+    /* A message from "system", stored and delivered like any message; cmid makes it idempotent
+     * (NULL: a fresh one). seq_out may be NULL. */
+    parley_status (*post_message)(parley_plugin* self, const char* conv, const char* cmid,
+                                  const char* body, const char* meta_json, int64_t* seq_out);
+
+    /* Reading. JSON as in docs/protocol.md (a conversation summary without the reader fields; a
+     * user as profile.get answers). */
+    parley_status (*conversation_get)(parley_plugin* self, const char* conv, parley_buffer* out);
+    parley_status (*user_get)(parley_plugin* self, const char* uid, parley_buffer* out);
+
+    /* A key-value store of this plugin, in parleyd's database. Keys: 1-190 bytes. ttl_ms 0 =
+     * never expires. kv_list returns a JSON object {key: value} of up to `limit` keys starting
+     * with `prefix`, in key order. */
+    parley_status (*kv_get)(parley_plugin* self, const char* key, parley_buffer* out);
+    parley_status (*kv_set)(parley_plugin* self, const char* key, const char* value,
+                            size_t value_len, int64_t ttl_ms);
+    parley_status (*kv_delete)(parley_plugin* self, const char* key);
+    parley_status (*kv_incr)(parley_plugin* self, const char* key, int64_t delta, int64_t ttl_ms,
+                             int64_t* value_out);
+    parley_status (*kv_list)(parley_plugin* self, const char* prefix, size_t limit,
+                             parley_buffer* out);
+
+    /* This plugin's "options" from parleyd's config, as a JSON object (valid until unload). */
+    const char* (*options_json)(parley_plugin* self);
+    void (*log)(parley_plugin* self, parley_log_level level, const char* message);
+
+    /* Timers run on parleyd's timer thread. period_ms 0 = once. */
+    parley_status (*timer_add)(parley_plugin* self, int64_t delay_ms, int64_t period_ms,
+                               parley_timer_fn fn, void* userdata, uint64_t* timer_id_out);
+    parley_status (*timer_cancel)(parley_plugin* self, uint64_t timer_id);
+
+    int64_t (*monotonic_ms)(void);
+    int64_t (*wall_ms)(void);
+    void (*buffer_free)(parley_buffer* buffer);
+} parley_host;
+
+/* True if the host table has `member` (added in a later version than the plugin knows). */
+#define PARLEY_HOST_HAS(host, member) \
+    ((host)->struct_size >= offsetof(parley_host, member) + sizeof((host)->member))
+
+/*
+ * Entry points a plugin exports.
+ *
+ * parley_plugin_version: `supported` lists the ABI versions parleyd speaks; return the one the
+ * plugin uses (normally PARLEY_PLUGIN_ABI_VERSION), or -1 if none suits it.
+ *
+ * parley_plugin_init: register what the plugin does; *state may point to the plugin's own data,
+ * given back to cleanup. Return PARLEY_OK, or a failure (everything registered is then removed
+ * and the plugin unloaded).
+ *
+ * parley_plugin_cleanup: release what init allocated. Hooks, commands and timers are already
+ * removed, and no callback is running.
+ */
+typedef int (*parley_plugin_version_fn)(const int* supported, size_t count);
+typedef parley_status (*parley_plugin_init_fn)(parley_plugin* self, const parley_host* host,
+                                               void** state);
+typedef void (*parley_plugin_cleanup_fn)(parley_plugin* self, void* state);
+
+#define PARLEY_PLUGIN_VERSION_SYMBOL "parley_plugin_version"
+#define PARLEY_PLUGIN_INIT_SYMBOL "parley_plugin_init"
+#define PARLEY_PLUGIN_CLEANUP_SYMBOL "parley_plugin_cleanup"
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PARLEY_PLUGIN_H */

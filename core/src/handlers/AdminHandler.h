@@ -1,0 +1,31 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "handlers/HandlerContext.h"
+#include "hooks/ExtensionManager.h"
+#include "protocol/Command.h"
+
+namespace parley {
+
+class Dispatcher;
+
+// admin.reload (recompile Lua scripts), admin.extensions (what is loaded, and how it fares).
+// Only for the uids listed in the config's "admins".
+class AdminHandler {
+  public:
+    AdminHandler(HandlerContext context, ExtensionManager& extensions)
+        : context_(context), extensions_(extensions) {}
+
+    void registerOps(Dispatcher& dispatcher);
+    nlohmann::json reload(const Command& command);
+    nlohmann::json listExtensions(const Command& command);
+
+  private:
+    void requireAdmin(const Command& command) const;
+
+    HandlerContext context_;
+    ExtensionManager& extensions_;
+};
+
+}  // namespace parley

@@ -1,0 +1,44 @@
+#include "handlers/MessageDelivery.h"
+
+#include "protocol/Views.h"
+
+namespace parley {
+
+std::vector<std::string> memberIdsOf(const store::AppendResult& stored) {
+    std::vector<std::string> ids;
+    ids.reserve(stored.members.size());
+    for (const auto& member : stored.members) {
+        ids.push_back(member.uid);
+    }
+    return ids;
+}
+
+void deliverMessage(Outbox& outbox, store::Store& store, const store::AppendResult& stored) {
+    const auto& message = stored.message;
+    nlohmann::json event = messageJson(message);
+    event["ev"] = "msg";
+    outbox.toConversation(memberIdsOf(stored), message.conv, event);
+    std::vector<std::string> others;
+    for (const auto& member : stored.members) {
+        if (member.uid != message.sender) {
+            others.push_back(member.uid);
+        }
+    }
+    if (stored.duplicate || others.empty()) {
+        return;
+    }
+    for (const auto& total : store.unreadTotals(others)) {
+        int64_t readSeq = 0;
+        for (const auto& member : stored.members) {
+            if (member.uid == total.uid) {
+                readSeq = member.readSeq;
+            }
+        }
+        outbox.toUser(total.uid, {{"ev", "unread"},
+                                  {"conv", message.conv},
+                                  {"unread", std::max<int64_t>(0, message.seq - readSeq)},
+                                  {"unread_total", total.unread}});
+    }
+}
+
+}  // namespace parley

@@ -1,0 +1,47 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "config/Config.h"
+#include "hooks/Extension.h"
+#include "hooks/ExtensionServices.h"
+
+namespace parley {
+
+// Loads the plugins and scripts of the config, in order, and unloads them in reverse order.
+class ExtensionManager {
+  public:
+    using Loader = std::function<std::unique_ptr<Extension>(const ExtensionConfig&)>;
+
+    // The loaders default to the real ones (dlopen'd plugins, Lua scripts); tests may pass others.
+    ExtensionManager(const Config& config, ExtensionServices& services, Loader loadPlugin = {},
+                     Loader loadScript = {});
+    ~ExtensionManager();
+
+    // Loads every extension; throws ExtensionError (naming the file and the reason) at the first
+    // one that fails, after unloading those already loaded.
+    void loadAll();
+    void unloadAll();
+
+    // Recompiles every script; one that fails keeps its running version.
+    // Returns {"reloaded": [names], "failed": [{"name", "error"}]}.
+    nlohmann::json reloadScripts();
+
+    // [{"name", "kind", "path"}] in load order.
+    nlohmann::json describe() const;
+
+  private:
+    const Config& config_;
+    ExtensionServices& services_;
+    Loader loadPlugin_;
+    Loader loadScript_;
+    mutable std::mutex mutex_;
+    std::vector<std::unique_ptr<Extension>> loaded_;
+};
+
+}  // namespace parley

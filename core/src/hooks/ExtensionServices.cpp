@@ -1,0 +1,238 @@
+#include "hooks/ExtensionServices.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <random>
+
+#include "handlers/MessageDelivery.h"
+#include "protocol/Decoder.h"
+#include "protocol/Views.h"
+#include "util/Utf8.h"
+
+namespace parley {
+
+namespace {
+
+// Extensions posting from their own after_store hooks could feed each other forever.
+thread_local int postingDepth = 0;
+constexpr int kMaxPostingDepth = 3;
+
+std::string randomSuffix() {
+    thread_local std::mt19937_64 generator{std::random_device{}()};
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string text;
+    for (int i = 0; i < 20; ++i) {
+        text += kDigits[generator() % 16];
+    }
+    return text;
+}
+
+void requireUid(const std::string& uid) {
+    if (!isValidUid(uid)) {
+        throw ProtocolError(ErrorCode::BadRequest, "'" + uid + "' is not a valid user id");
+    }
+}
+
+}  // namespace
+
+ExtensionServices::ExtensionServices(const Config& config, store::Store& store, Outbox& outbox,
+                                     HookBus& hooks, TimerService& timers, const Clock& clock)
+    : config_(config),
+      store_(store),
+      outbox_(outbox),
+      hooks_(hooks),
+      timers_(timers),
+      clock_(clock) {}
+
+void ExtensionServices::checkEvent(const nlohmann::json& event) const {
+    if (!event.is_object() || !event.contains("ev") || !event["ev"].is_string() ||
+        event["ev"].get_ref<const std::string&>().empty()) {
+        throw ProtocolError(ErrorCode::BadRequest,
+                            "an event must be a JSON object with a non-empty string \"ev\"");
+    }
+    if (static_cast<int64_t>(toPayload(event).size()) > config_.limits.maxPayloadBytes) {
+        throw ProtocolError(ErrorCode::TooLarge, "event exceeds limits.max_payload_bytes");
+    }
+}
+
+void ExtensionServices::publishToUser(const std::string&, const std::string& uid,
+                                      const nlohmann::json& event) {
+    requireUid(uid);
+    checkEvent(event);
+    outbox_.toUser(uid, event);
+}
+
+void ExtensionServices::publishToConversation(const std::string&, const std::string& conv,
+                                              const nlohmann::json& event) {
+    checkEvent(event);
+    auto view = store_.memberView(conv, "");
+    if (view.access == store::Access::NoConversation) {
+        throw ProtocolError(ErrorCode::NotFound, "no conversation " + conv);
+    }
+    outbox_.toConversation(view.memberIds, conv, event);
+}
+
+store::MessageRecord ExtensionServices::postMessage(const std::string& extension,
+                                                    const std::string& conv,
+                                                    const std::optional<std::string>& cmid,
+                                                    const std::string& body,
+                                                    const nlohmann::json& meta) {
+    if (postingDepth >= kMaxPostingDepth) {
+        throw ProtocolError(ErrorCode::Forbidden,
+                            "messages posted from hooks of posted messages nest too deep");
+    }
+    if (!isValidUtf8(body)) {
+        throw ProtocolError(ErrorCode::BadRequest, "body is not valid UTF-8");
+    }
+    if (static_cast<int64_t>(body.size()) > config_.limits.maxBodyBytes) {
+        throw ProtocolError(ErrorCode::TooLarge, "body exceeds limits.max_body_bytes");
+    }
+    if (!meta.is_null() && !meta.is_object()) {
+        throw ProtocolError(ErrorCode::BadRequest, "meta must be a JSON object or null");
+    }
+    std::optional<std::string> metaText;
+    if (meta.is_object()) {
+        metaText = toPayload(meta);
+        if (static_cast<int64_t>(metaText->size()) > config_.limits.maxMetaBytes) {
+            throw ProtocolError(ErrorCode::TooLarge, "meta exceeds limits.max_meta_bytes");
+        }
+    }
+    if (body.empty() && !metaText) {
+        throw ProtocolError(ErrorCode::BadRequest, "a message needs a body or a meta");
+    }
+    // The extension's name keeps its cmids apart from every other extension's.
+    const std::string storedCmid = extension + ":" + (cmid ? *cmid : randomSuffix());
+    if (storedCmid.size() > 64 || (cmid && (cmid->empty() || hasControlCharacter(*cmid)))) {
+        throw ProtocolError(ErrorCode::BadRequest,
+                            "cmid must be 1 or more characters and at most 64 with the "
+                            "extension's name and ':'");
+    }
+    auto stored = store_.appendMessage(store::NewMessage{conv, store::kSystemSender, storedCmid,
+                                                         body, metaText, clock_.nowMs(), true});
+    if (stored.access == store::Access::NoConversation) {
+        throw ProtocolError(ErrorCode::NotFound, "no conversation " + conv);
+    }
+    deliverMessage(outbox_, store_, stored);
+    if (!stored.duplicate) {
+        ++postingDepth;
+        struct Unwind {
+            ~Unwind() { --postingDepth; }
+        } unwind;
+        hooks_.afterMessageStore(stored.message, memberIdsOf(stored));
+    }
+    return stored.message;
+}
+
+std::optional<nlohmann::json> ExtensionServices::conversation(const std::string& conv) {
+    auto record = store_.conversation(conv);
+    if (!record) {
+        return std::nullopt;
+    }
+    auto summary = summaryJson(*record, "");
+    summary.erase("read_seq");
+    summary.erase("unread");
+    return summary;
+}
+
+nlohmann::json ExtensionServices::user(const std::string& uid) {
+    requireUid(uid);
+    auto record = store_.user(uid);
+    store::PresenceRecord presence{uid, store::PresenceState::Offline, false, std::nullopt};
+    std::string name;
+    if (record) {
+        presence = record->presence;
+        name = record->name;
+    }
+    return {{"user", uid}, {"name", name}, {"presence", presenceJson(presence)}};
+}
+
+void ExtensionServices::checkKey(const std::string& key) const {
+    if (key.empty() || key.size() > kMaxKeyBytes || !isValidUtf8(key) || hasControlCharacter(key)) {
+        throw ProtocolError(ErrorCode::BadRequest,
+                            "a key is 1-190 bytes of UTF-8 without control characters");
+    }
+}
+
+std::optional<std::string> ExtensionServices::kvGet(const std::string& extension,
+                                                    const std::string& key) {
+    checkKey(key);
+    return store_.kvGet(extension, key, clock_.nowMs());
+}
+
+void ExtensionServices::kvSet(const std::string& extension, const std::string& key,
+                              const std::string& value, int64_t ttlMs) {
+    checkKey(key);
+    if (value.size() > kMaxValueBytes) {
+        throw ProtocolError(ErrorCode::TooLarge, "a value is at most 1 MiB");
+    }
+    if (!isValidUtf8(value)) {
+        throw ProtocolError(ErrorCode::BadRequest, "a value is UTF-8 text (encode binary data)");
+    }
+    if (ttlMs < 0) {
+        throw ProtocolError(ErrorCode::BadRequest, "ttl must not be negative");
+    }
+    const int64_t now = clock_.nowMs();
+    store_.kvSet(extension, key, value, ttlMs > 0 ? std::optional(now + ttlMs) : std::nullopt, now);
+}
+
+bool ExtensionServices::kvDelete(const std::string& extension, const std::string& key) {
+    checkKey(key);
+    return store_.kvDelete(extension, key);
+}
+
+int64_t ExtensionServices::kvIncr(const std::string& extension, const std::string& key,
+                                  int64_t delta, int64_t ttlMs) {
+    checkKey(key);
+    if (ttlMs < 0) {
+        throw ProtocolError(ErrorCode::BadRequest, "ttl must not be negative");
+    }
+    const int64_t now = clock_.nowMs();
+    return store_.kvIncr(extension, key, delta,
+                         ttlMs > 0 ? std::optional(now + ttlMs) : std::nullopt, now);
+}
+
+std::vector<std::pair<std::string, std::string>> ExtensionServices::kvList(
+    const std::string& extension, const std::string& prefix, size_t limit) {
+    if (prefix.size() > kMaxKeyBytes || !isValidUtf8(prefix)) {
+        throw ProtocolError(ErrorCode::BadRequest, "a prefix is at most 190 bytes of UTF-8");
+    }
+    const auto bounded = static_cast<int>(std::clamp<size_t>(limit, 1, kMaxListLimit));
+    return store_.kvList(extension, prefix, bounded, clock_.nowMs());
+}
+
+uint64_t ExtensionServices::addTimer(const std::string& extension, int64_t delayMs,
+                                     int64_t periodMs, std::function<void()> fn) {
+    if (delayMs < 0 || periodMs < 0) {
+        throw ProtocolError(ErrorCode::BadRequest, "timer delay and period must not be negative");
+    }
+    if (periodMs > 0 && periodMs < 10) {
+        throw ProtocolError(ErrorCode::BadRequest, "a periodic timer runs at most every 10 ms");
+    }
+    return timers_.schedule(extension, delayMs, periodMs, [this, extension, fn = std::move(fn)] {
+        hooks_.runGuarded(extension, "timer", hooks_.timerPolicy(), fn);
+    });
+}
+
+bool ExtensionServices::cancelTimer(const std::string& extension, uint64_t id) {
+    return timers_.cancel(extension, id);
+}
+
+void ExtensionServices::cancelTimers(const std::string& extension) {
+    timers_.cancelOwner(extension);
+}
+
+void ExtensionServices::log(const std::string& extension, LogLevel level,
+                            const std::string& message) {
+    const auto spdLevel = level == LogLevel::Debug     ? spdlog::level::debug
+                          : level == LogLevel::Info    ? spdlog::level::info
+                          : level == LogLevel::Warning ? spdlog::level::warn
+                                                       : spdlog::level::err;
+    spdlog::log(spdLevel, "[{}] {}", extension, message);
+}
+
+bool ExtensionServices::isAdmin(const std::string& uid) const {
+    return std::find(config_.admins.begin(), config_.admins.end(), uid) != config_.admins.end();
+}
+
+}  // namespace parley

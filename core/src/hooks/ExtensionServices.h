@@ -1,0 +1,87 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/Config.h"
+#include "hooks/HookBus.h"
+#include "hooks/TimerService.h"
+#include "protocol/Outbox.h"
+#include "store/Store.h"
+#include "util/Clock.h"
+
+namespace parley {
+
+enum class LogLevel { Debug, Info, Warning, Error };
+
+// What parleyd offers extensions, the same for plugins (through the C host table) and Lua scripts
+// (through the `parley` table). Every method takes the calling extension's name: it scopes the
+// key-value store, timers and logs. Invalid arguments throw ProtocolError (bad_request,
+// not_found, too_large, forbidden); an unreachable database throws store::StoreUnavailable.
+// Thread-safe.
+class ExtensionServices {
+  public:
+    ExtensionServices(const Config& config, store::Store& store, Outbox& outbox, HookBus& hooks,
+                      TimerService& timers, const Clock& clock);
+
+    // An event ({"ev": "...", ...}) on the user's ".../n" topic.
+    void publishToUser(const std::string& extension, const std::string& uid,
+                       const nlohmann::json& event);
+    // An event on ".../c/{conv}" of every member.
+    void publishToConversation(const std::string& extension, const std::string& conv,
+                               const nlohmann::json& event);
+    // A message from "system", stored and delivered like a member's (message.after_store runs
+    // too). cmid (1-64 characters with the extension's name) makes it idempotent; none = fresh.
+    store::MessageRecord postMessage(const std::string& extension, const std::string& conv,
+                                     const std::optional<std::string>& cmid,
+                                     const std::string& body, const nlohmann::json& meta);
+
+    // A conversation summary (members, context, last_seq, preview), or nothing.
+    std::optional<nlohmann::json> conversation(const std::string& conv);
+    // {user, name, presence} as profile.get answers.
+    nlohmann::json user(const std::string& uid);
+
+    std::optional<std::string> kvGet(const std::string& extension, const std::string& key);
+    void kvSet(const std::string& extension, const std::string& key, const std::string& value,
+               int64_t ttlMs);
+    bool kvDelete(const std::string& extension, const std::string& key);
+    int64_t kvIncr(const std::string& extension, const std::string& key, int64_t delta,
+                   int64_t ttlMs);
+    std::vector<std::pair<std::string, std::string>> kvList(const std::string& extension,
+                                                            const std::string& prefix,
+                                                            size_t limit);
+
+    // The callback runs on the timer thread, guarded like a hook call (policy "timer").
+    uint64_t addTimer(const std::string& extension, int64_t delayMs, int64_t periodMs,
+                      std::function<void()> fn);
+    bool cancelTimer(const std::string& extension, uint64_t id);
+    void cancelTimers(const std::string& extension);
+
+    void log(const std::string& extension, LogLevel level, const std::string& message);
+    int64_t monotonicMs() const { return clock_.steadyMs(); }
+    int64_t wallMs() const { return clock_.nowMs(); }
+    bool isAdmin(const std::string& uid) const;
+
+    const Config& config() const { return config_; }
+    HookBus& hooks() { return hooks_; }
+
+    static constexpr size_t kMaxKeyBytes = 190;
+    static constexpr size_t kMaxValueBytes = 1024 * 1024;
+    static constexpr size_t kMaxListLimit = 1000;
+
+  private:
+    void checkKey(const std::string& key) const;
+    void checkEvent(const nlohmann::json& event) const;
+
+    const Config& config_;
+    store::Store& store_;
+    Outbox& outbox_;
+    HookBus& hooks_;
+    TimerService& timers_;
+    const Clock& clock_;
+};
+
+}  // namespace parley

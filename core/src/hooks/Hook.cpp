@@ -1,0 +1,40 @@
+#include "hooks/Hook.h"
+
+namespace parley {
+
+std::string_view hookName(Hook hook) {
+    switch (hook) {
+        case Hook::MessageBeforeStore:
+            return "message.before_store";
+        case Hook::MessageAfterStore:
+            return "message.after_store";
+        case Hook::ConversationBeforeCreate:
+            return "conversation.before_create";
+        case Hook::ConversationAfterCreate:
+            return "conversation.after_create";
+        case Hook::ReadAfter:
+            return "read.after";
+        case Hook::PresenceChanged:
+            return "presence.changed";
+        case Hook::UserConnected:
+            return "user.connected";
+        case Hook::UserDisconnected:
+            return "user.disconnected";
+    }
+    return "unknown";
+}
+
+std::optional<Hook> hookByName(std::string_view name) {
+    for (Hook hook : kAllHooks) {
+        if (hookName(hook) == name) {
+            return hook;
+        }
+    }
+    return std::nullopt;
+}
+
+bool hookMayReject(Hook hook) {
+    return hook == Hook::MessageBeforeStore || hook == Hook::ConversationBeforeCreate;
+}
+
+}  // namespace parley

@@ -1,0 +1,127 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "protocol/Command.h"
+#include "protocol/ErrorCode.h"
+#include "store/Model.h"
+
+namespace parley {
+
+// The hook points. The numbering matches parley_hook in parley/plugin.h.
+enum class Hook {
+    MessageBeforeStore = 1,
+    MessageAfterStore = 2,
+    ConversationBeforeCreate = 3,
+    ConversationAfterCreate = 4,
+    ReadAfter = 5,
+    PresenceChanged = 6,
+    UserConnected = 7,
+    UserDisconnected = 8,
+};
+constexpr int kHookCount = 8;
+constexpr Hook kAllHooks[] = {
+    Hook::MessageBeforeStore,      Hook::MessageAfterStore, Hook::ConversationBeforeCreate,
+    Hook::ConversationAfterCreate, Hook::ReadAfter,         Hook::PresenceChanged,
+    Hook::UserConnected,           Hook::UserDisconnected};
+
+// "message.before_store", ...
+std::string_view hookName(Hook hook);
+std::optional<Hook> hookByName(std::string_view name);
+// "before" hooks may reject (and message.before_store rewrite).
+bool hookMayReject(Hook hook);
+
+// A message about to be stored. Handlers of message.before_store may rewrite body and meta.
+struct MessageDraft {
+    std::string sender;
+    std::string conv;
+    std::string cmid;
+    std::string body;
+    nlohmann::json meta;  // an object, or null
+};
+
+// A conversation about to be created.
+struct ConversationDraft {
+    std::string creator;
+    store::ConversationKind kind = store::ConversationKind::Direct;
+    std::vector<std::string> members;  // creator included
+    std::optional<std::string> title;
+    std::optional<store::ContextRef> context;
+};
+
+struct StoredMessage {
+    const store::MessageRecord& message;
+    const std::vector<std::string>& members;
+};
+
+struct ReadMoved {
+    std::string conv;
+    std::string uid;
+    int64_t readSeq = 0;
+};
+
+// What a handler receives; the alternative is fixed by the hook:
+//   MessageBeforeStore: MessageDraft*          MessageAfterStore: const StoredMessage*
+//   ConversationBeforeCreate: const ConversationDraft*
+//   ConversationAfterCreate: const store::ConversationRecord*
+//   ReadAfter: const ReadMoved*                PresenceChanged, UserConnected, UserDisconnected:
+//   const store::PresenceRecord*
+using HookPayload =
+    std::variant<MessageDraft*, const StoredMessage*, const ConversationDraft*,
+                 const store::ConversationRecord*, const ReadMoved*, const store::PresenceRecord*>;
+
+// What one handler decided.
+struct Verdict {
+    enum class Kind {
+        Continue,  // accepted, or no opinion: the next handler runs
+        Reject,    // refused (before hooks, commands): code and message go to the client
+        Reply,     // commands: `reply` holds the reply's fields
+        Defer,     // commands: not mine, ask the next handler of the op
+        Fail,      // the handler failed (error, exception): the failure policy applies
+    };
+    Kind kind = Kind::Continue;
+    ErrorCode code = ErrorCode::Forbidden;
+    std::string message;  // the rejection's message, or the failure's reason
+    nlohmann::json reply = nlohmann::json::object();
+
+    static Verdict proceed() { return {}; }
+    static Verdict reject(ErrorCode code, std::string message) {
+        return {Kind::Reject, code, std::move(message), nlohmann::json::object()};
+    }
+    static Verdict replyWith(nlohmann::json fields) {
+        return {Kind::Reply, ErrorCode::Forbidden, {}, std::move(fields)};
+    }
+    static Verdict defer() { return {Kind::Defer, ErrorCode::Forbidden, {}, {}}; }
+    static Verdict fail(std::string reason) {
+        return {Kind::Fail, ErrorCode::Internal, std::move(reason), nlohmann::json::object()};
+    }
+};
+
+// A hook handler. `budget` is how long it may take: a handler that can stop itself (Lua) uses
+// it; the bus measures every handler and treats an overrun as a failure.
+using HookFunction = std::function<Verdict(const HookPayload&, std::chrono::milliseconds budget)>;
+
+// A custom command handler: Reply, Reject, Defer or Fail.
+struct CommandCall {
+    const Command& command;
+    bool isAdmin = false;
+};
+using CommandFunction =
+    std::function<Verdict(const CommandCall&, std::chrono::milliseconds budget)>;
+
+// How long handlers of one hook may take, and what a failure means. Fail closed only matters for
+// hooks that may reject: the event is then refused with "internal".
+struct HookPolicy {
+    std::chrono::milliseconds budget{50};
+    bool failClosed = false;
+};
+
+}  // namespace parley

@@ -1,0 +1,17 @@
+#pragma once
+
+#include <memory>
+
+#include "config/Config.h"
+#include "hooks/Extension.h"
+#include "hooks/ExtensionServices.h"
+
+namespace parley {
+
+// Loads a shared-object plugin (parley/plugin.h): dlopen(RTLD_NOW | RTLD_LOCAL), the three entry
+// points resolved, the ABI version negotiated, then init with the host table. Throws
+// ExtensionError naming the file and the reason (missing file or symbol, unsupported version,
+// duplicate name, failed init: everything the plugin registered is removed again).
+std::unique_ptr<Extension> loadPlugin(const ExtensionConfig& config, ExtensionServices& services);
+
+}  // namespace parley
