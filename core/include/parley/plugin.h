@@ -233,8 +233,8 @@ typedef struct parley_host {
  * plugin uses (normally PARLEY_PLUGIN_ABI_VERSION), or -1 if none suits it.
  *
  * parley_plugin_init: register what the plugin does; *state may point to the plugin's own data,
- * given back to cleanup. Return PARLEY_OK, or a failure (everything registered is then removed
- * and the plugin unloaded).
+ * given back to cleanup. Return PARLEY_OK, or a failure: everything registered is then removed
+ * and the plugin unloaded without calling cleanup (a failing init frees what it allocated).
  *
  * parley_plugin_cleanup: release what init allocated. Hooks, commands and timers are already
  * removed, and no callback is running.
