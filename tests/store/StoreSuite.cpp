@@ -398,4 +398,81 @@ TEST_P(StoreSuite, ConcurrentResendsAndOpensStoreOnce) {
     EXPECT_EQ(store_->conversation("c1")->lastSeq, 1);
 }
 
+TEST_P(StoreSuite, SystemMessagesNeedNoMembershipAndMoveNoWatermark) {
+    store_->openDirect("alice", "bob", std::nullopt, "c1", 1);
+    NewMessage notice{"c1", kSystemSender, "ext:1", "Listing sold", std::nullopt, 50, true};
+    auto stored = store_->appendMessage(notice);
+    ASSERT_EQ(stored.access, Access::Member);
+    EXPECT_EQ(stored.message.seq, 1);
+    EXPECT_EQ(stored.message.sender, "system");
+    EXPECT_EQ(stored.members.size(), 2U);
+    EXPECT_TRUE(store_->appendMessage(notice).duplicate) << "idempotent by cmid";
+    EXPECT_EQ(totalOf(*store_, "alice"), 1) << "unread for every member";
+    EXPECT_EQ(totalOf(*store_, "bob"), 1);
+    notice.conv = "c404";
+    notice.cmid = "ext:2";
+    EXPECT_EQ(store_->appendMessage(notice).access, Access::NoConversation);
+}
+
+TEST_P(StoreSuite, KeyValuesArePerExtensionAndExpire) {
+    EXPECT_FALSE(store_->kvGet("a", "k", 100).has_value());
+    store_->kvSet("a", "k", "one", std::nullopt, 100);
+    store_->kvSet("b", "k", "other", std::nullopt, 100);
+    EXPECT_EQ(store_->kvGet("a", "k", 100), "one");
+    EXPECT_EQ(store_->kvGet("b", "k", 100), "other");
+    store_->kvSet("a", "k", "two \xC3\xA9", 500, 100);
+    EXPECT_EQ(store_->kvGet("a", "k", 499), "two \xC3\xA9");
+    EXPECT_FALSE(store_->kvGet("a", "k", 500).has_value()) << "expired";
+    store_->kvSet("a", "k", "three", std::nullopt, 600);
+    EXPECT_EQ(store_->kvGet("a", "k", 10000), "three") << "set again without expiry";
+    EXPECT_TRUE(store_->kvDelete("a", "k"));
+    EXPECT_FALSE(store_->kvDelete("a", "k"));
+    EXPECT_FALSE(store_->kvGet("a", "k", 100).has_value());
+    EXPECT_EQ(store_->kvGet("b", "k", 100), "other");
+}
+
+TEST_P(StoreSuite, CountersIncrementAndRestartAfterExpiry) {
+    EXPECT_EQ(store_->kvIncr("rl", "u1", 1, 1000, 0), 1);
+    EXPECT_EQ(store_->kvIncr("rl", "u1", 2, 1000, 10), 3);
+    EXPECT_EQ(store_->kvIncr("rl", "u1", -1, 1000, 20), 2);
+    EXPECT_EQ(store_->kvGet("rl", "u1", 20), "2");
+    EXPECT_EQ(store_->kvIncr("rl", "u1", 1, 2000, 1000), 1) << "the window expired";
+    EXPECT_EQ(store_->kvIncr("rl", "u1", 1, 5000, 1500), 2) << "the new window holds";
+    store_->kvSet("rl", "text", "not a number", std::nullopt, 0);
+    EXPECT_EQ(store_->kvIncr("rl", "text", 5, std::nullopt, 0), 5);
+}
+
+TEST_P(StoreSuite, ListByPrefixInKeyOrder) {
+    for (const char* key : {"job:3", "job:1", "jobs", "job:2", "other", "jo"}) {
+        store_->kvSet("x", key, std::string("v-") + key, std::nullopt, 0);
+    }
+    store_->kvSet("x", "job:0", "expired", 5, 0);
+    store_->kvSet("y", "job:9", "not mine", std::nullopt, 0);
+    auto jobs = store_->kvList("x", "job:", 10, 10);
+    ASSERT_EQ(jobs.size(), 3U);
+    EXPECT_EQ(jobs[0], (std::pair<std::string, std::string>{"job:1", "v-job:1"}));
+    EXPECT_EQ(jobs[2].first, "job:3");
+    EXPECT_EQ(store_->kvList("x", "job:", 2, 10).size(), 2U);
+    EXPECT_EQ(store_->kvList("x", "", 100, 10).size(), 6U);
+    EXPECT_EQ(store_->kvPurgeExpired(10, 100), 1);
+    EXPECT_EQ(store_->kvList("x", "job:0", 10, 0).size(), 0U) << "purged";
+}
+
+TEST_P(StoreSuite, ConcurrentIncrementsFromTwoInstancesAreAllCounted) {
+    auto other = open_();
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&, t] {
+            Store& target = t % 2 ? *other : *store_;
+            for (int i = 0; i < 25; ++i) {
+                target.kvIncr("rl", "shared", 1, std::nullopt, 0);
+            }
+        });
+    }
+    for (auto& thread : threads) {
+        thread.join();
+    }
+    EXPECT_EQ(store_->kvGet("rl", "shared", 0), "100");
+}
+
 }  // namespace parley::testing

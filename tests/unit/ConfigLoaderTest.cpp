@@ -113,6 +113,88 @@ TEST(ConfigLoader, ShippedExampleIsValid) {
     EXPECT_EQ(config.store.backend, "sqlite");
 }
 
+TEST(ConfigLoader, ReadsExtensionsHooksLuaAndAdmins) {
+    const Config config = loadConfigText(R"(
+admins: [ops, alice@example.com]
+extensions:
+  - name: echo
+    plugin: build/plugins/parley_example_echo.so
+    options: {greeting: hi, limit: 3, ratio: 0.5, strict: true, quoted: "42", list: [a, 1]}
+  - name: moderation
+    script: scripts/moderation.lua
+    memory_limit: 8MB
+    instruction_limit: 5000000
+hooks:
+  message.before_store: {budget: 20ms, on_failure: closed}
+  command: {budget: 2s}
+lua: {memory_limit: 64MB, instruction_limit: 20000000}
+)",
+                                         "test.yaml");
+    EXPECT_EQ(config.admins, (std::vector<std::string>{"ops", "alice@example.com"}));
+    ASSERT_EQ(config.extensions.size(), 2U);
+    const auto& echo = config.extensions[0];
+    EXPECT_EQ(echo.name, "echo");
+    EXPECT_EQ(echo.pluginPath, "build/plugins/parley_example_echo.so");
+    EXPECT_EQ(echo.options["greeting"], "hi");
+    EXPECT_EQ(echo.options["limit"], 3);
+    EXPECT_DOUBLE_EQ(echo.options["ratio"].get<double>(), 0.5);
+    EXPECT_EQ(echo.options["strict"], true);
+    EXPECT_EQ(echo.options["quoted"], "42") << "quoted scalars stay strings";
+    EXPECT_EQ(echo.options["list"], nlohmann::json({"a", 1}));
+    const auto& moderation = config.extensions[1];
+    EXPECT_EQ(moderation.scriptPath, "scripts/moderation.lua");
+    EXPECT_EQ(moderation.memoryLimitBytes, 8 * 1024 * 1024);
+    EXPECT_EQ(moderation.instructionLimit, 5000000);
+    EXPECT_EQ(config.hooks.at("message.before_store").budgetMs, 20);
+    EXPECT_TRUE(config.hooks.at("message.before_store").failClosed);
+    EXPECT_EQ(config.hooks.at("command").budgetMs, 2000);
+    EXPECT_FALSE(config.hooks.at("command").failClosed);
+    EXPECT_EQ(config.lua.memoryLimitBytes, 64 * 1024 * 1024);
+    EXPECT_EQ(config.lua.instructionLimit, 20000000);
+}
+
+TEST(ConfigLoader, RefusesBadExtensions) {
+    EXPECT_NE(errorOf("extensions:\n  - name: x\n").find("set exactly one of plugin and script"),
+              std::string::npos);
+    EXPECT_NE(errorOf("extensions:\n  - {name: x, plugin: a.so, script: b.lua}\n")
+                  .find("exactly one"),
+              std::string::npos);
+    EXPECT_NE(errorOf("extensions:\n  - {plugin: a.so}\n").find("extensions[0].name: is required"),
+              std::string::npos);
+    EXPECT_NE(errorOf("extensions:\n  - {name: Bad Name, plugin: a.so}\n").find("a-z 0-9"),
+              std::string::npos);
+    const std::string duplicate =
+        errorOf("extensions:\n  - {name: x, plugin: a.so}\n  - {name: x, script: b.lua}\n");
+    EXPECT_NE(duplicate.find("test.yaml:3"), std::string::npos) << duplicate;
+    EXPECT_NE(duplicate.find("extensions[1].name: 'x' is already used"), std::string::npos)
+        << duplicate;
+    EXPECT_NE(errorOf("extensions:\n  - {name: x, plugin: a.so, memory_limit: 8MB}\n")
+                  .find("scripts only"),
+              std::string::npos);
+    EXPECT_NE(errorOf("extensions:\n  - {name: x, script: a.lua, memory_limit: 8 MB}\n")
+                  .find("expected a size"),
+              std::string::npos);
+    EXPECT_NE(errorOf("extensions:\n  - {name: x, script: a.lua, bogus: 1}\n")
+                  .find("extensions[0].bogus: unknown key"),
+              std::string::npos);
+    EXPECT_NE(errorOf("hooks:\n  message.before_stor: {budget: 5ms}\n").find("unknown hook"),
+              std::string::npos);
+    EXPECT_NE(errorOf("hooks:\n  read.after: {on_failure: maybe}\n").find("open, closed"),
+              std::string::npos);
+    EXPECT_NE(errorOf("admins: [good, 'not good']\n").find("not a valid user id"),
+              std::string::npos);
+    EXPECT_NE(errorOf("admins: [system]\n").find("not a valid user id"), std::string::npos);
+}
+
+TEST(Size, ParsesUnits) {
+    EXPECT_EQ(parseSizeBytes("100B"), 100);
+    EXPECT_EQ(parseSizeBytes("512KB"), 512 * 1024);
+    EXPECT_EQ(parseSizeBytes("32MB"), 32 * 1024 * 1024);
+    EXPECT_EQ(parseSizeBytes("1GB"), 1024 * 1024 * 1024);
+    EXPECT_THROW(parseSizeBytes("32"), std::invalid_argument);
+    EXPECT_THROW(parseSizeBytes("32mb"), std::invalid_argument);
+}
+
 TEST(Duration, ParsesUnits) {
     EXPECT_EQ(parseDurationMs("250ms"), 250);
     EXPECT_EQ(parseDurationMs("30s"), 30000);
