@@ -134,7 +134,8 @@ typedef struct parley_command_event {
     bool is_admin;         /* uid is listed in parleyd's "admins" */
 } parley_command_event;
 
-/* Text the host hands out (JSON, KV values). Release it with host->buffer_free. */
+/* Text the host hands out (JSON, KV values). Release it with host->buffer_free. A function that
+ * fails leaves it {NULL, 0}; freeing that (or NULL) is harmless. */
 typedef struct parley_buffer {
     char* data; /* NUL-terminated */
     size_t len;
@@ -144,7 +145,8 @@ typedef struct parley_buffer {
  * A hook handler. `event` points to the struct of the hook (see parley_hook). Return PARLEY_OK
  * or PARLEY_DEFER to let the event go on, PARLEY_REJECT (after host->reject) to refuse it in a
  * "before" hook. Any negative status is a failure: logged, counted, and the hook's failure policy
- * applies.
+ * applies. So is any value that is no parley_status, and a C++ exception escaping a C++ plugin's
+ * callback (parleyd catches it). PARLEY_REJECT without host->reject refuses with "forbidden".
  */
 typedef parley_status (*parley_hook_fn)(parley_call* call, const void* event, void* userdata);
 
@@ -164,22 +166,36 @@ typedef struct parley_host {
 
     /* Registration. Handlers of one hook run in the extension order of parleyd's config, then
      * in registration order. Everything registered is removed when the plugin is unloaded, or
-     * when its init fails. */
+     * when its init fails. Nothing registered is called before init has returned PARLEY_OK:
+     * events during init pass the plugin by, timers due during init run once it succeeded.
+     * After hook_unregister (or timer_cancel) returns, a call that had already started may
+     * still be running on another thread: keep its userdata alive until cleanup. */
     parley_status (*hook_register)(parley_plugin* self, parley_hook hook, parley_hook_fn fn,
                                    void* userdata);
     parley_status (*hook_unregister)(parley_plugin* self, parley_hook hook, parley_hook_fn fn,
                                      void* userdata);
-    /* op: 1-64 characters, must contain a '.', must not be one of parleyd's own ops. */
+    /* op: 1-64 characters from a-z 0-9 . _ -, must contain a '.', must not be one of parleyd's
+     * own ops (PARLEY_ERR_INVALID). Several plugins may register one op (PARLEY_DEFER passes to
+     * the next); the same plugin twice is PARLEY_ERR_EXISTS. */
     parley_status (*command_register)(parley_plugin* self, const char* op, parley_command_fn fn,
                                       void* userdata);
 
-    /* Acting on the call in progress (only during the callback that received `call`). */
-    /* code: bad_request, forbidden, not_found, too_large, rate_limited, unavailable, internal */
+    /* Acting on the call in progress: only during the callback that received `call` and on its
+     * thread; otherwise PARLEY_ERR_INVALID. What they record takes effect when the callback
+     * returns: a rewrite if it returns PARLEY_OK or PARLEY_DEFER, a rejection if it returns
+     * PARLEY_REJECT, a reply if a command returns PARLEY_OK. */
+    /* code: bad_request, forbidden, not_found, too_large, rate_limited, unavailable, internal.
+     * Another code (or NULL) is sent as "internal" and returns PARLEY_ERR_INVALID. message:
+     * UTF-8 for the client, or NULL for a generic one. PARLEY_ERR_FORBIDDEN in a hook that
+     * cannot reject ("after" hooks). */
     parley_status (*reject)(parley_call* call, const char* code, const char* message);
-    /* Before-store only: replace the body (UTF-8) or the meta (a JSON object, or NULL). */
+    /* Before-store only (else PARLEY_ERR_FORBIDDEN): replace the body (UTF-8) or the meta (a
+     * JSON object, or NULL), within parleyd's limits.max_body_bytes / max_meta_bytes
+     * (PARLEY_ERR_TOO_LARGE). A message keeps a non-empty body or a meta. */
     parley_status (*set_body)(parley_call* call, const char* body, size_t body_len);
     parley_status (*set_meta)(parley_call* call, const char* meta_json);
-    /* Commands only: the fields of the reply, a JSON object ("id" and "ok" are added). */
+    /* Commands only (else PARLEY_ERR_FORBIDDEN): the fields of the reply, a JSON object; "id"
+     * and "ok" are parleyd's (the plugin's are dropped). At most limits.max_payload_bytes. */
     parley_status (*reply)(parley_call* call, const char* reply_json);
 
     /* Sending. event_json: a JSON object with a string "ev". */
@@ -208,15 +224,18 @@ typedef struct parley_host {
     parley_status (*kv_list)(parley_plugin* self, const char* prefix, size_t limit,
                              parley_buffer* out);
 
-    /* This plugin's "options" from parleyd's config, as a JSON object (valid until unload). */
+    /* This plugin's "options" from parleyd's config, as a JSON object (valid until unload);
+     * NULL if `self` is not a loaded plugin. */
     const char* (*options_json)(parley_plugin* self);
     void (*log)(parley_plugin* self, parley_log_level level, const char* message);
 
-    /* Timers run on parleyd's timer thread. period_ms 0 = once. */
+    /* Timers run on parleyd's timer thread, one at a time. period_ms 0 = once, else at least
+     * 10. timer_id_out may be NULL. */
     parley_status (*timer_add)(parley_plugin* self, int64_t delay_ms, int64_t period_ms,
                                parley_timer_fn fn, void* userdata, uint64_t* timer_id_out);
     parley_status (*timer_cancel)(parley_plugin* self, uint64_t timer_id);
 
+    /* No `self`: these read the system's clocks, the ones parleyd itself uses. */
     int64_t (*monotonic_ms)(void);
     int64_t (*wall_ms)(void);
     void (*buffer_free)(parley_buffer* buffer);
@@ -234,7 +253,8 @@ typedef struct parley_host {
  *
  * parley_plugin_init: register what the plugin does; *state may point to the plugin's own data,
  * given back to cleanup. Return PARLEY_OK, or a failure: everything registered is then removed
- * and the plugin unloaded without calling cleanup (a failing init frees what it allocated).
+ * and the plugin unloaded without calling cleanup (a failing init frees what it allocated; none
+ * of its handlers has run, so that is safe).
  *
  * parley_plugin_cleanup: release what init allocated. Hooks, commands and timers are already
  * removed, and no callback is running.

@@ -5,8 +5,10 @@
 namespace parley {
 
 void Outbox::replyOk(const Command& command, nlohmann::json body) {
-    nlohmann::json reply = {{"id", command.requestId}, {"ok", true}};
-    reply.update(body);
+    // The envelope is parleyd's: a handler (an extension's included) cannot set "id" or "ok".
+    nlohmann::json reply = std::move(body);
+    reply["id"] = command.requestId;
+    reply["ok"] = true;
     publisher_.publish(OutboundMessage{topics_.replyTopic(command.uid), toPayload(reply), 1, false,
                                        command.correlationData});
 }

@@ -1,0 +1,169 @@
+#include "plugins/PluginCall.h"
+
+#include <spdlog/spdlog.h>
+
+#include "plugins/PluginInstance.h"
+#include "plugins/PluginStatus.h"
+#include "protocol/Views.h"
+#include "util/Utf8.h"
+
+namespace parley {
+
+namespace {
+thread_local PluginCall* innermostCall = nullptr;
+}  // namespace
+
+PluginCall::PluginCall(const PluginInstance& plugin, std::optional<Hook> hook, MessageDraft* draft)
+    : plugin_(plugin), hook_(hook), draft_(draft), outer_(innermostCall) {
+    innermostCall = this;
+}
+
+PluginCall::~PluginCall() {
+    innermostCall = outer_;
+}
+
+PluginCall* PluginCall::active(const parley_call* handle) {
+    // Compares addresses only: `handle` may point anywhere.
+    for (PluginCall* call = innermostCall; call != nullptr; call = call->outer_) {
+        if (call->handle() == handle) {
+            return call;
+        }
+    }
+    return nullptr;
+}
+
+const std::string& PluginCall::pluginName() const {
+    return plugin_.name();
+}
+
+parley_status PluginCall::reject(const char* code, const char* message) {
+    if (hook_ && !hookMayReject(*hook_)) {
+        return PARLEY_ERR_FORBIDDEN;
+    }
+    // The rejection is recorded even when an argument is wrong: a plugin that meant to refuse
+    // and then returns PARLEY_REJECT refuses, with "internal" or a generic message.
+    parley_status status = PARLEY_OK;
+    const auto known = code != nullptr ? rejectCodeByName(code) : std::nullopt;
+    if (!known) {
+        spdlog::warn("plugin '{}': reject with unknown code '{}', sent as 'internal'",
+                     plugin_.name(), code != nullptr ? code : "(null)");
+        status = PARLEY_ERR_INVALID;
+    }
+    rejectCode_ = known.value_or(ErrorCode::Internal);
+    rejectMessage_.clear();
+    if (message != nullptr && isValidUtf8(message)) {
+        rejectMessage_ = message;
+    } else if (message != nullptr) {
+        status = PARLEY_ERR_INVALID;
+    }
+    return status;
+}
+
+parley_status PluginCall::setBody(const char* body, size_t bodyLen) {
+    if (hook_ != Hook::MessageBeforeStore || draft_ == nullptr) {
+        return PARLEY_ERR_FORBIDDEN;
+    }
+    if (body == nullptr) {
+        return PARLEY_ERR_INVALID;
+    }
+    std::string text(body, bodyLen);
+    if (!isValidUtf8(text)) {
+        return PARLEY_ERR_INVALID;
+    }
+    // The draft is stored as it leaves the chain; msg.send checked the client's limits, so the
+    // host checks the plugin's rewrite against the same ones.
+    if (static_cast<int64_t>(text.size()) > plugin_.config().limits.maxBodyBytes) {
+        return PARLEY_ERR_TOO_LARGE;
+    }
+    if (text.empty() && metaNow().is_null()) {
+        return PARLEY_ERR_INVALID;  // a message needs a body or a meta
+    }
+    body_ = std::move(text);
+    return PARLEY_OK;
+}
+
+parley_status PluginCall::setMeta(const char* metaJson) {
+    if (hook_ != Hook::MessageBeforeStore || draft_ == nullptr) {
+        return PARLEY_ERR_FORBIDDEN;
+    }
+    if (metaJson == nullptr) {
+        if (bodyNow().empty()) {
+            return PARLEY_ERR_INVALID;
+        }
+        meta_ = nlohmann::json();
+        return PARLEY_OK;
+    }
+    auto meta = nlohmann::json::parse(metaJson, nullptr, false);
+    if (!meta.is_object()) {
+        return PARLEY_ERR_INVALID;
+    }
+    if (static_cast<int64_t>(toPayload(meta).size()) > plugin_.config().limits.maxMetaBytes) {
+        return PARLEY_ERR_TOO_LARGE;
+    }
+    meta_ = std::move(meta);
+    return PARLEY_OK;
+}
+
+parley_status PluginCall::reply(const char* replyJson) {
+    if (hook_) {
+        return PARLEY_ERR_FORBIDDEN;
+    }
+    if (replyJson == nullptr) {
+        return PARLEY_ERR_INVALID;
+    }
+    auto fields = nlohmann::json::parse(replyJson, nullptr, false);
+    if (!fields.is_object()) {
+        return PARLEY_ERR_INVALID;
+    }
+    // Bounded like every payload parleyd publishes (events of extensions included).
+    if (static_cast<int64_t>(toPayload(fields).size()) > plugin_.config().limits.maxPayloadBytes) {
+        return PARLEY_ERR_TOO_LARGE;
+    }
+    reply_ = std::move(fields);
+    return PARLEY_OK;
+}
+
+Verdict PluginCall::rejection() const {
+    if (!rejectCode_) {
+        return Verdict::reject(ErrorCode::Forbidden,
+                               "refused by extension '" + plugin_.name() + "'");
+    }
+    return Verdict::reject(*rejectCode_, rejectMessage_.empty()
+                                             ? "refused by extension '" + plugin_.name() + "'"
+                                             : rejectMessage_);
+}
+
+Verdict PluginCall::hookVerdict(int status) {
+    switch (status) {
+        case PARLEY_OK:
+        case PARLEY_DEFER:
+            if (draft_ != nullptr) {
+                if (body_) {
+                    draft_->body = std::move(*body_);
+                }
+                if (meta_) {
+                    draft_->meta = std::move(*meta_);
+                }
+            }
+            return Verdict::proceed();
+        case PARLEY_REJECT:
+            return rejection();
+        default:
+            return Verdict::fail(describeStatus(status));
+    }
+}
+
+Verdict PluginCall::commandVerdict(int status) {
+    switch (status) {
+        case PARLEY_OK:
+            return Verdict::replyWith(reply_ ? std::move(*reply_) : nlohmann::json::object());
+        case PARLEY_DEFER:
+            return Verdict::defer();
+        case PARLEY_REJECT:
+            return rejection();
+        default:
+            return Verdict::fail(describeStatus(status));
+    }
+}
+
+}  // namespace parley

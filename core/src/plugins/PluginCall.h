@@ -1,0 +1,64 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+
+#include "hooks/Hook.h"
+#include "parley/plugin.h"
+
+namespace parley {
+
+class PluginInstance;
+
+// One hook or command call into a plugin: what the opaque parley_call* stands for. Lives on the
+// adapter's stack for the duration of the callback and records what the plugin asks for through
+// the host table (a rejection, a rewrite of the draft, a command's reply); the adapter turns it
+// into the Verdict once the callback returns.
+//
+// Calls in progress are chained per thread, so a handle is honoured only by the thread running
+// that callback and only while it runs: a handle kept past its callback, used from another
+// thread, or made up is not found and gets PARLEY_ERR_INVALID, never a dereference.
+class PluginCall {
+  public:
+    // hook: the hook being run, or nothing for a command. draft: message.before_store's.
+    PluginCall(const PluginInstance& plugin, std::optional<Hook> hook, MessageDraft* draft);
+    ~PluginCall();
+    PluginCall(const PluginCall&) = delete;
+    PluginCall& operator=(const PluginCall&) = delete;
+
+    parley_call* handle() { return reinterpret_cast<parley_call*>(this); }
+    // The call in progress on this thread with this handle, or nullptr.
+    static PluginCall* active(const parley_call* handle);
+
+    const std::string& pluginName() const;
+
+    parley_status reject(const char* code, const char* message);
+    parley_status setBody(const char* body, size_t bodyLen);
+    parley_status setMeta(const char* metaJson);
+    parley_status reply(const char* replyJson);
+
+    // What the callback's status means for a hook; OK and DEFER apply the recorded rewrite.
+    Verdict hookVerdict(int status);
+    Verdict commandVerdict(int status);
+
+  private:
+    Verdict rejection() const;
+    // The body and meta the message would have if the call ended now.
+    const std::string& bodyNow() const { return body_ ? *body_ : draft_->body; }
+    const nlohmann::json& metaNow() const { return meta_ ? *meta_ : draft_->meta; }
+
+    const PluginInstance& plugin_;
+    const std::optional<Hook> hook_;
+    MessageDraft* const draft_;
+    PluginCall* const outer_;  // the call this one runs inside of on this thread (post_message)
+
+    std::optional<ErrorCode> rejectCode_;
+    std::string rejectMessage_;
+    std::optional<std::string> body_;
+    std::optional<nlohmann::json> meta_;
+    std::optional<nlohmann::json> reply_;
+};
+
+}  // namespace parley

@@ -1,0 +1,103 @@
+#include "plugins/PluginEvent.h"
+
+#include "protocol/Views.h"
+
+namespace parley {
+
+namespace {
+const char* orNull(const std::optional<std::string>& text) {
+    return text ? text->c_str() : nullptr;
+}
+}  // namespace
+
+PluginEvent::PluginEvent(const HookPayload& payload) {
+    std::visit([this](const auto* alternative) { build(*alternative); }, payload);
+}
+
+const void* PluginEvent::data() const {
+    return std::visit([](const auto& event) -> const void* { return &event; }, event_);
+}
+
+void PluginEvent::build(const MessageDraft& draft) {
+    const char* meta = nullptr;
+    if (!draft.meta.is_null()) {
+        metaJson_ = toPayload(draft.meta);
+        meta = metaJson_.c_str();
+    }
+    event_ = parley_message_event{sizeof(parley_message_event),
+                                  draft.conv.c_str(),
+                                  draft.sender.c_str(),
+                                  draft.cmid.c_str(),
+                                  draft.body.c_str(),
+                                  draft.body.size(),
+                                  meta,
+                                  0,
+                                  0,
+                                  nullptr,
+                                  0};
+}
+
+void PluginEvent::build(const StoredMessage& stored) {
+    const store::MessageRecord& message = stored.message;
+    for (const auto& uid : stored.members) {
+        members_.push_back(uid.c_str());
+    }
+    event_ = parley_message_event{sizeof(parley_message_event),
+                                  message.conv.c_str(),
+                                  message.sender.c_str(),
+                                  message.cmid.c_str(),
+                                  message.body.c_str(),
+                                  message.body.size(),
+                                  orNull(message.metaJson),
+                                  message.seq,
+                                  message.ts,
+                                  members_.data(),
+                                  members_.size()};
+}
+
+void PluginEvent::build(const ConversationDraft& draft) {
+    for (const auto& uid : draft.members) {
+        members_.push_back(uid.c_str());
+    }
+    const auto* context = draft.context ? &*draft.context : nullptr;
+    event_ = parley_conversation_event{sizeof(parley_conversation_event),
+                                       nullptr,
+                                       store::conversationKindName(draft.kind),
+                                       draft.creator.c_str(),
+                                       orNull(draft.title),
+                                       context ? context->type.c_str() : nullptr,
+                                       context ? context->id.c_str() : nullptr,
+                                       context ? orNull(context->title) : nullptr,
+                                       members_.data(),
+                                       members_.size()};
+}
+
+void PluginEvent::build(const store::ConversationRecord& conversation) {
+    for (const auto& member : conversation.members) {
+        members_.push_back(member.uid.c_str());
+    }
+    const auto* context = conversation.context ? &*conversation.context : nullptr;
+    event_ = parley_conversation_event{sizeof(parley_conversation_event),
+                                       conversation.id.c_str(),
+                                       store::conversationKindName(conversation.kind),
+                                       conversation.createdBy.c_str(),
+                                       orNull(conversation.title),
+                                       context ? context->type.c_str() : nullptr,
+                                       context ? context->id.c_str() : nullptr,
+                                       context ? orNull(context->title) : nullptr,
+                                       members_.data(),
+                                       members_.size()};
+}
+
+void PluginEvent::build(const ReadMoved& moved) {
+    event_ = parley_read_event{sizeof(parley_read_event), moved.conv.c_str(), moved.uid.c_str(),
+                               moved.readSeq};
+}
+
+void PluginEvent::build(const store::PresenceRecord& presence) {
+    event_ = parley_presence_event{sizeof(parley_presence_event), presence.uid.c_str(),
+                                   store::presenceStateName(presence.state),
+                                   presence.lastSeen.value_or(0)};
+}
+
+}  // namespace parley

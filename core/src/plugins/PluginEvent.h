@@ -1,0 +1,38 @@
+#pragma once
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "hooks/Hook.h"
+#include "parley/plugin.h"
+
+namespace parley {
+
+// A hook payload as the C event struct plugin.h names for its hook. Holds whatever the struct
+// points to that the payload does not already own (the meta's JSON text, the members' array),
+// so the pointers stay valid for the whole callback. The payload must outlive it.
+class PluginEvent {
+  public:
+    explicit PluginEvent(const HookPayload& payload);
+    PluginEvent(const PluginEvent&) = delete;
+    PluginEvent& operator=(const PluginEvent&) = delete;
+
+    const void* data() const;
+
+  private:
+    void build(const MessageDraft& draft);
+    void build(const StoredMessage& stored);
+    void build(const ConversationDraft& draft);
+    void build(const store::ConversationRecord& conversation);
+    void build(const ReadMoved& moved);
+    void build(const store::PresenceRecord& presence);
+
+    std::string metaJson_;
+    std::vector<const char*> members_;
+    std::variant<parley_message_event, parley_conversation_event, parley_read_event,
+                 parley_presence_event>
+        event_;
+};
+
+}  // namespace parley

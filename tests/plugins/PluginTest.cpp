@@ -1,0 +1,496 @@
+// Shared-object plugins end to end: the example plugin and fixture plugins that break the
+// contract on purpose, loaded into a whole Server (decoder, workers, dispatcher, hook bus, SQLite
+// store) with an in-memory transport.
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "FixtureProbe.h"
+#include "LogCapture.h"
+#include "MemoryTransport.h"
+#include "hooks/ExtensionManager.h"
+#include "parley/plugin.h"
+#include "plugins/PluginExtension.h"
+#include "server/Server.h"
+#include "store/SqliteStore.h"
+
+namespace parley::testing {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+// fixture_checks() of the invalid_args fixture.
+struct FixtureCheck {
+    const char* what;
+    int got;
+    int expected;
+};
+
+ExtensionConfig pluginConfig(const std::string& name, const std::string& path,
+                             json options = json::object()) {
+    ExtensionConfig extension;
+    extension.name = name;
+    extension.pluginPath = path;
+    extension.options = std::move(options);
+    return extension;
+}
+
+// Polls until `condition` holds; false after the timeout.
+template <typename Condition>
+bool eventually(Condition&& condition, std::chrono::milliseconds timeout = 5s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            return false;
+        }
+        std::this_thread::sleep_for(5ms);
+    }
+    return true;
+}
+
+class PluginTest : public ::testing::Test {
+  protected:
+    PluginTest() {
+        dbPath_ = std::filesystem::temp_directory_path() /
+                  ("parley-plugin-test-" + std::to_string(::getpid()) + "-" +
+                   std::to_string(counter_++) + ".db");
+        config_.store.sqlite.path = dbPath_.string();
+        config_.store.sqlite.synchronous = "normal";
+        store_ = std::make_unique<store::SqliteStore>(config_.store.sqlite, 1000);
+        store_->migrate();
+    }
+
+    ~PluginTest() override {
+        server_.reset();
+        store_.reset();
+        for (const char* suffix : {"", "-wal", "-shm"}) {
+            std::filesystem::remove(dbPath_.string() + suffix);
+        }
+    }
+
+    void addPlugin(const std::string& name, const std::string& path,
+                   json options = json::object()) {
+        config_.extensions.push_back(pluginConfig(name, path, std::move(options)));
+    }
+
+    // A Server that has not started: nothing is loaded, plugins may be loaded by hand.
+    Server& idleServer() {
+        if (!server_) {
+            server_ = std::make_unique<Server>(config_, *store_, transport_, clock_);
+        }
+        return *server_;
+    }
+
+    // The Server with config_.extensions loaded.
+    Server& server() {
+        if (!started_) {
+            idleServer().start();
+            started_ = true;
+        }
+        return *server_;
+    }
+
+    // What Server::start() refused with.
+    std::string startError() {
+        try {
+            idleServer().start();
+        } catch (const ExtensionError& error) {
+            return error.what();
+        }
+        ADD_FAILURE() << "the server started";
+        return {};
+    }
+
+    // What loadPlugin refused with.
+    std::string loadError(const ExtensionConfig& extension) {
+        try {
+            auto loaded = loadPlugin(extension, idleServer().extensionServices());
+        } catch (const ExtensionError& error) {
+            return error.what();
+        }
+        ADD_FAILURE() << extension.pluginPath << " loaded";
+        return {};
+    }
+
+    json call(const std::string& uid, json command) {
+        const std::string id = "r" + std::to_string(nextId_++);
+        command["id"] = id;
+        server().onInbound(InboundMessage{"parley/v1/c2s/" + uid, command.dump(), ""});
+        return transport_
+            .waitFor("parley/v1/u/" + uid + "/resp",
+                     [&](const json& reply) { return reply["id"] == id; })
+            .payload;
+    }
+
+    static std::string codeOf(const json& reply) {
+        return reply.value("ok", true) ? "ok" : reply["error"]["code"].get<std::string>();
+    }
+
+    std::string openDirect(const std::string& a, const std::string& b) {
+        auto reply = call(a, {{"op", "conv.open"}, {"peer", b}});
+        EXPECT_TRUE(reply["ok"]) << reply;
+        return reply["conv"];
+    }
+
+    json send(const std::string& uid, const std::string& conv, const std::string& body,
+              const json& meta = nullptr) {
+        json command = {{"op", "msg.send"},
+                        {"conv", conv},
+                        {"cmid", "m" + std::to_string(nextId_)},
+                        {"body", body}};
+        if (!meta.is_null()) {
+            command["meta"] = meta;
+        }
+        return call(uid, command);
+    }
+
+    json history(const std::string& uid, const std::string& conv) {
+        auto reply = call(uid, {{"op", "msg.history"}, {"conv", conv}});
+        EXPECT_TRUE(reply["ok"]) << reply;
+        return reply["msgs"];
+    }
+
+    // A counter of HookBus::stats() (calls, failures, overruns, rejections), 0 if never counted.
+    uint64_t stat(const std::string& extension, const std::string& point,
+                  const std::string& counter) {
+        for (const auto& entry : server_->hooks().stats()) {
+            if (entry["extension"] == extension && entry["point"] == point) {
+                return entry[counter].get<uint64_t>();
+            }
+        }
+        return 0;
+    }
+
+    static inline std::atomic<int> counter_{0};
+    LogCapture logs_;  // before the server: it must outlive every thread that logs
+    std::filesystem::path dbPath_;
+    Config config_;
+    std::unique_ptr<store::SqliteStore> store_;
+    MemoryTransport transport_;
+    ManualClock clock_;
+    std::unique_ptr<Server> server_;
+    bool started_ = false;
+    int nextId_ = 1;
+};
+
+// --- The example plugin (plugins/example_echo) ---------------------------------------------
+
+TEST_F(PluginTest, EchoSayAnswersWithTheGreetingAndCountsPerUser) {
+    addPlugin("echo", ECHO_PLUGIN_PATH, {{"greeting", "hi"}, {"tick_ms", 0}});
+    auto first = call("alice", {{"op", "echo.say"}, {"text", "hello"}});
+    ASSERT_TRUE(first["ok"]) << first;
+    EXPECT_EQ(first["text"], "hi, hello");
+    EXPECT_EQ(first["count"], 1);
+    EXPECT_EQ(call("alice", {{"op", "echo.say"}, {"text", "again"}})["count"], 2);
+    EXPECT_EQ(call("bob", {{"op", "echo.say"}, {"text", "me too"}})["count"], 1);
+    EXPECT_EQ(store_->kvGet("echo", "count:alice", clock_.nowMs()), "2");
+    EXPECT_EQ(store_->kvGet("echo", "count:bob", clock_.nowMs()), "1");
+
+    // Escapes survive the plugin's copy from the command into the reply.
+    const std::string tricky = "say \"yes\"\n\\ \u00e9";
+    EXPECT_EQ(call("alice", {{"op", "echo.say"}, {"text", tricky}})["text"], "hi, " + tricky);
+
+    auto missing = call("alice", {{"op", "echo.say"}});
+    EXPECT_EQ(codeOf(missing), "bad_request");
+    EXPECT_EQ(missing["error"]["message"], "echo.say needs a short \"text\" string");
+    EXPECT_TRUE(logs_.contains("[echo] echo: ready"));
+}
+
+TEST_F(PluginTest, EchoRejectsTheBannedWordWithTheCodeTheSenderSees) {
+    addPlugin("echo", ECHO_PLUGIN_PATH, {{"banned", "spam"}, {"tick_ms", 0}});
+    const std::string conv = openDirect("alice", "bob");
+    auto refused = send("alice", conv, "cheap spam here");
+    EXPECT_EQ(codeOf(refused), "forbidden") << refused;
+    EXPECT_EQ(refused["error"]["message"], "that word is not welcome here");
+    EXPECT_TRUE(history("alice", conv).empty()) << "a rejected message is not stored";
+
+    auto accepted = send("alice", conv, "hello bob");
+    ASSERT_TRUE(accepted["ok"]) << accepted;
+    EXPECT_EQ(accepted["seq"], 1);
+    // message.after_store logged it, with both members.
+    EXPECT_TRUE(logs_.waitFor("[echo] echo: message 1 in " + conv + " from alice, 2 members"));
+    EXPECT_EQ(stat("echo", "message.before_store", "rejections"), 1U);
+}
+
+TEST_F(PluginTest, EchoTimerLogsAndCleanupRunsOnUnload) {
+    addPlugin("echo", ECHO_PLUGIN_PATH, {{"tick_ms", 20}});
+    server();
+    EXPECT_TRUE(call("alice", {{"op", "echo.say"}, {"text", "x"}})["ok"]);
+    EXPECT_TRUE(logs_.waitFor("[echo] echo: 1 echoes so far"));
+    server_->stop();
+    EXPECT_TRUE(logs_.contains("[echo] echo: stopped after 1 echoes"));
+    EXPECT_FALSE(server_->hooks().hasCommand("echo.say"));
+}
+
+// --- Refusals ------------------------------------------------------------------------------
+
+TEST_F(PluginTest, MissingFileIsRefusedNamingThePath) {
+    const std::string path = "/nonexistent/plugins/parley_nothing.so";
+    const std::string error = loadError(pluginConfig("nothing", path));
+    EXPECT_EQ(error.rfind(path + ": plugin 'nothing' not loaded: ", 0), 0U) << error;
+    EXPECT_NE(error.find("cannot open shared object file"), std::string::npos) << error;
+}
+
+TEST_F(PluginTest, AFileThatIsNoSharedObjectIsRefused) {
+    const auto path = std::filesystem::temp_directory_path() /
+                      ("parley-not-a-plugin-" + std::to_string(::getpid()) + ".so");
+    std::ofstream(path) << std::string(256, 'x');  // longer than an ELF header, not one
+    const std::string error = loadError(pluginConfig("text", path.string()));
+    std::filesystem::remove(path);
+    EXPECT_EQ(error.rfind(path.string() + ": plugin 'text' not loaded: ", 0), 0U) << error;
+    EXPECT_NE(error.find("invalid ELF header"), std::string::npos) << error;
+}
+
+TEST_F(PluginTest, MissingInitSymbolIsRefusedNamingTheSymbol) {
+    const std::string error = loadError(pluginConfig("noinit", FIXTURE_NO_INIT_PATH));
+    EXPECT_EQ(error, std::string(FIXTURE_NO_INIT_PATH) +
+                         ": plugin 'noinit' not loaded: it does not export parley_plugin_init "
+                         "(built with -fvisibility=hidden but without PARLEY_PLUGIN_EXPORT?)");
+}
+
+TEST_F(PluginTest, UnsupportedAbiVersionIsRefusedBeforeInit) {
+    const FixtureProbe probe(FIXTURE_BAD_VERSION_PATH);
+    const std::string error = loadError(pluginConfig("badversion", FIXTURE_BAD_VERSION_PATH));
+    EXPECT_EQ(error, std::string(FIXTURE_BAD_VERSION_PATH) +
+                         ": plugin 'badversion' not loaded: it speaks none of the plugin ABI "
+                         "versions parleyd supports (1): parley_plugin_version returned -1");
+    EXPECT_EQ(probe.call<int>("fixture_offered_count"), 1);
+    EXPECT_EQ(probe.call<int>("fixture_offered_first"), PARLEY_PLUGIN_ABI_VERSION);
+    EXPECT_EQ(probe.call<int>("fixture_init_calls"), 0);
+}
+
+TEST_F(PluginTest, DuplicateNameIsRefusedAndFreedOnUnload) {
+    const FixtureProbe probe(FIXTURE_BAD_VERSION_PATH);
+    const int versionCalls = probe.call<int>("fixture_version_calls");
+    auto& services = idleServer().extensionServices();
+    auto first = loadPlugin(pluginConfig("echo", ECHO_PLUGIN_PATH, {{"tick_ms", 0}}), services);
+    const std::string error =
+        loadError(pluginConfig("echo", FIXTURE_BAD_VERSION_PATH));  // another file, same name
+    EXPECT_EQ(error, std::string(FIXTURE_BAD_VERSION_PATH) +
+                         ": plugin 'echo' not loaded: a plugin named 'echo' is already loaded "
+                         "(from " ECHO_PLUGIN_PATH ")");
+    EXPECT_EQ(probe.call<int>("fixture_version_calls"), versionCalls)
+        << "refused before any of the duplicate's code ran";
+    EXPECT_TRUE(server_->hooks().hasCommand("echo.say")) << "the refusal removed nothing";
+
+    first.reset();
+    EXPECT_FALSE(server_->hooks().hasCommand("echo.say"));
+    auto again = loadPlugin(pluginConfig("echo", ECHO_PLUGIN_PATH, {{"tick_ms", 0}}), services);
+    EXPECT_TRUE(server_->hooks().hasCommand("echo.say"));
+}
+
+TEST_F(PluginTest, DuplicateNameInTheConfigStopsTheStart) {
+    addPlugin("echo", ECHO_PLUGIN_PATH, {{"tick_ms", 0}});
+    addPlugin("echo", ECHO_PLUGIN_PATH, {{"tick_ms", 0}});
+    const std::string error = startError();
+    EXPECT_NE(error.find("a plugin named 'echo' is already loaded"), std::string::npos) << error;
+    EXPECT_FALSE(server_->hooks().hasCommand("echo.say")) << "the first one was unloaded again";
+}
+
+TEST_F(PluginTest, FailingInitHasEverythingItRegisteredRemoved) {
+    const FixtureProbe probe(FIXTURE_INIT_FAILS_PATH);
+    auto& services = idleServer().extensionServices();
+    const std::string error = loadError(pluginConfig("initfail", FIXTURE_INIT_FAILS_PATH));
+    EXPECT_EQ(error, std::string(FIXTURE_INIT_FAILS_PATH) +
+                         ": plugin 'initfail' not loaded: parley_plugin_init failed with status "
+                         "-6 (PARLEY_ERR_FORBIDDEN)");
+    EXPECT_FALSE(server_->hooks().has(Hook::MessageBeforeStore));
+    EXPECT_FALSE(server_->hooks().hasCommand("initfail.ping"));
+    std::this_thread::sleep_for(100ms);  // the timer was due at once, then every 10 ms
+    EXPECT_EQ(probe.call<int>("fixture_timer_fires"), 0);
+    EXPECT_EQ(probe.call<int>("fixture_cleanup_calls"), 0) << "cleanup is not called after init";
+
+    // The same plugin with an init that succeeds: the name was released, and the timer, hook and
+    // command the test just saw removed do exist when init succeeds.
+    {
+        auto loaded = loadPlugin(
+            pluginConfig("initfail", FIXTURE_INIT_FAILS_PATH, {{"fail", false}}), services);
+        EXPECT_TRUE(server_->hooks().has(Hook::MessageBeforeStore));
+        EXPECT_TRUE(server_->hooks().hasCommand("initfail.ping"));
+        EXPECT_TRUE(eventually([&] { return probe.call<int>("fixture_timer_fires") >= 2; }));
+    }
+    EXPECT_EQ(probe.call<int>("fixture_cleanup_calls"), 1);
+    EXPECT_FALSE(server_->hooks().has(Hook::MessageBeforeStore));
+    const int firesAtUnload = probe.call<int>("fixture_timer_fires");
+    std::this_thread::sleep_for(100ms);
+    EXPECT_EQ(probe.call<int>("fixture_timer_fires"), firesAtUnload) << "a timer outlived unload";
+}
+
+TEST_F(PluginTest, ExtensionManagerFailureNamesTheFileAndUnloadsTheOthers) {
+    addPlugin("echo", ECHO_PLUGIN_PATH, {{"tick_ms", 0}});
+    addPlugin("ghost", "/nonexistent/ghost.so");
+    auto& services = idleServer().extensionServices();
+    ExtensionManager manager(config_, services);
+    try {
+        manager.loadAll();
+        ADD_FAILURE() << "loadAll succeeded";
+    } catch (const ExtensionError& error) {
+        EXPECT_EQ(std::string(error.what()).rfind("/nonexistent/ghost.so: plugin 'ghost'", 0), 0U)
+            << error.what();
+    }
+    EXPECT_FALSE(services.hooks().hasCommand("echo.say")) << "echo was unloaded again";
+    EXPECT_EQ(manager.describe(), json::array());
+}
+
+// --- Failures at run time --------------------------------------------------------------------
+
+TEST_F(PluginTest, NegativeStatusIsAFailureThatFailsOpenByDefault) {
+    addPlugin("negative", FIXTURE_NEGATIVE_STATUS_PATH);
+    const std::string conv = openDirect("alice", "bob");
+    auto sent = send("alice", conv, "hello");
+    ASSERT_TRUE(sent["ok"]) << sent;
+    EXPECT_EQ(history("bob", conv).size(), 1U);
+    EXPECT_EQ(stat("negative", "message.before_store", "failures"), 1U);
+    EXPECT_TRUE(logs_.waitFor(
+        "extension 'negative' failed in message.before_store: status -8 (PARLEY_ERR_INTERNAL)"));
+    EXPECT_TRUE(
+        eventually([&] { return stat("negative", "message.after_store", "failures") == 1; }));
+    EXPECT_TRUE(logs_.contains("status 42 (not a parley_status)"));
+
+    auto command = call("alice", {{"op", "negative.cmd"}});
+    EXPECT_EQ(codeOf(command), "internal");
+    EXPECT_EQ(command["error"]["message"], "extension 'negative' failed");
+}
+
+TEST_F(PluginTest, NegativeStatusRefusesTheMessageWhenTheHookFailsClosed) {
+    config_.hooks["message.before_store"] = HookPolicyConfig{50, true};
+    addPlugin("negative", FIXTURE_NEGATIVE_STATUS_PATH);
+    const std::string conv = openDirect("alice", "bob");
+    auto refused = send("alice", conv, "hello");
+    EXPECT_EQ(codeOf(refused), "internal");
+    EXPECT_EQ(refused["error"]["message"], "refused: extension 'negative' failed");
+    EXPECT_TRUE(history("alice", conv).empty());
+}
+
+TEST_F(PluginTest, CppExceptionsAreCaughtCountedAndParleydGoesOn) {
+    addPlugin("throws", FIXTURE_THROWS_PATH);
+    server();
+    EXPECT_TRUE(eventually([&] { return stat("throws", "timer", "failures") == 1; }));
+    const std::string conv = openDirect("alice", "bob");
+    auto sent = send("alice", conv, "hello");
+    ASSERT_TRUE(sent["ok"]) << sent;
+    EXPECT_EQ(stat("throws", "message.before_store", "failures"), 1U);
+    EXPECT_TRUE(
+        logs_.contains("extension 'throws' failed in message.before_store: threw a C++ "
+                       "exception: boom from plugin"));
+
+    auto command = call("alice", {{"op", "throws.cmd"}});
+    EXPECT_EQ(codeOf(command), "internal");
+    EXPECT_TRUE(logs_.contains("threw a C++ exception that is not a std::exception"));
+    EXPECT_TRUE(send("alice", conv, "still here")["ok"]);
+    EXPECT_EQ(stat("throws", "message.before_store", "failures"), 2U);
+    EXPECT_TRUE(call("alice", {{"op", "ping"}})["ok"]);
+}
+
+TEST_F(PluginTest, CppExceptionFromInitIsARefusal) {
+    const std::string error =
+        loadError(pluginConfig("throws", FIXTURE_THROWS_PATH, {{"throw_in_init", true}}));
+    EXPECT_EQ(error, std::string(FIXTURE_THROWS_PATH) +
+                         ": plugin 'throws' not loaded: parley_plugin_init threw a C++ exception: "
+                         "init boom");
+}
+
+TEST_F(PluginTest, InvalidArgumentsGetStatusesNotCrashes) {
+    const FixtureProbe probe(FIXTURE_INVALID_ARGS_PATH);
+    addPlugin("invalid", FIXTURE_INVALID_ARGS_PATH);
+    const std::string conv = openDirect("alice", "bob");
+    auto sent = send("alice", conv, "hello");
+    ASSERT_TRUE(sent["ok"]) << sent;
+    EXPECT_EQ(history("bob", conv)[0]["body"], "hello") << "failed rewrites changed nothing";
+    EXPECT_EQ(probe.call<int>("fixture_hook_checks_done"), 1);
+
+    auto reply = call("alice", {{"op", "invalid.cmd"}});
+    EXPECT_EQ(reply["ok"], true) << reply;
+    EXPECT_EQ(reply["id"], "r" + std::to_string(nextId_ - 1)) << "the envelope is parleyd's";
+    EXPECT_EQ(reply["answer"], 42);
+    ASSERT_TRUE(eventually([&] { return probe.call<int>("fixture_stale_done") == 1; }));
+
+    size_t count = 0;
+    const auto* checks = probe.call<const FixtureCheck*>("fixture_checks", &count);
+    EXPECT_GT(count, 100U);
+    for (size_t i = 0; i < count; ++i) {
+        EXPECT_EQ(checks[i].got, checks[i].expected) << checks[i].what;
+    }
+    EXPECT_TRUE(logs_.contains("[invalid] invalid_args: a level out of range logs as error"));
+    EXPECT_FALSE(logs_.contains("never logged"));
+    EXPECT_TRUE(call("alice", {{"op", "ping"}})["ok"]);
+}
+
+// --- Rejecting and rewriting -------------------------------------------------------------------
+
+TEST_F(PluginTest, RejectionsReachTheSenderWithTheirCode) {
+    const FixtureProbe probe(FIXTURE_REJECTS_PATH);
+    addPlugin("rejects", FIXTURE_REJECTS_PATH);
+    const std::string conv = openDirect("alice", "bob");
+    for (const std::string code : {"bad_request", "forbidden", "not_found", "too_large",
+                                   "rate_limited", "unavailable", "internal"}) {
+        auto refused = send("alice", conv, "reject:" + code);
+        EXPECT_EQ(codeOf(refused), code) << refused;
+        EXPECT_EQ(refused["error"]["message"], "rejected with " + code);
+    }
+    auto unknown = send("alice", conv, "reject:teapot");
+    EXPECT_EQ(codeOf(unknown), "internal") << "an unknown code is sent as internal";
+    EXPECT_EQ(unknown["error"]["message"], "rejected with teapot");
+    auto silent = send("alice", conv, "reject-silently");
+    EXPECT_EQ(codeOf(silent), "forbidden");
+    EXPECT_EQ(silent["error"]["message"], "refused by extension 'rejects'");
+    EXPECT_TRUE(history("alice", conv).empty());
+
+    auto group =
+        call("alice",
+             {{"op", "conv.create"}, {"members", {"bob", "carol"}}, {"title", "forbidden title"}});
+    EXPECT_EQ(codeOf(group), "forbidden");
+    EXPECT_EQ(group["error"]["message"], "no such titles");
+    EXPECT_TRUE(
+        call("alice", {{"op", "conv.create"}, {"members", {"bob"}}, {"title", "fine"}})["ok"]);
+
+    auto command = call("alice", {{"op", "rejects.cmd"}});
+    EXPECT_EQ(codeOf(command), "not_found");
+    EXPECT_EQ(command["error"]["message"], "nothing here");
+    auto deferred = call("alice", {{"op", "rejects.defer"}});
+    EXPECT_EQ(codeOf(deferred), "unknown_op");
+    EXPECT_EQ(deferred["error"]["message"], "no extension answered op 'rejects.defer'");
+
+    // An after hook cannot reject: host->reject says so, and the stored message stays.
+    EXPECT_TRUE(send("alice", conv, "fine")["ok"]);
+    EXPECT_TRUE(eventually(
+        [&] { return probe.call<int>("fixture_after_reject_status") == PARLEY_ERR_FORBIDDEN; }));
+    EXPECT_EQ(history("bob", conv).size(), 1U);
+}
+
+TEST_F(PluginTest, RewritesAreStoredAndDeliveredAndAFailedOneDoesNotStick) {
+    const FixtureProbe probe(FIXTURE_REWRITES_PATH);
+    addPlugin("rewrites", FIXTURE_REWRITES_PATH);
+    const std::string conv = openDirect("alice", "bob");
+    auto loud = send("alice", conv, "shout: make me loud");
+    ASSERT_TRUE(loud["ok"]) << loud;
+    auto event = transport_.waitFor("parley/v1/u/bob/c/" + conv,
+                                    [](const json& e) { return e["ev"] == "msg"; });
+    EXPECT_EQ(event.payload["body"], "MAKE ME LOUD");
+    EXPECT_EQ(event.payload["meta"], json({{"rewritten", true}}));
+
+    EXPECT_TRUE(send("alice", conv, "rewrite-then-fail")["ok"]);
+    EXPECT_TRUE(send("alice", conv, "clear-meta", {{"lang", "en"}})["ok"]);
+    const auto stored = history("bob", conv);
+    ASSERT_EQ(stored.size(), 3U);
+    EXPECT_EQ(stored[0]["body"], "MAKE ME LOUD");
+    EXPECT_EQ(stored[1]["body"], "rewrite-then-fail");
+    EXPECT_TRUE(stored[1]["meta"].is_null());
+    EXPECT_EQ(stored[2]["body"], "clear-meta");
+    EXPECT_TRUE(stored[2]["meta"].is_null()) << stored[2];
+    EXPECT_EQ(stat("rewrites", "message.before_store", "failures"), 1U);
+
+    EXPECT_TRUE(eventually(
+        [&] { return probe.call<int>("fixture_after_set_body_status") == PARLEY_ERR_FORBIDDEN; }));
+    const char* problem = probe.call<const char*>("fixture_event_problem");
+    EXPECT_EQ(problem, nullptr) << problem;
+}
+
+}  // namespace
+}  // namespace parley::testing
