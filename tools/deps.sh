@@ -6,6 +6,7 @@ PARLEY_RUN_PACKAGES=(
     g++ cmake ninja-build pkg-config
     libpaho-mqttpp-dev libpaho-mqtt-dev
     libmysqlcppconn-dev libsqlite3-dev libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev
+    liblua5.4-dev
     mosquitto mosquitto-clients
 )
 # Also needed to run the whole test suite: GoogleTest and a MariaDB server the tests start

@@ -1,11 +1,84 @@
 #include "lua/LuaExtension.h"
 
+#include <spdlog/spdlog.h>
+
+#include "lua/LuaScript.h"
+
 namespace parley {
 
-// Replaced by the Lua host.
-std::unique_ptr<Extension> loadScript(const ExtensionConfig& config, const LuaConfig&,
-                                      ExtensionServices&) {
-    throw ExtensionError(config.scriptPath + ": scripts are not supported yet");
+std::unique_ptr<Extension> loadScript(const ExtensionConfig& config, const LuaConfig& defaults,
+                                      ExtensionServices& services) {
+    auto extension = std::make_unique<LuaExtension>(config, defaults, services);
+    extension->start();
+    return extension;
+}
+
+LuaExtension::LuaExtension(const ExtensionConfig& config, const LuaConfig& defaults,
+                           ExtensionServices& services)
+    : name_(config.name),
+      path_(config.scriptPath),
+      config_(config),
+      memoryLimitBytes_(static_cast<size_t>(
+          config.memoryLimitBytes > 0 ? config.memoryLimitBytes : defaults.memoryLimitBytes)),
+      instructionLimit_(config.instructionLimit > 0 ? config.instructionLimit
+                                                    : defaults.instructionLimit),
+      services_(services) {}
+
+LuaExtension::~LuaExtension() {
+    std::lock_guard lock(mutex_);
+    services_.hooks().removeExtension(name_);
+    services_.cancelTimers(name_);  // waits for a timer callback of ours that is running
+    if (current_) {
+        current_->close();  // waits for the call in flight
+        current_.reset();
+    }
+}
+
+std::shared_ptr<LuaScript> LuaExtension::compile() const {
+    auto script = std::make_shared<LuaScript>(
+        LuaScript::Settings{name_, path_, config_.options, memoryLimitBytes_, instructionLimit_},
+        services_);
+    script->load();
+    return script;
+}
+
+void LuaExtension::activate(const std::shared_ptr<LuaScript>& next) {
+    try {
+        services_.hooks().replaceExtension(name_, next->registrations());
+    } catch (const std::invalid_argument& error) {
+        // A reserved or malformed op: the bus changed nothing.
+        next->close();
+        throw ExtensionError(path_ + ": " + error.what());
+    }
+    // From here on new calls reach `next`. The old version finishes its call in flight, then
+    // cancels its own timers (not the extension's: `next` may already have scheduled some).
+    if (current_) {
+        current_->close();
+    }
+    next->startTimers();
+    current_ = next;
+}
+
+void LuaExtension::start() {
+    std::lock_guard lock(mutex_);
+    try {
+        activate(compile());
+    } catch (const ExtensionError&) {
+        throw;
+    } catch (const std::exception& error) {
+        throw ExtensionError(path_ + ": " + error.what());
+    }
+}
+
+bool LuaExtension::reload(std::string& error) {
+    std::lock_guard lock(mutex_);
+    try {
+        activate(compile());
+        return true;
+    } catch (const std::exception& failure) {
+        error = failure.what();
+        return false;
+    }
 }
 
 }  // namespace parley

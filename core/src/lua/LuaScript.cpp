@@ -1,0 +1,554 @@
+#include "lua/LuaScript.h"
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "hooks/Extension.h"
+#include "lua/LuaApi.h"
+#include "lua/LuaJson.h"
+#include "lua/LuaSandbox.h"
+#include "lua/LuaSupport.h"
+#include "protocol/Views.h"
+#include "util/Utf8.h"
+
+namespace parley {
+
+namespace {
+
+// Budgets of the calls that are not hooks, commands or timers.
+constexpr std::chrono::milliseconds kLoadBudget{2000};
+constexpr std::chrono::milliseconds kCloseBudget{1000};
+constexpr size_t kMaxRejectMessageCharacters = 500;
+
+// Bodies of the protected calls. Each runs inside lua_pcall and may raise; the only C++ objects
+// it touches belong to its context, which lives in the caller's frame, outside the pcall.
+
+struct LoadContext {
+    const std::string* source;
+    const std::string* chunkName;
+};
+
+int loadBody(lua_State* L) {
+    const auto& context = *static_cast<const LoadContext*>(lua_touserdata(L, 1));
+    lua::openSandbox(L);
+    lua::installApi(L);
+    if (luaL_loadbufferx(L, context.source->data(), context.source->size(),
+                         context.chunkName->c_str(), "t") != LUA_OK) {
+        return lua_error(L);
+    }
+    lua::pushEnvironment(L);
+    if (lua_setupvalue(L, -2, 1) == nullptr) {
+        lua_pop(L, 1);
+    }
+    lua_call(L, 0, 0);
+    return 0;
+}
+
+std::optional<ErrorCode> rejectCode(std::string_view name) {
+    for (ErrorCode code :
+         {ErrorCode::BadRequest, ErrorCode::Forbidden, ErrorCode::NotFound, ErrorCode::TooLarge,
+          ErrorCode::RateLimited, ErrorCode::Unavailable, ErrorCode::Internal}) {
+        if (errorCodeName(code) == name) {
+            return code;
+        }
+    }
+    return std::nullopt;
+}
+
+std::string stringAt(lua_State* L, int index) {
+    size_t length = 0;
+    const char* text = lua_tolstring(L, index, &length);  // callers check it is a string
+    return std::string(text, length);
+}
+
+// Reads `return false, code, message` at `first`; throws std::invalid_argument when malformed.
+Verdict rejection(lua_State* L, int first) {
+    ErrorCode code = ErrorCode::Forbidden;
+    if (lua_type(L, first + 1) == LUA_TSTRING) {
+        const std::string name = stringAt(L, first + 1);
+        const auto known = rejectCode(name);
+        if (!known) {
+            throw std::invalid_argument("rejected with the unknown error code '" + name + "'");
+        }
+        code = *known;
+    } else if (!lua_isnoneornil(L, first + 1)) {
+        throw std::invalid_argument("the rejection's code must be a string");
+    }
+    std::string message = "refused";
+    if (lua_type(L, first + 2) == LUA_TSTRING) {
+        message = stringAt(L, first + 2);
+        message = isValidUtf8(message) ? utf8Prefix(message, kMaxRejectMessageCharacters)
+                                       : std::string("refused");
+    } else if (!lua_isnoneornil(L, first + 2)) {
+        throw std::invalid_argument("the rejection's message must be a string");
+    }
+    return Verdict::reject(code, std::move(message));
+}
+
+struct HookContext {
+    int functionRef = LUA_NOREF;
+    nlohmann::json event;
+    bool mayReject = false;
+    bool rewrites = false;  // message.before_store: event.body and event.meta are read back
+    Verdict verdict;
+    std::string body;
+    nlohmann::json meta;
+};
+
+// Turns what the handler left on the stack into the context's verdict. Reads only: no raise.
+void readHookResults(lua_State* L, HookContext& context, int results) noexcept {
+    try {
+        if (context.mayReject && lua_type(L, results) == LUA_TBOOLEAN &&
+            !lua_toboolean(L, results)) {
+            context.verdict = rejection(L, results);
+            return;
+        }
+        if (context.rewrites) {
+            if (lua_type(L, results + 3) != LUA_TSTRING) {
+                throw std::invalid_argument(std::string("event.body must be a string, not ") +
+                                            luaL_typename(L, results + 3));
+            }
+            context.body = stringAt(L, results + 3);
+            if (lua_istable(L, results + 4)) {
+                context.meta = lua::toJson(L, results + 4);
+                if (!context.meta.is_object()) {
+                    throw std::invalid_argument("event.meta must be a table with string keys");
+                }
+            } else if (!lua_isnil(L, results + 4)) {
+                throw std::invalid_argument(std::string("event.meta must be a table or nil, not ") +
+                                            luaL_typename(L, results + 4));
+            }
+        }
+    } catch (const std::exception& error) {
+        context.verdict = Verdict::fail(error.what());
+    } catch (...) {
+        context.verdict = Verdict::fail("unknown exception");
+    }
+}
+
+int hookBody(lua_State* L) {
+    auto& context = *static_cast<HookContext*>(lua_touserdata(L, 1));
+    lua::pushJson(L, context.event);  // 2: the event, kept to read the rewrite back
+    lua_rawgeti(L, LUA_REGISTRYINDEX, context.functionRef);
+    lua_pushvalue(L, 2);
+    lua_call(L, 1, 3);  // 3, 4, 5: what the handler returned
+    if (context.rewrites) {
+        lua_pushliteral(L, "body");  // raw reads: a metatable of the script's must not run here
+        lua_rawget(L, 2);
+        lua_pushliteral(L, "meta");
+        lua_rawget(L, 2);
+    }
+    readHookResults(L, context, 3);
+    return 0;
+}
+
+struct CommandContext {
+    int functionRef = LUA_NOREF;
+    const CommandCall* call = nullptr;
+    Verdict verdict;
+};
+
+void readCommandResults(lua_State* L, CommandContext& context, int results) noexcept {
+    try {
+        switch (lua_type(L, results)) {
+            case LUA_TLIGHTUSERDATA:
+                if (lua_touserdata(L, results) == &lua::kDeferSentinel) {
+                    context.verdict = Verdict::defer();
+                    return;
+                }
+                break;
+            case LUA_TBOOLEAN:
+                context.verdict = lua_toboolean(L, results)
+                                      ? Verdict::replyWith(nlohmann::json::object())
+                                      : rejection(L, results);
+                return;
+            case LUA_TNIL:
+                context.verdict = Verdict::replyWith(nlohmann::json::object());
+                return;
+            case LUA_TTABLE: {
+                nlohmann::json reply = lua::toJson(L, results);
+                if (!reply.is_object()) {
+                    throw std::invalid_argument("a reply must be a table with string keys");
+                }
+                context.verdict = Verdict::replyWith(std::move(reply));
+                return;
+            }
+            default:
+                break;
+        }
+        throw std::invalid_argument(std::string("a command handler returns a table, false, "
+                                                "parley.DEFER or nothing, not a ") +
+                                    luaL_typename(L, results));
+    } catch (const std::exception& error) {
+        context.verdict = Verdict::fail(error.what());
+    } catch (...) {
+        context.verdict = Verdict::fail("unknown exception");
+    }
+}
+
+int commandBody(lua_State* L) {
+    auto& context = *static_cast<CommandContext*>(lua_touserdata(L, 1));
+    const Command& command = context.call->command;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, context.functionRef);
+    lua::pushJson(L, command.args);
+    lua_createtable(L, 0, 2);
+    lua_pushlstring(L, command.uid.data(), command.uid.size());
+    lua_setfield(L, -2, "user");
+    lua_pushboolean(L, context.call->isAdmin ? 1 : 0);
+    lua_setfield(L, -2, "admin");
+    lua_call(L, 2, 3);  // 2, 3, 4
+    readCommandResults(L, context, 2);
+    return 0;
+}
+
+struct TimerContext {
+    int64_t timerId = 0;
+    bool once = false;
+};
+
+int timerBody(lua_State* L) {
+    const auto& context = *static_cast<const TimerContext*>(lua_touserdata(L, 1));
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &lua::kTimersKey);  // 2
+    lua_rawgeti(L, 2, context.timerId);                   // 3
+    if (context.once) {
+        lua_pushnil(L);
+        lua_rawseti(L, 2, context.timerId);
+    }
+    if (lua_type(L, 3) == LUA_TFUNCTION) {
+        lua_call(L, 0, 0);
+    }
+    return 0;
+}
+
+// What a handler of `hook` sees, as JSON (pushed as tables; JSON null fields are absent).
+nlohmann::json eventOf(Hook hook, const HookPayload& payload) {
+    switch (hook) {
+        case Hook::MessageBeforeStore: {
+            const MessageDraft& draft = *std::get<MessageDraft*>(payload);
+            return {{"sender", draft.sender},
+                    {"conv", draft.conv},
+                    {"cmid", draft.cmid},
+                    {"body", draft.body},
+                    {"meta", draft.meta}};
+        }
+        case Hook::MessageAfterStore: {
+            const StoredMessage& stored = *std::get<const StoredMessage*>(payload);
+            nlohmann::json event = messageJson(stored.message);
+            event["members"] = stored.members;
+            return event;
+        }
+        case Hook::ConversationBeforeCreate: {
+            const ConversationDraft& draft = *std::get<const ConversationDraft*>(payload);
+            nlohmann::json context = nullptr;
+            if (draft.context) {
+                context = {{"type", draft.context->type},
+                           {"id", draft.context->id},
+                           {"title", draft.context->title ? nlohmann::json(*draft.context->title)
+                                                          : nlohmann::json(nullptr)}};
+            }
+            return {{"creator", draft.creator},
+                    {"kind", store::conversationKindName(draft.kind)},
+                    {"members", draft.members},
+                    {"title", draft.title ? nlohmann::json(*draft.title) : nlohmann::json(nullptr)},
+                    {"context", context}};
+        }
+        case Hook::ConversationAfterCreate: {
+            nlohmann::json summary =
+                summaryJson(*std::get<const store::ConversationRecord*>(payload), "");
+            summary.erase("read_seq");  // of no viewer
+            summary.erase("unread");
+            return summary;
+        }
+        case Hook::ReadAfter: {
+            const ReadMoved& moved = *std::get<const ReadMoved*>(payload);
+            return {{"conv", moved.conv}, {"user", moved.uid}, {"seq", moved.readSeq}};
+        }
+        case Hook::PresenceChanged:
+        case Hook::UserConnected:
+        case Hook::UserDisconnected:
+            return presenceJson(*std::get<const store::PresenceRecord*>(payload));
+    }
+    return nlohmann::json::object();
+}
+
+// A rewrite of message.before_store must be a message the handler would have accepted.
+std::optional<std::string> rewriteProblem(const Config& config, const std::string& body,
+                                          const nlohmann::json& meta) {
+    if (!isValidUtf8(body)) {
+        return "event.body is not valid UTF-8";
+    }
+    if (static_cast<int64_t>(body.size()) > config.limits.maxBodyBytes) {
+        return "event.body exceeds limits.max_body_bytes";
+    }
+    if (meta.is_object() &&
+        static_cast<int64_t>(toPayload(meta).size()) > config.limits.maxMetaBytes) {
+        return "event.meta exceeds limits.max_meta_bytes";
+    }
+    if (body.empty() && meta.is_null()) {
+        return "a message needs a body or a meta";
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+LuaScript& LuaScript::of(lua_State* L) {
+    return **static_cast<LuaScript**>(lua_getextraspace(L));
+}
+
+LuaScript::LuaScript(Settings settings, ExtensionServices& services)
+    : settings_(std::move(settings)), services_(services) {}
+
+LuaScript::~LuaScript() {
+    close();
+}
+
+std::string LuaScript::describe(const std::string& error) const {
+    // Lua's own messages already start with "<path>:<line>:".
+    return error.rfind(settings_.path, 0) == 0 ? error : settings_.path + ": " + error;
+}
+
+void LuaScript::load() {
+    std::ifstream file(settings_.path, std::ios::binary);
+    if (!file) {
+        throw ExtensionError(settings_.path + ": cannot read the script");
+    }
+    std::ostringstream source;
+    source << file.rdbuf();
+    const std::string text = source.str();
+    const std::string chunkName = "@" + settings_.path;
+    {
+        std::lock_guard lock(mutex_);
+        try {
+            state_ =
+                std::make_unique<LuaState>(settings_.memoryLimitBytes, settings_.instructionLimit);
+        } catch (const std::exception& error) {
+            throw ExtensionError(settings_.path + ": " + error.what());
+        }
+        // Coroutines copy the main thread's extra space: every thread of the state finds us.
+        *static_cast<LuaScript**>(lua_getextraspace(state_->get())) = this;
+        loading_ = true;
+    }
+    LoadContext context{&text, &chunkName};
+    const Outcome outcome = enter(&loadBody, &context, kLoadBudget);
+    std::lock_guard lock(mutex_);
+    loading_ = false;
+    if (outcome.entry != Entry::Ran) {
+        registrations_.clear();
+        timers_.clear();
+        state_->close(kCloseBudget);
+        throw ExtensionError(describe(outcome.error));
+    }
+}
+
+void LuaScript::addHook(Hook hook, int functionRef) {
+    registrations_.push_back(Registration{hook, {}, functionRef});
+}
+
+void LuaScript::addCommand(const std::string& op, int functionRef) {
+    registrations_.push_back(Registration{std::nullopt, op, functionRef});
+}
+
+std::vector<HookBus::Registration> LuaScript::registrations() {
+    std::lock_guard lock(mutex_);
+    std::vector<HookBus::Registration> result;
+    auto self = shared_from_this();
+    for (const auto& registration : registrations_) {
+        HookBus::Registration entry;
+        entry.hook = registration.hook;
+        entry.op = registration.op;
+        const int functionRef = registration.functionRef;
+        if (registration.hook) {
+            const Hook hook = *registration.hook;
+            entry.hookHandler = [self, hook, functionRef](const HookPayload& payload,
+                                                          std::chrono::milliseconds budget) {
+                return self->callHook(hook, functionRef, payload, budget);
+            };
+        } else {
+            entry.commandHandler = [self, functionRef](const CommandCall& call,
+                                                       std::chrono::milliseconds budget) {
+                return self->callCommand(functionRef, call, budget);
+            };
+        }
+        result.push_back(std::move(entry));
+    }
+    return result;
+}
+
+void LuaScript::startTimers() {
+    std::lock_guard lock(mutex_);
+    for (auto& [timerId, timer] : timers_) {
+        if (timer.serviceId == 0) {
+            const int64_t id = timerId;
+            timer.serviceId =
+                services_.addTimer(settings_.name, timer.delayMs, timer.periodMs,
+                                   [self = shared_from_this(), id] { self->fireTimer(id); });
+        }
+    }
+}
+
+void LuaScript::scheduleTimer(int64_t timerId, int64_t delayMs, int64_t periodMs) {
+    std::lock_guard lock(mutex_);
+    Timer& timer = timers_[timerId];
+    timer.delayMs = delayMs;
+    timer.periodMs = periodMs;
+    if (loading_) {
+        return;  // started by startTimers() once this version is the live one
+    }
+    try {
+        timer.serviceId =
+            services_.addTimer(settings_.name, delayMs, periodMs,
+                               [self = shared_from_this(), timerId] { self->fireTimer(timerId); });
+    } catch (...) {
+        timers_.erase(timerId);
+        throw;
+    }
+}
+
+bool LuaScript::cancelTimer(int64_t timerId) {
+    std::lock_guard lock(mutex_);
+    auto found = timers_.find(timerId);
+    if (found == timers_.end()) {
+        return false;
+    }
+    if (found->second.serviceId != 0) {
+        services_.cancelTimer(settings_.name, found->second.serviceId);
+    }
+    timers_.erase(found);
+    return true;
+}
+
+lua_State* LuaScript::swapActiveThread(lua_State* thread) {
+    lua_State* previous = activeThread_;
+    activeThread_ = thread;
+    return previous;
+}
+
+void LuaScript::close() {
+    std::lock_guard lock(mutex_);
+    retired_ = true;
+    // Only this version's timers: the extension's next version may have started its own.
+    for (const auto& [timerId, timer] : timers_) {
+        if (timer.serviceId != 0) {
+            services_.cancelTimer(settings_.name, timer.serviceId);
+        }
+    }
+    timers_.clear();
+    if (state_) {
+        state_->close(kCloseBudget);
+    }
+}
+
+LuaScript::Outcome LuaScript::enter(lua_CFunction body, void* context,
+                                    std::chrono::milliseconds budget) {
+    std::unique_lock lock(mutex_, std::defer_lock);
+    if (!lock.try_lock_for(budget)) {
+        return {Entry::Busy, "busy: another call of the script held it for the whole budget of " +
+                                 std::to_string(budget.count()) + " ms"};
+    }
+    if (retired_ || !state_ || !state_->isOpen()) {
+        return {Entry::Retired, {}};
+    }
+    lua_State* L = (depth_ > 0 && activeThread_ != nullptr) ? activeThread_ : state_->get();
+    if (!lua_checkstack(L, 3)) {
+        return {Entry::Failed, "Lua stack exhausted"};
+    }
+    LuaBudget& limits = state_->budget();
+    const bool outermost = depth_ == 0;
+    if (outermost) {
+        limits.start(budget);
+    }
+    const int base = lua_gettop(L);
+    ++depth_;
+    lua_pushcfunction(L, body);
+    lua_pushlightuserdata(L, context);
+    const int status = lua_pcall(L, 1, 0, 0);
+    --depth_;
+    Outcome outcome;
+    if (limits.stopReason() != nullptr) {
+        // Whatever error the script saw last, the call ended because the budget was spent.
+        outcome = {Entry::Failed, limits.stopReason()};
+    } else if (status != LUA_OK) {
+        outcome = {Entry::Failed, lua::errorObjectText(L, -1)};
+    }
+    lua_settop(L, base);
+    if (outermost) {
+        limits.finish();
+    }
+    return outcome;
+}
+
+Verdict LuaScript::callHook(Hook hook, int functionRef, const HookPayload& payload,
+                            std::chrono::milliseconds budget) {
+    HookContext context;
+    context.functionRef = functionRef;
+    context.event = eventOf(hook, payload);
+    context.mayReject = hookMayReject(hook);
+    context.rewrites = hook == Hook::MessageBeforeStore;
+    const Outcome outcome = enter(&hookBody, &context, budget);
+    switch (outcome.entry) {
+        case Entry::Retired:
+            return Verdict::proceed();  // replaced by a reload while this call waited
+        case Entry::Failed:
+        case Entry::Busy:
+            return Verdict::fail(outcome.error);
+        case Entry::Ran:
+            break;
+    }
+    if (context.verdict.kind != Verdict::Kind::Continue || !context.rewrites) {
+        return context.verdict;
+    }
+    MessageDraft& draft = *std::get<MessageDraft*>(payload);
+    if (context.body != draft.body || context.meta != draft.meta) {
+        if (auto problem = rewriteProblem(services_.config(), context.body, context.meta)) {
+            return Verdict::fail(*problem);
+        }
+        draft.body = std::move(context.body);
+        draft.meta = std::move(context.meta);
+    }
+    return Verdict::proceed();
+}
+
+Verdict LuaScript::callCommand(int functionRef, const CommandCall& call,
+                               std::chrono::milliseconds budget) {
+    CommandContext context;
+    context.functionRef = functionRef;
+    context.call = &call;
+    const Outcome outcome = enter(&commandBody, &context, budget);
+    switch (outcome.entry) {
+        case Entry::Retired:
+            return Verdict::defer();
+        case Entry::Failed:
+        case Entry::Busy:
+            return Verdict::fail(outcome.error);
+        case Entry::Ran:
+            break;
+    }
+    return context.verdict;
+}
+
+void LuaScript::fireTimer(int64_t timerId) {
+    const std::chrono::milliseconds budget = services_.hooks().timerPolicy().budget;
+    std::unique_lock lock(mutex_, std::defer_lock);
+    if (!lock.try_lock_for(budget)) {
+        throw std::runtime_error("busy: another call of the script held it for the whole budget");
+    }
+    auto found = timers_.find(timerId);
+    if (found == timers_.end()) {
+        return;  // cancelled while it was due
+    }
+    if (retired_) {
+        return;  // close() cancelled it while it was already due
+    }
+    TimerContext context{timerId, found->second.periodMs == 0};
+    if (context.once) {
+        timers_.erase(found);
+    }
+    const Outcome outcome = enter(&timerBody, &context, budget);
+    if (outcome.entry == Entry::Failed || outcome.entry == Entry::Busy) {
+        throw std::runtime_error(outcome.error);
+    }
+}
+
+}  // namespace parley

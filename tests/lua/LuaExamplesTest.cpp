@@ -1,0 +1,68 @@
+// The example scripts of scripts/ load and do what their comments say.
+
+#include "LuaServerTest.h"
+
+namespace parley::testing {
+namespace {
+
+using nlohmann::json;
+
+class LuaExamplesTest : public LuaServerTest {
+  protected:
+    void addExample(const std::string& name, const std::string& file, json options) {
+        ExtensionConfig extension;
+        extension.name = name;
+        extension.scriptPath = std::string(PARLEY_SOURCE_DIR) + "/scripts/" + file;
+        extension.options = std::move(options);
+        config_.extensions.push_back(extension);
+    }
+};
+
+TEST_F(LuaExamplesTest, Hello) {
+    addExample("hello", "example_hello.lua", {{"greeting", "Hi"}});
+    auto reply = call("alice", {{"op", "hello.greet"}, {"name", "Ann"}});
+    EXPECT_EQ(reply["greeting"], "Hi, Ann!");
+    EXPECT_EQ(reply["times"], 1);
+    EXPECT_EQ(call("alice", {{"op", "hello.greet"}, {"name", "Bo"}})["times"], 2);
+    EXPECT_EQ(codeOf(call("alice", {{"op", "hello.greet"}})), "bad_request");
+    EXPECT_EQ(waitForEvent("alice", [](const json& e) { return e["ev"] == "hello"; })["text"],
+              "Hi, alice");
+
+    const std::string conv = openDirect("alice", "bob");
+    ASSERT_TRUE(sendMessage("alice", conv, "m1", "/shrug whatever")["ok"]);
+    auto shrug = transport_.waitFor("parley/v1/u/bob/c/" + conv,
+                                    [](const json& e) { return e["cmid"] == "m1"; });
+    EXPECT_EQ(shrug.payload["body"], "whatever ¯\\_(ツ)_/¯");
+    EXPECT_EQ(shrug.payload["meta"]["command"], "shrug");
+    auto welcome = transport_.waitFor("parley/v1/u/bob/c/" + conv,
+                                      [](const json& e) { return e["sender"] == "system"; });
+    EXPECT_EQ(welcome.payload["body"], "Hi! This conversation has started.");
+    EXPECT_TRUE(logged("[hello] hello loaded at")) << logText();
+}
+
+TEST_F(LuaExamplesTest, Moderation) {
+    addExample("moderation", "example_moderation.lua",
+               {{"banned_words", {"darn"}}, {"max_links", 1}, {"messages_per_minute", 4}});
+    const std::string conv = openDirect("alice", "bob");
+    ASSERT_TRUE(sendMessage("alice", conv, "m1", "Darn it")["ok"]);
+    auto masked = transport_.waitFor("parley/v1/u/bob/c/" + conv,
+                                     [](const json& e) { return e["cmid"] == "m1"; });
+    EXPECT_EQ(masked.payload["body"], "**** it");
+    EXPECT_EQ(masked.payload["meta"]["moderated"], true);
+    EXPECT_EQ(codeOf(sendMessage("alice", conv, "m2", "http://a http://b")), "forbidden");
+    EXPECT_TRUE(sendMessage("alice", conv, "m3", "fine")["ok"]);
+    EXPECT_TRUE(sendMessage("alice", conv, "m4", "fine")["ok"]);
+    EXPECT_EQ(codeOf(sendMessage("alice", conv, "m5", "one too many")), "rate_limited");
+
+    EXPECT_EQ(codeOf(call("bob", {{"op", "mod.ban"}, {"user", "mallory"}})), "forbidden");
+    auto banned = call("root", {{"op", "mod.ban"}, {"user", "mallory"}, {"minutes", 5}});
+    EXPECT_EQ(banned["banned"], "mallory") << banned;
+    EXPECT_EQ(waitForEvent("mallory", [](const json& e) { return e["ev"] == "banned"; })["minutes"],
+              5);
+    EXPECT_EQ(codeOf(call("bob", {{"op", "conv.open"}, {"peer", "mallory"}})), "forbidden");
+    EXPECT_EQ(call("root", {{"op", "mod.unban"}, {"user", "mallory"}})["unbanned"], true);
+    EXPECT_TRUE(call("bob", {{"op", "conv.open"}, {"peer", "mallory"}})["ok"]);
+}
+
+}  // namespace
+}  // namespace parley::testing
