@@ -1,5 +1,7 @@
 #include "ParleydProcess.h"
 
+#include <csignal>
+
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -67,6 +69,13 @@ void ParleydProcess::kill9() {
         process_->kill9();
         process_.reset();
     }
+}
+
+void ParleydProcess::signal(int number) {
+    if (!running()) {
+        throw std::logic_error("ParleydProcess::signal: not running");
+    }
+    ::kill(process_->pid(), number);
 }
 
 bool ParleydProcess::running() {

@@ -26,6 +26,8 @@ class ParleydProcess {
     void start();
     void kill9();
     bool running();
+    // Sends a signal (e.g. SIGHUP to reload scripts); throws if it is not running.
+    void signal(int number);
     // Everything parleyd logged since the first start.
     std::string log() const;
 

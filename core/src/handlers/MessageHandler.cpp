@@ -77,6 +77,14 @@ nlohmann::json MessageHandler::send(const Command& command) {
             if (!draft.meta.is_null()) {
                 metaText = toPayload(draft.meta);
             }
+            // Whatever an extension rewrote still keeps the limits of a message.
+            if (static_cast<int64_t>(draft.body.size()) > limits.maxBodyBytes ||
+                (metaText && static_cast<int64_t>(metaText->size()) > limits.maxMetaBytes)) {
+                throw ProtocolError(ErrorCode::TooLarge, "the rewritten message is too large");
+            }
+            if (draft.body.empty() && !metaText) {
+                throw ProtocolError(ErrorCode::BadRequest, "the rewritten message is empty");
+            }
         }
     }
 
