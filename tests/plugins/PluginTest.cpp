@@ -5,19 +5,16 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "FixtureProbe.h"
-#include "LogCapture.h"
-#include "MemoryTransport.h"
+#include "ServerHarness.h"
 #include "hooks/ExtensionManager.h"
 #include "parley/plugin.h"
 #include "plugins/PluginExtension.h"
-#include "server/Server.h"
-#include "store/SqliteStore.h"
 
 namespace parley::testing {
 namespace {
@@ -54,46 +51,11 @@ bool eventually(Condition&& condition, std::chrono::milliseconds timeout = 5s) {
     return true;
 }
 
-class PluginTest : public ::testing::Test {
+class PluginTest : public ServerHarness {
   protected:
-    PluginTest() {
-        dbPath_ = std::filesystem::temp_directory_path() /
-                  ("parley-plugin-test-" + std::to_string(::getpid()) + "-" +
-                   std::to_string(counter_++) + ".db");
-        config_.store.sqlite.path = dbPath_.string();
-        config_.store.sqlite.synchronous = "normal";
-        store_ = std::make_unique<store::SqliteStore>(config_.store.sqlite, 1000);
-        store_->migrate();
-    }
-
-    ~PluginTest() override {
-        server_.reset();
-        store_.reset();
-        for (const char* suffix : {"", "-wal", "-shm"}) {
-            std::filesystem::remove(dbPath_.string() + suffix);
-        }
-    }
-
     void addPlugin(const std::string& name, const std::string& path,
                    json options = json::object()) {
         config_.extensions.push_back(pluginConfig(name, path, std::move(options)));
-    }
-
-    // A Server that has not started: nothing is loaded, plugins may be loaded by hand.
-    Server& idleServer() {
-        if (!server_) {
-            server_ = std::make_unique<Server>(config_, *store_, transport_, clock_);
-        }
-        return *server_;
-    }
-
-    // The Server with config_.extensions loaded.
-    Server& server() {
-        if (!started_) {
-            idleServer().start();
-            started_ = true;
-        }
-        return *server_;
     }
 
     // What Server::start() refused with.
@@ -118,36 +80,10 @@ class PluginTest : public ::testing::Test {
         return {};
     }
 
-    json call(const std::string& uid, json command) {
-        const std::string id = "r" + std::to_string(nextId_++);
-        command["id"] = id;
-        server().onInbound(InboundMessage{"parley/v1/c2s/" + uid, command.dump(), ""});
-        return transport_
-            .waitFor("parley/v1/u/" + uid + "/resp",
-                     [&](const json& reply) { return reply["id"] == id; })
-            .payload;
-    }
-
-    static std::string codeOf(const json& reply) {
-        return reply.value("ok", true) ? "ok" : reply["error"]["code"].get<std::string>();
-    }
-
-    std::string openDirect(const std::string& a, const std::string& b) {
-        auto reply = call(a, {{"op", "conv.open"}, {"peer", b}});
-        EXPECT_TRUE(reply["ok"]) << reply;
-        return reply["conv"];
-    }
-
+    // sendMessage with a fresh cmid.
     json send(const std::string& uid, const std::string& conv, const std::string& body,
               const json& meta = nullptr) {
-        json command = {{"op", "msg.send"},
-                        {"conv", conv},
-                        {"cmid", "m" + std::to_string(nextId_)},
-                        {"body", body}};
-        if (!meta.is_null()) {
-            command["meta"] = meta;
-        }
-        return call(uid, command);
+        return sendMessage(uid, conv, "m" + std::to_string(nextId_), body, meta);
     }
 
     json history(const std::string& uid, const std::string& conv) {
@@ -166,17 +102,6 @@ class PluginTest : public ::testing::Test {
         }
         return 0;
     }
-
-    static inline std::atomic<int> counter_{0};
-    LogCapture logs_;  // before the server: it must outlive every thread that logs
-    std::filesystem::path dbPath_;
-    Config config_;
-    std::unique_ptr<store::SqliteStore> store_;
-    MemoryTransport transport_;
-    ManualClock clock_;
-    std::unique_ptr<Server> server_;
-    bool started_ = false;
-    int nextId_ = 1;
 };
 
 // --- The example plugin (plugins/example_echo) ---------------------------------------------
@@ -199,7 +124,7 @@ TEST_F(PluginTest, EchoSayAnswersWithTheGreetingAndCountsPerUser) {
     auto missing = call("alice", {{"op", "echo.say"}});
     EXPECT_EQ(codeOf(missing), "bad_request");
     EXPECT_EQ(missing["error"]["message"], "echo.say needs a short \"text\" string");
-    EXPECT_TRUE(logs_.contains("[echo] echo: ready"));
+    EXPECT_TRUE(logged("[echo] echo: ready", 0ms));
 }
 
 TEST_F(PluginTest, EchoRejectsTheBannedWordWithTheCodeTheSenderSees) {
@@ -214,7 +139,7 @@ TEST_F(PluginTest, EchoRejectsTheBannedWordWithTheCodeTheSenderSees) {
     ASSERT_TRUE(accepted["ok"]) << accepted;
     EXPECT_EQ(accepted["seq"], 1);
     // message.after_store logged it, with both members.
-    EXPECT_TRUE(logs_.waitFor("[echo] echo: message 1 in " + conv + " from alice, 2 members"));
+    EXPECT_TRUE(logged("[echo] echo: message 1 in " + conv + " from alice, 2 members"));
     EXPECT_EQ(stat("echo", "message.before_store", "rejections"), 1U);
 }
 
@@ -222,9 +147,9 @@ TEST_F(PluginTest, EchoTimerLogsAndCleanupRunsOnUnload) {
     addPlugin("echo", ECHO_PLUGIN_PATH, {{"tick_ms", 20}});
     server();
     EXPECT_TRUE(call("alice", {{"op", "echo.say"}, {"text", "x"}})["ok"]);
-    EXPECT_TRUE(logs_.waitFor("[echo] echo: 1 echoes so far"));
+    EXPECT_TRUE(logged("[echo] echo: 1 echoes so far"));
     server_->stop();
-    EXPECT_TRUE(logs_.contains("[echo] echo: stopped after 1 echoes"));
+    EXPECT_TRUE(logged("[echo] echo: stopped after 1 echoes", 0ms));
     EXPECT_FALSE(server_->hooks().hasCommand("echo.say"));
 }
 
@@ -347,11 +272,11 @@ TEST_F(PluginTest, NegativeStatusIsAFailureThatFailsOpenByDefault) {
     ASSERT_TRUE(sent["ok"]) << sent;
     EXPECT_EQ(history("bob", conv).size(), 1U);
     EXPECT_EQ(stat("negative", "message.before_store", "failures"), 1U);
-    EXPECT_TRUE(logs_.waitFor(
+    EXPECT_TRUE(logged(
         "extension 'negative' failed in message.before_store: status -8 (PARLEY_ERR_INTERNAL)"));
     EXPECT_TRUE(
         eventually([&] { return stat("negative", "message.after_store", "failures") == 1; }));
-    EXPECT_TRUE(logs_.contains("status 42 (not a parley_status)"));
+    EXPECT_TRUE(logged("status 42 (not a parley_status)", 0ms));
 
     auto command = call("alice", {{"op", "negative.cmd"}});
     EXPECT_EQ(codeOf(command), "internal");
@@ -377,12 +302,13 @@ TEST_F(PluginTest, CppExceptionsAreCaughtCountedAndParleydGoesOn) {
     ASSERT_TRUE(sent["ok"]) << sent;
     EXPECT_EQ(stat("throws", "message.before_store", "failures"), 1U);
     EXPECT_TRUE(
-        logs_.contains("extension 'throws' failed in message.before_store: threw a C++ "
-                       "exception: boom from plugin"));
+        logged("extension 'throws' failed in message.before_store: threw a C++ "
+               "exception: boom from plugin",
+               0ms));
 
     auto command = call("alice", {{"op", "throws.cmd"}});
     EXPECT_EQ(codeOf(command), "internal");
-    EXPECT_TRUE(logs_.contains("threw a C++ exception that is not a std::exception"));
+    EXPECT_TRUE(logged("threw a C++ exception that is not a std::exception", 0ms));
     EXPECT_TRUE(send("alice", conv, "still here")["ok"]);
     EXPECT_EQ(stat("throws", "message.before_store", "failures"), 2U);
     EXPECT_TRUE(call("alice", {{"op", "ping"}})["ok"]);
@@ -417,8 +343,8 @@ TEST_F(PluginTest, InvalidArgumentsGetStatusesNotCrashes) {
     for (size_t i = 0; i < count; ++i) {
         EXPECT_EQ(checks[i].got, checks[i].expected) << checks[i].what;
     }
-    EXPECT_TRUE(logs_.contains("[invalid] invalid_args: a level out of range logs as error"));
-    EXPECT_FALSE(logs_.contains("never logged"));
+    EXPECT_TRUE(logged("[invalid] invalid_args: a level out of range logs as error", 0ms));
+    EXPECT_FALSE(logged("never logged", 0ms));
     EXPECT_TRUE(call("alice", {{"op", "ping"}})["ok"]);
 }
 

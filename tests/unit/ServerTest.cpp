@@ -3,63 +3,29 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <filesystem>
+#include <chrono>
+#include <stdexcept>
+#include <thread>
 
-#include "MemoryTransport.h"
+#include "ServerHarness.h"
 #include "protocol/ErrorCode.h"
-#include "server/Server.h"
-#include "store/SqliteStore.h"
 
 namespace parley::testing {
 namespace {
 
 using nlohmann::json;
 
-class ServerTest : public ::testing::Test {
+class ServerTest : public ServerHarness {
   protected:
     ServerTest() {
-        dbPath_ = std::filesystem::temp_directory_path() /
-                  ("parley-server-test-" + std::to_string(::getpid()) + "-" +
-                   std::to_string(counter_++) + ".db");
-        config_.store.sqlite.path = dbPath_.string();
-        config_.store.sqlite.synchronous = "normal";
         config_.presence.awayAfterMs = 1000;
         config_.presence.sweepIntervalMs = 50;
         config_.limits.maxGroupMembers = 4;
         config_.typing.burst = 2;
         config_.typing.perSecond = 1;
-        store_ = std::make_unique<store::SqliteStore>(config_.store.sqlite, 1000);
-        store_->migrate();
     }
 
-    ~ServerTest() override {
-        server_.reset();
-        store_.reset();
-        for (const char* suffix : {"", "-wal", "-shm"}) {
-            std::filesystem::remove(dbPath_.string() + suffix);
-        }
-    }
-
-    Server& server() {
-        if (!server_) {
-            server_ = std::make_unique<Server>(config_, *store_, transport_, clock_);
-            server_->start();
-        }
-        return *server_;
-    }
-
-    // Sends a command as `uid` and returns its reply.
-    json call(const std::string& uid, json command, const std::string& correlation = "") {
-        const std::string id = "r" + std::to_string(nextId_++);
-        command["id"] = id;
-        server().onInbound(InboundMessage{"parley/v1/c2s/" + uid, command.dump(), correlation});
-        return transport_
-            .waitFor("parley/v1/u/" + uid + "/resp",
-                     [&](const json& reply) { return reply["id"] == id; })
-            .payload;
-    }
-
+    // Sends `payload` as is (no id added) and returns the next reply to `uid`.
     json raw(const std::string& uid, const std::string& payload) {
         const size_t before = transport_.sentTo("parley/v1/u/" + uid + "/resp").size();
         server().onInbound(InboundMessage{"parley/v1/c2s/" + uid, payload, ""});
@@ -72,30 +38,6 @@ class ServerTest : public ::testing::Test {
         }
         throw std::runtime_error("no reply to raw payload");
     }
-
-    static std::string codeOf(const json& reply) {
-        return reply.value("ok", true) ? "ok" : reply["error"]["code"].get<std::string>();
-    }
-
-    std::string openDirect(const std::string& a, const std::string& b) {
-        auto reply = call(a, {{"op", "conv.open"}, {"peer", b}});
-        EXPECT_TRUE(reply["ok"]) << reply;
-        return reply["conv"];
-    }
-
-    json sendMessage(const std::string& uid, const std::string& conv, const std::string& cmid,
-                     const std::string& body = "hello") {
-        return call(uid, {{"op", "msg.send"}, {"conv", conv}, {"cmid", cmid}, {"body", body}});
-    }
-
-    static inline std::atomic<int> counter_{0};
-    std::filesystem::path dbPath_;
-    Config config_;
-    std::unique_ptr<store::SqliteStore> store_;
-    MemoryTransport transport_;
-    ManualClock clock_;
-    std::unique_ptr<Server> server_;
-    int nextId_ = 1;
 };
 
 TEST_F(ServerTest, PingAnswersWithCorrelationData) {

@@ -9,6 +9,7 @@
 #include "lua/LuaJson.h"
 #include "lua/LuaSandbox.h"
 #include "lua/LuaSupport.h"
+#include "protocol/ErrorCode.h"
 #include "protocol/Views.h"
 #include "util/Utf8.h"
 
@@ -45,17 +46,6 @@ int loadBody(lua_State* L) {
     return 0;
 }
 
-std::optional<ErrorCode> rejectCode(std::string_view name) {
-    for (ErrorCode code :
-         {ErrorCode::BadRequest, ErrorCode::Forbidden, ErrorCode::NotFound, ErrorCode::TooLarge,
-          ErrorCode::RateLimited, ErrorCode::Unavailable, ErrorCode::Internal}) {
-        if (errorCodeName(code) == name) {
-            return code;
-        }
-    }
-    return std::nullopt;
-}
-
 std::string stringAt(lua_State* L, int index) {
     size_t length = 0;
     const char* text = lua_tolstring(L, index, &length);  // callers check it is a string
@@ -67,7 +57,7 @@ Verdict rejection(lua_State* L, int first) {
     ErrorCode code = ErrorCode::Forbidden;
     if (lua_type(L, first + 1) == LUA_TSTRING) {
         const std::string name = stringAt(L, first + 1);
-        const auto known = rejectCode(name);
+        const auto known = rejectionCodeByName(name);
         if (!known) {
             throw std::invalid_argument("rejected with the unknown error code '" + name + "'");
         }

@@ -4,6 +4,7 @@
 
 #include "plugins/PluginInstance.h"
 #include "plugins/PluginStatus.h"
+#include "protocol/ErrorCode.h"
 #include "protocol/Views.h"
 #include "util/Utf8.h"
 
@@ -43,7 +44,7 @@ parley_status PluginCall::reject(const char* code, const char* message) {
     // The rejection is recorded even when an argument is wrong: a plugin that meant to refuse
     // and then returns PARLEY_REJECT refuses, with "internal" or a generic message.
     parley_status status = PARLEY_OK;
-    const auto known = code != nullptr ? rejectCodeByName(code) : std::nullopt;
+    const auto known = code != nullptr ? rejectionCodeByName(code) : std::nullopt;
     if (!known) {
         spdlog::warn("plugin '{}': reject with unknown code '{}', sent as 'internal'",
                      plugin_.name(), code != nullptr ? code : "(null)");

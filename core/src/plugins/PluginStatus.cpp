@@ -62,16 +62,4 @@ std::string describeStatus(int status) {
     return "status " + std::to_string(status) + " (" + name + ")";
 }
 
-std::optional<ErrorCode> rejectCodeByName(std::string_view name) {
-    // unknown_op is the dispatcher's alone: a plugin that answers an op knows it.
-    for (ErrorCode code :
-         {ErrorCode::BadRequest, ErrorCode::Forbidden, ErrorCode::NotFound, ErrorCode::TooLarge,
-          ErrorCode::RateLimited, ErrorCode::Unavailable, ErrorCode::Internal}) {
-        if (errorCodeName(code) == name) {
-            return code;
-        }
-    }
-    return std::nullopt;
-}
-
 }  // namespace parley

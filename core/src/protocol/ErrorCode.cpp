@@ -24,4 +24,15 @@ std::string_view errorCodeName(ErrorCode code) {
     return "internal";
 }
 
+std::optional<ErrorCode> rejectionCodeByName(std::string_view name) {
+    for (ErrorCode code :
+         {ErrorCode::BadRequest, ErrorCode::Forbidden, ErrorCode::NotFound, ErrorCode::TooLarge,
+          ErrorCode::RateLimited, ErrorCode::Unavailable, ErrorCode::Internal}) {
+        if (errorCodeName(code) == name) {
+            return code;
+        }
+    }
+    return std::nullopt;
+}
+
 }  // namespace parley

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -21,6 +22,11 @@ enum class ErrorCode {
 };
 
 std::string_view errorCodeName(ErrorCode code);
+
+// The code named `name` (its errorCodeName) if an extension may reject with it: every code but
+// unknown_op, which is the dispatcher's alone (an extension that answers an op knows it).
+// std::nullopt for any other name.
+std::optional<ErrorCode> rejectionCodeByName(std::string_view name);
 
 // Thrown by handlers for anything the client did wrong or may retry; the dispatcher turns it into
 // the error reply. `details` are extra fields of the error object (e.g. retry_after_ms).
