@@ -135,7 +135,10 @@ Figures run(const Scenario& scenario, int messages, int workers) {
 double hookCallNs(const Scenario& scenario, int calls) {
     double nanoseconds = 0;
     withServer(scenario, 1, [&](parley::Server& server, MemoryTransport&) {
-        parley::MessageDraft draft{"alice", "c1", "m1", "", nullptr};
+        parley::MessageDraft draft;
+        draft.sender = "alice";
+        draft.conv = "c1";
+        draft.cmid = "m1";
         const std::string body = "message number 42";
         const auto started = std::chrono::steady_clock::now();
         for (int i = 0; i < calls; ++i) {

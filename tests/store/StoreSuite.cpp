@@ -62,7 +62,7 @@ TEST_P(StoreSuite, OpenDirectIsGetOrCreatePerPairAndContext) {
     EXPECT_FALSE(again.created);
     EXPECT_EQ(again.conversation.id, "c1") << "the pair is unordered";
 
-    ContextRef listing{"listing", "42", "Blue bike"};
+    ContextRef listing{"listing", "42", "Blue bike", {}};
     auto about = store_->openDirect("alice", "bob", listing, "c3", 300);
     EXPECT_TRUE(about.created);
     EXPECT_EQ(about.conversation.id, "c3");
@@ -71,11 +71,12 @@ TEST_P(StoreSuite, OpenDirectIsGetOrCreatePerPairAndContext) {
     EXPECT_EQ(about.conversation.context->id, "42");
     EXPECT_EQ(about.conversation.context->title, "Blue bike");
 
-    auto sameListing = store_->openDirect("bob", "alice", ContextRef{"listing", "42", {}}, "c4", 1);
+    auto sameListing =
+        store_->openDirect("bob", "alice", ContextRef{"listing", "42", {}, {}}, "c4", 1);
     EXPECT_FALSE(sameListing.created);
     EXPECT_EQ(sameListing.conversation.id, "c3");
     auto otherListing =
-        store_->openDirect("bob", "alice", ContextRef{"listing", "43", {}}, "c5", 1);
+        store_->openDirect("bob", "alice", ContextRef{"listing", "43", {}, {}}, "c5", 1);
     EXPECT_TRUE(otherListing.created);
 
     auto found = store_->findDirect("bob", "alice", listing);
@@ -473,6 +474,52 @@ TEST_P(StoreSuite, ConcurrentIncrementsFromTwoInstancesAreAllCounted) {
         thread.join();
     }
     EXPECT_EQ(store_->kvGet("rl", "shared", 0), "100");
+}
+
+TEST_P(StoreSuite, ContextsCanBeUpdatedListedAndFiltered) {
+    const ContextRef bike{"listing", "bike", "Old title", {}};
+    store_->openDirect("buyer1", "seller", bike, "c1", 100);
+    store_->openDirect("buyer2", "seller", bike, "c2", 200);
+    store_->openDirect("buyer1", "seller", ContextRef{"listing", "lamp", {}, {}}, "c3", 300);
+    store_->openDirect("buyer1", "seller", std::nullopt, "c4", 400);
+
+    auto ids =
+        store_->updateContext("listing", "bike", std::string("Blue bike"), std::string("sold"));
+    std::sort(ids.begin(), ids.end());
+    EXPECT_EQ(ids, (std::vector<std::string>{"c1", "c2"}));
+    auto c1 = store_->conversation("c1");
+    ASSERT_TRUE(c1 && c1->context);
+    EXPECT_EQ(c1->context->title, "Blue bike");
+    EXPECT_EQ(c1->context->status, "sold");
+    EXPECT_FALSE(store_->conversation("c3")->context->status.has_value())
+        << "other contexts keep theirs";
+    store_->updateContext("listing", "bike", std::nullopt, std::string("open"));
+    EXPECT_EQ(store_->conversation("c2")->context->title, "Blue bike") << "title kept";
+    EXPECT_EQ(store_->conversation("c2")->context->status, "open");
+    EXPECT_TRUE(store_->updateContext("listing", "none", std::nullopt, std::string("x")).empty());
+
+    auto about = store_->conversationsAbout("listing", "bike", 10);
+    EXPECT_EQ(about, (std::vector<std::string>{"c2", "c1"})) << "most recently active first";
+    EXPECT_EQ(store_->conversationsAbout("listing", "bike", 1).size(), 1U);
+
+    auto sellerBike = store_->listConversations("seller", 10, std::nullopt,
+                                                ContextRef{"listing", "bike", {}, {}});
+    ASSERT_EQ(sellerBike.conversations.size(), 2U);
+    EXPECT_EQ(sellerBike.conversations[0].id, "c2");
+    EXPECT_EQ(store_->listConversations("seller", 10, std::nullopt).conversations.size(), 4U);
+    EXPECT_EQ(
+        store_->listConversations("buyer2", 10, std::nullopt, ContextRef{"listing", "lamp", {}, {}})
+            .conversations.size(),
+        0U);
+
+    auto view = store_->memberView("c1", "buyer1");
+    EXPECT_EQ(view.kind, ConversationKind::Direct);
+    ASSERT_TRUE(view.context.has_value());
+    EXPECT_EQ(view.context->id, "bike");
+    EXPECT_EQ(view.context->status, "open");
+    store_->createGroup("a", {"a", "b"}, std::nullopt, "g1", 1);
+    EXPECT_EQ(store_->memberView("g1", "a").kind, ConversationKind::Group);
+    EXPECT_FALSE(store_->memberView("g1", "a").context.has_value());
 }
 
 }  // namespace parley::testing

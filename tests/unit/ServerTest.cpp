@@ -338,6 +338,27 @@ TEST_F(ServerTest, ListShowsUnreadAndPagesWithACursor) {
     EXPECT_EQ(codeOf(call("zoe", {{"op", "conv.list"}, {"limit", 101}})), "bad_request");
 }
 
+TEST_F(ServerTest, ListCanBeFilteredByContext) {
+    const json bike = {{"type", "listing"}, {"id", "bike"}};
+    const std::string aboutBike =
+        call("buyer", {{"op", "conv.open"}, {"peer", "seller"}, {"context", bike}})["conv"];
+    call("other", {{"op", "conv.open"}, {"peer", "seller"}, {"context", bike}});
+    call("buyer", {{"op", "conv.open"}, {"peer", "seller"}});
+    auto filtered = call("seller", {{"op", "conv.list"}, {"context", bike}});
+    ASSERT_TRUE(filtered["ok"]) << filtered;
+    ASSERT_EQ(filtered["convs"].size(), 2U);
+    for (const auto& conv : filtered["convs"]) {
+        EXPECT_EQ(conv["context"]["id"], "bike");
+        EXPECT_TRUE(conv["context"].contains("status"));
+    }
+    auto mine = call("buyer", {{"op", "conv.list"}, {"context", bike}});
+    ASSERT_EQ(mine["convs"].size(), 1U);
+    EXPECT_EQ(mine["convs"][0]["conv"], aboutBike);
+    EXPECT_EQ(call("seller", {{"op", "conv.list"}})["convs"].size(), 3U);
+    EXPECT_EQ(codeOf(call("seller", {{"op", "conv.list"}, {"context", {{"type", "listing"}}}})),
+              "bad_request");
+}
+
 TEST_F(ServerTest, ProfilesNameMembers) {
     auto set = call("alice", {{"op", "profile.set"}, {"name", "Alice A."}});
     EXPECT_EQ(set["name"], "Alice A.");

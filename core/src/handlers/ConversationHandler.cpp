@@ -146,7 +146,13 @@ nlohmann::json ConversationHandler::list(const Command& command) {
                                 "\"before\" must be a \"next_before\" value from conv.list");
         }
     }
-    auto page = context_.store.listConversations(command.uid, limit, before);
+    std::optional<store::ContextRef> about;
+    if (const nlohmann::json* filter = args.optionalObject("context")) {
+        const Args fields(*filter);
+        about = store::ContextRef{fields.requireString("type", 32), fields.requireString("id", 128),
+                                  std::nullopt, std::nullopt};
+    }
+    auto page = context_.store.listConversations(command.uid, limit, before, about);
     nlohmann::json convs = nlohmann::json::array();
     for (const auto& conversation : page.conversations) {
         convs.push_back(summaryJson(conversation, command.uid));

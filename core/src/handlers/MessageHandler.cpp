@@ -70,7 +70,12 @@ nlohmann::json MessageHandler::send(const Command& command) {
     // Extensions see only messages that would be stored: a member's, and not a resend (the store
     // answers a resend with the original below).
     if (context_.hooks.has(Hook::MessageBeforeStore)) {
-        requireMember(context_.store.memberView(draft.conv, command.uid).access, draft.conv);
+        auto view = context_.store.memberView(draft.conv, command.uid);
+        requireMember(view.access, draft.conv);
+        draft.kind = view.kind;
+        draft.context = std::move(view.context);
+        draft.members = std::move(view.memberIds);
+        draft.lastSeq = view.lastSeq;
         if (!context_.store.findByCmid(command.uid, cmid)) {
             context_.hooks.beforeMessageStore(draft);
             metaText.reset();

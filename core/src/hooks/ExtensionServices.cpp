@@ -135,6 +135,60 @@ std::optional<nlohmann::json> ExtensionServices::conversation(const std::string&
     return summary;
 }
 
+nlohmann::json ExtensionServices::messages(const std::string& conv, std::optional<int64_t> before,
+                                           std::optional<int64_t> after, int limit) {
+    if (limit < 1 || limit > 100) {
+        throw ProtocolError(ErrorCode::BadRequest, "limit must be between 1 and 100");
+    }
+    if (store_.memberView(conv, "").access == store::Access::NoConversation) {
+        throw ProtocolError(ErrorCode::NotFound, "no conversation " + conv);
+    }
+    auto page = store_.history(store::HistoryQuery{conv, before, after, limit});
+    nlohmann::json msgs = nlohmann::json::array();
+    for (const auto& message : page.messages) {
+        msgs.push_back(messageJson(message));
+    }
+    return {{"msgs", msgs}, {"has_more", page.hasMore}};
+}
+
+std::vector<std::string> ExtensionServices::updateContext(
+    const std::string&, const std::string& type, const std::string& id,
+    const std::optional<std::string>& title, const std::optional<std::string>& status) {
+    if (type.empty() || id.empty() || hasControlCharacter(id) || utf8Length(id) > 128) {
+        throw ProtocolError(ErrorCode::BadRequest,
+                            "a context is a type and an id of 1-128 characters");
+    }
+    if (title &&
+        (utf8Length(*title) > 128 || !isValidUtf8(*title) || hasControlCharacter(*title))) {
+        throw ProtocolError(ErrorCode::BadRequest, "a context title is at most 128 characters");
+    }
+    if (status && (status->empty() || status->size() > 32 ||
+                   status->find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") !=
+                       std::string::npos)) {
+        throw ProtocolError(ErrorCode::BadRequest,
+                            "a context status is 1-32 characters from a-z 0-9 _ -");
+    }
+    auto ids = store_.updateContext(type, id, title, status);
+    for (const auto& conv : ids) {
+        auto record = store_.conversation(conv);
+        if (!record) {
+            continue;
+        }
+        for (const auto& member : record->members) {
+            auto event = summaryJson(*record, member.uid);
+            event["ev"] = "conv";
+            event["reason"] = "changed";
+            outbox_.toUser(member.uid, event);
+        }
+    }
+    return ids;
+}
+
+std::vector<std::string> ExtensionServices::conversationsAbout(const std::string& type,
+                                                               const std::string& id, int limit) {
+    return store_.conversationsAbout(type, id, std::clamp(limit, 1, 1000));
+}
+
 nlohmann::json ExtensionServices::user(const std::string& uid) {
     requireUid(uid);
     auto record = store_.user(uid);

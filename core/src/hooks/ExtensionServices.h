@@ -41,6 +41,19 @@ class ExtensionServices {
 
     // A conversation summary (members, context, last_seq, preview), or nothing.
     std::optional<nlohmann::json> conversation(const std::string& conv);
+    // Messages of a conversation, ascending, as msg.history pages them (limit 1-100).
+    nlohmann::json messages(const std::string& conv, std::optional<int64_t> before,
+                            std::optional<int64_t> after, int limit);
+    // Sets the title and/or status of every conversation about (type, id), e.g. a listing that
+    // was renamed or sold, and tells their members (a "conv" event, reason "changed"). Returns
+    // the conversations' ids. status: 1-32 characters from a-z 0-9 _ -.
+    std::vector<std::string> updateContext(const std::string& extension, const std::string& type,
+                                           const std::string& id,
+                                           const std::optional<std::string>& title,
+                                           const std::optional<std::string>& status);
+    // Ids of the conversations about (type, id), most recently active first.
+    std::vector<std::string> conversationsAbout(const std::string& type, const std::string& id,
+                                                int limit);
     // {user, name, presence} as profile.get answers.
     nlohmann::json user(const std::string& uid);
 

@@ -1,5 +1,7 @@
 #include "hooks/Hook.h"
 
+#include "protocol/Views.h"
+
 namespace parley {
 
 std::string_view hookName(Hook hook) {
@@ -35,6 +37,21 @@ std::optional<Hook> hookByName(std::string_view name) {
 
 bool hookMayReject(Hook hook) {
     return hook == Hook::MessageBeforeStore || hook == Hook::ConversationBeforeCreate;
+}
+
+nlohmann::json rejectionDetails(nlohmann::json details) {
+    if (!details.is_object()) {
+        throw ProtocolError(ErrorCode::BadRequest,
+                            "a rejection's details must be a JSON object (string keys)");
+    }
+    details.erase("code");
+    details.erase("message");
+    if (toPayload(details).size() > kMaxRejectionDetailsBytes) {
+        throw ProtocolError(ErrorCode::TooLarge, "a rejection's details exceed " +
+                                                     std::to_string(kMaxRejectionDetailsBytes) +
+                                                     " bytes encoded");
+    }
+    return details;
 }
 
 }  // namespace parley

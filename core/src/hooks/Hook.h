@@ -39,13 +39,18 @@ std::optional<Hook> hookByName(std::string_view name);
 // "before" hooks may reject (and message.before_store rewrite).
 bool hookMayReject(Hook hook);
 
-// A message about to be stored. Handlers of message.before_store may rewrite body and meta.
+// A message about to be stored. Handlers of message.before_store may rewrite body and meta;
+// the rest tells them about the conversation without a query of their own.
 struct MessageDraft {
     std::string sender;
     std::string conv;
     std::string cmid;
     std::string body;
     nlohmann::json meta;  // an object, or null
+    store::ConversationKind kind = store::ConversationKind::Direct;
+    std::optional<store::ContextRef> context;
+    std::vector<std::string> members;
+    int64_t lastSeq = 0;  // of the conversation before this message: 0 = the first message
 };
 
 // A conversation about to be created.
@@ -91,19 +96,36 @@ struct Verdict {
     ErrorCode code = ErrorCode::Forbidden;
     std::string message;  // the rejection's message, or the failure's reason
     nlohmann::json reply = nlohmann::json::object();
+    // A rejection's extra fields for the client's error object (e.g. retry_after_ms).
+    nlohmann::json details = nlohmann::json::object();
 
     static Verdict proceed() { return {}; }
-    static Verdict reject(ErrorCode code, std::string message) {
-        return {Kind::Reject, code, std::move(message), nlohmann::json::object()};
+    static Verdict reject(ErrorCode code, std::string message,
+                          nlohmann::json details = nlohmann::json::object()) {
+        return {Kind::Reject, code, std::move(message), nlohmann::json::object(),
+                std::move(details)};
     }
     static Verdict replyWith(nlohmann::json fields) {
-        return {Kind::Reply, ErrorCode::Forbidden, {}, std::move(fields)};
+        return {Kind::Reply, ErrorCode::Forbidden, {}, std::move(fields), nlohmann::json::object()};
     }
-    static Verdict defer() { return {Kind::Defer, ErrorCode::Forbidden, {}, {}}; }
+    static Verdict defer() {
+        return {Kind::Defer,
+                ErrorCode::Forbidden,
+                {},
+                nlohmann::json::object(),
+                nlohmann::json::object()};
+    }
     static Verdict fail(std::string reason) {
-        return {Kind::Fail, ErrorCode::Internal, std::move(reason), nlohmann::json::object()};
+        return {Kind::Fail, ErrorCode::Internal, std::move(reason), nlohmann::json::object(),
+                nlohmann::json::object()};
     }
 };
+
+// The extra fields of a rejection's error object as an extension gives them: a JSON object of at
+// most kMaxRejectionDetailsBytes encoded. Returns it without "code" and "message" (parleyd's,
+// never overridden). Throws ProtocolError: bad_request if it is no object, too_large if larger.
+constexpr size_t kMaxRejectionDetailsBytes = 4096;
+nlohmann::json rejectionDetails(nlohmann::json details);
 
 // A hook handler. `budget` is how long it may take: a handler that can stop itself (Lua) uses
 // it; the bus measures every handler and treats an overrun as a failure.

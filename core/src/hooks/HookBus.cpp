@@ -217,7 +217,7 @@ void HookBus::run(Hook hook, const HookPayload& payload) const {
         switch (verdict.kind) {
             case Verdict::Kind::Reject:
                 if (hookMayReject(hook)) {
-                    throw ProtocolError(verdict.code, verdict.message);
+                    throw ProtocolError(verdict.code, verdict.message, verdict.details);
                 }
                 spdlog::warn("extension '{}' tried to reject in {}, which cannot be rejected",
                              entry.extension, point);
@@ -281,7 +281,7 @@ std::optional<nlohmann::json> HookBus::runCommand(const CommandCall& call) const
             case Verdict::Kind::Continue:
                 return nlohmann::json::object();
             case Verdict::Kind::Reject:
-                throw ProtocolError(verdict.code, verdict.message);
+                throw ProtocolError(verdict.code, verdict.message, verdict.details);
             case Verdict::Kind::Fail:
                 throw ProtocolError(ErrorCode::Internal,
                                     "extension '" + entry.extension + "' failed");

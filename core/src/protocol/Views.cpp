@@ -31,11 +31,14 @@ nlohmann::json summaryJson(const store::ConversationRecord& conversation,
     }
     nlohmann::json context = nullptr;
     if (conversation.context) {
-        context = {
-            {"type", conversation.context->type},
-            {"id", conversation.context->id},
-            {"title", conversation.context->title ? nlohmann::json(*conversation.context->title)
-                                                  : nlohmann::json(nullptr)}};
+        const auto& about = *conversation.context;
+        const auto orNull = [](const std::optional<std::string>& text) {
+            return text ? nlohmann::json(*text) : nlohmann::json(nullptr);
+        };
+        context = {{"type", about.type},
+                   {"id", about.id},
+                   {"title", orNull(about.title)},
+                   {"status", orNull(about.status)}};
     }
     nlohmann::json preview = nullptr;
     if (conversation.lastMessage) {

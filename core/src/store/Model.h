@@ -12,6 +12,8 @@ struct ContextRef {
     std::string type;
     std::string id;
     std::optional<std::string> title;
+    // Set by extensions (e.g. a listing's "open", "sold"); never by clients.
+    std::optional<std::string> status;
 };
 
 struct MemberInfo {
@@ -107,12 +109,14 @@ struct ReadResult {
     std::vector<std::string> memberIds;
 };
 
-// Who is in a conversation, as seen by one user.
+// Who is in a conversation, as seen by one user, and what the conversation is.
 struct MemberView {
     Access access = Access::NoConversation;
     std::vector<std::string> memberIds;
     int64_t lastSeq = 0;
     int64_t readSeq = 0;  // the asking user's
+    ConversationKind kind = ConversationKind::Direct;
+    std::optional<ContextRef> context;
 };
 
 enum class PresenceState { Online, Away, Offline };

@@ -66,6 +66,10 @@ CREATE TABLE extension_kv (
 ) WITHOUT ROWID;
 CREATE INDEX extension_kv_expiry ON extension_kv (expires_at);
 )sql",
+            R"sql(
+ALTER TABLE conversations ADD COLUMN ctx_status TEXT;
+CREATE INDEX conversations_by_context ON conversations (ctx_type, ctx_id);
+)sql",
         },
     };
     return dialect;
@@ -134,6 +138,10 @@ CREATE TABLE extension_kv (
     PRIMARY KEY (extension, k),
     KEY extension_kv_expiry (expires_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+)sql",
+            R"sql(
+ALTER TABLE conversations ADD COLUMN ctx_status VARCHAR(32) NULL,
+    ADD KEY conversations_by_context (ctx_type, ctx_id);
 )sql",
         },
     };

@@ -13,8 +13,8 @@ namespace {
 
 constexpr const char* kConversationColumns =
     "c.id, c.kind, c.title, c.ctx_type, c.ctx_id, c.ctx_title, c.created_by, c.created_at, "
-    "c.last_seq, c.last_activity";
-constexpr size_t kConversationColumnCount = 10;
+    "c.last_seq, c.last_activity, c.ctx_status";
+constexpr size_t kConversationColumnCount = 11;
 constexpr const char* kMessageColumns = "conv, seq, sender, cmid, body, meta, ts";
 
 ConversationRecord readConversation(const SqlRow& row) {
@@ -23,7 +23,8 @@ ConversationRecord readConversation(const SqlRow& row) {
     record.kind = row.text(1) == "group" ? ConversationKind::Group : ConversationKind::Direct;
     record.title = row.optionalText(2);
     if (!row.isNull(3)) {
-        record.context = ContextRef{row.text(3), row.text(4), row.optionalText(5)};
+        record.context =
+            ContextRef{row.text(3), row.text(4), row.optionalText(5), row.optionalText(10)};
     }
     record.createdBy = row.text(6);
     record.createdAt = row.integer(7);
@@ -75,6 +76,8 @@ PresenceState parseState(const std::string& text) {
 struct ViewRows {
     bool exists = false;
     int64_t lastSeq = 0;
+    ConversationKind kind = ConversationKind::Direct;
+    std::optional<ContextRef> context;
     std::vector<MemberInfo> members;
     std::optional<int64_t> readSeq;  // set when uid is a member
 
@@ -91,10 +94,17 @@ struct ViewRows {
 ViewRows loadView(SqlConnection& db, const std::string& conv, const std::string& uid) {
     ViewRows view;
     auto rows = db.query(
-        "SELECT c.last_seq, m.uid, m.read_seq FROM conversations c "
-        "LEFT JOIN members m ON m.conv = c.id WHERE c.id = ?",
+        "SELECT c.last_seq, m.uid, m.read_seq, c.kind, c.ctx_type, c.ctx_id, c.ctx_title, "
+        "c.ctx_status FROM conversations c LEFT JOIN members m ON m.conv = c.id WHERE c.id = ?",
         {conv});
     for (const auto& row : rows) {
+        if (!view.exists) {
+            view.kind = row.text(3) == "group" ? ConversationKind::Group : ConversationKind::Direct;
+            if (!row.isNull(4)) {
+                view.context =
+                    ContextRef{row.text(4), row.text(5), row.optionalText(6), row.optionalText(7)};
+            }
+        }
         view.exists = true;
         view.lastSeq = row.integer(0);
         if (row.isNull(1)) {
@@ -350,7 +360,8 @@ std::optional<ConversationRecord> SqlStore::conversation(const std::string& conv
 }
 
 ConversationPage SqlStore::listConversations(const std::string& uid, int limit,
-                                             const std::optional<ListCursor>& before) {
+                                             const std::optional<ListCursor>& before,
+                                             const std::optional<ContextRef>& context) {
     return transaction("listConversations", Mode::Read, [&](SqlConnection& db) {
         std::string sql = std::string("SELECT ") + kConversationColumns +
                           ", lm.sender, lm.cmid, lm.body, lm.meta, lm.ts "
@@ -358,6 +369,11 @@ ConversationPage SqlStore::listConversations(const std::string& uid, int limit,
                           "LEFT JOIN messages lm ON lm.conv = c.id AND lm.seq = c.last_seq "
                           "WHERE m.uid = ?";
         SqlParams params{uid};
+        if (context) {
+            sql += " AND c.ctx_type = ? AND c.ctx_id = ?";
+            params.emplace_back(context->type);
+            params.emplace_back(context->id);
+        }
         if (before) {
             sql += " AND (c.last_activity < ? OR (c.last_activity = ? AND c.id < ?))";
             params.emplace_back(before->lastActivity);
@@ -378,10 +394,53 @@ ConversationPage SqlStore::listConversations(const std::string& uid, int limit,
     });
 }
 
+std::vector<std::string> SqlStore::updateContext(const std::string& type, const std::string& id,
+                                                 const std::optional<std::string>& title,
+                                                 const std::optional<std::string>& status) {
+    return transaction("updateContext", Mode::Write, [&](SqlConnection& db) {
+        std::vector<std::string> ids;
+        for (const auto& row : db.query(
+                 "SELECT id FROM conversations WHERE ctx_type = ? AND ctx_id = ?", {type, id})) {
+            ids.push_back(row.text(0));
+        }
+        if (!ids.empty() && (title || status)) {
+            std::string sql = "UPDATE conversations SET ";
+            SqlParams params;
+            if (title) {
+                sql += "ctx_title = ?";
+                params.emplace_back(*title);
+            }
+            if (status) {
+                sql += title ? ", ctx_status = ?" : "ctx_status = ?";
+                params.emplace_back(*status);
+            }
+            sql += " WHERE ctx_type = ? AND ctx_id = ?";
+            params.emplace_back(type);
+            params.emplace_back(id);
+            db.execute(sql, params);
+        }
+        return ids;
+    });
+}
+
+std::vector<std::string> SqlStore::conversationsAbout(const std::string& type,
+                                                      const std::string& id, int limit) {
+    return transaction("conversationsAbout", Mode::Read, [&](SqlConnection& db) {
+        std::vector<std::string> ids;
+        for (const auto& row : db.query("SELECT id FROM conversations WHERE ctx_type = ? AND "
+                                        "ctx_id = ? ORDER BY last_activity DESC, id DESC LIMIT ?",
+                                        {type, id, int64_t{limit}})) {
+            ids.push_back(row.text(0));
+        }
+        return ids;
+    });
+}
+
 MemberView SqlStore::memberView(const std::string& conv, const std::string& uid) {
     return transaction("memberView", Mode::Read, [&](SqlConnection& db) {
         auto view = loadView(db, conv, uid);
-        return MemberView{accessOf(view), view.memberIds(), view.lastSeq, view.readSeq.value_or(0)};
+        return MemberView{accessOf(view),           view.memberIds(), view.lastSeq,
+                          view.readSeq.value_or(0), view.kind,        std::move(view.context)};
     });
 }
 

@@ -30,7 +30,13 @@ class SqlStore : public Store {
                                    const std::string& newId, int64_t now) override;
     std::optional<ConversationRecord> conversation(const std::string& conv) override;
     ConversationPage listConversations(const std::string& uid, int limit,
-                                       const std::optional<ListCursor>& before) override;
+                                       const std::optional<ListCursor>& before,
+                                       const std::optional<ContextRef>& context = {}) override;
+    std::vector<std::string> updateContext(const std::string& type, const std::string& id,
+                                           const std::optional<std::string>& title,
+                                           const std::optional<std::string>& status) override;
+    std::vector<std::string> conversationsAbout(const std::string& type, const std::string& id,
+                                                int limit) override;
     MemberView memberView(const std::string& conv, const std::string& uid) override;
 
     AppendResult appendMessage(const NewMessage& message) override;

@@ -40,8 +40,16 @@ class Store {
                                            const std::optional<std::string>& title,
                                            const std::string& newId, int64_t now) = 0;
     virtual std::optional<ConversationRecord> conversation(const std::string& conv) = 0;
+    // Newest activity first; only conversations about `context` (type and id) when given.
     virtual ConversationPage listConversations(const std::string& uid, int limit,
-                                               const std::optional<ListCursor>& before) = 0;
+                                               const std::optional<ListCursor>& before,
+                                               const std::optional<ContextRef>& context = {}) = 0;
+    // Sets the title and/or status of every conversation about (type, id); returns their ids.
+    virtual std::vector<std::string> updateContext(const std::string& type, const std::string& id,
+                                                   const std::optional<std::string>& title,
+                                                   const std::optional<std::string>& status) = 0;
+    virtual std::vector<std::string> conversationsAbout(const std::string& type,
+                                                        const std::string& id, int limit) = 0;
     virtual MemberView memberView(const std::string& conv, const std::string& uid) = 0;
 
     // Stores a message with the next seq of its conversation, or finds the earlier copy with the
