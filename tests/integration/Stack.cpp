@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <map>
+
 #include <stdexcept>
+#include "Paths.h"
 
 namespace parley::testing {
 
@@ -30,17 +32,18 @@ MariaDbServer& sharedMariaDb() {
     return *mariaDb;
 }
 
-Stack& Stack::forBackend(const std::string& backend) {
-    auto& stack = stacks[backend];
+Stack& Stack::forBackend(const std::string& backend, Flavour flavour) {
+    auto& stack = stacks[backend + (flavour == Flavour::Marketplace ? "+marketplace" : "")];
     if (!stack) {
-        stack = std::make_unique<Stack>(backend);
+        stack = std::make_unique<Stack>(backend, flavour);
     }
     return *stack;
 }
 
-Stack::Stack(const std::string& backend) : backend_(backend) {
+Stack::Stack(const std::string& backend, Flavour flavour) : backend_(backend) {
     std::vector<BrokerUser> users{{"parleyd", "parleyd-secret"},
-                                  {"mallory", passwordOf("mallory")}};
+                                  {"mallory", passwordOf("mallory")},
+                                  {"ops", passwordOf("ops")}};
     for (int i = 1; i <= kUsers; ++i) {
         const std::string uid = "u" + std::to_string(i);
         users.push_back({uid, passwordOf(uid)});
@@ -59,7 +62,7 @@ Stack::Stack(const std::string& backend) : backend_(backend) {
     } else {
         throw std::invalid_argument("unknown backend " + backend);
     }
-    parleyd_ = std::make_unique<ParleydProcess>(
+    std::string yaml =
         "broker:\n"
         "  uri: " +
         broker_->uri() +
@@ -74,7 +77,23 @@ Stack::Stack(const std::string& backend) : backend_(backend) {
         store +
         "  retry_for: 10s\n"
         "presence: {away_after: 2s, sweep_interval: 200ms}\n"
-        "log: {level: info}\n");
+        "log: {level: info}\n";
+    if (flavour == Flavour::Marketplace) {
+        // Limits low enough for a test to reach; every test uses fresh users.
+        yaml +=
+            "admins: [ops]\n"
+            "extensions:\n"
+            "  - name: moderation\n"
+            "    script: " +
+            sourceDir() +
+            "/scripts/moderation.lua\n"
+            "    options: {messages_per_minute: 20, conversations_per_hour: 5, words: [scam], "
+            "max_links: 2}\n"
+            "  - name: listings\n"
+            "    script: " +
+            sourceDir() + "/scripts/listings.lua\n";
+    }
+    parleyd_ = std::make_unique<ParleydProcess>(yaml);
 }
 
 std::string Stack::newUser() {

@@ -15,13 +15,18 @@ namespace parley::testing {
 MariaDbServer& sharedMariaDb();
 
 // A real Mosquitto with Parley's config and ACL, and a parleyd on one storage backend behind it.
-// One per backend for the whole binary; tests keep apart by using fresh users.
+// One per backend (and flavour) for the whole binary; tests keep apart by using fresh users.
 class Stack {
   public:
-    // backend: "sqlite" or "mariadb"
-    static Stack& forBackend(const std::string& backend);
+    enum class Flavour {
+        Plain,        // parleyd alone
+        Marketplace,  // with scripts/moderation.lua and scripts/listings.lua, admin "ops"
+    };
 
-    explicit Stack(const std::string& backend);
+    // backend: "sqlite" or "mariadb"
+    static Stack& forBackend(const std::string& backend, Flavour flavour = Flavour::Plain);
+
+    Stack(const std::string& backend, Flavour flavour);
 
     MosquittoServer& broker() { return *broker_; }
     ParleydProcess& parleyd() { return *parleyd_; }

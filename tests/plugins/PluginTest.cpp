@@ -5,10 +5,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "FixtureProbe.h"
 #include "ServerHarness.h"
@@ -416,6 +419,218 @@ TEST_F(PluginTest, RewritesAreStoredAndDeliveredAndAFailedOneDoesNotStick) {
         [&] { return probe.call<int>("fixture_after_set_body_status") == PARLEY_ERR_FORBIDDEN; }));
     const char* problem = probe.call<const char*>("fixture_event_problem");
     EXPECT_EQ(problem, nullptr) << problem;
+}
+
+// --- Services added later in version 1 (fixture_services) ---------------------------------------
+
+const char* const kKeep = nullptr;  // context_update's "keep it" (a C string, not nullptr_t)
+
+class PluginServicesTest : public PluginTest {
+  protected:
+    PluginServicesTest() { addPlugin("services", FIXTURE_SERVICES_PATH); }
+
+    // Opens the direct conversation of `a` with `b` about listing `id`.
+    std::string openAbout(const std::string& a, const std::string& b, const std::string& id,
+                          const std::string& title) {
+        auto reply = call(a, {{"op", "conv.open"},
+                              {"peer", b},
+                              {"context", {{"type", "listing"}, {"id", id}, {"title", title}}}});
+        EXPECT_TRUE(reply["ok"]) << reply;
+        return reply.value("conv", "");
+    }
+
+    // A fixture_* function that fills a text buffer: its status, and the text as JSON (null if
+    // it left none).
+    template <typename... Args>
+    std::pair<int, json> service(const char* function, Args... args) {
+        std::string out(64 * 1024, '\0');
+        const int status = probe_.call<int>(function, args..., out.data(), out.size());
+        const std::string text = out.c_str();
+        return {status, text.empty() ? json() : json::parse(text)};
+    }
+
+    json lastEvent(int which) {
+        std::string out(4096, '\0');
+        probe_.call<void>("fixture_last_event", which, out.data(), out.size());
+        return out[0] == '\0' ? json() : json::parse(out.c_str());
+    }
+
+    static std::vector<std::string> sorted(std::vector<std::string> ids) {
+        std::sort(ids.begin(), ids.end());
+        return ids;
+    }
+
+    const FixtureProbe probe_{FIXTURE_SERVICES_PATH};
+};
+
+TEST_F(PluginServicesTest, ContextUpdateChangesSummariesAndTellsTheMembers) {
+    const std::string aliceBike = openAbout("alice", "bob", "42", "Blue bike");
+    const std::string carolBike = openAbout("carol", "bob", "42", "Blue bike");
+    const std::string otherBike = openAbout("alice", "bob", "43", "Red bike");
+
+    auto [status, ids] =
+        service("fixture_context_update", "listing", "42", "Blue bike (sold)", "sold");
+    ASSERT_EQ(status, PARLEY_OK);
+    ASSERT_TRUE(ids.is_array()) << ids;
+    EXPECT_EQ(sorted(ids.get<std::vector<std::string>>()), sorted({aliceBike, carolBike}));
+
+    auto summary = call("alice", {{"op", "conv.get"}, {"conv", aliceBike}});
+    EXPECT_EQ(
+        summary["context"],
+        json(
+            {{"type", "listing"}, {"id", "42"}, {"title", "Blue bike (sold)"}, {"status", "sold"}}))
+        << summary;
+    EXPECT_TRUE(
+        call("alice", {{"op", "conv.get"}, {"conv", otherBike}})["context"]["status"].is_null())
+        << "another listing's conversation is untouched";
+    const std::vector<std::pair<std::string, std::string>> told = {
+        {"alice", aliceBike}, {"bob", aliceBike}, {"bob", carolBike}, {"carol", carolBike}};
+    for (const auto& [uid, conv] : told) {
+        auto event = transport_.waitFor("parley/v1/u/" + uid + "/n", [&](const json& e) {
+            return e["ev"] == "conv" && e["reason"] == "changed" && e["conv"] == conv;
+        });
+        EXPECT_EQ(event.payload["context"]["status"], "sold") << uid << " " << event.payload;
+    }
+
+    // NULL keeps: only the status changes; no buffer is fine.
+    EXPECT_EQ(probe_.call<int>("fixture_context_update", "listing", "42", kKeep, "open",
+                               static_cast<char*>(nullptr), size_t{0}),
+              PARLEY_OK);
+    summary = call("bob", {{"op", "conv.get"}, {"conv", carolBike}});
+    EXPECT_EQ(summary["context"]["title"], "Blue bike (sold)");
+    EXPECT_EQ(summary["context"]["status"], "open");
+
+    EXPECT_EQ(service("fixture_context_update", "listing", "42", kKeep, "Sold!").first,
+              PARLEY_ERR_INVALID)
+        << "a status is 1-32 of a-z 0-9 _ -";
+    EXPECT_EQ(service("fixture_context_update", "listing", "nope", "x", kKeep),
+              std::make_pair(int{PARLEY_OK}, json::array()));
+
+    auto [listed, about] = service("fixture_context_conversations", "listing", "42", size_t{10});
+    ASSERT_EQ(listed, PARLEY_OK);
+    EXPECT_EQ(sorted(about.get<std::vector<std::string>>()), sorted({aliceBike, carolBike}));
+    EXPECT_EQ(service("fixture_context_conversations", "listing", "42", size_t{1}).second.size(),
+              1U);
+    EXPECT_EQ(service("fixture_context_conversations", "listing", "nope", size_t{10}),
+              std::make_pair(int{PARLEY_OK}, json::array()));
+    EXPECT_EQ(probe_.call<int>("fixture_null_checks_failed"), 0);
+}
+
+TEST_F(PluginServicesTest, MessagesGetPagesTheHistory) {
+    const std::string conv = openDirect("alice", "bob");
+    for (int i = 1; i <= 5; ++i) {
+        ASSERT_TRUE(send("alice", conv, "message " + std::to_string(i))["ok"]);
+    }
+    const auto seqs = [](const json& page) {
+        std::vector<int64_t> found;
+        for (const auto& message : page["msgs"]) {
+            found.push_back(message["seq"].get<int64_t>());
+        }
+        return found;
+    };
+    auto [status, newest] = service("fixture_messages_get", conv.c_str(), int64_t{PARLEY_NO_SEQ},
+                                    int64_t{PARLEY_NO_SEQ}, size_t{2});
+    ASSERT_EQ(status, PARLEY_OK);
+    EXPECT_EQ(seqs(newest), (std::vector<int64_t>{4, 5}));
+    EXPECT_EQ(newest["has_more"], true);
+    EXPECT_EQ(newest["msgs"][1]["body"], "message 5");
+    EXPECT_EQ(newest["msgs"][1]["sender"], "alice");
+
+    auto older =
+        service("fixture_messages_get", conv.c_str(), int64_t{4}, int64_t{PARLEY_NO_SEQ}, size_t{2})
+            .second;
+    EXPECT_EQ(seqs(older), (std::vector<int64_t>{2, 3}));
+    EXPECT_EQ(older["has_more"], true);
+    auto newer = service("fixture_messages_get", conv.c_str(), int64_t{PARLEY_NO_SEQ}, int64_t{3},
+                         size_t{10})
+                     .second;
+    EXPECT_EQ(seqs(newer), (std::vector<int64_t>{4, 5}));
+    EXPECT_EQ(newer["has_more"], false);
+    auto oldest =
+        service("fixture_messages_get", conv.c_str(), int64_t{PARLEY_NO_SEQ}, int64_t{0}, size_t{2})
+            .second;
+    EXPECT_EQ(seqs(oldest), (std::vector<int64_t>{1, 2})) << "after 0 starts at the first message";
+    EXPECT_EQ(oldest["has_more"], true);
+
+    EXPECT_EQ(service("fixture_messages_get", "nope", int64_t{PARLEY_NO_SEQ},
+                      int64_t{PARLEY_NO_SEQ}, size_t{10}),
+              std::make_pair(int{PARLEY_ERR_NOT_FOUND}, json()));
+    EXPECT_EQ(service("fixture_messages_get", conv.c_str(), int64_t{PARLEY_NO_SEQ},
+                      int64_t{PARLEY_NO_SEQ}, size_t{0})
+                  .first,
+              PARLEY_ERR_INVALID);
+    EXPECT_EQ(service("fixture_messages_get", conv.c_str(), int64_t{PARLEY_NO_SEQ},
+                      int64_t{PARLEY_NO_SEQ}, size_t{101})
+                  .first,
+              PARLEY_ERR_INVALID);
+}
+
+TEST_F(PluginServicesTest, BeforeStoreEventCarriesTheConversation) {
+    const std::string conv = openAbout("alice", "bob", "42", "Blue bike");
+    ASSERT_TRUE(send("alice", conv, "first")["ok"]);
+    EXPECT_EQ(lastEvent(0), json({{"has_fields", true},
+                                  {"kind", "direct"},
+                                  {"context_type", "listing"},
+                                  {"context_id", "42"},
+                                  {"context_title", "Blue bike"},
+                                  {"context_status", nullptr},
+                                  {"last_seq", 0},
+                                  {"member_count", 2},
+                                  {"first_member", "alice"}}))
+        << "the members come with the draft";
+    // message.after_store leaves the conversation's fields NULL and 0.
+    ASSERT_TRUE(eventually([&] { return lastEvent(1)["has_fields"] == true; }));
+    const json after = lastEvent(1);
+    EXPECT_TRUE(after["kind"].is_null()) << after;
+    EXPECT_TRUE(after["context_type"].is_null()) << after;
+    EXPECT_EQ(after["last_seq"], 0);
+    EXPECT_EQ(after["member_count"], 2);
+
+    ASSERT_EQ(probe_.call<int>("fixture_context_update", "listing", "42", kKeep, "sold",
+                               static_cast<char*>(nullptr), size_t{0}),
+              PARLEY_OK);
+    ASSERT_TRUE(send("bob", conv, "second")["ok"]);
+    auto second = lastEvent(0);
+    EXPECT_EQ(second["context_status"], "sold");
+    EXPECT_EQ(second["last_seq"], 1);
+
+    auto group = call("alice", {{"op", "conv.create"}, {"members", {"bob", "carol"}}});
+    ASSERT_TRUE(group["ok"]) << group;
+    ASSERT_TRUE(send("carol", group["conv"].get<std::string>(), "hi all")["ok"]);
+    auto inGroup = lastEvent(0);
+    EXPECT_EQ(inGroup["kind"], "group");
+    EXPECT_TRUE(inGroup["context_type"].is_null()) << inGroup;
+    EXPECT_EQ(inGroup["last_seq"], 0);
+}
+
+TEST_F(PluginServicesTest, RejectWithDetailsReachesTheClientsErrorObject) {
+    const std::string conv = openDirect("alice", "bob");
+    auto limited = send("alice", conv, "limit");
+    EXPECT_EQ(limited["error"],
+              json({{"code", "rate_limited"}, {"message", "slow down"}, {"retry_after_ms", 1200}}))
+        << "the details' own code and message are dropped";
+
+    auto command = call("alice", {{"op", "services.limit"}});
+    EXPECT_EQ(command["error"], json({{"code", "rate_limited"},
+                                      {"message", "not so fast"},
+                                      {"retry_after_ms", 1200},
+                                      {"scope", {{"op", "services.limit"}}}}));
+
+    EXPECT_EQ(send("alice", conv, "reject-twice")["error"],
+              json({{"code", "forbidden"}, {"message", "second"}}))
+        << "reject after reject_with leaves no details";
+
+    // Wrong details: reject_with says so, and the rejection stands without them.
+    const std::vector<std::pair<std::string, int>> wrong = {{"array", PARLEY_ERR_INVALID},
+                                                            {"json", PARLEY_ERR_INVALID},
+                                                            {"large", PARLEY_ERR_TOO_LARGE}};
+    for (const auto& [kind, expected] : wrong) {
+        auto refused = send("alice", conv, "bad-details:" + kind);
+        EXPECT_EQ(refused["error"], json({{"code", "forbidden"}, {"message", "bad details"}}))
+            << kind;
+        EXPECT_EQ(probe_.call<int>("fixture_bad_details_status"), expected) << kind;
+    }
+    EXPECT_TRUE(history("alice", conv).empty());
 }
 
 }  // namespace

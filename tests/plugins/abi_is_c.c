@@ -10,6 +10,23 @@ _Static_assert(offsetof(parley_conversation_event, struct_size) == 0, "");
 _Static_assert(offsetof(parley_read_event, struct_size) == 0, "");
 _Static_assert(offsetof(parley_presence_event, struct_size) == 0, "");
 _Static_assert(offsetof(parley_command_event, struct_size) == 0, "");
+/* Members added later in version 1 follow the last earlier one directly, in the order they were
+ * added: nothing was inserted before them. */
+#define PARLEY_FOLLOWS(type, before, after)                                                      \
+    _Static_assert(offsetof(type, after) == offsetof(type, before) + sizeof(((type*)0)->before), \
+                   #after " directly follows " #before)
+PARLEY_FOLLOWS(parley_host, buffer_free, reject_with);
+PARLEY_FOLLOWS(parley_host, reject_with, context_update);
+PARLEY_FOLLOWS(parley_host, context_update, context_conversations);
+PARLEY_FOLLOWS(parley_host, context_conversations, messages_get);
+PARLEY_FOLLOWS(parley_message_event, member_count, conv_kind);
+PARLEY_FOLLOWS(parley_message_event, conv_kind, context_type);
+PARLEY_FOLLOWS(parley_message_event, context_type, context_id);
+PARLEY_FOLLOWS(parley_message_event, context_id, context_title);
+PARLEY_FOLLOWS(parley_message_event, context_title, context_status);
+_Static_assert(offsetof(parley_message_event, conv_last_seq) >
+                   offsetof(parley_message_event, context_status),
+               "conv_last_seq follows context_status (after padding on some 32-bit ABIs)");
 _Static_assert(PARLEY_OK == 0 && PARLEY_DEFER == 1 && PARLEY_REJECT == 2, "statuses are fixed");
 _Static_assert(PARLEY_ERR_INVALID == -1 && PARLEY_ERR_INTERNAL == -8, "statuses are fixed");
 _Static_assert(PARLEY_HOOK_MESSAGE_BEFORE_STORE == 1 && PARLEY_HOOK_USER_DISCONNECTED == 8,
@@ -22,7 +39,10 @@ static int version(const int* supported, size_t count) {
 static parley_status init(parley_plugin* self, const parley_host* host, void** state) {
     (void)self;
     (void)state;
-    return PARLEY_HOST_HAS(host, buffer_free) ? PARLEY_OK : PARLEY_ERR_VERSION;
+    /* A member added later in version 1 is checked for like any other. */
+    return PARLEY_HOST_HAS(host, buffer_free) && PARLEY_HOST_HAS(host, messages_get)
+               ? PARLEY_OK
+               : PARLEY_ERR_VERSION;
 }
 static void cleanup(parley_plugin* self, void* state) {
     (void)self;

@@ -38,6 +38,9 @@ extern "C" {
 
 #define PARLEY_PLUGIN_ABI_VERSION 1
 
+/* "No bound" for the seq arguments of messages_get. */
+#define PARLEY_NO_SEQ (-1)
+
 #if defined(__GNUC__)
 #define PARLEY_PLUGIN_EXPORT __attribute__((visibility("default")))
 #else
@@ -93,8 +96,17 @@ typedef struct parley_message_event {
     const char* meta_json; /* a JSON object, or NULL */
     int64_t seq;           /* 0 before store */
     int64_t ts;            /* ms since the epoch; 0 before store */
-    const char* const* members; /* after store: every member's uid */
+    const char* const* members; /* every member's uid */
     size_t member_count;
+    /* The conversation the message goes to, set for message.before_store; NULL and 0 in
+     * message.after_store. Added later in version 1: read them only if struct_size covers them
+     * (offsetof + sizeof); an older parleyd's event ends before conv_kind. */
+    const char* conv_kind;      /* "direct" or "group" */
+    const char* context_type;   /* what the conversation is about, or NULL */
+    const char* context_id;     /* or NULL */
+    const char* context_title;  /* or NULL */
+    const char* context_status; /* set by extensions (host->context_update), or NULL */
+    int64_t conv_last_seq;      /* the conversation's last seq: 0 = this is its first message */
 } parley_message_event;
 
 /* A conversation: before it is created (id NULL) or after. */
@@ -143,10 +155,11 @@ typedef struct parley_buffer {
 
 /*
  * A hook handler. `event` points to the struct of the hook (see parley_hook). Return PARLEY_OK
- * or PARLEY_DEFER to let the event go on, PARLEY_REJECT (after host->reject) to refuse it in a
- * "before" hook. Any negative status is a failure: logged, counted, and the hook's failure policy
- * applies. So is any value that is no parley_status, and a C++ exception escaping a C++ plugin's
- * callback (parleyd catches it). PARLEY_REJECT without host->reject refuses with "forbidden".
+ * or PARLEY_DEFER to let the event go on, PARLEY_REJECT (after host->reject or reject_with) to
+ * refuse it in a "before" hook. Any negative status is a failure: logged, counted, and the hook's
+ * failure policy applies. So is any value that is no parley_status, and a C++ exception escaping a
+ * C++ plugin's callback (parleyd catches it). PARLEY_REJECT without host->reject refuses with
+ * "forbidden".
  */
 typedef parley_status (*parley_hook_fn)(parley_call* call, const void* event, void* userdata);
 
@@ -239,6 +252,36 @@ typedef struct parley_host {
     int64_t (*monotonic_ms)(void);
     int64_t (*wall_ms)(void);
     void (*buffer_free)(parley_buffer* buffer);
+
+    /* Added later in version 1: check PARLEY_HOST_HAS(host, member) before using these. */
+
+    /* reject, with extra fields for the client's error object: details_json is a JSON object
+     * (e.g. {"retry_after_ms":1200}) of at most 4 KiB encoded, or NULL for none. Its "code" and
+     * "message" are dropped (parleyd's). The rules of reject apply; details that are no JSON
+     * object give PARLEY_ERR_INVALID, more than 4 KiB PARLEY_ERR_TOO_LARGE, and the rejection
+     * is still recorded, without the details. */
+    parley_status (*reject_with)(parley_call* call, const char* code, const char* message,
+                                 const char* details_json);
+    /* Sets the context title and/or status of every conversation about (type, id), e.g. a
+     * listing that was renamed or sold; NULL keeps it. Title: at most 128 characters; status:
+     * 1-32 characters from a-z 0-9 _ - (else PARLEY_ERR_INVALID). Every member of those
+     * conversations gets a "conv" event with reason "changed". conversation_ids_out (may be
+     * NULL) receives their ids, a JSON array (empty if none). */
+    parley_status (*context_update)(parley_plugin* self, const char* type, const char* id,
+                                    const char* title, const char* status,
+                                    parley_buffer* conversation_ids_out);
+    /* Ids of the conversations about (type, id), most recently active first, as a JSON array
+     * of at most `limit` (1-1000, else PARLEY_ERR_INVALID). */
+    parley_status (*context_conversations)(parley_plugin* self, const char* type, const char* id,
+                                           size_t limit, parley_buffer* out);
+    /* A page of a conversation's messages as msg.history answers it: {"msgs": [...],
+     * "has_more": bool}, msgs in ascending seq. before / after: only seq < before / seq > after,
+     * PARLEY_NO_SEQ (any negative) = no bound, so after 0 pages from the first message; with
+     * `after` the page walks forward from it, otherwise back from the newest
+     * (has_more: more in that direction). limit: 1-100. PARLEY_ERR_NOT_FOUND for an unknown
+     * conversation. */
+    parley_status (*messages_get)(parley_plugin* self, const char* conv, int64_t before,
+                                  int64_t after, size_t limit, parley_buffer* out);
 } parley_host;
 
 /* True if the host table has `member` (added in a later version than the plugin knows). */

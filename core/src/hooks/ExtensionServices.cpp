@@ -169,6 +169,9 @@ std::vector<std::string> ExtensionServices::updateContext(
                             "a context status is 1-32 characters from a-z 0-9 _ -");
     }
     auto ids = store_.updateContext(type, id, title, status);
+    if (!title && !status) {
+        return ids;  // nothing changed: nobody to tell
+    }
     for (const auto& conv : ids) {
         auto record = store_.conversation(conv);
         if (!record) {

@@ -22,6 +22,9 @@ namespace {
 constexpr size_t kMaxPrintBytes = 4096;
 constexpr size_t kMaxDecodeBytes = 1024 * 1024;
 constexpr lua_Integer kDefaultListLimit = 100;
+constexpr lua_Integer kMaxListLimit = 1000;
+constexpr lua_Integer kDefaultMessagesLimit = 50;  // msg.history's
+constexpr lua_Integer kMaxMessagesLimit = 100;
 
 // A table argument as JSON, with errors worded for the script.
 nlohmann::json argumentJson(lua_State* L, int index, const char* function, const char* what) {
@@ -199,6 +202,126 @@ int apiUser(lua_State* L) {
     LuaScript& script = LuaScript::of(L);
     return pushLookup(L, [&] {
         return std::optional<nlohmann::json>(script.services().user(std::string(uid, length)));
+    });
+}
+
+// Raises "<function>: unknown option '<key>'" for a key of the table at `index` that is not in
+// `allowed` (nullptr-terminated): a misspelt option must not be ignored. Reads raw.
+void checkOptionNames(lua_State* L, int index, const char* function, const char* const* allowed) {
+    index = lua_absindex(L, index);
+    lua_pushnil(L);
+    while (lua_next(L, index) != 0) {
+        lua_pop(L, 1);  // the value; the key stays for lua_next
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            luaL_error(L, "%s: option names are strings (got %s)", function, luaL_typename(L, -1));
+        }
+        const char* key = lua_tostring(L, -1);  // a string: no conversion that confuses lua_next
+        bool known = false;
+        for (const char* const* name = allowed; *name != nullptr; ++name) {
+            known = known || std::strcmp(*name, key) == 0;
+        }
+        if (!known) {
+            luaL_error(L, "%s: unknown option '%s'", function, key);
+        }
+    }
+}
+
+// Pushes the field `key` of the table at `index`, read raw (no metamethod runs).
+void pushRawField(lua_State* L, int index, const char* key) {
+    index = lua_absindex(L, index);
+    lua_pushstring(L, key);
+    lua_rawget(L, index);
+}
+
+// parley.messages(conv [, {before =, after =, limit =}]) -> {msgs = {...}, has_more = bool}
+int apiMessages(lua_State* L) {
+    static const char* const kOptions[] = {"before", "after", "limit", nullptr};
+    const char* function = "parley.messages";
+    size_t length = 0;
+    const char* conv = checkString(L, 1, function, "the conversation id", &length);
+    bool hasBefore = false;
+    bool hasAfter = false;
+    lua_Integer before = 0;
+    lua_Integer after = 0;
+    lua_Integer limit = kDefaultMessagesLimit;
+    if (!lua_isnoneornil(L, 2)) {
+        checkTable(L, 2, function, "the options");
+        checkOptionNames(L, 2, function, kOptions);
+        lua_settop(L, 2);
+        pushRawField(L, 2, "before");  // 3
+        pushRawField(L, 2, "after");   // 4
+        pushRawField(L, 2, "limit");   // 5
+        hasBefore = !lua_isnil(L, 3);
+        hasAfter = !lua_isnil(L, 4);
+        before = optInteger(L, 3, function, "before", 0);
+        after = optInteger(L, 4, function, "after", 0);
+        limit = optInteger(L, 5, function, "limit", kDefaultMessagesLimit);
+    }
+    if (before < 0 || after < 0) {
+        return luaL_error(L, "%s: before and after must not be negative", function);
+    }
+    if (limit < 1 || limit > kMaxMessagesLimit) {
+        return luaL_error(L, "%s: the limit must be 1-%d", function,
+                          static_cast<int>(kMaxMessagesLimit));
+    }
+    LuaScript& script = LuaScript::of(L);
+    return pushLookup(L, [&] {
+        return std::optional<nlohmann::json>(script.services().messages(
+            std::string(conv, length), hasBefore ? std::optional<int64_t>(before) : std::nullopt,
+            hasAfter ? std::optional<int64_t>(after) : std::nullopt, static_cast<int>(limit)));
+    });
+}
+
+// parley.context.update(type, id, {title =, status =}) -> array of conversation ids
+int apiContextUpdate(lua_State* L) {
+    static const char* const kFields[] = {"title", "status", nullptr};
+    const char* function = "parley.context.update";
+    size_t typeLength = 0;
+    size_t idLength = 0;
+    size_t titleLength = 0;
+    size_t statusLength = 0;
+    const char* type = checkString(L, 1, function, "the context type", &typeLength);
+    const char* id = checkString(L, 2, function, "the context id", &idLength);
+    checkTable(L, 3, function, "the fields");
+    checkOptionNames(L, 3, function, kFields);
+    lua_settop(L, 3);
+    pushRawField(L, 3, "title");   // 4: kept on the stack while its text is used
+    pushRawField(L, 3, "status");  // 5
+    const char* title = optString(L, 4, function, "title", &titleLength);
+    const char* status = optString(L, 5, function, "status", &statusLength);
+    LuaScript& script = LuaScript::of(L);
+    return pushLookup(L, [&] {
+        std::optional<std::string> newTitle;
+        std::optional<std::string> newStatus;
+        if (title != nullptr) {
+            newTitle.emplace(title, titleLength);
+        }
+        if (status != nullptr) {
+            newStatus.emplace(status, statusLength);
+        }
+        // A JSON array: pushed as a marked table, so it encodes as [] even when empty.
+        return std::optional<nlohmann::json>(nlohmann::json(
+            script.services().updateContext(script.name(), std::string(type, typeLength),
+                                            std::string(id, idLength), newTitle, newStatus)));
+    });
+}
+
+// parley.context.conversations(type, id [, limit]) -> array of conversation ids
+int apiContextConversations(lua_State* L) {
+    const char* function = "parley.context.conversations";
+    size_t typeLength = 0;
+    size_t idLength = 0;
+    const char* type = checkString(L, 1, function, "the context type", &typeLength);
+    const char* id = checkString(L, 2, function, "the context id", &idLength);
+    const lua_Integer limit = optInteger(L, 3, function, "the limit", kDefaultListLimit);
+    if (limit < 1 || limit > kMaxListLimit) {
+        return luaL_error(L, "%s: the limit must be 1-%d", function,
+                          static_cast<int>(kMaxListLimit));
+    }
+    LuaScript& script = LuaScript::of(L);
+    return pushLookup(L, [&] {
+        return std::optional<nlohmann::json>(nlohmann::json(script.services().conversationsAbout(
+            std::string(type, typeLength), std::string(id, idLength), static_cast<int>(limit))));
     });
 }
 
@@ -488,10 +611,12 @@ void addLibrary(lua_State* L, int parent, const char* field, const char* name,
 void installApi(lua_State* L) {
     LuaScript& script = LuaScript::of(L);
     static const luaL_Reg kApi[] = {
-        {"hook", &apiHook},           {"command", &apiCommand}, {"send", &apiSend},
-        {"broadcast", &apiBroadcast}, {"post", &apiPost},       {"conversation", &apiConversation},
-        {"user", &apiUser},           {"log", &apiLog},         {"now", &apiNow},
-        {"clock", &apiClock},         {nullptr, nullptr},
+        {"hook", &apiHook},         {"command", &apiCommand},
+        {"send", &apiSend},         {"broadcast", &apiBroadcast},
+        {"post", &apiPost},         {"conversation", &apiConversation},
+        {"user", &apiUser},         {"log", &apiLog},
+        {"now", &apiNow},           {"clock", &apiClock},
+        {"messages", &apiMessages}, {nullptr, nullptr},
     };
     static const luaL_Reg kKv[] = {
         {"get", &apiKvGet},   {"set", &apiKvSet},   {"delete", &apiKvDelete},
@@ -501,6 +626,11 @@ void installApi(lua_State* L) {
         {"after", &apiTimerAfter},
         {"every", &apiTimerEvery},
         {"cancel", &apiTimerCancel},
+        {nullptr, nullptr},
+    };
+    static const luaL_Reg kContext[] = {
+        {"update", &apiContextUpdate},
+        {"conversations", &apiContextConversations},
         {nullptr, nullptr},
     };
     static const luaL_Reg kJson[] = {
@@ -516,6 +646,7 @@ void installApi(lua_State* L) {
     addLibrary(L, api, "kv", "parley.kv", kKv);
     addLibrary(L, api, "timer", "parley.timer", kTimer);
     addLibrary(L, api, "json", "parley.json", kJson);
+    addLibrary(L, api, "context", "parley.context", kContext);
     lua_pushlstring(L, script.name().data(), script.name().size());
     lua_setfield(L, api, "name");
     pushReadOnlyJson(L, script.options(), "parley.config");

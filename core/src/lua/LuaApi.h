@@ -8,12 +8,16 @@ namespace parley::lua {
 // its log. Raises (call it under lua_pcall, after openSandbox).
 //
 //   parley.name, parley.config (read-only copy of the options), parley.DEFER
-//   parley.hook(name, fn)            at top level only; fn(event) -> nil | false, code, message
+//   parley.hook(name, fn)            at top level only; fn(event) -> nil | false, code,
+//                                    message, details (a table of extra error fields)
 //   parley.command(op, fn)           at top level only; fn(cmd, ctx) -> table | false, code,
-//                                    message | parley.DEFER | nil
+//                                    message, details | parley.DEFER | nil
 //   parley.send(uid, event)          parley.broadcast(conv, event)
 //   parley.post(conv, body, meta?, cmid?) -> seq
 //   parley.conversation(conv) -> table | nil          parley.user(uid) -> table
+//   parley.messages(conv, {before =, after =, limit =}?) -> {msgs = {...}, has_more = bool}
+//   parley.context.update(type, id, {title =, status =}) -> array of conversation ids
+//   parley.context.conversations(type, id, limit?) -> array of conversation ids
 //   parley.kv.get(key) -> string | nil                parley.kv.set(key, value, ttl_ms?)
 //   parley.kv.delete(key) -> bool                     parley.kv.incr(key, delta?, ttl_ms?) -> int
 //   parley.kv.list(prefix, limit?) -> {{key=, value=}, ...} in key order

@@ -46,13 +46,18 @@ int loadBody(lua_State* L) {
     return 0;
 }
 
+// What a hook or command handler may return: a verdict (nil, false, a table, parley.DEFER), and
+// after false a code, a message and the error's details.
+constexpr int kHandlerResults = 4;
+
 std::string stringAt(lua_State* L, int index) {
     size_t length = 0;
     const char* text = lua_tolstring(L, index, &length);  // callers check it is a string
     return std::string(text, length);
 }
 
-// Reads `return false, code, message` at `first`; throws std::invalid_argument when malformed.
+// Reads `return false, code, message, details` at `first`; throws when malformed (the call
+// fails).
 Verdict rejection(lua_State* L, int first) {
     ErrorCode code = ErrorCode::Forbidden;
     if (lua_type(L, first + 1) == LUA_TSTRING) {
@@ -73,7 +78,18 @@ Verdict rejection(lua_State* L, int first) {
     } else if (!lua_isnoneornil(L, first + 2)) {
         throw std::invalid_argument("the rejection's message must be a string");
     }
-    return Verdict::reject(code, std::move(message));
+    nlohmann::json details = nlohmann::json::object();
+    if (lua_type(L, first + 3) == LUA_TTABLE) {
+        try {
+            details = lua::toJson(L, first + 3);
+        } catch (const lua::JsonConversionError& error) {
+            throw std::invalid_argument(std::string("the rejection's details: ") + error.what());
+        }
+        details = rejectionDetails(std::move(details));
+    } else if (!lua_isnoneornil(L, first + 3)) {
+        throw std::invalid_argument("the rejection's details must be a table");
+    }
+    return Verdict::reject(code, std::move(message), std::move(details));
 }
 
 struct HookContext {
@@ -95,19 +111,21 @@ void readHookResults(lua_State* L, HookContext& context, int results) noexcept {
             return;
         }
         if (context.rewrites) {
-            if (lua_type(L, results + 3) != LUA_TSTRING) {
+            const int body = results + kHandlerResults;
+            const int meta = body + 1;
+            if (lua_type(L, body) != LUA_TSTRING) {
                 throw std::invalid_argument(std::string("event.body must be a string, not ") +
-                                            luaL_typename(L, results + 3));
+                                            luaL_typename(L, body));
             }
-            context.body = stringAt(L, results + 3);
-            if (lua_istable(L, results + 4)) {
-                context.meta = lua::toJson(L, results + 4);
+            context.body = stringAt(L, body);
+            if (lua_istable(L, meta)) {
+                context.meta = lua::toJson(L, meta);
                 if (!context.meta.is_object()) {
                     throw std::invalid_argument("event.meta must be a table with string keys");
                 }
-            } else if (!lua_isnil(L, results + 4)) {
+            } else if (!lua_isnil(L, meta)) {
                 throw std::invalid_argument(std::string("event.meta must be a table or nil, not ") +
-                                            luaL_typename(L, results + 4));
+                                            luaL_typename(L, meta));
             }
         }
     } catch (const std::exception& error) {
@@ -122,7 +140,7 @@ int hookBody(lua_State* L) {
     lua::pushJson(L, context.event);  // 2: the event, kept to read the rewrite back
     lua_rawgeti(L, LUA_REGISTRYINDEX, context.functionRef);
     lua_pushvalue(L, 2);
-    lua_call(L, 1, 3);  // 3, 4, 5: what the handler returned
+    lua_call(L, 1, kHandlerResults);  // 3, 4, 5, 6: what the handler returned
     if (context.rewrites) {
         lua_pushliteral(L, "body");  // raw reads: a metatable of the script's must not run here
         lua_rawget(L, 2);
@@ -187,7 +205,7 @@ int commandBody(lua_State* L) {
     lua_setfield(L, -2, "user");
     lua_pushboolean(L, context.call->isAdmin ? 1 : 0);
     lua_setfield(L, -2, "admin");
-    lua_call(L, 2, 3);  // 2, 3, 4
+    lua_call(L, 2, kHandlerResults);  // 2, 3, 4, 5
     readCommandResults(L, context, 2);
     return 0;
 }
@@ -211,6 +229,20 @@ int timerBody(lua_State* L) {
     return 0;
 }
 
+// {type, id, title, status} (null fields are absent in Lua), or null.
+nlohmann::json contextJson(const std::optional<store::ContextRef>& context) {
+    if (!context) {
+        return nullptr;
+    }
+    const auto orNull = [](const std::optional<std::string>& text) {
+        return text ? nlohmann::json(*text) : nlohmann::json(nullptr);
+    };
+    return {{"type", context->type},
+            {"id", context->id},
+            {"title", orNull(context->title)},
+            {"status", orNull(context->status)}};
+}
+
 // What a handler of `hook` sees, as JSON (pushed as tables; JSON null fields are absent).
 nlohmann::json eventOf(Hook hook, const HookPayload& payload) {
     switch (hook) {
@@ -220,7 +252,11 @@ nlohmann::json eventOf(Hook hook, const HookPayload& payload) {
                     {"conv", draft.conv},
                     {"cmid", draft.cmid},
                     {"body", draft.body},
-                    {"meta", draft.meta}};
+                    {"meta", draft.meta},
+                    {"kind", store::conversationKindName(draft.kind)},
+                    {"context", contextJson(draft.context)},
+                    {"members", draft.members},
+                    {"last_seq", draft.lastSeq}};
         }
         case Hook::MessageAfterStore: {
             const StoredMessage& stored = *std::get<const StoredMessage*>(payload);
@@ -230,18 +266,11 @@ nlohmann::json eventOf(Hook hook, const HookPayload& payload) {
         }
         case Hook::ConversationBeforeCreate: {
             const ConversationDraft& draft = *std::get<const ConversationDraft*>(payload);
-            nlohmann::json context = nullptr;
-            if (draft.context) {
-                context = {{"type", draft.context->type},
-                           {"id", draft.context->id},
-                           {"title", draft.context->title ? nlohmann::json(*draft.context->title)
-                                                          : nlohmann::json(nullptr)}};
-            }
             return {{"creator", draft.creator},
                     {"kind", store::conversationKindName(draft.kind)},
                     {"members", draft.members},
                     {"title", draft.title ? nlohmann::json(*draft.title) : nlohmann::json(nullptr)},
-                    {"context", context}};
+                    {"context", contextJson(draft.context)}};
         }
         case Hook::ConversationAfterCreate: {
             nlohmann::json summary =

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -165,6 +166,12 @@ parley_status reject(parley_call* call, const char* code, const char* message) n
     return withCall(call, "reject", [&](PluginCall& c) { return c.reject(code, message); });
 }
 
+parley_status rejectWith(parley_call* call, const char* code, const char* message,
+                         const char* detailsJson) noexcept {
+    return withCall(call, "reject_with",
+                    [&](PluginCall& c) { return c.rejectWith(code, message, detailsJson); });
+}
+
 parley_status setBody(parley_call* call, const char* body, size_t bodyLen) noexcept {
     return withCall(call, "set_body", [&](PluginCall& c) { return c.setBody(body, bodyLen); });
 }
@@ -282,6 +289,54 @@ parley_status kvList(parley_plugin* self, const char* prefix, size_t limit,
     });
 }
 
+std::optional<std::string> optionalText(const char* text) {
+    return text != nullptr ? std::optional<std::string>(text) : std::nullopt;
+}
+
+parley_status contextUpdate(parley_plugin* self, const char* type, const char* id,
+                            const char* title, const char* status,
+                            parley_buffer* conversationIdsOut) noexcept {
+    clear(conversationIdsOut);
+    return withPlugin(self, "context_update", [&](PluginInstance& plugin) {
+        const auto ids = plugin.services().updateContext(plugin.name(), requireText(type, "type"),
+                                                         requireText(id, "id"), optionalText(title),
+                                                         optionalText(status));
+        return conversationIdsOut != nullptr ? fill(conversationIdsOut, nlohmann::json(ids).dump())
+                                             : PARLEY_OK;
+    });
+}
+
+parley_status contextConversations(parley_plugin* self, const char* type, const char* id,
+                                   size_t limit, parley_buffer* out) noexcept {
+    clear(out);
+    return withPlugin(self, "context_conversations", [&](PluginInstance& plugin) {
+        require(out, "out");
+        if (limit < 1 || limit > ExtensionServices::kMaxListLimit) {
+            return PARLEY_ERR_INVALID;
+        }
+        const auto ids = plugin.services().conversationsAbout(
+            requireText(type, "type"), requireText(id, "id"), static_cast<int>(limit));
+        return fill(out, nlohmann::json(ids).dump());
+    });
+}
+
+parley_status messagesGet(parley_plugin* self, const char* conv, int64_t before, int64_t after,
+                          size_t limit, parley_buffer* out) noexcept {
+    clear(out);
+    return withPlugin(self, "messages_get", [&](PluginInstance& plugin) {
+        require(out, "out");
+        const auto bound = [](int64_t seq) {
+            return seq >= 0 ? std::optional<int64_t>(seq) : std::nullopt;
+        };
+        // The service refuses a limit outside 1-100; the clamp only keeps the cast from wrapping.
+        const int bounded = static_cast<int>(std::min<size_t>(limit, 101));
+        return fill(out,
+                    plugin.services()
+                        .messages(requireText(conv, "conv"), bound(before), bound(after), bounded)
+                        .dump());
+    });
+}
+
 const char* optionsJson(parley_plugin* self) noexcept {
     try {
         const auto plugin = PluginRegistry::global().find(self);
@@ -375,6 +430,10 @@ constexpr parley_host kHostTable = {
     .monotonic_ms = &monotonicMs,
     .wall_ms = &wallMs,
     .buffer_free = &bufferFree,
+    .reject_with = &rejectWith,
+    .context_update = &contextUpdate,
+    .context_conversations = &contextConversations,
+    .messages_get = &messagesGet,
 };
 
 }  // namespace

@@ -38,6 +38,11 @@ const std::string& PluginCall::pluginName() const {
 }
 
 parley_status PluginCall::reject(const char* code, const char* message) {
+    return rejectWith(code, message, nullptr);
+}
+
+parley_status PluginCall::rejectWith(const char* code, const char* message,
+                                     const char* detailsJson) {
     if (hook_ && !hookMayReject(*hook_)) {
         return PARLEY_ERR_FORBIDDEN;
     }
@@ -56,6 +61,19 @@ parley_status PluginCall::reject(const char* code, const char* message) {
         rejectMessage_ = message;
     } else if (message != nullptr) {
         status = PARLEY_ERR_INVALID;
+    }
+    rejectDetails_ = nlohmann::json::object();
+    if (detailsJson != nullptr) {
+        // Details that are wrong are left out; the rejection stands.
+        try {
+            rejectDetails_ = rejectionDetails(nlohmann::json::parse(detailsJson, nullptr, false));
+        } catch (const ProtocolError& error) {
+            spdlog::warn("plugin '{}': reject_with: {}", plugin_.name(), error.what());
+            if (status == PARLEY_OK) {
+                status =
+                    error.code() == ErrorCode::TooLarge ? PARLEY_ERR_TOO_LARGE : PARLEY_ERR_INVALID;
+            }
+        }
     }
     return status;
 }
@@ -129,9 +147,10 @@ Verdict PluginCall::rejection() const {
         return Verdict::reject(ErrorCode::Forbidden,
                                "refused by extension '" + plugin_.name() + "'");
     }
-    return Verdict::reject(*rejectCode_, rejectMessage_.empty()
-                                             ? "refused by extension '" + plugin_.name() + "'"
-                                             : rejectMessage_);
+    return Verdict::reject(
+        *rejectCode_,
+        rejectMessage_.empty() ? "refused by extension '" + plugin_.name() + "'" : rejectMessage_,
+        rejectDetails_);
 }
 
 Verdict PluginCall::hookVerdict(int status) {

@@ -35,6 +35,8 @@ class PluginCall {
     const std::string& pluginName() const;
 
     parley_status reject(const char* code, const char* message);
+    // reject with extra fields for the client's error object (a JSON object, or NULL).
+    parley_status rejectWith(const char* code, const char* message, const char* detailsJson);
     parley_status setBody(const char* body, size_t bodyLen);
     parley_status setMeta(const char* metaJson);
     parley_status reply(const char* replyJson);
@@ -56,6 +58,7 @@ class PluginCall {
 
     std::optional<ErrorCode> rejectCode_;
     std::string rejectMessage_;
+    nlohmann::json rejectDetails_ = nlohmann::json::object();
     std::optional<std::string> body_;
     std::optional<nlohmann::json> meta_;
     std::optional<nlohmann::json> reply_;

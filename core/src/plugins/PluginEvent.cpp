@@ -24,17 +24,30 @@ void PluginEvent::build(const MessageDraft& draft) {
         metaJson_ = toPayload(draft.meta);
         meta = metaJson_.c_str();
     }
-    event_ = parley_message_event{sizeof(parley_message_event),
-                                  draft.conv.c_str(),
-                                  draft.sender.c_str(),
-                                  draft.cmid.c_str(),
-                                  draft.body.c_str(),
-                                  draft.body.size(),
-                                  meta,
-                                  0,
-                                  0,
-                                  nullptr,
-                                  0};
+    members_.clear();
+    for (const auto& uid : draft.members) {
+        members_.push_back(uid.c_str());
+    }
+    const auto* context = draft.context ? &*draft.context : nullptr;
+    event_ = parley_message_event{
+        .struct_size = sizeof(parley_message_event),
+        .conv = draft.conv.c_str(),
+        .sender = draft.sender.c_str(),
+        .cmid = draft.cmid.c_str(),
+        .body = draft.body.c_str(),
+        .body_len = draft.body.size(),
+        .meta_json = meta,
+        .seq = 0,
+        .ts = 0,
+        .members = members_.empty() ? nullptr : members_.data(),
+        .member_count = members_.size(),
+        .conv_kind = store::conversationKindName(draft.kind),
+        .context_type = context ? context->type.c_str() : nullptr,
+        .context_id = context ? context->id.c_str() : nullptr,
+        .context_title = context ? orNull(context->title) : nullptr,
+        .context_status = context ? orNull(context->status) : nullptr,
+        .conv_last_seq = draft.lastSeq,
+    };
 }
 
 void PluginEvent::build(const StoredMessage& stored) {
@@ -42,17 +55,26 @@ void PluginEvent::build(const StoredMessage& stored) {
     for (const auto& uid : stored.members) {
         members_.push_back(uid.c_str());
     }
-    event_ = parley_message_event{sizeof(parley_message_event),
-                                  message.conv.c_str(),
-                                  message.sender.c_str(),
-                                  message.cmid.c_str(),
-                                  message.body.c_str(),
-                                  message.body.size(),
-                                  orNull(message.metaJson),
-                                  message.seq,
-                                  message.ts,
-                                  members_.data(),
-                                  members_.size()};
+    // The conversation's fields are message.before_store's: NULL and 0 here.
+    event_ = parley_message_event{
+        .struct_size = sizeof(parley_message_event),
+        .conv = message.conv.c_str(),
+        .sender = message.sender.c_str(),
+        .cmid = message.cmid.c_str(),
+        .body = message.body.c_str(),
+        .body_len = message.body.size(),
+        .meta_json = orNull(message.metaJson),
+        .seq = message.seq,
+        .ts = message.ts,
+        .members = members_.data(),
+        .member_count = members_.size(),
+        .conv_kind = nullptr,
+        .context_type = nullptr,
+        .context_id = nullptr,
+        .context_title = nullptr,
+        .context_status = nullptr,
+        .conv_last_seq = 0,
+    };
 }
 
 void PluginEvent::build(const ConversationDraft& draft) {

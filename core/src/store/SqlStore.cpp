@@ -95,7 +95,8 @@ ViewRows loadView(SqlConnection& db, const std::string& conv, const std::string&
     ViewRows view;
     auto rows = db.query(
         "SELECT c.last_seq, m.uid, m.read_seq, c.kind, c.ctx_type, c.ctx_id, c.ctx_title, "
-        "c.ctx_status FROM conversations c LEFT JOIN members m ON m.conv = c.id WHERE c.id = ?",
+        "c.ctx_status FROM conversations c LEFT JOIN members m ON m.conv = c.id WHERE c.id = ? "
+        "ORDER BY m.joined_at, m.uid",
         {conv});
     for (const auto& row : rows) {
         if (!view.exists) {

@@ -1,0 +1,356 @@
+// Listing-linked threads (scripts/listings.lua) and moderation (scripts/moderation.lua), as a
+// marketplace runs them: real MQTT clients, a real Mosquitto, parleyd on SQLite and on MariaDB.
+// The admin is "ops"; the moderation options of this stack: 20 messages a minute, 5 new
+// conversations an hour, the word "scam" masked, at most 2 links a message.
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "Stack.h"
+
+namespace parley::testing {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+std::string codeOf(const json& reply) {
+    return reply.value("ok", false) ? "ok" : reply["error"]["code"].get<std::string>();
+}
+
+class Marketplace : public ::testing::TestWithParam<std::string> {
+  protected:
+    Stack& stack() { return Stack::forBackend(GetParam(), Stack::Flavour::Marketplace); }
+    std::unique_ptr<MqttTestClient> newClient() { return stack().connect(stack().newUser()); }
+    MqttTestClient& ops() {
+        if (!ops_) {
+            ops_ = stack().connect("ops");
+        }
+        return *ops_;
+    }
+
+    static json ok(const json& reply) {
+        EXPECT_EQ(codeOf(reply), "ok") << reply;
+        return reply;
+    }
+
+    // A listing no other test uses, owned by `owner`.
+    std::string newListing(const std::string& owner, const std::string& title = "Blue bike") {
+        const std::string id = "L-" + owner + "-" + std::to_string(++listings_);
+        ok(ops().request({{"op", "listing.upsert"},
+                          {"listing", id},
+                          {"owner", owner},
+                          {"title", title},
+                          {"price", 120}}));
+        return id;
+    }
+
+    static json about(const std::string& listing) { return {{"type", "listing"}, {"id", listing}}; }
+
+    static json send(MqttTestClient& from, const std::string& conv, const std::string& body) {
+        static std::atomic<int> counter{0};
+        return from.request({{"op", "msg.send"},
+                             {"conv", conv},
+                             {"cmid", "mk" + std::to_string(++counter)},
+                             {"body", body}});
+    }
+
+    static json history(MqttTestClient& reader, const std::string& conv) {
+        return ok(reader.request({{"op", "msg.history"}, {"conv", conv}}))["msgs"];
+    }
+
+    std::unique_ptr<MqttTestClient> ops_;
+    int listings_ = 0;
+};
+
+// --- Listing-linked threads ---------------------------------------------------------------------
+
+TEST_P(Marketplace, OnlyAdminsRegisterListings) {
+    auto seller = newClient();
+    auto refused = seller->request(
+        {{"op", "listing.upsert"}, {"listing", "x"}, {"owner", seller->uid()}, {"title", "t"}});
+    EXPECT_EQ(codeOf(refused), "forbidden");
+    const std::string listing = newListing(seller->uid());
+    auto got = ok(seller->request({{"op", "listing.get"}, {"listing", listing}}));
+    EXPECT_EQ(got["listing"]["owner"], seller->uid());
+    EXPECT_EQ(got["listing"]["status"], "open");
+    EXPECT_EQ(got["listing"]["price"], 120);
+    EXPECT_EQ(codeOf(seller->request({{"op", "listing.get"}, {"listing", "nope"}})), "not_found");
+    EXPECT_EQ(codeOf(ops().request({{"op", "listing.upsert"}, {"listing", "new"}})), "bad_request")
+        << "a new listing needs an owner";
+}
+
+TEST_P(Marketplace, BuyersOpenOneThreadPerListingWithTheOwner) {
+    auto seller = newClient();
+    auto buyer = newClient();
+    auto other = newClient();
+    const std::string bike = newListing(seller->uid(), "Blue bike");
+    const std::string lamp = newListing(seller->uid(), "Desk lamp");
+
+    auto thread =
+        ok(buyer->request({{"op", "conv.open"},
+                           {"peer", seller->uid()},
+                           {"context", {{"type", "listing"}, {"id", bike}, {"title", "typo"}}}}));
+    const std::string conv = thread["conv"];
+    // The registered title and status replace what the client sent, and members are told.
+    auto changed = seller->waitFor([&](const Received& r) {
+        return r.topic.ends_with("/n") && r.payload.value("reason", "") == "changed" &&
+               r.payload.value("conv", "") == conv;
+    });
+    EXPECT_EQ(changed.payload["context"]["title"], "Blue bike");
+    EXPECT_EQ(changed.payload["context"]["status"], "open");
+
+    auto again = ok(
+        seller->request({{"op", "conv.open"}, {"peer", buyer->uid()}, {"context", about(bike)}}));
+    EXPECT_EQ(again["conv"], conv) << "the owner reaches the existing thread";
+    EXPECT_FALSE(again["created"]);
+    const std::string lampThread = ok(buyer->request(
+        {{"op", "conv.open"}, {"peer", seller->uid()}, {"context", about(lamp)}}))["conv"];
+    EXPECT_NE(lampThread, conv) << "a thread per listing";
+    ok(other->request({{"op", "conv.open"}, {"peer", seller->uid()}, {"context", about(bike)}}));
+
+    // The seller's inbox for one listing.
+    auto inbox = ok(seller->request({{"op", "conv.list"}, {"context", about(bike)}}));
+    ASSERT_EQ(inbox["convs"].size(), 2U);
+    for (const auto& summary : inbox["convs"]) {
+        EXPECT_EQ(summary["context"]["title"], "Blue bike");
+        EXPECT_EQ(summary["context"]["status"], "open");
+    }
+}
+
+TEST_P(Marketplace, WhoMayOpenAThreadAboutAListing) {
+    auto seller = newClient();
+    auto buyer = newClient();
+    auto third = newClient();
+    const std::string bike = newListing(seller->uid());
+    auto byOwner =
+        seller->request({{"op", "conv.open"}, {"peer", buyer->uid()}, {"context", about(bike)}});
+    EXPECT_EQ(codeOf(byOwner), "forbidden");
+    EXPECT_EQ(byOwner["error"]["message"],
+              "only non-creators can initiate contact about a listing");
+    EXPECT_EQ(codeOf(seller->request(
+                  {{"op", "conv.open"}, {"peer", seller->uid()}, {"context", about(bike)}})),
+              "bad_request")
+        << "nobody opens a conversation with themselves";
+    auto unknown = buyer->request(
+        {{"op", "conv.open"}, {"peer", seller->uid()}, {"context", about("no-such-listing")}});
+    EXPECT_EQ(codeOf(unknown), "not_found");
+    auto notOwner =
+        buyer->request({{"op", "conv.open"}, {"peer", third->uid()}, {"context", about(bike)}});
+    EXPECT_EQ(codeOf(notOwner), "forbidden");
+    EXPECT_TRUE(ok(buyer->request({{"op", "conv.list"}}))["convs"].empty())
+        << "nothing was created";
+}
+
+TEST_P(Marketplace, ASoldListingClosesItsThreadsButKeepsHistory) {
+    auto seller = newClient();
+    auto buyer = newClient();
+    auto late = newClient();
+    const std::string bike = newListing(seller->uid());
+    const std::string conv = ok(buyer->request(
+        {{"op", "conv.open"}, {"peer", seller->uid()}, {"context", about(bike)}}))["conv"];
+    ok(send(*buyer, conv, "Is it still available?"));
+    auto sold =
+        ok(ops().request({{"op", "listing.upsert"}, {"listing", bike}, {"status", "sold"}}));
+    EXPECT_EQ(sold["threads"], 1);
+
+    auto notice = buyer->waitFor([&](const Received& r) {
+        return r.topic.ends_with("/c/" + conv) && r.payload.value("sender", "") == "system";
+    });
+    EXPECT_EQ(notice.payload["body"], "This listing has been sold.");
+    EXPECT_EQ(notice.payload["meta"]["status"], "sold");
+    auto refused = send(*buyer, conv, "Can I still have it?");
+    EXPECT_EQ(codeOf(refused), "forbidden");
+    EXPECT_NE(refused["error"]["message"].get<std::string>().find("sold"), std::string::npos);
+    EXPECT_EQ(codeOf(send(*seller, conv, "Sorry!")), "forbidden");
+    auto msgs = history(*buyer, conv);
+    ASSERT_EQ(msgs.size(), 2U) << "history stays readable";
+    EXPECT_EQ(msgs[1]["sender"], "system");
+    auto summary = ok(buyer->request({{"op", "conv.get"}, {"conv", conv}}));
+    EXPECT_EQ(summary["context"]["status"], "sold");
+    EXPECT_EQ(codeOf(late->request(
+                  {{"op", "conv.open"}, {"peer", seller->uid()}, {"context", about(bike)}})),
+              "forbidden")
+        << "no new thread about a sold listing";
+}
+
+// --- Moderation ---------------------------------------------------------------------------------
+
+TEST_P(Marketplace, BlockingIsTwoWayInDirectThreads) {
+    auto alice = newClient();
+    auto bob = newClient();
+    auto carol = newClient();
+    const std::string conv =
+        ok(alice->request({{"op", "conv.open"}, {"peer", bob->uid()}}))["conv"];
+    const std::string group = ok(
+        alice->request({{"op", "conv.create"}, {"members", {bob->uid(), carol->uid()}}}))["conv"];
+    ok(alice->request({{"op", "mod.block"}, {"user", bob->uid()}}));
+    auto fromBob = send(*bob, conv, "hello?");
+    EXPECT_EQ(codeOf(fromBob), "forbidden");
+    EXPECT_EQ(fromBob["error"]["message"], "not allowed") << "bob learns nothing more";
+    EXPECT_EQ(codeOf(send(*alice, conv, "go away")), "forbidden") << "two-way";
+    auto newThread = bob->request({{"op", "conv.open"},
+                                   {"peer", alice->uid()},
+                                   {"context", {{"type", "post"}, {"id", "p1"}}}});
+    EXPECT_EQ(codeOf(newThread), "forbidden");
+    ok(send(*bob, group, "groups are not 1:1 threads"));
+    auto blocked = ok(alice->request({{"op", "mod.blocked"}}));
+    EXPECT_EQ(blocked["users"], json({bob->uid()}));
+    EXPECT_EQ(ok(bob->request({{"op", "mod.blocked"}}))["users"], json::array());
+    ok(alice->request({{"op", "mod.unblock"}, {"user", bob->uid()}}));
+    ok(send(*bob, conv, "friends again"));
+    EXPECT_EQ(history(*alice, conv).size(), 1U);
+}
+
+TEST_P(Marketplace, ReportsQueueForAdminsWithEvidence) {
+    auto alice = newClient();
+    auto bob = newClient();
+    auto stranger = newClient();
+    const std::string conv =
+        ok(alice->request({{"op", "conv.open"}, {"peer", bob->uid()}}))["conv"];
+    for (int i = 1; i <= 7; ++i) {
+        ok(send(*bob, conv, "message " + std::to_string(i)));
+    }
+    EXPECT_EQ(codeOf(stranger->request({{"op", "mod.report"}, {"conv", conv}, {"reason", "x"}})),
+              "forbidden");
+    EXPECT_EQ(codeOf(alice->request({{"op", "mod.report"}, {"conv", conv}})), "bad_request");
+    auto filed = ok(alice->request({{"op", "mod.report"},
+                                    {"conv", conv},
+                                    {"seq", 6},
+                                    {"user", bob->uid()},
+                                    {"reason", "harassment"}}));
+    const std::string id = filed["report"];
+    EXPECT_EQ(codeOf(alice->request({{"op", "mod.reports"}})), "forbidden");
+
+    auto queue = ok(ops().request({{"op", "mod.reports"}}));
+    bool queued = false;
+    for (const auto& report : queue["reports"]) {
+        queued = queued || (report["report"] == id && report["reporter"] == alice->uid() &&
+                            report["status"] == "open");
+    }
+    EXPECT_TRUE(queued) << queue;
+    auto shown = ok(ops().request({{"op", "mod.report.show"}, {"report", id}}))["report"];
+    ASSERT_EQ(shown["evidence"].size(), 5U);
+    EXPECT_EQ(shown["evidence"][4]["seq"], 6) << "the reported message and the ones before it";
+    EXPECT_EQ(shown["evidence"][0]["body"], "message 2");
+    EXPECT_EQ(shown["reason"], "harassment");
+
+    auto resolved = ok(ops().request(
+        {{"op", "mod.report.resolve"}, {"report", id}, {"resolution", "warned"}}))["report"];
+    EXPECT_EQ(resolved["status"], "resolved");
+    EXPECT_EQ(resolved["resolved_by"], "ops");
+    EXPECT_TRUE(resolved["resolved_at"].is_number());
+    for (const auto& report : ok(ops().request({{"op", "mod.reports"}}))["reports"]) {
+        EXPECT_NE(report["report"], id) << "no longer in the queue";
+    }
+    EXPECT_EQ(codeOf(ops().request({{"op", "mod.report.show"}, {"report", "0"}})), "not_found");
+}
+
+TEST_P(Marketplace, ContentFilterMasksWordsLimitsLinksAndRedactsFirstContact) {
+    auto seller = newClient();
+    auto buyer = newClient();
+    const std::string plain =
+        ok(buyer->request({{"op", "conv.open"}, {"peer", seller->uid()}}))["conv"];
+    ok(send(*buyer, plain, "This is not a SCAM, promise"));
+    EXPECT_EQ(history(*seller, plain)[0]["body"], "This is not a ****, promise");
+    auto links = send(*buyer, plain, "http://a.example http://b.example www.c.example");
+    EXPECT_EQ(codeOf(links), "forbidden");
+    ok(send(*buyer, plain, "two links are fine: http://a.example http://b.example"));
+
+    // First contact about a listing: links and phone numbers are hidden until both have written.
+    const std::string bike = newListing(seller->uid());
+    const std::string conv = ok(buyer->request(
+        {{"op", "conv.open"}, {"peer", seller->uid()}, {"context", about(bike)}}))["conv"];
+    ok(send(*buyer, conv, "Call me on +1 555 123 4567 or see http://scam.example/pay"));
+    auto first = history(*seller, conv)[0];
+    EXPECT_EQ(first["body"], "Call me on [phone removed] or see [link removed]");
+    EXPECT_EQ(first["meta"]["redacted"], true);
+    ok(send(*seller, conv, "Hi! Sure."));
+    ok(send(*buyer, conv, "My number is +1 555 123 4567"));
+    EXPECT_EQ(history(*seller, conv)[2]["body"], "My number is +1 555 123 4567")
+        << "after the owner answered, contact details pass";
+}
+
+TEST_P(Marketplace, RateLimitsAnswerWithARetryAfter) {
+    auto alice = newClient();
+    auto bob = newClient();
+    const std::string conv =
+        ok(alice->request({{"op", "conv.open"}, {"peer", bob->uid()}}))["conv"];
+    json limited;
+    int sent = 0;
+    // 20 a minute; a burst may straddle a minute boundary, so allow for two windows.
+    while (limited.is_null() && sent < 45) {
+        auto reply = send(*alice, conv, "burst " + std::to_string(sent));
+        if (codeOf(reply) == "rate_limited") {
+            limited = reply;
+        } else {
+            ok(reply);
+            ++sent;
+        }
+    }
+    ASSERT_FALSE(limited.is_null());
+    EXPECT_GE(sent, 20);
+    EXPECT_GT(limited["error"]["retry_after_ms"].get<int64_t>(), 0);
+    EXPECT_LE(limited["error"]["retry_after_ms"].get<int64_t>(), 60000);
+
+    auto carol = newClient();
+    json convLimited;
+    for (int i = 0; i < 12 && convLimited.is_null(); ++i) {
+        auto reply =
+            carol->request({{"op", "conv.open"},
+                            {"peer", alice->uid()},
+                            {"context", {{"type", "post"}, {"id", "p" + std::to_string(i)}}}});
+        if (codeOf(reply) == "rate_limited") {
+            convLimited = reply;
+        }
+    }
+    ASSERT_FALSE(convLimited.is_null()) << "5 new conversations an hour";
+    EXPECT_GT(convLimited["error"]["retry_after_ms"].get<int64_t>(), 0);
+}
+
+TEST_P(Marketplace, MutesAndSuspensionsAreAuditedAndLifted) {
+    auto alice = newClient();
+    auto bob = newClient();
+    const std::string conv =
+        ok(alice->request({{"op", "conv.open"}, {"peer", bob->uid()}}))["conv"];
+    EXPECT_EQ(codeOf(alice->request({{"op", "mod.mute"}, {"user", bob->uid()}, {"minutes", 5}})),
+              "forbidden");
+    ok(ops().request(
+        {{"op", "mod.mute"}, {"user", bob->uid()}, {"minutes", 5}, {"reason", "spam"}}));
+    auto muted = send(*bob, conv, "let me talk");
+    EXPECT_EQ(codeOf(muted), "forbidden");
+    EXPECT_EQ(muted["error"]["moderation"], "muted");
+    EXPECT_GT(muted["error"]["until"].get<int64_t>(), 0);
+    ok(bob->request({{"op", "conv.open"},
+                     {"peer", alice->uid()},
+                     {"context", {{"type", "post"}, {"id", "m"}}}}));
+
+    ok(ops().request({{"op", "mod.suspend"}, {"user", bob->uid()}, {"minutes", 60}}));
+    auto suspended = bob->request({{"op", "conv.open"},
+                                   {"peer", alice->uid()},
+                                   {"context", {{"type", "post"}, {"id", "s"}}}});
+    EXPECT_EQ(codeOf(suspended), "forbidden");
+    EXPECT_EQ(suspended["error"]["moderation"], "suspended");
+    EXPECT_EQ(send(*bob, conv, "still here")["error"]["moderation"], "suspended");
+
+    ok(ops().request({{"op", "mod.lift"}, {"user", bob->uid()}}));
+    ok(send(*bob, conv, "thanks"));
+
+    auto auditLog = ok(ops().request({{"op", "mod.audit"}, {"limit", 50}}))["entries"];
+    std::vector<std::string> actions;
+    for (const auto& entry : auditLog) {
+        if (entry.value("user", "") == bob->uid()) {
+            actions.push_back(entry["action"]);
+            EXPECT_EQ(entry["actor"], "ops");
+            EXPECT_TRUE(entry["ts"].is_number());
+        }
+    }
+    EXPECT_EQ(actions, (std::vector<std::string>{"lift", "suspended", "muted"})) << "newest first";
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, Marketplace, ::testing::Values("sqlite", "mariadb"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace parley::testing
