@@ -7,7 +7,7 @@ PARLEY_RUN_PACKAGES=(
     libpaho-mqttpp-dev libpaho-mqtt-dev
     libmysqlcppconn-dev libsqlite3-dev libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev
     liblua5.4-dev
-    mosquitto mosquitto-clients
+    mosquitto mosquitto-clients mosquitto-dev libjwt-dev libssl-dev
 )
 # Also needed to run the whole test suite: GoogleTest and a MariaDB server the tests start
 # themselves (the system's MariaDB service is not used).

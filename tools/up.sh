@@ -12,7 +12,7 @@ source tools/deps.sh
 PARLEY_CMAKE_ARGS=(-DPARLEY_BUILD_TESTS=OFF)
 
 parley_install_packages "${PARLEY_RUN_PACKAGES[@]}"
-parley_build build parleyd
+parley_build build parleyd parley_jwt_auth parley-token
 
 tools/down.sh --quiet
 
@@ -37,12 +37,19 @@ if [ ! -s var/dev/passwd ]; then
     printf 'parleyd:%s\nalice:alice\nbob:bob\n' "$(cat var/dev/parleyd.secret)" > var/dev/passwd
     mosquitto_passwd -U var/dev/passwd
 fi
+# The development JWT secret (docs/authentication.md), made here so none is ever committed.
+mkdir -p var/dev/jwt-keys
+if [ ! -s var/dev/jwt.secret ]; then
+    head -c 32 /dev/urandom | base64 > var/dev/jwt.secret
+fi
+chmod 644 var/dev/jwt.secret
 # Mosquitto drops root privileges to user "mosquitto", which must still read these.
 chmod 644 var/dev/passwd
 
 # The shipped configs, with the ports chosen above.
 sed -e "s/^listener 1883 /listener $MQTT_PORT /" -e "s/^listener 9001 /listener $WS_PORT /" \
     config/mosquitto/dev.conf > var/dev/mosquitto.conf
+cat config/mosquitto/jwt-dev.conf >> var/dev/mosquitto.conf
 sed -e "s|uri: tcp://127.0.0.1:1883|uri: tcp://127.0.0.1:$MQTT_PORT|" \
     config/parleyd.yaml > var/dev/parleyd.yaml
 
@@ -70,6 +77,8 @@ Parley is running.
   broker    mqtt://127.0.0.1:$MQTT_PORT   (WebSockets: ws://127.0.0.1:$WS_PORT)
   parleyd   SQLite database var/data/parley.db, logs var/dev/parleyd.log
   users     alice / alice   and   bob / bob      (add more: config/mosquitto/add-user.sh NAME PASSWORD)
+            any other uid with a token: -u carol -P "\$(build/clients/token/parley-token carol)" -i carol-term
+            (docs/authentication.md)
 
 Chat from two terminals (protocol: docs/protocol.md):
   # bob listens to everything addressed to him

@@ -1,5 +1,7 @@
 #include "MosquittoServer.h"
 
+#include <signal.h>
+
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -34,12 +36,13 @@ std::string readFile(const std::string& path) {
 
 }  // namespace
 
-MosquittoServer::MosquittoServer(std::vector<BrokerUser> users)
+MosquittoServer::MosquittoServer(std::vector<BrokerUser> users, std::string extraConfig)
     : dir_("parley-mosquitto"),
       port_(freeLoopbackPort()),
       configFile_(dir_.file("mosquitto.conf")),
       passwordFile_(dir_.file("passwd")),
-      logFile_(dir_.file("mosquitto.log")) {
+      logFile_(dir_.file("mosquitto.log")),
+      extraConfig_(std::move(extraConfig)) {
     std::string passwords;
     for (const auto& user : users) {
         if (user.name.empty() || user.name.find(':') != std::string::npos) {
@@ -85,6 +88,9 @@ void MosquittoServer::writeConfig() const {
            << "log_dest stderr\n"
            << "log_type all\n"
            << "include_dir " << brokerConfig << "/conf.d\n";
+    if (!extraConfig_.empty()) {
+        config << extraConfig_ << (extraConfig_.back() == '\n' ? "" : "\n");
+    }
     writeFile(configFile_, config.str());
 }
 
@@ -148,6 +154,13 @@ void MosquittoServer::kill9() {
         process_->kill9();
         process_.reset();
     }
+}
+
+void MosquittoServer::reload() {
+    if (!process_ || !process_->running()) {
+        throw std::logic_error("MosquittoServer::reload: not running");
+    }
+    ::kill(process_->pid(), SIGHUP);
 }
 
 std::string MosquittoServer::log() const {

@@ -19,8 +19,9 @@ struct BrokerUser {
 class MosquittoServer {
   public:
     // Starts the broker and waits (10 s) until it accepts connections; throws std::runtime_error
-    // with the broker log if it does not.
-    explicit MosquittoServer(std::vector<BrokerUser> users);
+    // with the broker log if it does not. `extraConfig` (whole lines) goes at the end of the
+    // config file, e.g. a `plugin` and its `plugin_opt_*` lines.
+    explicit MosquittoServer(std::vector<BrokerUser> users, std::string extraConfig = "");
     ~MosquittoServer();
     MosquittoServer(const MosquittoServer&) = delete;
     MosquittoServer& operator=(const MosquittoServer&) = delete;
@@ -34,8 +35,15 @@ class MosquittoServer {
     void start();
     void restart();
     void kill9();
+    // SIGHUP: the broker reloads its config, password file and ACL, and plugins get
+    // MOSQ_EVT_RELOAD. Returns at once; throws if it is not running.
+    void reload();
     // Everything the broker logged since the first start (log_type all).
     std::string log() const;
+    // The password file it reads (again on SIGHUP), and its process id while it runs (else -1):
+    // for tests that add users the way an operator does.
+    const std::string& passwordFile() const { return passwordFile_; }
+    int pid() const { return process_ ? process_->pid() : -1; }
 
   private:
     void writeConfig() const;
@@ -47,6 +55,7 @@ class MosquittoServer {
     std::string configFile_;
     std::string passwordFile_;
     std::string logFile_;
+    std::string extraConfig_;
     std::unique_ptr<ChildProcess> process_;  // null while stopped
 };
 
