@@ -305,7 +305,7 @@ TEST_F(LuaHooksTest, ConversationAndUserLookups) {
               "  local c = parley.conversation(cmd.conv)\n"
               "  local u = parley.user('alice')\n"
               "  return {kind = c.kind, members = #c.members, none = parley.conversation('x')"
-              " == nil, user = u.user, state = u.presence.state}\n"
+              " == nil, user = u.user, state = u.presence.state, email = u.email or 'none'}\n"
               "end)");
     const std::string conv = openDirect("alice", "bob");
     auto reply = call("alice", {{"op", "test.run"}, {"conv", conv}});
@@ -314,6 +314,10 @@ TEST_F(LuaHooksTest, ConversationAndUserLookups) {
     EXPECT_EQ(reply["none"], true);
     EXPECT_EQ(reply["user"], "alice");
     EXPECT_EQ(reply["state"], "online");
+    EXPECT_EQ(reply["email"], "none");
+    store_->updateUser("alice", {std::nullopt, true, "alice@example.org"}, 1);
+    EXPECT_EQ(call("alice", {{"op", "test.run"}, {"conv", conv}})["email"], "alice@example.org")
+        << "scripts see the address admins set";
 }
 
 TEST_F(LuaHooksTest, JsonRoundTrip) {

@@ -522,4 +522,60 @@ TEST_P(StoreSuite, ContextsCanBeUpdatedListedAndFiltered) {
     EXPECT_FALSE(store_->memberView("g1", "a").context.has_value());
 }
 
+TEST_P(StoreSuite, EmailIsSetClearedAndIndependentOfTheName) {
+    store_->recordActivity("alice", 100);
+    EXPECT_FALSE(store_->user("alice")->email.has_value()) << "no address until an admin sets one";
+    EXPECT_EQ(store_->user("alice")->createdAt, 100);
+
+    auto updated = store_->updateUser("alice", {std::nullopt, true, "alice@example.org"}, 200);
+    EXPECT_EQ(updated.email, std::string("alice@example.org"));
+    EXPECT_EQ(updated.createdAt, 100) << "an existing user keeps when Parley first saw them";
+    EXPECT_EQ(updated.presence.state, PresenceState::Online);
+    store_->setDisplayName("alice", "Alice", 300);
+    EXPECT_EQ(open_()->user("alice")->email, std::string("alice@example.org"))
+        << "profile.set keeps the address";
+    updated = store_->updateUser("alice", {std::string("Al"), false, std::nullopt}, 400);
+    EXPECT_EQ(updated.name, "Al");
+    EXPECT_EQ(updated.email, std::string("alice@example.org")) << "unchanged unless asked";
+    updated = store_->updateUser("alice", {std::nullopt, true, std::nullopt}, 500);
+    EXPECT_FALSE(updated.email.has_value());
+    EXPECT_EQ(updated.name, "Al");
+    EXPECT_FALSE(store_->user("alice")->email.has_value());
+
+    // A user Parley has not seen yet is created; 254 characters, not bytes, fit.
+    std::string longest = "\xC3\xA9";  // é
+    while (longest.size() < 2 * 242) {
+        longest += "\xC3\xA9";
+    }
+    longest += "@example.org";  // 242 + 12 = 254 characters
+    auto created = store_->updateUser("new", {std::string("N\xC3\xA9w"), true, longest}, 600);
+    EXPECT_EQ(created.createdAt, 600);
+    EXPECT_EQ(store_->user("new")->email, longest);
+    EXPECT_EQ(store_->user("new")->name, "N\xC3\xA9w");
+    EXPECT_EQ(store_->user("new")->presence.state, PresenceState::Offline);
+}
+
+TEST_P(StoreSuite, UsersAreListedByUidInPages) {
+    for (const char* uid : {"carol", "alice", "Zoe", "bob", "dave"}) {
+        store_->recordActivity(uid, 100);
+    }
+    store_->updateUser("bob", {std::nullopt, true, "bob@example.org"}, 100);
+    auto names = [](const UserPage& page) {
+        std::vector<std::string> uids;
+        for (const auto& user : page.users) {
+            uids.push_back(user.uid);
+        }
+        return uids;
+    };
+    auto first = store_->listUsers(3, std::nullopt);
+    EXPECT_EQ(names(first), (std::vector<std::string>{"Zoe", "alice", "bob"})) << "byte order";
+    EXPECT_TRUE(first.hasMore);
+    EXPECT_EQ(first.users[2].email, std::string("bob@example.org"));
+    auto second = store_->listUsers(3, first.users.back().uid);
+    EXPECT_EQ(names(second), (std::vector<std::string>{"carol", "dave"}));
+    EXPECT_FALSE(second.hasMore);
+    EXPECT_FALSE(store_->listUsers(2, std::string("carol")).hasMore) << "exactly a page left";
+    EXPECT_TRUE(store_->listUsers(10, std::string("dave")).users.empty());
+}
+
 }  // namespace parley::testing

@@ -221,7 +221,7 @@ typedef struct parley_host {
                                   const char* body, const char* meta_json, int64_t* seq_out);
 
     /* Reading. JSON as in docs/protocol.md (a conversation summary without the reader fields; a
-     * user as profile.get answers). */
+     * user as profile.get answers, plus "email": the address admins set, or null). */
     parley_status (*conversation_get)(parley_plugin* self, const char* conv, parley_buffer* out);
     parley_status (*user_get)(parley_plugin* self, const char* uid, parley_buffer* out);
 

@@ -10,8 +10,9 @@ namespace parley {
 
 class Dispatcher;
 
-// admin.reload (recompile Lua scripts), admin.extensions (what is loaded, and how it fares).
-// Only for the uids listed in the config's "admins".
+// admin.reload (recompile Lua scripts), admin.extensions (what is loaded, and how it fares),
+// admin.user.get / admin.user.set / admin.users (profiles with what only admins see, such as the
+// email address). Only for the uids listed in the config's "admins".
 class AdminHandler {
   public:
     AdminHandler(HandlerContext context, ExtensionManager& extensions)
@@ -20,6 +21,9 @@ class AdminHandler {
     void registerOps(Dispatcher& dispatcher);
     nlohmann::json reload(const Command& command);
     nlohmann::json listExtensions(const Command& command);
+    nlohmann::json getUser(const Command& command);
+    nlohmann::json setUser(const Command& command);
+    nlohmann::json listUsers(const Command& command);
 
   private:
     void requireAdmin(const Command& command) const;

@@ -197,11 +197,15 @@ nlohmann::json ExtensionServices::user(const std::string& uid) {
     auto record = store_.user(uid);
     store::PresenceRecord presence{uid, store::PresenceState::Offline, false, std::nullopt};
     std::string name;
+    nlohmann::json email = nullptr;  // extensions are the operator's: they see what admins see
     if (record) {
         presence = record->presence;
         name = record->name;
+        if (record->email) {
+            email = *record->email;
+        }
     }
-    return {{"user", uid}, {"name", name}, {"presence", presenceJson(presence)}};
+    return {{"user", uid}, {"name", name}, {"presence", presenceJson(presence)}, {"email", email}};
 }
 
 void ExtensionServices::checkKey(const std::string& key) const {

@@ -54,7 +54,7 @@ class ExtensionServices {
     // Ids of the conversations about (type, id), most recently active first.
     std::vector<std::string> conversationsAbout(const std::string& type, const std::string& id,
                                                 int limit);
-    // {user, name, presence} as profile.get answers.
+    // {user, name, presence} as profile.get answers, plus the "email" admins set (or null).
     nlohmann::json user(const std::string& uid);
 
     std::optional<std::string> kvGet(const std::string& extension, const std::string& key);

@@ -138,6 +138,22 @@ struct UserRecord {
     std::string uid;
     std::string name;
     PresenceRecord presence;
+    // Set by admins (admin.user.set) for extensions such as an email digest; never shown to
+    // other users.
+    std::optional<std::string> email{};
+    int64_t createdAt = 0;  // when Parley first saw the user
+};
+
+// What admin.user.set changes; what it does not mention keeps its value.
+struct UserUpdate {
+    std::optional<std::string> name;
+    bool changeEmail = false;
+    std::optional<std::string> email;  // with changeEmail: the new address, or none to clear it
+};
+
+struct UserPage {
+    std::vector<UserRecord> users;  // ascending uid
+    bool hasMore = false;
 };
 
 struct UnreadTotal {

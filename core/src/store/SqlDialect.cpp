@@ -70,6 +70,10 @@ CREATE INDEX extension_kv_expiry ON extension_kv (expires_at);
 ALTER TABLE conversations ADD COLUMN ctx_status TEXT;
 CREATE INDEX conversations_by_context ON conversations (ctx_type, ctx_id);
 )sql",
+            // An address admins set for extensions (e.g. an email digest); NULL = none.
+            R"sql(
+ALTER TABLE users ADD COLUMN email TEXT;
+)sql",
         },
     };
     return dialect;
@@ -142,6 +146,9 @@ CREATE TABLE extension_kv (
             R"sql(
 ALTER TABLE conversations ADD COLUMN ctx_status VARCHAR(32) NULL,
     ADD KEY conversations_by_context (ctx_type, ctx_id);
+)sql",
+            R"sql(
+ALTER TABLE users ADD COLUMN email VARCHAR(254) NULL;
 )sql",
         },
     };

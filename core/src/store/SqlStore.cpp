@@ -601,19 +601,64 @@ void SqlStore::setDisplayName(const std::string& uid, const std::string& name, i
     });
 }
 
+namespace {
+
+constexpr const char* kUserColumns = "uid, name, state, state_manual, last_seen, email, created_at";
+
+UserRecord readUser(const SqlRow& row) {
+    return UserRecord{row.text(0), row.text(1),
+                      PresenceRecord{row.text(0), parseState(row.text(2)), row.integer(3) != 0,
+                                     row.isNull(4) ? std::nullopt : std::optional(row.integer(4))},
+                      row.optionalText(5), row.integer(6)};
+}
+
+}  // namespace
+
 std::optional<UserRecord> SqlStore::user(const std::string& uid) {
     return transaction("user", Mode::Read, [&](SqlConnection& db) {
-        auto rows = db.query(
-            "SELECT uid, name, state, state_manual, last_seen FROM users WHERE uid = ?", {uid});
+        auto rows =
+            db.query(std::string("SELECT ") + kUserColumns + " FROM users WHERE uid = ?", {uid});
         std::optional<UserRecord> found;
         if (!rows.empty()) {
-            const auto& row = rows[0];
-            found = UserRecord{
-                row.text(0), row.text(1),
-                PresenceRecord{row.text(0), parseState(row.text(2)), row.integer(3) != 0,
-                               row.isNull(4) ? std::nullopt : std::optional(row.integer(4))}};
+            found = readUser(rows[0]);
         }
         return found;
+    });
+}
+
+UserRecord SqlStore::updateUser(const std::string& uid, const UserUpdate& update, int64_t now) {
+    return transaction("updateUser", Mode::Write, [&](SqlConnection& db) {
+        db.execute(insertIgnore("users (uid, name, state, state_manual, last_active, last_seen, "
+                                "created_at) VALUES (?, '', 'offline', 0, 0, NULL, ?)"),
+                   {uid, now});
+        if (update.name) {
+            db.execute("UPDATE users SET name = ? WHERE uid = ?", {*update.name, uid});
+        }
+        if (update.changeEmail) {
+            db.execute("UPDATE users SET email = ? WHERE uid = ?",
+                       {sqlOptional(update.email), uid});
+        }
+        auto rows =
+            db.query(std::string("SELECT ") + kUserColumns + " FROM users WHERE uid = ?", {uid});
+        return readUser(rows.at(0));
+    });
+}
+
+UserPage SqlStore::listUsers(int limit, const std::optional<std::string>& after) {
+    return transaction("listUsers", Mode::Read, [&](SqlConnection& db) {
+        // One more than asked tells whether there is a next page.
+        auto rows = db.query(std::string("SELECT ") + kUserColumns +
+                                 " FROM users WHERE uid > ? ORDER BY uid LIMIT ?",
+                             {after.value_or(""), int64_t{limit} + 1});
+        UserPage page;
+        for (const auto& row : rows) {
+            if (page.users.size() == static_cast<size_t>(limit)) {
+                page.hasMore = true;
+                break;
+            }
+            page.users.push_back(readUser(row));
+        }
+        return page;
     });
 }
 

@@ -48,6 +48,8 @@ class SqlStore : public Store {
 
     void setDisplayName(const std::string& uid, const std::string& name, int64_t now) override;
     std::optional<UserRecord> user(const std::string& uid) override;
+    UserRecord updateUser(const std::string& uid, const UserUpdate& update, int64_t now) override;
+    UserPage listUsers(int limit, const std::optional<std::string>& after) override;
 
     PresenceChange setPresence(const std::string& uid, PresenceState state, int64_t now) override;
     PresenceChange recordActivity(const std::string& uid, int64_t now) override;

@@ -65,6 +65,11 @@ class Store {
 
     virtual void setDisplayName(const std::string& uid, const std::string& name, int64_t now) = 0;
     virtual std::optional<UserRecord> user(const std::string& uid) = 0;
+    // Creates the user if Parley has not seen them yet; returns the user as updated.
+    virtual UserRecord updateUser(const std::string& uid, const UserUpdate& update,
+                                  int64_t now) = 0;
+    // Users Parley has seen, by ascending uid, those after `after` when given.
+    virtual UserPage listUsers(int limit, const std::optional<std::string>& after) = 0;
 
     virtual PresenceChange setPresence(const std::string& uid, PresenceState state,
                                        int64_t now) = 0;
