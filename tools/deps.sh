@@ -7,6 +7,7 @@ PARLEY_RUN_PACKAGES=(
     libpaho-mqttpp-dev libpaho-mqtt-dev
     libmysqlcppconn-dev libsqlite3-dev libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev
     liblua5.4-dev
+    libcli11-dev libncurses-dev
     mosquitto mosquitto-clients mosquitto-dev libjwt-dev libssl-dev
 )
 # Also needed to run the whole test suite: GoogleTest and a MariaDB server the tests start
@@ -15,6 +16,7 @@ PARLEY_TEST_PACKAGES=(
     "${PARLEY_RUN_PACKAGES[@]}"
     libgtest-dev libgmock-dev
     mariadb-server mariadb-client
+    tmux
 )
 
 # parley_install_packages NAME...: installs those of NAME... that are not installed yet.

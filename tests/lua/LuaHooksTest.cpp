@@ -47,7 +47,7 @@ TEST_F(LuaHooksTest, BeforeStoreRewritesBodyAndMeta) {
     const std::string conv = openDirect("alice", "bob");
     ASSERT_TRUE(sendMessage("alice", conv, "m1", "darn it")["ok"]);
     auto event = transport_.waitFor("parley/v1/u/bob/c/" + conv,
-                                    [](const json& e) { return e["ev"] == "msg"; });
+                                    [](const json& e) { return e.value("ev", json()) == "msg"; });
     EXPECT_EQ(event.payload["body"], "**** it");
     EXPECT_EQ(event.payload["meta"], json({{"filtered", true}, {"by", "mod"}}));
     auto stored = history("bob", conv);
@@ -77,8 +77,9 @@ TEST_F(LuaHooksTest, AfterStoreReacts) {
     const std::string conv = openDirect("alice", "bob");
     ASSERT_TRUE(sendMessage("alice", conv, "m1", "first")["ok"]);
     ASSERT_TRUE(sendMessage("alice", conv, "m2", "second")["ok"]);
-    auto event =
-        waitForEvent("alice", [](const json& e) { return e["ev"] == "stored" && e["seq"] == 2; });
+    auto event = waitForEvent("alice", [](const json& e) {
+        return e.value("ev", json()) == "stored" && e.value("seq", json()) == 2;
+    });
     EXPECT_EQ(event["conv"], conv);
     EXPECT_EQ(event["body"], "second");
     EXPECT_EQ(event["members"], 2);
@@ -118,7 +119,8 @@ TEST_F(LuaHooksTest, AfterCreateSeesTheConversation) {
     auto reply =
         call("alice", {{"op", "conv.create"}, {"members", {"bob", "carol"}}, {"title", "Team"}});
     ASSERT_TRUE(reply["ok"]) << reply;
-    auto event = waitForEvent("alice", [](const json& e) { return e["ev"] == "created_seen"; });
+    auto event = waitForEvent(
+        "alice", [](const json& e) { return e.value("ev", json()) == "created_seen"; });
     EXPECT_EQ(event["conv"], reply["conv"]);
     EXPECT_EQ(event["kind"], "group");
     EXPECT_EQ(event["members"], 3);
@@ -133,7 +135,8 @@ TEST_F(LuaHooksTest, ReadAfterSeesTheWatermark) {
     const std::string conv = openDirect("alice", "bob");
     ASSERT_TRUE(sendMessage("alice", conv, "m1", "hi")["ok"]);
     ASSERT_TRUE(call("bob", {{"op", "msg.read"}, {"conv", conv}, {"seq", 1}})["ok"]);
-    auto event = waitForEvent("bob", [](const json& e) { return e["ev"] == "read_seen"; });
+    auto event =
+        waitForEvent("bob", [](const json& e) { return e.value("ev", json()) == "read_seen"; });
     EXPECT_EQ(event["conv"], conv);
     EXPECT_EQ(event["seq"], 1);
 }
@@ -152,15 +155,16 @@ TEST_F(LuaHooksTest, PresenceConnectAndDisconnectHooks) {
               "end)");
     ASSERT_TRUE(call("carol", {{"op", "ping"}})["ok"]);  // activity: carol comes online
     auto online = waitForEvent("watcher", [](const json& e) {
-        return e["ev"] == "presence_seen" && e["state"] == "online";
+        return e.value("ev", json()) == "presence_seen" && e.value("state", json()) == "online";
     });
     EXPECT_EQ(online["user"], "carol");
-    EXPECT_EQ(
-        waitForEvent("watcher", [](const json& e) { return e["ev"] == "connected_seen"; })["user"],
-        "carol");
+    EXPECT_EQ(waitForEvent(
+                  "watcher",
+                  [](const json& e) { return e.value("ev", json()) == "connected_seen"; })["user"],
+              "carol");
     ASSERT_TRUE(call("carol", {{"op", "presence"}, {"state", "offline"}})["ok"]);
-    auto gone =
-        waitForEvent("watcher", [](const json& e) { return e["ev"] == "disconnected_seen"; });
+    auto gone = waitForEvent(
+        "watcher", [](const json& e) { return e.value("ev", json()) == "disconnected_seen"; });
     EXPECT_EQ(gone["user"], "carol");
     EXPECT_EQ(gone["state"], "offline");
 }
@@ -219,11 +223,15 @@ TEST_F(LuaHooksTest, TimersFireAndCanBeCancelled) {
               "end)")
         .options = {{"greeting", "hello"}};
     server();
-    EXPECT_EQ(waitForEvent("alice", [](const json& e) { return e["ev"] == "tick"; })["greeting"],
-              "hello");
-    waitForEvent("alice", [](const json& e) { return e["ev"] == "every" && e["n"] == 3; });
+    EXPECT_EQ(
+        waitForEvent("alice",
+                     [](const json& e) { return e.value("ev", json()) == "tick"; })["greeting"],
+        "hello");
+    waitForEvent("alice", [](const json& e) {
+        return e.value("ev", json()) == "every" && e.value("n", json()) == 3;
+    });
     ASSERT_TRUE(call("alice", {{"op", "clock.later"}})["ok"]);
-    waitForEvent("alice", [](const json& e) { return e["ev"] == "later"; });
+    waitForEvent("alice", [](const json& e) { return e.value("ev", json()) == "later"; });
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     size_t everies = 0;
     for (const auto& sent : transport_.sentTo("parley/v1/u/alice/n")) {
@@ -286,14 +294,16 @@ TEST_F(LuaHooksTest, PostDeliversASystemMessage) {
     ASSERT_TRUE(reply["ok"]) << reply;
     EXPECT_EQ(reply["seq"], 1);
     for (const char* uid : {"alice", "bob"}) {
-        auto event = transport_.waitFor(std::string("parley/v1/u/") + uid + "/c/" + conv,
-                                        [](const json& e) { return e["ev"] == "msg"; });
+        auto event =
+            transport_.waitFor(std::string("parley/v1/u/") + uid + "/c/" + conv,
+                               [](const json& e) { return e.value("ev", json()) == "msg"; });
         EXPECT_EQ(event.payload["sender"], "system");
         EXPECT_EQ(event.payload["body"], "welcome!");
         EXPECT_EQ(event.payload["meta"]["kind"], "notice");
     }
     // Its own after_store ran inside its own command: re-entered on the same thread.
-    EXPECT_EQ(waitForEvent("alice", [](const json& e) { return e["ev"] == "posted"; })["body"],
+    EXPECT_EQ(waitForEvent("alice",
+                           [](const json& e) { return e.value("ev", json()) == "posted"; })["body"],
               "welcome!");
     EXPECT_EQ(call("alice", {{"op", "bot.welcome"}, {"conv", conv}})["seq"], 1)
         << "the same cmid is idempotent";

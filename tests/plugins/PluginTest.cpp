@@ -400,7 +400,7 @@ TEST_F(PluginTest, RewritesAreStoredAndDeliveredAndAFailedOneDoesNotStick) {
     auto loud = send("alice", conv, "shout: make me loud");
     ASSERT_TRUE(loud["ok"]) << loud;
     auto event = transport_.waitFor("parley/v1/u/bob/c/" + conv,
-                                    [](const json& e) { return e["ev"] == "msg"; });
+                                    [](const json& e) { return e.value("ev", json()) == "msg"; });
     EXPECT_EQ(event.payload["body"], "MAKE ME LOUD");
     EXPECT_EQ(event.payload["meta"], json({{"rewritten", true}}));
 
@@ -487,7 +487,8 @@ TEST_F(PluginServicesTest, ContextUpdateChangesSummariesAndTellsTheMembers) {
         {"alice", aliceBike}, {"bob", aliceBike}, {"bob", carolBike}, {"carol", carolBike}};
     for (const auto& [uid, conv] : told) {
         auto event = transport_.waitFor("parley/v1/u/" + uid + "/n", [&](const json& e) {
-            return e["ev"] == "conv" && e["reason"] == "changed" && e["conv"] == conv;
+            return e.value("ev", json()) == "conv" && e.value("reason", json()) == "changed" &&
+                   e.value("conv", json()) == conv;
         });
         EXPECT_EQ(event.payload["context"]["status"], "sold") << uid << " " << event.payload;
     }

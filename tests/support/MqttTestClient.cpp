@@ -1,48 +1,14 @@
 #include "MqttTestClient.h"
 
+#include "transport/ConnectWaker.h"
 #include "transport/SocketTuning.h"
 
 #include <random>
-#include <set>
 #include <stdexcept>
 
 namespace parley::testing {
 
 namespace {
-
-// Paho C 1.3.12 (eclipse-paho/paho.mqtt.c#1430): all clients of a process share one receive
-// thread that polls with a 1 s timeout and only looks at a new socket on its next round, so every
-// connect after the first one takes ~2.1 s. Traffic on any connected client ends the round: while
-// a client connects, another one sends UNSUBSCRIBE for a topic nobody uses (the broker answers
-// UNSUBACK and changes nothing). That brings a connect down to ~20 ms.
-constexpr const char* kWakeTopic = "parley/test-support/wake";
-
-std::mutex connectedClientsMutex;
-std::set<mqtt::async_client*> connectedClients;
-
-void registerConnected(mqtt::async_client* client) {
-    std::lock_guard lock(connectedClientsMutex);
-    connectedClients.insert(client);
-}
-
-void unregisterConnected(mqtt::async_client* client) {
-    std::lock_guard lock(connectedClientsMutex);
-    connectedClients.erase(client);
-}
-
-void wakePahoReceiveThread() {
-    std::lock_guard lock(connectedClientsMutex);
-    for (auto* client : connectedClients) {
-        if (client->is_connected()) {
-            try {
-                client->unsubscribe(kWakeTopic);
-                return;
-            } catch (const mqtt::exception&) {
-                // Lost its connection meanwhile: try the next one.
-            }
-        }
-    }
-}
 
 constexpr auto kConnectTimeout = std::chrono::seconds(10);
 constexpr auto kAckTimeout = std::chrono::seconds(10);
@@ -95,12 +61,8 @@ MqttTestClient::MqttTestClient(const std::string& uri, const std::string& uid,
     }
     try {
         auto token = client_->connect(connectOptions_);
-        const auto deadline = std::chrono::steady_clock::now() + kConnectTimeout;
-        while (!token->wait_for(std::chrono::milliseconds(10))) {
-            if (std::chrono::steady_clock::now() >= deadline) {
-                throw std::runtime_error("timed out");
-            }
-            wakePahoReceiveThread();
+        if (!ConnectWaker::waitForConnect(token, kConnectTimeout)) {
+            throw std::runtime_error("timed out");
         }
     } catch (const std::exception& error) {
         throw std::runtime_error("MqttTestClient " + clientId_ + ": cannot connect to " + uri +
@@ -113,11 +75,11 @@ MqttTestClient::MqttTestClient(const std::string& uri, const std::string& uid,
         enableTcpNoDelayTowards(host, port);
     }
     subscribe("parley/v1/u/" + uid + "/#");
-    registerConnected(client_.get());  // last: the destructor does not run if this throws
+    ConnectWaker::add(client_.get());  // last: the destructor does not run if this throws
 }
 
 MqttTestClient::~MqttTestClient() {
-    unregisterConnected(client_.get());
+    ConnectWaker::remove(client_.get());
     try {
         disconnect();
     } catch (...) {

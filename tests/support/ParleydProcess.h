@@ -26,6 +26,8 @@ class ParleydProcess {
     void start();
     void kill9();
     bool running();
+    // The running process's pid, or -1 while stopped.
+    int pid() const { return process_ ? process_->pid() : -1; }
     // Sends a signal (e.g. SIGHUP to reload scripts); throws if it is not running.
     void signal(int number);
     // Everything parleyd logged since the first start.

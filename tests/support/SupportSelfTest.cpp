@@ -368,7 +368,8 @@ TEST(MariaDbServerTest, DatabasesUserAndRestart) {
 // --- ParleydProcess ---
 
 TEST(ParleydProcessTest, AnswersPingAndRestarts) {
-    MosquittoServer broker({{"parleyd", "parleyd-pw"}, {"alice", "alice-pw"}});
+    MosquittoServer broker(
+        std::vector<BrokerUser>{{"parleyd", "parleyd-pw"}, {"alice", "alice-pw"}});
     ParleydProcess parleyd(
         "broker:\n"
         "  uri: " +

@@ -86,8 +86,9 @@ TEST_F(ServerTest, OpenDirectIsGetOrCreateAndAnnounced) {
     EXPECT_EQ(reply["unread"], 0);
     const std::string conv = reply["conv"];
     for (const char* uid : {"alice", "bob"}) {
-        auto event = transport_.waitFor(std::string("parley/v1/u/") + uid + "/n",
-                                        [&](const json& e) { return e["conv"] == conv; });
+        auto event =
+            transport_.waitFor(std::string("parley/v1/u/") + uid + "/n",
+                               [&](const json& e) { return e.value("conv", json()) == conv; });
         EXPECT_EQ(event.payload["ev"], "conv");
         EXPECT_EQ(event.payload["reason"], "created");
     }
@@ -123,16 +124,17 @@ TEST_F(ServerTest, SendDeliversToEveryMemberAndCountsUnread) {
     EXPECT_EQ(reply["conv"], conv);
     EXPECT_EQ(reply["ts"], clock_.nowMs());
     for (const char* uid : {"alice", "bob"}) {
-        auto event = transport_.waitFor(std::string("parley/v1/u/") + uid + "/c/" + conv,
-                                        [](const json& e) { return e["ev"] == "msg"; });
+        auto event =
+            transport_.waitFor(std::string("parley/v1/u/") + uid + "/c/" + conv,
+                               [](const json& e) { return e.value("ev", json()) == "msg"; });
         EXPECT_EQ(event.payload["seq"], 1);
         EXPECT_EQ(event.payload["sender"], "alice");
         EXPECT_EQ(event.payload["cmid"], "m1");
         EXPECT_EQ(event.payload["body"], "hi bob");
         EXPECT_EQ(event.payload["meta"]["lang"], "en");
     }
-    auto unread =
-        transport_.waitFor("parley/v1/u/bob/n", [](const json& e) { return e["ev"] == "unread"; });
+    auto unread = transport_.waitFor(
+        "parley/v1/u/bob/n", [](const json& e) { return e.value("ev", json()) == "unread"; });
     EXPECT_EQ(unread.payload["unread"], 1);
     EXPECT_EQ(unread.payload["unread_total"], 1);
     EXPECT_TRUE(transport_.sentTo("parley/v1/u/alice/n").size() == 1U)
@@ -246,13 +248,15 @@ TEST_F(ServerTest, ReadMovesTheWatermarkAndTellsEveryone) {
     EXPECT_EQ(reply["unread"], 1);
     EXPECT_EQ(reply["unread_total"], 1);
     for (const char* uid : {"alice", "bob"}) {
-        auto event = transport_.waitFor(std::string("parley/v1/u/") + uid + "/c/" + conv,
-                                        [](const json& e) { return e["ev"] == "read"; });
+        auto event =
+            transport_.waitFor(std::string("parley/v1/u/") + uid + "/c/" + conv,
+                               [](const json& e) { return e.value("ev", json()) == "read"; });
         EXPECT_EQ(event.payload["user"], "bob");
         EXPECT_EQ(event.payload["seq"], 2);
     }
     transport_.waitFor("parley/v1/u/bob/n", [](const json& e) {
-        return e["ev"] == "unread" && e["unread"] == 1 && e["unread_total"] == 1;
+        return e.value("ev", json()) == "unread" && e.value("unread", json()) == 1 &&
+               e.value("unread_total", json()) == 1;
     });
     const size_t before = transport_.count();
     auto back = call("bob", {{"op", "msg.read"}, {"conv", conv}, {"seq", 1}});
@@ -268,8 +272,9 @@ TEST_F(ServerTest, TypingGoesToOthersOnlyAndIsRateLimited) {
     auto reply = call("alice", {{"op", "typing"}, {"conv", conv}, {"state", "start"}});
     ASSERT_TRUE(reply["ok"]) << reply;
     for (const char* uid : {"bob", "carol"}) {
-        auto event = transport_.waitFor(std::string("parley/v1/u/") + uid + "/c/" + conv,
-                                        [](const json& e) { return e["ev"] == "typing"; });
+        auto event =
+            transport_.waitFor(std::string("parley/v1/u/") + uid + "/c/" + conv,
+                               [](const json& e) { return e.value("ev", json()) == "typing"; });
         EXPECT_EQ(event.payload["user"], "alice");
         EXPECT_EQ(event.payload["state"], "start");
         EXPECT_EQ(event.message.qos, 0);
@@ -304,7 +309,7 @@ TEST_F(ServerTest, GroupsHaveLimitsAndAnnounceThemselves) {
     EXPECT_EQ(group["members"].size(), 3U);
     for (const char* uid : {"alice", "bob", "carol"}) {
         transport_.waitFor(std::string("parley/v1/u/") + uid + "/n",
-                           [&](const json& e) { return e["conv"] == group["conv"]; });
+                           [&](const json& e) { return e.value("conv", json()) == group["conv"]; });
     }
     auto got = call("carol", {{"op", "conv.get"}, {"conv", group["conv"]}});
     EXPECT_EQ(got["title"], "Trip");

@@ -19,7 +19,7 @@ struct BrokerConfig {
     int keepAliveSeconds = 30;
     // Kept by the broker while parleyd is away, so commands sent during a restart are not lost.
     int sessionExpirySeconds = 600;
-    int maxInflight = 100;
+    int maxInflight = 1000;
     int maxBufferedMessages = 100000;
 };
 

@@ -1,0 +1,205 @@
+// parley-bench-suite: the benchmark of docs/performance.md in one command. Starts a private
+// Mosquitto (loopback, free port, Parley's broker settings), then for each backend (SQLite,
+// MariaDB) a parleyd, and the raw ceiling's relay in its place; runs the same load on each: 1:1
+// pairs and 50-member groups, flood and 1,000 and 5,000 msg/s offered; prints a Markdown table.
+// Everything stops by itself and lives in temporary folders.
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "ChildProcess.h"
+#include "LoadRun.h"
+#include "MariaDbServer.h"
+#include "MosquittoServer.h"
+#include "ParleydProcess.h"
+#include "TempDir.h"
+
+using namespace parley;
+using namespace parley::testing;
+
+namespace {
+
+constexpr const char* kServicePassword = "bench-service-secret";
+constexpr const char* kUserPassword = "bench-pw";
+
+struct Scenario {
+    std::string name;
+    int groupSize;
+    double rate;  // 0: flood
+};
+
+struct Row {
+    std::string target;  // "raw", "sqlite", "mariadb"
+    Scenario scenario;
+    bench::LoadReport report;
+};
+
+std::string fixed(double value, int digits) {
+    char text[64];
+    std::snprintf(text, sizeof(text), "%.*f", digits, value);
+    return text;
+}
+
+std::string machine() {
+    std::ifstream cpuinfo("/proc/cpuinfo");
+    std::string line, model;
+    while (std::getline(cpuinfo, line)) {
+        if (line.rfind("model name", 0) == 0) {
+            model = line.substr(line.find(':') + 2);
+            break;
+        }
+    }
+    return model + ", " + std::to_string(std::thread::hardware_concurrency()) + " cores";
+}
+
+void printTable(const std::vector<Row>& rows) {
+    std::cout << "\n| load | server | stored msg/s | delivered/s | reply p50 / p99 ms | "
+                 "recipient p50 / p90 / p99 / max ms | lost | dup | server CPU | server RSS |\n"
+                 "|---|---|---|---|---|---|---|---|---|---|\n";
+    for (const auto& row : rows) {
+        const auto& r = row.report;
+        std::cout << "| " << row.scenario.name << " | " << row.target << " | "
+                  << fixed(r.storedPerSecond, 0) << " | " << fixed(r.deliveredPerSecond, 0) << " | "
+                  << fixed(r.replyLatency.p50, 2) << " / " << fixed(r.replyLatency.p99, 2) << " | "
+                  << fixed(r.deliveryLatency.p50, 2) << " / " << fixed(r.deliveryLatency.p90, 2)
+                  << " / " << fixed(r.deliveryLatency.p99, 2) << " / "
+                  << fixed(r.deliveryLatency.max, 1) << " | " << (r.unanswered + r.lostDeliveries)
+                  << " | " << (r.duplicateDeliveries + r.duplicateStores + r.seqGaps) << " | "
+                  << fixed(r.serverCpuPercent, 0) << "% | " << r.serverRssMaxKiB / 1024
+                  << " MiB |\n";
+    }
+    std::cout << std::flush;
+}
+
+std::string parleydYaml(const MosquittoServer& broker, const std::string& store) {
+    return "broker:\n"
+           "  uri: " +
+           broker.uri() +
+           "\n"
+           "  client_id: parleyd-bench\n"
+           "  username: parleyd\n"
+           "  password: " +
+           std::string(kServicePassword) +
+           "\n"
+           "store:\n" +
+           store + "log: {level: warn}\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"parley-bench-suite: the benchmark of docs/performance.md"};
+    double seconds = 10;
+    int users = 100;
+    std::string only;
+    std::string benchPath = PARLEY_BENCH_PATH;
+    std::string jsonOut;
+    app.add_option("--seconds", seconds, "seconds of sending per run")->capture_default_str();
+    app.add_option("--users", users, "simulated users per run")->capture_default_str();
+    app.add_option("--only", only, "only these servers, e.g. raw,mariadb");
+    app.add_option("--json-out", jsonOut, "also write every report to this file (JSON lines)");
+    CLI11_PARSE(app, argc, argv);
+    const auto wanted = [&](const std::string& target) {
+        return only.empty() || only.find(target) != std::string::npos;
+    };
+
+    const std::vector<Scenario> scenarios = {{"1:1, flood", 2, 0},
+                                             {"1:1, 1,000/s", 2, 1000},
+                                             {"1:1, 5,000/s", 2, 5000},
+                                             {"groups of 50, flood", 50, 0},
+                                             {"groups of 50, 1,000/s", 50, 1000},
+                                             {"groups of 50, 5,000/s", 50, 5000}};
+
+    std::vector<BrokerUser> brokerUsers{{"parleyd", kServicePassword}};
+    char name[32];
+    for (int i = 1; i <= users; ++i) {
+        std::snprintf(name, sizeof(name), "bench-%04d", i);
+        brokerUsers.push_back({name, kUserPassword});
+    }
+    std::vector<Row> rows;
+    std::ofstream json;
+    if (!jsonOut.empty()) {
+        json.open(jsonOut);
+    }
+    std::unique_ptr<MosquittoServer> broker;
+    try {
+        broker = std::make_unique<MosquittoServer>(brokerUsers);
+    } catch (const std::exception& error) {
+        std::cerr << "parley-bench-suite: " << error.what() << '\n';
+        return 3;
+    }
+    const auto runScenarios = [&](const std::string& target, pid_t serverPid) {
+        for (const auto& scenario : scenarios) {
+            std::cerr << "== " << target << ": " << scenario.name << '\n';
+            bench::LoadOptions options;
+            options.uri = broker->uri();
+            options.password = kUserPassword;
+            options.users = users;
+            options.groupSize = scenario.groupSize;
+            options.rate = scenario.rate;
+            options.seconds = seconds;
+            options.drainSeconds = 30;
+            options.serverPid = serverPid;
+            bench::LoadRun loadRun(options);
+            Row row{target, scenario, loadRun.run()};
+            std::cerr << row.report.toText();
+            if (json.is_open()) {
+                nlohmann::json line = row.report.toJson();
+                line["server"] = target;
+                line["load"] = scenario.name;
+                json << line.dump() << '\n' << std::flush;
+            }
+            rows.push_back(std::move(row));
+        }
+    };
+
+    try {
+        if (wanted("raw")) {
+            TempDir dir("parley-bench-relay");
+            ChildProcess relay(
+                {benchPath, "--uri", broker->uri(), "relay", "--relay-password", kServicePassword},
+                dir.file("relay.log"));
+            const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+            while (relay.log().find("relay ready") == std::string::npos) {
+                if (!relay.running() || std::chrono::steady_clock::now() > deadline) {
+                    throw std::runtime_error("the relay did not start:\n" + relay.log());
+                }
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            }
+            runScenarios("raw", relay.pid());
+            relay.terminate(std::chrono::seconds(5));
+        }
+        if (wanted("sqlite")) {
+            ParleydProcess parleyd(parleydYaml(
+                *broker, "  backend: sqlite\n  sqlite: {path: parley.db, synchronous: full}\n"));
+            runScenarios("parleyd + SQLite", parleyd.pid());
+        }
+        if (wanted("mariadb")) {
+            MariaDbServer mariadb;
+            ParleydProcess parleyd(parleydYaml(
+                *broker, "  backend: mysql\n  mysql: {host: 127.0.0.1, port: " +
+                             std::to_string(mariadb.port()) + ", user: " + mariadb.user() +
+                             ", password: '" + mariadb.password() +
+                             "', database: " + mariadb.createDatabase() + "}\n"));
+            runScenarios("parleyd + MariaDB", parleyd.pid());
+        }
+    } catch (const std::exception& error) {
+        std::cerr << "parley-bench-suite: " << error.what() << '\n';
+        printTable(rows);
+        return 3;
+    }
+    utsname system{};
+    uname(&system);
+    std::cout << "\nparley-bench-suite: " << users << " users, " << seconds
+              << " s of sending per run; " << machine() << ", " << system.sysname << ' '
+              << system.release << '\n';
+    printTable(rows);
+    return 0;
+}

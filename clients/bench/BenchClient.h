@@ -1,0 +1,50 @@
+#pragma once
+
+#include <mqtt/async_client.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace parley::bench {
+
+using Clock = std::chrono::steady_clock;
+
+// One simulated user: a real MQTT 5 connection (Paho), publishing commands on its c2s topic and
+// receiving its inbox. Lighter than the clients' Session on purpose: the load generator must
+// cost the machine as little as it can, and it keeps its own books on what was answered.
+class BenchClient {
+  public:
+    // Called on Paho's receive thread for every reply and event: topic suffix after
+    // "<prefix>/u/<uid>/" ("resp", "c/<conv>", "n") and the parsed payload.
+    using Handler = std::function<void(BenchClient&, const std::string& suffix,
+                                       nlohmann::json&& payload, Clock::time_point arrived)>;
+
+    BenchClient(const std::string& uri, const std::string& prefix, std::string uid,
+                const std::string& password, Handler handler);
+    ~BenchClient();
+    BenchClient(const BenchClient&) = delete;
+    BenchClient& operator=(const BenchClient&) = delete;
+
+    // Connects and subscribes; throws std::runtime_error.
+    void connect();
+    void disconnect();
+    // Publishes one command (QoS 1) without waiting.
+    void publish(const std::string& payload);
+    const std::string& uid() const { return uid_; }
+    size_t index = 0;  // the load run's number for this user
+
+  private:
+    std::string uid_;
+    std::string prefix_;
+    std::string commandTopic_;
+    std::string inboxPrefix_;
+    Handler handler_;
+    mqtt::connect_options connectOptions_;  // outlives connect(): Paho keeps pointers into it
+    std::unique_ptr<mqtt::async_client> client_;
+};
+
+}  // namespace parley::bench

@@ -1,0 +1,501 @@
+#include "LoadRun.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "ProcessStats.h"
+
+namespace parley::bench {
+
+namespace {
+
+LatencySummary summarize(std::vector<uint32_t>& micros) {
+    LatencySummary summary;
+    summary.count = micros.size();
+    if (micros.empty()) {
+        return summary;
+    }
+    std::sort(micros.begin(), micros.end());
+    const auto at = [&](double fraction) {
+        const size_t index = std::min(
+            micros.size() - 1, static_cast<size_t>(fraction * static_cast<double>(micros.size())));
+        return micros[index] / 1000.0;
+    };
+    summary.p50 = at(0.50);
+    summary.p90 = at(0.90);
+    summary.p99 = at(0.99);
+    summary.max = micros.back() / 1000.0;
+    return summary;
+}
+
+nlohmann::json latencyJson(const LatencySummary& latency) {
+    return {{"count", latency.count},
+            {"p50_ms", latency.p50},
+            {"p90_ms", latency.p90},
+            {"p99_ms", latency.p99},
+            {"max_ms", latency.max}};
+}
+
+std::string userName(const LoadOptions& options, size_t index) {
+    char number[24];
+    std::snprintf(number, sizeof(number), "%04zu", index + 1);
+    return options.userPrefix + number;
+}
+
+int64_t nanosSince(Clock::time_point start, Clock::time_point when) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(when - start).count();
+}
+
+}  // namespace
+
+nlohmann::json LoadReport::toJson() const {
+    return {{"users", options.users},
+            {"group_size", options.groupSize},
+            {"offered_rate", options.rate},
+            {"window", options.window},
+            {"sending_seconds", sendingSeconds},
+            {"sent", sent},
+            {"stored", stored},
+            {"refused", refused},
+            {"unanswered", unanswered},
+            {"duplicate_stores", duplicateStores},
+            {"seq_gaps", seqGaps},
+            {"deliveries_expected", deliveriesExpected},
+            {"delivered", delivered},
+            {"lost_deliveries", lostDeliveries},
+            {"duplicate_deliveries", duplicateDeliveries},
+            {"stored_per_second", storedPerSecond},
+            {"delivered_per_second", deliveredPerSecond},
+            {"reply_latency", latencyJson(replyLatency)},
+            {"delivery_latency", latencyJson(deliveryLatency)},
+            {"server_cpu_percent", serverCpuPercent},
+            {"server_rss_max_kib", serverRssMaxKiB},
+            {"bench_cpu_percent", benchCpuPercent}};
+}
+
+std::string LoadReport::toText() const {
+    std::ostringstream text;
+    text.setf(std::ios::fixed);
+    text.precision(1);
+    text << options.users << " users, "
+         << (options.groupSize == 2 ? std::string("1:1 pairs")
+                                    : "groups of " + std::to_string(options.groupSize))
+         << ", offered "
+         << (options.rate > 0 ? std::to_string(static_cast<long long>(options.rate)) + " msg/s"
+                              : "flood (window " + std::to_string(options.window) + " per user)")
+         << ", " << sendingSeconds << " s of sending\n";
+    text << "  messages: sent " << sent << ", stored " << stored << " (" << storedPerSecond
+         << " msg/s), unanswered " << unanswered;
+    for (const auto& [code, count] : refused) {
+        text << ", refused " << code << " " << count;
+    }
+    text << "\n  deliveries: " << delivered << " of " << deliveriesExpected << " ("
+         << deliveredPerSecond << " /s to other members), lost " << lostDeliveries << ", duplicate "
+         << duplicateDeliveries << "; duplicate stores " << duplicateStores << ", seq gaps "
+         << seqGaps << '\n';
+    text.precision(2);
+    text << "  latency to the reply (ms):    p50 " << replyLatency.p50 << "  p90 "
+         << replyLatency.p90 << "  p99 " << replyLatency.p99 << "  max " << replyLatency.max
+         << '\n';
+    text << "  latency to the recipient (ms): p50 " << deliveryLatency.p50 << "  p90 "
+         << deliveryLatency.p90 << "  p99 " << deliveryLatency.p99 << "  max "
+         << deliveryLatency.max << '\n';
+    text.precision(0);
+    if (serverCpuPercent >= 0) {
+        text << "  server: CPU " << serverCpuPercent << "% of a core, RSS max "
+             << serverRssMaxKiB / 1024 << " MiB; ";
+    } else {
+        text << "  ";
+    }
+    text << "bench: CPU " << benchCpuPercent << "% of a core\n";
+    return text.str();
+}
+
+LoadRun::LoadRun(LoadOptions options) : options_(std::move(options)) {
+    if (options_.users < 2 || options_.groupSize < 2 || options_.users < options_.groupSize) {
+        throw std::invalid_argument("need at least 2 users and users >= group size");
+    }
+    body_.assign(options_.bodyBytes, 'x');
+    runTag_ = "-" +
+              std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count()) +
+              "-";
+}
+
+LoadRun::~LoadRun() {
+    for (auto& user : users_) {
+        if (user->client) {
+            try {
+                user->client->disconnect();
+            } catch (...) {
+            }
+        }
+    }
+}
+
+nlohmann::json LoadRun::setupCall(size_t user, nlohmann::json command) {
+    const std::string id = "s" + std::to_string(user) + "-" + command.value("op", "");
+    command["id"] = id;
+    users_[user]->client->publish(command.dump());
+    std::unique_lock lock(setupMutex_);
+    if (!setupArrived_.wait_for(lock, std::chrono::seconds(20),
+                                [&] { return setupReplies_.count(id) > 0; })) {
+        throw std::runtime_error("no reply to " + command.dump() + " within 20 s");
+    }
+    nlohmann::json reply = std::move(setupReplies_[id]);
+    setupReplies_.erase(id);
+    if (!reply.value("ok", false)) {
+        throw std::runtime_error("setup refused: " + command.dump() + " -> " + reply.dump());
+    }
+    return reply;
+}
+
+void LoadRun::setUp() {
+    const size_t count = static_cast<size_t>(options_.users);
+    for (size_t i = 0; i < count; ++i) {
+        auto user = std::make_unique<User>();
+        user->client = std::make_unique<BenchClient>(
+            options_.uri, options_.prefix, userName(options_, i), options_.password,
+            [this](BenchClient& client, const std::string& suffix, nlohmann::json&& payload,
+                   Clock::time_point arrived) {
+                onMessage(client, suffix, std::move(payload), arrived);
+            });
+        user->client->index = i;
+        users_.push_back(std::move(user));
+    }
+    for (size_t i = 0; i < count; ++i) {
+        users_[i]->client->connect();
+        if (options_.progress && (i + 1) % 50 == 0) {
+            std::cerr << "\r  connected " << (i + 1) << " of " << count << std::flush;
+        }
+    }
+    const size_t size = static_cast<size_t>(options_.groupSize);
+    for (size_t first = 0; first + size <= count; first += size) {
+        auto conversation = std::make_unique<Conversation>();
+        nlohmann::json reply;
+        if (size == 2) {
+            reply =
+                setupCall(first, {{"op", "conv.open"}, {"peer", users_[first + 1]->client->uid()}});
+        } else {
+            std::vector<std::string> others;
+            for (size_t m = first + 1; m < first + size; ++m) {
+                others.push_back(users_[m]->client->uid());
+            }
+            reply =
+                setupCall(first, {{"op", "conv.create"}, {"members", others}, {"title", "bench"}});
+        }
+        conversation->id = reply.at("conv").get<std::string>();
+        for (size_t m = first; m < first + size; ++m) {
+            conversation->members.push_back(m);
+            users_[m]->conversation = conversations_.size();
+        }
+        conversationIndex_[conversation->id] = conversations_.size();
+        conversations_.push_back(std::move(conversation));
+    }
+    // Users past the last full group do not send.
+    users_.resize(conversations_.size() * size);
+    if (options_.progress) {
+        std::cerr << "\r  " << users_.size() << " users connected, " << conversations_.size()
+                  << " conversations\n";
+    }
+}
+
+bool LoadRun::sendingActive() const {
+    if (!sending_) {
+        return false;
+    }
+    if (options_.count > 0) {
+        return sent_.load() < options_.count;
+    }
+    return Clock::now() < sendDeadline_;
+}
+
+void LoadRun::sendOne(size_t index) {
+    User& user = *users_[index];
+    const auto now = Clock::now();
+    size_t number = 0;
+    {
+        std::lock_guard lock(user.mutex);
+        number = user.sendTimes.size();
+        user.sendTimes.push_back(now);
+    }
+    const Conversation& conversation = *conversations_[user.conversation];
+    std::string payload;
+    payload.reserve(body_.size() + 160);
+    payload += R"({"op":"msg.send","id":"m)";
+    payload += std::to_string(number);
+    payload += R"(","conv":")";
+    payload += conversation.id;
+    payload += R"(","cmid":")";
+    payload += user.client->uid();
+    payload += runTag_;  // cmids are unique per sender forever: a later run must not repeat one
+    payload += std::to_string(number);
+    payload += R"(","body":")";
+    payload += body_;
+    payload += R"(","meta":{"t":)";
+    payload += std::to_string(nanosSince(start_, now));
+    payload += "}}";
+    ++outstanding_;
+    ++sent_;
+    try {
+        user.client->publish(payload);
+    } catch (const std::exception& error) {
+        std::cerr << "\nbench: publish failed for " << user.client->uid() << ": " << error.what()
+                  << '\n';
+    }
+}
+
+void LoadRun::onMessage(BenchClient& client, const std::string& suffix, nlohmann::json&& payload,
+                        Clock::time_point arrived) {
+    User& user = *users_[client.index];
+    if (suffix == "resp") {
+        const std::string id = payload.value("id", "");
+        if (id.empty()) {
+            return;
+        }
+        if (id[0] == 's') {
+            std::lock_guard lock(setupMutex_);
+            setupReplies_[id] = std::move(payload);
+            setupArrived_.notify_all();
+            return;
+        }
+        if (id[0] != 'm') {
+            return;  // presence and the like
+        }
+        const size_t number = std::stoul(id.substr(1));
+        Clock::time_point sentAt;
+        {
+            std::lock_guard lock(user.mutex);
+            if (number >= user.sendTimes.size()) {
+                return;
+            }
+            sentAt = user.sendTimes[number];
+        }
+        const auto micros =
+            std::chrono::duration_cast<std::chrono::microseconds>(arrived - sentAt).count();
+        if (payload.value("ok", false)) {
+            const long long seq = payload.value("seq", 0LL);
+            Conversation& conversation = *conversations_[user.conversation];
+            {
+                std::lock_guard lock(conversation.mutex);
+                if (conversation.repliesBySeq.size() <= static_cast<size_t>(seq)) {
+                    conversation.repliesBySeq.resize(static_cast<size_t>(seq) + 1024, 0);
+                }
+                ++conversation.repliesBySeq[static_cast<size_t>(seq)];
+            }
+            ++stored_;
+        } else {
+            std::lock_guard lock(statsMutex_);
+            ++refused_[payload.value("error", nlohmann::json::object()).value("code", "?")];
+        }
+        {
+            std::lock_guard lock(statsMutex_);
+            replyMicros_.push_back(static_cast<uint32_t>(micros));
+        }
+        ++replies_;
+        --outstanding_;
+        lastReplyNs_ = nanosSince(start_, arrived);
+        if (options_.rate <= 0 && sendingActive()) {
+            sendOne(client.index);  // flood: the next one as soon as this one is answered
+        }
+        return;
+    }
+    if (suffix.rfind("c/", 0) != 0 || payload.value("ev", "") != "msg") {
+        return;
+    }
+    auto found = conversationIndex_.find(suffix.substr(2));
+    if (found == conversationIndex_.end()) {
+        return;
+    }
+    const long long seq = payload.value("seq", 0LL);
+    if (seq <= 0) {
+        return;
+    }
+    {
+        std::lock_guard lock(user.mutex);
+        auto& seen = user.receivedBySeq[found->second];
+        if (seen.size() <= static_cast<size_t>(seq)) {
+            seen.resize(static_cast<size_t>(seq) + 1024, 0);
+        }
+        ++seen[static_cast<size_t>(seq)];
+    }
+    ++deliveredAll_;
+    if (payload.value("sender", "") == client.uid()) {
+        return;  // the sender's own copy: counted, but the latency that matters is the others'
+    }
+    ++deliveredOthers_;
+    lastDeliveryNs_ = nanosSince(start_, arrived);
+    const auto meta = payload.find("meta");
+    if (meta != payload.end() && meta->is_object() && meta->contains("t")) {
+        const int64_t sentNs = (*meta)["t"].get<int64_t>();
+        const int64_t micros = (nanosSince(start_, arrived) - sentNs) / 1000;
+        std::lock_guard lock(statsMutex_);
+        deliveryMicros_.push_back(static_cast<uint32_t>(std::max<int64_t>(0, micros)));
+    }
+}
+
+void LoadRun::printProgress(double elapsed) {
+    if (!options_.progress) {
+        return;
+    }
+    char line[200];
+    std::snprintf(line, sizeof(line),
+                  "\r  %5.1f s  sent %lld  stored %lld  delivered %lld  awaiting replies %lld   ",
+                  elapsed, sent_.load(), stored_.load(), deliveredOthers_.load(),
+                  outstanding_.load());
+    std::cerr << line << std::flush;
+}
+
+LoadReport LoadRun::run() {
+    setUp();
+    const ProcessSample serverBefore = sampleProcess(options_.serverPid);
+    const ProcessSample benchBefore = sampleProcess(getpid());
+    long serverRssMax = serverBefore.rssKiB;
+
+    start_ = Clock::now();
+    sendDeadline_ =
+        start_ + std::chrono::milliseconds(static_cast<long long>(options_.seconds * 1000));
+    sending_ = true;
+    std::thread pacer;
+    if (options_.rate > 0) {
+        pacer = std::thread([this] {
+            const auto interval =
+                std::chrono::nanoseconds(static_cast<long long>(1e9 / options_.rate));
+            auto next = Clock::now();
+            size_t user = 0;
+            while (sendingActive()) {
+                std::this_thread::sleep_until(next);
+                if (outstanding_.load() >= options_.maxOutstanding) {
+                    std::this_thread::sleep_for(std::chrono::microseconds(200));
+                    next = Clock::now();  // what could not be offered is not owed later
+                    continue;
+                }
+                sendOne(user);
+                user = (user + 1) % users_.size();
+                next += interval;
+                if (Clock::now() - next > std::chrono::milliseconds(100)) {
+                    next = Clock::now();  // fell behind: do not burst to catch up
+                }
+            }
+        });
+    } else {
+        for (int round = 0; round < options_.window; ++round) {
+            for (size_t user = 0; user < users_.size() && sendingActive(); ++user) {
+                sendOne(user);
+            }
+        }
+    }
+    auto lastProgress = Clock::now();
+    while (sendingActive()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        if (Clock::now() - lastProgress >= std::chrono::seconds(1)) {
+            lastProgress = Clock::now();
+            printProgress(std::chrono::duration<double>(lastProgress - start_).count());
+            serverRssMax = std::max(serverRssMax, sampleProcess(options_.serverPid).rssKiB);
+        }
+    }
+    sending_ = false;
+    if (pacer.joinable()) {
+        pacer.join();
+    }
+    const double sendingSeconds = std::chrono::duration<double>(Clock::now() - start_).count();
+    // Drain: every reply, and every member's copy of every stored message, or the time is up.
+    const auto drainDeadline =
+        Clock::now() +
+        std::chrono::milliseconds(static_cast<long long>(options_.drainSeconds * 1000));
+    while (Clock::now() < drainDeadline) {
+        const long long expected = stored_.load() * options_.groupSize;
+        if (replies_.load() >= sent_.load() && deliveredAll_.load() >= expected) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        if (Clock::now() - lastProgress >= std::chrono::seconds(1)) {
+            lastProgress = Clock::now();
+            printProgress(std::chrono::duration<double>(lastProgress - start_).count());
+            serverRssMax = std::max(serverRssMax, sampleProcess(options_.serverPid).rssKiB);
+        }
+    }
+    printProgress(std::chrono::duration<double>(Clock::now() - start_).count());
+    if (options_.progress) {
+        std::cerr << '\n';
+    }
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
+    const ProcessSample serverAfter = sampleProcess(options_.serverPid);
+    const ProcessSample benchAfter = sampleProcess(getpid());
+
+    LoadReport report = collect(sendingSeconds);
+    if (serverBefore.valid && serverAfter.valid) {
+        report.serverCpuPercent =
+            100.0 * (serverAfter.cpuSeconds - serverBefore.cpuSeconds) / elapsed;
+        report.serverRssMaxKiB = std::max(serverRssMax, serverAfter.rssKiB);
+    }
+    report.benchCpuPercent = 100.0 * (benchAfter.cpuSeconds - benchBefore.cpuSeconds) / elapsed;
+    return report;
+}
+
+LoadReport LoadRun::collect(double sendingSeconds) {
+    LoadReport report;
+    report.options = options_;
+    report.sendingSeconds = sendingSeconds;
+    report.sent = sent_.load();
+    report.stored = stored_.load();
+    report.unanswered = report.sent - replies_.load();
+    for (size_t index = 0; index < conversations_.size(); ++index) {
+        Conversation* conversation = conversations_[index].get();
+        std::lock_guard lock(conversation->mutex);
+        // A conversation may hold earlier runs' messages: this run's seqs start where they end.
+        size_t lowest = 0;
+        size_t highest = 0;
+        long long storedHere = 0;
+        for (size_t seq = 1; seq < conversation->repliesBySeq.size(); ++seq) {
+            const uint32_t replies = conversation->repliesBySeq[seq];
+            if (replies > 0) {
+                lowest = lowest == 0 ? seq : lowest;
+                highest = seq;
+                storedHere += 1;
+                report.duplicateStores += replies - 1;
+            }
+        }
+        if (storedHere > 0) {
+            report.seqGaps += static_cast<long long>(highest - lowest + 1) - storedHere;
+        }
+        for (size_t member : conversation->members) {
+            User& user = *users_[member];
+            std::lock_guard userLock(user.mutex);
+            const auto& seen = user.receivedBySeq[index];
+            for (size_t seq = lowest; storedHere > 0 && seq <= highest; ++seq) {
+                if (conversation->repliesBySeq[seq] == 0) {
+                    continue;
+                }
+                ++report.deliveriesExpected;
+                const uint32_t copies = seq < seen.size() ? seen[seq] : 0;
+                if (copies == 0) {
+                    ++report.lostDeliveries;
+                } else {
+                    ++report.delivered;
+                    report.duplicateDeliveries += copies - 1;
+                }
+            }
+        }
+    }
+    std::lock_guard lock(statsMutex_);
+    report.refused = refused_;
+    report.replyLatency = summarize(replyMicros_);
+    report.deliveryLatency = summarize(deliveryMicros_);
+    const double replySeconds = static_cast<double>(lastReplyNs_.load()) / 1e9;
+    const double deliverySeconds = static_cast<double>(lastDeliveryNs_.load()) / 1e9;
+    report.storedPerSecond =
+        replySeconds > 0 ? static_cast<double>(report.stored) / replySeconds : 0;
+    report.deliveredPerSecond =
+        deliverySeconds > 0 ? static_cast<double>(deliveredOthers_.load()) / deliverySeconds : 0;
+    return report;
+}
+
+}  // namespace parley::bench

@@ -1,0 +1,129 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "BenchClient.h"
+
+namespace parley::bench {
+
+struct LoadOptions {
+    std::string uri = "tcp://127.0.0.1:1883";
+    std::string prefix = "parley/v1";
+    std::string userPrefix = "bench-";  // users <prefix>0001, <prefix>0002, ...
+    std::string password;               // the same for every bench user
+    int users = 100;
+    int groupSize = 2;    // 2: 1:1 pairs; more: groups of that many (users / groupSize groups)
+    double rate = 0;      // messages per second offered in total; 0: flood
+    int window = 1;       // flood: msg.send awaiting its reply per user
+    long long count = 0;  // stop after this many messages; 0: after `seconds`
+    double seconds = 10;
+    double drainSeconds = 15;  // after the last send, wait this long for replies and events
+    size_t bodyBytes = 64;
+    long long maxOutstanding = 20000;  // paced: never more messages awaiting their reply
+    pid_t serverPid = 0;               // parleyd (or the relay): its CPU and memory are reported
+    bool progress = true;              // a progress line on stderr
+};
+
+struct LatencySummary {
+    size_t count = 0;
+    double p50 = 0, p90 = 0, p99 = 0, max = 0;  // milliseconds
+};
+
+struct LoadReport {
+    LoadOptions options;
+    double sendingSeconds = 0;
+    long long sent = 0;
+    long long stored = 0;                      // answered ok
+    std::map<std::string, long long> refused;  // by error code
+    long long unanswered = 0;                  // no reply by the end of the drain
+    long long duplicateStores = 0;             // a seq handed out twice in a conversation
+    long long seqGaps = 0;                     // seqs missing below a conversation's highest
+    long long deliveriesExpected = 0;          // stored x members (the sender's copy included)
+    long long delivered = 0;
+    long long lostDeliveries = 0;
+    long long duplicateDeliveries = 0;
+    double storedPerSecond = 0;
+    double deliveredPerSecond = 0;   // to the other members
+    LatencySummary replyLatency;     // send -> the sender's reply
+    LatencySummary deliveryLatency;  // send -> another member's msg event
+    double serverCpuPercent = -1;    // of one core; -1: not measured
+    long serverRssMaxKiB = -1;
+    double benchCpuPercent = 0;
+
+    nlohmann::json toJson() const;
+    std::string toText() const;
+};
+
+// One load run: connects the users, opens their conversations, sends, waits for everything to
+// arrive (bounded), and counts. Stops by itself.
+class LoadRun {
+  public:
+    explicit LoadRun(LoadOptions options);
+    ~LoadRun();
+    LoadReport run();
+
+  private:
+    struct Conversation {
+        std::string id;
+        std::vector<size_t> members;
+        std::mutex mutex;
+        std::vector<uint32_t> repliesBySeq;
+    };
+    struct User {
+        std::unique_ptr<BenchClient> client;
+        size_t conversation = 0;
+        std::mutex mutex;
+        std::vector<Clock::time_point> sendTimes;
+        std::unordered_map<size_t, std::vector<uint32_t>> receivedBySeq;  // by conversation
+    };
+
+    void onMessage(BenchClient& client, const std::string& suffix, nlohmann::json&& payload,
+                   Clock::time_point arrived);
+    nlohmann::json setupCall(size_t user, nlohmann::json command);
+    void setUp();
+    void sendOne(size_t user);
+    bool sendingActive() const;
+    void printProgress(double elapsed);
+    LoadReport collect(double sendingSeconds);
+
+    LoadOptions options_;
+    std::string body_;
+    std::string runTag_;
+    std::vector<std::unique_ptr<User>> users_;
+    std::vector<std::unique_ptr<Conversation>> conversations_;
+    std::unordered_map<std::string, size_t> conversationIndex_;
+
+    Clock::time_point start_;
+    Clock::time_point sendDeadline_;
+    std::atomic<bool> sending_{false};
+    std::atomic<long long> sent_{0};
+    std::atomic<long long> replies_{0};
+    std::atomic<long long> stored_{0};
+    std::atomic<long long> deliveredAll_{0};
+    std::atomic<long long> deliveredOthers_{0};
+    std::atomic<long long> outstanding_{0};
+    std::atomic<int64_t> lastReplyNs_{0};
+    std::atomic<int64_t> lastDeliveryNs_{0};
+
+    std::mutex statsMutex_;
+    std::vector<uint32_t> replyMicros_;
+    std::vector<uint32_t> deliveryMicros_;
+    std::map<std::string, long long> refused_;
+
+    std::mutex setupMutex_;
+    std::condition_variable setupArrived_;
+    std::map<std::string, nlohmann::json> setupReplies_;
+};
+
+}  // namespace parley::bench

@@ -1,0 +1,88 @@
+// parley-bench: Parley's load generator. Simulated users, each a real MQTT connection, in 1:1
+// pairs or groups, sending as fast as replies allow or at a given rate, for a count or a time;
+// it reports throughput, latency, losses and duplicates, and the server's CPU and memory.
+// `parley-bench relay` is the raw ceiling's trivial relay (see Relay.h). docs/performance.md.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "LoadRun.h"
+#include "Relay.h"
+
+using namespace parley::bench;
+
+int main(int argc, char** argv) {
+    CLI::App app{"parley-bench: load generator for Parley (docs/performance.md)"};
+    LoadOptions options;
+    bool json = false;
+    app.add_option("--uri", options.uri, "MQTT server")->capture_default_str();
+    app.add_option("--prefix", options.prefix, "topic prefix")->capture_default_str();
+    app.add_option("--user-prefix", options.userPrefix,
+                   "bench users are <prefix>0001, <prefix>0002, ... (the broker must know them)")
+        ->capture_default_str();
+    app.add_option("--password", options.password, "the bench users' password")
+        ->envname("PARLEY_BENCH_PASSWORD");
+    app.add_option("--users", options.users, "simulated users")->capture_default_str();
+    app.add_option("--group-size", options.groupSize, "2: 1:1 pairs; more: groups of that size")
+        ->capture_default_str()
+        ->check(CLI::Range(2, 1000));
+    app.add_option("--rate", options.rate, "messages per second offered in total; 0: flood")
+        ->capture_default_str();
+    app.add_option("--window", options.window, "flood: messages awaiting their reply per user")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000));
+    app.add_option("--count", options.count, "stop after this many messages (else --seconds)");
+    app.add_option("--seconds", options.seconds, "seconds of sending")
+        ->capture_default_str()
+        ->check(CLI::Range(0.1, 3600.0));
+    app.add_option("--drain", options.drainSeconds, "seconds to wait for what is still on its way")
+        ->capture_default_str()
+        ->check(CLI::Range(0.0, 600.0));
+    app.add_option("--body-bytes", options.bodyBytes, "message body size")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 16000));
+    app.add_option("--server-pid", options.serverPid, "parleyd's pid: report its CPU and memory");
+    app.add_flag("--json", json, "print the report as one JSON object");
+    bool quiet = false;
+    app.add_flag("--quiet", quiet, "no progress line");
+
+    std::string relayUser = "parleyd", relayPassword;
+    auto* relay =
+        app.add_subcommand("relay", "run the raw ceiling's trivial relay (until SIGTERM)");
+    relay->add_option("--relay-user", relayUser, "the relay's broker user (parleyd's rights)")
+        ->capture_default_str();
+    relay->add_option("--relay-password", relayPassword, "its password")
+        ->envname("PARLEY_RELAY_PASSWORD");
+    int inflight = 1000;
+    relay
+        ->add_option("--inflight", inflight,
+                     "QoS 1 publishes awaiting their PUBACK (give parleyd's broker.max_inflight)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 65535));
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& error) {
+        return app.exit(error) == 0 ? 0 : 2;
+    }
+    if (relay->parsed()) {
+        return runRelay(options.uri, options.prefix, relayUser, relayPassword, inflight);
+    }
+    options.progress = !quiet;
+    try {
+        LoadRun run(options);
+        const LoadReport report = run.run();
+        if (json) {
+            std::cout << report.toJson().dump() << std::endl;
+        } else {
+            std::cout << report.toText();
+        }
+        const bool clean = report.unanswered == 0 && report.lostDeliveries == 0 &&
+                           report.duplicateDeliveries == 0 && report.duplicateStores == 0 &&
+                           report.seqGaps == 0;
+        return clean ? 0 : 1;
+    } catch (const std::exception& error) {
+        std::cerr << "parley-bench: " << error.what() << '\n';
+        return 3;
+    }
+}
