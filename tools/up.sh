@@ -37,6 +37,8 @@ if [ ! -s var/dev/passwd ]; then
     printf 'parleyd:%s\nalice:alice\nbob:bob\n' "$(cat var/dev/parleyd.secret)" > var/dev/passwd
     mosquitto_passwd -U var/dev/passwd
 fi
+# The development admin, for parleyctl (password = name); also added to older var/dev setups.
+grep -q '^admin:' var/dev/passwd || mosquitto_passwd -b var/dev/passwd admin admin
 # The development JWT secret (docs/authentication.md), made here so none is ever committed.
 mkdir -p var/dev/jwt-keys
 if [ ! -s var/dev/jwt.secret ]; then
@@ -46,11 +48,15 @@ chmod 644 var/dev/jwt.secret
 # Mosquitto drops root privileges to user "mosquitto", which must still read these.
 chmod 644 var/dev/passwd
 
-# The shipped configs, with the ports chosen above.
+# The shipped configs, with the ports chosen above. In development `admin` is an admin and the
+# shipped moderation and listing scripts run, their rate limits off (they would throttle
+# parley-bench).
 sed -e "s/^listener 1883 /listener $MQTT_PORT /" -e "s/^listener 9001 /listener $WS_PORT /" \
     config/mosquitto/dev.conf > var/dev/mosquitto.conf
 cat config/mosquitto/jwt-dev.conf >> var/dev/mosquitto.conf
 sed -e "s|uri: tcp://127.0.0.1:1883|uri: tcp://127.0.0.1:$MQTT_PORT|" \
+    -e "s|^admins: \[\]\$|admins: [admin]|" \
+    -e "s|^extensions: \[\]\$|extensions: [{name: moderation, script: scripts/moderation.lua, options: {messages_per_minute: 0, conversations_per_hour: 0}}, {name: listings, script: scripts/listings.lua}]|" \
     config/parleyd.yaml > var/dev/parleyd.yaml
 
 mosquitto -c var/dev/mosquitto.conf > var/dev/mosquitto.log 2>&1 &
@@ -79,6 +85,7 @@ Parley is running.
   users     alice / alice   and   bob / bob      (add more: config/mosquitto/add-user.sh NAME PASSWORD)
             any other uid with a token: -u carol -P "\$(build/clients/token/parley-token carol)" -i carol-term
             (docs/authentication.md)
+  admin     admin / admin, for parleyctl (docs/clients.md); moderation and listings scripts loaded
 
 Chat from two terminals (protocol: docs/protocol.md):
   # bob listens to everything addressed to him

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Adds (or changes the password of) a user of the development broker and makes it reload.
 # usage: config/mosquitto/add-user.sh NAME PASSWORD      (run from the repository root)
+# `parleyctl broker add-user NAME PASSWORD` does the same (docs/clients.md): keep the two alike.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ $# -ne 2 ]; then
