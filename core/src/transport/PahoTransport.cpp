@@ -38,6 +38,25 @@ PahoTransport::PahoTransport(const BrokerConfig& config, std::string password,
     // Set last, on the member that lives as long as the client (see notes on Paho 1.2.0).
     connectOptions_.set_properties(std::move(properties));
     client_.set_callback(*this);
+    publisher_ = std::thread([this] { publishLoop(); });
+}
+
+void PahoTransport::publishLoop() {
+    std::deque<OutboundMessage> batch;
+    std::unique_lock lock(outgoingMutex_);
+    while (true) {
+        outgoingReady_.wait(lock, [this] { return publisherStopping_ || !outgoing_.empty(); });
+        if (outgoing_.empty()) {
+            return;  // stopping, and everything queued was handed to Paho
+        }
+        batch.swap(outgoing_);
+        lock.unlock();
+        for (const auto& message : batch) {
+            send(message);
+        }
+        batch.clear();
+        lock.lock();
+    }
 }
 
 PahoTransport::~PahoTransport() {
@@ -135,6 +154,14 @@ void PahoTransport::stop() {
     }
     stopped_.notify_all();
     receiving_ = false;
+    {
+        std::lock_guard lock(outgoingMutex_);
+        publisherStopping_ = true;
+    }
+    outgoingReady_.notify_all();
+    if (publisher_.joinable()) {
+        publisher_.join();  // what was queued reaches Paho before the disconnect
+    }
     try {
         if (client_.is_connected()) {
             client_.disconnect()->wait_for(std::chrono::seconds(5));
@@ -149,6 +176,14 @@ bool PahoTransport::isConnected() const {
 }
 
 void PahoTransport::publish(OutboundMessage message) {
+    {
+        std::lock_guard lock(outgoingMutex_);
+        outgoing_.push_back(std::move(message));
+    }
+    outgoingReady_.notify_one();
+}
+
+void PahoTransport::send(const OutboundMessage& message) {
     auto outbound = mqtt::make_message(message.topic, message.payload, message.qos, message.retain);
     if (!message.correlationData.empty()) {
         mqtt::properties properties;

@@ -4,8 +4,10 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 #include "config/Config.h"
 #include "transport/Transport.h"
@@ -31,6 +33,9 @@ class PahoTransport final : public Transport, private mqtt::callback {
     void message_arrived(mqtt::const_message_ptr message) override;
 
     void subscribe();
+    // Hands one message to Paho (on the publisher thread).
+    void send(const OutboundMessage& message);
+    void publishLoop();
 
     BrokerConfig config_;
     std::string subscription_;
@@ -42,6 +47,16 @@ class PahoTransport final : public Transport, private mqtt::callback {
     std::atomic<bool> stopping_{false};
     std::mutex mutex_;
     std::condition_variable stopped_;
+
+    // Workers never call Paho themselves: Paho holds its own lock while our message_arrived runs,
+    // and that callback waits when the workers' queues are full (backpressure on the broker). A
+    // worker blocked on Paho's lock could then never empty its queue: parleyd stopped for good.
+    // Workers queue here instead, and one thread publishes, in order.
+    std::mutex outgoingMutex_;
+    std::condition_variable outgoingReady_;
+    std::deque<OutboundMessage> outgoing_;
+    bool publisherStopping_ = false;
+    std::thread publisher_;  // last: started once everything above exists
 };
 
 }  // namespace parley
