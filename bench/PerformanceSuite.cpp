@@ -78,7 +78,8 @@ void printTable(const std::vector<Row>& rows) {
     std::cout << std::flush;
 }
 
-std::string parleydYaml(const MosquittoServer& broker, const std::string& store) {
+std::string parleydYaml(const MosquittoServer& broker, const std::string& store,
+                        const std::string& extra) {
     return "broker:\n"
            "  uri: " +
            broker.uri() +
@@ -89,7 +90,7 @@ std::string parleydYaml(const MosquittoServer& broker, const std::string& store)
            std::string(kServicePassword) +
            "\n"
            "store:\n" +
-           store + "log: {level: warn}\n";
+           store + "log: {level: info}\n" + extra;
 }
 
 }  // namespace
@@ -105,6 +106,11 @@ int main(int argc, char** argv) {
     app.add_option("--users", users, "simulated users per run")->capture_default_str();
     app.add_option("--only", only, "only these servers, e.g. raw,mariadb");
     app.add_option("--json-out", jsonOut, "also write every report to this file (JSON lines)");
+    std::string extraYaml;
+    app.add_option("--parleyd-yaml", extraYaml,
+                   "extra top-level YAML for parleyd, e.g. 'server: {workers: 16}'");
+    std::string mysqlOptions;
+    app.add_option("--mysql-options", mysqlOptions, "extra store.mysql keys, e.g. 'pool_size: 17'");
     CLI11_PARSE(app, argc, argv);
     const auto wanted = [&](const std::string& target) {
         return only.empty() || only.find(target) != std::string::npos;
@@ -178,16 +184,19 @@ int main(int argc, char** argv) {
         }
         if (wanted("sqlite")) {
             ParleydProcess parleyd(parleydYaml(
-                *broker, "  backend: sqlite\n  sqlite: {path: parley.db, synchronous: full}\n"));
+                *broker, "  backend: sqlite\n  sqlite: {path: parley.db, synchronous: full}\n",
+                extraYaml + "\n"));
             runScenarios("parleyd + SQLite", parleyd.pid());
         }
         if (wanted("mariadb")) {
             MariaDbServer mariadb;
             ParleydProcess parleyd(parleydYaml(
-                *broker, "  backend: mysql\n  mysql: {host: 127.0.0.1, port: " +
-                             std::to_string(mariadb.port()) + ", user: " + mariadb.user() +
-                             ", password: '" + mariadb.password() +
-                             "', database: " + mariadb.createDatabase() + "}\n"));
+                *broker,
+                "  backend: mysql\n  mysql: {host: 127.0.0.1, port: " +
+                    std::to_string(mariadb.port()) + ", user: " + mariadb.user() + ", password: '" +
+                    mariadb.password() + "', database: " + mariadb.createDatabase() +
+                    (mysqlOptions.empty() ? "" : ", " + mysqlOptions) + "}\n",
+                extraYaml + "\n"));
             runScenarios("parleyd + MariaDB", parleyd.pid());
         }
     } catch (const std::exception& error) {

@@ -372,7 +372,8 @@ LoadReport LoadRun::run() {
             size_t user = 0;
             while (sendingActive()) {
                 std::this_thread::sleep_until(next);
-                if (outstanding_.load() >= options_.maxOutstanding) {
+                if (outstanding_.load() >= static_cast<long long>(options_.maxUnansweredPerUser) *
+                                               static_cast<long long>(users_.size())) {
                     std::this_thread::sleep_for(std::chrono::microseconds(200));
                     next = Clock::now();  // what could not be offered is not owed later
                     continue;

@@ -57,14 +57,14 @@ Relay::~Relay() {
 }
 
 void Relay::start() {
-    // One receive thread calls this: the maps need no lock.
     client_->set_message_callback([this](mqtt::const_message_ptr message) {
-        try {
-            onCommand(message);
-        } catch (const std::exception& error) {
-            std::cerr << "relay: " << error.what() << '\n';
+        {
+            std::lock_guard lock(mutex_);
+            queue_.push_back(std::move(message));
         }
+        arrived_.notify_one();
     });
+    worker_ = std::thread([this] { work(); });
     client_->connect(connectOptions_)->wait();
     std::string host;
     int port = 0;
@@ -74,7 +74,35 @@ void Relay::start() {
     client_->subscribe("$share/parley-relay/" + prefix_ + "/c2s/+", 1)->wait();
 }
 
+void Relay::work() {
+    // The only thread that routes: the maps need no lock.
+    std::unique_lock lock(mutex_);
+    while (true) {
+        arrived_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        if (stopping_) {
+            return;
+        }
+        auto message = std::move(queue_.front());
+        queue_.pop_front();
+        lock.unlock();
+        try {
+            onCommand(message);
+        } catch (const std::exception& error) {
+            std::cerr << "relay: " << error.what() << '\n';
+        }
+        lock.lock();
+    }
+}
+
 void Relay::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    arrived_.notify_all();
+    if (worker_.joinable()) {
+        worker_.join();
+    }
     if (client_->is_connected()) {
         client_->disconnect()->wait_for(std::chrono::seconds(5));
     }

@@ -2,9 +2,13 @@
 
 #include <mqtt/async_client.h>
 
+#include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace parley::bench {
@@ -25,6 +29,7 @@ class Relay {
 
   private:
     void onCommand(const mqtt::const_message_ptr& message);
+    void work();
     void reply(const std::string& uid, const std::string& text);
 
     struct Conversation {
@@ -33,6 +38,14 @@ class Relay {
     };
 
     std::string prefix_;
+    // Commands are routed on a thread of their own, as parleyd runs them on its workers: Paho's
+    // receive thread, which also handles the PUBACKs of what we publish, stays free.
+    std::mutex mutex_;
+    std::condition_variable arrived_;
+    std::deque<mqtt::const_message_ptr> queue_;
+    bool stopping_ = false;
+    std::thread worker_;
+
     std::map<std::string, std::string> directByKey_;  // "a|b|context" -> conversation id
     std::map<std::string, Conversation> conversations_;
     long long nextConversation_ = 1;

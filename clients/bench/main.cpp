@@ -38,6 +38,10 @@ int main(int argc, char** argv) {
     app.add_option("--drain", options.drainSeconds, "seconds to wait for what is still on its way")
         ->capture_default_str()
         ->check(CLI::Range(0.0, 600.0));
+    app.add_option("--max-unanswered", options.maxUnansweredPerUser,
+                   "paced: a user with this many messages awaiting their reply waits")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100000));
     app.add_option("--body-bytes", options.bodyBytes, "message body size")
         ->capture_default_str()
         ->check(CLI::Range(1, 16000));
