@@ -12,7 +12,7 @@ source tools/deps.sh
 PARLEY_CMAKE_ARGS=(-DPARLEY_BUILD_TESTS=OFF)
 
 parley_install_packages "${PARLEY_RUN_PACKAGES[@]}"
-parley_build build parleyd parley_jwt_auth parley-token
+parley_build build parleyd parley_jwt_auth parley-token parley parleyctl parley-bench
 
 tools/down.sh --quiet
 
@@ -87,7 +87,12 @@ Parley is running.
             (docs/authentication.md)
   admin     admin / admin, for parleyctl (docs/clients.md); moderation and listings scripts loaded
 
-Chat from two terminals (protocol: docs/protocol.md):
+Chat with the terminal client (docs/clients.md), one per terminal:
+  build/clients/parley/parley --uri tcp://127.0.0.1:$MQTT_PORT --user alice --password alice
+  build/clients/parley/parley --uri tcp://127.0.0.1:$MQTT_PORT --user bob --password bob
+  (then type /open bob in alice's; scripts: parley send --to bob "Hello", parley watch, ...)
+
+Or with the broker's own tools (protocol: docs/protocol.md):
   # bob listens to everything addressed to him
   mosquitto_sub -p $MQTT_PORT -V mqttv5 -u bob -P bob -i bob-term -t 'parley/v1/u/bob/#' -v
 
