@@ -30,7 +30,9 @@ std::string readFile(const std::string& path) {
     return text.str();
 }
 
-void writeFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+void writeFile(const std::string& path, const std::string& text) {
+    std::ofstream(path) << text;
+}
 
 // The first ```language block after `heading` in a Markdown file.
 std::string codeBlockAfter(const std::string& markdown, const std::string& heading,
@@ -53,24 +55,24 @@ std::string codeOf(const json& reply) {
 }
 
 class Extensions : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() {
         dir_ = std::make_unique<TempDir>("parley-extensions");
         const std::string doc = readFile(sourceDir() + "/docs/extending.md");
-        writeFile(dir_->file("shout.c"),
-                  codeBlockAfter(doc, "### A complete minimal plugin", "c"));
+        writeFile(dir_->file("shout.c"), codeBlockAfter(doc, "### A complete minimal plugin", "c"));
         writeFile(dir_->file("welcome.lua"),
                   codeBlockAfter(doc, "### A complete minimal script", "lua"));
         // The out-of-tree build command of the doc, with the header from this source tree.
-        const int built = runToCompletion(
-            {"cc", "-std=c11", "-O2", "-fPIC", "-shared", "-fvisibility=hidden",
-             "-Wl,--no-undefined", "-Wall", "-Wextra", "-Werror", "-I" + sourceDir() + "/core/include",
-             "-o", dir_->file("shout.so"), dir_->file("shout.c")},
-            dir_->file("cc.log"), 60s);
+        const int built =
+            runToCompletion({"cc", "-std=c11", "-O2", "-fPIC", "-shared", "-fvisibility=hidden",
+                             "-Wl,--no-undefined", "-Wall", "-Wextra", "-Werror",
+                             "-I" + sourceDir() + "/core/include", "-o", dir_->file("shout.so"),
+                             dir_->file("shout.c")},
+                            dir_->file("cc.log"), 60s);
         ASSERT_EQ(built, 0) << readFile(dir_->file("cc.log"));
 
-        broker_ = std::make_unique<MosquittoServer>(std::vector<BrokerUser>{
-            {"parleyd", "pd"}, {"alice", "a"}, {"bob", "b"}, {"ops", "o"}});
+        broker_ = std::make_unique<MosquittoServer>(
+            std::vector<BrokerUser>{{"parleyd", "pd"}, {"alice", "a"}, {"bob", "b"}, {"ops", "o"}});
         parleyd_ = std::make_unique<ParleydProcess>(
             "broker: {uri: " + broker_->uri() +
             ", client_id: parleyd-ext, username: parleyd, password: pd}\n"
@@ -78,15 +80,21 @@ protected:
             "admins: [ops]\n"
             "extensions:\n"
             "  - name: echo\n"
-            "    plugin: " PARLEY_ECHO_PLUGIN "\n"
+            "    plugin: " PARLEY_ECHO_PLUGIN
+            "\n"
             "    options: {greeting: Howdy, banned: spam, tick_ms: 0}\n"
             "  - name: shout\n"
-            "    plugin: " + dir_->file("shout.so") + "\n"
+            "    plugin: " +
+            dir_->file("shout.so") +
+            "\n"
             "  - name: welcome\n"
-            "    script: " + dir_->file("welcome.lua") + "\n"
+            "    script: " +
+            dir_->file("welcome.lua") +
+            "\n"
             "    options: {greeting: Bienvenue}\n"
             "  - name: hello\n"
-            "    script: " + sourceDir() + "/scripts/example_hello.lua\n");
+            "    script: " +
+            sourceDir() + "/scripts/example_hello.lua\n");
     }
 
     static void TearDownTestSuite() {
@@ -179,11 +187,12 @@ TEST_F(Extensions, AdminsSeeExtensionsAndReloadScripts) {
     EXPECT_EQ(codeOf(alice->request({{"op", "welcome.stats"}})), "ok") << "the old version runs";
 
     // A good version replaces it on SIGHUP.
-    writeFile(script, original + "\nparley.command('welcome.version', function() return {v = 2} end)\n");
+    writeFile(script,
+              original + "\nparley.command('welcome.version', function() return {v = 2} end)\n");
     const size_t before = parleyd_->log().size();
     parleyd_->signal(SIGHUP);
-    for (int i = 0; i < 100 && parleyd_->log().find("scripts reloaded", before) == std::string::npos;
-         ++i) {
+    for (int i = 0;
+         i < 100 && parleyd_->log().find("scripts reloaded", before) == std::string::npos; ++i) {
         std::this_thread::sleep_for(50ms);
     }
     EXPECT_EQ(alice->request({{"op", "welcome.version"}})["v"], 2);

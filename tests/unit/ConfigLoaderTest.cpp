@@ -156,9 +156,9 @@ lua: {memory_limit: 64MB, instruction_limit: 20000000}
 TEST(ConfigLoader, RefusesBadExtensions) {
     EXPECT_NE(errorOf("extensions:\n  - name: x\n").find("set exactly one of plugin and script"),
               std::string::npos);
-    EXPECT_NE(errorOf("extensions:\n  - {name: x, plugin: a.so, script: b.lua}\n")
-                  .find("exactly one"),
-              std::string::npos);
+    EXPECT_NE(
+        errorOf("extensions:\n  - {name: x, plugin: a.so, script: b.lua}\n").find("exactly one"),
+        std::string::npos);
     EXPECT_NE(errorOf("extensions:\n  - {plugin: a.so}\n").find("extensions[0].name: is required"),
               std::string::npos);
     EXPECT_NE(errorOf("extensions:\n  - {name: Bad Name, plugin: a.so}\n").find("a-z 0-9"),

@@ -25,9 +25,8 @@ TEST(HookBus, EmptyHooksCostOnlyAMaskCheck) {
     }
     MessageDraft draft;
     bus.beforeMessageStore(draft);  // nothing registered: nothing happens
-    auto token = bus.add(Hook::ReadAfter, "x", [](const HookPayload&, auto) {
-        return Verdict::proceed();
-    });
+    auto token =
+        bus.add(Hook::ReadAfter, "x", [](const HookPayload&, auto) { return Verdict::proceed(); });
     EXPECT_TRUE(bus.has(Hook::ReadAfter));
     EXPECT_FALSE(bus.has(Hook::MessageBeforeStore));
     EXPECT_TRUE(bus.remove(token));
@@ -139,9 +138,8 @@ TEST(HookBus, CommandsDeferToTheNextHandlerAndRefuseReservedOps) {
     EXPECT_THROW(bus.addCommand("Shop.Upper", "a", {}), std::invalid_argument);
     EXPECT_THROW(bus.addCommand(std::string(65, 'a') + ".x", "a", {}), std::invalid_argument);
 
-    bus.addCommand("shop.fail", "a", [](const CommandCall&, auto) -> Verdict {
-        throw std::runtime_error("oops");
-    });
+    bus.addCommand("shop.fail", "a",
+                   [](const CommandCall&, auto) -> Verdict { throw std::runtime_error("oops"); });
     command.op = "shop.fail";
     EXPECT_THROW(bus.runCommand(CommandCall{command, false}), ProtocolError);
 }
@@ -151,12 +149,14 @@ TEST(HookBus, ReplacingAnExtensionSwapsAllItsRegistrationsAtOnce) {
     bus.setExtensionOrder({"script", "other"});  // a reload keeps the configured position
     std::vector<std::string> calls;
     bus.add(Hook::ReadAfter, "script", recordingHandler(calls, "v1"));
-    bus.addCommand("script.v1", "script", [](const CommandCall&, auto) { return Verdict::proceed(); });
+    bus.addCommand("script.v1", "script",
+                   [](const CommandCall&, auto) { return Verdict::proceed(); });
     bus.add(Hook::ReadAfter, "other", recordingHandler(calls, "other"));
     std::vector<HookBus::Registration> next;
     next.push_back({Hook::ReadAfter, "", recordingHandler(calls, "v2"), {}});
-    next.push_back({std::nullopt, "script.v2", {},
-                    [](const CommandCall&, auto) { return Verdict::proceed(); }});
+    next.push_back({std::nullopt, "script.v2", {}, [](const CommandCall&, auto) {
+                        return Verdict::proceed();
+                    }});
     bus.replaceExtension("script", std::move(next));
     bus.afterRead("c", "u", 1);
     EXPECT_EQ(calls, (std::vector<std::string>{"v2", "other"}));
@@ -199,10 +199,8 @@ TEST(HookBus, ReadersAreSafeWhileExtensionsAreReplaced) {
     // Swap at least 200 times, and until the reader has run through many snapshots.
     for (int i = 0; i < 200 || runs < 1000; ++i) {
         std::vector<HookBus::Registration> next;
-        next.push_back({Hook::ReadAfter, "", [](const HookPayload&, auto) {
-                            return Verdict::proceed();
-                        },
-                        {}});
+        next.push_back(
+            {Hook::ReadAfter, "", [](const HookPayload&, auto) { return Verdict::proceed(); }, {}});
         bus.replaceExtension("swapped", std::move(next));
     }
     stop = true;

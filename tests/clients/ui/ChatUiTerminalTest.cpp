@@ -87,11 +87,13 @@ TEST_F(ChatUiTerminal, SendsAMessageAndSeesTheReply) {
 
     pane->type("Hello from the terminal, ça va? ✓");
     // Writing tells the peer (the first keystroke sends a typing start).
-    const json typing = event(
-        *bob, "typing", [&](const json& e) { return e.value("user", json()) == alice && e.value("state", json()) == "start"; });
+    const json typing = event(*bob, "typing", [&](const json& e) {
+        return e.value("user", json()) == alice && e.value("state", json()) == "start";
+    });
     EXPECT_EQ(typing["conv"], conv);
     pane->press("Enter");
-    const json received = event(*bob, "msg", [&](const json& e) { return e.value("conv", json()) == conv; });
+    const json received =
+        event(*bob, "msg", [&](const json& e) { return e.value("conv", json()) == conv; });
     EXPECT_EQ(received["body"], "Hello from the terminal, ça va? ✓");
     EXPECT_EQ(received["sender"], alice);
     EXPECT_EQ(received["seq"], 1);
@@ -111,8 +113,9 @@ TEST_F(ChatUiTerminal, SendsAMessageAndSeesTheReply) {
     })) << "a message ends its sender's typing\n"
         << pane->describe();
     // The reply was on screen: the UI told the server it was read.
-    const json read =
-        event(*bob, "read", [&](const json& e) { return e.value("conv", json()) == conv && e.value("user", json()) == alice; });
+    const json read = event(*bob, "read", [&](const json& e) {
+        return e.value("conv", json()) == conv && e.value("user", json()) == alice;
+    });
     EXPECT_EQ(read["seq"], 2);
 }
 
@@ -150,7 +153,9 @@ TEST_F(ChatUiTerminal, ListShowsUnreadBadgesAndPresence) {
     ASSERT_TRUE(pane->waitUntil([](const std::string& screen) {
         return lineWith(screen, "Dave Okafor").find("(1)") == std::string::npos;
     })) << pane->describe();
-    EXPECT_EQ(event(*dave, "read", [&](const json& e) { return e.value("user", json()) == alice; })["seq"], 1);
+    EXPECT_EQ(event(*dave, "read",
+                    [&](const json& e) { return e.value("user", json()) == alice; })["seq"],
+              1);
     EXPECT_TRUE(pane->waitFor("unread 2")) << pane->describe();
 
     // A smaller terminal: everything is laid out again (SIGWINCH).
