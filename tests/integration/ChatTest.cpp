@@ -17,10 +17,6 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-std::string codeOf(const json& reply) {
-    return reply.value("ok", false) ? "ok" : reply["error"]["code"].get<std::string>();
-}
-
 class Chat : public ::testing::TestWithParam<std::string> {
   protected:
     Stack& stack() { return Stack::forBackend(GetParam()); }

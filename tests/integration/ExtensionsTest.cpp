@@ -50,10 +50,6 @@ std::string codeBlockAfter(const std::string& markdown, const std::string& headi
     return markdown.substr(start + fence.size(), end - start - fence.size() + 1);
 }
 
-std::string codeOf(const json& reply) {
-    return reply.value("ok", false) ? "ok" : reply["error"]["code"].get<std::string>();
-}
-
 class Extensions : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {

@@ -14,16 +14,6 @@ using nlohmann::json;
 
 class LuaServicesTest : public LuaServerTest {
   protected:
-    // Opens the direct conversation of `a` with `b` about listing `id`.
-    std::string openAbout(const std::string& a, const std::string& b, const std::string& id,
-                          const std::string& title) {
-        auto reply = call(a, {{"op", "conv.open"},
-                              {"peer", b},
-                              {"context", {{"type", "listing"}, {"id", id}, {"title", title}}}});
-        EXPECT_TRUE(reply["ok"]) << reply;
-        return reply.value("conv", "");
-    }
-
     static std::vector<std::string> sorted(std::vector<std::string> ids) {
         std::sort(ids.begin(), ids.end());
         return ids;

@@ -429,16 +429,6 @@ class PluginServicesTest : public PluginTest {
   protected:
     PluginServicesTest() { addPlugin("services", FIXTURE_SERVICES_PATH); }
 
-    // Opens the direct conversation of `a` with `b` about listing `id`.
-    std::string openAbout(const std::string& a, const std::string& b, const std::string& id,
-                          const std::string& title) {
-        auto reply = call(a, {{"op", "conv.open"},
-                              {"peer", b},
-                              {"context", {{"type", "listing"}, {"id", id}, {"title", title}}}});
-        EXPECT_TRUE(reply["ok"]) << reply;
-        return reply.value("conv", "");
-    }
-
     // A fixture_* function that fills a text buffer: its status, and the text as JSON (null if
     // it left none).
     template <typename... Args>

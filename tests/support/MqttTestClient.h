@@ -15,6 +15,11 @@
 
 namespace parley::testing {
 
+// "ok", or the error code of a reply that request() returned.
+inline std::string codeOf(const nlohmann::json& reply) {
+    return reply.value("ok", false) ? "ok" : reply["error"]["code"].get<std::string>();
+}
+
 // One message as a test client received it.
 struct Received {
     std::string topic;

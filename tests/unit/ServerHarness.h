@@ -138,6 +138,16 @@ class ServerHarness : public ::testing::Test {
         return reply.value("conv", "");
     }
 
+    // Opens the direct conversation of `a` with `b` about listing `id`.
+    std::string openAbout(const std::string& a, const std::string& b, const std::string& id,
+                          const std::string& title) {
+        auto reply = call(a, {{"op", "conv.open"},
+                              {"peer", b},
+                              {"context", {{"type", "listing"}, {"id", id}, {"title", title}}}});
+        EXPECT_TRUE(reply["ok"]) << reply;
+        return reply.value("conv", "");
+    }
+
     json sendMessage(const std::string& uid, const std::string& conv, const std::string& cmid,
                      const std::string& body = "hello", const json& meta = nullptr) {
         json command = {{"op", "msg.send"}, {"conv", conv}, {"cmid", cmid}, {"body", body}};
