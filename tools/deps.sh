@@ -18,6 +18,11 @@ PARLEY_TEST_PACKAGES=(
     mariadb-server mariadb-client
     tmux
 )
+# To build and run the libFuzzer targets (tools/fuzz.sh): clang 14 and its sanitizer runtimes.
+PARLEY_FUZZ_PACKAGES=(
+    "${PARLEY_RUN_PACKAGES[@]}"
+    clang-14 libclang-rt-14-dev
+)
 
 # parley_install_packages NAME...: installs those of NAME... that are not installed yet.
 parley_install_packages() {

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Fuzzes Parley's hostile-input paths with libFuzzer (docs/testing.md): installs clang 14 and its
+# sanitizer runtimes if missing, builds the targets of tests/fuzz in build-fuzz/ (ASan + UBSan +
+# libFuzzer), runs each for a bounded time starting from its checked-in corpus
+# (tests/fuzz/corpus/<target>/), then merges the inputs that reached new code back into it.
+#
+#   tools/fuzz.sh [SECONDS-PER-TARGET [TARGET...]]     default: 60 s each, every target
+#   targets: decoder commands scripts
+#
+# Exits non-zero if any target found a crash, a leak, a sanitizer report, a timeout or an
+# out-of-memory; the reproducer is left in build-fuzz/fuzz-out/<target>/ (crash-*, leak-*, ...),
+# and `build-fuzz/tests/fuzz/parley_fuzz_<target> <reproducer>` replays it. Not part of CI.
+set -euo pipefail
+PARLEY_ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$PARLEY_ROOT"
+source tools/deps.sh
+
+seconds=${1:-60}
+shift || true
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+    targets=(decoder commands scripts)
+fi
+
+parley_install_packages "${PARLEY_FUZZ_PACKAGES[@]}"
+export CC=clang-14 CXX=clang++-14
+PARLEY_CMAKE_ARGS=(-DPARLEY_FUZZ=ON -DPARLEY_BUILD_TESTS=OFF)
+parley_build build-fuzz "${targets[@]/#/parley_fuzz_}"
+
+# Leaks fail the run; UBSan reports stop it with a stack.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+failed=()
+for target in "${targets[@]}"; do
+    binary=build-fuzz/tests/fuzz/parley_fuzz_$target
+    corpus=tests/fuzz/corpus/$target
+    out=build-fuzz/fuzz-out/$target
+    rm -rf "$out/new"
+    mkdir -p "$out/new" "$corpus"
+    echo "parley: fuzzing $target for ${seconds}s (corpus $corpus, log $out/fuzz.log)"
+    status=0
+    # New inputs go to the first folder ($out/new); the checked-in corpus is only read.
+    "$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2560 -print_final_stats=1 \
+        -dict=tests/fuzz/parley.dict -artifact_prefix="$out/" "$out/new" "$corpus" \
+        >"$out/fuzz.log" 2>&1 || status=$?
+    grep -E '^(#[0-9]+ *DONE|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb)' \
+        "$out/fuzz.log" || true
+    if [ "$status" -ne 0 ]; then
+        echo "parley: $target FAILED (exit $status); reproducer and log in $out/:" >&2
+        ls "$out" | grep -E '^(crash|leak|timeout|oom|slow-unit)-' >&2 || true
+        grep -E -m 20 'ERROR: |runtime error:|SUMMARY:|broken promise|==[0-9]+==' "$out/fuzz.log" >&2 || true
+        failed+=("$target")
+        continue
+    fi
+    # Keep what reached new code; the reproducers of past bugs already are in the corpus.
+    before=$(ls "$corpus" | wc -l)
+    "$binary" -merge=1 -timeout=10 -rss_limit_mb=2560 "$corpus" "$out/new" >"$out/merge.log" 2>&1
+    echo "parley: $target corpus $before -> $(ls "$corpus" | wc -l) inputs"
+done
+
+if [ ${#failed[@]} -ne 0 ]; then
+    echo "parley: fuzzing found problems in: ${failed[*]}" >&2
+    exit 1
+fi
+echo "parley: fuzzing found nothing in ${targets[*]} (${seconds}s each)"
