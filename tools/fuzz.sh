@@ -41,8 +41,11 @@ for target in "${targets[@]}"; do
     echo "parley: fuzzing $target for ${seconds}s (corpus $corpus, log $out/fuzz.log)"
     status=0
     # New inputs go to the first folder ($out/new); the checked-in corpus is only read.
-    "$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2560 -print_final_stats=1 \
-        -dict=tests/fuzz/parley.dict -artifact_prefix="$out/" "$out/new" "$corpus" \
+    # PARLEY_FUZZ_FLAGS adds libFuzzer flags, e.g. "-jobs=2 -workers=2" or "-only_ascii=1".
+    # shellcheck disable=SC2086
+    "$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2560 -max_len=8192 \
+        -print_final_stats=1 -dict=tests/fuzz/parley.dict -artifact_prefix="$out/" \
+        ${PARLEY_FUZZ_FLAGS:-} "$out/new" "$corpus" \
         >"$out/fuzz.log" 2>&1 || status=$?
     grep -E '^(#[0-9]+ *DONE|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb)' \
         "$out/fuzz.log" || true
