@@ -60,9 +60,10 @@ std::string machine() {
 }
 
 void printTable(const std::vector<Row>& rows) {
-    std::cout << "\n| load | server | stored msg/s | delivered/s | reply p50 / p99 ms | "
-                 "recipient p50 / p90 / p99 / max ms | lost | dup | server CPU | server RSS |\n"
-                 "|---|---|---|---|---|---|---|---|---|---|\n";
+    std::cout
+        << "\n| load | server | stored msg/s | delivered/s | reply p50 / p99 ms | "
+           "recipient p50 / p90 / p99 / max ms | lost | dup | server CPU | server RSS | DB CPU |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (const auto& row : rows) {
         const auto& r = row.report;
         std::cout << "| " << row.scenario.name << " | " << row.target << " | "
@@ -72,8 +73,9 @@ void printTable(const std::vector<Row>& rows) {
                   << " / " << fixed(r.deliveryLatency.p99, 2) << " / "
                   << fixed(r.deliveryLatency.max, 1) << " | " << (r.unanswered + r.lostDeliveries)
                   << " | " << (r.duplicateDeliveries + r.duplicateStores + r.seqGaps) << " | "
-                  << fixed(r.serverCpuPercent, 0) << "% | " << r.serverRssMaxKiB / 1024
-                  << " MiB |\n";
+                  << fixed(r.serverCpuPercent, 0) << "% | " << r.serverRssMaxKiB / 1024 << " MiB | "
+                  << (r.databaseCpuPercent >= 0 ? fixed(r.databaseCpuPercent, 0) + "%" : "-")
+                  << " |\n";
     }
     std::cout << std::flush;
 }
@@ -141,7 +143,7 @@ int main(int argc, char** argv) {
         std::cerr << "parley-bench-suite: " << error.what() << '\n';
         return 3;
     }
-    const auto runScenarios = [&](const std::string& target, pid_t serverPid) {
+    const auto runScenarios = [&](const std::string& target, pid_t serverPid, pid_t databasePid) {
         for (const auto& scenario : scenarios) {
             std::cerr << "== " << target << ": " << scenario.name << '\n';
             bench::LoadOptions options;
@@ -153,6 +155,7 @@ int main(int argc, char** argv) {
             options.seconds = seconds;
             options.drainSeconds = 30;
             options.serverPid = serverPid;
+            options.databasePid = databasePid;
             bench::LoadRun loadRun(options);
             Row row{target, scenario, loadRun.run()};
             std::cerr << row.report.toText();
@@ -179,14 +182,14 @@ int main(int argc, char** argv) {
                 }
                 std::this_thread::sleep_for(std::chrono::milliseconds(20));
             }
-            runScenarios("raw", relay.pid());
+            runScenarios("raw", relay.pid(), 0);
             relay.terminate(std::chrono::seconds(5));
         }
         if (wanted("sqlite")) {
             ParleydProcess parleyd(parleydYaml(
                 *broker, "  backend: sqlite\n  sqlite: {path: parley.db, synchronous: full}\n",
                 extraYaml + "\n"));
-            runScenarios("parleyd + SQLite", parleyd.pid());
+            runScenarios("parleyd + SQLite", parleyd.pid(), 0);
         }
         if (wanted("mariadb")) {
             MariaDbServer mariadb;
@@ -197,7 +200,7 @@ int main(int argc, char** argv) {
                     mariadb.password() + "', database: " + mariadb.createDatabase() +
                     (mysqlOptions.empty() ? "" : ", " + mysqlOptions) + "}\n",
                 extraYaml + "\n"));
-            runScenarios("parleyd + MariaDB", parleyd.pid());
+            runScenarios("parleyd + MariaDB", parleyd.pid(), mariadb.pid());
         }
     } catch (const std::exception& error) {
         std::cerr << "parley-bench-suite: " << error.what() << '\n';

@@ -76,6 +76,7 @@ nlohmann::json LoadReport::toJson() const {
             {"delivery_latency", latencyJson(deliveryLatency)},
             {"server_cpu_percent", serverCpuPercent},
             {"server_rss_max_kib", serverRssMaxKiB},
+            {"database_cpu_percent", databaseCpuPercent},
             {"bench_cpu_percent", benchCpuPercent}};
 }
 
@@ -112,6 +113,9 @@ std::string LoadReport::toText() const {
              << serverRssMaxKiB / 1024 << " MiB; ";
     } else {
         text << "  ";
+    }
+    if (databaseCpuPercent >= 0) {
+        text << "database: CPU " << databaseCpuPercent << "% of a core; ";
     }
     text << "bench: CPU " << benchCpuPercent << "% of a core\n";
     return text.str();
@@ -357,6 +361,7 @@ LoadReport LoadRun::run() {
     setUp();
     const ProcessSample serverBefore = sampleProcess(options_.serverPid);
     const ProcessSample benchBefore = sampleProcess(getpid());
+    const ProcessSample databaseBefore = sampleProcess(options_.databasePid);
     long serverRssMax = serverBefore.rssKiB;
 
     start_ = Clock::now();
@@ -430,12 +435,17 @@ LoadReport LoadRun::run() {
     const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
     const ProcessSample serverAfter = sampleProcess(options_.serverPid);
     const ProcessSample benchAfter = sampleProcess(getpid());
+    const ProcessSample databaseAfter = sampleProcess(options_.databasePid);
 
     LoadReport report = collect(sendingSeconds);
     if (serverBefore.valid && serverAfter.valid) {
         report.serverCpuPercent =
             100.0 * (serverAfter.cpuSeconds - serverBefore.cpuSeconds) / elapsed;
         report.serverRssMaxKiB = std::max(serverRssMax, serverAfter.rssKiB);
+    }
+    if (databaseBefore.valid && databaseAfter.valid) {
+        report.databaseCpuPercent =
+            100.0 * (databaseAfter.cpuSeconds - databaseBefore.cpuSeconds) / elapsed;
     }
     report.benchCpuPercent = 100.0 * (benchAfter.cpuSeconds - benchBefore.cpuSeconds) / elapsed;
     return report;

@@ -35,8 +35,9 @@ struct LoadOptions {
     // an offered rate past what the system sustains then shows as a lower achieved rate, not as
     // an ever-growing backlog (Paho's queues slow down badly when tens of thousands deep).
     int maxUnansweredPerUser = 10;
-    pid_t serverPid = 0;   // parleyd (or the relay): its CPU and memory are reported
-    bool progress = true;  // a progress line on stderr
+    pid_t serverPid = 0;    // parleyd (or the relay): its CPU and memory are reported
+    pid_t databasePid = 0;  // the database server, if any: its CPU is reported
+    bool progress = true;   // a progress line on stderr
 };
 
 struct LatencySummary {
@@ -63,6 +64,7 @@ struct LoadReport {
     LatencySummary deliveryLatency;  // send -> another member's msg event
     double serverCpuPercent = -1;    // of one core; -1: not measured
     long serverRssMaxKiB = -1;
+    double databaseCpuPercent = -1;  // of one core; -1: not measured
     double benchCpuPercent = 0;
 
     nlohmann::json toJson() const;

@@ -1,6 +1,9 @@
 #include "StoreSuite.h"
 
 #include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -397,6 +400,95 @@ TEST_P(StoreSuite, ConcurrentResendsAndOpensStoreOnce) {
         EXPECT_EQ(open.conversation.members.size(), 2U);
     }
     EXPECT_EQ(store_->conversation("c1")->lastSeq, 1);
+}
+
+// Many senders in many conversations at once, through two store instances: the store groups
+// them into shared transactions (AppendBatcher), and each must still be answered as if alone.
+TEST_P(StoreSuite, ConcurrentMessagesAcrossConversationsAreStoredAsIfAlone) {
+    auto other = open_();
+    const std::vector<std::string> users{"a", "b", "c", "d"};
+    store_->openDirect("a", "b", std::nullopt, "ab", 1);
+    store_->openDirect("c", "d", std::nullopt, "cd", 1);
+    store_->openDirect("a", "c", std::nullopt, "ac", 1);
+    store_->createGroup("a", users, std::nullopt, "g", 1);
+    const std::map<std::string, std::vector<std::string>> convsOf{
+        {"a", {"ab", "ac", "g"}}, {"b", {"ab", "g"}}, {"c", {"cd", "ac", "g"}}, {"d", {"cd", "g"}}};
+    const std::map<std::string, std::string> notMine{
+        {"a", "cd"}, {"b", "ac"}, {"c", "ab"}, {"d", "ab"}};
+    constexpr int kThreads = 8;
+    constexpr int kEach = 30;
+    std::atomic<int> wrong{0};
+    std::mutex mutex;
+    std::map<std::string, int64_t> freshPerConv;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            Store& target = t % 2 ? *other : *store_;
+            const std::string& sender = users[t % users.size()];
+            std::optional<AppendResult> previous;
+            for (int i = 0; i < kEach; ++i) {
+                const std::string cmid = "t" + std::to_string(t) + "-" + std::to_string(i);
+                if (i % 10 == 9) {
+                    auto refused =
+                        target.appendMessage(message(notMine.at(sender), sender, cmid + "x"));
+                    wrong += refused.access != Access::NotMember;
+                    wrong += target.appendMessage(message("nope", sender, cmid + "y")).access !=
+                             Access::NoConversation;
+                }
+                if (i % 7 == 6 && previous) {
+                    auto again = target.appendMessage(
+                        message(previous->message.conv, sender, previous->message.cmid, "resent"));
+                    wrong += !again.duplicate || again.message.seq != previous->message.seq ||
+                             again.message.body != previous->message.body ||
+                             !again.unreadTotals.empty();
+                }
+                const auto& mine = convsOf.at(sender);
+                const std::string& conv = mine[(i + t) % mine.size()];
+                auto stored = target.appendMessage(message(conv, sender, cmid, cmid, 100 + i));
+                wrong += stored.access != Access::Member || stored.duplicate ||
+                         stored.message.conv != conv || stored.message.body != cmid ||
+                         stored.unreadTotals.size() + 1 != stored.members.size();
+                {
+                    std::lock_guard lock(mutex);
+                    ++freshPerConv[conv];
+                }
+                previous = stored;
+            }
+        });
+    }
+    for (auto& thread : threads) {
+        thread.join();
+    }
+    EXPECT_EQ(wrong.load(), 0);
+    std::map<std::string, std::map<std::string, int64_t>> lastOwn;  // conv -> uid -> seq
+    for (const auto& [conv, count] : freshPerConv) {
+        std::vector<int64_t> all;
+        std::optional<int64_t> after = 0;
+        for (;;) {
+            auto page = store_->history({conv, {}, after, 100});
+            for (const auto& stored : page.messages) {
+                all.push_back(stored.seq);
+                lastOwn[conv][stored.sender] = stored.seq;
+            }
+            if (!page.hasMore) {
+                break;
+            }
+            after = all.back();
+        }
+        EXPECT_EQ(all, range(1, count)) << conv;
+        EXPECT_EQ(store_->conversation(conv)->lastSeq, count) << conv;
+    }
+    // Own messages count as read, and nothing else was read: each user's unread total is what
+    // others sent after the user's own last message, summed over their conversations.
+    for (const auto& uid : users) {
+        int64_t expected = 0;
+        for (const auto& conv : convsOf.at(uid)) {
+            const int64_t own = lastOwn[conv].count(uid) ? lastOwn[conv][uid] : 0;
+            expected += freshPerConv[conv] - own;
+            EXPECT_EQ(store_->memberView(conv, uid).readSeq, own) << conv << " " << uid;
+        }
+        EXPECT_EQ(totalOf(*store_, uid), expected) << uid;
+    }
 }
 
 TEST_P(StoreSuite, SystemMessagesNeedNoMembershipAndMoveNoWatermark) {

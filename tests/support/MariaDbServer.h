@@ -21,6 +21,8 @@ class MariaDbServer {
     MariaDbServer& operator=(const MariaDbServer&) = delete;
 
     int port() const { return port_; }
+    // mariadbd's process id; -1 while stopped.
+    int pid() const { return process_ ? process_->pid() : -1; }
     std::string socketPath() const;
     std::string user() const { return "parley"; }
     std::string password() const { return password_; }

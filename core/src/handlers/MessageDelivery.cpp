@@ -13,21 +13,16 @@ std::vector<std::string> memberIdsOf(const store::AppendResult& stored) {
     return ids;
 }
 
-void deliverMessage(Outbox& outbox, store::Store& store, const store::AppendResult& stored) {
+void deliverMessage(Outbox& outbox, const store::AppendResult& stored) {
     const auto& message = stored.message;
     nlohmann::json event = messageJson(message);
     event["ev"] = "msg";
     outbox.toConversation(memberIdsOf(stored), message.conv, event);
-    std::vector<std::string> others;
-    for (const auto& member : stored.members) {
-        if (member.uid != message.sender) {
-            others.push_back(member.uid);
-        }
-    }
-    if (stored.duplicate || others.empty()) {
+    if (stored.duplicate) {
         return;
     }
-    for (const auto& total : store.unreadTotals(others)) {
+    // The totals were read in the transaction that stored the message.
+    for (const auto& total : stored.unreadTotals) {
         int64_t readSeq = 0;
         for (const auto& member : stored.members) {
             if (member.uid == total.uid) {

@@ -9,7 +9,7 @@ namespace parley {
 // included), and to every other member their new unread counts. A duplicate (a resend) publishes
 // the msg event again, not the counts, which did not move. Used for users' and extensions'
 // messages alike.
-void deliverMessage(Outbox& outbox, store::Store& store, const store::AppendResult& stored);
+void deliverMessage(Outbox& outbox, const store::AppendResult& stored);
 
 std::vector<std::string> memberIdsOf(const store::AppendResult& stored);
 

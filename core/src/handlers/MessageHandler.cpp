@@ -98,7 +98,7 @@ nlohmann::json MessageHandler::send(const Command& command) {
     requireMember(stored.access, draft.conv);
     // A resend republishes the event too: if the first attempt died between commit and publish,
     // this is how members get it live. Clients drop events whose seq they already have.
-    deliverMessage(context_.outbox, context_.store, stored);
+    deliverMessage(context_.outbox, stored);
     if (stored.duplicate) {
         return duplicateReply(stored.message);
     }

@@ -113,7 +113,7 @@ store::MessageRecord ExtensionServices::postMessage(const std::string& extension
     if (stored.access == store::Access::NoConversation) {
         throw ProtocolError(ErrorCode::NotFound, "no conversation " + conv);
     }
-    deliverMessage(outbox_, store_, stored);
+    deliverMessage(outbox_, stored);
     if (!stored.duplicate) {
         ++postingDepth;
         struct Unwind {

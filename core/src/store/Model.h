@@ -72,6 +72,11 @@ struct OpenDirectResult {
 // can speak as it.
 inline constexpr const char* kSystemSender = "system";
 
+struct UnreadTotal {
+    std::string uid;
+    int64_t unread = 0;
+};
+
 struct NewMessage {
     std::string conv;
     std::string sender;
@@ -87,6 +92,9 @@ struct AppendResult {
     bool duplicate = false;  // (sender, cmid) was already stored: `message` is the original
     MessageRecord message;
     std::vector<MemberInfo> members;  // of message.conv, with read watermarks (names left empty)
+    // Unread totals of the members other than the sender, read in the storing transaction (may
+    // already count messages stored with it in the same batch). Empty for a duplicate.
+    std::vector<UnreadTotal> unreadTotals;
 };
 
 struct HistoryQuery {
@@ -154,11 +162,6 @@ struct UserUpdate {
 struct UserPage {
     std::vector<UserRecord> users;  // ascending uid
     bool hasMore = false;
-};
-
-struct UnreadTotal {
-    std::string uid;
-    int64_t unread = 0;
 };
 
 const char* presenceStateName(PresenceState state);

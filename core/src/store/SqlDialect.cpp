@@ -75,6 +75,8 @@ CREATE INDEX conversations_by_context ON conversations (ctx_type, ctx_id);
 ALTER TABLE users ADD COLUMN email TEXT;
 )sql",
         },
+        "",
+        1,
     };
     return dialect;
 }
@@ -151,6 +153,8 @@ ALTER TABLE conversations ADD COLUMN ctx_status VARCHAR(32) NULL,
 ALTER TABLE users ADD COLUMN email VARCHAR(254) NULL;
 )sql",
         },
+        " FOR UPDATE",
+        2,
     };
     return dialect;
 }

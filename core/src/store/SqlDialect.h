@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,12 @@ struct SqlDialect {
     // migrations[i] brings the schema from version i to version i + 1. Never edit a shipped entry:
     // add a new one.
     std::vector<std::string> migrations;
+    // Appended to a SELECT that must lock the rows it reads until commit ("" where a write
+    // transaction already excludes every other writer, as in SQLite).
+    std::string lockRows;
+    // How many batches of messages may be stored at once (see AppendBatcher): SQLite has one
+    // writer, a server overlaps one batch's commit with the next batch's statements.
+    size_t appendBatchesInFlight = 1;
 };
 
 const SqlDialect& sqliteDialect();

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <set>
 #include <thread>
 
 namespace parley::store {
@@ -15,6 +16,8 @@ constexpr const char* kConversationColumns =
     "c.id, c.kind, c.title, c.ctx_type, c.ctx_id, c.ctx_title, c.created_by, c.created_at, "
     "c.last_seq, c.last_activity, c.ctx_status";
 constexpr size_t kConversationColumnCount = 11;
+// Messages stored together at most (see AppendBatcher); parleyd's workers bound it in practice.
+constexpr size_t kMaxAppendBatch = 32;
 constexpr const char* kMessageColumns = "conv, seq, sender, cmid, body, meta, ts";
 
 ConversationRecord readConversation(const SqlRow& row) {
@@ -81,6 +84,11 @@ struct ViewRows {
     std::vector<MemberInfo> members;
     std::optional<int64_t> readSeq;  // set when uid is a member
 
+    bool hasMember(const std::string& uid) const {
+        return std::any_of(members.begin(), members.end(),
+                           [&](const MemberInfo& member) { return member.uid == uid; });
+    }
+
     std::vector<std::string> memberIds() const {
         std::vector<std::string> ids;
         ids.reserve(members.size());
@@ -119,6 +127,64 @@ ViewRows loadView(SqlConnection& db, const std::string& conv, const std::string&
     return view;
 }
 
+// Lists in batch statements are padded to a power of two by repeating their last entry, so a
+// few statement shapes cover every batch size and stay in the prepared-statement cache.
+size_t paddedSize(size_t count) {
+    size_t padded = 1;
+    while (padded < count) {
+        padded *= 2;
+    }
+    return padded;
+}
+
+// Several conversations with their members, in one query; `suffix` may lock the rows read.
+std::map<std::string, ViewRows> loadViews(SqlConnection& db, std::vector<std::string> convs,
+                                          const std::string& suffix) {
+    std::sort(convs.begin(), convs.end());
+    convs.erase(std::unique(convs.begin(), convs.end()), convs.end());
+    SqlParams params(convs.begin(), convs.end());
+    params.resize(paddedSize(convs.size()), params.back());
+    auto rows = db.query(
+        "SELECT c.id, c.last_seq, m.uid, m.read_seq, c.kind, c.ctx_type, c.ctx_id, c.ctx_title, "
+        "c.ctx_status FROM conversations c LEFT JOIN members m ON m.conv = c.id WHERE c.id IN (" +
+            placeholders(params.size()) + ") ORDER BY c.id, m.joined_at, m.uid" + suffix,
+        params);
+    std::map<std::string, ViewRows> views;
+    for (const auto& row : rows) {
+        ViewRows& view = views[row.text(0)];
+        if (!view.exists) {
+            view.exists = true;
+            view.lastSeq = row.integer(1);
+            view.kind = row.text(4) == "group" ? ConversationKind::Group : ConversationKind::Direct;
+            if (!row.isNull(5)) {
+                view.context =
+                    ContextRef{row.text(5), row.text(6), row.optionalText(7), row.optionalText(8)};
+            }
+        }
+        if (!row.isNull(2)) {
+            view.members.push_back(MemberInfo{row.text(2), {}, row.integer(3)});
+        }
+    }
+    return views;
+}
+
+// Unread messages over all conversations of each of `uids` (those with none may be absent).
+std::map<std::string, int64_t> sumUnread(SqlConnection& db, const std::vector<std::string>& uids) {
+    std::map<std::string, int64_t> totals;
+    if (uids.empty()) {
+        return totals;
+    }
+    SqlParams params(uids.begin(), uids.end());
+    params.resize(paddedSize(uids.size()), params.back());
+    for (const auto& row : db.query("SELECT m.uid, SUM(c.last_seq - m.read_seq) FROM members m "
+                                    "JOIN conversations c ON c.id = m.conv WHERE m.uid IN (" +
+                                        placeholders(params.size()) + ") GROUP BY m.uid",
+                                    params)) {
+        totals[row.text(0)] = row.integer(1);
+    }
+    return totals;
+}
+
 Access accessOf(const ViewRows& view) {
     if (!view.exists) {
         return Access::NoConversation;
@@ -141,7 +207,12 @@ std::string directConversationKey(const std::string& first, const std::string& s
 
 SqlStore::SqlStore(const SqlDialect& dialect, ConnectionPool::Factory factory, size_t poolSize,
                    int64_t retryForMs)
-    : dialect_(dialect), pool_(std::move(factory), poolSize), retryForMs_(retryForMs) {}
+    : dialect_(dialect),
+      pool_(std::move(factory), poolSize),
+      retryForMs_(retryForMs),
+      appender_(
+          std::min(dialect.appendBatchesInFlight, std::max<size_t>(1, poolSize)), kMaxAppendBatch,
+          [this](const std::vector<const NewMessage*>& batch) { return appendBatch(batch); }) {}
 
 template <typename Work>
 auto SqlStore::transaction(const char* what, Mode mode, Work&& work) {
@@ -446,58 +517,184 @@ MemberView SqlStore::memberView(const std::string& conv, const std::string& uid)
 }
 
 AppendResult SqlStore::appendMessage(const NewMessage& message) {
+    return appender_.append(message);
+}
+
+// Per batch, whatever its size: one locking read of the conversations and their members, one
+// lookup of earlier copies, one UPDATE of the conversations, one multi-row INSERT, one UPDATE of
+// the senders' watermarks, one read of the recipients' unread totals, one commit.
+std::vector<AppendResult> SqlStore::appendBatch(const std::vector<const NewMessage*>& batch) {
     return transaction("appendMessage", Mode::Write, [&](SqlConnection& db) {
-        AppendResult result;
-        auto view = loadView(db, message.conv, message.sender);
-        result.access = message.system && view.exists ? Access::Member : accessOf(view);
-        if (result.access != Access::Member) {
-            return result;
+        std::vector<AppendResult> results(batch.size());
+        std::vector<std::string> convs;
+        for (const NewMessage* message : batch) {
+            convs.push_back(message->conv);
         }
-        auto earlier = db.query(std::string("SELECT ") + kMessageColumns +
-                                    " FROM messages WHERE sender = ? AND cmid = ?",
-                                {message.sender, message.cmid});
-        if (!earlier.empty()) {
-            result.duplicate = true;
-            result.message = readMessage(earlier[0]);
-            result.members = result.message.conv == message.conv
-                                 ? std::move(view.members)
-                                 : loadView(db, result.message.conv, message.sender).members;
-            return result;
-        }
-        // The row lock taken here orders concurrent senders: seq is gapless per conversation.
-        db.execute(
-            "UPDATE conversations SET last_seq = last_seq + 1, last_activity = ? "
-            "WHERE id = ?",
-            {message.ts, message.conv});
-        const int64_t seq =
-            db.query("SELECT last_seq FROM conversations WHERE id = ?", {message.conv})
-                .at(0)
-                .integer(0);
-        const auto inserted =
-            db.execute(insertIgnore("messages (conv, seq, sender, cmid, body, meta, ts) "
-                                    "VALUES (?, ?, ?, ?, ?, ?, ?)"),
-                       {message.conv, seq, message.sender, message.cmid, message.body,
-                        sqlOptional(message.metaJson), message.ts});
-        if (inserted == 0) {
-            // The same (sender, cmid) committed concurrently elsewhere: run again to find it.
-            throw SqlError(SqlError::Kind::Retryable, "concurrent resend of the same cmid");
-        }
-        // Your own message counts as read.
-        if (!message.system) {
-            db.execute(
-                "UPDATE members SET read_seq = ? WHERE conv = ? AND uid = ? AND read_seq < ?",
-                {seq, message.conv, message.sender, seq});
-        }
-        result.message =
-            MessageRecord{message.conv,     seq,       message.sender, message.cmid, message.body,
-                          message.metaJson, message.ts};
-        result.members = std::move(view.members);
-        for (auto& member : result.members) {
-            if (member.uid == message.sender) {
-                member.readSeq = seq;
+        // The conversation rows stay locked until commit: that orders concurrent writers (other
+        // batches, other parleyd instances), so seq is gapless per conversation. Locks are taken
+        // in id order, so two batches cannot deadlock on each other.
+        auto views = loadViews(db, convs, dialect_.lockRows);
+
+        std::vector<size_t> candidates;  // members' messages: stored, or found stored earlier
+        for (size_t i = 0; i < batch.size(); ++i) {
+            const NewMessage& message = *batch[i];
+            const auto view = views.find(message.conv);
+            if (view == views.end()) {
+                results[i].access = Access::NoConversation;
+            } else if (message.system || view->second.hasMember(message.sender)) {
+                results[i].access = Access::Member;
+                candidates.push_back(i);
+            } else {
+                results[i].access = Access::NotMember;
             }
         }
-        return result;
+        if (candidates.empty()) {
+            return results;
+        }
+
+        std::map<std::pair<std::string, std::string>, MessageRecord> earlier;
+        {
+            std::string sql = std::string("SELECT ") + kMessageColumns + " FROM messages WHERE ";
+            SqlParams params;
+            const size_t padded = paddedSize(candidates.size());
+            for (size_t k = 0; k < padded; ++k) {
+                const NewMessage& message = *batch[candidates[std::min(k, candidates.size() - 1)]];
+                sql += k == 0 ? "(sender = ? AND cmid = ?)" : " OR (sender = ? AND cmid = ?)";
+                params.emplace_back(message.sender);
+                params.emplace_back(message.cmid);
+            }
+            for (const auto& row : db.query(sql, params)) {
+                auto record = readMessage(row);
+                earlier.emplace(std::make_pair(record.sender, record.cmid), std::move(record));
+            }
+        }
+
+        std::vector<size_t> fresh;
+        std::map<std::string, int64_t> nextSeq;   // conv -> last seq given out
+        std::map<std::string, int64_t> activity;  // conv -> ts of its last new message
+        std::map<std::pair<std::string, std::string>, int64_t> readUpTo;  // (conv, sender)
+        for (size_t i : candidates) {
+            const NewMessage& message = *batch[i];
+            AppendResult& result = results[i];
+            auto found = earlier.find({message.sender, message.cmid});
+            if (found != earlier.end()) {
+                result.duplicate = true;
+                result.message = found->second;
+                auto view = views.find(result.message.conv);
+                result.members = view != views.end()
+                                     ? view->second.members
+                                     : loadView(db, result.message.conv, message.sender).members;
+                continue;
+            }
+            auto seq = nextSeq.try_emplace(message.conv, views[message.conv].lastSeq).first;
+            const int64_t assigned = ++seq->second;
+            activity[message.conv] = message.ts;
+            if (!message.system) {
+                readUpTo[{message.conv, message.sender}] = assigned;
+            }
+            result.message =
+                MessageRecord{message.conv, assigned,         message.sender, message.cmid,
+                              message.body, message.metaJson, message.ts};
+            result.members = views[message.conv].members;
+            for (auto& member : result.members) {
+                if (member.uid == message.sender) {
+                    member.readSeq = assigned;  // your own message counts as read
+                }
+            }
+            fresh.push_back(i);
+        }
+        if (fresh.empty()) {
+            return results;
+        }
+
+        {
+            std::string seqCases;
+            std::string activityCases;
+            std::string ids;
+            SqlParams seqParams;
+            SqlParams activityParams;
+            SqlParams idParams;
+            const size_t padded = paddedSize(nextSeq.size());
+            auto entry = nextSeq.begin();
+            for (size_t k = 0; k < padded; ++k) {
+                seqCases += " WHEN ? THEN ?";
+                activityCases += " WHEN ? THEN ?";
+                ids += k == 0 ? "?" : ", ?";
+                seqParams.emplace_back(entry->first);
+                seqParams.emplace_back(entry->second);
+                activityParams.emplace_back(entry->first);
+                activityParams.emplace_back(activity[entry->first]);
+                idParams.emplace_back(entry->first);
+                if (std::next(entry) != nextSeq.end()) {
+                    ++entry;
+                }
+            }
+            SqlParams params = std::move(seqParams);
+            params.insert(params.end(), activityParams.begin(), activityParams.end());
+            params.insert(params.end(), idParams.begin(), idParams.end());
+            db.execute("UPDATE conversations SET last_seq = CASE id" + seqCases +
+                           " END, last_activity = CASE id" + activityCases + " END WHERE id IN (" +
+                           ids + ")",
+                       params);
+        }
+        {
+            std::string sql =
+                insertIgnore("messages (conv, seq, sender, cmid, body, meta, ts) VALUES ");
+            SqlParams params;
+            for (size_t k = 0; k < fresh.size(); ++k) {
+                const MessageRecord& message = results[fresh[k]].message;
+                sql += k == 0 ? "(?, ?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?, ?)";
+                params.insert(params.end(),
+                              {message.conv, message.seq, message.sender, message.cmid,
+                               message.body, sqlOptional(message.metaJson), message.ts});
+            }
+            if (db.execute(sql, params) != static_cast<int64_t>(fresh.size())) {
+                // A (sender, cmid) committed concurrently elsewhere: run again to find it.
+                throw SqlError(SqlError::Kind::Retryable, "concurrent resend of the same cmid");
+            }
+        }
+        if (!readUpTo.empty()) {
+            std::string cases;
+            std::string where;
+            SqlParams caseParams;
+            SqlParams whereParams;
+            const size_t padded = paddedSize(readUpTo.size());
+            auto entry = readUpTo.begin();
+            for (size_t k = 0; k < padded; ++k) {
+                const auto& [key, seq] = *entry;
+                cases += " WHEN conv = ? AND uid = ? AND read_seq < ? THEN ?";
+                where += k == 0 ? "(conv = ? AND uid = ?)" : " OR (conv = ? AND uid = ?)";
+                caseParams.insert(caseParams.end(), {key.first, key.second, seq, seq});
+                whereParams.insert(whereParams.end(), {key.first, key.second});
+                if (std::next(entry) != readUpTo.end()) {
+                    ++entry;
+                }
+            }
+            caseParams.insert(caseParams.end(), whereParams.begin(), whereParams.end());
+            db.execute(
+                "UPDATE members SET read_seq = CASE" + cases + " ELSE read_seq END WHERE " + where,
+                caseParams);
+        }
+
+        std::set<std::string> recipients;
+        for (size_t i : fresh) {
+            for (const auto& member : results[i].members) {
+                if (member.uid != results[i].message.sender) {
+                    recipients.insert(member.uid);
+                }
+            }
+        }
+        const auto totals = sumUnread(db, {recipients.begin(), recipients.end()});
+        for (size_t i : fresh) {
+            for (const auto& member : results[i].members) {
+                if (member.uid != results[i].message.sender) {
+                    const auto total = totals.find(member.uid);
+                    results[i].unreadTotals.push_back(
+                        UnreadTotal{member.uid, total != totals.end() ? total->second : 0});
+                }
+            }
+        }
+        return results;
     });
 }
 
@@ -573,16 +770,7 @@ std::vector<UnreadTotal> SqlStore::unreadTotals(const std::vector<std::string>& 
         return {};
     }
     return transaction("unreadTotals", Mode::Read, [&](SqlConnection& db) {
-        SqlParams params(uids.begin(), uids.end());
-        auto rows = db.query(
-            "SELECT m.uid, SUM(c.last_seq - m.read_seq) FROM members m "
-            "JOIN conversations c ON c.id = m.conv WHERE m.uid IN (" +
-                placeholders(uids.size()) + ") GROUP BY m.uid",
-            params);
-        std::map<std::string, int64_t> found;
-        for (const auto& row : rows) {
-            found[row.text(0)] = row.integer(1);
-        }
+        auto found = sumUnread(db, uids);
         std::vector<UnreadTotal> totals;
         for (const auto& uid : uids) {
             totals.push_back(UnreadTotal{uid, found.count(uid) ? found[uid] : 0});

@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include "store/AppendBatcher.h"
 #include "store/ConnectionPool.h"
 #include "store/SqlDialect.h"
 #include "store/Store.h"
@@ -77,10 +78,13 @@ class SqlStore : public Store {
     std::optional<ConversationRecord> loadConversation(SqlConnection& db, const std::string& conv);
     void attachMembers(SqlConnection& db, std::vector<ConversationRecord>& conversations);
     std::string insertIgnore(const std::string& rest) const;
+    // Stores a batch of messages in one transaction (AppendBatcher's runner).
+    std::vector<AppendResult> appendBatch(const std::vector<const NewMessage*>& batch);
 
     const SqlDialect& dialect_;
     ConnectionPool pool_;
     int64_t retryForMs_;
+    AppendBatcher appender_;
 };
 
 // "a|b" or "a|b|type|id" with a <= b: one direct conversation per pair and context.
