@@ -132,13 +132,17 @@ TEST_F(ServerTest, SendDeliversToEveryMemberAndCountsUnread) {
         EXPECT_EQ(event.payload["cmid"], "m1");
         EXPECT_EQ(event.payload["body"], "hi bob");
         EXPECT_EQ(event.payload["meta"]["lang"], "en");
+        if (std::string(uid) == "bob") {
+            EXPECT_EQ(event.payload["unread"], 1) << "the recipient's copy carries the counts";
+            EXPECT_EQ(event.payload["unread_total"], 1);
+        } else {
+            EXPECT_FALSE(event.payload.contains("unread")) << "the sender's counts did not move";
+            EXPECT_FALSE(event.payload.contains("unread_total"));
+        }
     }
-    auto unread = transport_.waitFor(
-        "parley/v1/u/bob/n", [](const json& e) { return e.value("ev", json()) == "unread"; });
-    EXPECT_EQ(unread.payload["unread"], 1);
-    EXPECT_EQ(unread.payload["unread_total"], 1);
-    EXPECT_TRUE(transport_.sentTo("parley/v1/u/alice/n").size() == 1U)
-        << "only the conv event: the sender's counts did not move";
+    EXPECT_TRUE(transport_.sentTo("parley/v1/u/alice/n").size() == 1U) << "only the conv event";
+    EXPECT_TRUE(transport_.sentTo("parley/v1/u/bob/n").size() == 1U)
+        << "only the conv event: the counts came with the message";
 
     auto dup = call("alice", {{"op", "msg.send"}, {"conv", conv}, {"cmid", "m1"}, {"body", "x"}});
     EXPECT_TRUE(dup["ok"]);
@@ -264,6 +268,37 @@ TEST_F(ServerTest, ReadMovesTheWatermarkAndTellsEveryone) {
     EXPECT_EQ(transport_.count(), before + 1) << "only the reply: nothing moved";
     EXPECT_EQ(codeOf(call("bob", {{"op", "msg.read"}, {"conv", conv}})), "bad_request");
     EXPECT_EQ(codeOf(call("eve", {{"op", "msg.read"}, {"conv", conv}, {"seq", 1}})), "forbidden");
+}
+
+TEST_F(ServerTest, EachMembersCopyOfAGroupMessageCarriesTheirOwnCounts) {
+    const std::string direct = openDirect("carol", "bob");
+    sendMessage("carol", direct, "d1");
+    auto group = call("alice", {{"op", "conv.create"}, {"members", {"bob", "carol"}}});
+    const std::string conv = group["conv"];
+    sendMessage("alice", conv, "a1");
+    sendMessage("alice", conv, "a2");
+    sendMessage("bob", conv, "b1");  // bob's watermark moves to 3
+    sendMessage("alice", conv, "a3");
+    const auto copyOf = [&](const std::string& uid) {
+        return transport_
+            .waitFor("parley/v1/u/" + uid + "/c/" + conv,
+                     [](const json& e) {
+                         return e.value("ev", json()) == "msg" && e.value("seq", json()) == 4;
+                     })
+            .payload;
+    };
+    const json bob = copyOf("bob");
+    EXPECT_EQ(bob["unread"], 1);
+    EXPECT_EQ(bob["unread_total"], 2) << "1 here and carol's direct message";
+    const json carol = copyOf("carol");
+    EXPECT_EQ(carol["unread"], 4);
+    EXPECT_EQ(carol["unread_total"], 4) << "her own direct message is read";
+    const json alice = copyOf("alice");
+    EXPECT_FALSE(alice.contains("unread"));
+    for (const json* copy : {&bob, &carol, &alice}) {
+        EXPECT_EQ((*copy)["cmid"], "a3");
+        EXPECT_EQ((*copy)["sender"], "alice");
+    }
 }
 
 TEST_F(ServerTest, TypingGoesToOthersOnlyAndIsRateLimited) {

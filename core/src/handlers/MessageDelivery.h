@@ -6,9 +6,9 @@
 namespace parley {
 
 // Publishes a stored message: the msg event to every member (the sender's other devices
-// included), and to every other member their new unread counts. A duplicate (a resend) publishes
-// the msg event again, not the counts, which did not move. Used for users' and extensions'
-// messages alike.
+// included), each other member's copy with their new unread counts (`unread`, `unread_total`). A
+// duplicate (a resend) publishes the msg event again, without counts, which did not move. Used
+// for users' and extensions' messages alike.
 void deliverMessage(Outbox& outbox, const store::AppendResult& stored);
 
 std::vector<std::string> memberIdsOf(const store::AppendResult& stored);

@@ -32,6 +32,12 @@ void Outbox::toConversation(const std::vector<std::string>& members, const std::
     }
 }
 
+void Outbox::toMember(const std::string& uid, const std::string& conv, std::string payload,
+                      int qos) {
+    publisher_.publish(
+        OutboundMessage{topics_.conversationTopic(uid, conv), std::move(payload), qos, false, {}});
+}
+
 void Outbox::toUser(const std::string& uid, const nlohmann::json& event) {
     publisher_.publish(OutboundMessage{topics_.userTopic(uid), toPayload(event), 1, false, {}});
 }

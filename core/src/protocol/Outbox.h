@@ -28,6 +28,9 @@ class Outbox {
     // One event to each listed member's ".../c/{conv}" topic, serialised once.
     void toConversation(const std::vector<std::string>& members, const std::string& conv,
                         const nlohmann::json& event, int qos = 1);
+    // A payload already serialised, to one member's ".../c/{conv}" topic.
+    void toMember(const std::string& uid, const std::string& conv, std::string payload,
+                  int qos = 1);
     // An event on one user's ".../n" topic.
     void toUser(const std::string& uid, const nlohmann::json& event);
     // The retained presence of a user.

@@ -595,12 +595,14 @@ std::vector<AppendResult> SqlStore::appendBatch(const std::vector<const NewMessa
             result.message =
                 MessageRecord{message.conv, assigned,         message.sender, message.cmid,
                               message.body, message.metaJson, message.ts};
-            result.members = views[message.conv].members;
-            for (auto& member : result.members) {
-                if (member.uid == message.sender) {
-                    member.readSeq = assigned;  // your own message counts as read
+            // Your own message counts as read; later messages of the batch see that too.
+            auto& members = views[message.conv].members;
+            for (auto& member : members) {
+                if (member.uid == message.sender && !message.system) {
+                    member.readSeq = assigned;
                 }
             }
+            result.members = members;
             fresh.push_back(i);
         }
         if (fresh.empty()) {
