@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -48,9 +49,15 @@ bool runningAsRoot() {
 
 MariaDbServer::MariaDbServer()
     : dir_("parley-mariadb"), port_(freeLoopbackPort()), password_(randomPassword()) {
-    std::vector<std::string> install = {
-        "mariadb-install-db", "--no-defaults", "--datadir=" + dir_.file("data"),
-        "--auth-root-authentication-method=normal", "--skip-test-db"};
+    // A private tmpdir: servers bootstrapping at once in a shared /tmp have failed to find
+    // their own temporary tables ("Could not remove temporary table '/tmp/#sql-temptable-...'").
+    std::filesystem::create_directories(dir_.file("tmp"));
+    std::vector<std::string> install = {"mariadb-install-db",
+                                        "--no-defaults",
+                                        "--datadir=" + dir_.file("data"),
+                                        "--tmpdir=" + dir_.file("tmp"),
+                                        "--auth-root-authentication-method=normal",
+                                        "--skip-test-db"};
     if (runningAsRoot()) {
         install.push_back("--user=root");
     }
@@ -97,6 +104,7 @@ bool MariaDbServer::tryStart() {
     std::vector<std::string> argv = {"mariadbd",
                                      "--no-defaults",
                                      "--datadir=" + dir_.file("data"),
+                                     "--tmpdir=" + dir_.file("tmp"),
                                      "--socket=" + socketPath(),
                                      "--port=" + std::to_string(port_),
                                      "--bind-address=127.0.0.1",
