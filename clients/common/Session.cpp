@@ -124,7 +124,8 @@ void Session::connect() {
 void Session::resendLoop() {
     std::unique_lock lock(mutex_);
     while (!closing_) {
-        closed_.wait_for(lock, std::chrono::seconds(1));
+        closed_.wait_for(lock, std::min<std::chrono::milliseconds>(options_.resendAfter / 2,
+                                                                   std::chrono::seconds(1)));
         if (closing_ || !connected_) {
             continue;
         }
@@ -133,8 +134,8 @@ void Session::resendLoop() {
         for (auto& [id, entry] : pending_) {
             if (entry.published && entry.resend && now - entry.sentAt >= entry.resendAfter) {
                 entry.sentAt = now;
-                entry.resendAfter =
-                    std::min<std::chrono::seconds>(entry.resendAfter * 2, std::chrono::seconds(60));
+                entry.resendAfter = std::min<std::chrono::milliseconds>(entry.resendAfter * 2,
+                                                                        std::chrono::seconds(60));
                 due.push_back(entry.command);
             }
         }
@@ -246,6 +247,7 @@ std::future<nlohmann::json> Session::send(nlohmann::json command) {
         entry.resend = kResendable.count(command.value("op", "")) > 0;
         entry.published = connected_;
         entry.sentAt = std::chrono::steady_clock::now();
+        entry.resendAfter = options_.resendAfter;
         publishNow = entry.published;
         if (pending_.count(id) > 0) {
             throw SessionError("request id " + id + " is already waiting for its reply");

@@ -27,6 +27,9 @@ struct ConnectionOptions {
     // Tells the server "online" on every (re)connect, and leaves "offline" as the last will.
     bool announcePresence = true;
     std::chrono::milliseconds connectTimeout{10000};
+    // A command still unanswered this long after it went out is sent again (then after twice
+    // that, and so on up to 60 s).
+    std::chrono::milliseconds resendAfter{10000};
 };
 
 class SessionError : public std::runtime_error {
@@ -92,7 +95,7 @@ class Session {
         bool published = false;
         bool resend = false;
         std::chrono::steady_clock::time_point sentAt;
-        std::chrono::seconds resendAfter{10};
+        std::chrono::milliseconds resendAfter{10000};
     };
 
     void onConnected(bool reconnect);
@@ -100,8 +103,9 @@ class Session {
     void publish(const nlohmann::json& command);
     void subscribeAll();
     // Resends what is safe to resend and still unanswered after 10 s, 20 s, 40 s, then every
-    // 60 s: after a broker restart the server may subscribe again later than we reconnect, and
-    // what we sent meanwhile reached nobody (docs/protocol.md, "Guarantees").
+    // 60 s (options_.resendAfter sets the first): after a broker restart the server may subscribe
+    // again later than we reconnect, and what we sent meanwhile reached nobody (docs/protocol.md,
+    // "Guarantees").
     void resendLoop();
 
     ConnectionOptions options_;

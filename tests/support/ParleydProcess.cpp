@@ -15,7 +15,6 @@ namespace parley::testing {
 
 namespace {
 
-constexpr auto kReadyTimeout = std::chrono::seconds(15);
 constexpr auto kStopTimeout = std::chrono::seconds(15);
 
 }  // namespace
@@ -37,7 +36,7 @@ ParleydProcess::~ParleydProcess() {
     stop();
 }
 
-void ParleydProcess::start() {
+void ParleydProcess::start(std::chrono::seconds readyTimeout) {
     if (process_ && process_->running()) {
         throw std::logic_error("ParleydProcess::start: already running");
     }
@@ -47,12 +46,13 @@ void ParleydProcess::start() {
     process_ = std::make_unique<ChildProcess>(
         std::vector<std::string>{parleydPath(), "--config", configFile_}, logFile_,
         std::map<std::string, std::string>{}, dir_.path());
-    if (!process_->waitForLog("parleyd ready", kReadyTimeout, noLogYet ? 0 : logStart)) {
+    if (!process_->waitForLog("parleyd ready", readyTimeout, noLogYet ? 0 : logStart)) {
         const bool exited = !process_->running();
         process_.reset();
         throw std::runtime_error(
             std::string("ParleydProcess: ") +
-            (exited ? "parleyd exited before it was ready" : "parleyd not ready after 15 s") +
+            (exited ? "parleyd exited before it was ready"
+                    : "parleyd not ready after " + std::to_string(readyTimeout.count()) + " s") +
             ":\n" + log());
     }
 }

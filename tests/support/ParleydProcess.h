@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -22,8 +23,9 @@ class ParleydProcess {
     const TempDir& dir() const { return dir_; }
     // SIGTERM; returns once it has exited (SIGKILL after 15 s).
     void stop();
-    // Starts again with the same configuration and waits for a new "parleyd ready".
-    void start();
+    // Starts again with the same configuration and waits (`readyTimeout`) for a new
+    // "parleyd ready".
+    void start(std::chrono::seconds readyTimeout = std::chrono::seconds(15));
     void kill9();
     bool running();
     // The running process's pid, or -1 while stopped.

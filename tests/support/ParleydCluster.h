@@ -1,0 +1,53 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ChatLoad.h"
+#include "MariaDbServer.h"
+#include "MosquittoServer.h"
+#include "ParleydProcess.h"
+#include "store/SqlConnection.h"
+
+namespace parley::testing {
+
+// Several parleyd on one shared subscription of one Mosquitto, all on one fresh database of
+// `database` (a MariaDB the caller owns, e.g. sharedMariaDb()), with `users` fresh broker users
+// (c1, c2, ...; passwords from loadUsers()).
+class ParleydCluster {
+  public:
+    struct Options {
+        int instances = 3;
+        int users = 30;
+        int64_t retryForMs = 10000;  // store.retry_for
+        int poolSize = 4;            // store.mysql.pool_size
+        int workers = 4;             // server.workers
+    };
+
+    ParleydCluster(MariaDbServer& database, Options options);
+    ~ParleydCluster();
+    ParleydCluster(const ParleydCluster&) = delete;
+    ParleydCluster& operator=(const ParleydCluster&) = delete;
+
+    MosquittoServer& broker() { return *broker_; }
+    MariaDbServer& mariaDb() { return database_; }
+    ParleydProcess& instance(size_t index) { return *instances_.at(index); }
+    size_t size() const { return instances_.size(); }
+    const std::string& databaseName() const { return databaseName_; }
+    // The users as ChatLoad takes them.
+    std::vector<LoadUser> loadUsers() const;
+    // A direct connection to the cluster's database (for checks; not thread-safe).
+    std::unique_ptr<store::SqlConnection> openDatabase() const;
+    // Every instance's log, one after the other (for failure messages).
+    std::string logs() const;
+
+  private:
+    MariaDbServer& database_;
+    Options options_;
+    std::string databaseName_;
+    std::unique_ptr<MosquittoServer> broker_;
+    std::vector<std::unique_ptr<ParleydProcess>> instances_;
+};
+
+}  // namespace parley::testing
