@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include "config/ConfigLoader.h"
@@ -55,6 +56,25 @@ std::unique_ptr<parley::store::Store> makeStore(const parley::Config& config) {
     return std::make_unique<parley::store::SqliteStore>(store.sqlite, store.retryForMs);
 }
 
+// Migrates the schema, waiting for a database that is not reachable yet (started before it, or
+// during its restart) instead of exiting; nullopt if SIGTERM/SIGINT came meanwhile.
+std::optional<int> migrateWhenReachable(parley::store::Store& store, const sigset_t& signals) {
+    for (int attempt = 1;; ++attempt) {
+        try {
+            return store.migrate();
+        } catch (const parley::store::StoreUnavailable& error) {
+            spdlog::warn("store: database unreachable at start (attempt {}), retrying: {}", attempt,
+                         error.what());
+        }
+        const timespec pause{1, 0};
+        const int received = sigtimedwait(&signals, nullptr, &pause);
+        if (received == SIGTERM || received == SIGINT) {
+            spdlog::info("{} received while waiting for the database", strsignal(received));
+            return std::nullopt;
+        }
+    }
+}
+
 int run(const parley::Config& config) {
     // Signals are taken by sigwait below; every thread created from here on inherits the mask.
     sigset_t signals;
@@ -69,8 +89,11 @@ int run(const parley::Config& config) {
         brokerPassword = readSecret(config.broker.passwordFile, "broker.password_file");
     }
     auto store = makeStore(config);
-    const int version = store->migrate();
-    spdlog::info("store: {} schema version {}", store->backendName(), version);
+    const auto version = migrateWhenReachable(*store, signals);
+    if (!version) {
+        return 0;
+    }
+    spdlog::info("store: {} schema version {}", store->backendName(), *version);
 
     const parley::TopicScheme topics(config.topicPrefix);
     parley::PahoTransport transport(config.broker, brokerPassword,

@@ -11,6 +11,22 @@ ConnectionPool::Lease::~Lease() {
     }
 }
 
+void ConnectionPool::Lease::discard() {
+    connection_.reset();
+    if (pool_ != nullptr) {
+        pool_->dropIdle();
+    }
+}
+
+void ConnectionPool::dropIdle() {
+    std::vector<std::unique_ptr<SqlConnection>> dropped;
+    {
+        std::lock_guard lock(mutex_);
+        dropped.swap(idle_);
+    }
+    // Closed outside the lock: closing a broken connection may wait on the network.
+}
+
 ConnectionPool::Lease ConnectionPool::acquire() {
     std::unique_ptr<SqlConnection> connection;
     {

@@ -32,8 +32,10 @@ class ConnectionPool {
 
         SqlConnection& operator*() const { return *connection_; }
         SqlConnection* operator->() const { return connection_.get(); }
-        // The connection is unusable: drop it instead of returning it to the pool.
-        void discard() { connection_.reset(); }
+        // The connection is unusable: drop it instead of returning it to the pool, and the idle
+        // ones with it (a database restart or failover broke them all; a fresh connection is
+        // cheaper than a failed attempt and a retry for each).
+        void discard();
 
       private:
         ConnectionPool* pool_;
@@ -46,6 +48,7 @@ class ConnectionPool {
 
   private:
     void release(std::unique_ptr<SqlConnection> connection);
+    void dropIdle();
 
     Factory factory_;
     std::mutex mutex_;
