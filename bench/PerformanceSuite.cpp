@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -81,12 +82,14 @@ void printTable(const std::vector<Row>& rows) {
 }
 
 std::string parleydYaml(const MosquittoServer& broker, const std::string& store,
-                        const std::string& extra) {
+                        const std::string& extra, const std::string& clientId = "parleyd-bench") {
     return "broker:\n"
            "  uri: " +
            broker.uri() +
            "\n"
-           "  client_id: parleyd-bench\n"
+           "  client_id: " +
+           clientId +
+           "\n"
            "  username: parleyd\n"
            "  password: " +
            std::string(kServicePassword) +
@@ -113,6 +116,12 @@ int main(int argc, char** argv) {
                    "extra top-level YAML for parleyd, e.g. 'server: {workers: 16}'");
     std::string mysqlOptions;
     app.add_option("--mysql-options", mysqlOptions, "extra store.mysql keys, e.g. 'pool_size: 17'");
+    int instances = 1;
+    app.add_option("--instances", instances,
+                   "parleyd instances on MariaDB, on one shared subscription (CPU and RSS are "
+                   "the first one's)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 16));
     CLI11_PARSE(app, argc, argv);
     const auto wanted = [&](const std::string& target) {
         return only.empty() || only.find(target) != std::string::npos;
@@ -193,14 +202,20 @@ int main(int argc, char** argv) {
         }
         if (wanted("mariadb")) {
             MariaDbServer mariadb;
-            ParleydProcess parleyd(parleydYaml(
-                *broker,
-                "  backend: mysql\n  mysql: {host: 127.0.0.1, port: " +
-                    std::to_string(mariadb.port()) + ", user: " + mariadb.user() + ", password: '" +
-                    mariadb.password() + "', database: " + mariadb.createDatabase() +
-                    (mysqlOptions.empty() ? "" : ", " + mysqlOptions) + "}\n",
-                extraYaml + "\n"));
-            runScenarios("parleyd + MariaDB", parleyd.pid(), mariadb.pid());
+            const std::string store = "  backend: mysql\n  mysql: {host: 127.0.0.1, port: " +
+                                      std::to_string(mariadb.port()) + ", user: " + mariadb.user() +
+                                      ", password: '" + mariadb.password() +
+                                      "', database: " + mariadb.createDatabase() +
+                                      (mysqlOptions.empty() ? "" : ", " + mysqlOptions) + "}\n";
+            std::vector<std::unique_ptr<ParleydProcess>> parleyds;
+            for (int i = 1; i <= instances; ++i) {
+                parleyds.push_back(std::make_unique<ParleydProcess>(parleydYaml(
+                    *broker, store, extraYaml + "\n",
+                    instances == 1 ? "parleyd-bench" : "parleyd-bench-" + std::to_string(i))));
+            }
+            runScenarios(instances == 1 ? "parleyd + MariaDB"
+                                        : std::to_string(instances) + " parleyd + MariaDB",
+                         parleyds.front()->pid(), mariadb.pid());
         }
     } catch (const std::exception& error) {
         std::cerr << "parley-bench-suite: " << error.what() << '\n';
