@@ -40,6 +40,16 @@ std::string tail(const std::string& text, size_t bytes = 6000) {
     return text.size() <= bytes ? text : text.substr(text.size() - bytes);
 }
 
+// Connects the clients, opens the conversations and starts sending.
+void startLoad(ChatLoad& load, ParleydCluster& cluster) {
+    try {
+        load.connect();
+    } catch (const std::exception& error) {
+        FAIL() << error.what() << "\n" << tail(cluster.logs());
+    }
+    load.start();
+}
+
 // Waits for `more` acknowledgements beyond what there is now: the load is making progress.
 void expectProgress(ChatLoad& load, ParleydCluster& cluster, size_t more, const char* when) {
     const size_t target = load.acknowledged() + more;
@@ -81,8 +91,8 @@ TEST(ScaleOut, ThreeInstancesSeveralThousandMessages) {
     auto options = loadOn(cluster, 2000);  // more than it sustains: as fast as replies come
     options.maxMessages = 4000;
     ChatLoad load(options);
-    load.connect();
-    load.start();
+    startLoad(load, cluster);
+    ASSERT_FALSE(::testing::Test::HasFatalFailure());
     ASSERT_TRUE(load.waitForAcknowledged(options.maxMessages, 120s))
         << load.acknowledged() << " of " << options.maxMessages << " acknowledged\n"
         << tail(cluster.logs());
@@ -95,8 +105,8 @@ TEST(ScaleOut, ThreeInstancesSeveralThousandMessages) {
 TEST(Faults, KillNineOneOfThreeThenRestartIt) {
     ParleydCluster cluster(sharedMariaDb(), clusterOptions());
     ChatLoad load(loadOn(cluster, 150));
-    load.connect();
-    load.start();
+    startLoad(load, cluster);
+    ASSERT_FALSE(::testing::Test::HasFatalFailure());
     expectProgress(load, cluster, 300, "before the kill");
     cluster.instance(0).kill9();
     // The two others carry on; what the broker had handed to the dead one is resent by clients.
@@ -117,8 +127,8 @@ TEST(Faults, KillNineOneOfThreeThenRestartIt) {
 TEST(Faults, BrokerRestartsMidLoad) {
     ParleydCluster cluster(sharedMariaDb(), clusterOptions());
     ChatLoad load(loadOn(cluster, 150));
-    load.connect();
-    load.start();
+    startLoad(load, cluster);
+    ASSERT_FALSE(::testing::Test::HasFatalFailure());
     expectProgress(load, cluster, 300, "before the broker restart");
     cluster.broker().restart();  // no persistence: sessions and queued messages are gone
     expectProgress(load, cluster, 300, "after the broker restart");
@@ -139,8 +149,8 @@ TEST(Faults, MariaDbStopsForSecondsThenStartsAgain) {
     options.retryForMs = 2000;  // some commands wait it out, some are answered "unavailable"
     ParleydCluster cluster(sharedMariaDb(), options);
     ChatLoad load(loadOn(cluster, 150));
-    load.connect();
-    load.start();
+    startLoad(load, cluster);
+    ASSERT_FALSE(::testing::Test::HasFatalFailure());
     expectProgress(load, cluster, 300, "before MariaDB stops");
     cluster.mariaDb().stop();
     const size_t duringOutage = load.acknowledged();
@@ -164,8 +174,8 @@ TEST(Faults, MariaDbCrashesAndRecovers) {
     options.retryForMs = 2000;
     ParleydCluster cluster(sharedMariaDb(), options);
     ChatLoad load(loadOn(cluster, 150));
-    load.connect();
-    load.start();
+    startLoad(load, cluster);
+    ASSERT_FALSE(::testing::Test::HasFatalFailure());
     expectProgress(load, cluster, 300, "before MariaDB crashes");
     // kill -9: transactions in flight, some of them in COMMIT, end with an unknown outcome for
     // parleyd; InnoDB recovers what was durable. A resend must find those by their cmid.
@@ -186,24 +196,16 @@ TEST(Faults, ParleydStartedWhileMariaDbIsDownWaitsForIt) {
     ParleydCluster cluster(sharedMariaDb(), options);
     cluster.instance(1).stop();
     cluster.mariaDb().stop();
-    std::string startFailure;
-    std::thread starting([&] {
-        try {
-            cluster.instance(1).start(90s);  // returns once it logs "parleyd ready"
-        } catch (const std::exception& error) {
-            startFailure = error.what();
-        }
-    });
+    cluster.instance(1).launch();
     std::this_thread::sleep_for(3s);  // longer than retry_for: it would have exited by now
     EXPECT_TRUE(cluster.instance(1).running()) << cluster.instance(1).log();
     cluster.mariaDb().start();
-    starting.join();
-    EXPECT_EQ(startFailure, "");
+    cluster.instance(1).waitUntilReady(60s);
     EXPECT_NE(cluster.instance(1).log().find("database unreachable at start"), std::string::npos);
 
     ChatLoad load(loadOn(cluster, 150));
-    load.connect();
-    load.start();
+    startLoad(load, cluster);
+    ASSERT_FALSE(::testing::Test::HasFatalFailure());
     expectProgress(load, cluster, 200, "after MariaDB came up");
     expectPromisesKept(load, cluster, "parleyd started before MariaDB");
 }
@@ -211,8 +213,8 @@ TEST(Faults, ParleydStartedWhileMariaDbIsDownWaitsForIt) {
 TEST(Faults, ClientsDropMidSendAndReconnect) {
     ParleydCluster cluster(sharedMariaDb(), clusterOptions());
     ChatLoad load(loadOn(cluster, 150));
-    load.connect();
-    load.start();
+    startLoad(load, cluster);
+    ASSERT_FALSE(::testing::Test::HasFatalFailure());
     expectProgress(load, cluster, 200, "before the drops");
     int midSend = 0;
     for (size_t drop = 0; drop < 12; ++drop) {

@@ -37,16 +37,28 @@ ParleydProcess::~ParleydProcess() {
 }
 
 void ParleydProcess::start(std::chrono::seconds readyTimeout) {
+    launch();
+    waitUntilReady(readyTimeout);
+}
+
+void ParleydProcess::launch() {
     if (process_ && process_->running()) {
         throw std::logic_error("ParleydProcess::start: already running");
     }
     process_.reset();
     std::error_code noLogYet;
     const auto logStart = std::filesystem::file_size(logFile_, noLogYet);
+    readySearchFrom_ = noLogYet ? 0 : logStart;
     process_ = std::make_unique<ChildProcess>(
         std::vector<std::string>{parleydPath(), "--config", configFile_}, logFile_,
         std::map<std::string, std::string>{}, dir_.path());
-    if (!process_->waitForLog("parleyd ready", readyTimeout, noLogYet ? 0 : logStart)) {
+}
+
+void ParleydProcess::waitUntilReady(std::chrono::seconds readyTimeout) {
+    if (!process_) {
+        throw std::logic_error("ParleydProcess::waitUntilReady: not launched");
+    }
+    if (!process_->waitForLog("parleyd ready", readyTimeout, readySearchFrom_)) {
         const bool exited = !process_->running();
         process_.reset();
         throw std::runtime_error(

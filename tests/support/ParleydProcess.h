@@ -26,6 +26,10 @@ class ParleydProcess {
     // Starts again with the same configuration and waits (`readyTimeout`) for a new
     // "parleyd ready".
     void start(std::chrono::seconds readyTimeout = std::chrono::seconds(15));
+    // start() in two steps, for a test that must act while parleyd starts (from the same thread:
+    // see ChildProcess on the thread that starts a child).
+    void launch();
+    void waitUntilReady(std::chrono::seconds readyTimeout = std::chrono::seconds(15));
     void kill9();
     bool running();
     // The running process's pid, or -1 while stopped.
@@ -39,6 +43,7 @@ class ParleydProcess {
     TempDir dir_;
     std::string configFile_;
     std::string logFile_;
+    size_t readySearchFrom_ = 0;             // where this start's log begins
     std::unique_ptr<ChildProcess> process_;  // null while stopped
 };
 
