@@ -274,7 +274,18 @@ int SqlStore::migrate() {
         // DDL commits implicitly on MySQL, so each step records itself right after it runs, and
         // a named lock keeps two starting instances from running the same step.
         if (!dialect_.lockMigrations.empty()) {
-            db.query(dialect_.lockMigrations, {});
+            try {
+                db.query(dialect_.lockMigrations, {});
+            } catch (const SqlError& error) {
+                // Galera refuses GET_LOCK (MariaDB 10.4.28+ with wsrep_on: error 1235). Without
+                // the lock, instances must not migrate at once: start one first after upgrades.
+                if (error.kind() != SqlError::Kind::Other) {
+                    throw;
+                }
+                spdlog::warn("store: migrating without the migration lock ({}); start one "
+                             "instance first after an upgrade",
+                             error.what());
+            }
         }
         struct Unlock {
             SqlConnection& db;
