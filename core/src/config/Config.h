@@ -68,7 +68,7 @@ struct PresenceConfig {
 };
 
 struct ServerConfig {
-    int workers = 4;
+    int workers = 8;
     int queueCapacity = 10000;
     int64_t shutdownTimeoutMs = 10000;
 };
