@@ -28,8 +28,6 @@ constexpr int kListPages = 10;  // 1,000 conversations are enough for a terminal
 constexpr auto kPingEvery = 60s;
 // docs/protocol.md: no reply in about 10 s, publish the same command again; then less and less
 // often, so that a long parleyd outage does not pile up copies.
-constexpr std::chrono::seconds kResendAfter{10};
-constexpr std::chrono::seconds kResendAtMost{80};
 
 const std::vector<std::string> kHelp = {
     "Parley — keys",
@@ -147,10 +145,8 @@ int ChatApp::run() {
 
 // ---- server side ----
 
-void ChatApp::request(json command, ReplyHandler handler, bool resendable) {
-    auto reply = session_.send(command);
-    pending_.push_back({std::move(command), std::move(reply), std::move(handler), Clock::now(),
-                        kResendAfter, resendable});
+void ChatApp::request(json command, ReplyHandler handler) {
+    pending_.push_back({session_.send(std::move(command)), std::move(handler)});
 }
 
 void ChatApp::tell(json command) {
@@ -159,7 +155,6 @@ void ChatApp::tell(json command) {
 }
 
 void ChatApp::pollReplies() {
-    const auto now = Clock::now();
     std::vector<std::pair<json, ReplyHandler>> ready;
     for (auto it = pending_.begin(); it != pending_.end();) {
         if (it->reply.wait_for(0s) == std::future_status::ready) {
@@ -172,15 +167,6 @@ void ChatApp::pollReplies() {
             ready.emplace_back(std::move(reply), std::move(it->handler));
             it = pending_.erase(it);
             continue;
-        }
-        // Session resends what is unanswered when it reconnects, but a command can also be lost
-        // while connected: e.g. the broker restarted and we were back before parleyd had
-        // subscribed again. Sent again under a new id (the cmid keeps msg.send stored once);
-        // from then on the newest copy's reply is the one awaited.
-        if (it->resendable && connected_ && now - it->sentAt >= it->resendAfter) {
-            it->reply = session_.send(it->command);
-            it->sentAt = now;
-            it->resendAfter = std::min(it->resendAfter * 2, kResendAtMost);
         }
         ++it;
     }
@@ -215,9 +201,6 @@ void ChatApp::onConnection(bool connected, bool reconnect) {
     if (!connected) {
         notice("connection lost; reconnecting…", true);
         return;
-    }
-    for (auto& pending : pending_) {
-        pending.sentAt = Clock::now();  // Session has just sent them again
     }
     if (reconnect) {
         // Events published while we were away are gone (clean start): storage has them.
@@ -555,9 +538,8 @@ void ChatApp::createGroup(const InputCommand& command) {
     if (!command.title.empty()) {
         create["title"] = command.title;
     }
-    // Not resent: a second conv.create would make a second group.
-    request(
-        std::move(create), [this](const json& reply) { opened(reply, "create the group"); }, false);
+    // Session does not resend it: a second conv.create would make a second group.
+    request(std::move(create), [this](const json& reply) { opened(reply, "create the group"); });
 }
 
 void ChatApp::setName(const InputCommand& command) {

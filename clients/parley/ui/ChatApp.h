@@ -41,18 +41,13 @@ class ChatApp {
     using ReplyHandler = std::function<void(const nlohmann::json&)>;
 
     struct PendingReply {
-        nlohmann::json command;  // without its "id": a resend gets a fresh one
         std::future<nlohmann::json> reply;
         ReplyHandler handler;
-        Clock::time_point sentAt;
-        std::chrono::seconds resendAfter;
-        bool resendable = true;
     };
 
-    // Server side.
-    // `resendable`: safe to send twice (everything but conv.create), so sent again while no
-    // reply comes (see pollReplies).
-    void request(nlohmann::json command, ReplyHandler handler, bool resendable = true);
+    // Server side. Session resends what is safe to send twice (msg.send by its cmid, reads)
+    // after a reconnect and again while no reply comes; conv.create it never resends.
+    void request(nlohmann::json command, ReplyHandler handler);
     void tell(nlohmann::json command);  // no interest in the reply
     void pollReplies();
     void drainInbox();
