@@ -1,5 +1,7 @@
 #include "ParleydProcess.h"
 
+#include <gtest/gtest.h>
+
 #include <csignal>
 
 #include <chrono>
@@ -71,8 +73,29 @@ void ParleydProcess::waitUntilReady(std::chrono::seconds readyTimeout) {
 
 void ParleydProcess::stop() {
     if (process_) {
-        process_->terminate(kStopTimeout);
+        const int status = process_->terminate(kStopTimeout);
         process_.reset();
+        checkSanitizerReports(status);
+    }
+}
+
+void ParleydProcess::checkSanitizerReports(int exitStatus) {
+    // In a sanitized build (PARLEY_SANITIZE), parleyd writes ASan, LeakSanitizer (at exit) and
+    // UBSan reports to its log, which no test reads: they fail the test here.
+    const std::string text = log();
+    const size_t from = std::min(checkedLogBytes_, text.size());
+    checkedLogBytes_ = text.size();
+    for (const char* marker :
+         {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"}) {
+        const size_t at = text.find(marker, from);
+        if (at != std::string::npos) {
+            const size_t lineEnd = text.rfind('\n', at);
+            const size_t start = lineEnd == std::string::npos ? 0 : lineEnd + 1;
+            ADD_FAILURE() << "parleyd (exit status " << exitStatus
+                          << ") reported a sanitizer error; its log from there:\n"
+                          << text.substr(start, 8000);
+            return;
+        }
     }
 }
 

@@ -21,7 +21,8 @@ class ParleydProcess {
     ParleydProcess& operator=(const ParleydProcess&) = delete;
 
     const TempDir& dir() const { return dir_; }
-    // SIGTERM; returns once it has exited (SIGKILL after 15 s).
+    // SIGTERM; returns once it has exited (SIGKILL after 15 s). A sanitizer report in the log
+    // (PARLEY_SANITIZE builds: a leak at exit, a memory error, undefined behaviour) fails the test.
     void stop();
     // Starts again with the same configuration and waits (`readyTimeout`) for a new
     // "parleyd ready".
@@ -40,11 +41,15 @@ class ParleydProcess {
     std::string log() const;
 
   private:
+    // Fails the current test if the log shows a sanitizer report written since the last check.
+    void checkSanitizerReports(int exitStatus);
+
     TempDir dir_;
     std::string configFile_;
     std::string logFile_;
     size_t readySearchFrom_ = 0;             // where this start's log begins
     std::unique_ptr<ChildProcess> process_;  // null while stopped
+    size_t checkedLogBytes_ = 0;
 };
 
 }  // namespace parley::testing
