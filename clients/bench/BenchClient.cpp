@@ -19,7 +19,7 @@ mqtt::create_options benchCreateOptions() {
 }  // namespace
 
 BenchClient::BenchClient(const std::string& uri, const std::string& prefix, std::string uid,
-                         const std::string& password, Handler handler)
+                         const std::string& password, Handler handler, int maxInflight)
     : uid_(std::move(uid)),
       prefix_(prefix),
       commandTopic_(prefix + "/c2s/" + uid_),
@@ -33,8 +33,8 @@ BenchClient::BenchClient(const std::string& uri, const std::string& prefix, std:
     connectOptions_.set_connect_timeout(20);
     connectOptions_.set_user_name(uid_);
     connectOptions_.set_password(password);
-    connectOptions_.set_max_inflight(
-        100);  // the broker's receive maximum: more is a protocol error
+    connectOptions_.set_max_inflight(maxInflight);  // more than the broker's receive maximum
+                                                    // is a protocol error
 }
 
 BenchClient::~BenchClient() {

@@ -23,8 +23,10 @@ class BenchClient {
     using Handler = std::function<void(BenchClient&, const std::string& suffix,
                                        nlohmann::json&& payload, Clock::time_point arrived)>;
 
+    // maxInflight: QoS 1 publishes awaiting their PUBACK; at most the broker's receive maximum
+    // (Parley's broker settings: 1000).
     BenchClient(const std::string& uri, const std::string& prefix, std::string uid,
-                const std::string& password, Handler handler);
+                const std::string& password, Handler handler, int maxInflight = 100);
     ~BenchClient();
     BenchClient(const BenchClient&) = delete;
     BenchClient& operator=(const BenchClient&) = delete;

@@ -12,6 +12,9 @@
 #include <sstream>
 
 #include "config/ConfigLoader.h"
+#include "ops/Metrics.h"
+#include "ops/OpsServer.h"
+#include "ops/TimedStore.h"
 #include "parley/version.h"
 #include "protocol/TopicScheme.h"
 #include "server/Server.h"
@@ -99,7 +102,19 @@ int run(const parley::Config& config) {
     parley::PahoTransport transport(config.broker, brokerPassword,
                                     topics.commandSubscription(config.broker.shareGroup));
     parley::SystemClock clock;
-    parley::Server server(config, *store, transport, clock);
+    parley::ops::Metrics metrics;
+    parley::ops::TimedStore timedStore(*store, metrics);
+    parley::Server server(config, timedStore, transport, clock, &metrics);
+    // Serving before the broker connection: /healthz answers, /readyz says what is missing.
+    std::unique_ptr<parley::ops::OpsServer> ops;
+    if (config.http.enabled()) {
+        ops = std::make_unique<parley::ops::OpsServer>(
+            config.http, metrics, *store,
+            parley::ops::OpsSources{[&] { return server.brokerConnected(); },
+                                    [&] { return server.queuedCommands(); },
+                                    [&] { return server.hooks().stats(); }});
+        ops->start();
+    }
     server.start();
 
     for (;;) {
@@ -114,7 +129,13 @@ int run(const parley::Config& config) {
         spdlog::info("{} received", strsignal(received));
         break;
     }
+    if (ops) {
+        ops->setStopping();
+    }
     server.stop();
+    if (ops) {
+        ops->stop();
+    }
     return 0;
 }
 

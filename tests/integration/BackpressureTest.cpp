@@ -24,7 +24,9 @@ TEST(Backpressure, FullQueuesWhileFanningOutDoNotStopParleyd) {
                            ", username: parleyd, password: pd, client_id: parleyd-bp}\n"
                            "store: {backend: sqlite, sqlite: {path: parley.db, synchronous: "
                            "normal}}\n"
-                           "server: {workers: 2, queue_capacity: 2}\n");
+                           "server: {workers: 2, queue_capacity: 2}\n"
+                           // One user fills the queues on purpose: no per-user ingress limits.
+                           "limits: {user_commands_per_second: 0, user_queued_commands: 0}\n");
     MqttTestClient sender(broker.uri(), "g1", "pw");
     std::vector<std::string> others;
     for (int i = 2; i <= 20; ++i) {

@@ -376,6 +376,7 @@ TEST_F(LuaHooksTest, JsonRoundTrip) {
 
 TEST_F(LuaHooksTest, ConcurrentCallsAreSerialized) {
     config_.server.workers = 4;
+    config_.limits.userQueuedCommands = 0;  // one user's burst on purpose: no ingress cap
     addScript("count",
               "local seen = 0\n"
               "parley.hook('message.before_store', function(e)\n"

@@ -117,6 +117,18 @@ bool ParleydProcess::running() {
     return process_ && process_->running();
 }
 
+int ParleydProcess::httpPort() const {
+    const std::string text = log();
+    const std::string marker = "http: listening on ";
+    const size_t at = text.find(marker, std::min(readySearchFrom_, text.size()));
+    if (at == std::string::npos) {
+        return -1;
+    }
+    const size_t lineEnd = text.find_first_of(" \n", at + marker.size());
+    const std::string address = text.substr(at + marker.size(), lineEnd - at - marker.size());
+    return std::stoi(address.substr(address.rfind(':') + 1));
+}
+
 std::string ParleydProcess::log() const {
     std::ifstream file(logFile_, std::ios::binary);
     std::ostringstream text;

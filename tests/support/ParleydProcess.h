@@ -39,6 +39,9 @@ class ParleydProcess {
     void signal(int number);
     // Everything parleyd logged since the first start.
     std::string log() const;
+    // The port of the operations HTTP endpoint (http: in the YAML) since the last start, read from
+    // its "http: listening on" log line; -1 if it is not serving.
+    int httpPort() const;
 
   private:
     // Fails the current test if the log shows a sanitizer report written since the last check.

@@ -190,6 +190,7 @@ TEST_F(ServerTest, SendRefusesBadInputAndOutsiders) {
 }
 
 TEST_F(ServerTest, SendsOfOneConversationKeepTheirOrder) {
+    config_.limits.userQueuedCommands = 0;  // one user's burst of 200 on purpose: no ingress cap
     const std::string conv = openDirect("alice", "bob");
     for (int i = 1; i <= 200; ++i) {
         json command = {{"op", "msg.send"},

@@ -55,6 +55,11 @@ struct LimitsConfig {
     int64_t maxBodyBytes = 16384;
     int64_t maxMetaBytes = 4096;
     int maxGroupMembers = 100;
+    // Per-user ingress limits, checked when a command arrives, before it is queued (per instance).
+    // Commands past them are answered rate_limited at once. 0 turns a limit off.
+    double userCommandsPerSecond = 100;  // token bucket refill
+    int userCommandBurst = 300;          // token bucket size
+    int userQueuedCommands = 100;        // commands of one user waiting for or in a worker
 };
 
 struct TypingConfig {
@@ -93,6 +98,13 @@ struct HookPolicyConfig {
     bool failClosed = false;
 };
 
+// The operations HTTP endpoint (/healthz, /readyz, /metrics). Off unless a port is set.
+struct HttpConfig {
+    std::string listen = "127.0.0.1";
+    int port = -1;  // -1: off; 0: any free port (the log says which)
+    bool enabled() const { return port >= 0; }
+};
+
 struct LogConfig {
     std::string level = "info";
 };
@@ -107,6 +119,7 @@ struct Config {
     PresenceConfig presence;
     ServerConfig server;
     LogConfig log;
+    HttpConfig http;
     // Users allowed the admin commands (admin.*, and extensions' admin-only ops).
     std::vector<std::string> admins;
     std::vector<ExtensionConfig> extensions;

@@ -374,6 +374,32 @@ Config parse(const YAML::Node& root, const std::string& source) {
          [&](const YAML::Node& n, const std::string& k) {
              limits.maxGroupMembers = static_cast<int>(r.integer(n, k, 2, 10000));
          }},
+        {"user_commands_per_second",
+         [&](const YAML::Node& n, const std::string& k) {
+             limits.userCommandsPerSecond = r.number(n, k, 0, 1000000);
+         }},
+        {"user_command_burst",
+         [&](const YAML::Node& n, const std::string& k) {
+             limits.userCommandBurst = static_cast<int>(r.integer(n, k, 1, 1000000));
+         }},
+        {"user_queued_commands",
+         [&](const YAML::Node& n, const std::string& k) {
+             limits.userQueuedCommands = static_cast<int>(r.integer(n, k, 0, 1000000));
+         }},
+    };
+
+    const Keys httpKeys = {
+        {"listen",
+         [&](const YAML::Node& n, const std::string& k) {
+             config.http.listen = r.string(n, k);
+             if (config.http.listen.empty()) {
+                 r.fail(n, k, "must be an address such as 127.0.0.1");
+             }
+         }},
+        {"port",
+         [&](const YAML::Node& n, const std::string& k) {
+             config.http.port = static_cast<int>(r.integer(n, k, 0, 65535));
+         }},
     };
 
     const Keys typingKeys = {
@@ -550,6 +576,7 @@ Config parse(const YAML::Node& root, const std::string& source) {
          [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, presenceKeys); }},
         {"server", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, serverKeys); }},
         {"log", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, logKeys); }},
+        {"http", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, httpKeys); }},
     };
     r.mapping(root, "", rootKeys);
 

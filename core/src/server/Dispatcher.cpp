@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <stdexcept>
 
 #include "store/Store.h"
@@ -9,7 +10,7 @@
 namespace parley {
 
 void Dispatcher::add(const std::string& op, Handler handler) {
-    if (!handlers_.emplace(op, std::move(handler)).second) {
+    if (!handlers_.emplace(op, Entry{std::move(handler), &metrics_.op(op)}).second) {
         throw std::invalid_argument("op '" + op + "' is already registered");
     }
 }
@@ -22,15 +23,33 @@ std::set<std::string> Dispatcher::ops() const {
     return names;
 }
 
+ops::OpMetrics& Dispatcher::opMetrics(const std::string& op) const {
+    auto found = handlers_.find(op);
+    if (found != handlers_.end()) {
+        return *found->second.metrics;
+    }
+    return hooks_.hasCommand(op) ? metrics_.op(op) : unknownOp_;
+}
+
 void Dispatcher::dispatch(const Command& command) const {
+    const auto started = std::chrono::steady_clock::now();
+    auto found = handlers_.find(command.op);
+    ops::OpMetrics& stats = found != handlers_.end()        ? *found->second.metrics
+                            : hooks_.hasCommand(command.op) ? metrics_.op(command.op)
+                                                            : unknownOp_;
+    const auto observe = [&](std::optional<ErrorCode> error) {
+        stats.count(error);
+        stats.duration.observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    };
     const auto refuse = [&](ErrorCode code, const std::string& message,
                             const nlohmann::json& details) {
+        observe(code);
         spdlog::info("command refused: uid={} op={} id={} code={} message={}", command.uid,
                      command.op, command.requestId.dump(), errorCodeName(code), message);
         outbox_.replyError(command.uid, command.requestId, command.correlationData, code, message,
                            details);
     };
-    auto found = handlers_.find(command.op);
     if (found == handlers_.end() && !hooks_.hasCommand(command.op)) {
         refuse(ErrorCode::UnknownOp, "unknown op '" + command.op + "'", nlohmann::json::object());
         return;
@@ -38,7 +57,7 @@ void Dispatcher::dispatch(const Command& command) const {
     nlohmann::json body;
     try {
         if (found != handlers_.end()) {
-            body = found->second(command);
+            body = found->second.handler(command);
         } else {
             auto answered = hooks_.runCommand(CommandCall{command, isAdmin_(command.uid)});
             if (!answered) {
@@ -68,6 +87,10 @@ void Dispatcher::dispatch(const Command& command) const {
         refuse(ErrorCode::Internal, "internal error", nlohmann::json::object());
         return;
     }
+    if (command.op == "msg.send" && body.is_object() && !body.contains("dup")) {
+        metrics_.messagesStored.fetch_add(1, std::memory_order_relaxed);
+    }
+    observe(std::nullopt);  // before the reply: a client that got it sees it counted
     outbox_.replyOk(command, body.is_object() ? std::move(body) : nlohmann::json::object());
 }
 

@@ -8,23 +8,28 @@
 #include <unordered_map>
 
 #include "hooks/HookBus.h"
+#include "ops/Metrics.h"
 #include "protocol/Command.h"
 #include "protocol/Outbox.h"
 
 namespace parley {
 
 // Routes a command to the handler of its op (parleyd's own, else an extension's) and sends
-// exactly one reply. The one place where handler exceptions are caught: ProtocolError becomes its
-// code, StoreUnavailable "unavailable", anything else "internal" (logged with uid, op and request
-// id).
+// exactly one reply, counted in parley_commands_total and timed. The one place where handler
+// exceptions are caught: ProtocolError becomes its code, StoreUnavailable "unavailable", anything
+// else "internal" (logged with uid, op and request id).
 class Dispatcher {
   public:
     // Returns the reply's fields (besides "id" and "ok"); throws ProtocolError to refuse.
     using Handler = std::function<nlohmann::json(const Command&)>;
     using AdminCheck = std::function<bool(const std::string& uid)>;
 
-    Dispatcher(Outbox& outbox, const HookBus& hooks, AdminCheck isAdmin)
-        : outbox_(outbox), hooks_(hooks), isAdmin_(std::move(isAdmin)) {}
+    Dispatcher(Outbox& outbox, const HookBus& hooks, AdminCheck isAdmin, ops::Metrics& metrics)
+        : outbox_(outbox),
+          hooks_(hooks),
+          isAdmin_(std::move(isAdmin)),
+          metrics_(metrics),
+          unknownOp_(metrics.op(ops::Metrics::kUnknownOp)) {}
 
     // Throws std::invalid_argument if the op is taken.
     void add(const std::string& op, Handler handler);
@@ -33,11 +38,21 @@ class Dispatcher {
 
     void dispatch(const Command& command) const;
 
+    // The counters of `op`: parleyd's own ops and unknown ones without a lock, extensions' ops
+    // through Metrics::op.
+    ops::OpMetrics& opMetrics(const std::string& op) const;
+
   private:
     Outbox& outbox_;
     const HookBus& hooks_;
     AdminCheck isAdmin_;
-    std::unordered_map<std::string, Handler> handlers_;
+    ops::Metrics& metrics_;
+    ops::OpMetrics& unknownOp_;
+    struct Entry {
+        Handler handler;
+        ops::OpMetrics* metrics;
+    };
+    std::unordered_map<std::string, Entry> handlers_;
 };
 
 }  // namespace parley

@@ -27,8 +27,11 @@ void applyPolicies(const Config& config, HookBus& hooks) {
 }
 }  // namespace
 
-Server::Server(const Config& config, store::Store& store, Transport& transport, const Clock& clock)
+Server::Server(const Config& config, store::Store& store, Transport& transport, const Clock& clock,
+               ops::Metrics* metrics)
     : config_(config),
+      ownMetrics_(metrics ? nullptr : std::make_unique<ops::Metrics>()),
+      metrics_(metrics ? *metrics : *ownMetrics_),
       store_(store),
       transport_(transport),
       clock_(clock),
@@ -37,14 +40,17 @@ Server::Server(const Config& config, store::Store& store, Transport& transport, 
       outbox_(transport, topics_),
       services_(config, store, outbox_, hooks_, timers_, clock),
       extensions_(config, services_),
-      dispatcher_(outbox_, hooks_,
-                  [this](const std::string& uid) { return services_.isAdmin(uid); }),
+      dispatcher_(
+          outbox_, hooks_, [this](const std::string& uid) { return services_.isAdmin(uid); },
+          metrics_),
       conversations_(contextOf(config, store, outbox_, hooks_, clock)),
       messages_(contextOf(config, store, outbox_, hooks_, clock)),
       typing_(contextOf(config, store, outbox_, hooks_, clock)),
       presence_(contextOf(config, store, outbox_, hooks_, clock)),
       profiles_(contextOf(config, store, outbox_, hooks_, clock)),
       admin_(contextOf(config, store, outbox_, hooks_, clock), extensions_),
+      ingress_(config.limits.userCommandsPerSecond, config.limits.userCommandBurst,
+               config.limits.userQueuedCommands),
       workers_(static_cast<size_t>(config.server.workers),
                static_cast<size_t>(config.server.queueCapacity / config.server.workers + 1)) {
     conversations_.registerOps(dispatcher_);
@@ -94,6 +100,7 @@ void Server::onInbound(InboundMessage&& message) {
     if (auto* failure = std::get_if<DecodeFailure>(&decoded)) {
         spdlog::info("command refused: topic={} code={} message={} bytes={}", message.topic,
                      errorCodeName(failure->code), failure->message, message.payload.size());
+        metrics_.op(ops::Metrics::kUnknownOp).count(failure->code);
         if (failure->replyUid) {
             outbox_.replyError(*failure->replyUid, failure->requestId, message.correlationData,
                                failure->code, failure->message);
@@ -101,11 +108,49 @@ void Server::onInbound(InboundMessage&& message) {
         return;
     }
     auto command = std::make_shared<Command>(std::move(std::get<Command>(decoded)));
+    // Checked before queueing, on this (the broker's receive) thread: a flooder's excess is
+    // answered here and never waits in a worker's queue ahead of other users' commands.
+    const auto verdict = ingress_.admit(command->uid, clock_.steadyMs());
+    if (!verdict.admitted()) {
+        refuseAtIngress(*command, verdict);
+        return;
+    }
+    const auto arrived = std::chrono::steady_clock::now();
     const std::string key = command->orderingKey();
-    if (!workers_.submit(key, [this, command] { process(*command); })) {
+    const bool taken = workers_.submit(key, [this, command, arrived] {
+        metrics_.queueWait.observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - arrived).count());
+        struct Release {
+            IngressLimiter& ingress;
+            const std::string& uid;
+            ~Release() { ingress.release(uid); }
+        } release{ingress_, command->uid};
+        process(*command);
+    });
+    if (!taken) {
+        ingress_.release(command->uid);
         // Shutting down: no reply, the client resends to whichever instance is up.
         spdlog::info("command not taken during shutdown: uid={} op={}", command->uid, command->op);
     }
+}
+
+void Server::refuseAtIngress(const Command& command, const IngressLimiter::Verdict& verdict) {
+    const bool overRate = verdict.kind == IngressLimiter::Verdict::Kind::OverRate;
+    (overRate ? metrics_.ingressRateLimited : metrics_.ingressQueueLimited)
+        .fetch_add(1, std::memory_order_relaxed);
+    dispatcher_.opMetrics(command.op).count(ErrorCode::RateLimited);
+    if (verdict.refusalsToLog > 0) {
+        spdlog::warn(
+            "ingress: uid={} over its {} limit: {} command(s) answered rate_limited (logged at "
+            "most every {} s per user)",
+            command.uid,
+            overRate ? "limits.user_commands_per_second" : "limits.user_queued_commands",
+            verdict.refusalsToLog, IngressLimiter::kLogIntervalMs / 1000);
+    }
+    outbox_.replyError(command.uid, command.requestId, command.correlationData,
+                       ErrorCode::RateLimited,
+                       overRate ? "too many commands, slow down" : "too many commands queued",
+                       {{"retry_after_ms", verdict.retryAfterMs}});
 }
 
 void Server::process(const Command& command) {

@@ -17,10 +17,12 @@
 #include "hooks/ExtensionServices.h"
 #include "hooks/HookBus.h"
 #include "hooks/TimerService.h"
+#include "ops/Metrics.h"
 #include "protocol/Decoder.h"
 #include "protocol/Outbox.h"
 #include "protocol/TopicScheme.h"
 #include "server/Dispatcher.h"
+#include "server/IngressLimiter.h"
 #include "server/WorkerPool.h"
 #include "store/Store.h"
 #include "transport/Transport.h"
@@ -32,7 +34,9 @@ namespace parley {
 // -> handlers -> Store, then Outbox. Owns the periodic away sweep.
 class Server {
   public:
-    Server(const Config& config, store::Store& store, Transport& transport, const Clock& clock);
+    // `metrics`: where to count (main shares it with the HTTP endpoint); null = a private one.
+    Server(const Config& config, store::Store& store, Transport& transport, const Clock& clock,
+           ops::Metrics* metrics = nullptr);
     ~Server();
 
     // Extensions register here before start().
@@ -45,6 +49,9 @@ class Server {
     // Recompiles the Lua scripts (SIGHUP, admin.reload); failed ones keep running as they were.
     nlohmann::json reloadScripts() { return extensions_.reloadScripts(); }
     ExtensionServices& extensionServices() { return services_; }
+    ops::Metrics& metrics() { return metrics_; }
+    bool brokerConnected() const { return transport_.isConnected(); }
+    size_t queuedCommands() const { return workers_.queued(); }
     // Stops taking commands, finishes those in flight (up to server.shutdown_timeout), disconnects.
     void stop();
 
@@ -53,9 +60,13 @@ class Server {
 
   private:
     void process(const Command& command);
+    // Answers rate_limited for a command the ingress limits refused.
+    void refuseAtIngress(const Command& command, const IngressLimiter::Verdict& verdict);
     void sweepLoop();
 
     const Config& config_;
+    std::unique_ptr<ops::Metrics> ownMetrics_;
+    ops::Metrics& metrics_;
     store::Store& store_;
     Transport& transport_;
     const Clock& clock_;
@@ -73,6 +84,7 @@ class Server {
     PresenceHandler presence_;
     ProfileHandler profiles_;
     AdminHandler admin_;
+    IngressLimiter ingress_;
     WorkerPool workers_;
 
     std::mutex sweepMutex_;

@@ -27,6 +27,7 @@ bool WorkerPool::submit(std::string_view key, Task task) {
         return false;
     }
     lane.tasks.push_back(std::move(task));
+    queued_.fetch_add(1, std::memory_order_relaxed);
     lock.unlock();
     lane.changed.notify_all();
     return true;
@@ -43,6 +44,7 @@ void WorkerPool::run(Lane& lane) {
             }
             task = std::move(lane.tasks.front());
             lane.tasks.pop_front();
+            queued_.fetch_sub(1, std::memory_order_relaxed);
         }
         lane.changed.notify_all();  // a blocked submitter may go on
         task();
@@ -76,6 +78,7 @@ size_t WorkerPool::shutdown(std::chrono::milliseconds timeout) {
         {
             std::lock_guard lock(lane->mutex);
             dropped += lane->tasks.size();
+            queued_.fetch_sub(lane->tasks.size(), std::memory_order_relaxed);
             lane->tasks.clear();
             lane->changed.notify_all();
         }

@@ -32,6 +32,9 @@ class WorkerPool {
     // Returns how many tasks were dropped.
     size_t shutdown(std::chrono::milliseconds timeout);
 
+    // Tasks waiting for a worker, over all lanes (parley_worker_queue_depth).
+    size_t queued() const { return queued_.load(std::memory_order_relaxed); }
+
   private:
     struct Lane {
         std::mutex mutex;
@@ -45,6 +48,7 @@ class WorkerPool {
     std::vector<std::unique_ptr<Lane>> lanes_;
     std::atomic<bool> closing_{false};
     std::atomic<bool> abandon_{false};
+    std::atomic<size_t> queued_{0};
     bool joined_ = false;
 };
 

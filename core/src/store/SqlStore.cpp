@@ -264,6 +264,27 @@ auto SqlStore::transaction(const char* what, Mode mode, Work&& work) {
     }
 }
 
+template <typename Work>
+auto SqlStore::readOnce(const char* what, Work&& work) {
+    try {
+        auto lease = pool_.acquire();
+        try {
+            lease->beginRead();
+            auto result = work(*lease);
+            lease->commit();
+            return result;
+        } catch (const SqlError& error) {
+            lease->rollback();
+            if (error.kind() == SqlError::Kind::ConnectionLost) {
+                lease.discard();
+            }
+            throw;
+        }
+    } catch (const SqlError& error) {
+        throw StoreUnavailable(std::string(what) + ": " + error.what());
+    }
+}
+
 std::string SqlStore::insertIgnore(const std::string& rest) const {
     return dialect_.insertIgnore + " " + rest;
 }
@@ -1053,6 +1074,23 @@ int SqlStore::kvPurgeExpired(int64_t now, int limit) {
                 {row.text(0), row.text(1), now}));
         }
         return purged;
+    });
+}
+
+void SqlStore::ping() {
+    readOnce("ping", [](SqlConnection& db) { return db.query("SELECT 1", {}).size(); });
+}
+
+PresenceCounts SqlStore::presenceCounts() {
+    return readOnce("presenceCounts", [](SqlConnection& db) {
+        PresenceCounts counts;
+        for (const auto& row : db.query("SELECT state, COUNT(*) FROM users GROUP BY state", {})) {
+            const std::string state = row.text(0);
+            (state == "online" ? counts.online
+             : state == "away" ? counts.away
+                               : counts.offline) += row.integer(1);
+        }
+        return counts;
     });
 }
 

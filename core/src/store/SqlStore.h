@@ -68,12 +68,18 @@ class SqlStore : public Store {
                                                             int64_t now) override;
     int kvPurgeExpired(int64_t now, int limit) override;
 
+    void ping() override;
+    PresenceCounts presenceCounts() override;
+
   private:
     enum class Mode { Read, Write };
 
     // Runs `work` in one transaction, retrying it whole on retryable errors.
     template <typename Work>
     auto transaction(const char* what, Mode mode, Work&& work);
+    // Runs `work` in one read transaction, once: StoreUnavailable if it fails.
+    template <typename Work>
+    auto readOnce(const char* what, Work&& work);
 
     std::optional<ConversationRecord> loadConversation(SqlConnection& db, const std::string& conv);
     void attachMembers(SqlConnection& db, std::vector<ConversationRecord>& conversations);

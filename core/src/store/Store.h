@@ -16,6 +16,13 @@ class StoreUnavailable : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// How many users are in each presence state, over every instance (users it never saw excluded).
+struct PresenceCounts {
+    int64_t online = 0;
+    int64_t away = 0;
+    int64_t offline = 0;
+};
+
 // Everything parleyd keeps. Storage is the source of truth: every method is one transaction, and
 // every write is safe to retry (ids are chosen by the caller, messages deduplicate on (sender,
 // cmid)).
@@ -93,6 +100,11 @@ class Store {
                                                                     const std::string& prefix,
                                                                     int limit, int64_t now) = 0;
     virtual int kvPurgeExpired(int64_t now, int limit) = 0;
+
+    // For operations (readiness, metrics): one attempt each, no retry; throw StoreUnavailable if
+    // the database does not answer.
+    virtual void ping() = 0;
+    virtual PresenceCounts presenceCounts() = 0;
 };
 
 }  // namespace parley::store

@@ -1,0 +1,104 @@
+#include "ops/Exposition.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace parley::ops {
+
+namespace {
+std::string number(double value) {
+    if (std::isinf(value)) {
+        return value > 0 ? "+Inf" : "-Inf";
+    }
+    if (std::isnan(value)) {
+        return "NaN";
+    }
+    if (value == std::floor(value) && std::fabs(value) < 1e15) {
+        char text[32];
+        std::snprintf(text, sizeof(text), "%.0f", value);
+        return text;
+    }
+    char text[32];
+    std::snprintf(text, sizeof(text), "%.9g", value);
+    return text;
+}
+
+void appendEscaped(std::string& out, std::string_view value) {
+    for (char c : value) {
+        if (c == '\\') {
+            out += "\\\\";
+        } else if (c == '"') {
+            out += "\\\"";
+        } else if (c == '\n') {
+            out += "\\n";
+        } else {
+            out += c;
+        }
+    }
+}
+}  // namespace
+
+void Exposition::family(std::string_view name, std::string_view type, std::string_view help) {
+    text_ += "# HELP ";
+    text_ += name;
+    text_ += ' ';
+    for (char c : help) {
+        text_ += c == '\n' ? ' ' : c;
+    }
+    text_ += "\n# TYPE ";
+    text_ += name;
+    text_ += ' ';
+    text_ += type;
+    text_ += '\n';
+}
+
+void Exposition::labels(const Labels& labels, const std::pair<std::string, std::string>* extra) {
+    if (labels.empty() && extra == nullptr) {
+        return;
+    }
+    text_ += '{';
+    bool first = true;
+    auto one = [&](const std::pair<std::string, std::string>& label) {
+        if (!first) {
+            text_ += ',';
+        }
+        first = false;
+        text_ += label.first;
+        text_ += "=\"";
+        appendEscaped(text_, label.second);
+        text_ += '"';
+    };
+    for (const auto& label : labels) {
+        one(label);
+    }
+    if (extra != nullptr) {
+        one(*extra);
+    }
+    text_ += '}';
+}
+
+void Exposition::sample(std::string_view name, const Labels& sampleLabels, double value) {
+    text_ += name;
+    labels(sampleLabels, nullptr);
+    text_ += ' ';
+    text_ += number(value);
+    text_ += '\n';
+}
+
+void Exposition::histogram(std::string_view name, const Labels& sampleLabels,
+                           const Histogram::Snapshot& snapshot) {
+    const std::string bucket = std::string(name) + "_bucket";
+    for (size_t i = 0; i < snapshot.cumulative.size(); ++i) {
+        const std::pair<std::string, std::string> le{
+            "le", i < Histogram::kBounds.size() ? number(Histogram::kBounds[i]) : "+Inf"};
+        text_ += bucket;
+        labels(sampleLabels, &le);
+        text_ += ' ';
+        text_ += number(static_cast<double>(snapshot.cumulative[i]));
+        text_ += '\n';
+    }
+    sample(std::string(name) + "_sum", sampleLabels, snapshot.sumSeconds);
+    sample(std::string(name) + "_count", sampleLabels, static_cast<double>(snapshot.count()));
+}
+
+}  // namespace parley::ops

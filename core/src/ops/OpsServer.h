@@ -1,0 +1,84 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "config/Config.h"
+#include "ops/Metrics.h"
+#include "store/Store.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace parley::ops {
+
+// What the endpoints read from the rest of parleyd.
+struct OpsSources {
+    std::function<bool()> brokerConnected;
+    std::function<size_t()> queuedCommands;
+    std::function<nlohmann::json()> extensionStats;  // HookBus::stats()
+};
+
+// The operations HTTP endpoint (docs/operations.md): /healthz, /readyz, /metrics on
+// http.listen:http.port, served by two threads of its own. A prober thread pings the database
+// every second (one attempt, through the store's pool) and counts users by presence every 15 s,
+// so a scrape or a probe never waits on the database.
+class OpsServer {
+  public:
+    // `store`: the store itself (not the TimedStore), so probes do not count as commands' work.
+    OpsServer(const HttpConfig& config, Metrics& metrics, store::Store& store, OpsSources sources);
+    ~OpsServer();
+    OpsServer(const OpsServer&) = delete;
+    OpsServer& operator=(const OpsServer&) = delete;
+
+    // Binds and starts serving; returns the bound port (the actual one when http.port is 0).
+    // Throws std::runtime_error if the address cannot be bound.
+    int start();
+    // From now on /readyz answers 503 ("stopping"): load balancers stop sending work.
+    void setStopping() { stopping_ = true; }
+    void stop();
+
+    // /readyz: whether ready, and the body (broker, database, stopping).
+    std::pair<bool, nlohmann::json> readiness() const;
+    // /metrics
+    std::string metricsText() const;
+
+    static constexpr int64_t kProbeIntervalMs = 1000;
+    // A database that has not answered a ping for this long is not ready.
+    static constexpr int64_t kProbeTimeoutMs = 2000;
+    static constexpr int64_t kPresenceIntervalMs = 15000;
+
+  private:
+    void probeLoop();
+
+    HttpConfig config_;
+    Metrics& metrics_;
+    store::Store& store_;
+    OpsSources sources_;
+    std::unique_ptr<httplib::Server> http_;
+    std::thread serving_;
+    std::thread prober_;
+    std::mutex probeMutex_;
+    std::condition_variable probeWake_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<bool> closing_{false};
+
+    // Steady ms; 0 = never / none in progress.
+    std::atomic<int64_t> pingStartedMs_{0};
+    std::atomic<int64_t> lastPingOkMs_{0};
+    std::atomic<bool> lastPingFailed_{false};
+    mutable std::mutex errorMutex_;
+    std::string lastPingError_;
+    std::atomic<int64_t> usersOnline_{-1};  // -1: not counted yet
+    std::atomic<int64_t> usersAway_{-1};
+};
+
+}  // namespace parley::ops

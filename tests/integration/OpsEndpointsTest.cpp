@@ -1,0 +1,154 @@
+// parleyd's operations endpoint (http: in the YAML) with a real broker and real clients:
+// /healthz, /readyz following the broker going away and coming back, /metrics counting real
+// commands by op and outcome.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <chrono>
+#include <regex>
+#include <thread>
+
+#include "MosquittoServer.h"
+#include "MqttTestClient.h"
+#include "ParleydProcess.h"
+
+namespace parley::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+
+struct HttpAnswer {
+    int status = -1;  // -1: no answer
+    std::string body;
+};
+
+HttpAnswer get(int port, const std::string& path) {
+    httplib::Client client("127.0.0.1", port);
+    client.set_connection_timeout(2, 0);
+    client.set_read_timeout(5, 0);
+    auto result = client.Get(path.c_str());
+    if (!result) {
+        return {};
+    }
+    return {result->status, result->body};
+}
+
+// Polls `path` until it answers `status` (true) or `timeout` passes (false).
+bool waitForStatus(int port, const std::string& path, int status,
+                   std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (get(port, path).status == status) {
+            return true;
+        }
+        std::this_thread::sleep_for(100ms);
+    }
+    return false;
+}
+
+// The value of one sample in a /metrics text (`name{labels}` exactly as written), or -1.
+double sample(const std::string& metrics, const std::string& series) {
+    std::istringstream lines(metrics);
+    for (std::string line; std::getline(lines, line);) {
+        if (line.rfind(series + " ", 0) == 0) {
+            return std::stod(line.substr(series.size() + 1));
+        }
+    }
+    return -1;
+}
+
+class OpsEndpoints : public ::testing::Test {
+  protected:
+    OpsEndpoints()
+        : broker_({{"parleyd", "pd"}, {"alice", "pw"}, {"bob", "pw"}, {"carol", "pw"}}),
+          parleyd_("broker: {uri: " + broker_.uri() +
+                   ", username: parleyd, password: pd, client_id: parleyd-ops}\n"
+                   "store: {backend: sqlite, sqlite: {path: parley.db, synchronous: normal}}\n"
+                   "http: {listen: 127.0.0.1, port: 0}\n") {
+        port_ = parleyd_.httpPort();
+    }
+
+    MosquittoServer broker_;
+    ParleydProcess parleyd_;
+    int port_ = -1;
+};
+
+TEST_F(OpsEndpoints, HealthAndReadinessFollowTheBroker) {
+    ASSERT_GT(port_, 0) << parleyd_.log();
+    EXPECT_EQ(get(port_, "/healthz").status, 200);
+    ASSERT_TRUE(waitForStatus(port_, "/readyz", 200, 10s)) << get(port_, "/readyz").body;
+    const auto ready = json::parse(get(port_, "/readyz").body);
+    EXPECT_EQ(ready["broker"], "connected");
+    EXPECT_EQ(ready["database"], "ok");
+    EXPECT_EQ(get(port_, "/nothing-here").status, 404);
+
+    broker_.stop();
+    ASSERT_TRUE(waitForStatus(port_, "/readyz", 503, 15s)) << get(port_, "/readyz").body;
+    const auto notReady = get(port_, "/readyz");
+    EXPECT_EQ(json::parse(notReady.body)["broker"], "disconnected") << notReady.body;
+    EXPECT_EQ(json::parse(notReady.body)["ready"], false);
+    EXPECT_EQ(get(port_, "/healthz").status, 200) << "alive even without its broker";
+    EXPECT_EQ(sample(get(port_, "/metrics").body, "parley_broker_connected"), 0);
+
+    broker_.start();
+    ASSERT_TRUE(waitForStatus(port_, "/readyz", 200, 30s)) << get(port_, "/readyz").body;
+    // And it serves again.
+    MqttTestClient alice(broker_.uri(), "alice", "pw");
+    EXPECT_EQ(codeOf(alice.request({{"op", "ping"}}, 10s)), "ok");
+}
+
+TEST_F(OpsEndpoints, MetricsCountRealCommandsByOutcome) {
+    ASSERT_GT(port_, 0) << parleyd_.log();
+    MqttTestClient alice(broker_.uri(), "alice", "pw");
+    MqttTestClient carol(broker_.uri(), "carol", "pw");
+    auto opened = alice.request({{"op", "conv.open"}, {"peer", "bob"}});
+    ASSERT_EQ(codeOf(opened), "ok") << opened;
+    const std::string conv = opened["conv"];
+
+    const std::string before = get(port_, "/metrics").body;
+    const double okBefore = sample(before, R"(parley_commands_total{op="msg.send",outcome="ok"})");
+    ASSERT_EQ(okBefore, 0) << before;  // listed from the start, at 0
+    const double storedBefore = sample(before, "parley_messages_stored_total");
+
+    ASSERT_EQ(codeOf(alice.request(
+                  {{"op", "msg.send"}, {"conv", conv}, {"cmid", "m1"}, {"body", "hello"}})),
+              "ok");
+    // carol is no member: refused with forbidden.
+    ASSERT_EQ(codeOf(carol.request(
+                  {{"op", "msg.send"}, {"conv", conv}, {"cmid", "m2"}, {"body", "let me in"}})),
+              "forbidden");
+    ASSERT_EQ(codeOf(carol.request({{"op", "no.such.op"}})), "unknown_op");
+
+    const auto metrics = get(port_, "/metrics");
+    ASSERT_EQ(metrics.status, 200);
+    const std::string& text = metrics.body;
+    EXPECT_EQ(sample(text, R"(parley_commands_total{op="msg.send",outcome="ok"})"), 1) << text;
+    EXPECT_EQ(sample(text, R"(parley_commands_total{op="msg.send",outcome="forbidden"})"), 1)
+        << text;
+    EXPECT_EQ(sample(text, R"(parley_commands_total{op="unknown",outcome="unknown_op"})"), 1)
+        << text;
+    EXPECT_EQ(sample(text, "parley_messages_stored_total"), storedBefore + 1) << text;
+    EXPECT_EQ(sample(text, R"(parley_command_duration_seconds_count{op="msg.send"})"), 2) << text;
+    EXPECT_GE(sample(text, R"(parley_store_duration_seconds_count{method="appendMessage"})"), 2)
+        << text;
+    EXPECT_EQ(sample(text, "parley_broker_connected"), 1) << text;
+    EXPECT_EQ(sample(text, "parley_database_up"), 1) << text;
+    EXPECT_GE(sample(text, "parley_worker_queue_depth"), 0) << text;
+    EXPECT_GT(sample(text, "process_start_time_seconds"), 1.7e9) << text;
+    EXPECT_NE(text.find("# TYPE parley_command_duration_seconds histogram"), std::string::npos);
+    // The presence count is refreshed every 15 s; alice and carol are online by then.
+    const auto deadline = std::chrono::steady_clock::now() + 25s;
+    double online = -1;
+    while (std::chrono::steady_clock::now() < deadline) {
+        online = sample(get(port_, "/metrics").body, R"(parley_connected_users{state="online"})");
+        if (online >= 2) {
+            break;
+        }
+        std::this_thread::sleep_for(500ms);
+    }
+    EXPECT_GE(online, 2);
+}
+
+}  // namespace
+}  // namespace parley::testing
