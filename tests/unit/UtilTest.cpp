@@ -75,6 +75,37 @@ TEST(WorkerPool, TasksOfOneKeyRunInOrder) {
     }
 }
 
+TEST(WorkerPool, KeysTakeTurnsSoABacklogDoesNotDelayOthers) {
+    WorkerPool pool(1, 100);
+    std::atomic<bool> open{false};
+    std::mutex mutex;
+    std::vector<std::string> order;
+    ASSERT_TRUE(pool.submit("gate", [&] {
+        while (!open) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+    }));
+    for (int i = 0; i < 50; ++i) {
+        ASSERT_TRUE(pool.submit("flood", [&, i] {
+            std::lock_guard lock(mutex);
+            order.push_back("flood" + std::to_string(i));
+        }));
+    }
+    ASSERT_TRUE(pool.submit("other", [&] {
+        std::lock_guard lock(mutex);
+        order.push_back("other");
+    }));
+    open = true;
+    EXPECT_EQ(pool.shutdown(std::chrono::seconds(10)), 0U);
+    ASSERT_EQ(order.size(), 51U);
+    // "other" came after one task of the backlog, not after all 50; the backlog kept its order.
+    EXPECT_EQ(order[0], "flood0");
+    EXPECT_EQ(order[1], "other");
+    for (int i = 1; i < 50; ++i) {
+        EXPECT_EQ(order[static_cast<size_t>(i) + 1], "flood" + std::to_string(i));
+    }
+}
+
 TEST(WorkerPool, FullQueueBlocksTheSubmitter) {
     WorkerPool pool(1, 2);
     std::atomic<bool> release{false};

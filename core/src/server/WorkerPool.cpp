@@ -21,12 +21,16 @@ WorkerPool::~WorkerPool() {
 bool WorkerPool::submit(std::string_view key, Task task) {
     Lane& lane = *lanes_[std::hash<std::string_view>{}(key) % lanes_.size()];
     std::unique_lock lock(lane.mutex);
-    lane.changed.wait(lock,
-                      [&] { return closing_.load() || lane.tasks.size() < capacityPerWorker_; });
+    lane.changed.wait(lock, [&] { return closing_.load() || lane.size < capacityPerWorker_; });
     if (closing_) {
         return false;
     }
-    lane.tasks.push_back(std::move(task));
+    auto& tasks = lane.tasksByKey[std::string(key)];
+    if (tasks.empty()) {
+        lane.turns.emplace_back(key);
+    }
+    tasks.push_back(std::move(task));
+    ++lane.size;
     queued_.fetch_add(1, std::memory_order_relaxed);
     lock.unlock();
     lane.changed.notify_all();
@@ -38,12 +42,21 @@ void WorkerPool::run(Lane& lane) {
         Task task;
         {
             std::unique_lock lock(lane.mutex);
-            lane.changed.wait(lock, [&] { return closing_.load() || !lane.tasks.empty(); });
-            if (lane.tasks.empty() || abandon_) {
+            lane.changed.wait(lock, [&] { return closing_.load() || lane.size > 0; });
+            if (lane.size == 0 || abandon_) {
                 return;
             }
-            task = std::move(lane.tasks.front());
-            lane.tasks.pop_front();
+            std::string key = std::move(lane.turns.front());
+            lane.turns.pop_front();
+            auto found = lane.tasksByKey.find(key);
+            task = std::move(found->second.front());
+            found->second.pop_front();
+            if (found->second.empty()) {
+                lane.tasksByKey.erase(found);
+            } else {
+                lane.turns.push_back(std::move(key));  // its next task after the other keys'
+            }
+            --lane.size;
             queued_.fetch_sub(1, std::memory_order_relaxed);
         }
         lane.changed.notify_all();  // a blocked submitter may go on
@@ -65,7 +78,7 @@ size_t WorkerPool::shutdown(std::chrono::milliseconds timeout) {
         size_t queued = 0;
         for (auto& lane : lanes_) {
             std::lock_guard lock(lane->mutex);
-            queued += lane->tasks.size();
+            queued += lane->size;
         }
         if (queued == 0 || std::chrono::steady_clock::now() >= deadline) {
             break;
@@ -77,9 +90,11 @@ size_t WorkerPool::shutdown(std::chrono::milliseconds timeout) {
     for (auto& lane : lanes_) {
         {
             std::lock_guard lock(lane->mutex);
-            dropped += lane->tasks.size();
-            queued_.fetch_sub(lane->tasks.size(), std::memory_order_relaxed);
-            lane->tasks.clear();
+            dropped += lane->size;
+            queued_.fetch_sub(lane->size, std::memory_order_relaxed);
+            lane->tasksByKey.clear();
+            lane->turns.clear();
+            lane->size = 0;
             lane->changed.notify_all();
         }
     }

@@ -7,15 +7,19 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 namespace parley {
 
 // Worker threads, each with its own queue. Tasks with the same key always go to the same worker,
 // so they run one after another in submission order: that is how commands of one conversation
-// never overtake each other. A full queue blocks the submitter, pushing back on the broker.
+// never overtake each other. Within a worker's queue the keys take turns, one task each, so a key
+// with many tasks waiting (a flooded conversation) delays the other keys by one task at a time,
+// not by its whole backlog. A full queue blocks the submitter, pushing back on the broker.
 class WorkerPool {
   public:
     using Task = std::function<void()>;
@@ -39,7 +43,9 @@ class WorkerPool {
     struct Lane {
         std::mutex mutex;
         std::condition_variable changed;
-        std::deque<Task> tasks;
+        std::unordered_map<std::string, std::deque<Task>> tasksByKey;
+        std::deque<std::string> turns;  // keys with tasks waiting, in the order they run next
+        size_t size = 0;                // tasks waiting, over all keys
         std::thread thread;
     };
     void run(Lane& lane);
