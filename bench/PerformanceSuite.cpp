@@ -33,7 +33,8 @@ constexpr const char* kUserPassword = "bench-pw";
 struct Scenario {
     std::string name;
     int groupSize;
-    double rate;  // 0: flood
+    double rate;            // 0: flood
+    long long flooder = 0;  // commands of one extra flooding user (LoadOptions::flooderCommands)
 };
 
 struct Row {
@@ -77,6 +78,28 @@ void printTable(const std::vector<Row>& rows) {
                   << fixed(r.serverCpuPercent, 0) << "% | " << r.serverRssMaxKiB / 1024 << " MiB | "
                   << (r.databaseCpuPercent >= 0 ? fixed(r.databaseCpuPercent, 0) + "%" : "-")
                   << " |\n";
+    }
+    bool flooded = false;
+    for (const auto& row : rows) {
+        flooded = flooded || row.scenario.flooder > 0;
+    }
+    if (flooded) {
+        std::cout << "\n| load | server | flooder sent | in s | stored | rate_limited | other "
+                     "refusals | unanswered |\n|---|---|---|---|---|---|---|---|\n";
+        for (const auto& row : rows) {
+            const auto& r = row.report;
+            if (row.scenario.flooder == 0) {
+                continue;
+            }
+            long long rateLimited = 0, other = 0;
+            for (const auto& [code, count] : r.flooderRefused) {
+                (code == "rate_limited" ? rateLimited : other) += count;
+            }
+            std::cout << "| " << row.scenario.name << " | " << row.target << " | " << r.flooderSent
+                      << " | " << fixed(r.flooderSendSeconds, 2) << " | " << r.flooderStored
+                      << " | " << rateLimited << " | " << other << " | " << r.flooderUnanswered
+                      << " |\n";
+        }
     }
     std::cout << std::flush;
 }
@@ -122,21 +145,29 @@ int main(int argc, char** argv) {
                    "the first one's)")
         ->capture_default_str()
         ->check(CLI::Range(1, 16));
+    long long flooder = 0;
+    app.add_option("--flooder", flooder,
+                   "instead of the six loads: 1:1 at 1,000/s without and with one more user "
+                   "sending this many msg.send as fast as it can (flood fairness)");
     CLI11_PARSE(app, argc, argv);
     const auto wanted = [&](const std::string& target) {
         return only.empty() || only.find(target) != std::string::npos;
     };
 
-    const std::vector<Scenario> scenarios = {{"1:1, flood", 2, 0},
-                                             {"1:1, 1,000/s", 2, 1000},
-                                             {"1:1, 5,000/s", 2, 5000},
-                                             {"groups of 50, flood", 50, 0},
-                                             {"groups of 50, 1,000/s", 50, 1000},
-                                             {"groups of 50, 5,000/s", 50, 5000}};
+    std::vector<Scenario> scenarios = {{"1:1, flood", 2, 0},
+                                       {"1:1, 1,000/s", 2, 1000},
+                                       {"1:1, 5,000/s", 2, 5000},
+                                       {"groups of 50, flood", 50, 0},
+                                       {"groups of 50, 1,000/s", 50, 1000},
+                                       {"groups of 50, 5,000/s", 50, 5000}};
+    if (flooder > 0) {
+        scenarios = {{"1:1, 1,000/s", 2, 1000},
+                     {"1:1, 1,000/s + flooder of " + std::to_string(flooder), 2, 1000, flooder}};
+    }
 
     std::vector<BrokerUser> brokerUsers{{"parleyd", kServicePassword}};
     char name[32];
-    for (int i = 1; i <= users; ++i) {
+    for (int i = 1; i <= users + 1; ++i) {  // the last one is the flooder
         std::snprintf(name, sizeof(name), "bench-%04d", i);
         brokerUsers.push_back({name, kUserPassword});
     }
@@ -165,6 +196,7 @@ int main(int argc, char** argv) {
             options.drainSeconds = 30;
             options.serverPid = serverPid;
             options.databasePid = databasePid;
+            options.flooderCommands = scenario.flooder;
             bench::LoadRun loadRun(options);
             Row row{target, scenario, loadRun.run()};
             std::cerr << row.report.toText();

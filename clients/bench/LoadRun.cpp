@@ -77,7 +77,14 @@ nlohmann::json LoadReport::toJson() const {
             {"server_cpu_percent", serverCpuPercent},
             {"server_rss_max_kib", serverRssMaxKiB},
             {"database_cpu_percent", databaseCpuPercent},
-            {"bench_cpu_percent", benchCpuPercent}};
+            {"bench_cpu_percent", benchCpuPercent},
+            {"flooder",
+             {{"commands", options.flooderCommands},
+              {"sent", flooderSent},
+              {"stored", flooderStored},
+              {"refused", flooderRefused},
+              {"unanswered", flooderUnanswered},
+              {"send_seconds", flooderSendSeconds}}}};
 }
 
 std::string LoadReport::toText() const {
@@ -118,6 +125,15 @@ std::string LoadReport::toText() const {
         text << "database: CPU " << databaseCpuPercent << "% of a core; ";
     }
     text << "bench: CPU " << benchCpuPercent << "% of a core\n";
+    if (options.flooderCommands > 0) {
+        text.precision(2);
+        text << "  flooder: sent " << flooderSent << " in " << flooderSendSeconds << " s, stored "
+             << flooderStored;
+        for (const auto& [code, count] : flooderRefused) {
+            text << ", refused " << code << " " << count;
+        }
+        text << ", unanswered " << flooderUnanswered << '\n';
+    }
     return text.str();
 }
 
@@ -134,6 +150,12 @@ LoadRun::LoadRun(LoadOptions options) : options_(std::move(options)) {
 }
 
 LoadRun::~LoadRun() {
+    if (flooder_) {
+        try {
+            flooder_->disconnect();
+        } catch (...) {
+        }
+    }
     for (auto& user : users_) {
         if (user->client) {
             try {
@@ -205,10 +227,73 @@ void LoadRun::setUp() {
     }
     // Users past the last full group do not send.
     users_.resize(conversations_.size() * size);
+    if (options_.flooderCommands > 0) {
+        flooder_ = std::make_unique<BenchClient>(
+            options_.uri, options_.prefix, userName(options_, count), options_.password,
+            [this](BenchClient&, const std::string& suffix, nlohmann::json&& payload,
+                   Clock::time_point) { onFlooderMessage(suffix, payload); },
+            1000);
+        flooder_->connect();
+        const std::string id = "s-flooder";
+        flooder_->publish(
+            nlohmann::json{{"op", "conv.open"}, {"id", id}, {"peer", users_[0]->client->uid()}}
+                .dump());
+        std::unique_lock lock(setupMutex_);
+        if (!setupArrived_.wait_for(lock, std::chrono::seconds(20),
+                                    [&] { return setupReplies_.count(id) > 0; })) {
+            throw std::runtime_error("the flooder's conv.open got no reply within 20 s");
+        }
+        flooderConversation_ = setupReplies_[id].value("conv", "");
+        if (flooderConversation_.empty()) {
+            throw std::runtime_error("the flooder's conv.open was refused: " +
+                                     setupReplies_[id].dump());
+        }
+    }
     if (options_.progress) {
         std::cerr << "\r  " << users_.size() << " users connected, " << conversations_.size()
                   << " conversations\n";
     }
+}
+
+void LoadRun::onFlooderMessage(const std::string& suffix, const nlohmann::json& payload) {
+    if (suffix != "resp") {
+        return;
+    }
+    const std::string id = payload.value("id", "");
+    if (id == "s-flooder") {
+        std::lock_guard lock(setupMutex_);
+        setupReplies_[id] = payload;
+        setupArrived_.notify_all();
+        return;
+    }
+    if (id.empty() || id[0] != 'f') {
+        return;
+    }
+    if (payload.value("ok", false)) {
+        ++flooderStored_;
+    } else {
+        std::lock_guard lock(statsMutex_);
+        ++flooderRefused_[payload.value("error", nlohmann::json::object()).value("code", "?")];
+    }
+    ++flooderReplies_;
+}
+
+// As fast as Paho takes them: no pacing, no waiting for replies.
+void LoadRun::flood() {
+    const std::string prefix =
+        R"({"op":"msg.send","conv":")" + flooderConversation_ + R"(","body":"flood","id":"f)";
+    const std::string cmidPrefix = flooder_->uid() + runTag_ + "f";
+    for (long long i = 0; i < options_.flooderCommands; ++i) {
+        const std::string number = std::to_string(i);
+        try {
+            flooder_->publish(prefix + number + R"(","cmid":")" + cmidPrefix + number + "\"}");
+            ++flooderSent_;
+        } catch (const std::exception& error) {
+            std::cerr << "\nbench: the flooder's publish failed: " << error.what() << '\n';
+            break;
+        }
+    }
+    flooderSendNs_ = nanosSince(start_, Clock::now());
 }
 
 bool LoadRun::sendingActive() const {
@@ -368,6 +453,10 @@ LoadReport LoadRun::run() {
     sendDeadline_ =
         start_ + std::chrono::milliseconds(static_cast<long long>(options_.seconds * 1000));
     sending_ = true;
+    std::thread flooder;
+    if (flooder_) {
+        flooder = std::thread([this] { flood(); });
+    }
     std::thread pacer;
     if (options_.rate > 0) {
         pacer = std::thread([this] {
@@ -411,6 +500,9 @@ LoadReport LoadRun::run() {
     if (pacer.joinable()) {
         pacer.join();
     }
+    if (flooder.joinable()) {
+        flooder.join();
+    }
     const double sendingSeconds = std::chrono::duration<double>(Clock::now() - start_).count();
     // Drain: every reply, and every member's copy of every stored message, or the time is up.
     const auto drainDeadline =
@@ -418,7 +510,8 @@ LoadReport LoadRun::run() {
         std::chrono::milliseconds(static_cast<long long>(options_.drainSeconds * 1000));
     while (Clock::now() < drainDeadline) {
         const long long expected = stored_.load() * options_.groupSize;
-        if (replies_.load() >= sent_.load() && deliveredAll_.load() >= expected) {
+        if (replies_.load() >= sent_.load() && deliveredAll_.load() >= expected &&
+            flooderReplies_.load() >= flooderSent_.load()) {
             break;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -458,6 +551,14 @@ LoadReport LoadRun::collect(double sendingSeconds) {
     report.sent = sent_.load();
     report.stored = stored_.load();
     report.unanswered = report.sent - replies_.load();
+    report.flooderSent = flooderSent_.load();
+    report.flooderStored = flooderStored_.load();
+    report.flooderUnanswered = report.flooderSent - flooderReplies_.load();
+    report.flooderSendSeconds = static_cast<double>(flooderSendNs_.load()) / 1e9;
+    {
+        std::lock_guard lock(statsMutex_);
+        report.flooderRefused = flooderRefused_;
+    }
     for (size_t index = 0; index < conversations_.size(); ++index) {
         Conversation* conversation = conversations_[index].get();
         std::lock_guard lock(conversation->mutex);

@@ -35,6 +35,10 @@ struct LoadOptions {
     // an offered rate past what the system sustains then shows as a lower achieved rate, not as
     // an ever-growing backlog (Paho's queues slow down badly when tens of thousands deep).
     int maxUnansweredPerUser = 10;
+    // An extra user (the name after the others) sends this many msg.send as fast as it can when
+    // sending starts, to a conversation with the first user, without waiting for replies: the
+    // others' latency shows what the flood costs them. 0: no flooder.
+    long long flooderCommands = 0;
     pid_t serverPid = 0;    // parleyd (or the relay): its CPU and memory are reported
     pid_t databasePid = 0;  // the database server, if any: its CPU is reported
     bool progress = true;   // a progress line on stderr
@@ -66,6 +70,12 @@ struct LoadReport {
     long serverRssMaxKiB = -1;
     double databaseCpuPercent = -1;  // of one core; -1: not measured
     double benchCpuPercent = 0;
+    // The flooder (LoadOptions::flooderCommands), not counted above.
+    long long flooderSent = 0;
+    long long flooderStored = 0;
+    std::map<std::string, long long> flooderRefused;  // by error code
+    long long flooderUnanswered = 0;
+    double flooderSendSeconds = 0;  // to publish all of them
 
     nlohmann::json toJson() const;
     std::string toText() const;
@@ -99,6 +109,8 @@ class LoadRun {
     nlohmann::json setupCall(size_t user, nlohmann::json command);
     void setUp();
     void sendOne(size_t user);
+    void onFlooderMessage(const std::string& suffix, const nlohmann::json& payload);
+    void flood();
     bool sendingActive() const;
     void printProgress(double elapsed);
     LoadReport collect(double sendingSeconds);
@@ -109,6 +121,12 @@ class LoadRun {
     std::vector<std::unique_ptr<User>> users_;
     std::vector<std::unique_ptr<Conversation>> conversations_;
     std::unordered_map<std::string, size_t> conversationIndex_;
+    std::unique_ptr<BenchClient> flooder_;
+    std::string flooderConversation_;
+    std::atomic<long long> flooderSent_{0};
+    std::atomic<long long> flooderReplies_{0};
+    std::atomic<long long> flooderStored_{0};
+    std::atomic<int64_t> flooderSendNs_{0};
 
     Clock::time_point start_;
     Clock::time_point sendDeadline_;
@@ -126,6 +144,7 @@ class LoadRun {
     std::vector<uint32_t> replyMicros_;
     std::vector<uint32_t> deliveryMicros_;
     std::map<std::string, long long> refused_;
+    std::map<std::string, long long> flooderRefused_;
 
     std::mutex setupMutex_;
     std::condition_variable setupArrived_;

@@ -45,6 +45,10 @@ int main(int argc, char** argv) {
     app.add_option("--body-bytes", options.bodyBytes, "message body size")
         ->capture_default_str()
         ->check(CLI::Range(1, 16000));
+    app.add_option("--flooder", options.flooderCommands,
+                   "one more user (the name after the others) sends this many msg.send as fast "
+                   "as it can when sending starts: the others' latency shows what it costs them")
+        ->check(CLI::Range(0LL, 10000000LL));
     app.add_option("--server-pid", options.serverPid, "parleyd's pid: report its CPU and memory");
     app.add_flag("--json", json, "print the report as one JSON object");
     bool quiet = false;
