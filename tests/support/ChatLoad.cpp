@@ -439,8 +439,15 @@ ChatLoadVerdict ChatLoad::verify(store::SqlConnection* database) {
             }
         }
         if (ackedPerConv[conv] != stored.size()) {
+            std::string missing;
+            for (const auto& [cmid, ack] : acks) {
+                if (ack.conv == conv && cmidOfSeq[ack.seq] != cmid) {
+                    missing += " " + cmid + " (acknowledged as #" + std::to_string(ack.seq) + ")";
+                }
+            }
             problem("conversation " + conv + ": " + std::to_string(ackedPerConv[conv]) +
-                    " acknowledged, " + std::to_string(stored.size()) + " stored");
+                    " acknowledged, " + std::to_string(stored.size()) +
+                    " stored; not stored:" + missing);
         }
 
         // Every member has every message: live, or fetched now as a client catching up would.

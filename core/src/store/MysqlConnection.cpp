@@ -100,6 +100,7 @@ MysqlConnection::MysqlConnection(const MysqlConfig& config, const std::string& p
 
 MysqlConnection::~MysqlConnection() {
     statements_.clear();
+    control_.reset();
     if (connection_) {
         try {
             connection_->close();
@@ -114,8 +115,14 @@ void MysqlConnection::beginRead() {}
 void MysqlConnection::beginWrite() {}
 
 void MysqlConnection::commit() {
+    // COMMIT as a statement, not Connection::commit(): a COMMIT that fails must throw, and only a
+    // statement's result is checked for certain. A COMMIT answered OK that did not commit would
+    // be a message acknowledged and lost (it happened with a server shutting down).
     try {
-        connection_->commit();
+        if (!control_) {
+            control_.reset(connection_->createStatement());
+        }
+        control_->execute("COMMIT");
     } catch (const sql::SQLException& error) {
         throw translate(error, connection_.get(), "COMMIT");
     }

@@ -10,6 +10,7 @@
 namespace sql {
 class Connection;
 class PreparedStatement;
+class Statement;
 }  // namespace sql
 
 namespace parley::store {
@@ -36,6 +37,7 @@ class MysqlConnection final : public SqlConnection {
 
     std::unique_ptr<sql::Connection> connection_;
     std::unordered_map<std::string, std::unique_ptr<sql::PreparedStatement>> statements_;
+    std::unique_ptr<sql::Statement> control_;  // runs COMMIT
 };
 
 }  // namespace parley::store
