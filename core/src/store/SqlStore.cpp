@@ -215,32 +215,37 @@ SqlStore::SqlStore(const SqlDialect& dialect, ConnectionPool::Factory factory, s
           [this](const std::vector<const NewMessage*>& batch) { return appendBatch(batch); }) {}
 
 template <typename Work>
+auto SqlStore::attempt(Mode mode, Work&& work) {
+    auto lease = pool_.acquire();
+    try {
+        if (mode == Mode::Write) {
+            lease->beginWrite();
+        } else {
+            lease->beginRead();
+        }
+        auto result = work(*lease);
+        lease->commit();
+        return result;
+    } catch (const SqlError& error) {
+        lease->rollback();
+        if (error.kind() == SqlError::Kind::ConnectionLost) {
+            lease.discard();
+        }
+        throw;
+    } catch (...) {
+        lease->rollback();
+        throw;
+    }
+}
+
+template <typename Work>
 auto SqlStore::transaction(const char* what, Mode mode, Work&& work) {
     using Clock = std::chrono::steady_clock;
     const auto deadline = Clock::now() + std::chrono::milliseconds(retryForMs_);
     auto backoff = std::chrono::milliseconds(20);
     for (int attempt = 1;; ++attempt) {
         try {
-            auto lease = pool_.acquire();
-            try {
-                if (mode == Mode::Write) {
-                    lease->beginWrite();
-                } else {
-                    lease->beginRead();
-                }
-                auto result = work(*lease);
-                lease->commit();
-                return result;
-            } catch (const SqlError& error) {
-                lease->rollback();
-                if (error.kind() == SqlError::Kind::ConnectionLost) {
-                    lease.discard();
-                }
-                throw;
-            } catch (...) {
-                lease->rollback();
-                throw;
-            }
+            return this->attempt(mode, work);
         } catch (const SqlError& error) {
             const bool retryable = error.kind() == SqlError::Kind::Retryable ||
                                    error.kind() == SqlError::Kind::ConnectionLost;
@@ -267,19 +272,7 @@ auto SqlStore::transaction(const char* what, Mode mode, Work&& work) {
 template <typename Work>
 auto SqlStore::readOnce(const char* what, Work&& work) {
     try {
-        auto lease = pool_.acquire();
-        try {
-            lease->beginRead();
-            auto result = work(*lease);
-            lease->commit();
-            return result;
-        } catch (const SqlError& error) {
-            lease->rollback();
-            if (error.kind() == SqlError::Kind::ConnectionLost) {
-                lease.discard();
-            }
-            throw;
-        }
+        return attempt(Mode::Read, work);
     } catch (const SqlError& error) {
         throw StoreUnavailable(std::string(what) + ": " + error.what());
     }
@@ -303,9 +296,10 @@ int SqlStore::migrate() {
                 if (error.kind() != SqlError::Kind::Other) {
                     throw;
                 }
-                spdlog::warn("store: migrating without the migration lock ({}); start one "
-                             "instance first after an upgrade",
-                             error.what());
+                spdlog::warn(
+                    "store: migrating without the migration lock ({}); start one "
+                    "instance first after an upgrade",
+                    error.what());
             }
         }
         struct Unlock {

@@ -77,6 +77,10 @@ class SqlStore : public Store {
     // Runs `work` in one transaction, retrying it whole on retryable errors.
     template <typename Work>
     auto transaction(const char* what, Mode mode, Work&& work);
+    // One try of `work` in a transaction on a pooled connection: rolled back on any exception, the
+    // connection dropped if it was lost.
+    template <typename Work>
+    auto attempt(Mode mode, Work&& work);
     // Runs `work` in one read transaction, once: StoreUnavailable if it fails.
     template <typename Work>
     auto readOnce(const char* what, Work&& work);
