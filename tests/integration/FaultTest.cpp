@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <iostream>
+#include <thread>
 
 #include "ChatLoad.h"
 #include "ParleydCluster.h"
@@ -79,6 +80,23 @@ size_t occurrences(const std::string& text, const std::string& what) {
     return count;
 }
 
+// True once the instance's log shows a lost connection followed by a new subscription.
+bool resubscribedAfterLastLoss(ParleydProcess& instance, std::chrono::seconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        const std::string log = instance.log();
+        const size_t lost = log.rfind("transport: connection lost");
+        if (lost != std::string::npos &&
+            log.find("transport: subscribed to", lost) != std::string::npos) {
+            return true;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            return false;
+        }
+        std::this_thread::sleep_for(100ms);
+    }
+}
+
 ParleydCluster::Options clusterOptions() {
     ParleydCluster::Options options;
     options.instances = 3;
@@ -138,8 +156,11 @@ TEST(Faults, BrokerRestartsMidLoad) {
     expectPromisesKept(load, cluster, "broker restart");
     for (size_t i = 0; i < cluster.size(); ++i) {
         EXPECT_TRUE(cluster.instance(i).running()) << "parleyd " << i + 1 << " died";
-        // Subscribed at start and again after each of the two restarts.
-        EXPECT_GE(occurrences(cluster.instance(i).log(), "transport: subscribed to"), 3u)
+        // Each instance noticed the broker go and subscribed again after its last loss. How many
+        // times it reconnected depends on where its backoff fell: the two restarts can both land
+        // in one wait (in one CI run an instance was away 8 s and came back once), so only the
+        // last reconnect is certain.
+        EXPECT_TRUE(resubscribedAfterLastLoss(cluster.instance(i), 15s))
             << cluster.instance(i).log();
     }
 }

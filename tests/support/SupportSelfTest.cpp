@@ -390,15 +390,25 @@ TEST(ParleydProcessTest, AnswersPingAndRestarts) {
     EXPECT_EQ(pong["ok"], true) << pong;
     EXPECT_TRUE(pong.contains("ts")) << pong;
 
+    // A ping that fails shows parleyd's log: whether it got the command tells broker from server.
+    const auto expectPong = [&](const char* when) {
+        try {
+            EXPECT_TRUE(alice.request({{"op", "ping"}})["ok"].get<bool>()) << when;
+        } catch (const std::runtime_error& error) {
+            ADD_FAILURE() << when << ": " << error.what() << "\nparleyd log:\n"
+                          << parleyd.log() << "\nbroker log:\n"
+                          << broker.log();
+        }
+    };
     parleyd.stop();
     EXPECT_FALSE(parleyd.running());
     EXPECT_THROW(alice.request({{"op", "ping"}}, 300ms), std::runtime_error);
     parleyd.start();
-    EXPECT_TRUE(alice.request({{"op", "ping"}})["ok"].get<bool>());
+    expectPong("after a restart");
     parleyd.kill9();
     EXPECT_FALSE(parleyd.running());
     parleyd.start();
-    EXPECT_TRUE(alice.request({{"op", "ping"}})["ok"].get<bool>());
+    expectPong("after kill -9 and a start");
 }
 
 TEST(ParleydProcessTest, BadConfigFailsFastWithTheLog) {

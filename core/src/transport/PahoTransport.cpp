@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <stdexcept>
 
 #include "transport/SocketTuning.h"
 
@@ -27,7 +28,9 @@ PahoTransport::PahoTransport(const BrokerConfig& config, std::string password,
     connectOptions_.set_mqtt_version(MQTTVERSION_5);
     connectOptions_.set_clean_start(false);
     connectOptions_.set_keep_alive_interval(config.keepAliveSeconds);
-    connectOptions_.set_automatic_reconnect(1, 30);
+    // Backoff 1, 2, 4 s, then every 5 s: a broker back after a restart gets every instance back
+    // within seconds, and a few instances retrying every 5 s are no load for it.
+    connectOptions_.set_automatic_reconnect(1, 5);
     connectOptions_.set_max_inflight(config.maxInflight);
     connectOptions_.set_connect_timeout(10);
     connectOptions_.set_user_name(config.username);
@@ -76,7 +79,8 @@ void PahoTransport::start(InboundHandler handler) {
             spdlog::info("transport: connecting to {} as {} (client id {})", config_.uri,
                          config_.username, config_.clientId);
             client_.connect(connectOptions_)->wait();
-            return;  // connected() subscribes
+            waitUntilSubscribed();  // connected() subscribes
+            return;
         } catch (const mqtt::exception& error) {
             spdlog::warn("transport: cannot connect to {}: {}; retrying in {}s", config_.uri,
                          error.what(), backoff.count());
@@ -84,6 +88,16 @@ void PahoTransport::start(InboundHandler handler) {
         std::unique_lock lock(mutex_);
         stopped_.wait_for(lock, backoff, [this] { return stopping_.load(); });
         backoff = std::min(backoff * 2, std::chrono::seconds(30));
+    }
+}
+
+void PahoTransport::waitUntilSubscribed() {
+    std::unique_lock lock(mutex_);
+    // No time limit: a connection lost before the SUBACK reconnects and subscribes again.
+    stopped_.wait(lock, [this] { return stopping_ || subscribed_ || subscribeRefused_; });
+    if (subscribeRefused_) {
+        throw std::runtime_error("the broker refused the subscription to " + subscription_ +
+                                 " (check the broker's ACL for the parleyd account)");
     }
 }
 
@@ -105,15 +119,41 @@ void PahoTransport::connected(const std::string& cause) {
 
 void PahoTransport::subscribe() {
     try {
-        // Subscribing again after a reconnect is harmless and covers an expired session.
-        client_.subscribe(subscription_, 1);
-        spdlog::info("transport: subscribed to {}", subscription_);
+        // Subscribing again after a reconnect is harmless and covers an expired session. The
+        // answer comes to on_success / on_failure: waiting here would block Paho's thread.
+        client_.subscribe(subscription_, 1, nullptr, *this);
     } catch (const mqtt::exception& error) {
         spdlog::error("transport: subscribe to {} failed: {}", subscription_, error.what());
     }
 }
 
+void PahoTransport::on_success(const mqtt::token&) {
+    spdlog::info("transport: subscribed to {}", subscription_);
+    {
+        std::lock_guard lock(mutex_);
+        subscribed_ = true;
+    }
+    stopped_.notify_all();
+}
+
+void PahoTransport::on_failure(const mqtt::token& token) {
+    // A refusal (SUBACK with an error code) is configuration; a lost connection is retried by
+    // the reconnect, which subscribes again.
+    const bool refused = client_.is_connected();
+    spdlog::error("transport: subscribe to {} failed (reason code {}){}", subscription_,
+                  static_cast<int>(token.get_reason_code()),
+                  refused ? ": refused by the broker" : "; will subscribe again on reconnect");
+    if (refused) {
+        {
+            std::lock_guard lock(mutex_);
+            subscribeRefused_ = true;
+        }
+        stopped_.notify_all();
+    }
+}
+
 void PahoTransport::connection_lost(const std::string& cause) {
+    subscribed_ = false;
     spdlog::warn("transport: connection lost{}; reconnecting", cause.empty() ? "" : ": " + cause);
 }
 
@@ -152,6 +192,9 @@ void PahoTransport::stop() {
     if (stopping_.exchange(true)) {
         return;
     }
+    {
+        std::lock_guard lock(mutex_);  // a waiter between its check and its sleep still wakes
+    }
     stopped_.notify_all();
     receiving_ = false;
     {
@@ -172,7 +215,7 @@ void PahoTransport::stop() {
 }
 
 bool PahoTransport::isConnected() const {
-    return client_.is_connected();
+    return client_.is_connected() && (subscribed_ || !receiving_);
 }
 
 void PahoTransport::publish(OutboundMessage message) {

@@ -16,7 +16,9 @@ namespace parley {
 
 // MQTT 5 over Paho C++: persistent session (session expiry from config), shared subscription on
 // the command topics, automatic reconnect that resubscribes, QoS 1 both ways.
-class PahoTransport final : public Transport, private mqtt::callback {
+class PahoTransport final : public Transport,
+                            private mqtt::callback,
+                            private mqtt::iaction_listener {
   public:
     PahoTransport(const BrokerConfig& config, std::string password, std::string subscription);
     ~PahoTransport() override;
@@ -31,8 +33,12 @@ class PahoTransport final : public Transport, private mqtt::callback {
     void connected(const std::string& cause) override;
     void connection_lost(const std::string& cause) override;
     void message_arrived(mqtt::const_message_ptr message) override;
+    // The broker's answer to our SUBSCRIBE (the only request that uses this listener).
+    void on_success(const mqtt::token& token) override;
+    void on_failure(const mqtt::token& token) override;
 
     void subscribe();
+    void waitUntilSubscribed();
     // Hands one message to Paho (on the publisher thread).
     void send(const OutboundMessage& message);
     void publishLoop();
@@ -45,6 +51,10 @@ class PahoTransport final : public Transport, private mqtt::callback {
     InboundHandler handler_;
     std::atomic<bool> receiving_{false};
     std::atomic<bool> stopping_{false};
+    // The broker acknowledged the subscription on the current connection: commands can arrive.
+    // start() waits for it, so "ready" in the log means subscribed, not just connected.
+    std::atomic<bool> subscribed_{false};
+    bool subscribeRefused_ = false;  // guarded by mutex_
     std::mutex mutex_;
     std::condition_variable stopped_;
 
