@@ -3,10 +3,11 @@
 # with warnings as errors, and runs unit and integration tests. Integration tests start their own
 # Mosquitto and MariaDB on free loopback ports in temporary folders, and stop them.
 #
-# The build is a plain optimized one in build-test/: that is what CI runs. PARLEY_SANITIZE=1
-# tools/test.sh builds and runs the same suite with AddressSanitizer (LeakSanitizer included) and
-# UndefinedBehaviorSanitizer in build-test-san/ instead; any sanitizer report then fails the test
-# that caused it, parleyd's included (tests/support). docs/testing.md says why CI does not run it.
+# The build is instrumented with AddressSanitizer (LeakSanitizer included) and
+# UndefinedBehaviorSanitizer, in build-test-san/: that is what CI runs, and any sanitizer report
+# fails the test that caused it, parleyd's included (tests/support). PARLEY_SANITIZE=0
+# tools/test.sh builds and runs the same suite on the plain optimized build in build-test/ instead
+# (what tools/up.sh and the benchmarks run). docs/testing.md says why CI builds only one of them.
 #
 # Extra arguments go to ctest, e.g. tools/test.sh -L unit   or   tools/test.sh -R StoreSuite
 set -euo pipefail
@@ -15,7 +16,7 @@ cd "$PARLEY_ROOT"
 source tools/deps.sh
 
 parley_install_packages "${PARLEY_TEST_PACKAGES[@]}"
-if [ "${PARLEY_SANITIZE:-0}" = 0 ]; then
+if [ "${PARLEY_SANITIZE:-1}" = 0 ]; then
     dir=build-test
     PARLEY_CMAKE_ARGS=(-DPARLEY_WERROR=ON -DPARLEY_SANITIZE=OFF)
 else

@@ -3,6 +3,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstring>
 #include <fstream>
@@ -92,6 +93,30 @@ int run(const parley::Config& config) {
         brokerPassword = readSecret(config.broker.passwordFile, "broker.password_file");
     }
     auto store = makeStore(config);
+    parley::ops::Metrics metrics;
+    // The HTTP endpoint serves from the start, while parleyd waits for its database and broker:
+    // /healthz answers, /readyz says what is missing. It asks the server only once there is one.
+    std::atomic<parley::Server*> serving{nullptr};
+    std::unique_ptr<parley::ops::OpsServer> ops;
+    if (config.http.enabled()) {
+        ops = std::make_unique<parley::ops::OpsServer>(
+            config.http, metrics, *store,
+            parley::ops::OpsSources{[&] {
+                                        const auto* server = serving.load();
+                                        return server != nullptr && server->brokerConnected();
+                                    },
+                                    [&] {
+                                        const auto* server = serving.load();
+                                        return server != nullptr ? server->queuedCommands()
+                                                                 : size_t{0};
+                                    },
+                                    [&] {
+                                        auto* server = serving.load();
+                                        return server != nullptr ? server->hooks().stats()
+                                                                 : nlohmann::json::object();
+                                    }});
+        ops->start();
+    }
     const auto version = migrateWhenReachable(*store, signals);
     if (!version) {
         return 0;
@@ -102,19 +127,19 @@ int run(const parley::Config& config) {
     parley::PahoTransport transport(config.broker, brokerPassword,
                                     topics.commandSubscription(config.broker.shareGroup));
     parley::SystemClock clock;
-    parley::ops::Metrics metrics;
     parley::ops::TimedStore timedStore(*store, metrics);
     parley::Server server(config, timedStore, transport, clock, &metrics);
-    // Serving before the broker connection: /healthz answers, /readyz says what is missing.
-    std::unique_ptr<parley::ops::OpsServer> ops;
-    if (config.http.enabled()) {
-        ops = std::make_unique<parley::ops::OpsServer>(
-            config.http, metrics, *store,
-            parley::ops::OpsSources{[&] { return server.brokerConnected(); },
-                                    [&] { return server.queuedCommands(); },
-                                    [&] { return server.hooks().stats(); }});
-        ops->start();
-    }
+    // Destroyed before `server`, also when start() throws: the endpoint's threads are joined
+    // before the server they ask goes away.
+    struct StopOps {
+        std::unique_ptr<parley::ops::OpsServer>& ops;
+        ~StopOps() {
+            if (ops) {
+                ops->stop();
+            }
+        }
+    } stopOps{ops};
+    serving = &server;
     server.start();
 
     for (;;) {

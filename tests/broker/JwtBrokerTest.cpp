@@ -12,6 +12,7 @@
 #include "MosquittoServer.h"
 #include "MqttTestClient.h"
 #include "ParleydProcess.h"
+#include "SuiteServers.h"
 #include "TempDir.h"
 #include "TestJws.h"
 #include "Token.h"
@@ -35,9 +36,11 @@ int64_t unixNow() {
 
 // One broker with the plugin and one parleyd for the whole suite; tests keep apart by using
 // fresh uids and client ids.
-class JwtBroker : public ::testing::Test {
+class JwtBroker : public SuiteServers<JwtBroker> {
+    friend class SuiteServers<JwtBroker>;
+
   protected:
-    static void SetUpTestSuite() {
+    static void startServers() {
         keyDir_ = std::make_unique<TempDir>("parley-jwt-keys");
         const TempDir& dir = *keyDir_;
         writeTextFile(dir.file("h1.secret"), kSecret + "\n");
@@ -78,6 +81,9 @@ class JwtBroker : public ::testing::Test {
     }
 
     void TearDown() override {
+        if (!broker_) {
+            return;  // the suite never started
+        }
         // Whatever a test did, no token it made may appear in the broker log.
         const std::string log = broker_->log();
         for (const auto& token : tokensUsed_) {
@@ -415,7 +421,8 @@ TEST_F(JwtBroker, KeysRotateByKidOnReload) {
     writeTextFile(keyFile("rotating/k3.hs256"), "short");
     logStart = broker_->log().size();
     broker_->reload();
-    ASSERT_TRUE(logShows("jwt_auth: reload failed, keeping the previous keys", logStart));
+    ASSERT_TRUE(logShows("jwt_auth: reload failed, keeping the previous keys", logStart))
+        << broker_->log().substr(logStart);
     connect(uid, signedWith("k2"), uid + "-k2d");
     std::filesystem::remove(keyFile("rotating/k3.hs256"));
 }

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "FuzzInput.h"
+#include "ManualClock.h"
 #include "protocol/Decoder.h"
 #include "server/Server.h"
 #include "store/SqliteStore.h"
@@ -49,17 +50,6 @@ class CaptureTransport final : public parley::Transport {
   private:
     std::mutex mutex_;
     std::vector<parley::OutboundMessage> sent_;
-};
-
-// Moves one second per command, so rate limits refill and time-based paths run.
-class StepClock final : public parley::Clock {
-  public:
-    int64_t nowMs() const override { return now_.load(); }
-    int64_t steadyMs() const override { return now_.load(); }
-    void advance(int64_t ms) { now_ += ms; }
-
-  private:
-    std::atomic<int64_t> now_{1'700'000'000'000};
 };
 
 [[noreturn]] void broken(const std::string& what) {
@@ -155,7 +145,7 @@ struct World {
     parley::Config config;
     std::unique_ptr<parley::store::SqliteStore> store;
     CaptureTransport transport;
-    StepClock clock;
+    parley::testing::ManualClock clock;  // moved one second per command: limits refill
     std::unique_ptr<parley::Server> server;
     std::string direct, group, listing;
     int runs = 0;

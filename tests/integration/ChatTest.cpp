@@ -368,7 +368,8 @@ TEST_P(Chat, TheBrokerKeepsUsersInTheirOwnTopics) {
 
 TEST_P(Chat, RepliesCarryTheCorrelationData) {
     auto alice = newClient();
-    const std::string correlation("\x00\x01corr-\xFF", 9);
+    const char bytes[] = "\x00\x01corr-\xFF";  // binary, with a NUL first
+    const std::string correlation(bytes, sizeof bytes - 1);
     ASSERT_EQ(alice->publishRaw("parley/v1/c2s/" + alice->uid(), R"({"op":"ping","id":"c1"})",
                                 correlation),
               0);
@@ -475,16 +476,16 @@ TEST_P(Chat, GracefulRestartLosesAndDuplicatesNothing) {
                     {"cmid", "g" + std::to_string(i)},
                     {"body", "burst " + std::to_string(i)}};
     };
-    for (int i = 0; i < kMessages; ++i) {
-        ASSERT_EQ(alice->publishRaw("parley/v1/c2s/" + alice->uid(), commandFor(i).dump()), 0);
-        if (i == kMessages / 2) {
-            std::thread([&] { stack().parleyd().stop(); }).detach();
+    {
+        std::jthread stopper;  // joined at the end of the block, also when an assertion returns
+        for (int i = 0; i < kMessages; ++i) {
+            ASSERT_EQ(alice->publishRaw("parley/v1/c2s/" + alice->uid(), commandFor(i).dump()),
+                      0);
+            if (i == kMessages / 2) {
+                stopper = std::jthread([&] { stack().parleyd().stop(); });
+            }
         }
-    }
-    // Wait until the stop has completed (the detached thread only sends the signal and waits).
-    for (int i = 0; i < 300 && stack().parleyd().running(); ++i) {
-        std::this_thread::sleep_for(50ms);
-    }
+    }  // the stop has completed: parleyd exited and was reaped
     ASSERT_FALSE(stack().parleyd().running());
     std::map<std::string, int64_t> acknowledged;
     for (const auto& message : alice->received()) {

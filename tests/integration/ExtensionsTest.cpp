@@ -8,6 +8,7 @@
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 #include "ChildProcess.h"
@@ -15,6 +16,7 @@
 #include "MqttTestClient.h"
 #include "ParleydProcess.h"
 #include "Paths.h"
+#include "SuiteServers.h"
 #include "TempDir.h"
 
 namespace parley::testing {
@@ -50,9 +52,11 @@ std::string codeBlockAfter(const std::string& markdown, const std::string& headi
     return markdown.substr(start + fence.size(), end - start - fence.size() + 1);
 }
 
-class Extensions : public ::testing::Test {
+class Extensions : public SuiteServers<Extensions> {
+    friend class SuiteServers<Extensions>;
+
   protected:
-    static void SetUpTestSuite() {
+    static void startServers() {
         dir_ = std::make_unique<TempDir>("parley-extensions");
         const std::string doc = readFile(sourceDir() + "/docs/extending.md");
         writeFile(dir_->file("shout.c"), codeBlockAfter(doc, "### A complete minimal plugin", "c"));
@@ -65,7 +69,10 @@ class Extensions : public ::testing::Test {
                              "-I" + sourceDir() + "/core/include", "-o", dir_->file("shout.so"),
                              dir_->file("shout.c")},
                             dir_->file("cc.log"), 60s);
-        ASSERT_EQ(built, 0) << readFile(dir_->file("cc.log"));
+        if (built != 0) {
+            throw std::runtime_error("the plugin of docs/extending.md did not build:\n" +
+                                     readFile(dir_->file("cc.log")));
+        }
 
         broker_ = std::make_unique<MosquittoServer>(
             std::vector<BrokerUser>{{"parleyd", "pd"}, {"alice", "a"}, {"bob", "b"}, {"ops", "o"}});

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "ChatLoad.h"
+#include "HttpProbe.h"
 #include "ParleydCluster.h"
 #include "Stack.h"
 #include "store/MysqlConnection.h"
@@ -220,6 +221,14 @@ TEST(Faults, ParleydStartedWhileMariaDbIsDownWaitsForIt) {
     cluster.instance(1).launch();
     std::this_thread::sleep_for(3s);  // longer than retry_for: it would have exited by now
     EXPECT_TRUE(cluster.instance(1).running()) << cluster.instance(1).log();
+    // While it waits, its operations endpoint says alive but not ready, and why.
+    const int port = cluster.instance(1).httpPort();
+    ASSERT_GT(port, 0) << cluster.instance(1).log();
+    EXPECT_EQ(httpGet(port, "/healthz").status, 200);
+    const auto waiting = httpGet(port, "/readyz");
+    EXPECT_EQ(waiting.status, 503) << waiting.body;
+    EXPECT_NE(waiting.body.find("\"broker\":\"disconnected\""), std::string::npos) << waiting.body;
+    EXPECT_EQ(waiting.body.find("\"database\":\"ok\""), std::string::npos) << waiting.body;
     cluster.mariaDb().start();
     cluster.instance(1).waitUntilReady(60s);
     EXPECT_NE(cluster.instance(1).log().find("database unreachable at start"), std::string::npos);
@@ -292,11 +301,7 @@ class CommitFault : public store::SqlConnection {
 
 TEST(StoreFaults, CommitWithUnknownOutcomeIsNotStoredTwice) {
     auto& server = sharedMariaDb();
-    MysqlConfig config;
-    config.host = "127.0.0.1";
-    config.port = server.port();
-    config.user = server.user();
-    config.database = server.createDatabase();
+    const MysqlConfig config = server.clientConfig(server.createDatabase());
     const std::string password = server.password();
     std::atomic<CommitFault::Mode> mode{CommitFault::Mode::None};
     store::SqlStore store(

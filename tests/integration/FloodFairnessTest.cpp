@@ -23,7 +23,14 @@ using json = nlohmann::json;
 
 // Generous on purpose: a loaded two-core CI machine runs the broker, parleyd and every client.
 // Without the ingress limits the others' replies waited behind the whole flood (tens of seconds).
+#ifdef PARLEY_SANITIZED
+// The suite under ASan + UBSan at -O0 (what CI runs) turns the flooder's answers away 3-5 times
+// slower, and the others wait behind them at the broker: 4.8 s seen against 2 s. Still far from
+// the tens of seconds without limits; the plain build keeps the 2 s bound (docs/testing.md).
+constexpr double kOthersP99BoundSeconds = 8.0;
+#else
 constexpr double kOthersP99BoundSeconds = 2.0;
+#endif
 constexpr long long kFloodCommands = 10000;
 constexpr int kMessagesPerUser = 40;
 

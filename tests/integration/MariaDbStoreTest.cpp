@@ -9,11 +9,7 @@ namespace {
 
 std::function<std::unique_ptr<store::Store>()> freshMariaDbDatabase() {
     auto& server = sharedMariaDb();
-    MysqlConfig config;
-    config.host = "127.0.0.1";
-    config.port = server.port();
-    config.user = server.user();
-    config.database = server.createDatabase();
+    MysqlConfig config = server.clientConfig(server.createDatabase());
     config.poolSize = 4;
     const std::string password = server.password();
     return
@@ -35,12 +31,7 @@ TEST(MysqlStore, UnreachableServerIsUnavailableNotFatal) {
 
 TEST(MysqlStore, WrongPasswordIsAnErrorNotARetry) {
     auto& server = sharedMariaDb();
-    MysqlConfig config;
-    config.host = "127.0.0.1";
-    config.port = server.port();
-    config.user = server.user();
-    config.database = server.createDatabase();
-    store::MysqlStore store(config, "wrong-password", 10000);
+    store::MysqlStore store(server.clientConfig(server.createDatabase()), "wrong-password", 10000);
     const auto started = std::chrono::steady_clock::now();
     EXPECT_THROW(store.migrate(), store::SqlError);
     EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5))

@@ -237,7 +237,9 @@ TEST_P(Marketplace, ReportsQueueForAdminsWithEvidence) {
     EXPECT_EQ(resolved["status"], "resolved");
     EXPECT_EQ(resolved["resolved_by"], "ops");
     EXPECT_TRUE(resolved["resolved_at"].is_number());
-    for (const auto& report : ok(ops().request({{"op", "mod.reports"}}))["reports"]) {
+    // Held in a local: a range-for over a member of a temporary would read freed memory.
+    const json after = ok(ops().request({{"op", "mod.reports"}}));
+    for (const auto& report : after["reports"]) {
         EXPECT_NE(report["report"], id) << "no longer in the queue";
     }
     EXPECT_EQ(codeOf(ops().request({{"op", "mod.report.show"}, {"report", "0"}})), "not_found");

@@ -2,12 +2,12 @@
 // /healthz, /readyz following the broker going away and coming back, /metrics counting real
 // commands by op and outcome.
 #include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <chrono>
 #include <regex>
 #include <thread>
 
+#include "HttpProbe.h"
 #include "MosquittoServer.h"
 #include "MqttTestClient.h"
 #include "ParleydProcess.h"
@@ -17,35 +17,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using json = nlohmann::json;
-
-struct HttpAnswer {
-    int status = -1;  // -1: no answer
-    std::string body;
-};
-
-HttpAnswer get(int port, const std::string& path) {
-    httplib::Client client("127.0.0.1", port);
-    client.set_connection_timeout(2, 0);
-    client.set_read_timeout(5, 0);
-    auto result = client.Get(path.c_str());
-    if (!result) {
-        return {};
-    }
-    return {result->status, result->body};
-}
-
-// Polls `path` until it answers `status` (true) or `timeout` passes (false).
-bool waitForStatus(int port, const std::string& path, int status,
-                   std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (get(port, path).status == status) {
-            return true;
-        }
-        std::this_thread::sleep_for(100ms);
-    }
-    return false;
-}
 
 // The value of one sample in a /metrics text (`name{labels}` exactly as written), or -1.
 double sample(const std::string& metrics, const std::string& series) {
@@ -76,23 +47,23 @@ class OpsEndpoints : public ::testing::Test {
 
 TEST_F(OpsEndpoints, HealthAndReadinessFollowTheBroker) {
     ASSERT_GT(port_, 0) << parleyd_.log();
-    EXPECT_EQ(get(port_, "/healthz").status, 200);
-    ASSERT_TRUE(waitForStatus(port_, "/readyz", 200, 10s)) << get(port_, "/readyz").body;
-    const auto ready = json::parse(get(port_, "/readyz").body);
+    EXPECT_EQ(httpGet(port_, "/healthz").status, 200);
+    ASSERT_TRUE(waitForHttpStatus(port_, "/readyz", 200, 10s)) << httpGet(port_, "/readyz").body;
+    const auto ready = json::parse(httpGet(port_, "/readyz").body);
     EXPECT_EQ(ready["broker"], "connected");
     EXPECT_EQ(ready["database"], "ok");
-    EXPECT_EQ(get(port_, "/nothing-here").status, 404);
+    EXPECT_EQ(httpGet(port_, "/nothing-here").status, 404);
 
     broker_.stop();
-    ASSERT_TRUE(waitForStatus(port_, "/readyz", 503, 15s)) << get(port_, "/readyz").body;
-    const auto notReady = get(port_, "/readyz");
+    ASSERT_TRUE(waitForHttpStatus(port_, "/readyz", 503, 15s)) << httpGet(port_, "/readyz").body;
+    const auto notReady = httpGet(port_, "/readyz");
     EXPECT_EQ(json::parse(notReady.body)["broker"], "disconnected") << notReady.body;
     EXPECT_EQ(json::parse(notReady.body)["ready"], false);
-    EXPECT_EQ(get(port_, "/healthz").status, 200) << "alive even without its broker";
-    EXPECT_EQ(sample(get(port_, "/metrics").body, "parley_broker_connected"), 0);
+    EXPECT_EQ(httpGet(port_, "/healthz").status, 200) << "alive even without its broker";
+    EXPECT_EQ(sample(httpGet(port_, "/metrics").body, "parley_broker_connected"), 0);
 
     broker_.start();
-    ASSERT_TRUE(waitForStatus(port_, "/readyz", 200, 30s)) << get(port_, "/readyz").body;
+    ASSERT_TRUE(waitForHttpStatus(port_, "/readyz", 200, 30s)) << httpGet(port_, "/readyz").body;
     // And it serves again.
     MqttTestClient alice(broker_.uri(), "alice", "pw");
     EXPECT_EQ(codeOf(alice.request({{"op", "ping"}}, 10s)), "ok");
@@ -106,7 +77,7 @@ TEST_F(OpsEndpoints, MetricsCountRealCommandsByOutcome) {
     ASSERT_EQ(codeOf(opened), "ok") << opened;
     const std::string conv = opened["conv"];
 
-    const std::string before = get(port_, "/metrics").body;
+    const std::string before = httpGet(port_, "/metrics").body;
     const double okBefore = sample(before, R"(parley_commands_total{op="msg.send",outcome="ok"})");
     ASSERT_EQ(okBefore, 0) << before;  // listed from the start, at 0
     const double storedBefore = sample(before, "parley_messages_stored_total");
@@ -120,7 +91,7 @@ TEST_F(OpsEndpoints, MetricsCountRealCommandsByOutcome) {
               "forbidden");
     ASSERT_EQ(codeOf(carol.request({{"op", "no.such.op"}})), "unknown_op");
 
-    const auto metrics = get(port_, "/metrics");
+    const auto metrics = httpGet(port_, "/metrics");
     ASSERT_EQ(metrics.status, 200);
     const std::string& text = metrics.body;
     EXPECT_EQ(sample(text, R"(parley_commands_total{op="msg.send",outcome="ok"})"), 1) << text;
@@ -141,7 +112,8 @@ TEST_F(OpsEndpoints, MetricsCountRealCommandsByOutcome) {
     const auto deadline = std::chrono::steady_clock::now() + 25s;
     double online = -1;
     while (std::chrono::steady_clock::now() < deadline) {
-        online = sample(get(port_, "/metrics").body, R"(parley_connected_users{state="online"})");
+        online =
+            sample(httpGet(port_, "/metrics").body, R"(parley_connected_users{state="online"})");
         if (online >= 2) {
             break;
         }

@@ -5,6 +5,7 @@
 
 #include "ChildProcess.h"
 #include "TempDir.h"
+#include "config/Config.h"
 
 namespace parley::testing {
 
@@ -29,6 +30,9 @@ class MariaDbServer {
     // Creates a fresh empty database parley_<n> (utf8mb4_bin, n counts from 1) and returns its
     // name.
     std::string createDatabase();
+    // What a MysqlStore or MysqlConnection needs to reach `database` on this server as user();
+    // the password is password().
+    MysqlConfig clientConfig(const std::string& database) const;
     // Clean shutdown (SIGTERM); returns once the server has exited (SIGKILL after 60 s).
     void stop();
     // Starts again on the same data directory and port (after stop() or kill9()).

@@ -43,6 +43,7 @@ ParleydCluster::ParleydCluster(MariaDbServer& database, Options options)
             "server: {workers: " +
             std::to_string(options_.workers) +
             "}\n"
+            "http: {listen: 127.0.0.1, port: 0}\n"
             "log: {level: info}\n";
         instances_.push_back(std::make_unique<ParleydProcess>(yaml));
     }
@@ -63,12 +64,8 @@ std::vector<LoadUser> ParleydCluster::loadUsers() const {
 }
 
 std::unique_ptr<store::SqlConnection> ParleydCluster::openDatabase() const {
-    MysqlConfig config;
-    config.host = "127.0.0.1";
-    config.port = database_.port();
-    config.user = database_.user();
-    config.database = databaseName_;
-    return std::make_unique<store::MysqlConnection>(config, database_.password());
+    return std::make_unique<store::MysqlConnection>(database_.clientConfig(databaseName_),
+                                                    database_.password());
 }
 
 std::string ParleydCluster::logs() const {

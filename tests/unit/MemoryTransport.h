@@ -9,8 +9,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "ManualClock.h"
 #include "transport/Transport.h"
-#include "util/Clock.h"
 
 namespace parley::testing {
 
@@ -74,17 +74,6 @@ class MemoryTransport final : public Transport {
     mutable std::mutex mutex_;
     std::condition_variable changed_;
     std::vector<Sent> sent_;
-};
-
-// A clock tests move by hand.
-class ManualClock final : public Clock {
-  public:
-    int64_t nowMs() const override { return now_.load(); }
-    int64_t steadyMs() const override { return now_.load(); }
-    void advance(int64_t ms) { now_ += ms; }
-
-  private:
-    std::atomic<int64_t> now_{1'700'000'000'000};
 };
 
 }  // namespace parley::testing
