@@ -73,7 +73,7 @@ struct PresenceConfig {
 };
 
 struct ServerConfig {
-    int workers = 8;
+    int workers = 16;
     int queueCapacity = 10000;
     int64_t shutdownTimeoutMs = 10000;
 };
