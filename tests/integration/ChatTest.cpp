@@ -479,8 +479,7 @@ TEST_P(Chat, GracefulRestartLosesAndDuplicatesNothing) {
     {
         std::jthread stopper;  // joined at the end of the block, also when an assertion returns
         for (int i = 0; i < kMessages; ++i) {
-            ASSERT_EQ(alice->publishRaw("parley/v1/c2s/" + alice->uid(), commandFor(i).dump()),
-                      0);
+            ASSERT_EQ(alice->publishRaw("parley/v1/c2s/" + alice->uid(), commandFor(i).dump()), 0);
             if (i == kMessages / 2) {
                 stopper = std::jthread([&] { stack().parleyd().stop(); });
             }
