@@ -106,6 +106,32 @@ TEST(WorkerPool, KeysTakeTurnsSoABacklogDoesNotDelayOthers) {
     }
 }
 
+TEST(WorkerPool, AKeyWaitingOnSomethingHoldsUpNoOtherKey) {
+    // Two workers, one stuck on key "slow" (a command waiting for its commit): every other key
+    // still runs on the other worker, whatever worker "slow" would have hashed to.
+    WorkerPool pool(2, 1000);
+    std::atomic<bool> release{false};
+    ASSERT_TRUE(pool.submit("slow", [&] {
+        while (!release) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+    }));
+    ASSERT_TRUE(pool.submit("slow", [] {}));  // waits its turn behind the first
+    std::atomic<int> done{0};
+    constexpr int kKeys = 50;
+    for (int i = 0; i < kKeys; ++i) {
+        ASSERT_TRUE(pool.submit("key" + std::to_string(i), [&] { ++done; }));
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (done < kKeys && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    EXPECT_EQ(done, kKeys) << "tasks of other keys waited behind the stuck one";
+    EXPECT_EQ(pool.queued(), 1U) << "only slow's second task waits";
+    release = true;
+    EXPECT_EQ(pool.shutdown(std::chrono::seconds(10)), 0U);
+}
+
 TEST(WorkerPool, FullQueueBlocksTheSubmitter) {
     WorkerPool pool(1, 2);
     std::atomic<bool> release{false};

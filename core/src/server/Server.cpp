@@ -52,7 +52,7 @@ Server::Server(const Config& config, store::Store& store, Transport& transport, 
       ingress_(config.limits.userCommandsPerSecond, config.limits.userCommandBurst,
                config.limits.userQueuedCommands),
       workers_(static_cast<size_t>(config.server.workers),
-               static_cast<size_t>(config.server.queueCapacity / config.server.workers + 1)) {
+               static_cast<size_t>(config.server.queueCapacity)) {
     conversations_.registerOps(dispatcher_);
     messages_.registerOps(dispatcher_);
     typing_.registerOps(dispatcher_);

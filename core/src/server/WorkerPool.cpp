@@ -4,13 +4,9 @@
 
 namespace parley {
 
-WorkerPool::WorkerPool(size_t workers, size_t capacityPerWorker)
-    : capacityPerWorker_(std::max<size_t>(1, capacityPerWorker)) {
+WorkerPool::WorkerPool(size_t workers, size_t capacity) : capacity_(std::max<size_t>(1, capacity)) {
     for (size_t i = 0; i < std::max<size_t>(1, workers); ++i) {
-        lanes_.push_back(std::make_unique<Lane>());
-    }
-    for (auto& lane : lanes_) {
-        lane->thread = std::thread([this, raw = lane.get()] { run(*raw); });
+        threads_.emplace_back([this] { run(); });
     }
 }
 
@@ -19,48 +15,55 @@ WorkerPool::~WorkerPool() {
 }
 
 bool WorkerPool::submit(std::string_view key, Task task) {
-    Lane& lane = *lanes_[std::hash<std::string_view>{}(key) % lanes_.size()];
-    std::unique_lock lock(lane.mutex);
-    lane.changed.wait(lock, [&] { return closing_.load() || lane.size < capacityPerWorker_; });
-    if (closing_) {
-        return false;
+    {
+        std::unique_lock lock(mutex_);
+        room_.wait(lock, [&] { return closing_ || size_ < capacity_; });
+        if (closing_) {
+            return false;
+        }
+        auto [entry, added] = keys_.try_emplace(std::string(key));
+        if (entry->second.tasks.empty() && !entry->second.running) {
+            turns_.push_back(entry->first);
+        }
+        entry->second.tasks.push_back(std::move(task));
+        ++size_;
+        queued_.fetch_add(1, std::memory_order_relaxed);
     }
-    auto& tasks = lane.tasksByKey[std::string(key)];
-    if (tasks.empty()) {
-        lane.turns.emplace_back(key);
-    }
-    tasks.push_back(std::move(task));
-    ++lane.size;
-    queued_.fetch_add(1, std::memory_order_relaxed);
-    lock.unlock();
-    lane.changed.notify_all();
+    ready_.notify_one();
     return true;
 }
 
-void WorkerPool::run(Lane& lane) {
+void WorkerPool::run() {
+    std::unique_lock lock(mutex_);
     for (;;) {
-        Task task;
-        {
-            std::unique_lock lock(lane.mutex);
-            lane.changed.wait(lock, [&] { return closing_.load() || lane.size > 0; });
-            if (lane.size == 0 || abandon_) {
-                return;
-            }
-            std::string key = std::move(lane.turns.front());
-            lane.turns.pop_front();
-            auto found = lane.tasksByKey.find(key);
-            task = std::move(found->second.front());
-            found->second.pop_front();
-            if (found->second.empty()) {
-                lane.tasksByKey.erase(found);
-            } else {
-                lane.turns.push_back(std::move(key));  // its next task after the other keys'
-            }
-            --lane.size;
-            queued_.fetch_sub(1, std::memory_order_relaxed);
+        ready_.wait(lock, [&] { return abandon_ || closing_ || !turns_.empty(); });
+        if (abandon_ || turns_.empty()) {
+            return;  // shutting down, and nothing waits that another worker is not finishing
         }
-        lane.changed.notify_all();  // a blocked submitter may go on
+        std::string key = std::move(turns_.front());
+        turns_.pop_front();
+        Key& entry = keys_.at(key);
+        Task task = std::move(entry.tasks.front());
+        entry.tasks.pop_front();
+        entry.running = true;
+        --size_;
+        queued_.fetch_sub(1, std::memory_order_relaxed);
+        lock.unlock();
+        room_.notify_one();
         task();
+        task = nullptr;  // its captures are released outside the lock
+        lock.lock();
+        const auto found = keys_.find(key);  // gone if shutdown abandoned the queue meanwhile
+        if (found == keys_.end()) {
+            continue;
+        }
+        found->second.running = false;
+        if (found->second.tasks.empty()) {
+            keys_.erase(found);
+        } else {
+            turns_.push_back(std::move(key));  // its next task after the other keys' turns
+            ready_.notify_one();
+        }
     }
 }
 
@@ -68,39 +71,39 @@ size_t WorkerPool::shutdown(std::chrono::milliseconds timeout) {
     if (joined_) {
         return 0;
     }
-    closing_ = true;
-    for (auto& lane : lanes_) {
-        std::lock_guard lock(lane->mutex);
-        lane->changed.notify_all();
+    {
+        std::lock_guard lock(mutex_);
+        closing_ = true;
     }
+    ready_.notify_all();
+    room_.notify_all();
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-        size_t queued = 0;
-        for (auto& lane : lanes_) {
-            std::lock_guard lock(lane->mutex);
-            queued += lane->size;
+        {
+            std::lock_guard lock(mutex_);
+            if (size_ == 0) {
+                break;
+            }
         }
-        if (queued == 0 || std::chrono::steady_clock::now() >= deadline) {
+        if (std::chrono::steady_clock::now() >= deadline) {
             break;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     size_t dropped = 0;
-    abandon_ = true;
-    for (auto& lane : lanes_) {
-        {
-            std::lock_guard lock(lane->mutex);
-            dropped += lane->size;
-            queued_.fetch_sub(lane->size, std::memory_order_relaxed);
-            lane->tasksByKey.clear();
-            lane->turns.clear();
-            lane->size = 0;
-            lane->changed.notify_all();
-        }
+    {
+        std::lock_guard lock(mutex_);
+        abandon_ = true;
+        dropped = size_;
+        queued_.fetch_sub(size_, std::memory_order_relaxed);
+        keys_.clear();
+        turns_.clear();
+        size_ = 0;
     }
-    for (auto& lane : lanes_) {
-        if (lane->thread.joinable()) {
-            lane->thread.join();
+    ready_.notify_all();
+    for (auto& thread : threads_) {
+        if (thread.joinable()) {
+            thread.join();
         }
     }
     joined_ = true;

@@ -5,7 +5,6 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
-#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -15,16 +14,19 @@
 
 namespace parley {
 
-// Worker threads, each with its own queue. Tasks with the same key always go to the same worker,
-// so they run one after another in submission order: that is how commands of one conversation
-// never overtake each other. Within a worker's queue the keys take turns, one task each, so a key
-// with many tasks waiting (a flooded conversation) delays the other keys by one task at a time,
-// not by its whole backlog. A full queue blocks the submitter, pushing back on the broker.
+// Worker threads sharing one queue of keyed tasks. Tasks with the same key run one after another
+// in submission order (never two at once): that is how commands of one conversation never
+// overtake each other. Any idle worker takes the next key that has a task waiting and none
+// running, so a worker blocked on one key (a command waiting for its commit) holds up no other
+// key. Keys take turns, one task each, so a key with many tasks waiting (a flooded conversation)
+// delays the other keys by one task at a time, not by its whole backlog. A full queue blocks the
+// submitter, pushing back on the broker.
 class WorkerPool {
   public:
     using Task = std::function<void()>;
 
-    WorkerPool(size_t workers, size_t capacityPerWorker);
+    // `capacity`: tasks that may wait (not counting those running) before submit() blocks.
+    WorkerPool(size_t workers, size_t capacity);
     ~WorkerPool();
     WorkerPool(const WorkerPool&) = delete;
     WorkerPool& operator=(const WorkerPool&) = delete;
@@ -36,25 +38,27 @@ class WorkerPool {
     // Returns how many tasks were dropped.
     size_t shutdown(std::chrono::milliseconds timeout);
 
-    // Tasks waiting for a worker, over all lanes (parley_worker_queue_depth).
+    // Tasks waiting for a worker (parley_worker_queue_depth).
     size_t queued() const { return queued_.load(std::memory_order_relaxed); }
 
   private:
-    struct Lane {
-        std::mutex mutex;
-        std::condition_variable changed;
-        std::unordered_map<std::string, std::deque<Task>> tasksByKey;
-        std::deque<std::string> turns;  // keys with tasks waiting, in the order they run next
-        size_t size = 0;                // tasks waiting, over all keys
-        std::thread thread;
+    struct Key {
+        std::deque<Task> tasks;  // waiting, in submission order
+        bool running = false;    // one of its tasks is running now
     };
-    void run(Lane& lane);
+    void run();
 
-    size_t capacityPerWorker_;
-    std::vector<std::unique_ptr<Lane>> lanes_;
-    std::atomic<bool> closing_{false};
-    std::atomic<bool> abandon_{false};
+    const size_t capacity_;
+    std::mutex mutex_;
+    std::condition_variable ready_;  // for workers: a key got its turn, or shutdown
+    std::condition_variable room_;   // for submitters: a task left the queue, or shutdown
+    std::unordered_map<std::string, Key> keys_;  // keys with tasks waiting or running
+    std::deque<std::string> turns_;  // keys with tasks waiting and none running, in turn order
+    size_t size_ = 0;                // tasks waiting, over all keys
+    bool closing_ = false;
+    bool abandon_ = false;
     std::atomic<size_t> queued_{0};
+    std::vector<std::thread> threads_;
     bool joined_ = false;
 };
 

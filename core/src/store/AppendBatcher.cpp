@@ -23,22 +23,34 @@ AppendResult AppendBatcher::append(const NewMessage& message) {
         if (inFlight_ < maxInFlight_ && !queue_.empty()) {
             auto batch = takeBatch();
             ++inFlight_;
+            wakeNextLeader();  // what is left may start in another free slot
             lock.unlock();
             run(batch);
             lock.lock();
             --inFlight_;
             for (Pending* pending : batch) {
                 pending->done = true;
+                if (pending != &mine) {
+                    pending->wake.notify_one();
+                }
             }
-            finished_.notify_all();
+            wakeNextLeader();
         } else {
-            finished_.wait(lock);
+            // Woken only when this message is stored, or to lead the next batch: not by every
+            // batch that ends (with many workers waiting, that cost a context switch each).
+            mine.wake.wait(lock);
         }
     }
     if (mine.error) {
         std::rethrow_exception(mine.error);
     }
     return std::move(*mine.result);
+}
+
+void AppendBatcher::wakeNextLeader() {
+    if (inFlight_ < maxInFlight_ && !queue_.empty()) {
+        queue_.front()->wake.notify_one();
+    }
 }
 
 std::vector<AppendBatcher::Pending*> AppendBatcher::takeBatch() {

@@ -37,16 +37,17 @@ class AppendBatcher {
         std::optional<AppendResult> result;
         std::exception_ptr error;
         bool done = false;
+        std::condition_variable wake;  // its batch ended, or it may lead the next one
     };
 
     std::vector<Pending*> takeBatch();  // under mutex_
+    void wakeNextLeader();              // under mutex_: a free slot and messages waiting
     void run(const std::vector<Pending*>& batch);
 
     const size_t maxInFlight_;
     const size_t maxBatch_;
     Runner runner_;
     std::mutex mutex_;
-    std::condition_variable finished_;
     std::vector<Pending*> queue_;
     size_t inFlight_ = 0;
 };

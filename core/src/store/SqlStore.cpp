@@ -546,10 +546,26 @@ AppendResult SqlStore::appendMessage(const NewMessage& message) {
     return appender_.append(message);
 }
 
+namespace {
+// A message of the batch is stored already (a resend): the batch runs again, looking for it.
+struct ResendInBatch {};
+}  // namespace
+
 // Per batch, whatever its size: one locking read of the conversations and their members, one
-// lookup of earlier copies, one UPDATE of the conversations, one multi-row INSERT, one UPDATE of
-// the senders' watermarks, one read of the recipients' unread totals, one commit.
+// multi-row INSERT, one UPDATE of the conversations, one UPDATE of the senders' watermarks, one
+// read of the recipients' unread totals, one commit. Resends are rare (a client that lost its
+// connection before the reply), so earlier copies are looked up only when the INSERT skipped a
+// row: the batch is rolled back and runs again with one more read.
 std::vector<AppendResult> SqlStore::appendBatch(const std::vector<const NewMessage*>& batch) {
+    try {
+        return appendBatchOnce(batch, false);
+    } catch (const ResendInBatch&) {
+        return appendBatchOnce(batch, true);
+    }
+}
+
+std::vector<AppendResult> SqlStore::appendBatchOnce(const std::vector<const NewMessage*>& batch,
+                                                    bool lookForResends) {
     return transaction("appendMessage", Mode::Write, [&](SqlConnection& db) {
         std::vector<AppendResult> results(batch.size());
         std::vector<std::string> convs;
@@ -579,7 +595,7 @@ std::vector<AppendResult> SqlStore::appendBatch(const std::vector<const NewMessa
         }
 
         std::map<std::pair<std::string, std::string>, MessageRecord> earlier;
-        {
+        if (lookForResends) {
             std::string sql = std::string("SELECT ") + kMessageColumns + " FROM messages WHERE ";
             SqlParams params;
             const size_t padded = paddedSize(candidates.size());
@@ -636,6 +652,25 @@ std::vector<AppendResult> SqlStore::appendBatch(const std::vector<const NewMessa
         }
 
         {
+            std::string sql =
+                insertIgnore("messages (conv, seq, sender, cmid, body, meta, ts) VALUES ");
+            SqlParams params;
+            for (size_t k = 0; k < fresh.size(); ++k) {
+                const MessageRecord& message = results[fresh[k]].message;
+                sql += k == 0 ? "(?, ?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?, ?)";
+                params.insert(params.end(),
+                              {message.conv, message.seq, message.sender, message.cmid,
+                               message.body, sqlOptional(message.metaJson), message.ts});
+            }
+            if (db.execute(sql, params) != static_cast<int64_t>(fresh.size())) {
+                if (!lookForResends) {
+                    throw ResendInBatch{};
+                }
+                // A (sender, cmid) committed concurrently elsewhere: run again to find it.
+                throw SqlError(SqlError::Kind::Retryable, "concurrent resend of the same cmid");
+            }
+        }
+        {
             std::string seqCases;
             std::string activityCases;
             std::string ids;
@@ -664,22 +699,6 @@ std::vector<AppendResult> SqlStore::appendBatch(const std::vector<const NewMessa
                            " END, last_activity = CASE id" + activityCases + " END WHERE id IN (" +
                            ids + ")",
                        params);
-        }
-        {
-            std::string sql =
-                insertIgnore("messages (conv, seq, sender, cmid, body, meta, ts) VALUES ");
-            SqlParams params;
-            for (size_t k = 0; k < fresh.size(); ++k) {
-                const MessageRecord& message = results[fresh[k]].message;
-                sql += k == 0 ? "(?, ?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?, ?)";
-                params.insert(params.end(),
-                              {message.conv, message.seq, message.sender, message.cmid,
-                               message.body, sqlOptional(message.metaJson), message.ts});
-            }
-            if (db.execute(sql, params) != static_cast<int64_t>(fresh.size())) {
-                // A (sender, cmid) committed concurrently elsewhere: run again to find it.
-                throw SqlError(SqlError::Kind::Retryable, "concurrent resend of the same cmid");
-            }
         }
         if (!readUpTo.empty()) {
             std::string cases;

@@ -90,6 +90,10 @@ class SqlStore : public Store {
     std::string insertIgnore(const std::string& rest) const;
     // Stores a batch of messages in one transaction (AppendBatcher's runner).
     std::vector<AppendResult> appendBatch(const std::vector<const NewMessage*>& batch);
+    // One try at it. Without `lookForResends` it assumes no message of the batch is stored yet
+    // and throws ResendInBatch (rolled back) when the INSERT finds one that is.
+    std::vector<AppendResult> appendBatchOnce(const std::vector<const NewMessage*>& batch,
+                                              bool lookForResends);
 
     const SqlDialect& dialect_;
     ConnectionPool pool_;
