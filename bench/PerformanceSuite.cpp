@@ -6,12 +6,14 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -149,6 +151,9 @@ int main(int argc, char** argv) {
     app.add_option("--flooder", flooder,
                    "instead of the six loads: 1:1 at 1,000/s without and with one more user "
                    "sending this many msg.send as fast as it can (flood fairness)");
+    std::vector<std::string> loads;
+    app.add_option("--load", loads,
+                   "only this load, by its name in the table, e.g. '1:1, 1,000/s' (repeatable)");
     CLI11_PARSE(app, argc, argv);
     const auto wanted = [&](const std::string& target) {
         return only.empty() || only.find(target) != std::string::npos;
@@ -163,6 +168,15 @@ int main(int argc, char** argv) {
     if (flooder > 0) {
         scenarios = {{"1:1, 1,000/s", 2, 1000},
                      {"1:1, 1,000/s + flooder of " + std::to_string(flooder), 2, 1000, flooder}};
+    }
+    if (!loads.empty()) {
+        std::erase_if(scenarios, [&](const Scenario& scenario) {
+            return std::find(loads.begin(), loads.end(), scenario.name) == loads.end();
+        });
+        if (scenarios.empty()) {
+            std::cerr << "parley-bench-suite: no load has that name (see docs/performance.md)\n";
+            return 2;
+        }
     }
 
     std::vector<BrokerUser> brokerUsers{{"parleyd", kServicePassword}};
