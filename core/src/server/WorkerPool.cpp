@@ -21,9 +21,9 @@ bool WorkerPool::submit(std::string_view key, Task task) {
         if (closing_) {
             return false;
         }
-        auto [entry, added] = keys_.try_emplace(std::string(key));
+        const auto entry = keys_.try_emplace(std::string(key)).first;
         if (entry->second.tasks.empty() && !entry->second.running) {
-            turns_.push_back(entry->first);
+            turns_.push_back(entry->first);  // a new turn; a running key's comes when it ends
         }
         entry->second.tasks.push_back(std::move(task));
         ++size_;
