@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <thread>
 
 #include "config/ConfigLoader.h"
 #include "ops/Metrics.h"
@@ -79,6 +80,43 @@ std::optional<int> migrateWhenReachable(parley::store::Store& store, const sigse
     }
 }
 
+// Server::start, which waits for the broker for as long as it takes; a SIGTERM or SIGINT meanwhile
+// stops the wait (false). SIGHUP waits until the server is up.
+bool startUnlessSignalled(parley::Server& server, parley::Transport& transport) {
+    sigset_t stopSignals;
+    sigemptyset(&stopSignals);
+    sigaddset(&stopSignals, SIGTERM);
+    sigaddset(&stopSignals, SIGINT);
+    std::atomic<bool> started{false};
+    std::atomic<int> stoppedBy{0};
+    std::thread watcher([&] {
+        const timespec pause{0, 200 * 1000 * 1000};
+        while (!started) {
+            const int received = sigtimedwait(&stopSignals, nullptr, &pause);
+            if (received > 0) {
+                stoppedBy = received;
+                transport.stop();
+                return;
+            }
+        }
+    });
+    bool up = false;
+    try {
+        up = server.start();
+    } catch (...) {
+        started = true;
+        watcher.join();
+        throw;
+    }
+    started = true;
+    watcher.join();
+    if (stoppedBy != 0) {  // also if it came just as the connection was made: it was taken here
+        spdlog::info("{} received while connecting to the broker", strsignal(stoppedBy.load()));
+        return false;
+    }
+    return up;
+}
+
 int run(const parley::Config& config) {
     // Signals are taken by sigwait below; every thread created from here on inherits the mask.
     sigset_t signals;
@@ -140,7 +178,10 @@ int run(const parley::Config& config) {
         }
     } stopOps{ops};
     serving = &server;
-    server.start();
+    if (!startUnlessSignalled(server, transport)) {
+        server.stop();
+        return 0;
+    }
 
     for (;;) {
         int received = 0;

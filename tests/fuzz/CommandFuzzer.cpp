@@ -34,7 +34,7 @@ using nlohmann::json;
 
 class CaptureTransport final : public parley::Transport {
   public:
-    void start(InboundHandler) override {}
+    bool start(InboundHandler) override { return true; }
     void stopReceiving() override {}
     void stop() override {}
     bool isConnected() const override { return true; }

@@ -1,11 +1,14 @@
-// parleyd's command line: --check-config, --version, bad arguments.
+// parleyd's command line: --check-config, --version, bad arguments; signals while starting.
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <fstream>
+#include <string>
 
 #include "ChildProcess.h"
 #include "Paths.h"
+#include "Ports.h"
 #include "TempDir.h"
 
 namespace parley::testing {
@@ -61,6 +64,27 @@ TEST(ParleydCli, VersionAndBadArguments) {
     auto bad = runParleyd({"--frobnicate"});
     EXPECT_EQ(bad.status, 2);
     EXPECT_NE(bad.output.find("usage:"), std::string::npos) << bad.output;
+}
+
+// parleyd waits for its broker for as long as it takes; SIGTERM must still end it at once, not
+// after the broker comes (a service manager would SIGKILL it first).
+TEST(ParleydCli, SigtermWhileWaitingForTheBrokerExitsAtOnce) {
+    TempDir dir;
+    const std::string config = dir.file("parleyd.yaml");
+    std::ofstream(config) << "broker:\n  uri: tcp://127.0.0.1:" << freeLoopbackPort()
+                          << "\n  password: unused\nstore:\n  backend: sqlite\n  sqlite: {path: "
+                          << dir.file("parley.db") << "}\n";
+    ChildProcess parleyd({parleydPath(), "--config", config}, dir.file("parleyd.log"));
+    ASSERT_TRUE(parleyd.waitForLog("cannot connect to", 15s)) << parleyd.log();
+    const auto before = std::chrono::steady_clock::now();
+    const int status = parleyd.terminate(10s);
+    const auto took = std::chrono::steady_clock::now() - before;
+    EXPECT_EQ(status, 0) << parleyd.log();
+    EXPECT_LT(took, 5s) << "it waited for the broker before exiting";
+    EXPECT_NE(parleyd.log().find("Terminated received while connecting to the broker"),
+              std::string::npos)
+        << parleyd.log();
+    EXPECT_EQ(parleyd.log().find("parleyd ready"), std::string::npos) << parleyd.log();
 }
 
 }  // namespace

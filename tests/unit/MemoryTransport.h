@@ -22,7 +22,7 @@ class MemoryTransport final : public Transport {
         nlohmann::json payload;
     };
 
-    void start(InboundHandler) override {}
+    bool start(InboundHandler) override { return true; }
     void stopReceiving() override {}
     void stop() override {}
     bool isConnected() const override { return true; }

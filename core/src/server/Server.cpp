@@ -67,12 +67,15 @@ Server::~Server() {
     stop();
 }
 
-void Server::start() {
+bool Server::start() {
     extensions_.loadAll();
     sweeper_ = std::thread([this] { sweepLoop(); });
-    transport_.start([this](InboundMessage&& message) { onInbound(std::move(message)); });
+    if (!transport_.start([this](InboundMessage&& message) { onInbound(std::move(message)); })) {
+        return false;
+    }
     spdlog::info("parleyd ready: store={} topics={} workers={}", store_.backendName(),
                  topics_.prefix(), config_.server.workers);
+    return true;
 }
 
 void Server::stop() {

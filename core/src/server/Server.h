@@ -44,8 +44,9 @@ class Server {
     Dispatcher& dispatcher() { return dispatcher_; }
 
     // Loads the extensions (throws ExtensionError if one fails), starts the workers and the sweep,
-    // then connects (blocks until connected or stop()).
-    void start();
+    // then connects: blocks until subscribed (true) or until the transport is stopped from another
+    // thread (false; stop() then cleans up).
+    bool start();
     // Recompiles the Lua scripts (SIGHUP, admin.reload); failed ones keep running as they were.
     nlohmann::json reloadScripts() { return extensions_.reloadScripts(); }
     ExtensionServices& extensionServices() { return services_; }

@@ -70,7 +70,7 @@ PahoTransport::~PahoTransport() {
     }
 }
 
-void PahoTransport::start(InboundHandler handler) {
+bool PahoTransport::start(InboundHandler handler) {
     handler_ = std::move(handler);
     receiving_ = true;
     auto backoff = std::chrono::seconds(1);
@@ -79,8 +79,7 @@ void PahoTransport::start(InboundHandler handler) {
             spdlog::info("transport: connecting to {} as {} (client id {})", config_.uri,
                          config_.username, config_.clientId);
             client_.connect(connectOptions_)->wait();
-            waitUntilSubscribed();  // connected() subscribes
-            return;
+            return waitUntilSubscribed();  // connected() subscribes
         } catch (const mqtt::exception& error) {
             spdlog::warn("transport: cannot connect to {}: {}; retrying in {}s", config_.uri,
                          error.what(), backoff.count());
@@ -89,9 +88,10 @@ void PahoTransport::start(InboundHandler handler) {
         stopped_.wait_for(lock, backoff, [this] { return stopping_.load(); });
         backoff = std::min(backoff * 2, std::chrono::seconds(30));
     }
+    return false;
 }
 
-void PahoTransport::waitUntilSubscribed() {
+bool PahoTransport::waitUntilSubscribed() {
     std::unique_lock lock(mutex_);
     // No time limit: a connection lost before the SUBACK reconnects and subscribes again.
     stopped_.wait(lock, [this] { return stopping_ || subscribed_ || subscribeRefused_; });
@@ -99,6 +99,7 @@ void PahoTransport::waitUntilSubscribed() {
         throw std::runtime_error("the broker refused the subscription to " + subscription_ +
                                  " (check the broker's ACL for the parleyd account)");
     }
+    return !stopping_;
 }
 
 void PahoTransport::connected(const std::string& cause) {

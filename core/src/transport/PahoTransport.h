@@ -23,7 +23,7 @@ class PahoTransport final : public Transport,
     PahoTransport(const BrokerConfig& config, std::string password, std::string subscription);
     ~PahoTransport() override;
 
-    void start(InboundHandler handler) override;
+    bool start(InboundHandler handler) override;
     void stopReceiving() override;
     void stop() override;
     bool isConnected() const override;
@@ -38,7 +38,7 @@ class PahoTransport final : public Transport,
     void on_failure(const mqtt::token& token) override;
 
     void subscribe();
-    void waitUntilSubscribed();
+    bool waitUntilSubscribed();  // false if stop() came first
     // Hands one message to Paho (on the publisher thread).
     void send(const OutboundMessage& message);
     void publishLoop();

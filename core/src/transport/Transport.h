@@ -33,7 +33,8 @@ class Transport : public Publisher {
 
     // Connects (retrying until it succeeds or stop() is called) and subscribes; `handler` runs on
     // the transport's thread, one message at a time, and may block to push back on the broker.
-    virtual void start(InboundHandler handler) = 0;
+    // True once subscribed; false if stop() was called first (from another thread).
+    virtual bool start(InboundHandler handler) = 0;
     // Unsubscribes: no new commands arrive, publishing still works.
     virtual void stopReceiving() = 0;
     virtual void stop() = 0;
