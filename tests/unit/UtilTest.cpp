@@ -54,6 +54,13 @@ TEST(RateLimiter, AllowsABurstThenRefillsAtTheRate) {
     EXPECT_GT(limiter.acquire("u", 100000), 0) << "refill is capped at the burst";
 }
 
+// Blocks the worker that runs it until `open` is set (a command waiting on something).
+void waitUntil(const std::atomic<bool>& open) {
+    while (!open) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+}
+
 TEST(WorkerPool, TasksOfOneKeyRunInOrder) {
     WorkerPool pool(4, 16);
     std::mutex mutex;
@@ -80,11 +87,7 @@ TEST(WorkerPool, KeysTakeTurnsSoABacklogDoesNotDelayOthers) {
     std::atomic<bool> open{false};
     std::mutex mutex;
     std::vector<std::string> order;
-    ASSERT_TRUE(pool.submit("gate", [&] {
-        while (!open) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        }
-    }));
+    ASSERT_TRUE(pool.submit("gate", [&] { waitUntil(open); }));
     for (int i = 0; i < 50; ++i) {
         ASSERT_TRUE(pool.submit("flood", [&, i] {
             std::lock_guard lock(mutex);
@@ -111,11 +114,7 @@ TEST(WorkerPool, AKeyWaitingOnSomethingHoldsUpNoOtherKey) {
     // still runs on the other worker, whatever worker "slow" would have hashed to.
     WorkerPool pool(2, 1000);
     std::atomic<bool> release{false};
-    ASSERT_TRUE(pool.submit("slow", [&] {
-        while (!release) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        }
-    }));
+    ASSERT_TRUE(pool.submit("slow", [&] { waitUntil(release); }));
     ASSERT_TRUE(pool.submit("slow", [] {}));  // waits its turn behind the first
     std::atomic<int> done{0};
     constexpr int kKeys = 50;
@@ -137,9 +136,7 @@ TEST(WorkerPool, FullQueueBlocksTheSubmitter) {
     std::atomic<bool> release{false};
     std::atomic<int> done{0};
     ASSERT_TRUE(pool.submit("k", [&] {
-        while (!release) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        }
+        waitUntil(release);
         ++done;
     }));
     ASSERT_TRUE(pool.submit("k", [&] { ++done; }));
@@ -161,11 +158,7 @@ TEST(WorkerPool, FullQueueBlocksTheSubmitter) {
 TEST(WorkerPool, ShutdownDropsWhatItCannotFinishAndRefusesNewTasks) {
     WorkerPool pool(1, 100);
     std::atomic<bool> release{false};
-    ASSERT_TRUE(pool.submit("k", [&] {
-        while (!release) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        }
-    }));
+    ASSERT_TRUE(pool.submit("k", [&] { waitUntil(release); }));
     for (int i = 0; i < 5; ++i) {
         ASSERT_TRUE(pool.submit("k", [] {}));
     }
