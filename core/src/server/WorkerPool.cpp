@@ -27,10 +27,14 @@ bool WorkerPool::submit(std::string_view key, Task task) {
         }
         entry->second.tasks.push_back(std::move(task));
         ++size_;
-        queued_.fetch_add(1, std::memory_order_relaxed);
     }
     ready_.notify_one();
     return true;
+}
+
+size_t WorkerPool::queued() const {
+    std::lock_guard lock(mutex_);
+    return size_;
 }
 
 void WorkerPool::run() {
@@ -47,7 +51,6 @@ void WorkerPool::run() {
         entry.tasks.pop_front();
         entry.running = true;
         --size_;
-        queued_.fetch_sub(1, std::memory_order_relaxed);
         lock.unlock();
         room_.notify_one();
         task();
@@ -97,7 +100,6 @@ size_t WorkerPool::shutdown(std::chrono::milliseconds timeout) {
         std::lock_guard lock(mutex_);
         abandon_ = true;
         dropped = size_;
-        queued_.fetch_sub(size_, std::memory_order_relaxed);
         keys_.clear();
         turns_.clear();
         size_ = 0;

@@ -1,6 +1,5 @@
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -39,7 +38,7 @@ class WorkerPool {
     size_t shutdown(std::chrono::milliseconds timeout);
 
     // Tasks waiting for a worker (parley_worker_queue_depth).
-    size_t queued() const { return queued_.load(std::memory_order_relaxed); }
+    size_t queued() const;
 
   private:
     struct Key {
@@ -49,7 +48,7 @@ class WorkerPool {
     void run();
 
     const size_t capacity_;
-    std::mutex mutex_;
+    mutable std::mutex mutex_;
     std::condition_variable ready_;  // for workers: a key got its turn, or shutdown
     std::condition_variable room_;   // for submitters: a task left the queue, or shutdown
     std::unordered_map<std::string, Key> keys_;  // keys with tasks waiting or running
@@ -57,7 +56,6 @@ class WorkerPool {
     size_t size_ = 0;                // tasks waiting, over all keys
     bool closing_ = false;
     bool abandon_ = false;
-    std::atomic<size_t> queued_{0};
     std::vector<std::thread> threads_;
     bool joined_ = false;
 };
