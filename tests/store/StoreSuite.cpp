@@ -160,16 +160,23 @@ TEST_P(StoreSuite, OutsidersCannotAppendOrRead) {
 
 TEST_P(StoreSuite, TextAndMetaRoundTripExactly) {
     store_->openDirect("alice", "bob", std::nullopt, "c1", 100);
-    const std::string body =
-        "caf\xC3\xA9 \xF0\x9F\x8D\xB0 \"quoted\" \\ <b>" + std::string(16000, 'x');
-    auto stored = store_->appendMessage(
-        NewMessage{"c1", "alice", "m\xC3\xA9", body, std::string(R"({"k":[1,"\u00e9"]})"), 5});
+    // Whatever a client may send comes back as it went in: quotes, backslashes, a NUL (JSON's
+    // "\u0000"), placeholders and statement separators, in the body, the meta and the cmid.
+    const std::string body = "caf\xC3\xA9 \xF0\x9F\x8D\xB0 \"quoted\" 'single' \\ \\' ? ; <b>" +
+                             std::string(1, '\0') + "'); DELETE FROM messages; -- " +
+                             std::string(16000, 'x');
+    const std::string meta = R"({"k":[1,"\u00e9"],"q":"it's \\ \"?\" ;"})";
+    const std::string cmid = "m\xC3\xA9'?";
+    auto stored = store_->appendMessage(NewMessage{"c1", "alice", cmid, body, meta, 5});
+    EXPECT_FALSE(stored.duplicate);
     auto page = store_->history({"c1", {}, {}, 10});
     ASSERT_EQ(page.messages.size(), 1U);
     EXPECT_EQ(page.messages[0].body, body);
-    EXPECT_EQ(page.messages[0].cmid, "m\xC3\xA9");
-    EXPECT_EQ(page.messages[0].metaJson, std::string(R"({"k":[1,"\u00e9"]})"));
+    EXPECT_EQ(page.messages[0].cmid, cmid);
+    EXPECT_EQ(page.messages[0].metaJson, meta);
     EXPECT_EQ(page.messages[0].sender, "alice");
+    // Found again by that cmid: a resend stores nothing.
+    EXPECT_TRUE(store_->appendMessage(NewMessage{"c1", "alice", cmid, body, meta, 6}).duplicate);
 }
 
 TEST_P(StoreSuite, HistoryPagesBackwardAndForward) {
