@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -31,7 +32,8 @@ struct RecordingRunner {
     std::chrono::milliseconds delay{0};
     std::string poison;  // a batch holding this cmid fails as a whole
 
-    std::vector<AppendResult> operator()(const std::vector<const NewMessage*>& batch) {
+    std::vector<AppendResult> operator()(const std::vector<const NewMessage*>& batch,
+                                         AppendBatcher::Clock::time_point /*since*/) {
         std::this_thread::sleep_for(delay);
         std::vector<std::string> cmids;
         for (const NewMessage* message : batch) {
@@ -61,7 +63,7 @@ struct RecordingRunner {
 
 AppendBatcher batcherOver(RecordingRunner& runner, size_t inFlight, size_t maxBatch) {
     return AppendBatcher(inFlight, maxBatch,
-                         [&runner](const auto& batch) { return runner(batch); });
+                         [&runner](const auto& batch, auto since) { return runner(batch, since); });
 }
 
 TEST(AppendBatcherTest, AloneAMessageIsStoredAtOnceInABatchOfItsOwn) {
@@ -179,7 +181,9 @@ TEST(AppendBatcherTest, AFailingMessageIsRetriedAloneSoOnlyItFails) {
 TEST(AppendBatcherTest, AnUnavailableStoreFailsTheWholeBatchOnce) {
     std::atomic<size_t> attempts{0};  // messages handed to the store, summed over calls
     AppendBatcher batcher(
-        1, 32, [&](const std::vector<const NewMessage*>& batch) -> std::vector<AppendResult> {
+        1, 32,
+        [&](const std::vector<const NewMessage*>& batch,
+            AppendBatcher::Clock::time_point /*since*/) -> std::vector<AppendResult> {
             attempts += batch.size();
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
             throw StoreUnavailable("database down");
@@ -201,6 +205,52 @@ TEST(AppendBatcherTest, AnUnavailableStoreFailsTheWholeBatchOnce) {
     EXPECT_EQ(unavailable.load(), 5);
     // Each message was tried once: a batch failed as unavailable is not retried message by message.
     EXPECT_EQ(attempts.load(), 5u);
+}
+
+// A store that retries (the database is down) counts retry_for from when the oldest message of
+// the batch was handed in, not from when the batch started: a message that waited behind a
+// batch failing for retry_for must not wait a whole retry_for again.
+TEST(AppendBatcherTest, ABatchIsTimedFromWhenItsOldestMessageWasHandedIn) {
+    using Clock = AppendBatcher::Clock;
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool release = false;
+    int calls = 0;
+    Clock::time_point secondSince;
+    Clock::time_point secondStarted;
+    AppendBatcher batcher(1, 32,
+                          [&](const std::vector<const NewMessage*>& batch,
+                              Clock::time_point since) -> std::vector<AppendResult> {
+                              std::unique_lock lock(mutex);
+                              if (++calls == 1) {
+                                  changed.notify_all();
+                                  changed.wait(lock,
+                                               [&] { return release; });  // the first batch is slow
+                              } else {
+                                  secondSince = since;
+                                  secondStarted = Clock::now();
+                              }
+                              return std::vector<AppendResult>(batch.size());
+                          });
+    std::thread first([&] { batcher.append(messageOf("ann", "m1")); });
+    {
+        std::unique_lock lock(mutex);
+        changed.wait(lock, [&] { return calls == 1; });
+    }
+    const auto beforeSecond = Clock::now();
+    std::thread second([&] { batcher.append(messageOf("bob", "m2")); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // bob's message waits
+    {
+        std::lock_guard lock(mutex);
+        release = true;
+    }
+    changed.notify_all();
+    first.join();
+    second.join();
+    ASSERT_EQ(calls, 2);
+    EXPECT_GE(secondSince, beforeSecond);
+    EXPECT_GE(secondStarted - secondSince, std::chrono::milliseconds(150))
+        << "the second batch was timed from its start, not from when its message was handed in";
 }
 
 }  // namespace

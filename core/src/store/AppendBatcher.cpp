@@ -17,6 +17,7 @@ AppendBatcher::AppendBatcher(size_t maxInFlight, size_t maxBatch, Runner runner)
 AppendResult AppendBatcher::append(const NewMessage& message) {
     Pending mine;
     mine.message = &message;
+    mine.since = Clock::now();
     std::unique_lock lock(mutex_);
     queue_.push_back(&mine);
     while (!mine.done) {
@@ -72,11 +73,13 @@ std::vector<AppendBatcher::Pending*> AppendBatcher::takeBatch() {
 void AppendBatcher::run(const std::vector<Pending*>& batch) {
     std::vector<const NewMessage*> messages;
     messages.reserve(batch.size());
+    Clock::time_point since = batch.front()->since;
     for (const Pending* pending : batch) {
         messages.push_back(pending->message);
+        since = std::min(since, pending->since);
     }
     try {
-        auto results = runner_(messages);
+        auto results = runner_(messages, since);
         for (size_t i = 0; i < batch.size(); ++i) {
             batch[i]->result = std::move(results.at(i));
         }
@@ -96,7 +99,7 @@ void AppendBatcher::run(const std::vector<Pending*>& batch) {
     // One message made the whole batch fail: store each alone, so only that one is refused.
     for (Pending* pending : batch) {
         try {
-            pending->result = std::move(runner_({pending->message}).at(0));
+            pending->result = std::move(runner_({pending->message}, pending->since).at(0));
         } catch (...) {
             pending->error = std::current_exception();
         }

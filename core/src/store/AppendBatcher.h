@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <exception>
@@ -21,9 +22,13 @@ namespace parley::store {
 // one, where the store finds the first and answers it as a resend.
 class AppendBatcher {
   public:
+    using Clock = std::chrono::steady_clock;
     // Stores a batch in one transaction and returns one result per message, in order. Throws if
-    // the transaction failed as a whole (nothing of it was committed).
-    using Runner = std::function<std::vector<AppendResult>(const std::vector<const NewMessage*>&)>;
+    // the transaction failed as a whole (nothing of it was committed). `since` is when the
+    // oldest message of the batch was handed in: a store that retries counts its time from
+    // then, so a message that waited behind a failing batch does not get a whole wait again.
+    using Runner = std::function<std::vector<AppendResult>(const std::vector<const NewMessage*>&,
+                                                           Clock::time_point since)>;
 
     AppendBatcher(size_t maxInFlight, size_t maxBatch, Runner runner);
     AppendBatcher(const AppendBatcher&) = delete;
@@ -34,6 +39,7 @@ class AppendBatcher {
   private:
     struct Pending {
         const NewMessage* message = nullptr;
+        Clock::time_point since;  // handed in
         std::optional<AppendResult> result;
         std::exception_ptr error;
         bool done = false;

@@ -210,9 +210,12 @@ SqlStore::SqlStore(const SqlDialect& dialect, ConnectionPool::Factory factory, s
     : dialect_(dialect),
       pool_(std::move(factory), poolSize),
       retryForMs_(retryForMs),
-      appender_(
-          std::min(dialect.appendBatchesInFlight, std::max<size_t>(1, poolSize)), kMaxAppendBatch,
-          [this](const std::vector<const NewMessage*>& batch) { return appendBatch(batch); }) {}
+      appender_(std::min(dialect.appendBatchesInFlight, std::max<size_t>(1, poolSize)),
+                kMaxAppendBatch,
+                [this](const std::vector<const NewMessage*>& batch,
+                       std::chrono::steady_clock::time_point since) {
+                    return appendBatch(batch, since);
+                }) {}
 
 template <typename Work>
 auto SqlStore::attempt(Mode mode, Work&& work) {
@@ -240,8 +243,14 @@ auto SqlStore::attempt(Mode mode, Work&& work) {
 
 template <typename Work>
 auto SqlStore::transaction(const char* what, Mode mode, Work&& work) {
+    return transaction(what, mode, std::chrono::steady_clock::now(), std::forward<Work>(work));
+}
+
+template <typename Work>
+auto SqlStore::transaction(const char* what, Mode mode, std::chrono::steady_clock::time_point since,
+                           Work&& work) {
     using Clock = std::chrono::steady_clock;
-    const auto deadline = Clock::now() + std::chrono::milliseconds(retryForMs_);
+    const auto deadline = since + std::chrono::milliseconds(retryForMs_);
     auto backoff = std::chrono::milliseconds(20);
     for (int attempt = 1;; ++attempt) {
         try {
@@ -556,17 +565,19 @@ struct ResendInBatch {};
 // read of the recipients' unread totals, one commit. Resends are rare (a client that lost its
 // connection before the reply), so earlier copies are looked up only when the INSERT skipped a
 // row: the batch is rolled back and runs again with one more read.
-std::vector<AppendResult> SqlStore::appendBatch(const std::vector<const NewMessage*>& batch) {
+std::vector<AppendResult> SqlStore::appendBatch(const std::vector<const NewMessage*>& batch,
+                                                std::chrono::steady_clock::time_point since) {
     try {
-        return appendBatchOnce(batch, false);
+        return appendBatchOnce(batch, false, since);
     } catch (const ResendInBatch&) {
-        return appendBatchOnce(batch, true);
+        return appendBatchOnce(batch, true, since);
     }
 }
 
 std::vector<AppendResult> SqlStore::appendBatchOnce(const std::vector<const NewMessage*>& batch,
-                                                    bool lookForResends) {
-    return transaction("appendMessage", Mode::Write, [&](SqlConnection& db) {
+                                                    bool lookForResends,
+                                                    std::chrono::steady_clock::time_point since) {
+    return transaction("appendMessage", Mode::Write, since, [&](SqlConnection& db) {
         std::vector<AppendResult> results(batch.size());
         std::vector<std::string> convs;
         for (const NewMessage* message : batch) {

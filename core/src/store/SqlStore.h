@@ -1,5 +1,7 @@
 #pragma once
 
+#include <chrono>
+
 #include <memory>
 
 #include "store/AppendBatcher.h"
@@ -77,6 +79,10 @@ class SqlStore : public Store {
     // Runs `work` in one transaction, retrying it whole on retryable errors.
     template <typename Work>
     auto transaction(const char* what, Mode mode, Work&& work);
+    // The same, retrying for up to retry_for counted from `since` instead of from now.
+    template <typename Work>
+    auto transaction(const char* what, Mode mode, std::chrono::steady_clock::time_point since,
+                     Work&& work);
     // One try of `work` in a transaction on a pooled connection: rolled back on any exception, the
     // connection dropped if it was lost.
     template <typename Work>
@@ -89,11 +95,13 @@ class SqlStore : public Store {
     void attachMembers(SqlConnection& db, std::vector<ConversationRecord>& conversations);
     std::string insertIgnore(const std::string& rest) const;
     // Stores a batch of messages in one transaction (AppendBatcher's runner).
-    std::vector<AppendResult> appendBatch(const std::vector<const NewMessage*>& batch);
+    std::vector<AppendResult> appendBatch(const std::vector<const NewMessage*>& batch,
+                                          std::chrono::steady_clock::time_point since);
     // One try at it. Without `lookForResends` it assumes no message of the batch is stored yet
     // and throws ResendInBatch (rolled back) when the INSERT finds one that is.
     std::vector<AppendResult> appendBatchOnce(const std::vector<const NewMessage*>& batch,
-                                              bool lookForResends);
+                                              bool lookForResends,
+                                              std::chrono::steady_clock::time_point since);
 
     const SqlDialect& dialect_;
     ConnectionPool pool_;
