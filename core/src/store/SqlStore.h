@@ -1,7 +1,6 @@
 #pragma once
 
 #include <chrono>
-
 #include <memory>
 
 #include "store/AppendBatcher.h"
