@@ -1,8 +1,12 @@
-// parleyd's command line: --check-config, --version, bad arguments; signals while starting.
+// parleyd's command line: --check-config, --version, bad arguments; signals while starting; a
+// broker that refuses its subscription.
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -85,6 +89,71 @@ TEST(ParleydCli, SigtermWhileWaitingForTheBrokerExitsAtOnce) {
               std::string::npos)
         << parleyd.log();
     EXPECT_EQ(parleyd.log().find("parleyd ready"), std::string::npos) << parleyd.log();
+}
+
+// Mosquitto's dynamic-security plugin, from Debian's mosquitto package (multiarch folder).
+std::string dynamicSecurityPlugin() {
+    for (const auto& entry : std::filesystem::directory_iterator("/usr/lib")) {
+        const auto candidate = entry.path() / "mosquitto_dynamic_security.so";
+        if (entry.is_directory() && std::filesystem::exists(candidate)) {
+            return candidate.string();
+        }
+    }
+    return "";
+}
+
+// Mosquitto 2.0.11's acl_file does not check SUBSCRIBE (shared/notes/mqtt-facts.md), but its
+// dynamic-security plugin does: an account with no role may connect and may not subscribe.
+// parleyd must stop with a clear error rather than wait for commands that never come.
+TEST(ParleydCli, ABrokerThatRefusesTheSubscriptionStopsItAtStart) {
+    const std::string plugin = dynamicSecurityPlugin();
+    ASSERT_FALSE(plugin.empty()) << "mosquitto_dynamic_security.so not found under /usr/lib/*/";
+    TempDir dir;
+    const std::string password = "not-a-secret";
+    const std::string security = dir.file("dynamic-security.json");
+    ASSERT_EQ(runToCompletion({"mosquitto_ctrl", "dynsec", "init", security, "admin", password},
+                              dir.file("dynsec.log"), 10s),
+              0);
+    // A client "parleyd" with the admin's password and no role: the default ACL denies it
+    // every subscription.
+    nlohmann::json file = nlohmann::json::parse(std::ifstream(security));
+    nlohmann::json account = file.at("clients").at(0);
+    account["username"] = "parleyd";
+    account["roles"] = nlohmann::json::array();
+    file["clients"].push_back(account);
+    std::ofstream(security) << file.dump(2);
+
+    const int port = freeLoopbackPort();
+    const std::string brokerConfig = dir.file("mosquitto.conf");
+    std::ofstream(brokerConfig) << "user root\nlistener " << port
+                                << " 127.0.0.1\nallow_anonymous false\npersistence false\n"
+                                << "log_dest stderr\nlog_type all\nplugin " << plugin
+                                << "\nplugin_opt_config_file " << security << "\n";
+    ChildProcess broker({"mosquitto", "-c", brokerConfig}, dir.file("mosquitto.log"));
+    ASSERT_TRUE(broker.waitForLog("running", 10s)) << broker.log();
+
+    const std::string config = dir.file("parleyd.yaml");
+    std::ofstream(config) << "broker:\n  uri: tcp://127.0.0.1:" << port
+                          << "\n  username: parleyd\n  password: " << password
+                          << "\nstore:\n  backend: sqlite\n  sqlite: {path: "
+                          << dir.file("parley.db") << "}\n";
+    const std::string log = dir.file("parleyd.log");
+    const int status = runToCompletion({parleydPath(), "--config", config}, log, 30s);
+    std::ifstream output(log);
+    const std::string text{std::istreambuf_iterator<char>(output), {}};
+    EXPECT_EQ(status, 1) << text;
+    EXPECT_NE(text.find("transport: connected to"), std::string::npos)
+        << "it never got as far as subscribing:\n"
+        << text << "\nbroker:\n"
+        << broker.log();
+    EXPECT_NE(text.find("cannot run: the broker refused the subscription to "
+                        "$share/parleyd/parley/v1/c2s/+"),
+              std::string::npos)
+        << text;
+    EXPECT_EQ(text.find("parleyd ready"), std::string::npos) << text;
+    EXPECT_EQ(text.find("unsubscribe failed"), std::string::npos)
+        << "it undid a subscription it never had:\n"
+        << text;
 }
 
 }  // namespace

@@ -180,7 +180,15 @@ void PahoTransport::stopReceiving() {
         return;
     }
     try {
-        if (client_.is_connected()) {
+        // The broker refused the subscription: there is none to undo, and it would only answer
+        // "no subscription found". (Otherwise unsubscribe even without a SUBACK yet: one may be
+        // on its way.)
+        bool refused = false;
+        {
+            std::lock_guard lock(mutex_);
+            refused = subscribeRefused_;
+        }
+        if (client_.is_connected() && !refused) {
             client_.unsubscribe(subscription_)->wait_for(std::chrono::seconds(5));
             spdlog::info("transport: unsubscribed from {}", subscription_);
         }
