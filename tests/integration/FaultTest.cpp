@@ -317,6 +317,12 @@ TEST(StoreFaults, CommitWithUnknownOutcomeIsNotStoredTwice) {
     mode = CommitFault::Mode::LoseAfterCommit;
     const auto first = store.appendMessage({group.id, "ann", "cmid-1", "one", std::nullopt, 2});
     EXPECT_EQ(first.access, store::Access::Member);
+    // The retry finds the row its own first attempt committed: that is this message, stored now,
+    // not a resend (a resend's reply says dup, and after-store hooks skip it).
+    EXPECT_FALSE(first.duplicate);
+    ASSERT_EQ(first.unreadTotals.size(), 1U);
+    EXPECT_EQ(first.unreadTotals[0].uid, "bob");
+    EXPECT_EQ(first.unreadTotals[0].unread, 1);
     EXPECT_EQ(first.message.seq, 1);
     EXPECT_EQ(first.message.cmid, "cmid-1");
 

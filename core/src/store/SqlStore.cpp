@@ -558,6 +558,11 @@ AppendResult SqlStore::appendMessage(const NewMessage& message) {
 namespace {
 // A message of the batch is stored already (a resend): the batch runs again, looking for it.
 struct ResendInBatch {};
+
+bool sameRow(const MessageRecord& a, const MessageRecord& b) {
+    return a.conv == b.conv && a.seq == b.seq && a.sender == b.sender && a.cmid == b.cmid &&
+           a.body == b.body && a.metaJson == b.metaJson && a.ts == b.ts;
+}
 }  // namespace
 
 // Per batch, whatever its size: one locking read of the conversations and their members, one
@@ -567,16 +572,18 @@ struct ResendInBatch {};
 // row: the batch is rolled back and runs again with one more read.
 std::vector<AppendResult> SqlStore::appendBatch(const std::vector<const NewMessage*>& batch,
                                                 std::chrono::steady_clock::time_point since) {
+    TriedRows tried;
     try {
-        return appendBatchOnce(batch, false, since);
+        return appendBatchOnce(batch, false, since, tried);
     } catch (const ResendInBatch&) {
-        return appendBatchOnce(batch, true, since);
+        return appendBatchOnce(batch, true, since, tried);
     }
 }
 
 std::vector<AppendResult> SqlStore::appendBatchOnce(const std::vector<const NewMessage*>& batch,
                                                     bool lookForResends,
-                                                    std::chrono::steady_clock::time_point since) {
+                                                    std::chrono::steady_clock::time_point since,
+                                                    TriedRows& tried) {
     return transaction("appendMessage", Mode::Write, since, [&](SqlConnection& db) {
         std::vector<AppendResult> results(batch.size());
         std::vector<std::string> convs;
@@ -622,7 +629,8 @@ std::vector<AppendResult> SqlStore::appendBatchOnce(const std::vector<const NewM
             }
         }
 
-        std::vector<size_t> fresh;
+        std::vector<size_t> fresh;                // stored by this attempt
+        std::vector<size_t> storedEarlier;        // stored by an earlier attempt of this batch
         std::map<std::string, int64_t> nextSeq;   // conv -> last seq given out
         std::map<std::string, int64_t> activity;  // conv -> ts of its last new message
         std::map<std::pair<std::string, std::string>, int64_t> readUpTo;  // (conv, sender)
@@ -631,7 +639,15 @@ std::vector<AppendResult> SqlStore::appendBatchOnce(const std::vector<const NewM
             AppendResult& result = results[i];
             auto found = earlier.find({message.sender, message.cmid});
             if (found != earlier.end()) {
-                result.duplicate = true;
+                const auto mine = tried.find({message.sender, message.cmid});
+                if (mine != tried.end() && std::any_of(mine->second.begin(), mine->second.end(),
+                                                       [&](const MessageRecord& row) {
+                                                           return sameRow(row, found->second);
+                                                       })) {
+                    storedEarlier.push_back(i);
+                } else {
+                    result.duplicate = true;
+                }
                 result.message = found->second;
                 auto view = views.find(result.message.conv);
                 result.members = view != views.end()
@@ -656,13 +672,14 @@ std::vector<AppendResult> SqlStore::appendBatchOnce(const std::vector<const NewM
                 }
             }
             result.members = members;
+            tried[{message.sender, message.cmid}].push_back(result.message);
             fresh.push_back(i);
         }
-        if (fresh.empty()) {
+        if (fresh.empty() && storedEarlier.empty()) {
             return results;
         }
 
-        {
+        if (!fresh.empty()) {
             std::string sql =
                 insertIgnore("messages (conv, seq, sender, cmid, body, meta, ts) VALUES ");
             SqlParams params;
@@ -681,7 +698,7 @@ std::vector<AppendResult> SqlStore::appendBatchOnce(const std::vector<const NewM
                 throw SqlError(SqlError::Kind::Retryable, "concurrent resend of the same cmid");
             }
         }
-        {
+        if (!nextSeq.empty()) {
             std::string seqCases;
             std::string activityCases;
             std::string ids;
@@ -734,6 +751,8 @@ std::vector<AppendResult> SqlStore::appendBatchOnce(const std::vector<const NewM
                 caseParams);
         }
 
+        // Messages stored now, by this attempt or an earlier one, carry their recipients' counts.
+        fresh.insert(fresh.end(), storedEarlier.begin(), storedEarlier.end());
         std::set<std::string> recipients;
         for (size_t i : fresh) {
             for (const auto& member : results[i].members) {

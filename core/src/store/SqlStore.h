@@ -1,7 +1,11 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "store/AppendBatcher.h"
 #include "store/ConnectionPool.h"
@@ -98,9 +102,14 @@ class SqlStore : public Store {
                                           std::chrono::steady_clock::time_point since);
     // One try at it. Without `lookForResends` it assumes no message of the batch is stored yet
     // and throws ResendInBatch (rolled back) when the INSERT finds one that is.
+    // `tried` keeps, across attempts, the rows every attempt meant to insert, by (sender,
+    // cmid): when a commit's outcome was unknown (its connection died) and it did land, a later
+    // attempt finds one of those rows, and it is this batch's own message, not a resend.
+    using TriedRows = std::map<std::pair<std::string, std::string>, std::vector<MessageRecord>>;
     std::vector<AppendResult> appendBatchOnce(const std::vector<const NewMessage*>& batch,
                                               bool lookForResends,
-                                              std::chrono::steady_clock::time_point since);
+                                              std::chrono::steady_clock::time_point since,
+                                              TriedRows& tried);
 
     const SqlDialect& dialect_;
     ConnectionPool pool_;
