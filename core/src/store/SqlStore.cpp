@@ -559,9 +559,13 @@ namespace {
 // A message of the batch is stored already (a resend): the batch runs again, looking for it.
 struct ResendInBatch {};
 
-bool sameRow(const MessageRecord& a, const MessageRecord& b) {
-    return a.conv == b.conv && a.seq == b.seq && a.sender == b.sender && a.cmid == b.cmid &&
-           a.body == b.body && a.metaJson == b.metaJson && a.ts == b.ts;
+// `row`, found by the message's (sender, cmid), is what an attempt of this batch inserted: the
+// same conversation, text and time, and a seq one of those attempts gave it.
+bool insertedByUs(const MessageRecord& row, const NewMessage& message,
+                  const std::vector<int64_t>& triedSeqs) {
+    return row.conv == message.conv && row.body == message.body &&
+           row.metaJson == message.metaJson && row.ts == message.ts &&
+           std::find(triedSeqs.begin(), triedSeqs.end(), row.seq) != triedSeqs.end();
 }
 }  // namespace
 
@@ -572,18 +576,18 @@ bool sameRow(const MessageRecord& a, const MessageRecord& b) {
 // row: the batch is rolled back and runs again with one more read.
 std::vector<AppendResult> SqlStore::appendBatch(const std::vector<const NewMessage*>& batch,
                                                 std::chrono::steady_clock::time_point since) {
-    TriedRows tried;
+    TriedSeqs triedSeqs(batch.size());
     try {
-        return appendBatchOnce(batch, false, since, tried);
+        return appendBatchOnce(batch, false, since, triedSeqs);
     } catch (const ResendInBatch&) {
-        return appendBatchOnce(batch, true, since, tried);
+        return appendBatchOnce(batch, true, since, triedSeqs);
     }
 }
 
 std::vector<AppendResult> SqlStore::appendBatchOnce(const std::vector<const NewMessage*>& batch,
                                                     bool lookForResends,
                                                     std::chrono::steady_clock::time_point since,
-                                                    TriedRows& tried) {
+                                                    TriedSeqs& triedSeqs) {
     return transaction("appendMessage", Mode::Write, since, [&](SqlConnection& db) {
         std::vector<AppendResult> results(batch.size());
         std::vector<std::string> convs;
@@ -639,11 +643,7 @@ std::vector<AppendResult> SqlStore::appendBatchOnce(const std::vector<const NewM
             AppendResult& result = results[i];
             auto found = earlier.find({message.sender, message.cmid});
             if (found != earlier.end()) {
-                const auto mine = tried.find({message.sender, message.cmid});
-                if (mine != tried.end() && std::any_of(mine->second.begin(), mine->second.end(),
-                                                       [&](const MessageRecord& row) {
-                                                           return sameRow(row, found->second);
-                                                       })) {
+                if (insertedByUs(found->second, message, triedSeqs[i])) {
                     storedEarlier.push_back(i);
                 } else {
                     result.duplicate = true;
@@ -672,7 +672,7 @@ std::vector<AppendResult> SqlStore::appendBatchOnce(const std::vector<const NewM
                 }
             }
             result.members = members;
-            tried[{message.sender, message.cmid}].push_back(result.message);
+            triedSeqs[i].push_back(assigned);
             fresh.push_back(i);
         }
         if (fresh.empty() && storedEarlier.empty()) {

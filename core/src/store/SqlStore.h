@@ -1,10 +1,8 @@
 #pragma once
 
 #include <chrono>
-#include <map>
+#include <cstdint>
 #include <memory>
-#include <string>
-#include <utility>
 #include <vector>
 
 #include "store/AppendBatcher.h"
@@ -102,14 +100,14 @@ class SqlStore : public Store {
                                           std::chrono::steady_clock::time_point since);
     // One try at it. Without `lookForResends` it assumes no message of the batch is stored yet
     // and throws ResendInBatch (rolled back) when the INSERT finds one that is.
-    // `tried` keeps, across attempts, the rows every attempt meant to insert, by (sender,
-    // cmid): when a commit's outcome was unknown (its connection died) and it did land, a later
-    // attempt finds one of those rows, and it is this batch's own message, not a resend.
-    using TriedRows = std::map<std::pair<std::string, std::string>, std::vector<MessageRecord>>;
+    // `triedSeqs[i]` keeps, across attempts, the seqs given to batch[i]: when a commit's outcome
+    // was unknown (its connection died) and it did land, a later attempt finds that row, and it
+    // is this batch's own message, not a resend.
+    using TriedSeqs = std::vector<std::vector<int64_t>>;
     std::vector<AppendResult> appendBatchOnce(const std::vector<const NewMessage*>& batch,
                                               bool lookForResends,
                                               std::chrono::steady_clock::time_point since,
-                                              TriedRows& tried);
+                                              TriedSeqs& triedSeqs);
 
     const SqlDialect& dialect_;
     ConnectionPool pool_;
