@@ -698,7 +698,7 @@ std::vector<AppendResult> SqlStore::appendBatchOnce(const std::vector<const NewM
                 throw SqlError(SqlError::Kind::Retryable, "concurrent resend of the same cmid");
             }
         }
-        if (!nextSeq.empty()) {
+        if (!fresh.empty()) {
             std::string seqCases;
             std::string activityCases;
             std::string ids;
@@ -752,9 +752,10 @@ std::vector<AppendResult> SqlStore::appendBatchOnce(const std::vector<const NewM
         }
 
         // Messages stored now, by this attempt or an earlier one, carry their recipients' counts.
-        fresh.insert(fresh.end(), storedEarlier.begin(), storedEarlier.end());
+        std::vector<size_t> storedNow = fresh;
+        storedNow.insert(storedNow.end(), storedEarlier.begin(), storedEarlier.end());
         std::set<std::string> recipients;
-        for (size_t i : fresh) {
+        for (size_t i : storedNow) {
             for (const auto& member : results[i].members) {
                 if (member.uid != results[i].message.sender) {
                     recipients.insert(member.uid);
@@ -762,7 +763,7 @@ std::vector<AppendResult> SqlStore::appendBatchOnce(const std::vector<const NewM
             }
         }
         const auto totals = sumUnread(db, {recipients.begin(), recipients.end()});
-        for (size_t i : fresh) {
+        for (size_t i : storedNow) {
             for (const auto& member : results[i].members) {
                 if (member.uid != results[i].message.sender) {
                     const auto total = totals.find(member.uid);
