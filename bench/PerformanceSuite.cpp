@@ -141,6 +141,9 @@ int main(int argc, char** argv) {
                    "extra top-level YAML for parleyd, e.g. 'server: {workers: 16}'");
     std::string mysqlOptions;
     app.add_option("--mysql-options", mysqlOptions, "extra store.mysql keys, e.g. 'pool_size: 17'");
+    bool mysqlSocket = false;
+    app.add_flag("--mysql-socket", mysqlSocket,
+                 "parleyd reaches MariaDB through its unix socket instead of TCP on loopback");
     int instances = 1;
     app.add_option("--instances", instances,
                    "parleyd instances on MariaDB, on one shared subscription (CPU and RSS are "
@@ -248,8 +251,11 @@ int main(int argc, char** argv) {
         }
         if (wanted("mariadb")) {
             MariaDbServer mariadb;
-            const std::string store = "  backend: mysql\n  mysql: {host: 127.0.0.1, port: " +
-                                      std::to_string(mariadb.port()) + ", user: " + mariadb.user() +
+            const std::string reach =
+                mysqlSocket ? "socket: " + mariadb.socketPath()
+                            : "host: 127.0.0.1, port: " + std::to_string(mariadb.port());
+            const std::string store = "  backend: mysql\n  mysql: {" + reach +
+                                      ", user: " + mariadb.user() +
                                       ", password: '" + mariadb.password() +
                                       "', database: " + mariadb.createDatabase() +
                                       (mysqlOptions.empty() ? "" : ", " + mysqlOptions) + "}\n";

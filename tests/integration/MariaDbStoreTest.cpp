@@ -29,6 +29,23 @@ TEST(MysqlStore, UnreachableServerIsUnavailableNotFatal) {
     EXPECT_THROW(store.migrate(), store::StoreUnavailable);
 }
 
+TEST(MysqlStore, ReachesTheServerThroughItsUnixSocket) {
+    auto& server = sharedMariaDb();
+    MysqlConfig config = server.clientConfig(server.createDatabase());
+    config.port = 1;  // nothing listens there: with a socket set, host and port are not used
+    config.socket = server.socketPath();
+    config.connectTimeoutSeconds = 1;
+    store::MysqlStore store(config, server.password(), 10000);
+    EXPECT_GE(store.migrate(), 1);
+    store.openDirect("alice", "bob", std::nullopt, "c1", 100);
+    const auto stored = store.appendMessage({"c1", "alice", "m1", "through the socket", {}, 1000});
+    ASSERT_EQ(stored.access, store::Access::Member);
+    EXPECT_EQ(stored.message.seq, 1);
+    const auto found = store.findByCmid("alice", "m1");
+    ASSERT_TRUE(found.has_value());
+    EXPECT_EQ(found->body, "through the socket");
+}
+
 TEST(MysqlStore, WrongPasswordIsAnErrorNotARetry) {
     auto& server = sharedMariaDb();
     store::MysqlStore store(server.clientConfig(server.createDatabase()), "wrong-password", 10000);
