@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -49,6 +50,22 @@ std::string fixed(double value, int digits) {
     char text[64];
     std::snprintf(text, sizeof(text), "%.*f", digits, value);
     return text;
+}
+
+// "parleyd + MariaDB, 1:1, 1,000/s" -> "parleyd-mariadb-1-1-1000-s"
+std::string fileNameOf(const std::string& text) {
+    std::string name;
+    for (const char c : text) {
+        if (std::isalnum(static_cast<unsigned char>(c))) {
+            name += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        } else if (c != ',' && !name.empty() && name.back() != '-') {
+            name += '-';
+        }
+    }
+    while (!name.empty() && name.back() == '-') {
+        name.pop_back();
+    }
+    return name;
 }
 
 std::string machine() {
@@ -141,6 +158,10 @@ int main(int argc, char** argv) {
                    "extra top-level YAML for parleyd, e.g. 'server: {workers: 16}'");
     std::string mysqlOptions;
     app.add_option("--mysql-options", mysqlOptions, "extra store.mysql keys, e.g. 'pool_size: 17'");
+    std::string timelineDir;
+    app.add_option("--timeline-dir", timelineDir,
+                   "write each run's replies to a CSV here (sent_ms,reply_ms; see parley-bench "
+                   "--timeline)");
     bool mysqlSocket = false;
     app.add_flag("--mysql-socket", mysqlSocket,
                  "parleyd reaches MariaDB through its unix socket instead of TCP on loopback");
@@ -214,6 +235,10 @@ int main(int argc, char** argv) {
             options.serverPid = serverPid;
             options.databasePid = databasePid;
             options.flooderCommands = scenario.flooder;
+            if (!timelineDir.empty()) {
+                options.timelinePath = timelineDir + "/" + fileNameOf(target + ", " + scenario.name) +
+                                       ".csv";
+            }
             bench::LoadRun loadRun(options);
             Row row{target, scenario, loadRun.run()};
             std::cerr << row.report.toText();

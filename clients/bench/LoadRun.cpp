@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <stdexcept>
@@ -387,6 +388,10 @@ void LoadRun::onMessage(BenchClient& client, const std::string& suffix, nlohmann
         {
             std::lock_guard lock(statsMutex_);
             replyMicros_.push_back(static_cast<uint32_t>(micros));
+            if (!options_.timelinePath.empty()) {
+                replyTimeline_.emplace_back(nanosSince(start_, sentAt) / 1000,
+                                            static_cast<uint32_t>(micros));
+            }
         }
         ++replies_;
         --outstanding_;
@@ -544,6 +549,26 @@ LoadReport LoadRun::run() {
     return report;
 }
 
+void LoadRun::writeTimeline() {
+    std::sort(replyTimeline_.begin(), replyTimeline_.end());
+    std::ofstream out(options_.timelinePath);
+    // CLOCK_MONOTONIC (steady_clock here), to line the replies up with other readings.
+    char started[96];
+    std::snprintf(started, sizeof(started), "# sending started at monotonic %.3f s\n",
+                  std::chrono::duration<double>(start_.time_since_epoch()).count());
+    out << started;
+    out << "sent_ms,reply_ms\n";
+    char line[64];
+    for (const auto& [sentMicros, replyMicros] : replyTimeline_) {
+        std::snprintf(line, sizeof(line), "%.3f,%.3f\n", static_cast<double>(sentMicros) / 1000.0,
+                      static_cast<double>(replyMicros) / 1000.0);
+        out << line;
+    }
+    if (!out) {
+        throw std::runtime_error("parley-bench: cannot write " + options_.timelinePath);
+    }
+}
+
 LoadReport LoadRun::collect(double sendingSeconds) {
     LoadReport report;
     report.options = options_;
@@ -598,6 +623,9 @@ LoadReport LoadRun::collect(double sendingSeconds) {
         }
     }
     std::lock_guard lock(statsMutex_);
+    if (!options_.timelinePath.empty()) {
+        writeTimeline();
+    }
     report.refused = refused_;
     report.replyLatency = summarize(replyMicros_);
     report.deliveryLatency = summarize(deliveryMicros_);

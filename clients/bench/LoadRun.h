@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "BenchClient.h"
@@ -42,6 +43,10 @@ struct LoadOptions {
     pid_t serverPid = 0;    // parleyd (or the relay): its CPU and memory are reported
     pid_t databasePid = 0;  // the database server, if any: its CPU is reported
     bool progress = true;   // a progress line on stderr
+    // If set, this file gets a line per reply, "sent_ms,reply_ms": when the message was sent
+    // (since sending started) and how long its reply took. Shows whether the slow replies come
+    // together (a stall) or spread out (queueing).
+    std::string timelinePath;
 };
 
 struct LatencySummary {
@@ -114,6 +119,7 @@ class LoadRun {
     bool sendingActive() const;
     void printProgress(double elapsed);
     LoadReport collect(double sendingSeconds);
+    void writeTimeline();  // with statsMutex_ held
 
     LoadOptions options_;
     std::string body_;
@@ -142,6 +148,7 @@ class LoadRun {
 
     std::mutex statsMutex_;
     std::vector<uint32_t> replyMicros_;
+    std::vector<std::pair<int64_t, uint32_t>> replyTimeline_;  // (sent, µs since start; reply µs)
     std::vector<uint32_t> deliveryMicros_;
     std::map<std::string, long long> refused_;
     std::map<std::string, long long> flooderRefused_;

@@ -50,6 +50,8 @@ int main(int argc, char** argv) {
                    "as it can when sending starts: the others' latency shows what it costs them")
         ->check(CLI::Range(0LL, 10000000LL));
     app.add_option("--server-pid", options.serverPid, "parleyd's pid: report its CPU and memory");
+    app.add_option("--timeline", options.timelinePath,
+                   "write a CSV line per reply to this file: sent_ms,reply_ms");
     app.add_flag("--json", json, "print the report as one JSON object");
     bool quiet = false;
     app.add_flag("--quiet", quiet, "no progress line");

@@ -1,0 +1,139 @@
+// parley-bench end to end: the built load generator run as a child process against a real
+// Mosquitto, with parleyd (SQLite) or with its own `relay` in the middle (docs/clients.md). The
+// report must count what was sent, stored and delivered, and --timeline must write one line per
+// reply.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../parleyctl/CommandRun.h"
+#include "ChildProcess.h"
+#include "MosquittoServer.h"
+#include "ParleydProcess.h"
+#include "TempDir.h"
+
+namespace parley::testing {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr const char* kServicePassword = "bench-test-service";
+constexpr const char* kUserPassword = "bench-test-pw";
+constexpr int kUsers = 4;
+
+std::vector<BrokerUser> brokerUsers() {
+    std::vector<BrokerUser> users{{"parleyd", kServicePassword}};
+    char name[32];
+    for (int i = 1; i <= kUsers; ++i) {
+        std::snprintf(name, sizeof(name), "bench-%04d", i);
+        users.push_back({name, kUserPassword});
+    }
+    return users;
+}
+
+std::string parleydYaml(const MosquittoServer& broker) {
+    return "broker:\n  uri: " + broker.uri() +
+           "\n  client_id: parleyd-bench-test\n  username: parleyd\n  password: " +
+           kServicePassword +
+           "\nstore:\n  backend: sqlite\n  sqlite: {path: parley.db}\nlog: {level: info}\n";
+}
+
+// 4 users in 2 pairs, 40 msg/s offered for 1 s.
+CommandResult runBench(const MosquittoServer& broker, const std::vector<std::string>& extra) {
+    std::vector<std::string> argv = {PARLEY_BENCH_PATH, "--uri",   broker.uri(), "--password",
+                                     kUserPassword,     "--users", "4",          "--rate",
+                                     "40",              "--seconds", "1",        "--drain",
+                                     "10",              "--json",  "--quiet"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return runCommand(argv, {}, 60s);
+}
+
+std::vector<std::string> linesOf(const std::string& path) {
+    std::ifstream file(path);
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(file, line);) {
+        lines.push_back(line);
+    }
+    return lines;
+}
+
+// What a clean run reports: everything sent was stored once and reached the other member once.
+void expectCleanReport(const json& report) {
+    const long long sent = report.at("sent");
+    EXPECT_GE(sent, 30) << "40 msg/s offered for 1 s";
+    EXPECT_LE(sent, 50);
+    EXPECT_EQ(report.at("stored"), sent);
+    EXPECT_EQ(report.at("unanswered"), 0);
+    EXPECT_EQ(report.at("duplicate_stores"), 0);
+    EXPECT_EQ(report.at("seq_gaps"), 0);
+    EXPECT_EQ(report.at("deliveries_expected"), 2 * sent)
+        << "1:1: both members' inboxes, the sender's own (other devices) included";
+    EXPECT_EQ(report.at("delivered"), 2 * sent);
+    EXPECT_EQ(report.at("lost_deliveries"), 0);
+    EXPECT_EQ(report.at("duplicate_deliveries"), 0);
+    EXPECT_EQ(report.at("reply_latency").at("count"), sent);
+    EXPECT_GT(report.at("reply_latency").at("p50_ms").get<double>(), 0.0);
+}
+
+TEST(ParleyBench, CountsEveryMessageThroughParleydAndWritesTheTimeline) {
+    MosquittoServer broker(brokerUsers());
+    ParleydProcess parleyd(parleydYaml(broker));
+    TempDir dir("parley-bench-test");
+    const std::string timeline = dir.file("replies.csv");
+
+    const auto result = runBench(broker, {"--timeline", timeline, "--server-pid",
+                                          std::to_string(parleyd.pid())});
+    ASSERT_EQ(result.exitCode, 0) << result.out << result.err;
+    const json report = json::parse(result.out);
+    expectCleanReport(report);
+    EXPECT_GT(report.at("server_rss_max_kib").get<double>(), 0.0) << "parleyd's memory, read";
+
+    const auto lines = linesOf(timeline);
+    ASSERT_GE(lines.size(), 2U);
+    EXPECT_EQ(lines[0].rfind("# sending started at monotonic ", 0), 0U) << lines[0];
+    EXPECT_EQ(lines[1], "sent_ms,reply_ms");
+    ASSERT_EQ(static_cast<long long>(lines.size() - 2), report.at("stored").get<long long>())
+        << "a line per reply";
+    double previousSent = -1;
+    double slowest = 0;
+    for (size_t i = 2; i < lines.size(); ++i) {
+        double sentMs = -1, replyMs = -1;
+        char comma = 0;
+        std::istringstream line(lines[i]);
+        line >> sentMs >> comma >> replyMs;
+        ASSERT_TRUE(line && comma == ',') << "line " << i << ": " << lines[i];
+        EXPECT_GE(sentMs, previousSent) << "in the order they were sent";
+        EXPECT_LT(sentMs, 2000.0) << "sent within the 1 s of sending";
+        EXPECT_GT(replyMs, 0.0);
+        previousSent = sentMs;
+        slowest = std::max(slowest, replyMs);
+    }
+    EXPECT_NEAR(slowest, report.at("reply_latency").at("max_ms").get<double>(), 0.01)
+        << "the timeline and the report's max agree";
+}
+
+TEST(ParleyBench, CountsEveryMessageThroughTheRawRelay) {
+    MosquittoServer broker(brokerUsers());
+    TempDir dir("parley-bench-relay-test");
+    ChildProcess relay({PARLEY_BENCH_PATH, "--uri", broker.uri(), "relay", "--relay-password",
+                        kServicePassword},
+                       dir.file("relay.log"));
+    ASSERT_TRUE(relay.waitForLog("relay ready", 10s)) << relay.log();
+
+    const auto result = runBench(broker, {});
+    ASSERT_EQ(result.exitCode, 0) << result.out << result.err;
+    expectCleanReport(json::parse(result.out));
+    EXPECT_EQ(relay.terminate(5s), 0) << relay.log();
+}
+
+}  // namespace
+}  // namespace parley::testing
