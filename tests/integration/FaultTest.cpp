@@ -310,7 +310,7 @@ TEST(StoreFaults, CommitWithUnknownOutcomeIsNotStoredTwice) {
             return std::make_unique<CommitFault>(
                 std::make_unique<store::MysqlConnection>(config, password), mode);
         },
-        2, 10000);
+        2, 1, 10000);
     store.migrate();
     const auto group = store.createGroup("ann", {"ann", "bob"}, std::nullopt, "g-commit", 1);
 

@@ -11,6 +11,9 @@ std::function<std::unique_ptr<store::Store>()> freshMariaDbDatabase() {
     auto& server = sharedMariaDb();
     MysqlConfig config = server.clientConfig(server.createDatabase());
     config.poolSize = 4;
+    // Two batches of messages at once, so the concurrent cases below also cover batches that
+    // overlap (row locks in id order); the end-to-end tests run the default of one.
+    config.batchesInFlight = 2;
     const std::string password = server.password();
     return
         [config, password] { return std::make_unique<store::MysqlStore>(config, password, 10000); };

@@ -21,6 +21,7 @@ TEST(ConfigLoader, EmptyFileGivesDefaults) {
     EXPECT_EQ(config.limits.maxBodyBytes, 16384);
     EXPECT_EQ(config.presence.awayAfterMs, 300000);
     EXPECT_EQ(config.broker.sessionExpirySeconds, 600);
+    EXPECT_EQ(config.store.mysql.batchesInFlight, 1);
 }
 
 TEST(ConfigLoader, ReadsEveryKindOfValue) {
@@ -32,7 +33,7 @@ broker:
   keepalive: 1m
 store:
   backend: mysql
-  mysql: {host: db, port: 3307, pool_size: 3, io_timeout: 2s}
+  mysql: {host: db, port: 3307, pool_size: 3, batches_in_flight: 2, io_timeout: 2s}
   retry_for: 500ms
 topics: {prefix: chat/v1}
 limits: {max_body_bytes: 100, max_group_members: 7}
@@ -50,6 +51,7 @@ log: {level: debug}
     EXPECT_EQ(config.store.mysql.host, "db");
     EXPECT_EQ(config.store.mysql.port, 3307);
     EXPECT_EQ(config.store.mysql.poolSize, 3);
+    EXPECT_EQ(config.store.mysql.batchesInFlight, 2);
     EXPECT_EQ(config.store.mysql.ioTimeoutSeconds, 2);
     EXPECT_EQ(config.store.retryForMs, 500);
     EXPECT_EQ(config.topicPrefix, "chat/v1");
@@ -94,6 +96,9 @@ TEST(ConfigLoader, InconsistentValuesAreRefused) {
                   .find("max_payload_bytes"),
               std::string::npos);
     EXPECT_NE(errorOf("presence: {away_after: 1s, sweep_interval: 5s}").find("sweep_interval"),
+              std::string::npos);
+    EXPECT_NE(errorOf("store: {mysql: {pool_size: 2, batches_in_flight: 3}}")
+                  .find("store.mysql.batches_in_flight: must not exceed store.mysql.pool_size"),
               std::string::npos);
 }
 

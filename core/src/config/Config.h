@@ -38,6 +38,8 @@ struct MysqlConfig {
     std::string passwordFile;
     std::string database = "parley";
     int poolSize = 8;
+    // Batches of messages stored at once (group commit, docs/performance.md); at most poolSize.
+    int batchesInFlight = 1;
     int connectTimeoutSeconds = 5;
     int ioTimeoutSeconds = 30;
 };

@@ -334,6 +334,10 @@ Config parse(const YAML::Node& root, const std::string& source) {
          [&](const YAML::Node& n, const std::string& k) {
              mysql.poolSize = static_cast<int>(r.integer(n, k, 1, 256));
          }},
+        {"batches_in_flight",
+         [&](const YAML::Node& n, const std::string& k) {
+             mysql.batchesInFlight = static_cast<int>(r.integer(n, k, 1, 256));
+         }},
         {"connect_timeout",
          [&](const YAML::Node& n, const std::string& k) {
              mysql.connectTimeoutSeconds = static_cast<int>(r.duration(n, k, 1000, 600000) / 1000);
@@ -585,6 +589,10 @@ Config parse(const YAML::Node& root, const std::string& source) {
     }
     if (!mysql.password.empty() && !mysql.passwordFile.empty()) {
         r.fail(root["store"], "store.mysql", "set password or password_file, not both");
+    }
+    if (mysql.batchesInFlight > mysql.poolSize) {
+        r.fail(root["store"], "store.mysql.batches_in_flight",
+               "must not exceed store.mysql.pool_size (each batch holds a connection)");
     }
     if (limits.maxBodyBytes + limits.maxMetaBytes > limits.maxPayloadBytes) {
         r.fail(root["limits"], "limits",

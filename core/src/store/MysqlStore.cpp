@@ -10,6 +10,7 @@ MysqlStore::MysqlStore(const MysqlConfig& config, std::string password, int64_t 
           [config, password = std::move(password)] {
               return std::make_unique<MysqlConnection>(config, password);
           },
-          static_cast<size_t>(config.poolSize), retryForMs) {}
+          static_cast<size_t>(config.poolSize), static_cast<size_t>(config.batchesInFlight),
+          retryForMs) {}
 
 }  // namespace parley::store

@@ -76,7 +76,6 @@ ALTER TABLE users ADD COLUMN email TEXT;
 )sql",
         },
         "",
-        1,
     };
     return dialect;
 }
@@ -154,7 +153,6 @@ ALTER TABLE users ADD COLUMN email VARCHAR(254) NULL;
 )sql",
         },
         " FOR UPDATE",
-        2,
     };
     return dialect;
 }

@@ -20,9 +20,6 @@ struct SqlDialect {
     // Appended to a SELECT that must lock the rows it reads until commit ("" where a write
     // transaction already excludes every other writer, as in SQLite).
     std::string lockRows;
-    // How many batches of messages may be stored at once (see AppendBatcher): SQLite has one
-    // writer, a server overlaps one batch's commit with the next batch's statements.
-    size_t appendBatchesInFlight = 1;
 };
 
 const SqlDialect& sqliteDialect();

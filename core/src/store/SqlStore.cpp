@@ -206,11 +206,11 @@ std::string directConversationKey(const std::string& first, const std::string& s
 }
 
 SqlStore::SqlStore(const SqlDialect& dialect, ConnectionPool::Factory factory, size_t poolSize,
-                   int64_t retryForMs)
+                   size_t appendBatchesInFlight, int64_t retryForMs)
     : dialect_(dialect),
       pool_(std::move(factory), poolSize),
       retryForMs_(retryForMs),
-      appender_(std::min(dialect.appendBatchesInFlight, std::max<size_t>(1, poolSize)),
+      appender_(std::min(appendBatchesInFlight, std::max<size_t>(1, poolSize)),
                 kMaxAppendBatch,
                 [this](const std::vector<const NewMessage*>& batch,
                        std::chrono::steady_clock::time_point since) {

@@ -16,8 +16,10 @@ namespace parley::store {
 // pool, each method one transaction retried on busy/deadlock/lost connection until `retryForMs`.
 class SqlStore : public Store {
   public:
+    // appendBatchesInFlight: how many batches of messages may be stored at once (see
+    // AppendBatcher), at most poolSize.
     SqlStore(const SqlDialect& dialect, ConnectionPool::Factory factory, size_t poolSize,
-             int64_t retryForMs);
+             size_t appendBatchesInFlight, int64_t retryForMs);
 
     std::string backendName() const override { return dialect_.name; }
     int migrate() override;

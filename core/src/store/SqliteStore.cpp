@@ -8,6 +8,6 @@ SqliteStore::SqliteStore(const SqliteConfig& config, int64_t retryForMs)
     : SqlStore(
           sqliteDialect(),
           [config] { return std::make_unique<SqliteConnection>(config.path, config.synchronous); },
-          1, retryForMs) {}
+          1, 1, retryForMs) {}
 
 }  // namespace parley::store
