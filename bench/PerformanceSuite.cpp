@@ -236,8 +236,8 @@ int main(int argc, char** argv) {
             options.databasePid = databasePid;
             options.flooderCommands = scenario.flooder;
             if (!timelineDir.empty()) {
-                options.timelinePath = timelineDir + "/" + fileNameOf(target + ", " + scenario.name) +
-                                       ".csv";
+                options.timelinePath =
+                    timelineDir + "/" + fileNameOf(target + ", " + scenario.name) + ".csv";
             }
             bench::LoadRun loadRun(options);
             Row row{target, scenario, loadRun.run()};
@@ -279,11 +279,10 @@ int main(int argc, char** argv) {
             const std::string reach =
                 mysqlSocket ? "socket: " + mariadb.socketPath()
                             : "host: 127.0.0.1, port: " + std::to_string(mariadb.port());
-            const std::string store = "  backend: mysql\n  mysql: {" + reach +
-                                      ", user: " + mariadb.user() +
-                                      ", password: '" + mariadb.password() +
-                                      "', database: " + mariadb.createDatabase() +
-                                      (mysqlOptions.empty() ? "" : ", " + mysqlOptions) + "}\n";
+            const std::string store =
+                "  backend: mysql\n  mysql: {" + reach + ", user: " + mariadb.user() +
+                ", password: '" + mariadb.password() + "', database: " + mariadb.createDatabase() +
+                (mysqlOptions.empty() ? "" : ", " + mysqlOptions) + "}\n";
             std::vector<std::unique_ptr<ParleydProcess>> parleyds;
             for (int i = 1; i <= instances; ++i) {
                 parleyds.push_back(std::make_unique<ParleydProcess>(parleydYaml(

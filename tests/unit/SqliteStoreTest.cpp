@@ -72,7 +72,8 @@ TEST(SqlStoreUnavailable, AMessageWaitingBehindAFailingBatchGetsNoSecondWholeWai
     using Clock = std::chrono::steady_clock;
     constexpr int64_t kRetryForMs = 2000;
     store::SqlStore store(
-        store::sqliteDialect(), [] { return std::make_unique<DownConnection>(); }, 1, 1, kRetryForMs);
+        store::sqliteDialect(), [] { return std::make_unique<DownConnection>(); }, 1, 1,
+        kRetryForMs);
     std::thread first([&] {
         EXPECT_THROW(store.appendMessage({"c1", "ann", "m1", "one", std::nullopt, 1}),
                      store::StoreUnavailable);

@@ -210,8 +210,7 @@ SqlStore::SqlStore(const SqlDialect& dialect, ConnectionPool::Factory factory, s
     : dialect_(dialect),
       pool_(std::move(factory), poolSize),
       retryForMs_(retryForMs),
-      appender_(std::min(appendBatchesInFlight, std::max<size_t>(1, poolSize)),
-                kMaxAppendBatch,
+      appender_(std::min(appendBatchesInFlight, std::max<size_t>(1, poolSize)), kMaxAppendBatch,
                 [this](const std::vector<const NewMessage*>& batch,
                        std::chrono::steady_clock::time_point since) {
                     return appendBatch(batch, since);

@@ -5,13 +5,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "../parleyctl/CommandRun.h"
@@ -47,12 +47,23 @@ std::string parleydYaml(const MosquittoServer& broker) {
            "\nstore:\n  backend: sqlite\n  sqlite: {path: parley.db}\nlog: {level: info}\n";
 }
 
-// 4 users in 2 pairs, 40 msg/s offered for 1 s.
+// kUsers users in 1:1 pairs, 40 msg/s offered for 1 s.
 CommandResult runBench(const MosquittoServer& broker, const std::vector<std::string>& extra) {
-    std::vector<std::string> argv = {PARLEY_BENCH_PATH, "--uri",   broker.uri(), "--password",
-                                     kUserPassword,     "--users", "4",          "--rate",
-                                     "40",              "--seconds", "1",        "--drain",
-                                     "10",              "--json",  "--quiet"};
+    std::vector<std::string> argv = {PARLEY_BENCH_PATH,
+                                     "--uri",
+                                     broker.uri(),
+                                     "--password",
+                                     kUserPassword,
+                                     "--users",
+                                     std::to_string(kUsers),
+                                     "--rate",
+                                     "40",
+                                     "--seconds",
+                                     "1",
+                                     "--drain",
+                                     "10",
+                                     "--json",
+                                     "--quiet"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return runCommand(argv, {}, 60s);
 }
@@ -90,8 +101,8 @@ TEST(ParleyBench, CountsEveryMessageThroughParleydAndWritesTheTimeline) {
     TempDir dir("parley-bench-test");
     const std::string timeline = dir.file("replies.csv");
 
-    const auto result = runBench(broker, {"--timeline", timeline, "--server-pid",
-                                          std::to_string(parleyd.pid())});
+    const auto result =
+        runBench(broker, {"--timeline", timeline, "--server-pid", std::to_string(parleyd.pid())});
     ASSERT_EQ(result.exitCode, 0) << result.out << result.err;
     const json report = json::parse(result.out);
     expectCleanReport(report);
@@ -124,9 +135,9 @@ TEST(ParleyBench, CountsEveryMessageThroughParleydAndWritesTheTimeline) {
 TEST(ParleyBench, CountsEveryMessageThroughTheRawRelay) {
     MosquittoServer broker(brokerUsers());
     TempDir dir("parley-bench-relay-test");
-    ChildProcess relay({PARLEY_BENCH_PATH, "--uri", broker.uri(), "relay", "--relay-password",
-                        kServicePassword},
-                       dir.file("relay.log"));
+    ChildProcess relay(
+        {PARLEY_BENCH_PATH, "--uri", broker.uri(), "relay", "--relay-password", kServicePassword},
+        dir.file("relay.log"));
     ASSERT_TRUE(relay.waitForLog("relay ready", 10s)) << relay.log();
 
     const auto result = runBench(broker, {});
