@@ -83,8 +83,9 @@ std::string machine() {
 void printTable(const std::vector<Row>& rows) {
     std::cout
         << "\n| load | server | stored msg/s | delivered/s | reply p50 / p99 ms | "
-           "recipient p50 / p90 / p99 / max ms | lost | dup | server CPU | server RSS | DB CPU |\n"
-           "|---|---|---|---|---|---|---|---|---|---|---|\n";
+           "recipient p50 / p90 / p99 / max ms | lost | dup | server CPU | server RSS | DB CPU | "
+           "steal |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (const auto& row : rows) {
         const auto& r = row.report;
         std::cout << "| " << row.scenario.name << " | " << row.target << " | "
@@ -96,6 +97,7 @@ void printTable(const std::vector<Row>& rows) {
                   << " | " << (r.duplicateDeliveries + r.duplicateStores + r.seqGaps) << " | "
                   << fixed(r.serverCpuPercent, 0) << "% | " << r.serverRssMaxKiB / 1024 << " MiB | "
                   << (r.databaseCpuPercent >= 0 ? fixed(r.databaseCpuPercent, 0) + "%" : "-")
+                  << " | " << (r.stealPercent >= 0 ? fixed(r.stealPercent, 0) + "%" : "-")
                   << " |\n";
     }
     bool flooded = false;

@@ -79,6 +79,7 @@ nlohmann::json LoadReport::toJson() const {
             {"server_rss_max_kib", serverRssMaxKiB},
             {"database_cpu_percent", databaseCpuPercent},
             {"bench_cpu_percent", benchCpuPercent},
+            {"machine_steal_percent", stealPercent},
             {"flooder",
              {{"commands", options.flooderCommands},
               {"sent", flooderSent},
@@ -126,6 +127,10 @@ std::string LoadReport::toText() const {
         text << "database: CPU " << databaseCpuPercent << "% of a core; ";
     }
     text << "bench: CPU " << benchCpuPercent << "% of a core\n";
+    if (stealPercent >= 0) {
+        text << "  machine: the hypervisor took " << stealPercent
+             << "% of the CPU while sending (steal)\n";
+    }
     if (options.flooderCommands > 0) {
         text.precision(2);
         text << "  flooder: sent " << flooderSent << " in " << flooderSendSeconds << " s, stored "
@@ -454,6 +459,7 @@ LoadReport LoadRun::run() {
     const ProcessSample databaseBefore = sampleProcess(options_.databasePid);
     long serverRssMax = serverBefore.rssKiB;
 
+    const MachineSample machineBefore = sampleMachine();
     start_ = Clock::now();
     sendDeadline_ =
         start_ + std::chrono::milliseconds(static_cast<long long>(options_.seconds * 1000));
@@ -502,6 +508,7 @@ LoadReport LoadRun::run() {
         }
     }
     sending_ = false;
+    const MachineSample machineAfterSending = sampleMachine();
     if (pacer.joinable()) {
         pacer.join();
     }
@@ -546,6 +553,7 @@ LoadReport LoadRun::run() {
             100.0 * (databaseAfter.cpuSeconds - databaseBefore.cpuSeconds) / elapsed;
     }
     report.benchCpuPercent = 100.0 * (benchAfter.cpuSeconds - benchBefore.cpuSeconds) / elapsed;
+    report.stealPercent = stealPercent(machineBefore, machineAfterSending);
     return report;
 }
 

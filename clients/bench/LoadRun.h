@@ -75,6 +75,9 @@ struct LoadReport {
     long serverRssMaxKiB = -1;
     double databaseCpuPercent = -1;  // of one core; -1: not measured
     double benchCpuPercent = 0;
+    // Share of the machine's CPU time the hypervisor took while sending (`steal` in /proc/stat):
+    // on a virtual machine, the latency tail follows it (docs/performance.md); -1: unknown.
+    double stealPercent = -1;
     // The flooder (LoadOptions::flooderCommands), not counted above.
     long long flooderSent = 0;
     long long flooderStored = 0;

@@ -46,4 +46,32 @@ ProcessSample sampleProcess(pid_t pid) {
     return sample;
 }
 
+MachineSample sampleMachine() {
+    MachineSample sample;
+    std::ifstream stat("/proc/stat");
+    std::string cpu;
+    if (!(stat >> cpu) || cpu != "cpu") {
+        return sample;
+    }
+    // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already
+    // counted in user and nice.
+    unsigned long long value = 0;
+    for (int index = 0; index < 8 && stat >> value; ++index) {
+        sample.total += value;
+        if (index == 7) {
+            sample.steal = value;
+            sample.valid = true;
+        }
+    }
+    return sample;
+}
+
+double stealPercent(const MachineSample& before, const MachineSample& after) {
+    if (!before.valid || !after.valid || after.total <= before.total) {
+        return -1;
+    }
+    return 100.0 * static_cast<double>(after.steal - before.steal) /
+           static_cast<double>(after.total - before.total);
+}
+
 }  // namespace parley::bench

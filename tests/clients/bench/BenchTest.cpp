@@ -18,6 +18,7 @@
 #include "ChildProcess.h"
 #include "MosquittoServer.h"
 #include "ParleydProcess.h"
+#include "ProcessStats.h"
 #include "TempDir.h"
 
 namespace parley::testing {
@@ -93,6 +94,9 @@ void expectCleanReport(const json& report) {
     EXPECT_EQ(report.at("duplicate_deliveries"), 0);
     EXPECT_EQ(report.at("reply_latency").at("count"), sent);
     EXPECT_GT(report.at("reply_latency").at("p50_ms").get<double>(), 0.0);
+    const double steal = report.at("machine_steal_percent");
+    EXPECT_GE(steal, 0.0) << "read from /proc/stat";
+    EXPECT_LE(steal, 100.0);
 }
 
 TEST(ParleyBench, CountsEveryMessageThroughParleydAndWritesTheTimeline) {
@@ -144,6 +148,19 @@ TEST(ParleyBench, CountsEveryMessageThroughTheRawRelay) {
     ASSERT_EQ(result.exitCode, 0) << result.out << result.err;
     expectCleanReport(json::parse(result.out));
     EXPECT_EQ(relay.terminate(5s), 0) << relay.log();
+}
+
+TEST(ParleyBench, StealIsTheHypervisorsShareOfTheTicksBetweenTwoSamples) {
+    bench::MachineSample before{true, 1000, 10};
+    bench::MachineSample after{true, 1200, 30};
+    EXPECT_DOUBLE_EQ(bench::stealPercent(before, after), 10.0);
+    EXPECT_EQ(bench::stealPercent(before, before), -1) << "no time passed";
+    EXPECT_EQ(bench::stealPercent({}, after), -1) << "a sample that could not be read";
+
+    const auto now = bench::sampleMachine();
+    ASSERT_TRUE(now.valid) << "/proc/stat's cpu line";
+    EXPECT_GT(now.total, 0U);
+    EXPECT_LE(now.steal, now.total);
 }
 
 }  // namespace
