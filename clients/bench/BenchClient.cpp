@@ -1,6 +1,7 @@
 #include "BenchClient.h"
 
 #include "transport/ConnectWaker.h"
+#include "transport/PahoLibrary.h"
 #include "transport/SocketTuning.h"
 
 #include <stdexcept>
@@ -25,6 +26,7 @@ BenchClient::BenchClient(const std::string& uri, const std::string& prefix, std:
       commandTopic_(prefix + "/c2s/" + uid_),
       inboxPrefix_(prefix + "/u/" + uid_ + "/"),
       handler_(std::move(handler)) {
+    holdPahoLibraryOpen();
     client_ =
         std::make_unique<mqtt::async_client>(uri, uid_ + "-bench", benchCreateOptions(), nullptr);
     connectOptions_.set_mqtt_version(MQTTVERSION_5);

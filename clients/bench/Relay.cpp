@@ -1,5 +1,6 @@
 #include "Relay.h"
 
+#include "transport/PahoLibrary.h"
 #include "transport/SocketTuning.h"
 
 #include <algorithm>
@@ -39,6 +40,7 @@ void onSignal(int) {
 Relay::Relay(const std::string& uri, const std::string& prefix, const std::string& user,
              const std::string& password, int inflight)
     : prefix_(prefix) {
+    holdPahoLibraryOpen();
     client_ = std::make_unique<mqtt::async_client>(uri, "parley-bench-relay", benchCreateOptions(),
                                                    nullptr);
     connectOptions_.set_mqtt_version(MQTTVERSION_5);

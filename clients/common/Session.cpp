@@ -1,6 +1,7 @@
 #include "Session.h"
 
 #include "transport/ConnectWaker.h"
+#include "transport/PahoLibrary.h"
 #include "transport/SocketTuning.h"
 
 #include <random>
@@ -59,6 +60,7 @@ Session::Session(ConnectionOptions options)
     if (options_.user.empty()) {
         throw SessionError("no user given (flag --user, PARLEY_USER or the config file)");
     }
+    holdPahoLibraryOpen();
     client_ = std::make_unique<mqtt::async_client>(options_.uri, clientId_, sessionCreateOptions(),
                                                    nullptr);
 }

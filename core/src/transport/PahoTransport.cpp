@@ -5,12 +5,15 @@
 #include <chrono>
 #include <stdexcept>
 
+#include "transport/PahoLibrary.h"
 #include "transport/SocketTuning.h"
 
 namespace parley {
 
 namespace {
+// Called where client_ is built, before it (the member initializer's argument).
 mqtt::create_options createOptions(const BrokerConfig& config) {
+    holdPahoLibraryOpen();
     mqtt::create_options options(MQTTVERSION_5);
     // Replies and events published while the broker is away wait here (the store has them anyway).
     options.set_send_while_disconnected(true, true);
