@@ -103,6 +103,11 @@ TEST_F(OpsEndpoints, MetricsCountRealCommandsByOutcome) {
     EXPECT_EQ(sample(text, R"(parley_command_duration_seconds_count{op="msg.send"})"), 2) << text;
     EXPECT_GE(sample(text, R"(parley_store_duration_seconds_count{method="appendMessage"})"), 2)
         << text;
+    // Group commit: alice's message went through a batch (carol's too, if it got that far).
+    const double batches = sample(text, "parley_store_append_batches_total");
+    EXPECT_GE(batches, 1) << text;
+    EXPECT_GE(sample(text, "parley_store_append_batch_messages_total"), batches) << text;
+    EXPECT_EQ(sample(text, "parley_store_append_batch_duration_seconds_count"), batches) << text;
     EXPECT_EQ(sample(text, "parley_broker_connected"), 1) << text;
     EXPECT_EQ(sample(text, "parley_database_up"), 1) << text;
     EXPECT_GE(sample(text, "parley_worker_queue_depth"), 0) << text;

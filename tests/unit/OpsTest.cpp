@@ -224,5 +224,26 @@ TEST_F(OpsServerTest, TimedStoreCountsCallsAndMessagesStored) {
     EXPECT_GE(store_->presenceCounts().online, 1);
 }
 
+TEST_F(OpsServerTest, TimedStoreCountsBatchesOfMessages) {
+    ops::Metrics metrics;
+    ops::TimedStore timed(*store_, metrics);  // takes the store's batch observer
+    const std::string conv = openDirect("alice", "bob");
+    for (int i = 0; i < 3; ++i) {
+        // One after another: each message is a batch of its own.
+        auto sent = call("alice", {{"op", "msg.send"},
+                                   {"conv", conv},
+                                   {"cmid", "b" + std::to_string(i)},
+                                   {"body", "hi"}});
+        ASSERT_EQ(codeOf(sent), "ok") << sent;
+    }
+    ops::Exposition out;
+    metrics.render(out);
+    const std::string text = out.text();
+    EXPECT_NE(text.find("parley_store_append_batches_total 3\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("parley_store_append_batch_messages_total 3\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("parley_store_append_batch_duration_seconds_count 3\n"), std::string::npos)
+        << text;
+}
+
 }  // namespace
 }  // namespace parley

@@ -88,6 +88,18 @@ void Metrics::render(Exposition& out) const {
     out.sample("parley_messages_stored_total", {},
                static_cast<double>(messagesStored.load(std::memory_order_relaxed)));
 
+    out.family("parley_store_append_batches_total", "counter",
+               "Transactions that stored a batch of messages (group commit)");
+    out.sample("parley_store_append_batches_total", {},
+               static_cast<double>(appendBatches.load(std::memory_order_relaxed)));
+    out.family("parley_store_append_batch_messages_total", "counter",
+               "Messages handed to those transactions (divided by the batches: mean batch size)");
+    out.sample("parley_store_append_batch_messages_total", {},
+               static_cast<double>(appendBatchMessages.load(std::memory_order_relaxed)));
+    out.family("parley_store_append_batch_duration_seconds", "histogram",
+               "Time of one batch's transaction, retries included");
+    out.histogram("parley_store_append_batch_duration_seconds", {}, appendBatchDuration.snapshot());
+
     out.family("parley_store_duration_seconds", "histogram",
                "Time of one store call (one transaction, retries included), by method");
     for (const auto& [name, stats] : storeMethods_) {

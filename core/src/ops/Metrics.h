@@ -53,6 +53,11 @@ class Metrics {
 
     Histogram queueWait;  // from arrival to a worker taking the command
     std::atomic<uint64_t> messagesStored{0};
+    // Group commit (Store::observeAppendBatches): transactions that stored batches of messages,
+    // the messages in them, and each one's time.
+    std::atomic<uint64_t> appendBatches{0};
+    std::atomic<uint64_t> appendBatchMessages{0};
+    Histogram appendBatchDuration;
     std::atomic<uint64_t> ingressRateLimited{0};   // over the per-user token bucket
     std::atomic<uint64_t> ingressQueueLimited{0};  // over the per-user queued commands
     const int64_t startTimeMs;

@@ -25,6 +25,16 @@ TimedStore::TimedStore(store::Store& inner, Metrics& metrics) : inner_(inner) {
     for (const char* method : kMethods) {
         stats_[method] = &metrics.storeMethod(method);
     }
+    inner_.observeAppendBatches(
+        [&metrics](size_t messages, std::chrono::steady_clock::duration took) {
+            metrics.appendBatches.fetch_add(1, std::memory_order_relaxed);
+            metrics.appendBatchMessages.fetch_add(messages, std::memory_order_relaxed);
+            metrics.appendBatchDuration.observe(std::chrono::duration<double>(took).count());
+        });
+}
+
+TimedStore::~TimedStore() {
+    inner_.observeAppendBatches({});
 }
 
 template <typename Call>

@@ -10,10 +10,14 @@
 namespace parley::ops {
 
 // A Store that times every call of the one it wraps into parley_store_duration_seconds{method}
-// and counts failures into parley_store_errors_total{method}; otherwise passes everything on.
+// and counts failures into parley_store_errors_total{method}; otherwise passes everything on. It
+// takes the wrapped store's batch observer (observeAppendBatches) for the group-commit metrics.
 class TimedStore final : public store::Store {
   public:
     TimedStore(store::Store& inner, Metrics& metrics);
+    ~TimedStore() override;  // gives the batch observer back (nothing may append by then)
+    TimedStore(const TimedStore&) = delete;
+    TimedStore& operator=(const TimedStore&) = delete;
 
     std::string backendName() const override { return inner_.backendName(); }
     int migrate() override;

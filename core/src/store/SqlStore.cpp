@@ -213,8 +213,17 @@ SqlStore::SqlStore(const SqlDialect& dialect, ConnectionPool::Factory factory, s
       appender_(std::min(appendBatchesInFlight, std::max<size_t>(1, poolSize)), kMaxAppendBatch,
                 [this](const std::vector<const NewMessage*>& batch,
                        std::chrono::steady_clock::time_point since) {
-                    return appendBatch(batch, since);
+                    const auto started = std::chrono::steady_clock::now();
+                    auto results = appendBatch(batch, since);
+                    if (batchObserver_) {
+                        batchObserver_(batch.size(), std::chrono::steady_clock::now() - started);
+                    }
+                    return results;
                 }) {}
+
+void SqlStore::observeAppendBatches(AppendBatchObserver observer) {
+    batchObserver_ = std::move(observer);
+}
 
 template <typename Work>
 auto SqlStore::attempt(Mode mode, Work&& work) {

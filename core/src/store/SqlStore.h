@@ -75,6 +75,7 @@ class SqlStore : public Store {
 
     void ping() override;
     PresenceCounts presenceCounts() override;
+    void observeAppendBatches(AppendBatchObserver observer) override;
 
   private:
     enum class Mode { Read, Write };
@@ -114,6 +115,7 @@ class SqlStore : public Store {
     const SqlDialect& dialect_;
     ConnectionPool pool_;
     int64_t retryForMs_;
+    AppendBatchObserver batchObserver_;  // set before the first append, then only read
     AppendBatcher appender_;
 };
 

@@ -1,5 +1,8 @@
 #pragma once
 
+#include <chrono>
+#include <cstddef>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -105,6 +108,14 @@ class Store {
     // the database does not answer.
     virtual void ping() = 0;
     virtual PresenceCounts presenceCounts() = 0;
+
+    // Called after each batch of messages a store committed in one transaction (group commit:
+    // appendMessage calls that arrive together share one), with how many messages it held and how
+    // long its transaction took, retries included. For metrics; set once, before the first
+    // appendMessage. Stores without batches never call it.
+    using AppendBatchObserver =
+        std::function<void(size_t messages, std::chrono::steady_clock::duration took)>;
+    virtual void observeAppendBatches(AppendBatchObserver observer) { static_cast<void>(observer); }
 };
 
 }  // namespace parley::store
