@@ -13,6 +13,9 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <regex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -52,6 +55,27 @@ std::string fixed(double value, int digits) {
     return text;
 }
 
+// Any load named the way the table names its own: "1:1, 500/s", "groups of 10, flood",
+// "groups of 50, 2,000/s". Nothing if the name has another shape.
+std::optional<Scenario> loadNamed(const std::string& name) {
+    static const std::regex shape(R"(^(1:1|groups of ([0-9]+)), (flood|([0-9][0-9,]*)/s)$)");
+    std::smatch match;
+    if (!std::regex_match(name, match, shape)) {
+        return std::nullopt;
+    }
+    const int groupSize = match[2].matched ? std::stoi(match[2].str()) : 2;
+    double rate = 0;
+    if (match[4].matched) {
+        std::string digits = match[4].str();
+        std::erase(digits, ',');
+        rate = std::stod(digits);
+    }
+    if (groupSize < 2 || (match[4].matched && rate <= 0)) {
+        return std::nullopt;
+    }
+    return Scenario{name, groupSize, rate};
+}
+
 // "parleyd + MariaDB, 1:1, 1,000/s" -> "parleyd-mariadb-1-1-1000-s"
 std::string fileNameOf(const std::string& text) {
     std::string name;
@@ -84,8 +108,8 @@ void printTable(const std::vector<Row>& rows) {
     std::cout
         << "\n| load | server | stored msg/s | delivered/s | reply p50 / p99 ms | "
            "recipient p50 / p90 / p99 / max ms | lost | dup | server CPU | server RSS | DB CPU | "
-           "steal |\n"
-           "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+           "steal | CPU wait ms |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (const auto& row : rows) {
         const auto& r = row.report;
         std::cout << "| " << row.scenario.name << " | " << row.target << " | "
@@ -97,8 +121,8 @@ void printTable(const std::vector<Row>& rows) {
                   << " | " << (r.duplicateDeliveries + r.duplicateStores + r.seqGaps) << " | "
                   << fixed(r.serverCpuPercent, 0) << "% | " << r.serverRssMaxKiB / 1024 << " MiB | "
                   << (r.databaseCpuPercent >= 0 ? fixed(r.databaseCpuPercent, 0) + "%" : "-")
-                  << " | " << (r.stealPercent >= 0 ? fixed(r.stealPercent, 0) + "%" : "-")
-                  << " |\n";
+                  << " | " << (r.stealPercent >= 0 ? fixed(r.stealPercent, 0) + "%" : "-") << " | "
+                  << (r.runQueueWaitMs >= 0 ? fixed(r.runQueueWaitMs, 2) : "-") << " |\n";
     }
     bool flooded = false;
     for (const auto& row : rows) {
@@ -179,7 +203,8 @@ int main(int argc, char** argv) {
                    "sending this many msg.send as fast as it can (flood fairness)");
     std::vector<std::string> loads;
     app.add_option("--load", loads,
-                   "only this load, by its name in the table, e.g. '1:1, 1,000/s' (repeatable)");
+                   "only this load, by its name in the table, e.g. '1:1, 1,000/s', or any other "
+                   "named that way, e.g. '1:1, 500/s' (repeatable; run in the order given)");
     CLI11_PARSE(app, argc, argv);
     const auto wanted = [&](const std::string& target) {
         return only.empty() || only.find(target) != std::string::npos;
@@ -196,13 +221,21 @@ int main(int argc, char** argv) {
                      {"1:1, 1,000/s + flooder of " + std::to_string(flooder), 2, 1000, flooder}};
     }
     if (!loads.empty()) {
-        std::erase_if(scenarios, [&](const Scenario& scenario) {
-            return std::find(loads.begin(), loads.end(), scenario.name) == loads.end();
-        });
-        if (scenarios.empty()) {
-            std::cerr << "parley-bench-suite: no load has that name (see docs/performance.md)\n";
-            return 2;
+        // In the order given: the table's own loads, or any other named the same way.
+        std::vector<Scenario> chosen;
+        for (const auto& load : loads) {
+            const auto known = std::find_if(scenarios.begin(), scenarios.end(),
+                                            [&](const Scenario& s) { return s.name == load; });
+            const auto named = known != scenarios.end() ? std::optional(*known) : loadNamed(load);
+            if (!named) {
+                std::cerr << "parley-bench-suite: '" << load
+                          << "' is not a load: '1:1, 1,000/s', 'groups of 50, flood', ... (see "
+                             "docs/performance.md)\n";
+                return 2;
+            }
+            chosen.push_back(*named);
         }
+        scenarios = chosen;
     }
 
     std::vector<BrokerUser> brokerUsers{{"parleyd", kServicePassword}};

@@ -80,6 +80,8 @@ nlohmann::json LoadReport::toJson() const {
             {"database_cpu_percent", databaseCpuPercent},
             {"bench_cpu_percent", benchCpuPercent},
             {"machine_steal_percent", stealPercent},
+            {"machine_runqueue_wait_ms", runQueueWaitMs},
+            {"server_runqueue_wait_ms", serverRunQueueWaitMs},
             {"flooder",
              {{"commands", options.flooderCommands},
               {"sent", flooderSent},
@@ -130,6 +132,16 @@ std::string LoadReport::toText() const {
     if (stealPercent >= 0) {
         text << "  machine: the hypervisor took " << stealPercent
              << "% of the CPU while sending (steal)\n";
+    }
+    if (runQueueWaitMs >= 0) {
+        text.precision(3);
+        text << "  waits for a CPU while sending (ms per timeslice): every thread "
+             << runQueueWaitMs;
+        if (serverRunQueueWaitMs >= 0) {
+            text << ", the server's " << serverRunQueueWaitMs;
+        }
+        text << '\n';
+        text.precision(0);
     }
     if (options.flooderCommands > 0) {
         text.precision(2);
@@ -460,6 +472,9 @@ LoadReport LoadRun::run() {
     long serverRssMax = serverBefore.rssKiB;
 
     const MachineSample machineBefore = sampleMachine();
+    const RunQueueSample runQueueBefore = sampleRunQueue();
+    const RunQueueSample serverRunQueueBefore =
+        options_.serverPid > 0 ? sampleRunQueue(options_.serverPid) : RunQueueSample{};
     start_ = Clock::now();
     sendDeadline_ =
         start_ + std::chrono::milliseconds(static_cast<long long>(options_.seconds * 1000));
@@ -509,6 +524,9 @@ LoadReport LoadRun::run() {
     }
     sending_ = false;
     const MachineSample machineAfterSending = sampleMachine();
+    const RunQueueSample runQueueAfterSending = sampleRunQueue();
+    const RunQueueSample serverRunQueueAfterSending =
+        options_.serverPid > 0 ? sampleRunQueue(options_.serverPid) : RunQueueSample{};
     if (pacer.joinable()) {
         pacer.join();
     }
@@ -554,6 +572,9 @@ LoadReport LoadRun::run() {
     }
     report.benchCpuPercent = 100.0 * (benchAfter.cpuSeconds - benchBefore.cpuSeconds) / elapsed;
     report.stealPercent = stealPercent(machineBefore, machineAfterSending);
+    report.runQueueWaitMs = meanRunQueueWaitMs(runQueueBefore, runQueueAfterSending);
+    report.serverRunQueueWaitMs =
+        meanRunQueueWaitMs(serverRunQueueBefore, serverRunQueueAfterSending);
     return report;
 }
 

@@ -78,6 +78,10 @@ struct LoadReport {
     // Share of the machine's CPU time the hypervisor took while sending (`steal` in /proc/stat):
     // on a virtual machine, the latency tail follows it (docs/performance.md); -1: unknown.
     double stealPercent = -1;
+    // Mean time a thread that was ready to run waited for a CPU, per timeslice, while sending:
+    // every thread of the machine, and the server's (ms; -1: unknown). How crowded the cores are.
+    double runQueueWaitMs = -1;
+    double serverRunQueueWaitMs = -1;
     // The flooder (LoadOptions::flooderCommands), not counted above.
     long long flooderSent = 0;
     long long flooderStored = 0;

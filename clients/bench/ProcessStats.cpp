@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -64,6 +65,62 @@ MachineSample sampleMachine() {
         }
     }
     return sample;
+}
+
+namespace {
+
+void addThreadsOf(const std::filesystem::path& process, RunQueueSample& sample) {
+    std::error_code error;
+    for (const auto& task : std::filesystem::directory_iterator(process / "task", error)) {
+        // Threads and processes come and go while we read: skip what is gone.
+        std::ifstream file(task.path() / "schedstat");
+        unsigned long long onCpuNs = 0;
+        ThreadWait wait;
+        if (file >> onCpuNs >> wait.waitNs >> wait.timeslices) {
+            const pid_t tid = static_cast<pid_t>(std::stol(task.path().filename().string()));
+            sample.threads[tid] = wait;
+            sample.valid = true;
+        }
+    }
+}
+
+}  // namespace
+
+RunQueueSample sampleRunQueue(pid_t pid) {
+    RunQueueSample sample;
+    if (pid > 0) {
+        addThreadsOf("/proc/" + std::to_string(pid), sample);
+        return sample;
+    }
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
+        const std::string name = entry.path().filename().string();
+        if (!name.empty() && name.find_first_not_of("0123456789") == std::string::npos) {
+            addThreadsOf(entry.path(), sample);
+        }
+    }
+    return sample;
+}
+
+double meanRunQueueWaitMs(const RunQueueSample& before, const RunQueueSample& after) {
+    if (!before.valid || !after.valid) {
+        return -1;
+    }
+    unsigned long long waitNs = 0;
+    unsigned long long timeslices = 0;
+    for (const auto& [tid, then] : before.threads) {
+        const auto now = after.threads.find(tid);
+        // A thread id in both samples with smaller counts is another thread that reused the id.
+        if (now != after.threads.end() && now->second.waitNs >= then.waitNs &&
+            now->second.timeslices >= then.timeslices) {
+            waitNs += now->second.waitNs - then.waitNs;
+            timeslices += now->second.timeslices - then.timeslices;
+        }
+    }
+    if (timeslices == 0) {
+        return -1;
+    }
+    return static_cast<double>(waitNs) / static_cast<double>(timeslices) / 1e6;
 }
 
 double stealPercent(const MachineSample& before, const MachineSample& after) {

@@ -4,6 +4,7 @@
 // reply.
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -97,6 +98,8 @@ void expectCleanReport(const json& report) {
     const double steal = report.at("machine_steal_percent");
     EXPECT_GE(steal, 0.0) << "read from /proc/stat";
     EXPECT_LE(steal, 100.0);
+    EXPECT_GE(report.at("machine_runqueue_wait_ms").get<double>(), 0.0)
+        << "read from /proc/*/task/*/schedstat";
 }
 
 TEST(ParleyBench, CountsEveryMessageThroughParleydAndWritesTheTimeline) {
@@ -111,6 +114,7 @@ TEST(ParleyBench, CountsEveryMessageThroughParleydAndWritesTheTimeline) {
     const json report = json::parse(result.out);
     expectCleanReport(report);
     EXPECT_GT(report.at("server_rss_max_kib").get<double>(), 0.0) << "parleyd's memory, read";
+    EXPECT_GE(report.at("server_runqueue_wait_ms").get<double>(), 0.0) << "parleyd's threads, read";
 
     const auto lines = linesOf(timeline);
     ASSERT_GE(lines.size(), 2U);
@@ -161,6 +165,25 @@ TEST(ParleyBench, StealIsTheHypervisorsShareOfTheTicksBetweenTwoSamples) {
     ASSERT_TRUE(now.valid) << "/proc/stat's cpu line";
     EXPECT_GT(now.total, 0U);
     EXPECT_LE(now.steal, now.total);
+}
+
+TEST(ParleyBench, CpuWaitIsTheWaitPerTimesliceOfTheThreadsInBothSamples) {
+    bench::RunQueueSample before{true,
+                                 {{10, {1'000'000, 10}}, {11, {0, 0}}, {12, {5'000'000, 50}}}};
+    bench::RunQueueSample after{true,
+                                {{10, {4'000'000, 20}},   // 3 ms over 10 timeslices
+                                 {11, {1'000'000, 10}},   // 1 ms over 10
+                                 {12, {0, 1}},            // another thread with a reused id
+                                 {13, {9'000'000, 1}}}};  // not in the first sample
+    EXPECT_DOUBLE_EQ(bench::meanRunQueueWaitMs(before, after), 0.2) << "4 ms over 20 timeslices";
+    EXPECT_EQ(bench::meanRunQueueWaitMs(before, before), -1) << "no thread ran";
+    EXPECT_EQ(bench::meanRunQueueWaitMs({}, after), -1) << "a sample that could not be read";
+
+    const auto mine = bench::sampleRunQueue(getpid());
+    ASSERT_TRUE(mine.valid) << "/proc/<pid>/task/*/schedstat";
+    EXPECT_EQ(mine.threads.count(static_cast<pid_t>(gettid())), 1U) << "this thread among them";
+    const auto machine = bench::sampleRunQueue();
+    EXPECT_GT(machine.threads.size(), mine.threads.size()) << "every process's threads";
 }
 
 }  // namespace
