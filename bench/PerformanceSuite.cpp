@@ -189,6 +189,9 @@ int main(int argc, char** argv) {
                    "write each run's replies to a CSV here (sent_ms,reply_ms; see parley-bench "
                    "--timeline)");
     bool mysqlSocket = false;
+    bool sendersInTurns = false;
+    app.add_flag("--senders-in-turns", sendersInTurns,
+                 "paced loads: users send in turns, not drawn at random (as before 2026-11-22)");
     app.add_flag("--mysql-socket", mysqlSocket,
                  "parleyd reaches MariaDB through its unix socket instead of TCP on loopback");
     int instances = 1;
@@ -265,6 +268,7 @@ int main(int argc, char** argv) {
             options.users = users;
             options.groupSize = scenario.groupSize;
             options.rate = scenario.rate;
+            options.sendersInTurns = sendersInTurns;
             options.seconds = seconds;
             options.drainSeconds = 30;
             options.serverPid = serverPid;

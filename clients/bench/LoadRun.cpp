@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -490,6 +491,8 @@ LoadReport LoadRun::run() {
                 std::chrono::nanoseconds(static_cast<long long>(1e9 / options_.rate));
             auto next = Clock::now();
             size_t user = 0;
+            std::mt19937 random(20261122);  // the same draws in every run
+            std::uniform_int_distribution<size_t> anyUser(0, users_.size() - 1);
             while (sendingActive()) {
                 std::this_thread::sleep_until(next);
                 if (outstanding_.load() >= static_cast<long long>(options_.maxUnansweredPerUser) *
@@ -498,8 +501,12 @@ LoadReport LoadRun::run() {
                     next = Clock::now();  // what could not be offered is not owed later
                     continue;
                 }
-                sendOne(user);
-                user = (user + 1) % users_.size();
+                if (options_.sendersInTurns) {
+                    sendOne(user);
+                    user = (user + 1) % users_.size();
+                } else {
+                    sendOne(anyUser(random));
+                }
                 next += interval;
                 if (Clock::now() - next > std::chrono::milliseconds(100)) {
                     next = Clock::now();  // fell behind: do not burst to catch up

@@ -24,8 +24,12 @@ struct LoadOptions {
     std::string userPrefix = "bench-";  // users <prefix>0001, <prefix>0002, ...
     std::string password;               // the same for every bench user
     int users = 100;
-    int groupSize = 2;    // 2: 1:1 pairs; more: groups of that many (users / groupSize groups)
-    double rate = 0;      // messages per second offered in total; 0: flood
+    int groupSize = 2;  // 2: 1:1 pairs; more: groups of that many (users / groupSize groups)
+    double rate = 0;    // messages per second offered in total; 0: flood
+    // Paced: who sends each message. Random (the default): a user drawn at random each time, as
+    // independent users would. In turns: 0, 1, 2, ... in order, so the members of a conversation
+    // send one right after the other (the order before 2026-11-22, for comparisons).
+    bool sendersInTurns = false;
     int window = 1;       // flood: msg.send awaiting its reply per user
     long long count = 0;  // stop after this many messages; 0: after `seconds`
     double seconds = 10;

@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(2, 1000));
     app.add_option("--rate", options.rate, "messages per second offered in total; 0: flood")
         ->capture_default_str();
+    app.add_flag("--senders-in-turns", options.sendersInTurns,
+                 "paced: users send in turns (0, 1, 2, ...), not drawn at random");
     app.add_option("--window", options.window, "flood: messages awaiting their reply per user")
         ->capture_default_str()
         ->check(CLI::Range(1, 1000));
