@@ -207,6 +207,39 @@ TEST_P(StoreSuite, HistoryPagesBackwardAndForward) {
     EXPECT_TRUE(store_->history({"c404", {}, {}, 10}).messages.empty());
 }
 
+// The totals an append returns with its message (the recipients' `unread_total`) count every
+// conversation of each recipient: the message's own, as it is after the append, and the others.
+TEST_P(StoreSuite, AppendReturnsUnreadTotalsOverEveryConversation) {
+    store_->openDirect("alice", "bob", std::nullopt, "ab", 100);
+    store_->openDirect("carol", "bob", std::nullopt, "cb", 100);
+    store_->createGroup("alice", {"alice", "bob", "carol"}, std::nullopt, "g", 100);
+    const auto totalsOf = [](const AppendResult& result) {
+        std::map<std::string, int64_t> totals;
+        for (const auto& total : result.unreadTotals) {
+            totals[total.uid] = total.unread;
+        }
+        return totals;
+    };
+    using Totals = std::map<std::string, int64_t>;
+
+    auto first = store_->appendMessage(message("cb", "carol", "m1"));
+    EXPECT_EQ(totalsOf(first), (Totals{{"bob", 1}}));
+    auto second = store_->appendMessage(message("ab", "alice", "m2"));
+    EXPECT_EQ(totalsOf(second), (Totals{{"bob", 2}})) << "carol's message in cb counts too";
+    auto third = store_->appendMessage(message("g", "alice", "m3"));
+    EXPECT_EQ(totalsOf(third), (Totals{{"bob", 3}, {"carol", 1}}));
+    ASSERT_TRUE(store_->markRead("cb", "bob", 1).moved);
+    auto fourth = store_->appendMessage(message("g", "carol", "m4"));
+    // bob: ab 1, g 2, cb 0 (read). alice: her own message in g is read, carol's is not.
+    EXPECT_EQ(totalsOf(fourth), (Totals{{"alice", 1}, {"bob", 3}}));
+    auto fifth = store_->appendMessage(message("g", "bob", "m5"));
+    // bob's own message marks g read for him; alice and carol have one more each.
+    EXPECT_EQ(totalsOf(fifth), (Totals{{"alice", 2}, {"carol", 1}}));
+    EXPECT_EQ(totalOf(*store_, "bob"), 1) << "ab only";
+    EXPECT_EQ(totalOf(*store_, "alice"), 2);
+    EXPECT_EQ(totalOf(*store_, "carol"), 1);
+}
+
 TEST_P(StoreSuite, ReadWatermarksMoveForwardOnlyAndDriveUnread) {
     store_->openDirect("alice", "bob", std::nullopt, "c1", 100);
     store_->createGroup("carol", {"carol", "bob"}, std::nullopt, "g1", 100);
