@@ -58,7 +58,9 @@ std::string fixed(double value, int digits) {
 // Any load named the way the table names its own: "1:1, 500/s", "groups of 10, flood",
 // "groups of 50, 2,000/s". Nothing if the name has another shape.
 std::optional<Scenario> loadNamed(const std::string& name) {
-    static const std::regex shape(R"(^(1:1|groups of ([0-9]+)), (flood|([0-9][0-9,]*)/s)$)");
+    // At most 4 digits of group size and 9 characters of rate, so the numbers always convert.
+    static const std::regex shape(
+        R"(^(1:1|groups of ([0-9]{1,4})), (flood|([0-9][0-9,]{0,8})/s)$)");
     std::smatch match;
     if (!std::regex_match(name, match, shape)) {
         return std::nullopt;
