@@ -26,9 +26,7 @@ BenchClient::BenchClient(const std::string& uri, const std::string& prefix, std:
       commandTopic_(prefix + "/c2s/" + uid_),
       inboxPrefix_(prefix + "/u/" + uid_ + "/"),
       handler_(std::move(handler)) {
-    holdPahoLibraryOpen();
-    client_ =
-        std::make_unique<mqtt::async_client>(uri, uid_ + "-bench", benchCreateOptions(), nullptr);
+    client_ = newPahoClient(uri, uid_ + "-bench", benchCreateOptions());
     connectOptions_.set_mqtt_version(MQTTVERSION_5);
     connectOptions_.set_clean_start(true);
     connectOptions_.set_keep_alive_interval(60);

@@ -40,9 +40,7 @@ void onSignal(int) {
 Relay::Relay(const std::string& uri, const std::string& prefix, const std::string& user,
              const std::string& password, int inflight)
     : prefix_(prefix) {
-    holdPahoLibraryOpen();
-    client_ = std::make_unique<mqtt::async_client>(uri, "parley-bench-relay", benchCreateOptions(),
-                                                   nullptr);
+    client_ = newPahoClient(uri, "parley-bench-relay", benchCreateOptions());
     connectOptions_.set_mqtt_version(MQTTVERSION_5);
     connectOptions_.set_clean_start(true);
     connectOptions_.set_keep_alive_interval(60);

@@ -60,9 +60,7 @@ Session::Session(ConnectionOptions options)
     if (options_.user.empty()) {
         throw SessionError("no user given (flag --user, PARLEY_USER or the config file)");
     }
-    holdPahoLibraryOpen();
-    client_ = std::make_unique<mqtt::async_client>(options_.uri, clientId_, sessionCreateOptions(),
-                                                   nullptr);
+    client_ = newPahoClient(options_.uri, clientId_, sessionCreateOptions());
 }
 
 Session::~Session() {

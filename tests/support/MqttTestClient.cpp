@@ -47,9 +47,7 @@ MqttTestClient::MqttTestClient(const std::string& uri, const std::string& uid,
       commandTopic_("parley/v1/c2s/" + uid),
       replyTopic_("parley/v1/u/" + uid + "/resp"),
       requestPrefix_("t" + randomHex(12) + "-") {
-    holdPahoLibraryOpen();
-    client_ = std::make_unique<mqtt::async_client>(uri, clientId_,
-                                                   mqtt::create_options(MQTTVERSION_5), nullptr);
+    client_ = newPahoClient(uri, clientId_, mqtt::create_options(MQTTVERSION_5));
     client_->set_message_callback([this](mqtt::const_message_ptr message) { onMessage(message); });
 
     connectOptions_.set_mqtt_version(MQTTVERSION_5);

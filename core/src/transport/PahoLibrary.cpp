@@ -23,4 +23,11 @@ void holdPahoLibraryOpen() {
     static_cast<void>(holder);
 }
 
+std::unique_ptr<mqtt::async_client> newPahoClient(const std::string& uri,
+                                                  const std::string& clientId,
+                                                  const mqtt::create_options& options) {
+    holdPahoLibraryOpen();
+    return std::make_unique<mqtt::async_client>(uri, clientId, options, nullptr);
+}
+
 }  // namespace parley

@@ -1,5 +1,10 @@
 #pragma once
 
+#include <mqtt/async_client.h>
+
+#include <memory>
+#include <string>
+
 namespace parley {
 
 // Paho C 1.3.12 sets its library up when a process creates its first client and tears it down
@@ -15,5 +20,10 @@ namespace parley {
 // nor destroyed: the library then stays set up, and its threads running, for the life of the
 // process, and is never torn down under them. Call it before creating any Paho client.
 void holdPahoLibraryOpen();
+
+// A Paho client, created after holdPahoLibraryOpen(): how Parley's clients and tests make theirs.
+std::unique_ptr<mqtt::async_client> newPahoClient(const std::string& uri,
+                                                  const std::string& clientId,
+                                                  const mqtt::create_options& options);
 
 }  // namespace parley
