@@ -8,7 +8,7 @@ PARLEY_RUN_PACKAGES=(
     libmysqlcppconn-dev libsqlite3-dev libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev
     liblua5.4-dev libcpp-httplib-dev
     libcli11-dev libncurses-dev
-    mosquitto mosquitto-clients mosquitto-dev libjwt-dev libssl-dev
+    mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev libjwt-dev libssl-dev
 )
 # Also needed to run the whole test suite: GoogleTest and a MariaDB server the tests start
 # themselves (the system's MariaDB service is not used).
