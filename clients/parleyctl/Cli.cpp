@@ -446,7 +446,13 @@ int Cli::exportUser() {
             err_ << "parleyctl: cannot write " << partial << '\n';
             return kExitRefused;
         }
-        std::filesystem::rename(partial, args_.output);
+        std::error_code renamed;
+        std::filesystem::rename(partial, args_.output, renamed);
+        if (renamed) {
+            err_ << "parleyctl: cannot rename " << partial << " to " << args_.output << ": "
+                 << renamed.message() << '\n';
+            return kExitRefused;
+        }
         cleanup.done = true;
         if (json_) {
             out_ << json{{"ok", true},

@@ -1,5 +1,7 @@
 #include "UserExport.h"
 
+#include <optional>
+
 namespace parley::ctl {
 
 using nlohmann::json;
