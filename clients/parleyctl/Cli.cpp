@@ -1,9 +1,14 @@
 #include "Cli.h"
 
+#include <fcntl.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <stdexcept>
 
@@ -11,6 +16,7 @@
 #include "ExitCode.h"
 #include "Rendering.h"
 #include "Token.h"
+#include "UserExport.h"
 
 namespace parley::ctl {
 
@@ -130,6 +136,23 @@ void Cli::addUserCommands(CLI::App& app) {
         const bool emailGiven = email->count() > 0;
         action_ = [this, nameGiven, emailGiven] { return setUser(nameGiven, emailGiven); };
     });
+
+    auto* exportCommand = user->add_subcommand(
+        "export",
+        "everything a user wrote and their conversations, as one JSON document "
+        "(admin.user.export, page by page)");
+    exportCommand->add_option("UID", args_.uid, "the user")->required();
+    exportCommand->add_option("--output,-o", args_.output,
+                              "write it to this new file (mode 0600) instead of stdout");
+    exportCommand->callback([this] { action_ = [this] { return exportUser(); }; });
+
+    auto* erase = user->add_subcommand(
+        "erase",
+        "erase a user: their messages become tombstones, they leave their conversations, their "
+        "profile and email are deleted (admin.user.erase); cannot be undone");
+    erase->add_option("UID", args_.uid, "the user")->required();
+    erase->add_flag("--yes", args_.yes, "confirm the erasure");
+    erase->callback([this] { action_ = [this] { return eraseUser(); }; });
 
     struct Sanction {
         const char* verb;
@@ -384,6 +407,77 @@ int Cli::listUsers() {
         }
         after = reply.value("next_after", "");
     }
+}
+
+int Cli::exportUser() {
+    const auto call = [this](json command) { return client().call(std::move(command)); };
+    try {
+        if (args_.output.empty()) {
+            writeUserExport(call, args_.uid, out_);
+            return kExitOk;
+        }
+        std::error_code ignored;
+        if (std::filesystem::exists(args_.output, ignored)) {
+            throw UsageError(args_.output + " exists already; give a new file name");
+        }
+        // Personal data: readable by its owner only, and named as the export only once whole.
+        const std::string partial = args_.output + ".partial";
+        std::filesystem::remove(partial, ignored);
+        const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            err_ << "parleyctl: cannot create " << partial << ": " << std::strerror(errno) << '\n';
+            return kExitRefused;
+        }
+        ::close(fd);
+        struct RemoveUnlessDone {
+            const std::string& path;
+            bool done = false;
+            ~RemoveUnlessDone() {
+                if (!done) {
+                    std::error_code ignoredHere;
+                    std::filesystem::remove(path, ignoredHere);
+                }
+            }
+        } cleanup{partial};
+        std::ofstream file(partial, std::ios::trunc);
+        const ExportCounts counts = writeUserExport(call, args_.uid, file);
+        file.close();
+        if (!file) {
+            err_ << "parleyctl: cannot write " << partial << '\n';
+            return kExitRefused;
+        }
+        std::error_code renamed;
+        std::filesystem::rename(partial, args_.output, renamed);
+        if (renamed) {
+            err_ << "parleyctl: cannot rename " << partial << " to " << args_.output << ": "
+                 << renamed.message() << '\n';
+            return kExitRefused;
+        }
+        cleanup.done = true;
+        if (json_) {
+            out_ << json{{"ok", true},
+                         {"user", args_.uid},
+                         {"file", args_.output},
+                         {"conversations", counts.conversations},
+                         {"messages", counts.messages}}
+                        .dump()
+                 << '\n';
+        } else {
+            out_ << "user " << args_.uid << " exported to " << args_.output << ": "
+                 << counts.conversations << " conversation(s), " << counts.messages
+                 << " message(s)\n";
+        }
+        return kExitOk;
+    } catch (const ExportRefused& refusal) {
+        return refused(refusal.reply());
+    }
+}
+
+int Cli::eraseUser() {
+    if (!args_.yes) {
+        throw UsageError("user erase cannot be undone: add --yes to erase " + args_.uid);
+    }
+    return serverCommand({{"op", "admin.user.erase"}, {"user", args_.uid}}, printErasure);
 }
 
 int Cli::setListing(const CLI::App& command) {

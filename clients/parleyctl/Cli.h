@@ -52,6 +52,8 @@ class Cli {
         BrokerFiles brokerFiles;
         std::string op;
         std::string fields;
+        std::string output;
+        bool yes = false;
     };
 
     void addUserCommands(CLI::App& app);
@@ -70,6 +72,8 @@ class Cli {
 
     int setUser(bool nameGiven, bool emailGiven);
     int listUsers();
+    int exportUser();
+    int eraseUser();
     int setListing(const CLI::App& command);
     int reload();
     int addBrokerUser();

@@ -238,4 +238,12 @@ void printReload(const json& reply, std::ostream& out) {
     client::printTable(out, {"SCRIPT", "RESULT"}, rows, 200);
 }
 
+void printErasure(const json& reply, std::ostream& out) {
+    printFields(out, {{"user", cell(reply, "user")},
+                      {"profile", reply.value("known", false) ? "deleted" : "none was stored"},
+                      {"messages erased", cell(reply, "messages")},
+                      {"conversations left", cell(reply, "conversations")},
+                      {"of them deleted", cell(reply, "deleted_conversations")}});
+}
+
 }  // namespace parley::ctl

@@ -21,6 +21,7 @@ void printLift(const nlohmann::json& reply, std::ostream& out);        // mod.li
 void printAudit(const nlohmann::json& reply, std::ostream& out);       // mod.audit
 void printExtensions(const nlohmann::json& reply, std::ostream& out);  // admin.extensions
 void printReload(const nlohmann::json& reply, std::ostream& out);      // admin.reload
+void printErasure(const nlohmann::json& reply, std::ostream& out);     // admin.user.erase
 
 // Lines "label  value", labels padded to the longest.
 void printFields(std::ostream& out, const std::vector<std::pair<std::string, std::string>>& fields);

@@ -1,6 +1,5 @@
 // parleyd: Parley's chat server. See docs/operations.md.
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -14,6 +13,7 @@
 #include <thread>
 
 #include "config/ConfigLoader.h"
+#include "log/Logging.h"
 #include "ops/Metrics.h"
 #include "ops/OpsServer.h"
 #include "ops/TimedStore.h"
@@ -21,6 +21,7 @@
 #include "protocol/TopicScheme.h"
 #include "server/Server.h"
 #include "store/MysqlStore.h"
+#include "store/SqliteBackup.h"
 #include "store/SqliteStore.h"
 #include "transport/PahoTransport.h"
 
@@ -28,12 +29,38 @@ namespace {
 
 constexpr const char* kUsage = R"(usage: parleyd [--config FILE]
        parleyd --check-config FILE
+       parleyd [--config FILE] --backup DEST
        parleyd --version
 
   --config FILE         run with this configuration (default: config/parleyd.yaml)
   --check-config FILE   validate a configuration file and exit (0 = valid)
+  --backup DEST         copy the configuration's SQLite database to the new file DEST, as one
+                        consistent snapshot, while parleyd runs (docs/operations.md, Backups)
   --version             print the version and exit
 )";
+
+// parleyd --backup: the SQLite store's online backup (store/SqliteBackup.h). MySQL and MariaDB
+// have their own tools for it, which docs/operations.md gives.
+int backup(const parley::Config& config, const std::string& destination) {
+    if (config.store.backend != "sqlite") {
+        std::cerr << "parleyd: --backup copies an SQLite store; for MySQL/MariaDB use "
+                     "mariadb-dump --single-transaction (docs/operations.md, Backups)\n";
+        return 1;
+    }
+    try {
+        const auto summary = parley::store::backupSqlite(config.store.sqlite.path, destination);
+        std::cout << "parleyd: backup of " << config.store.sqlite.path << " written to "
+                  << destination << ": " << summary.bytes << " bytes, schema version "
+                  << summary.schemaVersion << ", " << summary.conversations << " conversations, "
+                  << summary.messages << " messages\n";
+        return 0;
+    } catch (const parley::store::BackupError& error) {
+        std::cerr << "parleyd: backup failed: " << error.what() << "\n";
+    } catch (const std::exception& error) {
+        std::cerr << "parleyd: backup failed: " << error.what() << "\n";
+    }
+    return 1;
+}
 
 // A secret from a file: the first line, without its line ending.
 std::string readSecret(const std::string& path, const std::string& what) {
@@ -210,11 +237,14 @@ int run(const parley::Config& config) {
 int main(int argc, char** argv) {
     std::string configPath = "config/parleyd.yaml";
     bool checkOnly = false;
+    std::optional<std::string> backupTo;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         if ((arg == "--config" || arg == "--check-config") && i + 1 < argc) {
             configPath = argv[++i];
             checkOnly = arg == "--check-config";
+        } else if (arg == "--backup" && i + 1 < argc) {
+            backupTo = argv[++i];
         } else if (arg == "--version") {
             std::cout << "parleyd " << PARLEY_VERSION << "\n";
             return 0;
@@ -238,11 +268,11 @@ int main(int argc, char** argv) {
         std::cout << configPath << ": configuration is valid\n";
         return 0;
     }
+    if (backupTo) {
+        return backup(config, *backupTo);
+    }
 
-    auto logger = spdlog::stderr_color_mt("parleyd");
-    spdlog::set_default_logger(logger);
-    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-    spdlog::set_level(spdlog::level::from_str(config.log.level));
+    parley::log::configureLogging(config.log);
     spdlog::info("parleyd {} starting with {}", PARLEY_VERSION, configPath);
 
     try {

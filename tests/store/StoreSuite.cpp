@@ -710,4 +710,237 @@ TEST_P(StoreSuite, UsersAreListedByUidInPages) {
     EXPECT_TRUE(store_->listUsers(10, std::string("dave")).users.empty());
 }
 
+// --- A user's data: admin.user.export and admin.user.erase ---------------------------------------
+
+namespace {
+
+std::vector<std::string> idsOf(const std::vector<ConversationRecord>& conversations) {
+    std::vector<std::string> ids;
+    for (const auto& conversation : conversations) {
+        ids.push_back(conversation.id);
+    }
+    return ids;
+}
+
+std::vector<std::string> cmidsOf(const std::vector<MessageRecord>& messages) {
+    std::vector<std::string> cmids;
+    for (const auto& message : messages) {
+        cmids.push_back(message.cmid);
+    }
+    return cmids;
+}
+
+std::vector<std::string> memberIdsOf(const ConversationRecord& conversation) {
+    std::vector<std::string> uids;
+    for (const auto& member : conversation.members) {
+        uids.push_back(member.uid);
+    }
+    return uids;
+}
+
+std::vector<MessageRecord> wholeHistory(Store& store, const std::string& conv) {
+    return store.history({conv, {}, 0, 100}).messages;
+}
+
+// alice and bob in c1 (1:1), alice, bob and carol in g1, bob and carol in c2 (without alice).
+void storeThreeConversations(Store& store) {
+    store.updateUser("alice", {std::string("Alice"), true, "alice@example.org"}, 10);
+    store.openDirect("alice", "bob", std::nullopt, "c1", 20);
+    store.createGroup("alice", {"alice", "bob", "carol"}, std::string("trip"), "g1", 30);
+    store.openDirect("bob", "carol", std::nullopt, "c2", 40);
+    store.appendMessage(message("c1", "alice", "a-1", "secret one", 100));
+    store.appendMessage(message("c1", "bob", "b-1", "hello alice", 110));
+    store.appendMessage(NewMessage{"g1", "alice", "a-3", "secret two", R"({"k":"private"})", 120});
+    store.appendMessage(message("g1", "carol", "c-1", "hi all", 130));
+    store.appendMessage(message("c1", "alice", "a-2", "secret three", 140));
+    store.appendMessage(message("c2", "bob", "b-2", "not about alice", 150));
+}
+
+}  // namespace
+
+TEST_P(StoreSuite, ExportReadsAUsersConversationsAndMessagesInPages) {
+    storeThreeConversations(*store_);
+
+    auto all = store_->memberConversations("alice", "", 10);
+    EXPECT_EQ(idsOf(all), (std::vector<std::string>{"c1", "g1"})) << "c2 is not alice's";
+    ASSERT_EQ(all.size(), 2U);
+    EXPECT_EQ(memberIdsOf(all[1]), (std::vector<std::string>{"alice", "bob", "carol"}));
+    EXPECT_EQ(all[1].title, std::string("trip"));
+    EXPECT_EQ(all[0].lastSeq, 3);
+    EXPECT_EQ(all[0].readSeqOf("alice"), 3) << "her own last message";
+    EXPECT_EQ(idsOf(store_->memberConversations("alice", "", 1)), (std::vector<std::string>{"c1"}));
+    EXPECT_EQ(idsOf(store_->memberConversations("alice", "c1", 1)),
+              (std::vector<std::string>{"g1"}));
+    EXPECT_TRUE(store_->memberConversations("alice", "g1", 10).empty());
+
+    auto first = store_->messagesBySender("alice", "", 2);
+    EXPECT_EQ(cmidsOf(first), (std::vector<std::string>{"a-1", "a-2"})) << "by cmid";
+    auto rest = store_->messagesBySender("alice", "a-2", 2);
+    EXPECT_EQ(cmidsOf(rest), (std::vector<std::string>{"a-3"}));
+    ASSERT_EQ(rest.size(), 1U);
+    EXPECT_EQ(rest[0].conv, "g1");
+    EXPECT_EQ(rest[0].seq, 1);
+    EXPECT_EQ(rest[0].body, "secret two");
+    EXPECT_EQ(rest[0].metaJson, std::string(R"({"k":"private"})"));
+    EXPECT_FALSE(rest[0].erased);
+    EXPECT_TRUE(store_->messagesBySender("alice", "a-3", 2).empty());
+    EXPECT_TRUE(store_->messagesBySender("nobody", "", 2).empty());
+}
+
+TEST_P(StoreSuite, EraseLeavesTombstonesAndNothingOfTheProfile) {
+    storeThreeConversations(*store_);
+    const auto before = wholeHistory(*store_, "c1");
+
+    const auto erasure = store_->eraseUser("alice", 5000);
+    EXPECT_TRUE(erasure.known);
+    EXPECT_EQ(erasure.messages, 3);
+    ASSERT_EQ(erasure.conversations.size(), 2U);
+    EXPECT_EQ(erasure.conversations[0].conv, "c1");
+    EXPECT_EQ(erasure.conversations[0].remainingMembers, (std::vector<std::string>{"bob"}));
+    EXPECT_EQ(erasure.conversations[1].conv, "g1");
+    EXPECT_EQ(erasure.conversations[1].remainingMembers,
+              (std::vector<std::string>{"bob", "carol"}));
+
+    // Others' history keeps every seq; hers are tombstones, theirs untouched.
+    const auto after = open_()->history({"c1", {}, 0, 100}).messages;
+    ASSERT_EQ(after.size(), before.size());
+    for (size_t i = 0; i < after.size(); ++i) {
+        EXPECT_EQ(after[i].seq, before[i].seq);
+        EXPECT_EQ(after[i].sender, before[i].sender);
+        EXPECT_EQ(after[i].ts, before[i].ts);
+        if (before[i].sender == "alice") {
+            EXPECT_TRUE(after[i].erased) << after[i].seq;
+            EXPECT_EQ(after[i].body, "");
+            EXPECT_FALSE(after[i].metaJson.has_value());
+        } else {
+            EXPECT_FALSE(after[i].erased);
+            EXPECT_EQ(after[i].body, before[i].body);
+        }
+    }
+    const auto group = wholeHistory(*store_, "g1");
+    ASSERT_EQ(group.size(), 2U);
+    EXPECT_TRUE(group[0].erased);
+    EXPECT_FALSE(group[0].metaJson.has_value()) << "meta erased too";
+    EXPECT_EQ(group[1].body, "hi all");
+    const auto c1 = store_->conversation("c1");
+    ASSERT_TRUE(c1 && c1->lastMessage);
+    EXPECT_TRUE(c1->lastMessage->erased) << "the preview is a tombstone too";
+    EXPECT_EQ(c1->lastMessage->body, "");
+    EXPECT_EQ(memberIdsOf(*c1), (std::vector<std::string>{"bob"}));
+    EXPECT_EQ(c1->lastSeq, 3);
+    EXPECT_EQ(wholeHistory(*store_, "c2").size(), 1U) << "a conversation without her untouched";
+
+    // No profile, no membership, nothing to send to.
+    EXPECT_FALSE(store_->user("alice").has_value());
+    for (const auto& user : store_->listUsers(100, std::nullopt).users) {
+        EXPECT_NE(user.uid, "alice");
+    }
+    EXPECT_TRUE(store_->listConversations("alice", 10, std::nullopt).conversations.empty());
+    EXPECT_TRUE(store_->memberConversations("alice", "", 10).empty());
+    EXPECT_EQ(store_->memberView("g1", "alice").access, Access::NotMember);
+    EXPECT_EQ(store_->appendMessage(message("g1", "alice", "a-4")).access, Access::NotMember);
+    EXPECT_EQ(store_->markRead("g1", "alice", 2).access, Access::NotMember);
+    // What the export still finds of her: tombstones only.
+    for (const auto& message : store_->messagesBySender("alice", "", 10)) {
+        EXPECT_TRUE(message.erased);
+        EXPECT_EQ(message.body, "");
+    }
+    // A 1:1 with the same uid later is a new conversation, not the erased one.
+    const auto reopened = store_->openDirect("bob", "alice", std::nullopt, "c3", 6000);
+    EXPECT_TRUE(reopened.created);
+    EXPECT_EQ(reopened.conversation.id, "c3");
+    // Others carry on: bob's resend is still recognised, unread counts still add up.
+    EXPECT_TRUE(store_->appendMessage(message("c1", "bob", "b-1", "hello alice", 110)).duplicate);
+    EXPECT_EQ(store_->appendMessage(message("g1", "bob", "b-3")).message.seq, 3);
+    EXPECT_EQ(totalOf(*store_, "carol"), 2) << "bob's in c2, bob's new one in g1";
+
+    // Again: nothing left to do.
+    const auto again = store_->eraseUser("alice", 7000);
+    EXPECT_FALSE(again.known);
+    EXPECT_EQ(again.messages, 0);
+    ASSERT_EQ(again.conversations.size(), 1U) << "only c3, opened after the erasure";
+    EXPECT_EQ(again.conversations[0].conv, "c3");
+}
+
+TEST_P(StoreSuite, EraseDeletesAConversationNobodyIsLeftIn) {
+    storeThreeConversations(*store_);
+    store_->eraseUser("bob", 5000);
+    const auto erasure = store_->eraseUser("alice", 6000);
+    ASSERT_EQ(erasure.conversations.size(), 2U);
+    EXPECT_EQ(erasure.conversations[0].conv, "c1");
+    EXPECT_TRUE(erasure.conversations[0].remainingMembers.empty());
+    EXPECT_FALSE(store_->conversation("c1").has_value()) << "nobody can read it: gone";
+    EXPECT_TRUE(wholeHistory(*store_, "c1").empty());
+    EXPECT_EQ(store_->memberView("c1", "alice").access, Access::NoConversation);
+    EXPECT_EQ(erasure.conversations[1].remainingMembers, (std::vector<std::string>{"carol"}));
+    ASSERT_EQ(wholeHistory(*store_, "g1").size(), 2U) << "carol still reads g1";
+    EXPECT_EQ(wholeHistory(*store_, "c2").size(), 1U);
+    EXPECT_TRUE(wholeHistory(*store_, "c2")[0].erased) << "bob's message to carol";
+    for (const auto& message : store_->messagesBySender("bob", "", 10)) {
+        EXPECT_NE(message.conv, "c1");
+    }
+}
+
+// An erasure while the user is still sending, through a second store (another instance): each
+// message is either stored before it (then a tombstone) or refused; seqs stay gapless.
+TEST_P(StoreSuite, SendsDuringAnErasureAreErasedOrRefused) {
+    auto other = open_();
+    store_->createGroup("alice", {"alice", "bob"}, std::nullopt, "g1", 1);
+    std::atomic<bool> erased{false};
+    std::atomic<int> sent{0};
+    std::vector<AppendResult> results;  // the sender's until it is joined
+    std::thread sender([&] {
+        int afterErasure = 0;
+        for (int i = 0; i < 2000 && afterErasure < 10; ++i) {
+            if (erased) {
+                ++afterErasure;
+            }
+            results.push_back(
+                other->appendMessage(message("g1", "alice", "a-" + std::to_string(i), "x", i)));
+            other->appendMessage(message("g1", "bob", "b-" + std::to_string(i), "y", i));
+            ++sent;
+        }
+    });
+    while (sent < 10) {
+        std::this_thread::yield();
+    }
+    const auto erasure = store_->eraseUser("alice", 9999);
+    erased = true;
+    sender.join();
+
+    std::set<int64_t> acknowledged;  // alice's messages the store accepted
+    bool refusedOnce = false;
+    for (const auto& result : results) {
+        if (result.access == Access::Member) {
+            EXPECT_FALSE(refusedOnce) << "accepted after a refusal";
+            acknowledged.insert(result.message.seq);
+        } else {
+            EXPECT_EQ(result.access, Access::NotMember);
+            refusedOnce = true;
+        }
+    }
+    EXPECT_TRUE(refusedOnce) << "the sender ran past the erasure";
+    EXPECT_EQ(static_cast<size_t>(erasure.messages), acknowledged.size());
+    std::vector<MessageRecord> all;
+    std::optional<int64_t> after = 0;
+    for (;;) {
+        auto page = store_->history({"g1", {}, after, 100});
+        all.insert(all.end(), page.messages.begin(), page.messages.end());
+        if (!page.hasMore) {
+            break;
+        }
+        after = all.back().seq;
+    }
+    for (size_t i = 0; i < all.size(); ++i) {
+        EXPECT_EQ(all[i].seq, static_cast<int64_t>(i) + 1) << "gapless";
+        if (all[i].sender == "alice") {
+            EXPECT_TRUE(all[i].erased) << all[i].seq;
+            EXPECT_EQ(acknowledged.count(all[i].seq), 1U) << all[i].seq;
+        } else {
+            EXPECT_FALSE(all[i].erased);
+            EXPECT_EQ(all[i].body, "y");
+        }
+    }
+}
+
 }  // namespace parley::testing

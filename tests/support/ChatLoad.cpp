@@ -319,6 +319,11 @@ size_t ChatLoad::acknowledged() const {
     return acks_.size();
 }
 
+std::map<std::string, ChatLoad::Ack> ChatLoad::acknowledgedMessages() const {
+    std::lock_guard lock(mutex_);
+    return acks_;
+}
+
 bool ChatLoad::waitForAcknowledged(size_t count, std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex_);
     return progress_.wait_for(lock, timeout, [&] { return acks_.size() >= count; });

@@ -84,6 +84,14 @@ class ChatLoad {
     // Waits until at least `count` messages have been acknowledged in total.
     bool waitForAcknowledged(size_t count, std::chrono::milliseconds timeout);
     size_t acknowledged() const;
+    // Where an acknowledged message was stored, as its reply said.
+    struct Ack {
+        std::string conv;
+        int64_t seq = 0;
+        std::string sender;
+    };
+    // Every message acknowledged so far, by cmid (e.g. those acknowledged before a backup began).
+    std::map<std::string, Ack> acknowledgedMessages() const;
     size_t sent() const { return sent_; }
     // Kills user `index`'s connection the way a network drop does for the client (another
     // connection takes over its client id, so the broker closes it without a DISCONNECT); the
@@ -107,12 +115,6 @@ class ChatLoad {
         std::map<std::string, int64_t> readAcknowledged;             // conv -> read_seq
         std::map<std::string, int64_t> ownNewest;                    // conv -> own newest seq
     };
-    struct Ack {
-        std::string conv;
-        int64_t seq = 0;
-        std::string sender;
-    };
-
     void sendLoop(size_t index);
     // Sends `command` until it gets a reply that is not unavailable/rate_limited/disconnected;
     // nullopt if the load was abandoned first.

@@ -108,6 +108,14 @@ TEST(ConfigLoader, InvalidYamlIsRefusedWithLine) {
     EXPECT_NE(error.find("not valid YAML"), std::string::npos) << error;
 }
 
+TEST(ConfigLoader, LogFormatIsTextOrJson) {
+    EXPECT_EQ(loadConfigText("", "test.yaml").log.format, "text");
+    EXPECT_EQ(loadConfigText("log: {format: json}", "test.yaml").log.format, "json");
+    EXPECT_NE(errorOf("log: {format: xml}").find("log.format: must be one of: text, json"),
+              std::string::npos)
+        << errorOf("log: {format: xml}");
+}
+
 TEST(ConfigLoader, MissingFileIsRefused) {
     EXPECT_THROW(loadConfigFile("/nonexistent/parleyd.yaml"), ConfigError);
 }

@@ -29,7 +29,9 @@ class MemoryTransport final : public Transport {
 
     void publish(OutboundMessage message) override {
         std::lock_guard lock(mutex_);
-        auto payload = nlohmann::json::parse(message.payload);
+        // An empty payload clears a retained message (admin.user.erase clears presence).
+        auto payload =
+            message.payload.empty() ? nlohmann::json() : nlohmann::json::parse(message.payload);
         sent_.push_back(Sent{std::move(message), std::move(payload)});
         changed_.notify_all();
     }

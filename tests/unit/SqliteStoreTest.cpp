@@ -3,11 +3,13 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
 #include "../store/StoreSuite.h"
 #include "store/SqlDialect.h"
+#include "store/SqliteBackup.h"
 #include "store/SqliteStore.h"
 
 namespace parley::testing {
@@ -90,6 +92,146 @@ TEST(SqlStoreUnavailable, AMessageWaitingBehindAFailingBatchGetsNoSecondWholeWai
     std::cout << "[retry_for " << kRetryForMs << " ms] bob waited "
               << std::chrono::duration_cast<std::chrono::milliseconds>(waited).count() << " ms"
               << std::endl;
+}
+
+// Every byte of the database's files (the file itself, its write-ahead log), as one string.
+std::string filesOf(const std::string& path) {
+    std::string bytes;
+    for (const char* suffix : {"", "-wal"}) {
+        std::ifstream file(path + suffix, std::ios::binary);
+        bytes.append(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+    }
+    return bytes;
+}
+
+// admin.user.erase on SQLite overwrites the text in the files, not only in what queries answer:
+// secure_delete zeroes the old row's bytes, and the log that still held them is emptied.
+TEST(SqliteStoreErasure, ErasedTextIsGoneFromTheFiles) {
+    const auto dir =
+        std::filesystem::temp_directory_path() / ("parley-erase-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    SqliteConfig config;
+    config.path = (dir / "parley.db").string();
+    auto store = std::make_unique<store::SqliteStore>(config, 10000);
+    store->migrate();
+    store->openDirect("alice", "bob", std::nullopt, "c1", 1);
+    const std::string shortMarker = "short-SECRET-7f3a";
+    std::string longMarker = "long-SECRET-";  // past one page: in overflow pages
+    while (longMarker.size() < 12000) {
+        longMarker += "0123456789abcdef";
+    }
+    const std::string metaMarker = "meta-SECRET-91c2";
+    for (int i = 0; i < 300; ++i) {
+        store->appendMessage({"c1", "bob", "b" + std::to_string(i), "filler " + std::to_string(i),
+                              std::nullopt, 10 + i});
+    }
+    store->appendMessage({"c1", "alice", "a1", shortMarker, std::nullopt, 1000});
+    store->appendMessage({"c1", "alice", "a2", longMarker, std::nullopt, 1001});
+    store->appendMessage({"c1", "alice", "a3", "x", "{\"note\":\"" + metaMarker + "\"}", 1002});
+    store->updateUser("alice", {std::string("Alice Secretname"), true, "alice@secret.example"}, 5);
+    for (int i = 300; i < 600; ++i) {
+        store->appendMessage({"c1", "bob", "b" + std::to_string(i), "filler " + std::to_string(i),
+                              std::nullopt, 10 + i});
+    }
+    // The check can fail: before the erasure the files hold every marker.
+    std::string before = filesOf(config.path);
+    for (const auto& marker : {shortMarker, longMarker.substr(0, 200), metaMarker,
+                               std::string("Secretname"), std::string("alice@secret.example")}) {
+        ASSERT_NE(before.find(marker), std::string::npos) << marker;
+    }
+
+    const auto erasure = store->eraseUser("alice", 2000);
+    EXPECT_EQ(erasure.messages, 3);
+    const std::string after = filesOf(config.path);
+    EXPECT_LT(std::filesystem::file_size(config.path + "-wal"), 4096U) << "the log was emptied";
+    for (const auto& marker : {shortMarker, std::string("long-SECRET-"), metaMarker,
+                               std::string("Secretname"), std::string("alice@secret.example")}) {
+        EXPECT_EQ(after.find(marker), std::string::npos) << marker << " is still in the files";
+    }
+    EXPECT_NE(after.find("filler 599"), std::string::npos) << "others' messages are kept";
+    EXPECT_EQ(store->history({"c1", {}, 0, 100}).messages.size(), 100U);
+    store.reset();
+    std::filesystem::remove_all(dir);
+}
+
+// parleyd --backup's copy, taken while another thread keeps storing: one snapshot (every message
+// stored before it began, each conversation's seqs gapless up to its last_seq), a file that is
+// complete under its final name, and refusals that change nothing.
+TEST(SqliteBackup, CopiesOneConsistentSnapshotWhileWritesGoOn) {
+    const auto dir =
+        std::filesystem::temp_directory_path() / ("parley-backup-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    SqliteConfig config;
+    config.path = (dir / "parley.db").string();
+    store::SqliteStore live(config, 10000);
+    live.migrate();
+    for (int c = 0; c < 4; ++c) {
+        live.createGroup("u0", {"u0", "u1"}, std::nullopt, "g" + std::to_string(c), 1);
+    }
+    std::atomic<int> stored{0};
+    std::atomic<bool> stop{false};
+    std::thread writer([&] {
+        for (int i = 0; !stop; ++i) {
+            live.appendMessage({"g" + std::to_string(i % 4), "u" + std::to_string(i % 2),
+                                "m" + std::to_string(i), std::string(500, 'x'), std::nullopt, i});
+            ++stored;
+        }
+    });
+    while (stored < 2000) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    const int storedBefore = stored;
+    const std::string destination = (dir / "backup.db").string();
+    const auto summary = store::backupSqlite(config.path, destination);
+    const int storedAfter = stored;
+    stop = true;
+    writer.join();
+
+    EXPECT_GE(summary.messages, storedBefore);
+    EXPECT_LE(summary.messages, storedAfter);
+    EXPECT_EQ(summary.conversations, 4);
+    EXPECT_EQ(summary.schemaVersion,
+              static_cast<int64_t>(store::sqliteDialect().migrations.size()));
+    EXPECT_EQ(summary.bytes, static_cast<int64_t>(std::filesystem::file_size(destination)));
+    EXPECT_FALSE(std::filesystem::exists(destination + ".partial"));
+    EXPECT_FALSE(std::filesystem::exists(destination + "-wal")) << "one file";
+
+    SqliteConfig copyConfig;
+    copyConfig.path = destination;
+    store::SqliteStore copy(copyConfig, 10000);
+    copy.migrate();
+    int64_t total = 0;
+    for (int c = 0; c < 4; ++c) {
+        const std::string conv = "g" + std::to_string(c);
+        const auto record = copy.conversation(conv);
+        ASSERT_TRUE(record.has_value());
+        int64_t expected = 1;
+        for (std::optional<int64_t> after = 0;;) {
+            const auto page = copy.history({conv, {}, after, 100});
+            for (const auto& message : page.messages) {
+                EXPECT_EQ(message.seq, expected++) << conv;
+            }
+            if (!page.hasMore) {
+                break;
+            }
+            after = page.messages.back().seq;
+        }
+        EXPECT_EQ(record->lastSeq, expected - 1) << conv << ": last_seq matches its messages";
+        total += record->lastSeq;
+    }
+    EXPECT_EQ(total, summary.messages);
+
+    EXPECT_THROW(store::backupSqlite(config.path, destination), store::BackupError)
+        << "never overwrites";
+    EXPECT_EQ(std::filesystem::file_size(destination), static_cast<uintmax_t>(summary.bytes));
+    EXPECT_THROW(store::backupSqlite((dir / "missing.db").string(), (dir / "b2.db").string()),
+                 store::BackupError);
+    EXPECT_FALSE(std::filesystem::exists(dir / "missing.db")) << "no empty database created";
+    EXPECT_FALSE(std::filesystem::exists(dir / "b2.db"));
+    EXPECT_FALSE(std::filesystem::exists(dir / "b2.db.partial"));
+    std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -449,6 +449,10 @@ Config parse(const YAML::Node& root, const std::string& source) {
              config.log.level =
                  r.oneOf(n, k, {"trace", "debug", "info", "warn", "error", "critical", "off"});
          }},
+        {"format",
+         [&](const YAML::Node& n, const std::string& k) {
+             config.log.format = r.oneOf(n, k, {"text", "json"});
+         }},
     };
 
     const Keys luaKeys = {

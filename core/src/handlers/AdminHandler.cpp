@@ -35,7 +35,9 @@ bool isPlausibleEmail(const std::string& text) {
     return text.find(' ') == std::string::npos && !hasControlCharacter(text);
 }
 
-nlohmann::json userJson(const std::string& uid, const std::optional<store::UserRecord>& user) {
+}  // namespace
+
+nlohmann::json adminUserJson(const std::string& uid, const std::optional<store::UserRecord>& user) {
     if (!user) {
         const store::PresenceRecord offline{uid, store::PresenceState::Offline, false,
                                             std::nullopt};
@@ -50,7 +52,12 @@ nlohmann::json userJson(const std::string& uid, const std::optional<store::UserR
             {"presence", presenceJson(user->presence)}};
 }
 
-}  // namespace
+void requireAdmin(const Config& config, const Command& command) {
+    const auto& admins = config.admins;
+    if (std::find(admins.begin(), admins.end(), command.uid) == admins.end()) {
+        throw ProtocolError(ErrorCode::Forbidden, "admin commands are for the config's admins");
+    }
+}
 
 void AdminHandler::registerOps(Dispatcher& dispatcher) {
     dispatcher.add("admin.reload", [this](const Command& c) { return reload(c); });
@@ -60,31 +67,24 @@ void AdminHandler::registerOps(Dispatcher& dispatcher) {
     dispatcher.add("admin.users", [this](const Command& c) { return listUsers(c); });
 }
 
-void AdminHandler::requireAdmin(const Command& command) const {
-    const auto& admins = context_.config.admins;
-    if (std::find(admins.begin(), admins.end(), command.uid) == admins.end()) {
-        throw ProtocolError(ErrorCode::Forbidden, "admin commands are for the config's admins");
-    }
-}
-
 nlohmann::json AdminHandler::reload(const Command& command) {
-    requireAdmin(command);
+    requireAdmin(context_.config, command);
     return extensions_.reloadScripts();
 }
 
 nlohmann::json AdminHandler::listExtensions(const Command& command) {
-    requireAdmin(command);
+    requireAdmin(context_.config, command);
     return {{"extensions", extensions_.describe()}, {"stats", context_.hooks.stats()}};
 }
 
 nlohmann::json AdminHandler::getUser(const Command& command) {
-    requireAdmin(command);
+    requireAdmin(context_.config, command);
     const std::string uid = Args(command.args).requireUid("user");
-    return userJson(uid, context_.store.user(uid));
+    return adminUserJson(uid, context_.store.user(uid));
 }
 
 nlohmann::json AdminHandler::setUser(const Command& command) {
-    requireAdmin(command);
+    requireAdmin(context_.config, command);
     const Args args(command.args);
     const std::string uid = args.requireUid("user");
     store::UserUpdate update;
@@ -110,11 +110,11 @@ nlohmann::json AdminHandler::setUser(const Command& command) {
     if (!update.name && !update.changeEmail) {
         throw ProtocolError(ErrorCode::BadRequest, "give \"name\" and/or \"email\" to change");
     }
-    return userJson(uid, context_.store.updateUser(uid, update, context_.clock.nowMs()));
+    return adminUserJson(uid, context_.store.updateUser(uid, update, context_.clock.nowMs()));
 }
 
 nlohmann::json AdminHandler::listUsers(const Command& command) {
-    requireAdmin(command);
+    requireAdmin(context_.config, command);
     const Args args(command.args);
     const int limit =
         static_cast<int>(args.optionalInt("limit", 1, kMaxUsersPage).value_or(kDefaultUsersPage));
@@ -122,7 +122,7 @@ nlohmann::json AdminHandler::listUsers(const Command& command) {
     const auto page = context_.store.listUsers(limit, after);
     nlohmann::json users = nlohmann::json::array();
     for (const auto& user : page.users) {
-        users.push_back(userJson(user.uid, user));
+        users.push_back(adminUserJson(user.uid, user));
     }
     return {{"users", users},
             {"has_more", page.hasMore},

@@ -10,6 +10,12 @@ namespace parley {
 
 class Dispatcher;
 
+// Throws forbidden unless the command's sender is one of the config's admins.
+void requireAdmin(const Config& config, const Command& command);
+// A user as admins see them (docs/protocol.md, "User as admins see it"); `user` null when Parley
+// has not seen them.
+nlohmann::json adminUserJson(const std::string& uid, const std::optional<store::UserRecord>& user);
+
 // admin.reload (recompile Lua scripts), admin.extensions (what is loaded, and how it fares),
 // admin.user.get / admin.user.set / admin.users (profiles with what only admins see, such as the
 // email address). Only for the uids listed in the config's "admins".
@@ -26,8 +32,6 @@ class AdminHandler {
     nlohmann::json listUsers(const Command& command);
 
   private:
-    void requireAdmin(const Command& command) const;
-
     HandlerContext context_;
     ExtensionManager& extensions_;
 };

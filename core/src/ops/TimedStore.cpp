@@ -5,20 +5,36 @@
 namespace parley::ops {
 
 namespace {
-constexpr const char* kMethods[] = {"migrate",        "findDirect",
-                                    "openDirect",     "createGroup",
-                                    "conversation",   "listConversations",
-                                    "updateContext",  "conversationsAbout",
-                                    "memberView",     "appendMessage",
-                                    "findByCmid",     "history",
-                                    "markRead",       "unreadTotals",
-                                    "setDisplayName", "user",
-                                    "updateUser",     "listUsers",
-                                    "setPresence",    "recordActivity",
-                                    "markIdleAway",   "kvGet",
-                                    "kvSet",          "kvDelete",
-                                    "kvIncr",         "kvList",
-                                    "kvPurgeExpired"};
+constexpr const char* kMethods[] = {"migrate",
+                                    "findDirect",
+                                    "openDirect",
+                                    "createGroup",
+                                    "conversation",
+                                    "listConversations",
+                                    "updateContext",
+                                    "conversationsAbout",
+                                    "memberView",
+                                    "appendMessage",
+                                    "findByCmid",
+                                    "history",
+                                    "markRead",
+                                    "unreadTotals",
+                                    "setDisplayName",
+                                    "user",
+                                    "updateUser",
+                                    "listUsers",
+                                    "setPresence",
+                                    "recordActivity",
+                                    "markIdleAway",
+                                    "kvGet",
+                                    "kvSet",
+                                    "kvDelete",
+                                    "kvIncr",
+                                    "kvList",
+                                    "kvPurgeExpired",
+                                    "memberConversations",
+                                    "messagesBySender",
+                                    "eraseUser"};
 }  // namespace
 
 TimedStore::TimedStore(store::Store& inner, Metrics& metrics) : inner_(inner) {
@@ -153,6 +169,24 @@ store::UserRecord TimedStore::updateUser(const std::string& uid, const store::Us
 
 store::UserPage TimedStore::listUsers(int limit, const std::optional<std::string>& after) {
     return timed("listUsers", [&] { return inner_.listUsers(limit, after); });
+}
+
+std::vector<store::ConversationRecord> TimedStore::memberConversations(const std::string& uid,
+                                                                       const std::string& afterConv,
+                                                                       int limit) {
+    return timed("memberConversations",
+                 [&] { return inner_.memberConversations(uid, afterConv, limit); });
+}
+
+std::vector<store::MessageRecord> TimedStore::messagesBySender(const std::string& uid,
+                                                               const std::string& afterCmid,
+                                                               int limit) {
+    return timed("messagesBySender",
+                 [&] { return inner_.messagesBySender(uid, afterCmid, limit); });
+}
+
+store::UserErasure TimedStore::eraseUser(const std::string& uid, int64_t now) {
+    return timed("eraseUser", [&] { return inner_.eraseUser(uid, now); });
 }
 
 store::PresenceChange TimedStore::setPresence(const std::string& uid, store::PresenceState state,

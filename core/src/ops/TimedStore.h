@@ -56,6 +56,13 @@ class TimedStore final : public store::Store {
     store::UserRecord updateUser(const std::string& uid, const store::UserUpdate& update,
                                  int64_t now) override;
     store::UserPage listUsers(int limit, const std::optional<std::string>& after) override;
+    std::vector<store::ConversationRecord> memberConversations(const std::string& uid,
+                                                               const std::string& afterConv,
+                                                               int limit) override;
+    std::vector<store::MessageRecord> messagesBySender(const std::string& uid,
+                                                       const std::string& afterCmid,
+                                                       int limit) override;
+    store::UserErasure eraseUser(const std::string& uid, int64_t now) override;
 
     store::PresenceChange setPresence(const std::string& uid, store::PresenceState state,
                                       int64_t now) override;

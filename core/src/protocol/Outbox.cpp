@@ -47,4 +47,8 @@ void Outbox::presence(const store::PresenceRecord& presence) {
         topics_.presenceTopic(presence.uid), toPayload(presenceJson(presence)), 1, true, {}});
 }
 
+void Outbox::clearPresence(const std::string& uid) {
+    publisher_.publish(OutboundMessage{topics_.presenceTopic(uid), "", 1, true, {}});
+}
+
 }  // namespace parley

@@ -35,6 +35,8 @@ class Outbox {
     void toUser(const std::string& uid, const nlohmann::json& event);
     // The retained presence of a user.
     void presence(const store::PresenceRecord& presence);
+    // Removes a user's retained presence from the broker (an empty retained message).
+    void clearPresence(const std::string& uid);
 
   private:
     Publisher& publisher_;

@@ -17,9 +17,15 @@ nlohmann::json metaJson(const std::optional<std::string>& text) {
 }  // namespace
 
 nlohmann::json messageJson(const store::MessageRecord& message) {
-    return {{"conv", message.conv}, {"seq", message.seq},   {"sender", message.sender},
-            {"cmid", message.cmid}, {"body", message.body}, {"meta", metaJson(message.metaJson)},
-            {"ts", message.ts}};
+    nlohmann::json json = {{"conv", message.conv},     {"seq", message.seq},
+                           {"sender", message.sender}, {"cmid", message.cmid},
+                           {"body", message.body},     {"meta", metaJson(message.metaJson)},
+                           {"ts", message.ts}};
+    // Only tombstones carry it, so live messages look as they always did.
+    if (message.erased) {
+        json["erased"] = true;
+    }
+    return json;
 }
 
 nlohmann::json summaryJson(const store::ConversationRecord& conversation,
@@ -47,6 +53,9 @@ nlohmann::json summaryJson(const store::ConversationRecord& conversation,
                    {"sender", last.sender},
                    {"body", utf8Prefix(last.body, kPreviewCharacters)},
                    {"ts", last.ts}};
+        if (last.erased) {
+            preview["erased"] = true;
+        }
     }
     const int64_t readSeq = conversation.readSeqOf(viewer);
     return {{"conv", conversation.id},

@@ -11,7 +11,7 @@ namespace parley {
 
 // How stored things look on the wire. docs/protocol.md shows each shape.
 
-// {conv, seq, sender, cmid, body, meta, ts}
+// {conv, seq, sender, cmid, body, meta, ts}, plus erased: true for a tombstone
 nlohmann::json messageJson(const store::MessageRecord& message);
 
 // A conversation as one member sees it: {conv, kind, title, context, members, created_by,

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <stdexcept>
 
+#include "log/LogFields.h"
 #include "store/Store.h"
 
 namespace parley {
@@ -45,6 +46,7 @@ void Dispatcher::dispatch(const Command& command) const {
     const auto refuse = [&](ErrorCode code, const std::string& message,
                             const nlohmann::json& details) {
         observe(code);
+        const log::LogFields::Scope logFields{{"code", errorCodeName(code)}};
         spdlog::info("command refused: uid={} op={} id={} code={} message={}", command.uid,
                      command.op, command.requestId.dump(), errorCodeName(code), message);
         outbox_.replyError(command.uid, command.requestId, command.correlationData, code, message,

@@ -2,12 +2,23 @@
 
 #include <spdlog/spdlog.h>
 
+#include "log/LogFields.h"
+
 namespace parley {
 
 namespace {
 HandlerContext contextOf(const Config& config, store::Store& store, Outbox& outbox,
                          const HookBus& hooks, const Clock& clock) {
     return HandlerContext{config, store, outbox, hooks, clock};
+}
+
+// What the JSON log says about every line written while this command is handled.
+std::vector<log::LogFields::Field> commandLogFields(const Command& command) {
+    const auto conv = command.args.find("conv");
+    return {{"uid", command.uid},
+            {"op", command.op},
+            {"id", command.requestId},
+            {"conv", conv != command.args.end() && conv->is_string() ? *conv : nlohmann::json()}};
 }
 
 HookPolicy policyOf(const HookPolicyConfig& config) {
@@ -49,6 +60,7 @@ Server::Server(const Config& config, store::Store& store, Transport& transport, 
       presence_(contextOf(config, store, outbox_, hooks_, clock)),
       profiles_(contextOf(config, store, outbox_, hooks_, clock)),
       admin_(contextOf(config, store, outbox_, hooks_, clock), extensions_),
+      userData_(contextOf(config, store, outbox_, hooks_, clock)),
       ingress_(config.limits.userCommandsPerSecond, config.limits.userCommandBurst,
                config.limits.userQueuedCommands),
       workers_(static_cast<size_t>(config.server.workers),
@@ -59,6 +71,7 @@ Server::Server(const Config& config, store::Store& store, Transport& transport, 
     presence_.registerOps(dispatcher_);
     profiles_.registerOps(dispatcher_);
     admin_.registerOps(dispatcher_);
+    userData_.registerOps(dispatcher_);
     applyPolicies(config, hooks_);
     hooks_.setReservedOps(dispatcher_.ops());
 }
@@ -101,6 +114,11 @@ void Server::stop() {
 void Server::onInbound(InboundMessage&& message) {
     auto decoded = decoder_.decode(message.topic, message.payload, message.correlationData);
     if (auto* failure = std::get_if<DecodeFailure>(&decoded)) {
+        const log::LogFields::Scope logFields{
+            {"uid", failure->replyUid ? nlohmann::json(*failure->replyUid) : nlohmann::json()},
+            {"id", failure->requestId},
+            {"topic", message.topic},
+            {"code", errorCodeName(failure->code)}};
         spdlog::info("command refused: topic={} code={} message={} bytes={}", message.topic,
                      errorCodeName(failure->code), failure->message, message.payload.size());
         metrics_.op(ops::Metrics::kUnknownOp).count(failure->code);
@@ -115,6 +133,7 @@ void Server::onInbound(InboundMessage&& message) {
     // answered here and never waits in a worker's queue ahead of other users' commands.
     const auto verdict = ingress_.admit(command->uid, clock_.steadyMs());
     if (!verdict.admitted()) {
+        const log::LogFields::Scope logFields(commandLogFields(*command));
         refuseAtIngress(*command, verdict);
         return;
     }
@@ -157,6 +176,7 @@ void Server::refuseAtIngress(const Command& command, const IngressLimiter::Verdi
 }
 
 void Server::process(const Command& command) {
+    const log::LogFields::Scope logFields(commandLogFields(command));
     if (command.op != "presence") {
         presence_.noteActivity(command.uid);
     }

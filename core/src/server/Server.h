@@ -13,6 +13,7 @@
 #include "handlers/PresenceHandler.h"
 #include "handlers/ProfileHandler.h"
 #include "handlers/TypingHandler.h"
+#include "handlers/UserDataHandler.h"
 #include "hooks/ExtensionManager.h"
 #include "hooks/ExtensionServices.h"
 #include "hooks/HookBus.h"
@@ -85,6 +86,7 @@ class Server {
     PresenceHandler presence_;
     ProfileHandler profiles_;
     AdminHandler admin_;
+    UserDataHandler userData_;
     IngressLimiter ingress_;
     WorkerPool workers_;
 

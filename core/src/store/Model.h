@@ -30,6 +30,9 @@ struct MessageRecord {
     std::string body;
     std::optional<std::string> metaJson;  // a JSON object as text
     int64_t ts = 0;
+    // A tombstone: its sender was erased (admin.user.erase), its body and meta with them. It
+    // keeps its seq so the conversation's history has no hole.
+    bool erased = false;
 };
 
 enum class ConversationKind { Direct, Group };
@@ -162,6 +165,19 @@ struct UserUpdate {
 struct UserPage {
     std::vector<UserRecord> users;  // ascending uid
     bool hasMore = false;
+};
+
+// A conversation an erased user was in, as it is now.
+struct ErasedMembership {
+    std::string conv;
+    std::vector<std::string> remainingMembers;  // empty: the conversation was deleted
+};
+
+// What Store::eraseUser did.
+struct UserErasure {
+    bool known = false;    // the user had a profile (a users row), now deleted
+    int64_t messages = 0;  // messages made tombstones now (earlier tombstones not counted)
+    std::vector<ErasedMembership> conversations;  // the user was a member, and is no more
 };
 
 const char* presenceStateName(PresenceState state);

@@ -74,8 +74,15 @@ CREATE INDEX conversations_by_context ON conversations (ctx_type, ctx_id);
             R"sql(
 ALTER TABLE users ADD COLUMN email TEXT;
 )sql",
+            // When a message became a tombstone (its sender erased); NULL = a live message.
+            R"sql(
+ALTER TABLE messages ADD COLUMN erased_at INTEGER;
+)sql",
         },
         "",
+        // Erased text must not linger in the write-ahead log: checkpoint it into the database
+        // file (where secure_delete has zeroed it) and empty the log.
+        "PRAGMA wal_checkpoint(TRUNCATE)",
     };
     return dialect;
 }
@@ -151,8 +158,12 @@ ALTER TABLE conversations ADD COLUMN ctx_status VARCHAR(32) NULL,
             R"sql(
 ALTER TABLE users ADD COLUMN email VARCHAR(254) NULL;
 )sql",
+            R"sql(
+ALTER TABLE messages ADD COLUMN erased_at BIGINT NULL;
+)sql",
         },
         " FOR UPDATE",
+        "",
     };
     return dialect;
 }

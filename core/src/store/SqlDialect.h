@@ -20,6 +20,10 @@ struct SqlDialect {
     // Appended to a SELECT that must lock the rows it reads until commit ("" where a write
     // transaction already excludes every other writer, as in SQLite).
     std::string lockRows;
+    // Run outside any transaction after a user's erasure committed, to push erased text out of
+    // places where it outlives an UPDATE; "" for none. Answers one row whose first column is
+    // non-zero when it could not finish.
+    std::string afterErase;
 };
 
 const SqlDialect& sqliteDialect();

@@ -18,7 +18,7 @@ constexpr const char* kConversationColumns =
 constexpr size_t kConversationColumnCount = 11;
 // Messages stored together at most (see AppendBatcher); parleyd's workers bound it in practice.
 constexpr size_t kMaxAppendBatch = 32;
-constexpr const char* kMessageColumns = "conv, seq, sender, cmid, body, meta, ts";
+constexpr const char* kMessageColumns = "conv, seq, sender, cmid, body, meta, ts, erased_at";
 
 ConversationRecord readConversation(const SqlRow& row) {
     ConversationRecord record;
@@ -36,7 +36,8 @@ ConversationRecord readConversation(const SqlRow& row) {
     return record;
 }
 
-// Reads the last message columns (sender, cmid, body, meta, ts) that follow at `offset`.
+// Reads the last message columns (sender, cmid, body, meta, ts, erased_at) that follow at
+// `offset`.
 void readLastMessage(const SqlRow& row, size_t offset, ConversationRecord& record) {
     if (row.isNull(offset)) {
         return;
@@ -49,12 +50,13 @@ void readLastMessage(const SqlRow& row, size_t offset, ConversationRecord& recor
     message.body = row.text(offset + 2);
     message.metaJson = row.optionalText(offset + 3);
     message.ts = row.integer(offset + 4);
+    message.erased = !row.isNull(offset + 5);
     record.lastMessage = std::move(message);
 }
 
 MessageRecord readMessage(const SqlRow& row) {
-    return MessageRecord{row.text(0), row.integer(1),      row.text(2),   row.text(3),
-                         row.text(4), row.optionalText(5), row.integer(6)};
+    return MessageRecord{row.text(0), row.integer(1),      row.text(2),    row.text(3),
+                         row.text(4), row.optionalText(5), row.integer(6), !row.isNull(7)};
 }
 
 std::string placeholders(size_t count) {
@@ -360,11 +362,12 @@ int SqlStore::migrate() {
 
 std::optional<ConversationRecord> SqlStore::loadConversation(SqlConnection& db,
                                                              const std::string& conv) {
-    auto rows = db.query(std::string("SELECT ") + kConversationColumns +
-                             ", lm.sender, lm.cmid, lm.body, lm.meta, lm.ts FROM conversations c "
-                             "LEFT JOIN messages lm ON lm.conv = c.id AND lm.seq = c.last_seq "
-                             "WHERE c.id = ?",
-                         {conv});
+    auto rows = db.query(
+        std::string("SELECT ") + kConversationColumns +
+            ", lm.sender, lm.cmid, lm.body, lm.meta, lm.ts, lm.erased_at FROM conversations c "
+            "LEFT JOIN messages lm ON lm.conv = c.id AND lm.seq = c.last_seq "
+            "WHERE c.id = ?",
+        {conv});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -479,7 +482,7 @@ ConversationPage SqlStore::listConversations(const std::string& uid, int limit,
                                              const std::optional<ContextRef>& context) {
     return transaction("listConversations", Mode::Read, [&](SqlConnection& db) {
         std::string sql = std::string("SELECT ") + kConversationColumns +
-                          ", lm.sender, lm.cmid, lm.body, lm.meta, lm.ts "
+                          ", lm.sender, lm.cmid, lm.body, lm.meta, lm.ts, lm.erased_at "
                           "FROM members m JOIN conversations c ON c.id = m.conv "
                           "LEFT JOIN messages lm ON lm.conv = c.id AND lm.seq = c.last_seq "
                           "WHERE m.uid = ?";
@@ -671,7 +674,7 @@ std::vector<AppendResult> SqlStore::appendBatchOnce(const std::vector<const NewM
             }
             result.message =
                 MessageRecord{message.conv, assigned,         message.sender, message.cmid,
-                              message.body, message.metaJson, message.ts};
+                              message.body, message.metaJson, message.ts,     false};
             // Your own message counts as read; later messages of the batch see that too.
             auto& members = views[message.conv].members;
             for (auto& member : members) {
@@ -934,6 +937,98 @@ UserPage SqlStore::listUsers(int limit, const std::optional<std::string>& after)
         }
         return page;
     });
+}
+
+std::vector<ConversationRecord> SqlStore::memberConversations(const std::string& uid,
+                                                              const std::string& afterConv,
+                                                              int limit) {
+    return transaction("memberConversations", Mode::Read, [&](SqlConnection& db) {
+        std::vector<ConversationRecord> conversations;
+        for (const auto& row : db.query(std::string("SELECT ") + kConversationColumns +
+                                            " FROM members m JOIN conversations c ON c.id = "
+                                            "m.conv WHERE m.uid = ? AND m.conv > ? "
+                                            "ORDER BY m.conv LIMIT ?",
+                                        {uid, afterConv, int64_t{limit}})) {
+            conversations.push_back(readConversation(row));
+        }
+        attachMembers(db, conversations);
+        return conversations;
+    });
+}
+
+std::vector<MessageRecord> SqlStore::messagesBySender(const std::string& uid,
+                                                      const std::string& afterCmid, int limit) {
+    return transaction("messagesBySender", Mode::Read, [&](SqlConnection& db) {
+        std::vector<MessageRecord> messages;
+        for (const auto& row :
+             db.query(std::string("SELECT ") + kMessageColumns +
+                          " FROM messages WHERE sender = ? AND cmid > ? ORDER BY cmid LIMIT ?",
+                      {uid, afterCmid, int64_t{limit}})) {
+            messages.push_back(readMessage(row));
+        }
+        return messages;
+    });
+}
+
+UserErasure SqlStore::eraseUser(const std::string& uid, int64_t now) {
+    auto erasure = transaction("eraseUser", Mode::Write, [&](SqlConnection& db) {
+        UserErasure result;
+        // The conversation rows are locked first, in id order, as appendMessage locks them: a
+        // message of this user being stored now is either committed before (and erased here) or
+        // finds them no longer a member.
+        std::vector<std::string> convs;
+        for (const auto& row :
+             db.query("SELECT c.id, c.kind FROM members m JOIN conversations c ON c.id = m.conv "
+                      "WHERE m.uid = ? ORDER BY c.id" +
+                          dialect_.lockRows,
+                      {uid})) {
+            convs.push_back(row.text(0));
+            if (row.text(1) == "direct") {
+                // The pair's key names this user: a later conv.open between the same uids
+                // starts a new conversation instead of finding this one without them.
+                db.execute("UPDATE conversations SET direct_key = NULL WHERE id = ?",
+                           {row.text(0)});
+            }
+        }
+        // Overwritten, not only flagged: the text leaves the row (and, on SQLite with
+        // secure_delete, the file).
+        result.messages = db.execute(
+            "UPDATE messages SET body = '', meta = NULL, erased_at = ? "
+            "WHERE sender = ? AND erased_at IS NULL",
+            {now, uid});
+        db.execute("DELETE FROM members WHERE uid = ?", {uid});
+        for (const auto& conv : convs) {
+            ErasedMembership membership{conv, {}};
+            for (const auto& row : db.query(
+                     "SELECT uid FROM members WHERE conv = ? ORDER BY joined_at, uid", {conv})) {
+                membership.remainingMembers.push_back(row.text(0));
+            }
+            if (membership.remainingMembers.empty()) {
+                // Nobody can ever read it again: nothing of it is kept.
+                db.execute("DELETE FROM messages WHERE conv = ?", {conv});
+                db.execute("DELETE FROM conversations WHERE id = ?", {conv});
+            }
+            result.conversations.push_back(std::move(membership));
+        }
+        result.known = db.execute("DELETE FROM users WHERE uid = ?", {uid}) > 0;
+        return result;
+    });
+    if (!dialect_.afterErase.empty()) {
+        try {
+            auto lease = pool_.acquire();
+            const auto rows = lease->query(dialect_.afterErase, {});
+            if (!rows.empty() && rows[0].integer(0) != 0) {
+                spdlog::warn(
+                    "store: erased {}, but a reader kept the write-ahead log from being emptied: "
+                    "their old text stays in it until the next checkpoint",
+                    uid);
+            }
+        } catch (const SqlError& error) {
+            spdlog::warn("store: erased {}, but emptying the write-ahead log failed: {}", uid,
+                         error.what());
+        }
+    }
+    return erasure;
 }
 
 PresenceChange SqlStore::setPresence(const std::string& uid, PresenceState state, int64_t now) {

@@ -57,6 +57,13 @@ class SqlStore : public Store {
     UserRecord updateUser(const std::string& uid, const UserUpdate& update, int64_t now) override;
     UserPage listUsers(int limit, const std::optional<std::string>& after) override;
 
+    std::vector<ConversationRecord> memberConversations(const std::string& uid,
+                                                        const std::string& afterConv,
+                                                        int limit) override;
+    std::vector<MessageRecord> messagesBySender(const std::string& uid,
+                                                const std::string& afterCmid, int limit) override;
+    UserErasure eraseUser(const std::string& uid, int64_t now) override;
+
     PresenceChange setPresence(const std::string& uid, PresenceState state, int64_t now) override;
     PresenceChange recordActivity(const std::string& uid, int64_t now) override;
     std::vector<PresenceRecord> markIdleAway(int64_t idleBefore, int limit) override;

@@ -27,8 +27,12 @@ SqliteConnection::SqliteConnection(const std::string& path, const std::string& s
     }
     sqlite3_extended_result_codes(db_, 1);
     sqlite3_busy_timeout(db_, 5000);
-    executeScript("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = " +
-                  std::string(synchronous == "normal" ? "NORMAL" : "FULL"));
+    // secure_delete: what is deleted or overwritten is zeroed in the file, not just unlinked, so
+    // an erased user's messages (admin.user.erase) are gone from the disk, not only from queries.
+    executeScript(
+        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; "
+        "PRAGMA synchronous = " +
+        std::string(synchronous == "normal" ? "NORMAL" : "FULL"));
 }
 
 SqliteConnection::~SqliteConnection() {

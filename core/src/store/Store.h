@@ -81,6 +81,22 @@ class Store {
     // Users Parley has seen, by ascending uid, those after `after` when given.
     virtual UserPage listUsers(int limit, const std::optional<std::string>& after) = 0;
 
+    // A user's data, for admin.user.export, in pages. The conversations uid is a member of, by
+    // ascending id, those after `afterConv` ("" for the first page), with their members.
+    virtual std::vector<ConversationRecord> memberConversations(const std::string& uid,
+                                                                const std::string& afterConv,
+                                                                int limit) = 0;
+    // The messages uid sent, in every conversation, by ascending cmid (the order of their unique
+    // key, so a page costs the same however many there are), those after `afterCmid`.
+    virtual std::vector<MessageRecord> messagesBySender(const std::string& uid,
+                                                        const std::string& afterCmid,
+                                                        int limit) = 0;
+    // Erases a user, in one transaction (admin.user.erase): their messages become tombstones
+    // (body and meta overwritten, seq kept), they leave every conversation (a conversation left
+    // with no member is deleted with its messages; a 1:1 is no longer found by conv.open), and
+    // their profile row (name, email, presence) is deleted. Safe to run again.
+    virtual UserErasure eraseUser(const std::string& uid, int64_t now) = 0;
+
     virtual PresenceChange setPresence(const std::string& uid, PresenceState state,
                                        int64_t now) = 0;
     // A command from uid: online again unless they chose "away"; last_seen = now.

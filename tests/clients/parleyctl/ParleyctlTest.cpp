@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -256,6 +257,107 @@ TEST_P(Parleyctl, UserListPages) {
     EXPECT_EQ(cellsOf(nextLines[1]).at(0), uids.at(1));
     EXPECT_EQ(nextLines[2], "more: --after " + uids.at(1) + " (or --all)");
     fails(kUsage, {"user", "list", "--limit", "0"}, "--limit");
+}
+
+// A user's data (privacy law): the whole export as one JSON document, to stdout or a private
+// file, and the erasure, which leaves tombstones for the other member.
+TEST_P(Parleyctl, UserExportAndErase) {
+    auto writer = stack().connect(stack().newUser());
+    auto other = stack().connect(stack().newUser());
+    const std::string uid = writer->uid();
+    ctl({"user", "set", uid, "--name", "Wren", "--email", "wren@example.org"});
+    auto opened = writer->request({{"op", "conv.open"}, {"peer", other->uid()}});
+    ASSERT_TRUE(opened["ok"]) << opened;
+    const std::string conv = opened["conv"];
+    const std::string emoji = "\xF0\x9F\x8E\x89";
+    ASSERT_TRUE(writer->request({{"op", "msg.send"},
+                                 {"conv", conv},
+                                 {"cmid", "w1"},
+                                 {"body", "first " + emoji},
+                                 {"meta", {{"n", 1}}}})["ok"]);
+    ASSERT_TRUE(other->request(
+        {{"op", "msg.send"}, {"conv", conv}, {"cmid", "o1"}, {"body", "the other's words"}})["ok"]);
+    ASSERT_TRUE(writer->request(
+        {{"op", "msg.send"}, {"conv", conv}, {"cmid", "w2"}, {"body", "second"}})["ok"]);
+
+    // To stdout: one document, the writer's words only.
+    auto exported = ctl({"user", "export", uid});
+    ASSERT_EQ(lines(exported.out).size(), 1U) << exported.out;
+    const json document = json::parse(exported.out, nullptr, false);
+    ASSERT_TRUE(document.is_object()) << exported.out;
+    EXPECT_EQ(document["format"], "parley.user-export.v1");
+    EXPECT_EQ(document["user"], uid);
+    EXPECT_TRUE(document["exported_at"].is_number_integer());
+    EXPECT_EQ(document["profile"]["email"], "wren@example.org");
+    EXPECT_EQ(document["profile"]["name"], "Wren");
+    ASSERT_EQ(document["conversations"].size(), 1U) << document;
+    EXPECT_EQ(document["conversations"][0]["conv"], conv);
+    EXPECT_EQ(document["conversations"][0]["members"], json::array({uid, other->uid()}));
+    ASSERT_EQ(document["messages"].size(), 2U) << document;
+    EXPECT_EQ(document["messages"][0]["cmid"], "w1");
+    EXPECT_EQ(document["messages"][0]["body"], "first " + emoji);
+    EXPECT_EQ(document["messages"][0]["meta"]["n"], 1);
+    EXPECT_EQ(document["messages"][1]["body"], "second");
+
+    // To a file: the same document, readable by its owner only.
+    TempDir dir("parleyctl-export");
+    const std::string file = dir.file(uid + ".json");
+    auto written = ctl({"user", "export", uid, "--output", file});
+    EXPECT_EQ(lines(written.out), std::vector<std::string>{"user " + uid + " exported to " + file +
+                                                           ": 1 conversation(s), 2 message(s)"});
+    std::ifstream input(file);
+    const json fromFile = json::parse(input, nullptr, false);
+    ASSERT_TRUE(fromFile.is_object());
+    EXPECT_EQ(fromFile["messages"], document["messages"]);
+    struct stat info {};
+    ASSERT_EQ(::stat(file.c_str(), &info), 0);
+    EXPECT_EQ(info.st_mode & 0777, 0600U);
+    fails(kUsage, {"user", "export", uid, "--output", file}, "exists already");
+    auto summary = ctlJson({"user", "export", uid, "--output", dir.file("again.json")});
+    EXPECT_EQ(summary["messages"], 2);
+    EXPECT_EQ(summary["conversations"], 1);
+
+    // Refusals change nothing: a non-admin, and an erase without --yes (nothing is sent).
+    auto notAdmin = as(uid, {"user", "export", uid});
+    EXPECT_EQ(notAdmin.exitCode, kRefused) << notAdmin.err;
+    EXPECT_TRUE(contains(notAdmin.err, "forbidden: ")) << notAdmin.err;
+    EXPECT_TRUE(notAdmin.out.empty()) << "no half document: " << notAdmin.out;
+    auto notAdminToFile = as(uid, {"user", "export", uid, "--output", dir.file("refused.json")});
+    EXPECT_EQ(notAdminToFile.exitCode, kRefused) << notAdminToFile.err;
+    EXPECT_FALSE(std::filesystem::exists(dir.file("refused.json")));
+    EXPECT_FALSE(std::filesystem::exists(dir.file("refused.json.partial")));
+    fails(kUsage, {"user", "erase", uid}, "cannot be undone: add --yes");
+    EXPECT_EQ(ctlJson({"user", "show", uid})["email"], "wren@example.org");
+
+    auto erased = ctl({"user", "erase", uid, "--yes"});
+    EXPECT_EQ(fieldOf(erased.out, "user"), uid);
+    EXPECT_EQ(fieldOf(erased.out, "profile"), "deleted");
+    EXPECT_EQ(fieldOf(erased.out, "messages erased"), "2");
+    EXPECT_EQ(fieldOf(erased.out, "conversations left"), "1");
+    EXPECT_EQ(fieldOf(erased.out, "of them deleted"), "0");
+    auto shown = ctlJson({"user", "show", uid});
+    EXPECT_EQ(shown["known"], false);
+    EXPECT_TRUE(shown["email"].is_null());
+
+    // The other member keeps every seq; the writer's are tombstones, and they were told.
+    auto history = other->request({{"op", "msg.history"}, {"conv", conv}});
+    ASSERT_EQ(history["msgs"].size(), 3U) << history;
+    EXPECT_EQ(history["msgs"][0]["erased"], true);
+    EXPECT_EQ(history["msgs"][0]["body"], "");
+    EXPECT_TRUE(history["msgs"][0]["meta"].is_null());
+    EXPECT_EQ(history["msgs"][1]["body"], "the other's words");
+    EXPECT_EQ(history["msgs"][2]["erased"], true);
+    other->waitFor([&](const Received& received) {
+        return received.topic == "parley/v1/u/" + other->uid() + "/c/" + conv &&
+               received.payload.value("ev", "") == "erased" && received.payload["user"] == uid;
+    });
+    const json afterwards = json::parse(ctl({"user", "export", uid}).out, nullptr, false);
+    EXPECT_TRUE(afterwards["conversations"].empty()) << afterwards;
+    for (const auto& message : afterwards["messages"]) {
+        EXPECT_EQ(message["erased"], true);
+        EXPECT_EQ(message["body"], "");
+    }
+    EXPECT_EQ(ctlJson({"user", "erase", uid, "--yes"})["messages"], 0) << "nothing left to erase";
 }
 
 TEST_P(Parleyctl, ListingSetAndShow) {
