@@ -380,6 +380,14 @@ TEST_F(TlsToBroker, TheShippedProductionBrokerConfigServesTls) {
     ChildProcess broker({"mosquitto", "-c", configFile}, dir_.file("production.log"));
     ASSERT_TRUE(broker.waitForLog(" running", 10s)) << broker.log();
     ASSERT_TRUE(waitForPort(webSocketPort, 5s)) << broker.log();
+    // Its two listeners and nothing else: no plain one, and no default one on 1883 either.
+    const std::string log = broker.log();
+    size_t listeners = 0;
+    for (size_t at = log.find("listen socket on port"); at != std::string::npos;
+         at = log.find("listen socket on port", at + 1)) {
+        ++listeners;
+    }
+    EXPECT_EQ(listeners, 2U) << log;
 
     const TlsSettings trustTheCa{ca_.certFile, "", ""};
     const std::string mqtt = "ssl://127.0.0.1:" + std::to_string(mqttPort);
