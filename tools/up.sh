@@ -3,8 +3,12 @@
 # Parley's development config and parleyd on its embedded default (SQLite in var/data).
 # Both run in the background; tools/down.sh stops them. Logs: var/dev/*.log.
 #
-# Environment: PARLEY_MQTT_PORT (default 1883, or the next free port if taken),
-#              PARLEY_WS_PORT (MQTT over WebSockets, default 9001, same rule).
+# TLS is on in development as in production: the first run makes a development CA and a
+# certificate for 127.0.0.1 and localhost with openssl (var/dev/tls/), the broker listens only
+# over TLS, parleyd connects over TLS, and the commands printed at the end trust that CA.
+#
+# Environment: PARLEY_MQTT_PORT (MQTT over TLS, default 8883, or the next free port if taken),
+#              PARLEY_WS_PORT (MQTT over WebSockets over TLS, default 9443, same rule).
 set -euo pipefail
 PARLEY_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$PARLEY_ROOT"
@@ -22,8 +26,8 @@ free_port_from() {
     while ! port_is_free "$port"; do port=$((port + 1)); done
     echo "$port"
 }
-MQTT_PORT=${PARLEY_MQTT_PORT:-$(free_port_from 1883)}
-WS_PORT=${PARLEY_WS_PORT:-$(free_port_from 9001)}
+MQTT_PORT=${PARLEY_MQTT_PORT:-$(free_port_from 8883)}
+WS_PORT=${PARLEY_WS_PORT:-$(free_port_from 9443)}
 [ "$WS_PORT" = "$MQTT_PORT" ] && WS_PORT=$(free_port_from $((MQTT_PORT + 1)))
 
 mkdir -p var/dev var/data
@@ -48,13 +52,44 @@ chmod 644 var/dev/jwt.secret
 # Mosquitto drops root privileges to user "mosquitto", which must still read these.
 chmod 644 var/dev/passwd
 
+# The development CA and the broker's certificate (docs/operations.md, "TLS"). The CA is made
+# once and kept, so that whatever trusts it keeps working; the certificate is issued again when it
+# is missing or has less than a week left. Both are for this machine only: never use them
+# elsewhere, never commit them (var/ is not tracked).
+mkdir -p var/dev/tls
+chmod 755 var/dev/tls
+if [ ! -s var/dev/tls/ca.key ] || [ ! -s var/dev/tls/ca.crt ]; then
+    rm -f var/dev/tls/server.crt
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 -days 3650 \
+        -subj "/CN=Parley development CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -keyout var/dev/tls/ca.key -out var/dev/tls/ca.crt 2>/dev/null
+    chmod 600 var/dev/tls/ca.key
+fi
+if [ ! -s var/dev/tls/server.crt ] || ! openssl x509 -checkend 604800 -noout -in var/dev/tls/server.crt >/dev/null; then
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+        -keyout var/dev/tls/server.key -out var/dev/tls/server.csr 2>/dev/null
+    printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyAgreement" \
+        "extendedKeyUsage=serverAuth" "subjectAltName=IP:127.0.0.1,DNS:localhost" > var/dev/tls/server.ext
+    openssl x509 -req -sha256 -days 825 -in var/dev/tls/server.csr -CA var/dev/tls/ca.crt \
+        -CAkey var/dev/tls/ca.key -CAcreateserial -extfile var/dev/tls/server.ext \
+        -out var/dev/tls/server.crt 2>/dev/null
+    rm -f var/dev/tls/server.csr var/dev/tls/server.ext
+fi
+chmod 644 var/dev/tls/ca.crt var/dev/tls/server.crt
+chmod 600 var/dev/tls/server.key
+# Mosquitto reads the key after dropping root's privileges to user "mosquitto" (2.0.11).
+if [ "$(id -u)" -eq 0 ]; then
+    chown mosquitto var/dev/tls/server.key
+fi
+
 # The shipped configs, with the ports chosen above. In development `admin` is an admin and the
 # shipped moderation and listing scripts run, their rate limits off (they would throttle
 # parley-bench).
-sed -e "s/^listener 1883 /listener $MQTT_PORT /" -e "s/^listener 9001 /listener $WS_PORT /" \
+sed -e "s/^listener 8883 /listener $MQTT_PORT /" -e "s/^listener 9443 /listener $WS_PORT /" \
     config/mosquitto/dev.conf > var/dev/mosquitto.conf
 cat config/mosquitto/jwt-dev.conf >> var/dev/mosquitto.conf
-sed -e "s|uri: tcp://127.0.0.1:1883|uri: tcp://127.0.0.1:$MQTT_PORT|" \
+sed -e "s|uri: ssl://127.0.0.1:8883|uri: ssl://127.0.0.1:$MQTT_PORT|" \
     -e "s|^admins: \[\]\$|admins: [admin]|" \
     -e "s|^extensions: \[\]\$|extensions: [{name: moderation, script: scripts/moderation.lua, options: {messages_per_minute: 0, conversations_per_hour: 0}}, {name: listings, script: scripts/listings.lua}]|" \
     config/parleyd.yaml > var/dev/parleyd.yaml
@@ -79,8 +114,13 @@ fi
 
 cat <<TXT
 
-Parley is running.
-  broker    mqtt://127.0.0.1:$MQTT_PORT   (WebSockets: ws://127.0.0.1:$WS_PORT)
+Parley is running, over TLS.
+  broker    ssl://127.0.0.1:$MQTT_PORT   (WebSockets over TLS: wss://127.0.0.1:$WS_PORT)
+  TLS       the development CA is var/dev/tls/ca.crt: clients trust it with --cafile (mosquitto_sub,
+            mosquitto_pub) or --ca-file (parley, parleyctl, parley-bench); a browser or the whole
+            system only if you add it (docs/operations.md, "TLS"), e.g. on Debian:
+              sudo cp var/dev/tls/ca.crt /usr/local/share/ca-certificates/parley-dev.crt
+              sudo update-ca-certificates
   parleyd   SQLite database var/data/parley.db, logs var/dev/parleyd.log
   users     alice / alice   and   bob / bob      (add more: config/mosquitto/add-user.sh NAME PASSWORD)
             any other uid with a token: -u carol -P "\$(build/clients/token/parley-token carol)" -i carol-term
@@ -88,20 +128,20 @@ Parley is running.
   admin     admin / admin, for parleyctl (docs/clients.md); moderation and listings scripts loaded
 
 Chat with the terminal client (docs/clients.md), one per terminal:
-  build/clients/parley/parley --uri tcp://127.0.0.1:$MQTT_PORT --user alice --password alice
-  build/clients/parley/parley --uri tcp://127.0.0.1:$MQTT_PORT --user bob --password bob
+  build/clients/parley/parley --uri ssl://127.0.0.1:$MQTT_PORT --ca-file var/dev/tls/ca.crt --user alice --password alice
+  build/clients/parley/parley --uri ssl://127.0.0.1:$MQTT_PORT --ca-file var/dev/tls/ca.crt --user bob --password bob
   (then type /open bob in alice's; scripts: parley send --to bob "Hello", parley watch, ...)
 
 Or with the broker's own tools (protocol: docs/protocol.md):
   # bob listens to everything addressed to him
-  mosquitto_sub -p $MQTT_PORT -V mqttv5 -u bob -P bob -i bob-term -t 'parley/v1/u/bob/#' -v
+  mosquitto_sub -h 127.0.0.1 -p $MQTT_PORT --cafile var/dev/tls/ca.crt -V mqttv5 -u bob -P bob -i bob-term -t 'parley/v1/u/bob/#' -v
 
   # alice listens to her replies, opens a conversation with bob and sends to it
-  mosquitto_sub -p $MQTT_PORT -V mqttv5 -u alice -P alice -i alice-term -t 'parley/v1/u/alice/#' -v &
-  mosquitto_pub -p $MQTT_PORT -V mqttv5 -u alice -P alice -i alice-cmd -q 1 -t parley/v1/c2s/alice \\
-    -m '{"op":"conv.open","id":"1","peer":"bob"}'
-  mosquitto_pub -p $MQTT_PORT -V mqttv5 -u alice -P alice -i alice-cmd -q 1 -t parley/v1/c2s/alice \\
-    -m '{"op":"msg.send","id":"2","conv":"<conv from the reply>","cmid":"m1","body":"Hello Bob"}'
+  mosquitto_sub -h 127.0.0.1 -p $MQTT_PORT --cafile var/dev/tls/ca.crt -V mqttv5 -u alice -P alice -i alice-term -t 'parley/v1/u/alice/#' -v &
+  mosquitto_pub -h 127.0.0.1 -p $MQTT_PORT --cafile var/dev/tls/ca.crt -V mqttv5 -u alice -P alice -i alice-cmd -q 1 \\
+    -t parley/v1/c2s/alice -m '{"op":"conv.open","id":"1","peer":"bob"}'
+  mosquitto_pub -h 127.0.0.1 -p $MQTT_PORT --cafile var/dev/tls/ca.crt -V mqttv5 -u alice -P alice -i alice-cmd -q 1 \\
+    -t parley/v1/c2s/alice -m '{"op":"msg.send","id":"2","conv":"<conv from the reply>","cmid":"m1","body":"Hello Bob"}'
 
 Stop both: tools/down.sh
 TXT

@@ -3,6 +3,7 @@
 #include "transport/ConnectWaker.h"
 #include "transport/PahoLibrary.h"
 #include "transport/SocketTuning.h"
+#include "transport/TlsDiagnosis.h"
 
 #include <stdexcept>
 
@@ -19,9 +20,12 @@ mqtt::create_options benchCreateOptions() {
 
 }  // namespace
 
-BenchClient::BenchClient(const std::string& uri, const std::string& prefix, std::string uid,
-                         const std::string& password, Handler handler, int maxInflight)
-    : uid_(std::move(uid)),
+BenchClient::BenchClient(const std::string& uri, const TlsSettings& tls, const std::string& prefix,
+                         std::string uid, const std::string& password, Handler handler,
+                         int maxInflight)
+    : uri_(uri),
+      tls_(tls),
+      uid_(std::move(uid)),
       prefix_(prefix),
       commandTopic_(prefix + "/c2s/" + uid_),
       inboxPrefix_(prefix + "/u/" + uid_ + "/"),
@@ -35,6 +39,7 @@ BenchClient::BenchClient(const std::string& uri, const std::string& prefix, std:
     connectOptions_.set_password(password);
     connectOptions_.set_max_inflight(maxInflight);  // more than the broker's receive maximum
                                                     // is a protocol error
+    applyTls(connectOptions_, uri, tls);
 }
 
 BenchClient::~BenchClient() {
@@ -70,6 +75,14 @@ void BenchClient::connect() {
         if (!client_->subscribe(inboxPrefix_ + "#", 1)->wait_for(std::chrono::seconds(20))) {
             throw std::runtime_error("no SUBACK");
         }
+    } catch (const mqtt::exception& error) {
+        // Paho says "TCP/TLS connect failure" (MQTTASYNC_FAILURE) whatever went wrong with TLS.
+        std::string reason;
+        if (isTlsUri(uri_) && error.get_return_code() == MQTTASYNC_FAILURE) {
+            reason = explainTlsFailure(uri_, tls_);
+        }
+        throw std::runtime_error("bench user " + uid_ + " cannot connect: " +
+                                 (reason.empty() ? std::string(error.what()) : reason));
     } catch (const std::exception& error) {
         throw std::runtime_error("bench user " + uid_ + " cannot connect: " + error.what());
     }

@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "transport/TlsSettings.h"
+
 namespace parley::bench {
 
 using Clock = std::chrono::steady_clock;
@@ -25,8 +27,9 @@ class BenchClient {
 
     // maxInflight: QoS 1 publishes awaiting their PUBACK; at most the broker's receive maximum
     // (Parley's broker settings: 1000).
-    BenchClient(const std::string& uri, const std::string& prefix, std::string uid,
-                const std::string& password, Handler handler, int maxInflight = 100);
+    BenchClient(const std::string& uri, const TlsSettings& tls, const std::string& prefix,
+                std::string uid, const std::string& password, Handler handler,
+                int maxInflight = 100);
     ~BenchClient();
     BenchClient(const BenchClient&) = delete;
     BenchClient& operator=(const BenchClient&) = delete;
@@ -40,6 +43,8 @@ class BenchClient {
     size_t index = 0;  // the load run's number for this user
 
   private:
+    std::string uri_;
+    TlsSettings tls_;
     std::string uid_;
     std::string prefix_;
     std::string commandTopic_;

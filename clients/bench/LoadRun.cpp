@@ -207,7 +207,7 @@ void LoadRun::setUp() {
     for (size_t i = 0; i < count; ++i) {
         auto user = std::make_unique<User>();
         user->client = std::make_unique<BenchClient>(
-            options_.uri, options_.prefix, userName(options_, i), options_.password,
+            options_.uri, options_.tls, options_.prefix, userName(options_, i), options_.password,
             [this](BenchClient& client, const std::string& suffix, nlohmann::json&& payload,
                    Clock::time_point arrived) {
                 onMessage(client, suffix, std::move(payload), arrived);
@@ -248,7 +248,8 @@ void LoadRun::setUp() {
     users_.resize(conversations_.size() * size);
     if (options_.flooderCommands > 0) {
         flooder_ = std::make_unique<BenchClient>(
-            options_.uri, options_.prefix, userName(options_, count), options_.password,
+            options_.uri, options_.tls, options_.prefix, userName(options_, count),
+            options_.password,
             [this](BenchClient&, const std::string& suffix, nlohmann::json&& payload,
                    Clock::time_point) { onFlooderMessage(suffix, payload); },
             1000);

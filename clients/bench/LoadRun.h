@@ -15,11 +15,13 @@
 #include <vector>
 
 #include "BenchClient.h"
+#include "transport/TlsSettings.h"
 
 namespace parley::bench {
 
 struct LoadOptions {
-    std::string uri = "tcp://127.0.0.1:1883";
+    std::string uri = "ssl://127.0.0.1:8883";
+    TlsSettings tls;  // for an ssl://, mqtts:// or wss:// uri
     std::string prefix = "parley/v1";
     std::string userPrefix = "bench-";  // users <prefix>0001, <prefix>0002, ...
     std::string password;               // the same for every bench user

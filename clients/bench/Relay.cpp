@@ -2,6 +2,7 @@
 
 #include "transport/PahoLibrary.h"
 #include "transport/SocketTuning.h"
+#include "transport/TlsDiagnosis.h"
 
 #include <algorithm>
 #include <atomic>
@@ -37,8 +38,8 @@ void onSignal(int) {
 
 }  // namespace
 
-Relay::Relay(const std::string& uri, const std::string& prefix, const std::string& user,
-             const std::string& password, int inflight)
+Relay::Relay(const std::string& uri, const TlsSettings& tls, const std::string& prefix,
+             const std::string& user, const std::string& password, int inflight)
     : prefix_(prefix) {
     client_ = newPahoClient(uri, "parley-bench-relay", benchCreateOptions());
     connectOptions_.set_mqtt_version(MQTTVERSION_5);
@@ -47,6 +48,7 @@ Relay::Relay(const std::string& uri, const std::string& prefix, const std::strin
     connectOptions_.set_user_name(user);
     connectOptions_.set_password(password);
     connectOptions_.set_max_inflight(inflight);  // as parleyd's broker.max_inflight
+    applyTls(connectOptions_, uri, tls);
 }
 
 Relay::~Relay() {
@@ -182,13 +184,26 @@ void Relay::onCommand(const mqtt::const_message_ptr& message) {
     reply(uid, answer.dump());
 }
 
-int runRelay(const std::string& uri, const std::string& prefix, const std::string& user,
-             const std::string& password, int inflight) {
+int runRelay(const std::string& uri, const TlsSettings& tls, const std::string& prefix,
+             const std::string& user, const std::string& password, int inflight) {
     std::signal(SIGTERM, onSignal);
     std::signal(SIGINT, onSignal);
-    Relay relay(uri, prefix, user, password, inflight);
     try {
-        relay.start();
+        checkTlsFiles(tls);
+    } catch (const std::invalid_argument& error) {
+        std::cerr << "relay: cannot start: " << error.what() << '\n';
+        return 3;
+    }
+    std::unique_ptr<Relay> relay;
+    try {
+        relay = std::make_unique<Relay>(uri, tls, prefix, user, password, inflight);
+        relay->start();
+    } catch (const mqtt::exception& error) {
+        const std::string reason = error.get_return_code() == MQTTASYNC_FAILURE
+                                       ? explainTlsFailure(uri, tls)
+                                       : std::string();
+        std::cerr << "relay: cannot start: " << (reason.empty() ? error.what() : reason) << '\n';
+        return 3;
     } catch (const std::exception& error) {
         std::cerr << "relay: cannot start: " << error.what() << '\n';
         return 3;
@@ -197,7 +212,7 @@ int runRelay(const std::string& uri, const std::string& prefix, const std::strin
     while (!stopRequested) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    relay.stop();
+    relay->stop();
     return 0;
 }
 

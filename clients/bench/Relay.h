@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "transport/TlsSettings.h"
+
 namespace parley::bench {
 
 // The raw ceiling: a trivial relay in place of parleyd, on the same broker, clients, topics and
@@ -20,8 +22,8 @@ namespace parley::bench {
 // CPU and memory are measured the same way.
 class Relay {
   public:
-    Relay(const std::string& uri, const std::string& prefix, const std::string& user,
-          const std::string& password, int inflight);
+    Relay(const std::string& uri, const TlsSettings& tls, const std::string& prefix,
+          const std::string& user, const std::string& password, int inflight);
     ~Relay();
     // Connects and subscribes (shared subscription, like parleyd); throws std::runtime_error.
     void start();
@@ -55,7 +57,7 @@ class Relay {
 
 // `parley-bench relay ...`: runs a Relay until SIGTERM or SIGINT; prints "relay ready" when
 // subscribed.
-int runRelay(const std::string& uri, const std::string& prefix, const std::string& user,
-             const std::string& password, int inflight);
+int runRelay(const std::string& uri, const TlsSettings& tls, const std::string& prefix,
+             const std::string& user, const std::string& password, int inflight);
 
 }  // namespace parley::bench

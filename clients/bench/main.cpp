@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "ConnectionFlags.h"
 #include "LoadRun.h"
 #include "Relay.h"
 
@@ -16,6 +17,7 @@ int main(int argc, char** argv) {
     LoadOptions options;
     bool json = false;
     app.add_option("--uri", options.uri, "MQTT server")->capture_default_str();
+    parley::client::addTlsFlags(app, options.tls);
     app.add_option("--prefix", options.prefix, "topic prefix")->capture_default_str();
     app.add_option("--user-prefix", options.userPrefix,
                    "bench users are <prefix>0001, <prefix>0002, ... (the broker must know them)")
@@ -78,7 +80,8 @@ int main(int argc, char** argv) {
         return app.exit(error) == 0 ? 0 : 2;
     }
     if (relay->parsed()) {
-        return runRelay(options.uri, options.prefix, relayUser, relayPassword, inflight);
+        return runRelay(options.uri, options.tls, options.prefix, relayUser, relayPassword,
+                        inflight);
     }
     options.progress = !quiet;
     try {

@@ -17,7 +17,7 @@ std::string defaultConfigFile() {
 void addConnectionFlags(CLI::App& app, ConnectionOptions& options) {
     app.set_config("--config", defaultConfigFile(),
                    "config file with lines like  user = \"alice\"  (keys: uri, user, password, "
-                   "client-id, prefix)")
+                   "client-id, prefix, ca-file, cert, key)")
         ->envname("PARLEY_CONFIG");
     app.add_option("--uri", options.uri, "MQTT server")
         ->envname("PARLEY_URI")
@@ -31,6 +31,19 @@ void addConnectionFlags(CLI::App& app, ConnectionOptions& options) {
     app.add_option("--prefix", options.prefix, "topic prefix")
         ->envname("PARLEY_PREFIX")
         ->capture_default_str();
+    addTlsFlags(app, options.tls);
+}
+
+void addTlsFlags(CLI::App& app, TlsSettings& tls) {
+    app.add_option("--ca-file", tls.caFile,
+                   "TLS (ssl://, wss:// uri): PEM file of the CAs that may sign the broker's "
+                   "certificate (default: the system's)")
+        ->envname("PARLEY_CA_FILE");
+    app.add_option("--cert", tls.certFile,
+                   "TLS: client certificate (PEM), for a broker that asks for one; with --key")
+        ->envname("PARLEY_CERT");
+    app.add_option("--key", tls.keyFile, "TLS: the client certificate's private key (PEM)")
+        ->envname("PARLEY_KEY");
 }
 
 }  // namespace parley::client

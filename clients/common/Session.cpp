@@ -3,6 +3,7 @@
 #include "transport/ConnectWaker.h"
 #include "transport/PahoLibrary.h"
 #include "transport/SocketTuning.h"
+#include "transport/TlsDiagnosis.h"
 
 #include <random>
 #include <vector>
@@ -106,11 +107,21 @@ void Session::connect() {
         connectOptions_.set_will(mqtt::will_options(commandTopic_, will.dump(), 1, false));
     }
     try {
+        checkTlsFiles(options_.tls);
+        applyTls(connectOptions_, options_.uri, options_.tls);
         auto token = client_->connect(connectOptions_);
         if (!ConnectWaker::waitForConnect(token, options_.connectTimeout)) {
             throw SessionError("timed out");
         }
     } catch (const mqtt::exception& error) {
+        // Paho says "TCP/TLS connect failure" (MQTTASYNC_FAILURE) whatever went wrong with TLS.
+        std::string reason;
+        if (isTlsUri(options_.uri) && error.get_return_code() == MQTTASYNC_FAILURE) {
+            reason = explainTlsFailure(options_.uri, options_.tls);
+        }
+        throw SessionError("cannot connect to " + options_.uri + " as " + options_.user + ": " +
+                           (reason.empty() ? std::string(error.what()) : reason));
+    } catch (const std::invalid_argument& error) {  // the TLS files, or TLS for a tcp:// uri
         throw SessionError("cannot connect to " + options_.uri + " as " + options_.user + ": " +
                            error.what());
     } catch (const SessionError& error) {

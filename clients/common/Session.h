@@ -16,14 +16,19 @@
 #include <string>
 #include <thread>
 
+#include "transport/TlsSettings.h"
+
 namespace parley::client {
 
 struct ConnectionOptions {
-    std::string uri = "tcp://127.0.0.1:1883";
+    std::string uri = "ssl://127.0.0.1:8883";
     std::string user;
     std::string password;
     std::string clientId;  // empty: "<user>-<random>", one session per device
     std::string prefix = "parley/v1";
+    // For an ssl://, mqtts:// or wss:// uri: the CA file (else the system's CAs) and an optional
+    // client certificate.
+    TlsSettings tls;
     // Tells the server "online" on every (re)connect, and leaves "offline" as the last will.
     bool announcePresence = true;
     std::chrono::milliseconds connectTimeout{10000};

@@ -24,6 +24,8 @@
 #include "store/SqliteBackup.h"
 #include "store/SqliteStore.h"
 #include "transport/PahoTransport.h"
+#include "transport/SocketTuning.h"
+#include "transport/TlsSettings.h"
 
 namespace {
 
@@ -74,6 +76,48 @@ std::string readSecret(const std::string& path, const std::string& what) {
         line.pop_back();
     }
     return line;
+}
+
+// TLS: the files are read before connecting, so that a wrong path or content stops parleyd at
+// start with the key and the reason, instead of a connection that fails again and again.
+void checkTlsFilesOf(const parley::Config& config) {
+    try {
+        parley::checkTlsFiles(config.broker.tls);
+    } catch (const std::invalid_argument& error) {
+        throw parley::ConfigError("broker.tls: " + std::string(error.what()));
+    }
+    if (config.store.backend == "mysql" && config.store.mysql.tls.enabled()) {
+        try {
+            parley::checkTlsFiles(config.store.mysql.tls.files);
+        } catch (const std::invalid_argument& error) {
+            throw parley::ConfigError("store.mysql.tls: " + std::string(error.what()));
+        }
+    }
+}
+
+bool isLoopback(const std::string& host) {
+    return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
+}
+
+// Says so at start when a password would cross a network in the clear.
+void warnAboutCleartext(const parley::Config& config) {
+    std::string host;
+    int port = 0;
+    if (!parley::isTlsUri(config.broker.uri) &&
+        parley::parseBrokerUri(config.broker.uri, host, port) && !isLoopback(host)) {
+        spdlog::warn(
+            "broker.uri {} is not TLS: parleyd's password and every message cross the network in "
+            "the clear (use ssl://, docs/operations.md \"TLS\")",
+            config.broker.uri);
+    }
+    const auto& mysql = config.store.mysql;
+    if (config.store.backend == "mysql" && mysql.socket.empty() && !mysql.tls.enabled() &&
+        !isLoopback(mysql.host)) {
+        spdlog::warn(
+            "store.mysql has no tls: every query and result cross the network to {} in the clear "
+            "(docs/operations.md \"TLS\")",
+            mysql.host);
+    }
 }
 
 std::unique_ptr<parley::store::Store> makeStore(const parley::Config& config) {
@@ -153,6 +197,8 @@ int run(const parley::Config& config) {
     sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+    checkTlsFilesOf(config);
+    warnAboutCleartext(config);
     std::string brokerPassword = config.broker.password;
     if (!config.broker.passwordFile.empty()) {
         brokerPassword = readSecret(config.broker.passwordFile, "broker.password_file");

@@ -65,7 +65,7 @@ TEST(FloodFairness, FlooderIsRateLimitedWhileOthersStayFastAndLoseNothing) {
     std::atomic<long long> flooderAnswered{0};
     std::string floodConv;
     std::atomic<bool> openAnswered{false};
-    bench::BenchClient flooder(broker.uri(), "parley/v1", "flooder", "pw",
+    bench::BenchClient flooder(broker.uri(), TlsSettings{}, "parley/v1", "flooder", "pw",
                                [&](bench::BenchClient&, const std::string& suffix, json&& reply,
                                    bench::Clock::time_point) {
                                    if (suffix != "resp") {

@@ -47,8 +47,18 @@ bool runningAsRoot() {
 
 }  // namespace
 
-MariaDbServer::MariaDbServer()
-    : dir_("parley-mariadb"), port_(freeLoopbackPort()), password_(randomPassword()) {
+MariaDbServer::MariaDbServer(std::optional<DatabaseTls> tls)
+    : dir_("parley-mariadb"),
+      tls_(tls.has_value()),
+      port_(freeLoopbackPort()),
+      password_(randomPassword()) {
+    if (tls) {
+        // Copies at fixed names: replaceTlsCertificate() overwrites them and reloads.
+        namespace fs = std::filesystem;
+        fs::copy_file(tls->caFile, dir_.file("tls-ca.pem"));
+        fs::copy_file(tls->certFile, dir_.file("tls-cert.pem"));
+        fs::copy_file(tls->keyFile, dir_.file("tls-key.pem"));
+    }
     // A private tmpdir: servers bootstrapping at once in a shared /tmp have failed to find
     // their own temporary tables ("Could not remove temporary table '/tmp/#sql-temptable-...'").
     std::filesystem::create_directories(dir_.file("tmp"));
@@ -113,6 +123,11 @@ bool MariaDbServer::tryStart() {
                                      "--innodb-log-file-size=48M",
                                      "--pid-file=" + dir_.file("mariadbd.pid"),
                                      "--log-error=" + errorLog};
+    if (tls_) {
+        argv.push_back("--ssl-ca=" + dir_.file("tls-ca.pem"));
+        argv.push_back("--ssl-cert=" + dir_.file("tls-cert.pem"));
+        argv.push_back("--ssl-key=" + dir_.file("tls-key.pem"));
+    }
     if (runningAsRoot()) {
         argv.push_back("--user=root");  // mariadbd refuses to run as root otherwise
     }
@@ -193,6 +208,16 @@ void MariaDbServer::runAsRoot(const std::string& sql) const {
         throw std::runtime_error("MariaDbServer: SQL failed (status " + std::to_string(status) +
                                  "): " + sql + "\n" + readFile(clientLog).substr(logStart));
     }
+}
+
+void MariaDbServer::replaceTlsCertificate(const std::string& certFile, const std::string& keyFile) {
+    if (!tls_) {
+        throw std::logic_error("MariaDbServer::replaceTlsCertificate: started without TLS");
+    }
+    namespace fs = std::filesystem;
+    fs::copy_file(certFile, dir_.file("tls-cert.pem"), fs::copy_options::overwrite_existing);
+    fs::copy_file(keyFile, dir_.file("tls-key.pem"), fs::copy_options::overwrite_existing);
+    runAsRoot("FLUSH SSL");
 }
 
 std::string MariaDbServer::log() const {

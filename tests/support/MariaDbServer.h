@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "ChildProcess.h"
@@ -9,14 +10,24 @@
 
 namespace parley::testing {
 
+// TLS for a test MariaDB: its certificate and key, and the CA that client certificates (for
+// accounts created REQUIRE X509) must come from.
+struct DatabaseTls {
+    std::string caFile;
+    std::string certFile;
+    std::string keyFile;
+};
+
 // A MariaDB server for one test: a fresh data directory, socket, pid file and logs in a TempDir,
 // TCP on 127.0.0.1 with a free port, small InnoDB buffers. Root logs in through the socket
 // without a password; user "parley" (from anywhere) has every right on databases `parley%`.
 class MariaDbServer {
   public:
     // Initializes the data directory, starts the server, waits (60 s) until it answers, creates
-    // the user. Throws std::runtime_error with the server log on failure.
-    MariaDbServer();
+    // the user. Throws std::runtime_error with the server log on failure. With `tls`, the server
+    // offers TLS (ssl_ca, ssl_cert, ssl_key: copies of those files in its folder) and still
+    // accepts clients without it.
+    explicit MariaDbServer(std::optional<DatabaseTls> tls = std::nullopt);
     ~MariaDbServer();
     MariaDbServer(const MariaDbServer&) = delete;
     MariaDbServer& operator=(const MariaDbServer&) = delete;
@@ -40,14 +51,17 @@ class MariaDbServer {
     void kill9();
     // The server's error log, then anything it wrote to stdout/stderr.
     std::string log() const;
+    // With TLS: the server presents this certificate from now on (FLUSH SSL), to new connections.
+    void replaceTlsCertificate(const std::string& certFile, const std::string& keyFile);
+    // Runs SQL as root through the socket; throws with the client's output on failure.
+    void runAsRoot(const std::string& sql) const;
 
   private:
     // Starts the server; false if the port was taken meanwhile (the constructor picks another).
     bool tryStart();
-    // Runs SQL as root through the socket; throws with the client's output on failure.
-    void runAsRoot(const std::string& sql) const;
 
     TempDir dir_;
+    bool tls_;
     int port_;
     std::string password_;
     int nextDatabase_ = 1;

@@ -49,9 +49,11 @@ std::map<std::string, std::string> brokerEnvironment() {
 
 }  // namespace
 
-MosquittoServer::MosquittoServer(std::vector<BrokerUser> users, std::string extraConfig)
+MosquittoServer::MosquittoServer(std::vector<BrokerUser> users, std::string extraConfig,
+                                 std::optional<BrokerTls> tls)
     : dir_("parley-mosquitto"),
       port_(freeLoopbackPort()),
+      tls_(std::move(tls)),
       configFile_(dir_.file("mosquitto.conf")),
       passwordFile_(dir_.file("passwd")),
       logFile_(dir_.file("mosquitto.log")),
@@ -73,6 +75,12 @@ MosquittoServer::MosquittoServer(std::vector<BrokerUser> users, std::string extr
 
     // The free port may be taken by someone else before mosquitto binds it: pick another.
     for (int attempt = 1;; ++attempt) {
+        if (tls_) {
+            do {
+                tlsPort_ = freeLoopbackPort();
+                wssPort_ = freeLoopbackPort();
+            } while (tlsPort_ == port_ || wssPort_ == port_ || wssPort_ == tlsPort_);
+        }
         writeConfig();
         if (tryStart()) {
             return;
@@ -101,6 +109,21 @@ void MosquittoServer::writeConfig() const {
            << "log_dest stderr\n"
            << "log_type all\n"
            << "include_dir " << brokerConfig << "/conf.d\n";
+    if (tls_) {
+        for (const auto& [port, protocol] :
+             {std::pair{tlsPort_, "mqtt"}, {wssPort_, "websockets"}}) {
+            config << "listener " << port << " 127.0.0.1\n"
+                   << "protocol " << protocol << "\n"
+                   << "certfile " << tls_->certFile << "\n"
+                   << "keyfile " << tls_->keyFile << "\n";
+            if (!tls_->caFile.empty()) {
+                config << "cafile " << tls_->caFile << "\n";
+            }
+            if (tls_->requireClientCertificate) {
+                config << "require_certificate true\n";
+            }
+        }
+    }
     if (!extraConfig_.empty()) {
         config << extraConfig_ << (extraConfig_.back() == '\n' ? "" : "\n");
     }
@@ -109,6 +132,14 @@ void MosquittoServer::writeConfig() const {
 
 std::string MosquittoServer::uri() const {
     return "tcp://127.0.0.1:" + std::to_string(port_);
+}
+
+std::string MosquittoServer::tlsUri(const std::string& host) const {
+    return "ssl://" + host + ":" + std::to_string(tlsPort_);
+}
+
+std::string MosquittoServer::wssUri(const std::string& host) const {
+    return "wss://" + host + ":" + std::to_string(wssPort_);
 }
 
 bool MosquittoServer::tryStart() {

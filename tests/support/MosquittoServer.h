@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,16 @@ struct BrokerUser {
     std::string password;
 };
 
+// TLS listeners of a test broker, besides its plain one: MQTT over TLS and MQTT over WebSockets
+// over TLS, both presenting certFile.
+struct BrokerTls {
+    std::string certFile;
+    std::string keyFile;
+    // The CAs a client certificate must come from (cafile); needed with requireClientCertificate.
+    std::string caFile;
+    bool requireClientCertificate = false;
+};
+
 // A Mosquitto broker for one test: 127.0.0.1 on a free port, Parley's ACL and broker settings
 // (config/mosquitto), a password file with `users`, no persistence, everything in a TempDir.
 class MosquittoServer {
@@ -21,7 +32,9 @@ class MosquittoServer {
     // Starts the broker and waits (10 s) until it accepts connections; throws std::runtime_error
     // with the broker log if it does not. `extraConfig` (whole lines) goes at the end of the
     // config file, e.g. a `plugin` and its `plugin_opt_*` lines.
-    explicit MosquittoServer(std::vector<BrokerUser> users, std::string extraConfig = "");
+    // With `tls`, two more listeners on free ports: tlsPort() and wssPort().
+    explicit MosquittoServer(std::vector<BrokerUser> users, std::string extraConfig = "",
+                             std::optional<BrokerTls> tls = std::nullopt);
     ~MosquittoServer();
     MosquittoServer(const MosquittoServer&) = delete;
     MosquittoServer& operator=(const MosquittoServer&) = delete;
@@ -29,6 +42,11 @@ class MosquittoServer {
     int port() const { return port_; }
     // "tcp://127.0.0.1:<port>"
     std::string uri() const;
+    // With TLS: the ports, and "ssl://<host>:<tlsPort>" and "wss://<host>:<wssPort>".
+    int tlsPort() const { return tlsPort_; }
+    int wssPort() const { return wssPort_; }
+    std::string tlsUri(const std::string& host = "127.0.0.1") const;
+    std::string wssUri(const std::string& host = "127.0.0.1") const;
     // SIGTERM and wait until it has exited (SIGKILL after 10 s).
     void stop();
     // Starts again on the same port with the same files (after stop() or kill9()).
@@ -52,6 +70,9 @@ class MosquittoServer {
 
     TempDir dir_;
     int port_;
+    std::optional<BrokerTls> tls_;
+    int tlsPort_ = -1;
+    int wssPort_ = -1;
     std::string configFile_;
     std::string passwordFile_;
     std::string logFile_;

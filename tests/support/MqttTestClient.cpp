@@ -41,7 +41,7 @@ std::string describe(const std::vector<Received>& messages) {
 
 MqttTestClient::MqttTestClient(const std::string& uri, const std::string& uid,
                                const std::string& password, std::optional<nlohmann::json> will,
-                               std::string clientId)
+                               std::string clientId, const TlsSettings& tls)
     : uid_(uid),
       clientId_(clientId.empty() ? uid + "-" + randomHex(8) : std::move(clientId)),
       commandTopic_("parley/v1/c2s/" + uid),
@@ -60,6 +60,7 @@ MqttTestClient::MqttTestClient(const std::string& uri, const std::string& uid,
         connectOptions_.set_will(mqtt::will_options(commandTopic_, will->dump(), 1, false));
     }
     try {
+        applyTls(connectOptions_, uri, tls);
         auto token = client_->connect(connectOptions_);
         if (!ConnectWaker::waitForConnect(token, kConnectTimeout)) {
             throw std::runtime_error("timed out");

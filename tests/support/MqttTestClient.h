@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "transport/TlsSettings.h"
+
 namespace parley::testing {
 
 // "ok", or the error code of a reply that request() returned.
@@ -35,9 +37,11 @@ class MqttTestClient {
     // Connects (clean start, MQTT 5) as user `uid`, client id `clientId` or uid + "-" + a random
     // suffix, with `will` (if any) as last will on parley/v1/c2s/<uid> (QoS 1); subscribes to
     // parley/v1/u/<uid>/# (QoS 1) and waits for the SUBACK. Throws std::runtime_error on failure
-    // (a refused password included).
+    // (a refused password included). `tls`: the CA file and client certificate for an ssl:// or
+    // wss:// uri (applyTls, as the clients).
     MqttTestClient(const std::string& uri, const std::string& uid, const std::string& password,
-                   std::optional<nlohmann::json> will = std::nullopt, std::string clientId = "");
+                   std::optional<nlohmann::json> will = std::nullopt, std::string clientId = "",
+                   const TlsSettings& tls = {});
     // Clean disconnect if connected.
     ~MqttTestClient();
     MqttTestClient(const MqttTestClient&) = delete;

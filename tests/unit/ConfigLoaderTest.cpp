@@ -199,6 +199,70 @@ TEST(ConfigLoader, RefusesBadExtensions) {
     EXPECT_NE(errorOf("admins: [system]\n").find("not a valid user id"), std::string::npos);
 }
 
+// TLS: broker.tls and store.mysql.tls.
+TEST(ConfigLoader, ReadsTlsForTheBrokerAndTheDatabase) {
+    const Config defaults = loadConfigText("", "test.yaml");
+    EXPECT_EQ(defaults.broker.uri, "ssl://127.0.0.1:8883") << "TLS unless told otherwise";
+    EXPECT_FALSE(defaults.broker.tls.any());
+    EXPECT_FALSE(defaults.store.mysql.tls.enabled());
+
+    const Config config = loadConfigText(R"(
+broker:
+  uri: ssl://broker.example.com:8883
+  tls: {ca_file: /etc/parley/ca.pem, cert_file: /etc/parley/p.crt, key_file: /etc/parley/p.key}
+store:
+  backend: mysql
+  mysql:
+    host: db.example.com
+    tls: {ca_file: /etc/parley/db-ca.pem}
+)",
+                                         "test.yaml");
+    EXPECT_EQ(config.broker.tls.caFile, "/etc/parley/ca.pem");
+    EXPECT_EQ(config.broker.tls.certFile, "/etc/parley/p.crt");
+    EXPECT_EQ(config.broker.tls.keyFile, "/etc/parley/p.key");
+    EXPECT_EQ(config.store.mysql.tls.mode, MysqlTlsConfig::Mode::VerifyIdentity)
+        << "a tls section without mode verifies the host name";
+    EXPECT_EQ(config.store.mysql.tls.files.caFile, "/etc/parley/db-ca.pem");
+
+    const Config verifyCa = loadConfigText(
+        "store: {mysql: {tls: {mode: verify_ca, ca_file: ca.pem, cert_file: c, key_file: k}}}",
+        "test.yaml");
+    EXPECT_EQ(verifyCa.store.mysql.tls.mode, MysqlTlsConfig::Mode::VerifyCa);
+    EXPECT_EQ(verifyCa.store.mysql.tls.files.certFile, "c");
+    EXPECT_EQ(verifyCa.store.mysql.tls.files.keyFile, "k");
+    EXPECT_TRUE(loadConfigText("store: {mysql: {tls: {}}}", "test.yaml").store.mysql.tls.enabled())
+        << "an empty tls section: verify_identity against the system's CAs";
+    EXPECT_EQ(loadConfigText("broker: {uri: 'wss://b:9443/mqtt', tls: {ca_file: x}}", "test.yaml")
+                  .broker.tls.caFile,
+              "x");
+}
+
+TEST(ConfigLoader, RefusesTlsThatCannotWork) {
+    EXPECT_NE(errorOf("broker: {uri: 'tcp://10.0.0.1:1883', tls: {ca_file: ca.pem}}")
+                  .find("broker.tls: is set, but broker.uri tcp://10.0.0.1:1883 is not a TLS "
+                        "address: use ssl://HOST:8883"),
+              std::string::npos);
+    EXPECT_NE(errorOf("broker: {tls: {cert_file: c.pem}}")
+                  .find("broker.tls: set both cert_file and key_file, or neither"),
+              std::string::npos);
+    EXPECT_NE(errorOf("broker: {tls: {ca_file: ''}}").find("broker.tls.ca_file: expected a file"),
+              std::string::npos);
+    EXPECT_NE(errorOf("broker: {tls: {cafile: x}}").find("broker.tls.cafile: unknown key"),
+              std::string::npos);
+    EXPECT_NE(errorOf("store: {mysql: {tls: {mode: required}}}")
+                  .find("store.mysql.tls.mode: must be one of: verify_identity, verify_ca"),
+              std::string::npos);
+    EXPECT_NE(errorOf("store: {mysql: {tls: {mode: verify_ca}}}")
+                  .find("store.mysql.tls.mode: verify_ca needs ca_file"),
+              std::string::npos);
+    EXPECT_NE(errorOf("store: {mysql: {socket: /run/mysqld/mysqld.sock, tls: {ca_file: x}}}")
+                  .find("store.mysql.tls: TLS is for TCP"),
+              std::string::npos);
+    EXPECT_NE(errorOf("store: {mysql: {tls: {key_file: k}}}")
+                  .find("store.mysql.tls: set both cert_file and key_file, or neither"),
+              std::string::npos);
+}
+
 TEST(Size, ParsesUnits) {
     EXPECT_EQ(parseSizeBytes("100B"), 100);
     EXPECT_EQ(parseSizeBytes("512KB"), 512 * 1024);

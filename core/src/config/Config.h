@@ -7,10 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "transport/TlsSettings.h"
+
 namespace parley {
 
 struct BrokerConfig {
-    std::string uri = "tcp://127.0.0.1:1883";
+    std::string uri = "ssl://127.0.0.1:8883";
     std::string clientId = "parleyd-1";
     std::string username = "parleyd";
     std::string password;
@@ -21,12 +23,24 @@ struct BrokerConfig {
     int sessionExpirySeconds = 600;
     int maxInflight = 1000;
     int maxBufferedMessages = 100000;
+    // broker.tls: the CA and client certificate files for an ssl://, mqtts:// or wss:// uri.
+    TlsSettings tls;
 };
 
 struct SqliteConfig {
     std::string path = "var/data/parley.db";
     // "full": an acknowledged message survives a power cut; "normal": survives a crash of parleyd.
     std::string synchronous = "full";
+};
+
+// store.mysql.tls. Off unless configured. Both modes verify the server's certificate chain and
+// refuse a connection that is not encrypted; verify_identity also checks that the certificate
+// names store.mysql.host.
+struct MysqlTlsConfig {
+    enum class Mode { Off, VerifyCa, VerifyIdentity };
+    Mode mode = Mode::Off;
+    TlsSettings files;
+    bool enabled() const { return mode != Mode::Off; }
 };
 
 struct MysqlConfig {
@@ -42,6 +56,7 @@ struct MysqlConfig {
     int batchesInFlight = 1;
     int connectTimeoutSeconds = 5;
     int ioTimeoutSeconds = 30;
+    MysqlTlsConfig tls;
 };
 
 struct StoreConfig {

@@ -260,6 +260,42 @@ Config parse(const YAML::Node& root, const std::string& source) {
     const Reader r(source);
     using Keys = std::map<std::string, Reader::KeyReader>;
 
+    // TLS: broker.tls and store.mysql.tls (docs/operations.md, "TLS").
+    const auto fileName = [&](const YAML::Node& n, const std::string& k) {
+        std::string name = r.string(n, k);
+        if (name.empty()) {
+            r.fail(n, k, "expected a file name");
+        }
+        return name;
+    };
+    const auto tlsFileKeys = [&fileName](TlsSettings* files) {
+        return Keys{
+            {"ca_file",
+             [files, &fileName](const YAML::Node& n, const std::string& k) {
+                 files->caFile = fileName(n, k);
+             }},
+            {"cert_file",
+             [files, &fileName](const YAML::Node& n, const std::string& k) {
+                 files->certFile = fileName(n, k);
+             }},
+            {"key_file",
+             [files, &fileName](const YAML::Node& n, const std::string& k) {
+                 files->keyFile = fileName(n, k);
+             }},
+        };
+    };
+    const Keys brokerTlsKeys = tlsFileKeys(&config.broker.tls);
+    Keys mysqlTlsKeys = tlsFileKeys(&config.store.mysql.tls.files);
+    mysqlTlsKeys["mode"] = [&](const YAML::Node& n, const std::string& k) {
+        config.store.mysql.tls.mode = r.oneOf(n, k, {"verify_identity", "verify_ca"}) == "verify_ca"
+                                          ? MysqlTlsConfig::Mode::VerifyCa
+                                          : MysqlTlsConfig::Mode::VerifyIdentity;
+    };
+    const auto readMysqlTls = [&](const YAML::Node& n, const std::string& k) {
+        config.store.mysql.tls.mode = MysqlTlsConfig::Mode::VerifyIdentity;  // unless mode says
+        r.mapping(n, k, mysqlTlsKeys);
+    };
+
     auto& broker = config.broker;
     const Keys brokerKeys = {
         {"uri", [&](const YAML::Node& n, const std::string& k) { broker.uri = r.string(n, k); }},
@@ -296,6 +332,7 @@ Config parse(const YAML::Node& root, const std::string& source) {
          [&](const YAML::Node& n, const std::string& k) {
              broker.maxBufferedMessages = static_cast<int>(r.integer(n, k, 1, kMaxInt));
          }},
+        {"tls", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, brokerTlsKeys); }},
     };
 
     const Keys topicKeys = {
@@ -346,6 +383,7 @@ Config parse(const YAML::Node& root, const std::string& source) {
          [&](const YAML::Node& n, const std::string& k) {
              mysql.ioTimeoutSeconds = static_cast<int>(r.duration(n, k, 1000, 3600000) / 1000);
          }},
+        {"tls", readMysqlTls},
     };
     const Keys storeKeys = {
         {"backend",
@@ -598,6 +636,31 @@ Config parse(const YAML::Node& root, const std::string& source) {
         r.fail(root["store"], "store.mysql.batches_in_flight",
                "must not exceed store.mysql.pool_size (each batch holds a connection)");
     }
+    // TLS (broker.tls, store.mysql.tls).
+    if (broker.tls.any() && !isTlsUri(broker.uri)) {
+        r.fail(root["broker"]["tls"], "broker.tls",
+               "is set, but broker.uri " + broker.uri +
+                   " is not a TLS address: use ssl://HOST:8883 (or wss://HOST:PORT)");
+    }
+    if (broker.tls.certFile.empty() != broker.tls.keyFile.empty()) {
+        r.fail(root["broker"]["tls"], "broker.tls", "set both cert_file and key_file, or neither");
+    }
+    if (mysql.tls.enabled()) {
+        const YAML::Node node = root["store"]["mysql"]["tls"];
+        if (!mysql.socket.empty()) {
+            r.fail(node, "store.mysql.tls",
+                   "TLS is for TCP (host and port); a Unix socket (store.mysql.socket) does not "
+                   "leave the machine: set one of them");
+        }
+        if (mysql.tls.files.certFile.empty() != mysql.tls.files.keyFile.empty()) {
+            r.fail(node, "store.mysql.tls", "set both cert_file and key_file, or neither");
+        }
+        if (mysql.tls.mode == MysqlTlsConfig::Mode::VerifyCa && mysql.tls.files.caFile.empty()) {
+            r.fail(node, "store.mysql.tls.mode",
+                   "verify_ca needs ca_file, the CA that signed the server's certificate");
+        }
+    }
+
     if (limits.maxBodyBytes + limits.maxMetaBytes > limits.maxPayloadBytes) {
         r.fail(root["limits"], "limits",
                "max_body_bytes + max_meta_bytes must not exceed max_payload_bytes");

@@ -7,6 +7,7 @@
 
 #include "transport/PahoLibrary.h"
 #include "transport/SocketTuning.h"
+#include "transport/TlsDiagnosis.h"
 
 namespace parley {
 
@@ -38,6 +39,7 @@ PahoTransport::PahoTransport(const BrokerConfig& config, std::string password,
     connectOptions_.set_connect_timeout(10);
     connectOptions_.set_user_name(config.username);
     connectOptions_.set_password(password);
+    applyTls(connectOptions_, config.uri, config.tls);
     mqtt::properties properties;
     properties.add(mqtt::property(mqtt::property::SESSION_EXPIRY_INTERVAL,
                                   static_cast<int>(config.sessionExpirySeconds)));
@@ -84,8 +86,14 @@ bool PahoTransport::start(InboundHandler handler) {
             client_.connect(connectOptions_)->wait();
             return waitUntilSubscribed();  // connected() subscribes
         } catch (const mqtt::exception& error) {
+            // Paho says "TCP/TLS connect failure" (MQTTASYNC_FAILURE) whatever went wrong with
+            // TLS; a refused login has a reason code of its own.
+            std::string reason;
+            if (isTlsUri(config_.uri) && error.get_return_code() == MQTTASYNC_FAILURE) {
+                reason = explainTlsFailure(config_.uri, config_.tls);
+            }
             spdlog::warn("transport: cannot connect to {}: {}; retrying in {}s", config_.uri,
-                         error.what(), backoff.count());
+                         reason.empty() ? std::string(error.what()) : reason, backoff.count());
         }
         std::unique_lock lock(mutex_);
         stopped_.wait_for(lock, backoff, [this] { return stopping_.load(); });

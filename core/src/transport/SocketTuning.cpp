@@ -53,12 +53,24 @@ bool samePeer(const sockaddr_storage& a, const sockaddr_storage& b) {
 
 bool parseBrokerUri(const std::string& uri, std::string& host, int& port) {
     std::string rest = uri;
-    const auto scheme = rest.find("://");
-    if (scheme != std::string::npos) {
-        rest = rest.substr(scheme + 3);
+    std::string scheme = "tcp";
+    const auto schemeEnd = rest.find("://");
+    if (schemeEnd != std::string::npos) {
+        scheme = rest.substr(0, schemeEnd);
+        rest = rest.substr(schemeEnd + 3);
     }
+    // Paho's defaults for each scheme.
+    if (scheme == "ssl" || scheme == "mqtts") {
+        port = 8883;
+    } else if (scheme == "ws") {
+        port = 80;
+    } else if (scheme == "wss") {
+        port = 443;
+    } else {
+        port = 1883;
+    }
+    rest = rest.substr(0, rest.find('/'));  // the path of a WebSocket URI
     const auto colon = rest.rfind(':');
-    port = 1883;
     if (colon != std::string::npos && rest.find(']', colon) == std::string::npos) {
         try {
             port = std::stoi(rest.substr(colon + 1));

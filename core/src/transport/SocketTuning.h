@@ -11,7 +11,8 @@ namespace parley {
 // loopback instead of well under 1 ms. Called after every (re)connect.
 size_t enableTcpNoDelayTowards(const std::string& host, int port);
 
-// Host and port of an MQTT server URI such as "tcp://127.0.0.1:1883" (port 1883 if absent).
+// Host and port of an MQTT server URI such as "tcp://127.0.0.1:1883" or "wss://host:9443/mqtt";
+// without a port, Paho's default for the scheme (tcp 1883, ssl and mqtts 8883, ws 80, wss 443).
 bool parseBrokerUri(const std::string& uri, std::string& host, int& port);
 
 }  // namespace parley
