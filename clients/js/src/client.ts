@@ -1,0 +1,1192 @@
+import mqtt from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
+
+import { ConnectionError, ParleyError } from './errors.js';
+import { Emitter } from './events.js';
+import type {
+  ConnectionState,
+  ConversationEvent,
+  MessageEvent,
+  ParleyEvent,
+  ParleyEventMap,
+} from './events.js';
+import type {
+  CommandOf,
+  ConversationSummary,
+  ConvListReply,
+  JsonObject,
+  JsonValue,
+  Listing,
+  Message,
+  MsgHistoryReply,
+  MsgReadReply,
+  MsgSendReply,
+  Op,
+  Presence,
+  PresenceState,
+  ProfileGetReply,
+  ReplyOf,
+  WireConvEvent,
+  WireError,
+  WireMsgEvent,
+} from './protocol.js';
+import { isValidUid, Topics } from './protocol.js';
+import { randomTag } from './random.js';
+
+/** Why the SDK asks for a token: the first connect, a reconnect, or the broker refused the last one. */
+export type TokenReason = 'connect' | 'reconnect' | 'refused';
+
+/**
+ * Returns a token (JWT) for the user, called before every connection attempt: return a cached one
+ * while it is valid, a fresh one when it is about to expire or when `reason` is `"refused"`.
+ */
+export type TokenProvider = (reason: TokenReason) => string | Promise<string>;
+
+/** How to reach the broker and who you are. Either `password` or `token`. */
+export interface ParleyClientOptions {
+  /** `wss://HOST:9443` (browsers) or `mqtts://HOST:8883` / `wss://...` (Node). */
+  url: string;
+  /** Your uid (the broker username). */
+  user: string;
+  /** A password. */
+  password?: string;
+  /** A token provider, for token (JWT) login; see {@link TokenProvider}. */
+  token?: TokenProvider;
+  /** This device's name: the client id is `{user}-{device}`. Default: random per client. */
+  device?: string;
+  /** Node only: the CA certificate(s) (PEM) that signed the broker's, e.g. a development CA. */
+  ca?: string | string[] | Uint8Array | Uint8Array[];
+  /** Topic prefix, as the operator set it. Default `parley/v1`. */
+  prefix?: string;
+  /** How long the broker keeps your events while you are offline. Default 86400 (one day). */
+  sessionExpirySeconds?: number;
+  /** A command without reply after this long is sent again (same id and cmid). Default 10000. */
+  resendAfterMs?: number;
+  /** `rate_limited` replies that ask to wait at most this long are retried by the SDK. Default 1000. */
+  retryRateLimitedUpToMs?: number;
+  /** With no {@link ParleyClient.activity} for this long, you are set `away`. Default 300000. */
+  idleAfterMs?: number;
+  /** While active, the SDK sends a `ping` when nothing was sent for this long. Default 60000. */
+  keepAliveMs?: number;
+  /** While typing goes on, `start` is sent again after this long. Default 3000. */
+  typingIntervalMs?: number;
+  /** A `stop` is sent when no keystroke came for this long. Default 4000. */
+  typingStopAfterMs?: number;
+  /** A received `start` not renewed for this long becomes a `stop`. Default 6000. */
+  typingExpiryMs?: number;
+  /** Reconnect backoff: first delay and cap. Default 500 and 15000 ms. */
+  reconnectMinDelayMs?: number;
+  reconnectMaxDelayMs?: number;
+  /** Gives up a connection attempt after this long. Default 10000. */
+  connectTimeoutMs?: number;
+}
+
+interface PendingCommand {
+  readonly id: string;
+  readonly op: string;
+  readonly payload: string;
+  readonly resolve: (reply: JsonObject) => void;
+  readonly reject: (error: Error) => void;
+  /** Typing is sent once: a late `start` is worse than none. */
+  readonly once: boolean;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  attempts: number;
+}
+
+/** What the SDK knows of one conversation, to deliver its messages once and in order. */
+interface ConversationCursor {
+  /** Every message up to this seq was delivered (or was there before the SDK first saw it). */
+  delivered: number;
+  /** Messages past a gap, waiting for the gap to be filled. */
+  readonly waiting: Map<number, { event: WireMsgEvent | Message; live: boolean }>;
+  /** Read watermark of each member, as last told. */
+  readonly reads: Map<string, number>;
+  /** Set while the SDK fetches missing messages. */
+  filling: Promise<void> | undefined;
+  /** The last seq the server said the conversation has (fill at least up to it). */
+  target: number;
+}
+
+const HISTORY_PAGE = 100;
+const LIST_PAGE = 100;
+/** At most this many resent commands in flight after a reconnect (docs/protocol.md, "Limits"). */
+const RESEND_WINDOW = 20;
+
+/**
+ * A connection to Parley as one user. Create it with {@link ParleyClient.connect}.
+ *
+ * Done for you: the last will and `online` presence; every command resent with the same id (and
+ * cmid) until its reply arrives; messages delivered once each, in `seq` order, with gaps filled
+ * from history; after a reconnect, every conversation caught up from the last seq you had;
+ * reconnecting with backoff (asking your {@link TokenProvider} again); typing throttled; `away`
+ * after idleness and `online` again on activity.
+ */
+export class ParleyClient {
+  readonly user: string;
+  /** The MQTT client id: `{user}-{device}`. */
+  readonly clientId: string;
+
+  private readonly options: Required<
+    Omit<ParleyClientOptions, 'password' | 'token' | 'ca' | 'device'>
+  > &
+    Pick<ParleyClientOptions, 'password' | 'token' | 'ca'>;
+  private readonly topics: Topics;
+  private readonly emitter = new Emitter();
+  private readonly requestTag = randomTag(8);
+  private nextRequest = 1;
+  private mqttClient: MqttClient | undefined;
+  private state: ConnectionState = 'connecting';
+  private connectedOnce = false;
+  private closed = false;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private reconnectAttempt = 0;
+  private lastRefused = false;
+  private readonly pending = new Map<string, PendingCommand>();
+  private readonly cursors = new Map<string, ConversationCursor>();
+  private syncing = false;
+  private readonly heldDuringSync: { event: WireMsgEvent; live: boolean }[] = [];
+  private readonly watchedPresence = new Set<string>();
+  private readonly typingSent = new Map<
+    string,
+    { sentAt: number; stopTimer: ReturnType<typeof setTimeout> }
+  >();
+  private readonly typingSeen = new Map<string, ReturnType<typeof setTimeout>>();
+  private ownPresence: PresenceState | undefined;
+  private chosenPresence: PresenceState = 'online';
+  private awayBecauseIdle = false;
+  private lastActivity = Date.now();
+  private lastCommandAt = 0;
+  private idleTimer: ReturnType<typeof setInterval> | undefined;
+
+  private constructor(options: ParleyClientOptions) {
+    if (!isValidUid(options.user)) {
+      throw new TypeError(`not a valid uid: ${options.user}`);
+    }
+    if ((options.password === undefined) === (options.token === undefined)) {
+      throw new TypeError('give exactly one of password and token');
+    }
+    const device = options.device ?? `sdk-${randomTag(6)}`;
+    this.user = options.user;
+    this.clientId = `${options.user}-${device}`;
+    this.options = {
+      url: options.url,
+      user: options.user,
+      prefix: options.prefix ?? 'parley/v1',
+      sessionExpirySeconds: options.sessionExpirySeconds ?? 86400,
+      resendAfterMs: options.resendAfterMs ?? 10000,
+      retryRateLimitedUpToMs: options.retryRateLimitedUpToMs ?? 1000,
+      idleAfterMs: options.idleAfterMs ?? 300000,
+      keepAliveMs: options.keepAliveMs ?? 60000,
+      typingIntervalMs: options.typingIntervalMs ?? 3000,
+      typingStopAfterMs: options.typingStopAfterMs ?? 4000,
+      typingExpiryMs: options.typingExpiryMs ?? 6000,
+      reconnectMinDelayMs: options.reconnectMinDelayMs ?? 500,
+      reconnectMaxDelayMs: options.reconnectMaxDelayMs ?? 15000,
+      connectTimeoutMs: options.connectTimeoutMs ?? 10000,
+      ...(options.password !== undefined ? { password: options.password } : {}),
+      ...(options.token !== undefined ? { token: options.token } : {}),
+      ...(options.ca !== undefined ? { ca: options.ca } : {}),
+    };
+    this.topics = new Topics(this.options.prefix, this.user);
+  }
+
+  /**
+   * Connects, subscribes, announces `online`, and starts the first sync of your conversations
+   * (`sync` events). Rejects with a {@link ConnectionError} if the first attempt fails; after a
+   * first success the client reconnects by itself until {@link close}.
+   */
+  static async connect(options: ParleyClientOptions): Promise<ParleyClient> {
+    const client = new ParleyClient(options);
+    await client.firstConnect();
+    return client;
+  }
+
+  /** The connection's state now. */
+  get connectionState(): ConnectionState {
+    return this.state;
+  }
+
+  /** Listens to one kind of event; returns a function that stops listening. */
+  on<K extends keyof ParleyEventMap>(
+    type: K,
+    listener: (event: ParleyEventMap[K]) => void,
+  ): () => void {
+    return this.emitter.on(type, listener);
+  }
+
+  /** Listens to every event (a union discriminated by `type`). */
+  onEvent(listener: (event: ParleyEvent) => void): () => void {
+    return this.emitter.onAny(listener);
+  }
+
+  // ---- Commands ----
+
+  /**
+   * Sends a command and resolves with its reply once the server answered; rejects with a
+   * {@link ParleyError} (the protocol's code and details) if it was refused. Unanswered commands
+   * are sent again, with the same id, after `resendAfterMs` and after every reconnect.
+   */
+  request<O extends Op>(command: CommandOf<O>): Promise<ReplyOf<O>> {
+    return this.send(command as unknown as JsonObject, false) as Promise<ReplyOf<O>>;
+  }
+
+  /**
+   * Sends a command of a server extension (an op the SDK has no type for, e.g. `mod.report`).
+   * Same delivery as {@link request}; the reply is the raw JSON object.
+   */
+  extension(op: string, fields: JsonObject = {}): Promise<JsonObject> {
+    return this.send({ ...fields, op }, false);
+  }
+
+  ping(): Promise<ReplyOf<'ping'>> {
+    return this.request({ op: 'ping' });
+  }
+
+  /** The 1:1 conversation with `peer` (about `context`, e.g. a listing), created if new. */
+  openConversation(
+    peer: string,
+    context?: { type: string; id: string; title?: string },
+  ): Promise<ReplyOf<'conv.open'>> {
+    return this.request({ op: 'conv.open', peer, ...(context ? { context } : {}) });
+  }
+
+  /** A new group with `members` (you are added). */
+  createGroup(members: string[], title?: string): Promise<ReplyOf<'conv.create'>> {
+    return this.request({
+      op: 'conv.create',
+      members,
+      ...(title !== undefined && title !== '' ? { title } : {}),
+    });
+  }
+
+  /** One page of your conversations, newest activity first. */
+  listConversations(
+    page: { limit?: number; before?: string; context?: { type: string; id: string } } = {},
+  ): Promise<ConvListReply> {
+    return this.request({ op: 'conv.list', ...page });
+  }
+
+  getConversation(conv: string): Promise<ConversationSummary> {
+    return this.request({ op: 'conv.get', conv });
+  }
+
+  /**
+   * Sends a message. Resolves once it is stored (its `seq`); resent with the same `cmid` until
+   * then, and never stored twice. Pass your own `cmid` to show the message as pending first.
+   */
+  async sendMessage(
+    conv: string,
+    body: string,
+    options: { cmid?: string; meta?: JsonObject } = {},
+  ): Promise<MsgSendReply & { cmid: string }> {
+    const cmid = options.cmid ?? this.newCmid();
+    this.stopTyping(conv);
+    const reply = await this.request({
+      op: 'msg.send',
+      conv,
+      cmid,
+      body,
+      ...(options.meta ? { meta: options.meta } : {}),
+    });
+    return { ...reply, cmid };
+  }
+
+  /** A fresh client message id, unique among all your messages. */
+  newCmid(): string {
+    return `${this.clientId}-${Date.now().toString(36)}-${randomTag(8)}`;
+  }
+
+  /** Stored messages, ascending `seq`: the newest, `before` a seq (scrolling back), or `after` one. */
+  history(
+    conv: string,
+    page: { before?: number; after?: number; limit?: number } = {},
+  ): Promise<MsgHistoryReply> {
+    return this.request({ op: 'msg.history', conv, ...page });
+  }
+
+  /** You have read `conv` up to `seq`. */
+  markRead(conv: string, seq: number): Promise<MsgReadReply> {
+    return this.request({ op: 'msg.read', conv, seq });
+  }
+
+  setProfileName(name: string): Promise<ReplyOf<'profile.set'>> {
+    return this.request({ op: 'profile.set', name });
+  }
+
+  getProfile(user?: string): Promise<ProfileGetReply> {
+    return this.request({ op: 'profile.get', ...(user !== undefined ? { user } : {}) });
+  }
+
+  /** A marketplace listing (the listings extension, docs/listings-and-moderation.md). */
+  async getListing(listing: string): Promise<Listing> {
+    return (await this.request({ op: 'listing.get', listing })).listing;
+  }
+
+  /**
+   * Sets your presence. `away` chosen here stays until you set another state; idleness and
+   * activity move you between `online` and `away` only while you chose `online`.
+   */
+  async setPresence(state: PresenceState): Promise<Presence> {
+    this.chosenPresence = state;
+    this.awayBecauseIdle = false;
+    const reply = await this.request({ op: 'presence', state });
+    this.ownPresence = reply.state;
+    return reply;
+  }
+
+  // ---- Typing, activity, presence of others ----
+
+  /**
+   * Call on every keystroke in `conv`'s composer. Sends `start` at most every
+   * `typingIntervalMs`, and `stop` once keystrokes pause for `typingStopAfterMs`.
+   */
+  typing(conv: string): void {
+    this.activity();
+    const now = Date.now();
+    const sent = this.typingSent.get(conv);
+    if (sent) {
+      clearTimeout(sent.stopTimer);
+    }
+    const stopTimer = setTimeout(() => {
+      this.stopTyping(conv);
+    }, this.options.typingStopAfterMs);
+    if (!sent || now - sent.sentAt >= this.options.typingIntervalMs) {
+      this.sendTyping(conv, 'start');
+      this.typingSent.set(conv, { sentAt: now, stopTimer });
+    } else {
+      sent.stopTimer = stopTimer;
+    }
+  }
+
+  /** Typing in `conv` ended (sent, cleared): sends `stop` if a `start` was sent. */
+  stopTyping(conv: string): void {
+    const sent = this.typingSent.get(conv);
+    if (!sent) {
+      return;
+    }
+    clearTimeout(sent.stopTimer);
+    this.typingSent.delete(conv);
+    this.sendTyping(conv, 'stop');
+  }
+
+  /**
+   * Call on user activity (a key, a click, the page shown). Keeps you `online` (a `ping` when
+   * nothing was sent for `keepAliveMs`) and brings you back from idle `away`.
+   */
+  activity(): void {
+    this.lastActivity = Date.now();
+    if (this.state !== 'online' || this.chosenPresence !== 'online') {
+      return;
+    }
+    if (this.awayBecauseIdle || this.ownPresence === 'away') {
+      this.awayBecauseIdle = false;
+      this.ownPresence = 'online';
+      this.send({ op: 'presence', state: 'online' }, false).catch(() => undefined);
+    } else if (this.lastActivity - this.lastCommandAt >= this.options.keepAliveMs) {
+      this.send({ op: 'ping' }, false).catch(() => undefined);
+    }
+  }
+
+  /** Delivers `presence` events for these users (their retained presence comes at once). */
+  watchPresence(users: Iterable<string>): void {
+    const added: string[] = [];
+    for (const user of users) {
+      if (isValidUid(user) && !this.watchedPresence.has(user)) {
+        this.watchedPresence.add(user);
+        added.push(user);
+      }
+    }
+    if (added.length > 0 && this.mqttClient && this.state === 'online') {
+      this.mqttClient.subscribe(
+        added.map((user) => this.topics.presenceOf(user)),
+        { qos: 1 },
+      );
+    }
+  }
+
+  unwatchPresence(users: Iterable<string>): void {
+    const removed: string[] = [];
+    for (const user of users) {
+      if (this.watchedPresence.delete(user) && user !== this.user) {
+        removed.push(user);
+      }
+    }
+    if (removed.length > 0 && this.mqttClient && this.state === 'online') {
+      this.mqttClient.unsubscribe(removed.map((user) => this.topics.presenceOf(user)));
+    }
+  }
+
+  /**
+   * Says `offline`, disconnects cleanly and stops reconnecting. Commands still unanswered reject
+   * with a {@link ConnectionError} (`closed`).
+   */
+  async close(): Promise<void> {
+    if (this.closed) {
+      return;
+    }
+    if (this.state === 'online') {
+      const offline = this.send({ op: 'presence', state: 'offline' }, true).catch(() => undefined);
+      await Promise.race([offline, delay(1000)]);
+    }
+    this.closed = true;
+    this.stopTimers();
+    const closedError = new ConnectionError('closed', 'the client was closed');
+    for (const command of this.pending.values()) {
+      clearTimeout(command.timer);
+      command.reject(closedError);
+    }
+    this.pending.clear();
+    const mqttClient = this.mqttClient;
+    this.mqttClient = undefined;
+    if (mqttClient) {
+      await new Promise<void>((resolve) => {
+        mqttClient.end(false, {}, () => {
+          resolve();
+        });
+      });
+    }
+    this.setState('closed');
+  }
+
+  // ---- Connection ----
+
+  private async firstConnect(): Promise<void> {
+    this.idleTimer = setInterval(
+      () => {
+        this.checkIdle();
+      },
+      Math.max(250, Math.min(15000, this.options.idleAfterMs / 4)),
+    );
+    try {
+      await this.attempt('connect');
+    } catch (error) {
+      this.closed = true;
+      this.stopTimers();
+      throw error;
+    }
+  }
+
+  private async credentials(reason: TokenReason): Promise<string> {
+    if (this.options.token) {
+      return this.options.token(reason);
+    }
+    return this.options.password ?? '';
+  }
+
+  /** One connection attempt; resolves once subscribed, rejects if the broker cannot be used. */
+  private async attempt(reason: TokenReason): Promise<void> {
+    const password = await this.credentials(this.lastRefused ? 'refused' : reason);
+    if (this.closed) {
+      throw new ConnectionError('closed', 'the client was closed');
+    }
+    const options: IClientOptions = {
+      clientId: this.clientId,
+      username: this.user,
+      password,
+      protocolVersion: 5,
+      clean: false,
+      properties: { sessionExpiryInterval: this.options.sessionExpirySeconds },
+      will: {
+        topic: this.topics.commands,
+        payload: JSON.stringify({ op: 'presence', state: 'offline' }),
+        qos: 1,
+        retain: false,
+      },
+      // The SDK reconnects itself, to ask for a fresh token before each attempt.
+      reconnectPeriod: 0,
+      connectTimeout: this.options.connectTimeoutMs,
+      keepalive: 30,
+      resubscribe: false,
+      ...(this.options.ca !== undefined
+        ? { ca: this.options.ca as NonNullable<IClientOptions['ca']> }
+        : {}),
+    };
+    const mqttClient = mqtt.connect(this.options.url, options);
+    this.mqttClient = mqttClient;
+    await new Promise<void>((resolve, reject) => {
+      let settled = false;
+      let lastError: Error | undefined;
+      mqttClient.on('error', (error: Error & { code?: number | string }) => {
+        lastError = error;
+        this.lastRefused = error.code === 134 || error.code === 135 || error.code === 5;
+      });
+      mqttClient.on('connect', () => {
+        this.lastRefused = false;
+        this.subscribeAll(mqttClient)
+          .then(() => {
+            settled = true;
+            resolve();
+            this.onOnline();
+          })
+          .catch((error: unknown) => {
+            mqttClient.end(true);
+            if (!settled) {
+              settled = true;
+              reject(new ConnectionError('unreachable', `subscribe failed: ${String(error)}`));
+            }
+          });
+      });
+      mqttClient.on('message', (topic: string, payload: Uint8Array) => {
+        this.onMessage(topic, payload);
+      });
+      mqttClient.on('close', () => {
+        if (!settled) {
+          settled = true;
+          mqttClient.end(true);
+          reject(
+            this.lastRefused
+              ? new ConnectionError(
+                  'not_authorized',
+                  `the broker refused the login of ${this.user}${lastError ? `: ${lastError.message}` : ''}`,
+                )
+              : new ConnectionError(
+                  'unreachable',
+                  `cannot reach ${this.options.url}${lastError ? `: ${lastError.message}` : ''}`,
+                ),
+          );
+          return;
+        }
+        if (this.mqttClient === mqttClient) {
+          this.onConnectionLost(lastError);
+        }
+      });
+    });
+  }
+
+  private async subscribeAll(mqttClient: MqttClient): Promise<void> {
+    const topics = [
+      this.topics.inbox,
+      this.topics.presenceOf(this.user),
+      ...[...this.watchedPresence].map((user) => this.topics.presenceOf(user)),
+    ];
+    await new Promise<void>((resolve, reject) => {
+      mqttClient.subscribe(topics, { qos: 1 }, (error, granted) => {
+        const refused = granted?.find((grant) => grant.qos > 2);
+        if (error) {
+          reject(error);
+        } else if (refused) {
+          reject(new Error(`subscription to ${refused.topic} refused`));
+        } else {
+          resolve();
+        }
+      });
+    });
+  }
+
+  private onOnline(): void {
+    const phase = this.connectedOnce ? 'reconnect' : 'initial';
+    this.connectedOnce = true;
+    this.reconnectAttempt = 0;
+    this.setState('online');
+    if (this.chosenPresence === 'online' && !this.awayBecauseIdle) {
+      this.send({ op: 'presence', state: 'online' }, false).catch(() => undefined);
+    } else {
+      this.send(
+        { op: 'presence', state: this.awayBecauseIdle ? 'away' : this.chosenPresence },
+        false,
+      ).catch(() => undefined);
+    }
+    this.resendPending();
+    this.sync(phase).catch(() => undefined);
+  }
+
+  private onConnectionLost(error: Error | undefined): void {
+    if (this.closed) {
+      return;
+    }
+    this.mqttClient = undefined;
+    for (const command of this.pending.values()) {
+      clearTimeout(command.timer);
+      command.timer = undefined;
+    }
+    this.setState(
+      'reconnecting',
+      new ConnectionError(
+        'unreachable',
+        `connection lost${error ? `: ${error.message}` : ''}; reconnecting`,
+      ),
+    );
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed) {
+      return;
+    }
+    const base = Math.min(
+      this.options.reconnectMaxDelayMs,
+      this.options.reconnectMinDelayMs * 2 ** Math.min(this.reconnectAttempt, 10),
+    );
+    this.reconnectAttempt += 1;
+    // Jitter, so that a broker restart is not met by every client in the same millisecond.
+    const wait = base / 2 + Math.random() * (base / 2);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.attempt('reconnect').catch((error: unknown) => {
+        if (this.closed) {
+          return;
+        }
+        this.setState(
+          'reconnecting',
+          error instanceof ConnectionError
+            ? error
+            : new ConnectionError('unreachable', String(error)),
+        );
+        this.scheduleReconnect();
+      });
+    }, wait);
+  }
+
+  private setState(state: ConnectionState, error?: ConnectionError): void {
+    this.state = state;
+    this.emitter.emit({ type: 'connection', state, ...(error ? { error } : {}) });
+  }
+
+  private stopTimers(): void {
+    clearTimeout(this.reconnectTimer);
+    clearInterval(this.idleTimer);
+    for (const sent of this.typingSent.values()) {
+      clearTimeout(sent.stopTimer);
+    }
+    this.typingSent.clear();
+    for (const timer of this.typingSeen.values()) {
+      clearTimeout(timer);
+    }
+    this.typingSeen.clear();
+  }
+
+  // ---- Sending and resending ----
+
+  private send(fields: JsonObject, once: boolean): Promise<JsonObject> {
+    if (this.closed) {
+      return Promise.reject(new ConnectionError('closed', 'the client was closed'));
+    }
+    const id = `${this.requestTag}-${(this.nextRequest++).toString(36)}`;
+    const op = typeof fields['op'] === 'string' ? fields['op'] : '';
+    const payload = JSON.stringify({ ...fields, id });
+    return new Promise<JsonObject>((resolve, reject) => {
+      const command: PendingCommand = {
+        id,
+        op,
+        payload,
+        resolve,
+        reject,
+        once,
+        timer: undefined,
+        attempts: 0,
+      };
+      this.pending.set(id, command);
+      this.publish(command);
+    });
+  }
+
+  private sendTyping(conv: string, state: 'start' | 'stop'): void {
+    if (this.state !== 'online') {
+      return;
+    }
+    // Typing is never resent and its refusals (rate_limited) change nothing worth telling.
+    this.send({ op: 'typing', conv, state }, true).catch(() => undefined);
+  }
+
+  private publish(command: PendingCommand): void {
+    const mqttClient = this.mqttClient;
+    if (!mqttClient || this.state !== 'online') {
+      if (command.once) {
+        this.pending.delete(command.id);
+        command.reject(new ConnectionError('unreachable', 'not connected'));
+      }
+      return; // resent by resendPending() once online again
+    }
+    command.attempts += 1;
+    this.lastCommandAt = Date.now();
+    mqttClient.publish(this.topics.commands, command.payload, { qos: 1 });
+    clearTimeout(command.timer);
+    command.timer = setTimeout(() => {
+      command.timer = undefined;
+      if (!this.pending.has(command.id)) {
+        return;
+      }
+      if (command.once) {
+        this.pending.delete(command.id);
+        command.reject(new ConnectionError('unreachable', `no reply to ${command.op}`));
+        return;
+      }
+      this.publish(command);
+    }, this.options.resendAfterMs);
+  }
+
+  /** After a reconnect: everything unanswered again, a window at a time (protocol, "Limits"). */
+  private resendPending(): void {
+    const queue = [...this.pending.values()].filter((command) => {
+      if (command.once) {
+        this.pending.delete(command.id);
+        command.reject(new ConnectionError('unreachable', 'connection lost'));
+        return false;
+      }
+      return command.timer === undefined;
+    });
+    const next = (): void => {
+      const command = queue.shift();
+      if (!command || this.state !== 'online') {
+        return;
+      }
+      if (!this.pending.has(command.id)) {
+        next();
+        return;
+      }
+      this.publish(command);
+      void this.settled(command.id).then(next);
+    };
+    for (let i = 0; i < RESEND_WINDOW; i++) {
+      next();
+    }
+  }
+
+  private readonly settledWaiters = new Map<string, (() => void)[]>();
+
+  private settled(id: string): Promise<void> {
+    if (!this.pending.has(id)) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const waiters = this.settledWaiters.get(id) ?? [];
+      waiters.push(resolve);
+      this.settledWaiters.set(id, waiters);
+    });
+  }
+
+  private onReply(reply: JsonObject): void {
+    const id = reply['id'];
+    if (typeof id !== 'string') {
+      return;
+    }
+    const command = this.pending.get(id);
+    if (!command) {
+      return; // a late duplicate, or a reply to a previous page of this device
+    }
+    const { id: _id, ok, error, ...fields } = reply;
+    if (ok !== true) {
+      const wireError = isObject(error)
+        ? (error as unknown as WireError)
+        : { code: 'internal', message: 'malformed reply' };
+      const retryAfter =
+        typeof wireError.retry_after_ms === 'number' ? wireError.retry_after_ms : undefined;
+      const retry =
+        !command.once &&
+        (wireError.code === 'unavailable' ||
+          (wireError.code === 'rate_limited' &&
+            retryAfter !== undefined &&
+            retryAfter <= this.options.retryRateLimitedUpToMs));
+      if (retry) {
+        // The protocol's rule: resend the same command (same id and cmid) after the hint.
+        clearTimeout(command.timer);
+        command.timer = setTimeout(
+          () => {
+            command.timer = undefined;
+            if (this.pending.has(command.id)) {
+              this.publish(command);
+            }
+          },
+          Math.max(50, retryAfter ?? 1000),
+        );
+        return;
+      }
+      this.finish(command);
+      command.reject(ParleyError.fromWire(command.op, wireError));
+      return;
+    }
+    this.finish(command);
+    command.resolve(fields);
+  }
+
+  private finish(command: PendingCommand): void {
+    clearTimeout(command.timer);
+    this.pending.delete(command.id);
+    const waiters = this.settledWaiters.get(command.id);
+    this.settledWaiters.delete(command.id);
+    for (const waiter of waiters ?? []) {
+      waiter();
+    }
+  }
+
+  // ---- Receiving ----
+
+  private onMessage(topic: string, payload: Uint8Array): void {
+    if (topic.startsWith(this.topics.presencePrefix())) {
+      this.onPresence(topic.slice(this.topics.presencePrefix().length), payload);
+      return;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(new TextDecoder().decode(payload));
+    } catch {
+      return; // not ours to understand; the protocol says to ignore what we do not know
+    }
+    if (!isObject(value)) {
+      return;
+    }
+    if (topic === this.topics.replies) {
+      this.onReply(value);
+      return;
+    }
+    const ev = value['ev'];
+    switch (ev) {
+      case 'msg':
+        if (isMessage(value)) {
+          this.onMessageEvent(value as unknown as WireMsgEvent, true);
+        }
+        return;
+      case 'read':
+        if (
+          typeof value['conv'] === 'string' &&
+          typeof value['user'] === 'string' &&
+          typeof value['seq'] === 'number'
+        ) {
+          this.onRead(value['conv'], value['user'], value['seq']);
+        }
+        return;
+      case 'typing':
+        if (
+          typeof value['conv'] === 'string' &&
+          typeof value['user'] === 'string' &&
+          (value['state'] === 'start' || value['state'] === 'stop')
+        ) {
+          this.onTyping(value['conv'], value['user'], value['state']);
+        }
+        return;
+      case 'conv':
+        if (typeof value['conv'] === 'string') {
+          this.onConversation(value as unknown as WireConvEvent);
+        }
+        return;
+      case 'unread':
+        if (
+          typeof value['conv'] === 'string' &&
+          typeof value['unread'] === 'number' &&
+          typeof value['unread_total'] === 'number'
+        ) {
+          this.emitter.emit({
+            type: 'unread',
+            conv: value['conv'],
+            unread: value['unread'],
+            unreadTotal: value['unread_total'],
+          });
+        }
+        return;
+      case 'erased':
+        if (typeof value['conv'] === 'string' && typeof value['user'] === 'string') {
+          this.cursors.get(value['conv'])?.reads.delete(value['user']);
+          this.emitter.emit({ type: 'erased', conv: value['conv'], user: value['user'] });
+        }
+        return;
+      default:
+        this.emitter.emit({ type: 'extension', topic, payload: value });
+    }
+  }
+
+  private onPresence(user: string, payload: Uint8Array): void {
+    if (payload.length === 0) {
+      this.emitter.emit({
+        type: 'presence',
+        presence: { user, state: 'offline', last_seen: null },
+        removed: true,
+      });
+      return;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(new TextDecoder().decode(payload));
+    } catch {
+      return;
+    }
+    if (!isObject(value)) {
+      return;
+    }
+    const state = value['state'];
+    if (state !== 'online' && state !== 'away' && state !== 'offline') {
+      return;
+    }
+    const lastSeen = value['last_seen'];
+    const presence: Presence = {
+      user,
+      state,
+      last_seen: typeof lastSeen === 'number' ? lastSeen : null,
+    };
+    if (user === this.user) {
+      this.ownPresence = state;
+    }
+    this.emitter.emit({ type: 'presence', presence, removed: false });
+  }
+
+  private onRead(conv: string, user: string, seq: number): void {
+    const cursor = this.cursors.get(conv);
+    if (cursor) {
+      if ((cursor.reads.get(user) ?? 0) >= seq) {
+        return; // already told (a duplicate, or caught up before it arrived)
+      }
+      cursor.reads.set(user, seq);
+    }
+    this.emitter.emit({ type: 'read', conv, user, seq });
+  }
+
+  private onTyping(conv: string, user: string, state: 'start' | 'stop'): void {
+    if (user === this.user) {
+      return;
+    }
+    const key = `${conv}\u0000${user}`;
+    clearTimeout(this.typingSeen.get(key));
+    this.typingSeen.delete(key);
+    if (state === 'start') {
+      this.typingSeen.set(
+        key,
+        setTimeout(() => {
+          this.typingSeen.delete(key);
+          this.emitter.emit({ type: 'typing', conv, user, state: 'stop' });
+        }, this.options.typingExpiryMs),
+      );
+    }
+    this.emitter.emit({ type: 'typing', conv, user, state });
+  }
+
+  private onConversation(event: WireConvEvent): void {
+    const { ev: _ev, reason, ...conversation } = event;
+    this.learn(
+      conversation,
+      !this.cursors.has(conversation.conv) && reason === 'created' ? 0 : undefined,
+    );
+    const out: ConversationEvent = { type: 'conversation', reason, conversation };
+    this.emitter.emit(out);
+  }
+
+  /** Starts tracking a conversation (or updates what the server said it has). */
+  private learn(summary: ConversationSummary, deliveredFrom?: number): ConversationCursor {
+    let cursor = this.cursors.get(summary.conv);
+    if (!cursor) {
+      cursor = {
+        delivered: deliveredFrom ?? summary.last_seq,
+        waiting: new Map(),
+        reads: new Map(),
+        filling: undefined,
+        target: summary.last_seq,
+      };
+      this.cursors.set(summary.conv, cursor);
+    }
+    cursor.target = Math.max(cursor.target, summary.last_seq);
+    for (const member of summary.members) {
+      if (!cursor.reads.has(member.user)) {
+        cursor.reads.set(member.user, member.read_seq);
+      }
+    }
+    return cursor;
+  }
+
+  private onMessageEvent(event: WireMsgEvent | Message, live: boolean): void {
+    if (this.syncing && !this.cursors.has(event.conv)) {
+      // The first sync has not said where this conversation stands yet.
+      this.heldDuringSync.push({ event: event as WireMsgEvent, live });
+      return;
+    }
+    let cursor = this.cursors.get(event.conv);
+    if (!cursor) {
+      // A conversation the SDK never saw: its history before this message is not "missed".
+      cursor = {
+        delivered: event.seq - 1,
+        waiting: new Map(),
+        reads: new Map(),
+        filling: undefined,
+        target: event.seq,
+      };
+      this.cursors.set(event.conv, cursor);
+    }
+    if (event.seq <= cursor.delivered || cursor.waiting.has(event.seq)) {
+      return; // a duplicate (QoS 1, a resend's republication, or already caught up)
+    }
+    cursor.waiting.set(event.seq, { event, live });
+    cursor.target = Math.max(cursor.target, event.seq);
+    this.drain(event.conv, cursor);
+    if (cursor.waiting.size > 0) {
+      void this.fill(event.conv, cursor);
+    }
+  }
+
+  private drain(conv: string, cursor: ConversationCursor): void {
+    for (;;) {
+      const next = cursor.waiting.get(cursor.delivered + 1);
+      if (!next) {
+        return;
+      }
+      cursor.waiting.delete(cursor.delivered + 1);
+      cursor.delivered += 1;
+      const { event, live } = next;
+      const message: Message = {
+        conv,
+        seq: event.seq,
+        sender: event.sender,
+        cmid: event.cmid,
+        body: event.body,
+        meta: event.meta,
+        ts: event.ts,
+        ...(event.erased ? { erased: true as const } : {}),
+      };
+      // Sending a message moves the sender's read watermark to it (protocol, msg.read).
+      if ((cursor.reads.get(event.sender) ?? 0) < event.seq) {
+        cursor.reads.set(event.sender, event.seq);
+      }
+      if (event.sender !== this.user) {
+        const key = `${conv}\u0000${event.sender}`;
+        const typingTimer = this.typingSeen.get(key);
+        if (typingTimer !== undefined) {
+          clearTimeout(typingTimer);
+          this.typingSeen.delete(key);
+          this.emitter.emit({ type: 'typing', conv, user: event.sender, state: 'stop' });
+        }
+      }
+      const out: MessageEvent = { type: 'message', message, live };
+      if ('unread' in event && typeof event.unread === 'number') {
+        out.unread = event.unread;
+      }
+      if ('unread_total' in event && typeof event.unread_total === 'number') {
+        out.unreadTotal = event.unread_total;
+      }
+      this.emitter.emit(out);
+    }
+  }
+
+  /** Fetches what is missing between the last delivered seq and the target, in order. */
+  private fill(conv: string, cursor: ConversationCursor): Promise<void> {
+    if (cursor.filling) {
+      return cursor.filling;
+    }
+    const run = async (): Promise<void> => {
+      for (;;) {
+        const target = Math.max(cursor.target, ...cursor.waiting.keys());
+        if (cursor.delivered >= target) {
+          return;
+        }
+        const reply = await this.history(conv, { after: cursor.delivered, limit: HISTORY_PAGE });
+        for (const message of reply.msgs) {
+          if (message.seq > cursor.delivered && !cursor.waiting.has(message.seq)) {
+            cursor.waiting.set(message.seq, { event: message, live: false });
+          }
+        }
+        this.drain(conv, cursor);
+        if (reply.msgs.length === 0) {
+          // Nothing stored past what was delivered, so seqs cannot be missing (they are gapless):
+          // deliver what waits in order rather than hold it forever.
+          if (cursor.waiting.size > 0) {
+            cursor.delivered = Math.min(...cursor.waiting.keys()) - 1;
+            this.drain(conv, cursor);
+          }
+          cursor.target = cursor.delivered;
+          return;
+        }
+      }
+    };
+    cursor.filling = run()
+      .catch(() => undefined) // not a member any more, or closed: nothing left to deliver
+      .finally(() => {
+        cursor.filling = undefined;
+      });
+    return cursor.filling;
+  }
+
+  // ---- Sync and catch-up ----
+
+  private async sync(phase: 'initial' | 'reconnect'): Promise<void> {
+    if (phase === 'initial') {
+      this.syncing = true;
+    }
+    try {
+      let before: string | undefined;
+      const fills: Promise<void>[] = [];
+      for (;;) {
+        const page = await this.listConversations({
+          limit: LIST_PAGE,
+          ...(before !== undefined ? { before } : {}),
+        });
+        for (const summary of page.convs) {
+          const known = this.cursors.get(summary.conv);
+          if (phase === 'initial' || known) {
+            const cursor = this.learn(summary);
+            if (phase === 'reconnect') {
+              this.catchUpReads(summary, cursor);
+              if (summary.last_seq > cursor.delivered) {
+                fills.push(this.fill(summary.conv, cursor));
+              }
+            }
+          } else {
+            // Created while this client was offline: all of it was missed.
+            const cursor = this.learn(summary, 0);
+            this.emitter.emit({ type: 'conversation', reason: 'created', conversation: summary });
+            if (summary.last_seq > 0) {
+              fills.push(this.fill(summary.conv, cursor));
+            }
+          }
+        }
+        const done = !page.has_more || page.next_before === null;
+        if (done) {
+          await Promise.all(fills);
+        }
+        this.emitter.emit({
+          type: 'sync',
+          phase,
+          conversations: page.convs,
+          unreadTotal: page.unread_total,
+          done,
+        });
+        if (done) {
+          return;
+        }
+        before = page.next_before ?? undefined;
+      }
+    } finally {
+      if (phase === 'initial') {
+        this.syncing = false;
+        const held = this.heldDuringSync.splice(0);
+        for (const { event, live } of held) {
+          this.onMessageEvent(event, live);
+        }
+      }
+    }
+  }
+
+  private catchUpReads(summary: ConversationSummary, cursor: ConversationCursor): void {
+    for (const member of summary.members) {
+      if (member.read_seq > (cursor.reads.get(member.user) ?? 0)) {
+        this.onRead(summary.conv, member.user, member.read_seq);
+      }
+    }
+  }
+
+  // ---- Idleness ----
+
+  private checkIdle(): void {
+    if (this.state !== 'online' || this.chosenPresence !== 'online' || this.awayBecauseIdle) {
+      return;
+    }
+    if (Date.now() - this.lastActivity >= this.options.idleAfterMs) {
+      this.awayBecauseIdle = true;
+      this.ownPresence = 'away';
+      this.send({ op: 'presence', state: 'away' }, false).catch(() => undefined);
+    }
+  }
+}
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isMessage(value: JsonObject): boolean {
+  return (
+    typeof value['conv'] === 'string' &&
+    typeof value['seq'] === 'number' &&
+    typeof value['sender'] === 'string' &&
+    typeof value['body'] === 'string'
+  );
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export type { JsonValue };

@@ -1,0 +1,27 @@
+/**
+ * Parley's TypeScript SDK: a typed client for the Parley chat protocol (docs/protocol.md) over
+ * MQTT, for browsers and Node.
+ *
+ * @packageDocumentation
+ */
+export { ParleyClient } from './client.js';
+export type { ParleyClientOptions, TokenProvider, TokenReason } from './client.js';
+export { ConnectionError, ParleyError } from './errors.js';
+export type { ConnectionErrorReason, ErrorDetails } from './errors.js';
+export type {
+  ConnectionState,
+  ConnectionStateEvent,
+  ConversationEvent,
+  ErasedEvent,
+  ExtensionEvent,
+  MessageEvent,
+  ParleyEvent,
+  ParleyEventMap,
+  PresenceEvent,
+  ReadEvent,
+  SyncEvent,
+  TypingEvent,
+  UnreadEvent,
+} from './events.js';
+export { ERROR_CODES, isValidUid } from './protocol.js';
+export type * from './protocol.js';

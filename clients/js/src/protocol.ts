@@ -1,0 +1,333 @@
+// The wire format of Parley protocol v1 (docs/protocol.md), as TypeScript types. Field names are
+// the protocol's own (snake_case), so what a developer reads in the protocol is what they get.
+
+/** A JSON value, as the server sends it. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | JsonObject;
+/** A JSON object. */
+export interface JsonObject {
+  [key: string]: JsonValue;
+}
+
+/** The error codes of docs/protocol.md, "Error codes". */
+export type ErrorCode =
+  | 'bad_request'
+  | 'unknown_op'
+  | 'forbidden'
+  | 'not_found'
+  | 'too_large'
+  | 'rate_limited'
+  | 'unavailable'
+  | 'internal';
+
+/** Every error code of the protocol, for exhaustive handling (e.g. a message per code). */
+export const ERROR_CODES: readonly ErrorCode[] = [
+  'bad_request',
+  'unknown_op',
+  'forbidden',
+  'not_found',
+  'too_large',
+  'rate_limited',
+  'unavailable',
+  'internal',
+];
+
+/** What a conversation is about, e.g. a marketplace listing. */
+export interface Context {
+  type: string;
+  id: string;
+  title?: string | null;
+  /** Set by a server extension, e.g. `"open"`, `"sold"`, `"closed"`; null until then. */
+  status?: string | null;
+}
+
+/** A stored message (docs/protocol.md, "Message"). */
+export interface Message {
+  conv: string;
+  seq: number;
+  /** uid of the author, or `"system"` for a message posted by a server extension. */
+  sender: string;
+  cmid: string;
+  body: string;
+  meta: JsonObject | null;
+  ts: number;
+  /** Present (true) only on a tombstone: its sender was erased by an admin. */
+  erased?: true;
+}
+
+export interface Member {
+  user: string;
+  name: string;
+  read_seq: number;
+}
+
+export interface Preview {
+  seq: number;
+  sender: string;
+  body: string;
+  ts: number;
+  erased?: true;
+}
+
+/** A conversation as one member sees it (docs/protocol.md, "Conversation summary"). */
+export interface ConversationSummary {
+  conv: string;
+  kind: 'direct' | 'group';
+  title: string | null;
+  context: Context | null;
+  members: Member[];
+  created_by: string;
+  created_at: number;
+  last_seq: number;
+  last_ts: number;
+  preview: Preview | null;
+  read_seq: number;
+  unread: number;
+}
+
+export type PresenceState = 'online' | 'away' | 'offline';
+
+/** A user's presence (docs/protocol.md, "Presence object"). */
+export interface Presence {
+  user: string;
+  state: PresenceState;
+  last_seen: number | null;
+}
+
+/** A marketplace listing (docs/listings-and-moderation.md), from the listings extension. */
+export interface Listing {
+  id: string;
+  owner: string;
+  title: string | null;
+  /** `open`, `sold` or `closed`. */
+  status: string;
+  url: string | null;
+  price: string | number | null;
+  updated_at: number | null;
+}
+
+// ---- Commands: one interface per op, discriminated by `op`. ----
+
+export interface PingCommand {
+  op: 'ping';
+}
+export interface ConvOpenCommand {
+  op: 'conv.open';
+  peer: string;
+  context?: { type: string; id: string; title?: string };
+}
+export interface ConvCreateCommand {
+  op: 'conv.create';
+  members: string[];
+  title?: string;
+}
+export interface ConvListCommand {
+  op: 'conv.list';
+  limit?: number;
+  before?: string;
+  context?: { type: string; id: string };
+}
+export interface ConvGetCommand {
+  op: 'conv.get';
+  conv: string;
+}
+export interface MsgSendCommand {
+  op: 'msg.send';
+  conv: string;
+  cmid: string;
+  body: string;
+  meta?: JsonObject;
+}
+export interface MsgHistoryCommand {
+  op: 'msg.history';
+  conv: string;
+  before?: number;
+  after?: number;
+  limit?: number;
+}
+export interface MsgReadCommand {
+  op: 'msg.read';
+  conv: string;
+  seq: number;
+}
+export interface TypingCommand {
+  op: 'typing';
+  conv: string;
+  state: 'start' | 'stop';
+}
+export interface PresenceCommand {
+  op: 'presence';
+  state: PresenceState;
+}
+export interface ProfileSetCommand {
+  op: 'profile.set';
+  name: string;
+}
+export interface ProfileGetCommand {
+  op: 'profile.get';
+  user?: string;
+}
+export interface ListingGetCommand {
+  op: 'listing.get';
+  listing: string;
+}
+
+/** Every command the SDK knows the reply of. */
+export type Command =
+  | PingCommand
+  | ConvOpenCommand
+  | ConvCreateCommand
+  | ConvListCommand
+  | ConvGetCommand
+  | MsgSendCommand
+  | MsgHistoryCommand
+  | MsgReadCommand
+  | TypingCommand
+  | PresenceCommand
+  | ProfileSetCommand
+  | ProfileGetCommand
+  | ListingGetCommand;
+
+export type Op = Command['op'];
+
+// ---- Replies (without `id` and `ok`, which the SDK consumes). ----
+
+export interface PingReply {
+  ts: number;
+}
+export type ConvOpenReply = ConversationSummary & { created: boolean };
+export type ConvCreateReply = ConversationSummary & { created: boolean };
+export interface ConvListReply {
+  convs: ConversationSummary[];
+  has_more: boolean;
+  next_before: string | null;
+  unread_total: number;
+}
+export type ConvGetReply = ConversationSummary;
+export interface MsgSendReply {
+  conv: string;
+  seq: number;
+  ts: number;
+  /** True when this was a resend of a message already stored (nothing new was stored). */
+  dup?: boolean;
+}
+export interface MsgHistoryReply {
+  conv: string;
+  msgs: Message[];
+  has_more: boolean;
+}
+export interface MsgReadReply {
+  conv: string;
+  read_seq: number;
+  unread: number;
+  unread_total: number;
+}
+export type TypingReply = Record<string, never>;
+export type PresenceReply = Presence;
+export interface ProfileSetReply {
+  user: string;
+  name: string;
+}
+export interface ProfileGetReply {
+  user: string;
+  name: string;
+  presence: Presence;
+}
+export interface ListingGetReply {
+  listing: Listing;
+}
+
+/** The reply type of each op. */
+export interface ReplyMap {
+  ping: PingReply;
+  'conv.open': ConvOpenReply;
+  'conv.create': ConvCreateReply;
+  'conv.list': ConvListReply;
+  'conv.get': ConvGetReply;
+  'msg.send': MsgSendReply;
+  'msg.history': MsgHistoryReply;
+  'msg.read': MsgReadReply;
+  typing: TypingReply;
+  presence: PresenceReply;
+  'profile.set': ProfileSetReply;
+  'profile.get': ProfileGetReply;
+  'listing.get': ListingGetReply;
+}
+
+/** The command of one op. */
+export type CommandOf<O extends Op> = Extract<Command, { op: O }>;
+/** The reply of one op. */
+export type ReplyOf<O extends Op> = ReplyMap[O];
+
+// ---- Events as they come from the server (docs/protocol.md, "Events"). ----
+
+export interface WireMsgEvent extends Message {
+  ev: 'msg';
+  unread?: number;
+  unread_total?: number;
+}
+export interface WireReadEvent {
+  ev: 'read';
+  conv: string;
+  user: string;
+  seq: number;
+}
+export interface WireTypingEvent {
+  ev: 'typing';
+  conv: string;
+  user: string;
+  state: 'start' | 'stop';
+}
+export interface WireErasedEvent {
+  ev: 'erased';
+  conv: string;
+  user: string;
+}
+export type WireConvEvent = ConversationSummary & { ev: 'conv'; reason: string };
+export interface WireUnreadEvent {
+  ev: 'unread';
+  conv: string;
+  unread: number;
+  unread_total: number;
+}
+
+/** The server's error object in a refused command's reply. */
+export interface WireError {
+  code: string;
+  message: string;
+  retry_after_ms?: number;
+  [detail: string]: JsonValue | undefined;
+}
+
+/** Topic names of protocol v1 under a prefix (default `parley/v1`). */
+export class Topics {
+  constructor(
+    readonly prefix: string,
+    readonly uid: string,
+  ) {}
+  get commands(): string {
+    return `${this.prefix}/c2s/${this.uid}`;
+  }
+  get inbox(): string {
+    return `${this.prefix}/u/${this.uid}/#`;
+  }
+  get replies(): string {
+    return `${this.prefix}/u/${this.uid}/resp`;
+  }
+  get notifications(): string {
+    return `${this.prefix}/u/${this.uid}/n`;
+  }
+  conversationPrefix(): string {
+    return `${this.prefix}/u/${this.uid}/c/`;
+  }
+  presenceOf(user: string): string {
+    return `${this.prefix}/presence/${user}`;
+  }
+  presencePrefix(): string {
+    return `${this.prefix}/presence/`;
+  }
+}
+
+/** A uid: 1 to 64 characters from `A-Z a-z 0-9 . _ @ -`. */
+export function isValidUid(uid: string): boolean {
+  return /^[A-Za-z0-9._@-]{1,64}$/.test(uid);
+}
