@@ -1,0 +1,263 @@
+// The web client in Debian's Chromium, two browser contexts as two users, against a real
+// Mosquitto and parleyd (clients/js/test/support/stack.ts) serving the built page over HTTPS.
+// A screenshot of each step goes to PARLEY_WEB_ARTIFACTS (ctest sets it in the build tree).
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { ParleyClient } from '@parley/sdk';
+import type { BrowserContext, Page } from 'playwright-core';
+
+import { FaultyProxy } from '../../js/test/support/proxy.js';
+import { Stack } from '../../js/test/support/stack.js';
+import { launchBrowser, seriousViolations } from './browser.js';
+import type { TestBrowser } from './browser.js';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+// test-dist/web/e2e -> clients/web
+const webDir = resolve(here, '../../..');
+const artifacts = process.env['PARLEY_WEB_ARTIFACTS'] ?? join(webDir, 'test-dist', 'artifacts');
+mkdirSync(artifacts, { recursive: true });
+
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 360, height: 740 };
+
+let stack: Stack;
+let chrome: TestBrowser;
+const seeders: ParleyClient[] = [];
+let step = 0;
+
+async function shot(page: Page, name: string): Promise<void> {
+  step += 1;
+  await page.screenshot({ path: join(artifacts, `${String(step).padStart(2, '0')}-${name}.png`) });
+}
+
+async function newUserPage(viewport: {
+  width: number;
+  height: number;
+}): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await chrome.browser.newContext({
+    viewport,
+    // Only so that the test can inject axe-core; the page's own CSP is checked by the app's load.
+    bypassCSP: true,
+  });
+  const page = await context.newPage();
+  page.on('pageerror', (error) => {
+    console.error(`page error: ${error.message}`);
+  });
+  return { context, page };
+}
+
+async function login(page: Page, user: string, query = ''): Promise<void> {
+  await page.goto(`${stack.webUrl ?? ''}${query}`);
+  await page.getByLabel('User name').fill(user);
+  await page.getByLabel('Password or token').fill(stack.password(user));
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'New chat' }).waitFor();
+}
+
+async function noSeriousViolations(page: Page, screen: string): Promise<void> {
+  const violations = await seriousViolations(page);
+  assert.deepEqual(
+    violations.map(
+      (v) =>
+        `${v.id} (${v.impact ?? ''}): ${v.help} at ${JSON.stringify(v.nodes.map((n) => n.target))}`,
+    ),
+    [],
+    `axe-core on the ${screen} screen`,
+  );
+}
+
+function seeder(user: string): Promise<ParleyClient> {
+  return ParleyClient.connect({
+    url: stack.mqttsUrl,
+    user,
+    password: stack.password(user),
+    ca: stack.caPem,
+  }).then((client) => {
+    seeders.push(client);
+    return client;
+  });
+}
+
+before(async () => {
+  stack = await Stack.start({
+    users: ['alice', 'bob', 'carol', 'sam'],
+    awayAfter: '3s',
+    webRoot: join(webDir, 'dist'),
+  });
+  chrome = await launchBrowser(stack.caFile);
+});
+
+after(async () => {
+  for (const client of seeders) {
+    await client.close().catch(() => undefined);
+  }
+  await chrome.close().catch(() => undefined);
+  await stack.stop();
+});
+
+describe('the web client, two users in Chromium', { timeout: 240000 }, () => {
+  test('chat, typing, receipts, unread, presence, a listing thread, history, catch-up', async () => {
+    // What the page will find: a listing of sam's, and 130 messages from carol to alice.
+    const admin = await seeder(stack.admin);
+    await admin.extension('listing.upsert', {
+      listing: 'bike-1',
+      owner: 'sam',
+      title: 'Blue bike',
+      status: 'open',
+      price: 120,
+    });
+    const carol = await seeder('carol');
+    const history = (await carol.openConversation('alice')).conv;
+    for (let n = 1; n <= 130; n++) {
+      await carol.sendMessage(history, `history message ${n}`);
+    }
+
+    // Alice's page reaches the broker through a proxy that can take her offline.
+    const proxy = await FaultyProxy.start(
+      Number(new URL(stack.wssUrl.replace('wss:', 'https:')).port),
+    );
+    const aliceQuery = `?broker=${encodeURIComponent(`wss://127.0.0.1:${proxy.port}`)}`;
+    const a = await newUserPage(DESKTOP);
+    await a.page.goto(`${stack.webUrl ?? ''}${aliceQuery}`);
+    await a.page.getByLabel('User name').waitFor();
+    await noSeriousViolations(a.page, 'login');
+    await shot(a.page, 'login');
+    await login(a.page, 'alice', aliceQuery);
+    const carolRow = a.page.locator(`[data-conv="${history}"]`);
+    await carolRow.waitFor();
+    assert.equal(await carolRow.locator('.badge').getAttribute('data-unread'), '130');
+    await shot(a.page, 'alice-list');
+
+    const b = await newUserPage(PHONE);
+    await login(b.page, 'bob');
+    await shot(b.page, 'bob-list-phone');
+
+    // Alice starts a 1:1 with bob by name and sends on Enter.
+    await a.page.getByRole('button', { name: 'New chat' }).click();
+    await a.page.getByLabel('User name').fill('bob');
+    await a.page.getByRole('button', { name: 'Open chat' }).click();
+    const aliceComposer = a.page.getByLabel('Message', { exact: true });
+    await aliceComposer.fill('Hello Bob');
+    await aliceComposer.press('Enter');
+    await a.page.locator('.message.mine', { hasText: 'Hello Bob' }).waitFor();
+    await shot(a.page, 'alice-sent');
+
+    // Bob sees it unread: the row's badge, the total, the tab title.
+    const bobRow = b.page.locator('.conversation-row', { hasText: 'alice' });
+    await bobRow.locator('.badge').waitFor();
+    assert.equal(await bobRow.locator('.badge').getAttribute('data-unread'), '1');
+    await b.page.waitForFunction(() => document.title === '(1) Parley');
+    assert.equal(
+      await b.page.locator('[data-unread-total]').getAttribute('data-unread-total'),
+      '1',
+    );
+    await shot(b.page, 'bob-unread');
+    await noSeriousViolations(b.page, 'phone list');
+
+    // Bob opens it (on a phone the list gives way to the chat); alice sees it seen.
+    await bobRow.click();
+    await b.page.locator('.message', { hasText: 'Hello Bob' }).waitFor();
+    assert.equal(
+      await b.page.locator('.sidebar').isVisible(),
+      false,
+      'the list is hidden on a phone',
+    );
+    await a.page.locator('[data-receipt="Seen"]').waitFor();
+    await b.page.waitForFunction(() => document.title === 'Parley');
+    assert.equal(await b.page.locator('[data-unread-total]').count(), 0);
+    await shot(b.page, 'bob-chat-phone');
+    await shot(a.page, 'alice-seen');
+
+    // Bob types: alice sees it; Enter sends; typing ends.
+    const bobComposer = b.page.getByLabel('Message', { exact: true });
+    await bobComposer.pressSequentially('Hi Alice', { delay: 60 });
+    await a.page.locator('.typing-indicator', { hasText: 'bob is typing' }).waitFor();
+    await shot(a.page, 'alice-sees-typing');
+    await bobComposer.press('Enter');
+    await a.page.locator('.message:not(.mine)', { hasText: 'Hi Alice' }).waitFor();
+    await a.page.locator('.typing-indicator', { hasText: /^$/ }).waitFor();
+    await b.page.locator('.message.mine', { hasText: 'Hi Alice' }).waitFor();
+    await shot(a.page, 'alice-chat-both-ways');
+    await noSeriousViolations(a.page, 'desktop chat');
+
+    // Presence: bob sees alice green, then yellow once she has been idle past away_after (3 s).
+    const aliceDot = b.page.locator('.chat-header [data-presence]');
+    assert.equal(await aliceDot.getAttribute('data-user'), 'alice');
+    await b.page.locator('.chat-header [data-presence="online"]').waitFor();
+    await b.page.locator('.chat-header [data-presence="away"]').waitFor({ timeout: 20000 });
+    await shot(b.page, 'bob-sees-alice-away');
+
+    // Bob's page closes: alice sees him grey.
+    await a.page
+      .locator('.chat-header [data-presence="online"], .chat-header [data-presence="away"]')
+      .waitFor();
+    await b.context.close();
+    await a.page
+      .locator('.chat-header [data-user="bob"][data-presence="offline"]')
+      .waitFor({ timeout: 20000 });
+    await shot(a.page, 'alice-sees-bob-offline');
+
+    // A listing's "Message owner" opens its thread; the header shows its title and status.
+    await a.page.goto(`${stack.webUrl ?? ''}${aliceQuery}#/listing/bike-1`);
+    await a.page.getByRole('heading', { name: 'Blue bike' }).waitFor();
+    await noSeriousViolations(a.page, 'listing');
+    await shot(a.page, 'listing');
+    await a.page.getByRole('button', { name: 'Message owner' }).click();
+    await a.page.locator('.listing-chip', { hasText: 'Blue bike' }).waitFor();
+    await a.page.locator('.listing-chip [class="status"]', { hasText: 'open' }).waitFor();
+    await a.page.getByLabel('Message', { exact: true }).fill('Is it still available?');
+    await a.page.getByLabel('Message', { exact: true }).press('Enter');
+    await a.page.locator('.message.mine', { hasText: 'Is it still available?' }).waitFor();
+    await shot(a.page, 'listing-thread');
+
+    // History: the newest page first, older pages as alice scrolls up, to the very first.
+    await a.page.locator(`[data-conv="${history}"]`).click();
+    await a.page.locator('.message', { hasText: 'history message 130' }).waitFor();
+    assert.equal(await a.page.locator('.message', { hasText: /^history message 1\b/ }).count(), 0);
+    await shot(a.page, 'history-newest');
+    const log = a.page.getByRole('log', { name: 'Messages' });
+    for (let i = 0; i < 40; i++) {
+      await log.evaluate((element) => {
+        element.scrollTop = 0;
+      });
+      if (
+        (await a.page
+          .locator('.history-edge', { hasText: 'beginning of the conversation' })
+          .count()) > 0
+      ) {
+        break;
+      }
+      await a.page.waitForTimeout(150);
+    }
+    await a.page.locator('.history-edge', { hasText: 'beginning of the conversation' }).waitFor();
+    await a.page.locator('.message[data-seq="1"]', { hasText: 'history message 1' }).waitFor();
+    await shot(a.page, 'history-oldest');
+
+    // Offline for a while: what carol sent meanwhile shows, in order, once alice is back.
+    await log.evaluate((element) => {
+      element.scrollTop = element.scrollHeight;
+    });
+    proxy.refuse(true);
+    proxy.cut();
+    await a.page.locator('[data-connection="reconnecting"]').waitFor({ timeout: 30000 });
+    await shot(a.page, 'alice-offline');
+    for (const n of [131, 132, 133]) {
+      await carol.sendMessage(history, `history message ${n}`);
+    }
+    proxy.refuse(false);
+    await a.page.locator('[data-connection]').waitFor({ state: 'detached', timeout: 30000 });
+    await a.page.locator('.message', { hasText: 'history message 133' }).waitFor();
+    const seqs = await a.page
+      .locator('.message[data-seq]')
+      .evaluateAll((nodes) => nodes.map((node) => Number((node as HTMLElement).dataset['seq'])));
+    const tail = seqs.filter((seq) => seq >= 128);
+    assert.deepEqual(tail, [128, 129, 130, 131, 132, 133]);
+    await shot(a.page, 'alice-caught-up');
+    await a.context.close();
+    await proxy.stop();
+  });
+});

@@ -1,0 +1,286 @@
+import type { ConversationSummary, Message } from '@parley/sdk';
+import type { JSX } from 'preact';
+import { useCallback, useMemo, useRef, useState } from 'preact/hooks';
+
+import type { ChatState, PendingMessage, Thread } from '../state/ChatState';
+import { nameOf, peerOf, timeOf, titleOf } from '../names';
+import { MessageContent } from './MessageContent';
+import { PresenceDot } from './PresenceDot';
+import { VirtualList } from './VirtualList';
+
+type Row =
+  | { kind: 'top' }
+  | { kind: 'divider' }
+  | { kind: 'message'; message: Message }
+  | { kind: 'pending'; pending: PendingMessage };
+
+function rowsOf(thread: Thread): Row[] {
+  const rows: Row[] = [{ kind: 'top' }];
+  for (const message of thread.messages) {
+    if (thread.firstUnread !== null && message.seq === thread.firstUnread) {
+      rows.push({ kind: 'divider' });
+    }
+    rows.push({ kind: 'message', message });
+  }
+  for (const pending of thread.pending) {
+    rows.push({ kind: 'pending', pending });
+  }
+  return rows;
+}
+
+function keyOfRow(row: Row | undefined): string {
+  switch (row?.kind) {
+    case 'message':
+      return `m${row.message.seq}`;
+    case 'pending':
+      return `p${row.pending.cmid}`;
+    case 'divider':
+      return 'divider';
+    default:
+      return 'top';
+  }
+}
+
+/** Who has read up to `seq`, for your own messages: "Seen", "Seen by 2", or "Sent". */
+function receiptOf(summary: ConversationSummary, me: string, seq: number): string {
+  const readers = summary.members.filter((m) => m.user !== me && m.read_seq >= seq);
+  if (readers.length === 0) {
+    return 'Sent';
+  }
+  return summary.kind === 'direct' ? 'Seen' : `Seen by ${readers.length}`;
+}
+
+export function ChatHeader(props: {
+  state: ChatState;
+  summary: ConversationSummary;
+  onBack: () => void;
+}): JSX.Element {
+  const { state, summary } = props;
+  const peer = peerOf(summary, state.me);
+  const presence = peer !== undefined ? (state.presence.get(peer) ?? 'offline') : undefined;
+  return (
+    <header class="chat-header">
+      <button type="button" class="back" aria-label="Back to conversations" onClick={props.onBack}>
+        ←
+      </button>
+      <div class="chat-title">
+        <h2 id="chat-title">
+          {peer !== undefined && <PresenceDot user={peer} state={state.presence.get(peer)} />}
+          {titleOf(summary, state.me)}
+        </h2>
+        <p class="chat-subtitle">
+          {peer !== undefined ? presence : `${summary.members.length} members`}
+        </p>
+      </div>
+      {summary.context?.type === 'listing' && (
+        <p class="listing-chip" data-listing-status={summary.context.status ?? ''}>
+          Listing: <strong>{summary.context.title ?? summary.context.id}</strong>
+          {summary.context.status && <span class="status">{summary.context.status}</span>}
+        </p>
+      )}
+    </header>
+  );
+}
+
+function Composer(props: { state: ChatState; conv: string }): JSX.Element {
+  const { state, conv } = props;
+  const [text, setText] = useState('');
+  const field = useRef<HTMLTextAreaElement>(null);
+  const send = (): void => {
+    const body = text.trim();
+    if (body === '') {
+      return;
+    }
+    setText('');
+    void state.send(conv, body);
+    field.current?.focus();
+  };
+  return (
+    <form
+      class="composer"
+      onSubmit={(event) => {
+        event.preventDefault();
+        send();
+      }}
+    >
+      <textarea
+        ref={field}
+        aria-label="Message"
+        placeholder="Write a message"
+        rows={1}
+        value={text}
+        onInput={(event) => {
+          const value = (event.target as HTMLTextAreaElement).value;
+          setText(value);
+          if (value.trim() === '') {
+            state.client.stopTyping(conv);
+          } else {
+            state.client.typing(conv);
+          }
+        }}
+        onKeyDown={(event) => {
+          if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+            event.preventDefault();
+            send();
+          }
+        }}
+      />
+      <button type="submit" class="send" disabled={text.trim() === ''}>
+        Send
+      </button>
+    </form>
+  );
+}
+
+export function ChatPane(props: {
+  state: ChatState;
+  conv: string;
+  onBack: () => void;
+}): JSX.Element {
+  const { state, conv } = props;
+  const summary = state.conversations.get(conv);
+  const thread = state.threads.get(conv);
+  const rows = useMemo(() => (thread ? rowsOf(thread) : []), [thread, state.version]);
+  const keyOf = useCallback((index: number) => keyOfRow(rows[index]), [rows]);
+  const lastOwnSeq = useMemo(() => {
+    for (let i = (thread?.messages.length ?? 0) - 1; i >= 0; i--) {
+      const message = thread?.messages[i];
+      if (message?.sender === state.me) {
+        return message.seq;
+      }
+    }
+    return -1;
+  }, [thread, state.version]);
+  const onNearTop = useCallback(() => {
+    void state.loadOlder(conv);
+  }, [state, conv]);
+  const onAtBottom = useCallback(() => {
+    state.scheduleRead(conv);
+  }, [state, conv]);
+
+  if (!summary) {
+    return (
+      <section class="chat-pane" aria-label="Conversation">
+        <p class="list-empty" role="status">
+          Loading…
+        </p>
+      </section>
+    );
+  }
+  const typing = [...(state.typing.get(conv) ?? [])];
+  return (
+    <section class="chat-pane" aria-labelledby="chat-title">
+      <ChatHeader state={state} summary={summary} onBack={props.onBack} />
+      {!thread?.loaded ? (
+        <p class="list-empty" role="status">
+          Loading messages…
+        </p>
+      ) : (
+        <VirtualList
+          count={rows.length}
+          keyOf={keyOf}
+          estimate={56}
+          stickToBottom
+          onNearTop={onNearTop}
+          onAtBottom={onAtBottom}
+          listTag="ol"
+          itemTag="li"
+          className="messages"
+          containerProps={{ role: 'log', 'aria-label': 'Messages', tabIndex: 0 }}
+          render={(index) => {
+            const row = rows[index];
+            switch (row?.kind) {
+              case 'top':
+                return (
+                  <p class="history-edge">
+                    {thread.loadingOlder
+                      ? 'Loading older messages…'
+                      : thread.hasOlder
+                        ? 'Scroll up for older messages'
+                        : 'This is the beginning of the conversation.'}
+                  </p>
+                );
+              case 'divider':
+                return <p class="unread-divider">New messages</p>;
+              case 'message': {
+                const { message } = row;
+                const mine = message.sender === state.me;
+                const system = message.sender === 'system';
+                return (
+                  <article
+                    class={`message${mine ? ' mine' : ''}${system ? ' system' : ''}`}
+                    data-seq={message.seq}
+                  >
+                    {!mine && !system && summary.kind === 'group' && (
+                      <p class="sender">{nameOf(summary, message.sender)}</p>
+                    )}
+                    <MessageContent message={message} />
+                    <p class="meta">
+                      <time dateTime={new Date(message.ts).toISOString()}>
+                        {timeOf(message.ts)}
+                      </time>
+                      {mine && message.seq === lastOwnSeq && (
+                        <span
+                          class="receipt"
+                          data-receipt={receiptOf(summary, state.me, message.seq)}
+                        >
+                          {receiptOf(summary, state.me, message.seq)}
+                        </span>
+                      )}
+                    </p>
+                  </article>
+                );
+              }
+              case 'pending': {
+                const { pending } = row;
+                return (
+                  <article
+                    class={`message mine pending${pending.error ? ' failed' : ''}`}
+                    data-cmid={pending.cmid}
+                  >
+                    <p class="message-body">{pending.body}</p>
+                    <p class="meta">
+                      {pending.error ? (
+                        <>
+                          <span class="receipt" role="alert">
+                            Not sent: {pending.error}
+                          </span>
+                          <button
+                            type="button"
+                            class="link"
+                            onClick={() => void state.send(conv, pending.body, pending.cmid)}
+                          >
+                            Retry
+                          </button>
+                          <button
+                            type="button"
+                            class="link"
+                            onClick={() => state.discardPending(conv, pending.cmid)}
+                          >
+                            Discard
+                          </button>
+                        </>
+                      ) : (
+                        <span class="receipt" data-receipt="Sending">
+                          Sending…
+                        </span>
+                      )}
+                    </p>
+                  </article>
+                );
+              }
+              default:
+                return null;
+            }
+          }}
+        />
+      )}
+      <p class="typing-indicator" aria-live="polite">
+        {typing.length > 0
+          ? `${typing.map((u) => nameOf(summary, u)).join(', ')} ${typing.length > 1 ? 'are' : 'is'} typing…`
+          : ''}
+      </p>
+      <Composer key={conv} state={state} conv={conv} />
+    </section>
+  );
+}

@@ -1,0 +1,92 @@
+// One clear sentence for every error a person can meet: each protocol error code (by op where it
+// helps), and the connection's. The server's own `message` is for developers; it is shown only
+// where an extension wrote it for people (forbidden: "this listing is sold").
+import { ConnectionError, ParleyError } from '@parley/sdk';
+import type { ErrorCode } from '@parley/sdk';
+
+const BY_CODE: Record<ErrorCode, string> = {
+  bad_request: 'Parley could not accept that: something in it is not valid.',
+  unknown_op: 'This Parley server does not offer that feature.',
+  forbidden: 'You are not allowed to do that.',
+  not_found: 'That does not exist (any more).',
+  too_large: 'That is too long for Parley.',
+  rate_limited: 'You are going a bit fast: wait a moment and try again.',
+  unavailable: 'The server cannot reach its storage right now. Try again in a moment.',
+  internal: 'Something went wrong on the server (it has been logged). Try again.',
+};
+
+const BY_OP: Partial<Record<string, Partial<Record<ErrorCode, string>>>> = {
+  'conv.open': {
+    bad_request:
+      'That is not a user you can message (a user name is letters, digits and . _ @ -, and not your own).',
+    not_found: 'That listing is not known to Parley.',
+  },
+  'conv.create': {
+    bad_request:
+      'A group needs at least one other valid user name, and a title of at most 128 characters.',
+    too_large: 'A group can have at most 100 members.',
+  },
+  'msg.send': {
+    too_large: 'That message is too long: at most 16 KiB of text.',
+    bad_request: 'That message cannot be sent: it is empty or not valid.',
+    not_found: 'That conversation no longer exists.',
+  },
+  'msg.history': {
+    forbidden: 'You are not a member of that conversation.',
+    not_found: 'That conversation does not exist.',
+  },
+  'conv.get': {
+    forbidden: 'You are not a member of that conversation.',
+    not_found: 'That conversation does not exist.',
+  },
+  'listing.get': {
+    not_found: 'That listing is not known to Parley.',
+    unknown_op: 'Listings are not turned on on this server.',
+  },
+};
+
+function when(ms: number): string {
+  return new Date(ms).toLocaleString();
+}
+
+/** A sentence for a person, from any error the SDK (or anything else) threw. */
+export function describeError(error: unknown): string {
+  if (error instanceof ParleyError) {
+    if (error.code === 'rate_limited' && error.retryAfterMs !== undefined) {
+      const seconds = Math.max(1, Math.ceil(error.retryAfterMs / 1000));
+      return `You are going a bit fast: try again in ${seconds} s.`;
+    }
+    if (error.code === 'forbidden') {
+      const moderation = error.details['moderation'];
+      const until = error.details['until'];
+      if (moderation === 'muted') {
+        return typeof until === 'number'
+          ? `You are muted until ${when(until)}.`
+          : 'You are muted for now.';
+      }
+      if (moderation === 'suspended') {
+        return typeof until === 'number'
+          ? `Your account is suspended until ${when(until)}.`
+          : 'Your account is suspended.';
+      }
+      if (error.op === 'msg.send' || error.op === 'conv.open') {
+        // Extensions refuse with a sentence written for the user ("this listing is sold: ...").
+        return `Not allowed: ${error.message}.`;
+      }
+    }
+    return BY_OP[error.op]?.[error.code] ?? BY_CODE[error.code];
+  }
+  if (error instanceof ConnectionError) {
+    switch (error.reason) {
+      case 'not_authorized':
+        return 'Wrong user name or password (or the token has expired).';
+      case 'unreachable':
+        return 'Cannot reach the Parley server. Check your network; if it is a development server, check that it runs and that this browser trusts its certificate.';
+      case 'closed':
+        return 'You are signed out.';
+    }
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+export { BY_CODE as ERROR_TEXT_BY_CODE };

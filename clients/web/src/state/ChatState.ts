@@ -1,0 +1,508 @@
+// The page's view state, fed by the SDK's events. Protocol work (resends, catch-up, order) is the
+// SDK's; this keeps what the screens show: the list, the open conversation's messages, who is
+// typing, presence, unread counts, and what went wrong.
+import { ConnectionError, ParleyError } from '@parley/sdk';
+import type {
+  ConnectionState,
+  ConversationSummary,
+  Listing,
+  Message,
+  ParleyClient,
+  ParleyEvent,
+  PresenceState,
+} from '@parley/sdk';
+
+import { describeError } from '../errors';
+
+/** A message of yours not stored yet (or refused). */
+export interface PendingMessage {
+  cmid: string;
+  body: string;
+  ts: number;
+  error?: string;
+}
+
+export interface Thread {
+  /** Stored messages loaded so far, ascending seq, no duplicates. */
+  messages: Message[];
+  pending: PendingMessage[];
+  hasOlder: boolean;
+  loadingOlder: boolean;
+  loaded: boolean;
+  /** The first unread seq when the conversation was opened (the "new messages" divider). */
+  firstUnread: number | null;
+}
+
+export interface Notice {
+  id: number;
+  text: string;
+  kind: 'error' | 'info';
+}
+
+const PAGE = 50;
+const PREVIEW_CHARACTERS = 120;
+
+type Listener = () => void;
+
+export class ChatState {
+  /** Bumped on every change: components re-render when it moves. */
+  version = 0;
+  conversations = new Map<string, ConversationSummary>();
+  /** Conversation ids, newest activity first. */
+  order: string[] = [];
+  threads = new Map<string, Thread>();
+  presence = new Map<string, PresenceState>();
+  /** conv -> users typing there now. */
+  typing = new Map<string, Set<string>>();
+  unreadTotal = 0;
+  connection: ConnectionState = 'online';
+  connectionError: string | null = null;
+  /** True once the first conv.list page arrived. */
+  listShown = false;
+  listComplete = false;
+  selected: string | null = null;
+  notices: Notice[] = [];
+  private nextNotice = 1;
+  private readonly listeners = new Set<Listener>();
+  private orderDirty = true;
+  private scheduled = false;
+  private readTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly requestedSummaries = new Set<string>();
+
+  constructor(readonly client: ParleyClient) {
+    client.onEvent((event) => {
+      this.apply(event);
+    });
+  }
+
+  get me(): string {
+    return this.client.user;
+  }
+
+  subscribe(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Coalesces a burst of events (a catch-up) into one render. */
+  private changed(): void {
+    this.version += 1;
+    if (this.scheduled) {
+      return;
+    }
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      for (const listener of this.listeners) {
+        listener();
+      }
+    });
+  }
+
+  sortedConversations(): string[] {
+    if (this.orderDirty) {
+      this.order = [...this.conversations.values()]
+        .sort((a, b) => b.last_ts - a.last_ts || (a.conv < b.conv ? -1 : 1))
+        .map((summary) => summary.conv);
+      this.orderDirty = false;
+    }
+    return this.order;
+  }
+
+  notify(text: string, kind: Notice['kind'] = 'error'): void {
+    const notice = { id: this.nextNotice++, text, kind };
+    this.notices = [...this.notices, notice].slice(-3);
+    this.changed();
+    setTimeout(() => {
+      this.dismiss(notice.id);
+    }, 8000);
+  }
+
+  dismiss(id: number): void {
+    this.notices = this.notices.filter((notice) => notice.id !== id);
+    this.changed();
+  }
+
+  // ---- Events from the SDK ----
+
+  private apply(event: ParleyEvent): void {
+    switch (event.type) {
+      case 'sync':
+        for (const summary of event.conversations) {
+          this.putSummary(summary);
+        }
+        this.unreadTotal = event.unreadTotal;
+        this.listShown = true;
+        this.listComplete = this.listComplete || event.done;
+        this.watchPeers(event.conversations);
+        if (event.done && this.selected) {
+          this.scheduleRead(this.selected);
+        }
+        break;
+      case 'message':
+        this.onMessage(event.message, event.unread, event.unreadTotal);
+        break;
+      case 'read': {
+        const summary = this.conversations.get(event.conv);
+        if (summary) {
+          const members = summary.members.map((member) =>
+            member.user === event.user
+              ? { ...member, read_seq: Math.max(member.read_seq, event.seq) }
+              : member,
+          );
+          const mine = event.user === this.me;
+          const readSeq = mine ? Math.max(summary.read_seq, event.seq) : summary.read_seq;
+          this.conversations.set(event.conv, {
+            ...summary,
+            members,
+            read_seq: readSeq,
+            unread: Math.max(0, summary.last_seq - readSeq),
+          });
+        }
+        break;
+      }
+      case 'unread': {
+        const summary = this.conversations.get(event.conv);
+        if (summary) {
+          this.conversations.set(event.conv, { ...summary, unread: event.unread });
+        }
+        this.unreadTotal = event.unreadTotal;
+        break;
+      }
+      case 'conversation':
+        // parleyd publishes a thread's "created" event after the "changed" event of an extension
+        // that updated it on creation (a listing's registered title and status): for a thread
+        // already known, "created" is the older of the two.
+        if (event.reason === 'created' && this.conversations.has(event.conversation.conv)) {
+          break;
+        }
+        this.putSummary(event.conversation);
+        this.watchPeers([event.conversation]);
+        break;
+      case 'typing': {
+        const users = new Set(this.typing.get(event.conv) ?? []);
+        if (event.state === 'start') {
+          users.add(event.user);
+        } else {
+          users.delete(event.user);
+        }
+        this.typing.set(event.conv, users);
+        break;
+      }
+      case 'presence':
+        this.presence.set(event.presence.user, event.presence.state);
+        break;
+      case 'erased': {
+        const thread = this.threads.get(event.conv);
+        if (thread) {
+          thread.messages = thread.messages.map((message) =>
+            message.sender === event.user
+              ? { ...message, body: '', meta: null, erased: true as const }
+              : message,
+          );
+        }
+        const summary = this.conversations.get(event.conv);
+        if (summary) {
+          this.conversations.set(event.conv, {
+            ...summary,
+            members: summary.members.filter((member) => member.user !== event.user),
+          });
+        }
+        break;
+      }
+      case 'connection':
+        this.connection = event.state;
+        this.connectionError = event.error ? describeError(event.error) : null;
+        break;
+      case 'extension':
+        return;
+    }
+    this.changed();
+  }
+
+  private putSummary(summary: ConversationSummary): void {
+    const known = this.conversations.get(summary.conv);
+    // A summary from a list page can be older than the events already applied.
+    if (known && known.last_seq > summary.last_seq) {
+      this.conversations.set(summary.conv, { ...summary, ...pickNewer(known, summary) });
+    } else {
+      this.conversations.set(summary.conv, summary);
+    }
+    this.orderDirty = true;
+  }
+
+  private onMessage(message: Message, unread?: number, unreadTotal?: number): void {
+    const summary = this.conversations.get(message.conv);
+    if (summary) {
+      const mine = message.sender === this.me;
+      const newer = message.seq > summary.last_seq;
+      const readSeq = mine ? Math.max(summary.read_seq, message.seq) : summary.read_seq;
+      this.conversations.set(message.conv, {
+        ...summary,
+        last_seq: Math.max(summary.last_seq, message.seq),
+        last_ts: newer ? message.ts : summary.last_ts,
+        preview: newer
+          ? {
+              seq: message.seq,
+              sender: message.sender,
+              body: message.body.slice(0, PREVIEW_CHARACTERS),
+              ts: message.ts,
+              ...(message.erased ? { erased: true as const } : {}),
+            }
+          : summary.preview,
+        read_seq: readSeq,
+        unread: unread ?? Math.max(0, Math.max(summary.last_seq, message.seq) - readSeq),
+        members: mine
+          ? summary.members.map((member) =>
+              member.user === this.me ? { ...member, read_seq: readSeq } : member,
+            )
+          : summary.members,
+      });
+      this.orderDirty = true;
+    } else if (!this.requestedSummaries.has(message.conv)) {
+      this.requestedSummaries.add(message.conv);
+      this.client
+        .getConversation(message.conv)
+        .then((fetched) => {
+          this.putSummary(fetched);
+          this.watchPeers([fetched]);
+          this.changed();
+        })
+        .catch(() => undefined);
+    }
+    if (unreadTotal !== undefined) {
+      this.unreadTotal = unreadTotal;
+    }
+    const thread = this.threads.get(message.conv);
+    if (thread?.loaded) {
+      insertBySeq(thread.messages, message);
+      thread.pending = thread.pending.filter((pending) => pending.cmid !== message.cmid);
+    }
+    if (message.conv === this.selected && message.sender !== this.me) {
+      this.scheduleRead(message.conv);
+    }
+  }
+
+  private watchPeers(summaries: ConversationSummary[]): void {
+    const peers: string[] = [];
+    for (const summary of summaries) {
+      for (const member of summary.members) {
+        if (member.user !== this.me) {
+          peers.push(member.user);
+        }
+      }
+    }
+    this.client.watchPresence(peers);
+  }
+
+  // ---- What the user does ----
+
+  select(conv: string | null): void {
+    this.selected = conv;
+    this.changed();
+    if (conv === null) {
+      return;
+    }
+    const thread = this.threads.get(conv);
+    if (!thread) {
+      void this.loadThread(conv);
+    } else {
+      this.scheduleRead(conv);
+    }
+    if (!this.conversations.has(conv) && !this.requestedSummaries.has(conv)) {
+      this.requestedSummaries.add(conv);
+      this.client
+        .getConversation(conv)
+        .then((summary) => {
+          this.putSummary(summary);
+          this.watchPeers([summary]);
+          this.changed();
+        })
+        .catch((error: unknown) => {
+          this.notify(describeError(error));
+        });
+    }
+  }
+
+  private async loadThread(conv: string): Promise<void> {
+    const summary = this.conversations.get(conv);
+    const thread: Thread = {
+      messages: [],
+      pending: [],
+      hasOlder: false,
+      loadingOlder: true,
+      loaded: false,
+      firstUnread: summary && summary.unread > 0 ? summary.read_seq + 1 : null,
+    };
+    this.threads.set(conv, thread);
+    this.changed();
+    try {
+      const page = await this.client.history(conv, { limit: PAGE });
+      for (const message of page.msgs) {
+        insertBySeq(thread.messages, message);
+      }
+      thread.hasOlder = page.has_more;
+      thread.loaded = true;
+      this.scheduleRead(conv);
+    } catch (error) {
+      this.threads.delete(conv);
+      this.notify(describeError(error));
+    } finally {
+      thread.loadingOlder = false;
+      this.changed();
+    }
+  }
+
+  /** Loads the page of messages before the oldest one shown (scrolling back). */
+  async loadOlder(conv: string): Promise<void> {
+    const thread = this.threads.get(conv);
+    const oldest = thread?.messages[0];
+    if (!thread || !thread.hasOlder || thread.loadingOlder || !oldest) {
+      return;
+    }
+    thread.loadingOlder = true;
+    this.changed();
+    try {
+      const page = await this.client.history(conv, { before: oldest.seq, limit: PAGE });
+      thread.messages = [...page.msgs.filter((m) => m.seq < oldest.seq), ...thread.messages];
+      thread.hasOlder = page.has_more;
+    } catch (error) {
+      this.notify(describeError(error));
+    } finally {
+      thread.loadingOlder = false;
+      this.changed();
+    }
+  }
+
+  async send(conv: string, body: string, cmid = this.client.newCmid()): Promise<void> {
+    const thread = this.threads.get(conv);
+    const pending: PendingMessage = { cmid, body, ts: Date.now() };
+    if (thread) {
+      thread.pending = [...thread.pending.filter((p) => p.cmid !== cmid), pending];
+    }
+    this.changed();
+    try {
+      const reply = await this.client.sendMessage(conv, body, { cmid });
+      if (thread?.loaded) {
+        insertBySeq(thread.messages, {
+          conv,
+          seq: reply.seq,
+          sender: this.me,
+          cmid,
+          body,
+          meta: null,
+          ts: reply.ts,
+        });
+        thread.pending = thread.pending.filter((p) => p.cmid !== cmid);
+      }
+      this.onMessage({
+        conv,
+        seq: reply.seq,
+        sender: this.me,
+        cmid,
+        body,
+        meta: null,
+        ts: reply.ts,
+      });
+    } catch (error) {
+      if (thread) {
+        thread.pending = thread.pending.map((p) =>
+          p.cmid === cmid ? { ...p, error: describeError(error) } : p,
+        );
+      }
+      this.notify(describeError(error));
+    }
+    this.changed();
+  }
+
+  discardPending(conv: string, cmid: string): void {
+    const thread = this.threads.get(conv);
+    if (thread) {
+      thread.pending = thread.pending.filter((p) => p.cmid !== cmid);
+      this.changed();
+    }
+  }
+
+  /** Marks the open conversation read, if the page is seen (debounced). */
+  scheduleRead(conv: string): void {
+    clearTimeout(this.readTimer);
+    this.readTimer = setTimeout(() => {
+      if (this.selected !== conv || document.visibilityState !== 'visible') {
+        return;
+      }
+      const summary = this.conversations.get(conv);
+      if (!summary || summary.last_seq <= summary.read_seq) {
+        return;
+      }
+      this.client.markRead(conv, summary.last_seq).catch((error: unknown) => {
+        this.notify(describeError(error));
+      });
+    }, 150);
+  }
+
+  async openDirect(
+    peer: string,
+    context?: { type: string; id: string; title?: string },
+  ): Promise<string> {
+    const reply = await this.client.openConversation(peer, context);
+    const { created: _created, ...summary } = reply;
+    // Events about it may have come first, and be newer (an extension setting the listing's
+    // registered title and status right after creation): a reply only fills a gap.
+    if (!this.conversations.has(summary.conv)) {
+      this.putSummary(summary);
+    }
+    this.watchPeers([summary]);
+    this.changed();
+    return summary.conv;
+  }
+
+  async createGroup(members: string[], title: string): Promise<string> {
+    const reply = await this.client.createGroup(members, title);
+    const { created: _created, ...summary } = reply;
+    this.putSummary(summary);
+    this.watchPeers([summary]);
+    this.changed();
+    return summary.conv;
+  }
+
+  getListing(id: string): Promise<Listing> {
+    return this.client.getListing(id);
+  }
+}
+
+/** Inserts keeping ascending seq; a seq already there is replaced (a tombstone, a resend). */
+export function insertBySeq(messages: Message[], message: Message): void {
+  let low = 0;
+  let high = messages.length;
+  while (low < high) {
+    const middle = (low + high) >> 1;
+    const seq = messages[middle]?.seq ?? 0;
+    if (seq < message.seq) {
+      low = middle + 1;
+    } else {
+      high = middle;
+    }
+  }
+  if (messages[low]?.seq === message.seq) {
+    messages[low] = message;
+  } else {
+    messages.splice(low, 0, message);
+  }
+}
+
+function pickNewer(
+  known: ConversationSummary,
+  incoming: ConversationSummary,
+): Partial<ConversationSummary> {
+  return {
+    last_seq: known.last_seq,
+    last_ts: Math.max(known.last_ts, incoming.last_ts),
+    preview: known.preview,
+    unread: Math.max(0, known.last_seq - Math.max(known.read_seq, incoming.read_seq)),
+    read_seq: Math.max(known.read_seq, incoming.read_seq),
+  };
+}
+
+export function isParleyError(error: unknown): error is ParleyError | ConnectionError {
+  return error instanceof ParleyError || error instanceof ConnectionError;
+}
