@@ -11,13 +11,21 @@ PARLEY_RUN_PACKAGES=(
     mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev libjwt-dev libssl-dev
     openssl
 )
-# Also needed to run the whole test suite: GoogleTest and a MariaDB server the tests start
-# themselves (the system's MariaDB service is not used).
+# Node and npm, for the TypeScript SDK and the web client (clients/js, clients/web): installed
+# from Debian only when the machine has no `node` or `npm` of its own (parley_install_node).
+# Debian 12's are Node 18 and npm 9; a NodeSource `nodejs` already holds npm, and Debian's `npm`
+# package would conflict with it, so neither is installed over a Node that is there.
+PARLEY_NODE_PACKAGES=(nodejs npm)
+PARLEY_NODE_MIN_VERSION=18.19
+# Also needed to run the whole test suite: GoogleTest, a MariaDB server the tests start
+# themselves (the system's MariaDB service is not used), and for the web client's browser tests
+# Chromium (driven by npm's playwright-core), certutil to make it trust the test CA, and a font.
 PARLEY_TEST_PACKAGES=(
     "${PARLEY_RUN_PACKAGES[@]}"
     libgtest-dev libgmock-dev
     mariadb-server mariadb-client
     tmux
+    chromium libnss3-tools fonts-dejavu-core
 )
 # To build and run the libFuzzer targets (tools/fuzz.sh): clang 14 and its sanitizer runtimes.
 PARLEY_FUZZ_PACKAGES=(
@@ -48,6 +56,34 @@ parley_install_packages() {
     echo "parley: installing ${missing[*]}"
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# parley_install_node: makes sure `node` (at least PARLEY_NODE_MIN_VERSION) and `npm` exist,
+# installing Debian's packages when either is missing.
+parley_install_node() {
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        parley_install_packages "${PARLEY_NODE_PACKAGES[@]}"
+    fi
+    local version
+    version=$(node -p 'process.versions.node')
+    if ! printf '%s\n%s\n' "$PARLEY_NODE_MIN_VERSION" "$version" | sort -V -C; then
+        echo "parley: Node $version is too old for clients/js and clients/web (at least $PARLEY_NODE_MIN_VERSION)" >&2
+        return 1
+    fi
+}
+
+# parley_npm_ci: installs clients/' npm packages exactly as clients/package-lock.json says, when
+# they are not installed yet or the lockfile changed since (npm ci starts from scratch each time).
+parley_npm_ci() {
+    local stamp=$PARLEY_ROOT/clients/node_modules/.parley-lock-sha256
+    local want
+    want=$(sha256sum "$PARLEY_ROOT/clients/package-lock.json" | cut -d' ' -f1)
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        return 0
+    fi
+    echo "parley: npm ci in clients/"
+    (cd "$PARLEY_ROOT/clients" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want" > "$stamp"
 }
 
 # parley_build DIR TARGET...: configures DIR (once) and builds the targets, using both cores.

@@ -9,6 +9,10 @@
 # tools/test.sh builds and runs the same suite on the plain optimized build in build-test/ instead
 # (what tools/up.sh and the benchmarks run). docs/testing.md says why CI builds only one of them.
 #
+# The TypeScript SDK's and the web client's tests (label web: lint, build, the SDK against real
+# servers, the page in Debian's Chromium) are ctest tests like the others; their npm packages
+# come from clients/package-lock.json (npm ci).
+#
 # Extra arguments go to ctest, e.g. tools/test.sh -L unit   or   tools/test.sh -R StoreSuite
 set -euo pipefail
 PARLEY_ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,6 +20,9 @@ cd "$PARLEY_ROOT"
 source tools/deps.sh
 
 parley_install_packages "${PARLEY_TEST_PACKAGES[@]}"
+# The SDK's and the web client's tests (label web) run under ctest too, from clients/.
+parley_install_node
+parley_npm_ci
 if [ "${PARLEY_SANITIZE:-1}" = 0 ]; then
     dir=build-test
     PARLEY_CMAKE_ARGS=(-DPARLEY_WERROR=ON -DPARLEY_SANITIZE=OFF)

@@ -28,6 +28,9 @@ let stack: Stack;
 let chrome: TestBrowser;
 const seeders: ParleyClient[] = [];
 let step = 0;
+/** Undone at the end whatever happens, so the test process always exits. */
+const cleanups: (() => Promise<unknown>)[] = [];
+const openPages: Page[] = [];
 
 async function shot(page: Page, name: string): Promise<void> {
   step += 1;
@@ -44,6 +47,8 @@ async function newUserPage(viewport: {
     bypassCSP: true,
   });
   const page = await context.newPage();
+  openPages.push(page);
+  cleanups.push(() => context.close());
   page.on('pageerror', (error) => {
     console.error(`page error: ${error.message}`);
   });
@@ -92,6 +97,9 @@ before(async () => {
 });
 
 after(async () => {
+  for (const cleanup of cleanups.reverse()) {
+    await cleanup().catch(() => undefined);
+  }
   for (const client of seeders) {
     await client.close().catch(() => undefined);
   }
@@ -101,6 +109,22 @@ after(async () => {
 
 describe('the web client, two users in Chromium', { timeout: 240000 }, () => {
   test('chat, typing, receipts, unread, presence, a listing thread, history, catch-up', async () => {
+    try {
+      await scenario();
+    } catch (error) {
+      // What each page showed when it failed, beside the steps' screenshots.
+      for (const [index, page] of openPages.entries()) {
+        await page
+          .screenshot({ path: join(artifacts, `failure-page-${index + 1}.png`) })
+          .catch(() => undefined);
+      }
+      throw error;
+    }
+  });
+});
+
+async function scenario(): Promise<void> {
+  {
     // What the page will find: a listing of sam's, and 130 messages from carol to alice.
     const admin = await seeder(stack.admin);
     await admin.extension('listing.upsert', {
@@ -258,6 +282,5 @@ describe('the web client, two users in Chromium', { timeout: 240000 }, () => {
     assert.deepEqual(tail, [128, 129, 130, 131, 132, 133]);
     await shot(a.page, 'alice-caught-up');
     await a.context.close();
-    await proxy.stop();
-  });
-});
+  }
+}
