@@ -9,6 +9,7 @@ PARLEY_RUN_PACKAGES=(
     liblua5.4-dev libcpp-httplib-dev
     libcli11-dev libncurses-dev
     mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev libjwt-dev libssl-dev
+    libsystemd-dev
 )
 # Also needed to run the whole test suite: GoogleTest and a MariaDB server the tests start
 # themselves (the system's MariaDB service is not used).
