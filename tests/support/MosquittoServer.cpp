@@ -49,13 +49,15 @@ std::map<std::string, std::string> brokerEnvironment() {
 
 }  // namespace
 
-MosquittoServer::MosquittoServer(std::vector<BrokerUser> users, std::string extraConfig)
+MosquittoServer::MosquittoServer(std::vector<BrokerUser> users, std::string extraConfig,
+                                 std::optional<std::string> parleyConfig)
     : dir_("parley-mosquitto"),
       port_(freeLoopbackPort()),
       configFile_(dir_.file("mosquitto.conf")),
       passwordFile_(dir_.file("passwd")),
       logFile_(dir_.file("mosquitto.log")),
-      extraConfig_(std::move(extraConfig)) {
+      extraConfig_(std::move(extraConfig)),
+      parleyConfig_(std::move(parleyConfig)) {
     std::string passwords;
     for (const auto& user : users) {
         if (user.name.empty() || user.name.find(':') != std::string::npos) {
@@ -96,11 +98,15 @@ void MosquittoServer::writeConfig() const {
     config << "user root\n"
            << "listener " << port_ << " 127.0.0.1\n"
            << "password_file " << passwordFile_ << "\n"
-           << "acl_file " << brokerConfig << "/acl\n"
            << "persistence false\n"
            << "log_dest stderr\n"
-           << "log_type all\n"
-           << "include_dir " << brokerConfig << "/conf.d\n";
+           << "log_type all\n";
+    if (parleyConfig_) {
+        config << *parleyConfig_ << (parleyConfig_->ends_with('\n') ? "" : "\n");
+    } else {
+        config << "acl_file " << brokerConfig << "/acl\n"
+               << "include_dir " << brokerConfig << "/conf.d\n";
+    }
     if (!extraConfig_.empty()) {
         config << extraConfig_ << (extraConfig_.back() == '\n' ? "" : "\n");
     }

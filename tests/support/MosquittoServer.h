@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,8 +21,11 @@ class MosquittoServer {
   public:
     // Starts the broker and waits (10 s) until it accepts connections; throws std::runtime_error
     // with the broker log if it does not. `extraConfig` (whole lines) goes at the end of the
-    // config file, e.g. a `plugin` and its `plugin_opt_*` lines.
-    explicit MosquittoServer(std::vector<BrokerUser> users, std::string extraConfig = "");
+    // config file, e.g. a `plugin` and its `plugin_opt_*` lines. `parleyConfig` (whole lines),
+    // when given, replaces Parley's part taken from the source tree (its `acl_file` and the
+    // `include_dir` of its settings), e.g. with the configuration a package installed.
+    explicit MosquittoServer(std::vector<BrokerUser> users, std::string extraConfig = "",
+                             std::optional<std::string> parleyConfig = std::nullopt);
     ~MosquittoServer();
     MosquittoServer(const MosquittoServer&) = delete;
     MosquittoServer& operator=(const MosquittoServer&) = delete;
@@ -56,6 +60,7 @@ class MosquittoServer {
     std::string passwordFile_;
     std::string logFile_;
     std::string extraConfig_;
+    std::optional<std::string> parleyConfig_;
     std::unique_ptr<ChildProcess> process_;  // null while stopped
 };
 
