@@ -9,12 +9,19 @@ PARLEY_RUN_PACKAGES=(
     liblua5.4-dev libcpp-httplib-dev
     libcli11-dev libncurses-dev
     mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev libjwt-dev libssl-dev
-    openssl
+    openssl libsystemd-dev
 )
-# Also needed to run the whole test suite: GoogleTest and a MariaDB server the tests start
-# themselves (the system's MariaDB service is not used).
-PARLEY_TEST_PACKAGES=(
+# To build the Debian package (tools/package.sh): CPack's DEB generator runs dpkg-shlibdeps
+# (dpkg-dev) to compute Depends, and `file` to find the ELF files it must look at. adduser is what
+# the package's postinst runs; systemd has `systemd-analyze verify` for the unit.
+PARLEY_PACKAGE_PACKAGES=(
     "${PARLEY_RUN_PACKAGES[@]}"
+    dpkg-dev file adduser systemd
+)
+# Also needed to run the whole test suite: GoogleTest, a MariaDB server the tests start themselves
+# (the system's MariaDB service is not used), and what builds the package (a test installs it).
+PARLEY_TEST_PACKAGES=(
+    "${PARLEY_PACKAGE_PACKAGES[@]}"
     libgtest-dev libgmock-dev
     mariadb-server mariadb-client
     tmux

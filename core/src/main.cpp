@@ -16,6 +16,7 @@
 #include "log/Logging.h"
 #include "ops/Metrics.h"
 #include "ops/OpsServer.h"
+#include "ops/SystemdNotifier.h"
 #include "ops/TimedStore.h"
 #include "parley/version.h"
 #include "protocol/TopicScheme.h"
@@ -134,13 +135,15 @@ std::unique_ptr<parley::store::Store> makeStore(const parley::Config& config) {
 
 // Migrates the schema, waiting for a database that is not reachable yet (started before it, or
 // during its restart) instead of exiting; nullopt if SIGTERM/SIGINT came meanwhile.
-std::optional<int> migrateWhenReachable(parley::store::Store& store, const sigset_t& signals) {
+std::optional<int> migrateWhenReachable(parley::store::Store& store, const sigset_t& signals,
+                                        const parley::ops::SystemdNotifier& systemd) {
     for (int attempt = 1;; ++attempt) {
         try {
             return store.migrate();
         } catch (const parley::store::StoreUnavailable& error) {
             spdlog::warn("store: database unreachable at start (attempt {}), retrying: {}", attempt,
                          error.what());
+            systemd.status("waiting for the database (attempt " + std::to_string(attempt) + ")");
         }
         const timespec pause{1, 0};
         const int received = sigtimedwait(&signals, nullptr, &pause);
@@ -228,8 +231,11 @@ int run(const parley::Config& config) {
                                     }});
         ops->start();
     }
-    const auto version = migrateWhenReachable(*store, signals);
+    const parley::ops::SystemdNotifier systemd;
+    systemd.status("connecting to the database");
+    const auto version = migrateWhenReachable(*store, signals, systemd);
     if (!version) {
+        systemd.stopping("stopped while waiting for the database");
         return 0;
     }
     spdlog::info("store: {} schema version {}", store->backendName(), *version);
@@ -251,10 +257,15 @@ int run(const parley::Config& config) {
         }
     } stopOps{ops};
     serving = &server;
+    systemd.status("connecting to the broker");
     if (!startUnlessSignalled(server, transport)) {
+        systemd.stopping("stopped while connecting to the broker");
         server.stop();
         return 0;
     }
+    // Right after "parleyd ready" is logged: subscribed, so commands published from now on reach
+    // this instance.
+    systemd.ready("ready: store=" + store->backendName() + " topics=" + config.topicPrefix);
 
     for (;;) {
         int received = 0;
@@ -268,6 +279,7 @@ int run(const parley::Config& config) {
         spdlog::info("{} received", strsignal(received));
         break;
     }
+    systemd.stopping("stopping: finishing the commands in flight");
     if (ops) {
         ops->setStopping();
     }

@@ -50,14 +50,16 @@ std::map<std::string, std::string> brokerEnvironment() {
 }  // namespace
 
 MosquittoServer::MosquittoServer(std::vector<BrokerUser> users, std::string extraConfig,
-                                 std::optional<BrokerTls> tls)
+                                 std::optional<BrokerTls> tls,
+                                 std::optional<std::string> parleyConfig)
     : dir_("parley-mosquitto"),
       port_(freeLoopbackPort()),
       tls_(std::move(tls)),
       configFile_(dir_.file("mosquitto.conf")),
       passwordFile_(dir_.file("passwd")),
       logFile_(dir_.file("mosquitto.log")),
-      extraConfig_(std::move(extraConfig)) {
+      extraConfig_(std::move(extraConfig)),
+      parleyConfig_(std::move(parleyConfig)) {
     std::string passwords;
     for (const auto& user : users) {
         if (user.name.empty() || user.name.find(':') != std::string::npos) {
@@ -104,11 +106,15 @@ void MosquittoServer::writeConfig() const {
     config << "user root\n"
            << "listener " << port_ << " 127.0.0.1\n"
            << "password_file " << passwordFile_ << "\n"
-           << "acl_file " << brokerConfig << "/acl\n"
            << "persistence false\n"
            << "log_dest stderr\n"
-           << "log_type all\n"
-           << "include_dir " << brokerConfig << "/conf.d\n";
+           << "log_type all\n";
+    if (parleyConfig_) {
+        config << *parleyConfig_ << (parleyConfig_->ends_with('\n') ? "" : "\n");
+    } else {
+        config << "acl_file " << brokerConfig << "/acl\n"
+               << "include_dir " << brokerConfig << "/conf.d\n";
+    }
     if (tls_) {
         for (const auto& [port, protocol] :
              {std::pair{tlsPort_, "mqtt"}, {wssPort_, "websockets"}}) {

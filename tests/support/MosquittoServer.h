@@ -33,8 +33,12 @@ class MosquittoServer {
     // with the broker log if it does not. `extraConfig` (whole lines) goes at the end of the
     // config file, e.g. a `plugin` and its `plugin_opt_*` lines.
     // With `tls`, two more listeners on free ports: tlsPort() and wssPort().
+    // `parleyConfig` (whole lines), when given, replaces Parley's part taken from the source tree
+    // (its `acl_file` and the `include_dir` of its settings), e.g. with the configuration a
+    // package installed.
     explicit MosquittoServer(std::vector<BrokerUser> users, std::string extraConfig = "",
-                             std::optional<BrokerTls> tls = std::nullopt);
+                             std::optional<BrokerTls> tls = std::nullopt,
+                             std::optional<std::string> parleyConfig = std::nullopt);
     ~MosquittoServer();
     MosquittoServer(const MosquittoServer&) = delete;
     MosquittoServer& operator=(const MosquittoServer&) = delete;
@@ -77,6 +81,7 @@ class MosquittoServer {
     std::string passwordFile_;
     std::string logFile_;
     std::string extraConfig_;
+    std::optional<std::string> parleyConfig_;
     std::unique_ptr<ChildProcess> process_;  // null while stopped
 };
 

@@ -9,13 +9,23 @@
 
 namespace parley::testing {
 
-// The parleyd of this build, run with a given configuration in its own TempDir (also its working
-// directory, so relative paths in the YAML land there).
+// Which parleyd to run, and as whom.
+struct ParleydLaunch {
+    // Empty: the parleyd of this build (parleydPath()).
+    std::string binary;
+    // A system user to run it as (through setpriv; the test must run as root): the TempDir is
+    // handed to that user, so parleyd can read its configuration and write its database there.
+    // Empty: the test's own user.
+    std::string user;
+};
+
+// The parleyd of this build (or `launch.binary`), run with a given configuration in its own
+// TempDir (also its working directory, so relative paths in the YAML land there).
 class ParleydProcess {
   public:
     // Writes yamlText to <dir>/parleyd.yaml, runs `parleyd --config <that>` and waits (15 s) for
     // "parleyd ready" in its log; throws std::runtime_error with the log otherwise.
-    explicit ParleydProcess(std::string yamlText);
+    explicit ParleydProcess(std::string yamlText, ParleydLaunch launch = {});
     ~ParleydProcess();
     ParleydProcess(const ParleydProcess&) = delete;
     ParleydProcess& operator=(const ParleydProcess&) = delete;
@@ -47,6 +57,7 @@ class ParleydProcess {
     // Fails the current test if the log shows a sanitizer report written since the last check.
     void checkSanitizerReports(int exitStatus);
 
+    ParleydLaunch launch_;
     TempDir dir_;
     std::string configFile_;
     std::string logFile_;
