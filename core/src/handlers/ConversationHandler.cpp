@@ -64,6 +64,20 @@ void ConversationHandler::registerOps(Dispatcher& dispatcher) {
     dispatcher.add("conv.get", [this](const Command& c) { return get(c); });
 }
 
+store::ConversationRecord ConversationHandler::afterCreate(store::ConversationRecord conversation) {
+    if (context_.hooks.has(Hook::ConversationAfterCreate)) {
+        context_.hooks.afterConversationCreate(conversation);
+        // A hook may have changed it (the listings script fills the context in, and tells the
+        // members with "changed" events): the reply and the "created" event, which members get
+        // after those, show it as it is now, so no one ends with the version before the hook.
+        if (auto now = context_.store.conversation(conversation.id)) {
+            conversation = std::move(*now);
+        }
+    }
+    announceCreated(conversation);
+    return conversation;
+}
+
 void ConversationHandler::announceCreated(const store::ConversationRecord& conversation) {
     for (const auto& member : conversation.members) {
         auto event = summaryJson(conversation, member.uid);
@@ -96,8 +110,7 @@ nlohmann::json ConversationHandler::open(const Command& command) {
     auto opened = context_.store.openDirect(command.uid, peer, context, newConversationId(),
                                             context_.clock.nowMs());
     if (opened.created) {
-        context_.hooks.afterConversationCreate(opened.conversation);
-        announceCreated(opened.conversation);
+        opened.conversation = afterCreate(std::move(opened.conversation));
     }
     auto reply = summaryJson(opened.conversation, command.uid);
     reply["created"] = opened.created;
@@ -127,8 +140,7 @@ nlohmann::json ConversationHandler::create(const Command& command) {
         command.uid, store::ConversationKind::Group, members, title, std::nullopt});
     auto conversation = context_.store.createGroup(command.uid, members, title, newConversationId(),
                                                    context_.clock.nowMs());
-    context_.hooks.afterConversationCreate(conversation);
-    announceCreated(conversation);
+    conversation = afterCreate(std::move(conversation));
     auto reply = summaryJson(conversation, command.uid);
     reply["created"] = true;
     return reply;

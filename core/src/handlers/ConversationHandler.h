@@ -22,6 +22,9 @@ class ConversationHandler {
     nlohmann::json get(const Command& command);
 
   private:
+    // Runs conversation.after_create, then announces the conversation as the hooks left it, and
+    // returns it so (for the reply).
+    store::ConversationRecord afterCreate(store::ConversationRecord conversation);
     // Tells every member on ".../n" that a conversation appeared, with their own unread count.
     void announceCreated(const store::ConversationRecord& conversation);
 
