@@ -87,6 +87,27 @@ void ConversationHandler::announceCreated(const store::ConversationRecord& conve
     }
 }
 
+void ConversationHandler::requireKnown(const std::vector<std::string>& uids) {
+    if (context_.config.users.directory != UserDirectory::Known) {
+        return;
+    }
+    const auto known = context_.store.knownUsers(uids);
+    nlohmann::json unknown = nlohmann::json::array();
+    std::string names;
+    for (const auto& uid : uids) {
+        if (known.count(uid) == 0) {
+            unknown.push_back(uid);
+            names += (names.empty() ? "" : ", ") + uid;
+        }
+    }
+    if (!unknown.empty()) {
+        throw ProtocolError(
+            ErrorCode::NotFound,
+            std::string(unknown.size() == 1 ? "unknown user: " : "unknown users: ") + names,
+            {{"users", unknown}});
+    }
+}
+
 nlohmann::json ConversationHandler::open(const Command& command) {
     const Args args(command.args);
     const std::string peer = args.requireUid("peer");
@@ -94,6 +115,7 @@ nlohmann::json ConversationHandler::open(const Command& command) {
         throw ProtocolError(ErrorCode::BadRequest, "cannot open a conversation with yourself");
     }
     const auto context = readContext(args);
+    requireKnown({peer});
     if (context_.hooks.has(Hook::ConversationBeforeCreate)) {
         // Extensions only get a say when the conversation would be new.
         if (auto existing = context_.store.findDirect(command.uid, peer, context)) {
@@ -136,6 +158,7 @@ nlohmann::json ConversationHandler::create(const Command& command) {
                                                      " members, you included");
     }
     const auto title = readTitle(args);
+    requireKnown({members.begin() + 1, members.end()});
     context_.hooks.beforeConversationCreate(ConversationDraft{
         command.uid, store::ConversationKind::Group, members, title, std::nullopt});
     auto conversation = context_.store.createGroup(command.uid, members, title, newConversationId(),

@@ -13,12 +13,12 @@ constexpr const char* kMethods[] = {"migrate",        "findDirect",
                                     "findByCmid",     "history",
                                     "markRead",       "unreadTotals",
                                     "setDisplayName", "user",
-                                    "updateUser",     "listUsers",
-                                    "setPresence",    "recordActivity",
-                                    "markIdleAway",   "kvGet",
-                                    "kvSet",          "kvDelete",
-                                    "kvIncr",         "kvList",
-                                    "kvPurgeExpired"};
+                                    "knownUsers",     "updateUser",
+                                    "listUsers",      "setPresence",
+                                    "recordActivity", "markIdleAway",
+                                    "kvGet",          "kvSet",
+                                    "kvDelete",       "kvIncr",
+                                    "kvList",         "kvPurgeExpired"};
 }  // namespace
 
 TimedStore::TimedStore(store::Store& inner, Metrics& metrics) : inner_(inner) {
@@ -144,6 +144,10 @@ void TimedStore::setDisplayName(const std::string& uid, const std::string& name,
 
 std::optional<store::UserRecord> TimedStore::user(const std::string& uid) {
     return timed("user", [&] { return inner_.user(uid); });
+}
+
+std::set<std::string> TimedStore::knownUsers(const std::vector<std::string>& uids) {
+    return timed("knownUsers", [&] { return inner_.knownUsers(uids); });
 }
 
 store::UserRecord TimedStore::updateUser(const std::string& uid, const store::UserUpdate& update,
