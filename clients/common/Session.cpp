@@ -1,5 +1,6 @@
 #include "Session.h"
 
+#include "transport/ConnectFailure.h"
 #include "transport/ConnectWaker.h"
 #include "transport/PahoLibrary.h"
 #include "transport/SocketTuning.h"
@@ -112,7 +113,7 @@ void Session::connect() {
         }
     } catch (const mqtt::exception& error) {
         throw SessionError("cannot connect to " + options_.uri + " as " + options_.user + ": " +
-                           error.what());
+                           describeConnectFailure(error));
     } catch (const SessionError& error) {
         throw SessionError("cannot connect to " + options_.uri + " as " + options_.user + ": " +
                            error.what());

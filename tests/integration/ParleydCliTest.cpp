@@ -11,6 +11,7 @@
 #include <string>
 
 #include "ChildProcess.h"
+#include "MosquittoServer.h"
 #include "Paths.h"
 #include "Ports.h"
 #include "TempDir.h"
@@ -39,6 +40,21 @@ TEST(ParleydCli, CheckConfigAcceptsTheShippedExample) {
     auto outcome = runParleyd({"--check-config", sourceDir() + "/config/parleyd.yaml"});
     EXPECT_EQ(outcome.status, 0) << outcome.output;
     EXPECT_NE(outcome.output.find("configuration is valid"), std::string::npos) << outcome.output;
+}
+
+// A wrong broker password: the reason in words, as the clients say it.
+TEST(ParleydCli, AWrongBrokerPasswordIsNamedAsSuch) {
+    MosquittoServer broker(std::vector<BrokerUser>{{"parleyd", "right"}});
+    TempDir dir;
+    const std::string config = dir.file("parleyd.yaml");
+    std::ofstream(config) << "broker: {uri: " << broker.uri()
+                          << ", username: parleyd, password: wrong}\nstore: {sqlite: {path: "
+                          << dir.file("parley.db") << "}}\n";
+    ChildProcess parleyd({parleydPath(), "--config", config}, dir.file("parleyd.log"));
+    EXPECT_TRUE(parleyd.waitForLog("not authorized: wrong user name, password or token", 20s))
+        << parleyd.log();
+    EXPECT_EQ(parleyd.log().find("CONNACK"), std::string::npos) << parleyd.log();
+    parleyd.terminate(10s);
 }
 
 TEST(ParleydCli, CheckConfigRefusesWithFileLineKeyAndReason) {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <stdexcept>
 
+#include "transport/ConnectFailure.h"
 #include "transport/PahoLibrary.h"
 #include "transport/SocketTuning.h"
 
@@ -84,8 +85,8 @@ bool PahoTransport::start(InboundHandler handler) {
             client_.connect(connectOptions_)->wait();
             return waitUntilSubscribed();  // connected() subscribes
         } catch (const mqtt::exception& error) {
-            spdlog::warn("transport: cannot connect to {}: {}; retrying in {}s", config_.uri,
-                         error.what(), backoff.count());
+            spdlog::warn("transport: cannot connect to {} as {}: {}; retrying in {}s", config_.uri,
+                         config_.username, describeConnectFailure(error), backoff.count());
         }
         std::unique_lock lock(mutex_);
         stopped_.wait_for(lock, backoff, [this] { return stopping_.load(); });

@@ -195,6 +195,12 @@ TEST_F(ParleyCli, ErrorsHaveTheServersCodeAndDistinctExitCodes) {
     wrongPassword[6] = "wrong";
     const std::string log = dir_.file("wrong.log");
     EXPECT_EQ(runToCompletion(wrongPassword, log, std::chrono::seconds(30)), 3);
+    std::ifstream wrongOutput(log);
+    const std::string said{std::istreambuf_iterator<char>(wrongOutput), {}};
+    EXPECT_NE(said.find("not authorized: wrong user name, password or token"), std::string::npos)
+        << said;
+    EXPECT_EQ(said.find("CONNACK"), std::string::npos) << "Paho's words, not ours: " << said;
+
 
     auto interactive = run(alice, {"ui"});
     EXPECT_EQ(interactive.status, 2) << "no terminal: " << interactive.output;
