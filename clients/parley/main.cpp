@@ -28,6 +28,8 @@ void onSignal(int) {
 int main(int argc, char** argv) {
     CLI::App app{"parley: Parley's terminal chat client (docs/clients.md)"};
     app.set_version_flag("--version", "parley 0.1.0");
+    // Global flags may follow the subcommand (`parley history CONV --json`), as with parleyctl.
+    app.fallthrough();
     ConnectionOptions options;
     addConnectionFlags(app, options);
     bool json = false;

@@ -135,6 +135,35 @@ TEST_F(ParleyCli, SendsToAPeerAndPrintsHistoryAndTheList) {
     EXPECT_EQ(listed["unread_total"], 0);
 }
 
+// As with parleyctl, the global flags may come after the subcommand (docs/clients.md's examples
+// put --json last).
+TEST_F(ParleyCli, GlobalFlagsMayFollowTheSubcommand) {
+    const std::string alice = stack().newUser(), bob = stack().newUser();
+    auto sent = run(alice, {"send", "--to", bob, "flags last", "--json"});
+    ASSERT_EQ(sent.status, 0) << sent.output;
+    const std::string conv = jsonLines(sent.output).at(0).at("conv");
+
+    auto history = run(alice, {"history", conv, "--json"});
+    ASSERT_EQ(history.status, 0) << history.output;
+    auto messages = jsonLines(history.output);
+    ASSERT_EQ(messages.size(), 1U) << history.output;
+    EXPECT_EQ(messages[0]["body"], "flags last");
+
+    auto all = run(alice, {"history", conv, "--all", "--json", "--timeout", "20"});
+    ASSERT_EQ(all.status, 0) << all.output;
+    EXPECT_EQ(jsonLines(all.output).size(), 1U) << all.output;
+
+    auto list = run(alice, {"list", "--json"});
+    ASSERT_EQ(list.status, 0) << list.output;
+    auto listed = jsonLines(list.output);
+    ASSERT_EQ(listed.size(), 1U) << list.output;
+    ASSERT_EQ(listed[0]["convs"].size(), 1U) << list.output;
+    EXPECT_EQ(listed[0]["convs"][0]["conv"], conv);
+
+    auto unknown = run(alice, {"list", "--frobnicate"});
+    EXPECT_EQ(unknown.status, 2) << "an unknown flag is still a usage error: " << unknown.output;
+}
+
 TEST_F(ParleyCli, ConnectionSettingsComeFromAConfigFile) {
     const std::string alice = stack().newUser();
     const std::string file = dir_.file("alice.conf");
