@@ -237,6 +237,9 @@ std::future<nlohmann::json> Session::send(nlohmann::json command) {
     if (!command.contains("id")) {
         command["id"] = idPrefix_ + std::to_string(nextId_++);
     }
+    if (!options_.countsAsActivity && !command.contains("activity")) {
+        command["activity"] = false;
+    }
     const std::string id =
         command["id"].is_string() ? command["id"].get<std::string>() : command["id"].dump();
     std::future<nlohmann::json> reply;

@@ -151,9 +151,10 @@ int main(int argc, char** argv) {
             return kUsage;
         }
     }
-    if (watch->parsed()) {
-        options.announcePresence = false;  // a watcher is not the user being online
-    }
+    // A script (cron, a watcher) is not the user being there: it neither says online nor leaves
+    // offline as its last will, and its commands leave presence as they find it.
+    options.announcePresence = false;
+    options.countsAsActivity = false;
 
     std::signal(SIGINT, onSignal);
     std::signal(SIGTERM, onSignal);

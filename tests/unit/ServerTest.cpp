@@ -451,6 +451,28 @@ TEST_F(ServerTest, PresenceIsRetainedAndFollowsActivity) {
     EXPECT_EQ(codeOf(call("alice", {{"op", "presence"}, {"state", "busy"}})), "bad_request");
 }
 
+// A command marked "activity": false (a script acting for the user, e.g. `parley list` from cron)
+// leaves presence as it is: offline stays offline, no presence is published, last_seen keeps.
+TEST_F(ServerTest, CommandsMarkedNotActivityLeavePresenceAlone) {
+    call("alice", {{"op", "presence"}, {"state", "offline"}});
+    const auto before = transport_.sentTo("parley/v1/presence/alice");
+    ASSERT_EQ(before.back().payload["state"], "offline");
+    clock_.advance(60000);  // well past the touch interval
+    EXPECT_EQ(codeOf(call("alice", {{"op", "conv.list"}, {"activity", false}})), "ok");
+    EXPECT_EQ(codeOf(call("alice", {{"op", "conv.open"}, {"peer", "bob"}, {"activity", false}})),
+              "ok");
+    EXPECT_EQ(transport_.sentTo("parley/v1/presence/alice").size(), before.size());
+    const auto stored = store_->user("alice");
+    ASSERT_TRUE(stored.has_value());
+    EXPECT_EQ(stored->presence.state, store::PresenceState::Offline);
+    EXPECT_EQ(stored->presence.lastSeen, before.back().payload["last_seen"].get<int64_t>());
+
+    EXPECT_EQ(codeOf(call("alice", {{"op", "ping"}, {"activity", "no"}})), "bad_request");
+    // Unmarked (or marked true), a command is her activity: online again.
+    call("alice", {{"op", "ping"}, {"activity", true}});
+    EXPECT_EQ(transport_.sentTo("parley/v1/presence/alice").back().payload["state"], "online");
+}
+
 TEST_F(ServerTest, HooksCanRejectAndRewriteBeforeStore) {
     std::vector<int64_t> afterSeqs;
     auto& hooks = server().hooks();
