@@ -6,7 +6,6 @@
 #include <atomic>
 #include <csignal>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -14,12 +13,14 @@
 #include <thread>
 
 #include "config/ConfigLoader.h"
+#include "config/SecretFile.h"
 #include "ops/Metrics.h"
 #include "ops/OpsServer.h"
 #include "ops/TimedStore.h"
 #include "parley/version.h"
 #include "protocol/TopicScheme.h"
 #include "server/Server.h"
+#include "server/StartupCheck.h"
 #include "store/MysqlStore.h"
 #include "store/SqliteStore.h"
 #include "transport/PahoTransport.h"
@@ -31,30 +32,18 @@ constexpr const char* kUsage = R"(usage: parleyd [--config FILE]
        parleyd --version
 
   --config FILE         run with this configuration (default: config/parleyd.yaml)
-  --check-config FILE   validate a configuration file and exit (0 = valid)
+  --check-config FILE   check a configuration file and everything it names (secret files, the
+                        SQLite folder, scripts, plugins), without connecting; exit 0 = valid
   --version             print the version and exit
 )";
-
-// A secret from a file: the first line, without its line ending.
-std::string readSecret(const std::string& path, const std::string& what) {
-    std::ifstream file(path);
-    if (!file) {
-        throw parley::ConfigError(what + ": cannot read " + path);
-    }
-    std::string line;
-    std::getline(file, line);
-    if (!line.empty() && line.back() == '\r') {
-        line.pop_back();
-    }
-    return line;
-}
 
 std::unique_ptr<parley::store::Store> makeStore(const parley::Config& config) {
     const auto& store = config.store;
     if (store.backend == "mysql") {
         std::string password = store.mysql.password;
         if (!store.mysql.passwordFile.empty()) {
-            password = readSecret(store.mysql.passwordFile, "store.mysql.password_file");
+            password =
+                parley::readSecretFile(store.mysql.passwordFile, "store.mysql.password_file");
         }
         return std::make_unique<parley::store::MysqlStore>(store.mysql, password, store.retryForMs);
     }
@@ -128,7 +117,7 @@ int run(const parley::Config& config) {
 
     std::string brokerPassword = config.broker.password;
     if (!config.broker.passwordFile.empty()) {
-        brokerPassword = readSecret(config.broker.passwordFile, "broker.password_file");
+        brokerPassword = parley::readSecretFile(config.broker.passwordFile, "broker.password_file");
     }
     auto store = makeStore(config);
     parley::ops::Metrics metrics;
@@ -235,6 +224,16 @@ int main(int argc, char** argv) {
         return 1;
     }
     if (checkOnly) {
+        const auto check = parley::checkStartup(config);
+        for (const auto& problem : check.problems) {
+            std::cerr << "parleyd: invalid configuration: " << problem << "\n";
+        }
+        if (!check.problems.empty()) {
+            return 1;
+        }
+        for (const auto& note : check.notes) {
+            std::cout << "note: " << note << "\n";
+        }
         std::cout << configPath << ": configuration is valid\n";
         return 0;
     }
