@@ -16,7 +16,7 @@ source tools/deps.sh
 PARLEY_CMAKE_ARGS=(-DPARLEY_BUILD_TESTS=OFF)
 
 parley_install_packages "${PARLEY_RUN_PACKAGES[@]}"
-parley_build build parleyd parley_jwt_auth parley-token parley parleyctl parley-bench
+parley_build build parleyd parley_jwt_auth parley-token parley parleyctl parley-bench parley_echo
 
 tools/down.sh --quiet
 

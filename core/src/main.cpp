@@ -5,7 +5,6 @@
 #include <atomic>
 #include <csignal>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -13,6 +12,7 @@
 #include <thread>
 
 #include "config/ConfigLoader.h"
+#include "config/SecretFile.h"
 #include "log/Logging.h"
 #include "ops/Metrics.h"
 #include "ops/OpsServer.h"
@@ -21,6 +21,7 @@
 #include "parley/version.h"
 #include "protocol/TopicScheme.h"
 #include "server/Server.h"
+#include "server/StartupCheck.h"
 #include "store/MysqlStore.h"
 #include "store/SqliteBackup.h"
 #include "store/SqliteStore.h"
@@ -36,7 +37,9 @@ constexpr const char* kUsage = R"(usage: parleyd [--config FILE]
        parleyd --version
 
   --config FILE         run with this configuration (default: config/parleyd.yaml)
-  --check-config FILE   validate a configuration file and exit (0 = valid)
+  --check-config FILE   check a configuration file and everything it names (secret files, the
+                        SQLite folder, scripts, plugins, TLS files), without connecting;
+                        exit 0 = valid
   --backup DEST         copy the configuration's SQLite database to the new file DEST, as one
                         consistent snapshot, while parleyd runs (docs/operations.md, Backups)
   --version             print the version and exit
@@ -63,20 +66,6 @@ int backup(const parley::Config& config, const std::string& destination) {
         std::cerr << "parleyd: backup failed: " << error.what() << "\n";
     }
     return 1;
-}
-
-// A secret from a file: the first line, without its line ending.
-std::string readSecret(const std::string& path, const std::string& what) {
-    std::ifstream file(path);
-    if (!file) {
-        throw parley::ConfigError(what + ": cannot read " + path);
-    }
-    std::string line;
-    std::getline(file, line);
-    if (!line.empty() && line.back() == '\r') {
-        line.pop_back();
-    }
-    return line;
 }
 
 // TLS: the files are read before connecting, so that a wrong path or content stops parleyd at
@@ -126,7 +115,8 @@ std::unique_ptr<parley::store::Store> makeStore(const parley::Config& config) {
     if (store.backend == "mysql") {
         std::string password = store.mysql.password;
         if (!store.mysql.passwordFile.empty()) {
-            password = readSecret(store.mysql.passwordFile, "store.mysql.password_file");
+            password =
+                parley::readSecretFile(store.mysql.passwordFile, "store.mysql.password_file");
         }
         return std::make_unique<parley::store::MysqlStore>(store.mysql, password, store.retryForMs);
     }
@@ -204,7 +194,7 @@ int run(const parley::Config& config) {
     warnAboutCleartext(config);
     std::string brokerPassword = config.broker.password;
     if (!config.broker.passwordFile.empty()) {
-        brokerPassword = readSecret(config.broker.passwordFile, "broker.password_file");
+        brokerPassword = parley::readSecretFile(config.broker.passwordFile, "broker.password_file");
     }
     auto store = makeStore(config);
     parley::ops::Metrics metrics;
@@ -323,6 +313,16 @@ int main(int argc, char** argv) {
         return 1;
     }
     if (checkOnly) {
+        const auto check = parley::checkStartup(config);
+        for (const auto& problem : check.problems) {
+            std::cerr << "parleyd: invalid configuration: " << problem << "\n";
+        }
+        if (!check.problems.empty()) {
+            return 1;
+        }
+        for (const auto& note : check.notes) {
+            std::cout << "note: " << note << "\n";
+        }
         std::cout << configPath << ": configuration is valid\n";
         return 0;
     }

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "Stack.h"
@@ -113,6 +114,50 @@ TEST_P(Marketplace, BuyersOpenOneThreadPerListingWithTheOwner) {
         EXPECT_EQ(summary["context"]["title"], "Blue bike");
         EXPECT_EQ(summary["context"]["status"], "open");
     }
+}
+
+// The listings script fills the new thread's context in from its conversation.after_create hook.
+// The reply and the `created` event must carry what it filled in, and a client that applies the
+// `conv` events in the order they come (each one replaces its summary) must end with it.
+TEST_P(Marketplace, ANewThreadsReplyAndCreatedEventCarryTheListingsTitleAndStatus) {
+    auto seller = newClient();
+    auto buyer = newClient();
+    const std::string print = newListing(seller->uid(), "Linocut print");
+
+    auto thread = ok(
+        buyer->request({{"op", "conv.open"}, {"peer", seller->uid()}, {"context", about(print)}}));
+    EXPECT_EQ(thread["context"]["title"], "Linocut print") << thread;
+    EXPECT_EQ(thread["context"]["status"], "open") << thread;
+    const std::string conv = thread["conv"];
+
+    for (MqttTestClient* member : {seller.get(), buyer.get()}) {
+        const auto isConvEvent = [&](const Received& r) {
+            return r.topic.ends_with("/n") && r.payload.value("ev", "") == "conv" &&
+                   r.payload.value("conv", "") == conv;
+        };
+        auto created = member->waitFor([&](const Received& r) {
+            return isConvEvent(r) && r.payload.value("reason", "") == "created";
+        });
+        EXPECT_EQ(created.payload["context"]["title"], "Linocut print") << created.payload;
+        EXPECT_EQ(created.payload["context"]["status"], "open") << created.payload;
+        // Everything parleyd published to this member before the reply to this ping has arrived
+        // by then (one connection each way, delivered in order).
+        ok(member->request({{"op", "ping"}}));
+        json shown;
+        std::vector<std::string> reasons;
+        for (const auto& received : member->received()) {
+            if (isConvEvent(received)) {
+                shown = received.payload;
+                reasons.push_back(received.payload.value("reason", ""));
+            }
+        }
+        EXPECT_EQ(shown["context"]["title"], "Linocut print")
+            << member->uid() << " applied the conv events in order and ended with " << shown;
+        EXPECT_EQ(shown["context"]["status"], "open") << shown;
+        EXPECT_NE(std::find(reasons.begin(), reasons.end(), "created"), reasons.end());
+    }
+    auto got = ok(buyer->request({{"op", "conv.get"}, {"conv", conv}}));
+    EXPECT_EQ(got["context"]["title"], "Linocut print");
 }
 
 TEST_P(Marketplace, WhoMayOpenAThreadAboutAListing) {

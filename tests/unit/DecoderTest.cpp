@@ -33,6 +33,19 @@ TEST_F(DecoderTest, DecodesACommand) {
     EXPECT_EQ(command.orderingKey(), "alice");
 }
 
+TEST_F(DecoderTest, ActivityIsTrueUnlessMarkedFalse) {
+    const auto decode = [&](const std::string& payload) {
+        return std::get<Command>(decoder.decode("parley/v1/c2s/alice", payload, ""));
+    };
+    EXPECT_TRUE(decode(R"({"op":"ping"})").activity);
+    EXPECT_TRUE(decode(R"({"op":"ping","activity":true})").activity);
+    EXPECT_FALSE(decode(R"({"op":"conv.list","activity":false})").activity);
+    auto wrong = failure(R"({"op":"ping","id":"4","activity":"no"})");
+    EXPECT_EQ(wrong.code, ErrorCode::BadRequest);
+    EXPECT_EQ(wrong.requestId, "4");
+    EXPECT_TRUE(decode(R"({"op":"ping","activity":null})").activity) << "null is absent";
+}
+
 TEST_F(DecoderTest, OrderingKeyIsTheConversationWhenNamed) {
     auto result = decoder.decode("parley/v1/c2s/alice", R"({"op":"msg.send","conv":"c1"})", "");
     EXPECT_EQ(std::get<Command>(result).orderingKey(), "c1");

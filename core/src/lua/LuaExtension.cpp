@@ -2,9 +2,42 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fstream>
+#include <optional>
+#include <sstream>
+
 #include "lua/LuaScript.h"
+#include "lua/LuaState.h"
+#include "lua/LuaSupport.h"
 
 namespace parley {
+
+void checkScript(const ExtensionConfig& config, const LuaConfig& defaults) {
+    const std::string& path = config.scriptPath;
+    std::ifstream file(path, std::ios::binary);
+    if (!file) {
+        throw ExtensionError(path + ": cannot read the script");
+    }
+    std::ostringstream source;
+    source << file.rdbuf();
+    const std::string text = source.str();
+    std::optional<LuaState> state;
+    try {
+        state.emplace(
+            static_cast<size_t>(config.memoryLimitBytes > 0 ? config.memoryLimitBytes
+                                                            : defaults.memoryLimitBytes),
+            config.instructionLimit > 0 ? config.instructionLimit : defaults.instructionLimit);
+    } catch (const std::exception& error) {
+        throw ExtensionError(path + ": " + error.what());
+    }
+    const std::string chunkName = "@" + path;
+    // lua_load parses in protected mode: a syntax or memory error comes back as a status.
+    if (luaL_loadbufferx(state->get(), text.data(), text.size(), chunkName.c_str(), "t") !=
+        LUA_OK) {
+        const std::string error = lua::errorObjectText(state->get(), -1);
+        throw ExtensionError(error.rfind(path, 0) == 0 ? error : path + ": " + error);
+    }
+}
 
 std::unique_ptr<Extension> loadScript(const ExtensionConfig& config, const LuaConfig& defaults,
                                       ExtensionServices& services) {

@@ -19,6 +19,12 @@ class LuaScript;
 std::unique_ptr<Extension> loadScript(const ExtensionConfig& config, const LuaConfig& defaults,
                                       ExtensionServices& services);
 
+// What --check-config does with a script: reads the file and compiles it as the start would (text
+// only, in a Lua state with the script's memory budget), without running it: its top level would
+// register with a running server. Throws ExtensionError naming the file and the reason (Lua's
+// syntax errors give the line).
+void checkScript(const ExtensionConfig& config, const LuaConfig& defaults);
+
 // A script extension: the live version of the script (a LuaScript) and the swap to a new one.
 class LuaExtension final : public Extension {
   public:

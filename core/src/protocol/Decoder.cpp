@@ -109,8 +109,17 @@ std::variant<Command, DecodeFailure> Decoder::decode(const std::string& topic,
         return DecodeFailure{uid, requestId, ErrorCode::BadRequest,
                              "\"op\" must be a non-empty string"};
     }
+    bool activity = true;
+    if (auto marked = document.find("activity"); marked != document.end() && !marked->is_null()) {
+        if (!marked->is_boolean()) {
+            return DecodeFailure{uid, requestId, ErrorCode::BadRequest,
+                                 "\"activity\" must be true or false"};
+        }
+        activity = marked->get<bool>();
+    }
     Command command;
     command.uid = std::move(*uid);
+    command.activity = activity;
     command.requestId = std::move(requestId);
     command.op = op->get<std::string>();
     command.args = std::move(document);

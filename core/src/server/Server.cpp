@@ -177,7 +177,7 @@ void Server::refuseAtIngress(const Command& command, const IngressLimiter::Verdi
 
 void Server::process(const Command& command) {
     const log::LogFields::Scope logFields(commandLogFields(command));
-    if (command.op != "presence") {
+    if (command.op != "presence" && command.activity) {
         presence_.noteActivity(command.uid);
     }
     dispatcher_.dispatch(command);

@@ -578,6 +578,9 @@ TEST_P(Parleyctl, ConnectionFromEnvironmentAndConfigFile) {
         {"--uri", stack().broker().uri(), "--user", "ops", "--password", "wrong", "user", "list"});
     EXPECT_EQ(wrongPassword.exitCode, kUnreachable) << wrongPassword.err;
     EXPECT_TRUE(contains(wrongPassword.err, "parleyctl: cannot connect to ")) << wrongPassword.err;
+    EXPECT_TRUE(contains(wrongPassword.err, "not authorized: wrong user name, password or token"))
+        << wrongPassword.err;
+    EXPECT_FALSE(contains(wrongPassword.err, "CONNACK")) << wrongPassword.err;
 }
 
 std::string backendName(const ::testing::TestParamInfo<std::string>& info) {
