@@ -16,6 +16,7 @@
 #include "Paths.h"
 #include "Ports.h"
 #include "TempDir.h"
+#include "TestPki.h"
 
 namespace parley::testing {
 namespace {
@@ -63,6 +64,10 @@ TEST(ParleydCli, CheckConfigAcceptsTheShippedExample) {
     std::filesystem::create_directories(root.file("var/dev"));
     std::filesystem::create_directories(root.file("var/data"));
     std::ofstream(root.file("var/dev/parleyd.secret")) << "s3cret\n";
+    // The development CA tools/up.sh makes, which the shipped example trusts (broker.tls.ca_file).
+    std::filesystem::create_directories(root.file("var/dev/tls"));
+    TestPki pki(root.file("var/dev/tls"));
+    std::filesystem::rename(pki.makeCa("dev-ca").certFile, root.file("var/dev/tls/ca.crt"));
     auto outcome =
         runParleydIn(root.path(), {"--check-config", sourceDir() + "/config/parleyd.yaml"});
     EXPECT_EQ(outcome.status, 0) << outcome.output;
