@@ -941,6 +941,7 @@ TEST_P(StoreSuite, SendsDuringAnErasureAreErasedOrRefused) {
             EXPECT_EQ(all[i].body, "y");
         }
     }
+}
 
 TEST_P(StoreSuite, KnownUsersAreThoseRegisteredOrSeen) {
     store_->recordActivity("seen", 100);
