@@ -145,7 +145,7 @@ class TlsToBroker : public ::testing::Test {
             << parleyd.log();
         EXPECT_NE(
             parleyd.log().find("transport: cannot connect to " + broker.tlsUri() +
-                               ": TLS with 127.0.0.1:" + std::to_string(broker.tlsPort()) + ": "),
+                               " as parleyd: TLS with 127.0.0.1:" + std::to_string(broker.tlsPort()) + ": "),
             std::string::npos)
             << parleyd.log();
         EXPECT_EQ(parleyd.log().find("parleyd ready"), std::string::npos) << parleyd.log();
