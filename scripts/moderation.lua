@@ -15,6 +15,8 @@
 --
 -- Everything it keeps is in its key-value store:
 --   block:<a>:<b>      a blocks b                  sanction:<uid>  mute/suspension, expires
+--   hide:<a>:<b>:<a>, hide:<b>:<a>:<a>  the same block, listed from either side; hide-index:
+--                      the blocks of earlier versions have theirs
 --   report:<n>         a report (n zero-padded)    open:<n>        an open report (the queue)
 --   audit:<age>:<m>    one moderation action, newest first (age = 9999999999999 - time,
 --                      m = 9999999999 - its number: of one millisecond, the last is first)
@@ -91,16 +93,44 @@ local function blockedEitherWay(a, b)
     parley.kv.get("block:" .. b .. ":" .. a) ~= nil
 end
 
--- Everyone uid blocked or was blocked by, as a set: two prefix reads whatever the group's size.
+-- When a blocks b, the block is also kept as hide:<a>:<b>:<a> and hide:<b>:<a>:<a> (the last
+-- part: who blocked), so everyone a user must not see or be seen by, either way, is one prefix
+-- read: typing and read events pay one query, whatever the group's size.
+local function hideKeys(blocker, blocked)
+  return "hide:" .. blocker .. ":" .. blocked .. ":" .. blocker,
+    "hide:" .. blocked .. ":" .. blocker .. ":" .. blocker
+end
+
 local function blockedSet(uid)
   local found = {}
-  for _, prefix in ipairs({ "block:" .. uid .. ":", "blockedby:" .. uid .. ":" }) do
-    for _, entry in ipairs(parley.kv.list(prefix, 1000)) do
-      found[entry.key:sub(#prefix + 1)] = true
-    end
+  local prefix = "hide:" .. uid .. ":"
+  for _, entry in ipairs(parley.kv.list(prefix, 1000)) do
+    found[entry.key:sub(#prefix + 1):match("^[^:]+")] = true
   end
   return found
 end
+
+-- Blocks stored by a version of this script without the hide: entries get them, once.
+parley.timer.after(0, function()
+  if parley.kv.get("hide-index") then
+    return
+  end
+  local blocks = parley.kv.list("block:", 1000)
+  for _, entry in ipairs(blocks) do
+    local blocker, blocked = entry.key:match("^block:([^:]+):([^:]+)$")
+    if blocker then
+      local mine, theirs = hideKeys(blocker, blocked)
+      parley.kv.set(mine, entry.value)
+      parley.kv.set(theirs, entry.value)
+    end
+  end
+  if #blocks < 1000 then
+    parley.kv.set("hide-index", "1")
+  else
+    parley.log("warn", "moderation: more than 1000 blocks were stored before typing and read "
+      .. "events were hidden; the first 1000 hide them now, the others once made again")
+  end
+end)
 
 local function otherMember(members, self)
   for _, uid in ipairs(members) do
@@ -327,8 +357,9 @@ parley.command("mod.block", function(cmd, ctx)
     return false, "bad_request", "\"user\" must be another user's id"
   end
   local now = tostring(parley.now())
-  -- The reverse entry lets event.before_deliver find who blocked a user with one prefix read.
-  parley.kv.set("blockedby:" .. cmd.user .. ":" .. ctx.user, now)
+  local mine, theirs = hideKeys(ctx.user, cmd.user)
+  parley.kv.set(mine, now)
+  parley.kv.set(theirs, now)
   parley.kv.set("block:" .. ctx.user .. ":" .. cmd.user, now)
   audit(ctx.user, "block", { user = cmd.user })
   return { blocked = cmd.user }
@@ -339,7 +370,9 @@ parley.command("mod.unblock", function(cmd, ctx)
     return false, "bad_request", "\"user\" must be a user id"
   end
   local wasBlocked = parley.kv.delete("block:" .. ctx.user .. ":" .. cmd.user)
-  parley.kv.delete("blockedby:" .. cmd.user .. ":" .. ctx.user)
+  local mine, theirs = hideKeys(ctx.user, cmd.user)
+  parley.kv.delete(mine)
+  parley.kv.delete(theirs)
   if wasBlocked then
     audit(ctx.user, "unblock", { user = cmd.user })
   end

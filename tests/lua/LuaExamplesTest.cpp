@@ -2,6 +2,9 @@
 // listings.lua recovers from a status change that failed half way (MarketplaceTest runs the
 // rest of the shipped scripts over a real broker).
 
+#include <chrono>
+#include <thread>
+
 #include "LuaServerTest.h"
 
 namespace parley::testing {
@@ -127,6 +130,42 @@ TEST_F(LuaExamplesTest, ListingNoticesOnePerThreadAndARetryFinishesAHalfDoneChan
     }
     EXPECT_FALSE(json::parse(*store_->kvGet("listings", "listing:L1", clock_.nowMs()))
                      .contains("notices_pending"));
+}
+
+// Blocks stored by moderation.lua before it hid typing and read events get their hide: entries
+// when the script loads, and then hide those events both ways (MarketplaceTest covers the rest).
+TEST_F(LuaExamplesTest, ModerationHidesTypingForBlocksItStoredBefore) {
+    addExample("moderation", "moderation.lua", json::object());
+    store_->kvSet("moderation", "block:carol:dave", "1700000000000", std::nullopt, clock_.nowMs());
+    auto group = call("erin", {{"op", "conv.create"}, {"members", {"carol", "dave"}}});
+    ASSERT_TRUE(group["ok"]) << group;
+    const std::string conv = group["conv"];
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!store_->kvGet("moderation", "hide-index", clock_.nowMs()) &&
+           std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_TRUE(store_->kvGet("moderation", "hide-index", clock_.nowMs()));
+    const auto typings = [&](const std::string& uid, const std::string& from) {
+        size_t count = 0;
+        for (const auto& sent : transport_.sentTo("parley/v1/u/" + uid + "/c/" + conv)) {
+            count +=
+                sent.payload.value("ev", "") == "typing" && sent.payload.value("user", "") == from;
+        }
+        return count;
+    };
+    for (const std::string uid : {"carol", "dave", "erin"}) {
+        ASSERT_TRUE(call(uid, {{"op", "typing"}, {"conv", conv}, {"state", "start"}})["ok"]);
+    }
+    EXPECT_EQ(typings("erin", "carol"), 1U);
+    EXPECT_EQ(typings("erin", "dave"), 1U);
+    EXPECT_EQ(typings("carol", "erin"), 1U);
+    EXPECT_EQ(typings("carol", "dave"), 0U);
+    EXPECT_EQ(typings("dave", "carol"), 0U) << "both ways";
+    // Unblocked, the entries go.
+    ASSERT_TRUE(call("carol", {{"op", "mod.unblock"}, {"user", "dave"}})["was_blocked"]);
+    ASSERT_TRUE(call("dave", {{"op", "typing"}, {"conv", conv}, {"state", "stop"}})["ok"]);
+    EXPECT_EQ(typings("carol", "dave"), 1U);
 }
 
 }  // namespace
