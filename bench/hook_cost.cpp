@@ -15,7 +15,7 @@
 // The last scenario loads the shipped scripts/moderation.lua (two filtered words, no rate
 // limit), the whole filter of a message. Then the same for typing, the hottest event: N typing
 // commands (each relays one event, not stored) with no handler on event.before_deliver and with
-// moderation.lua's (no block stored: its two key-value prefix reads find nothing), and that
+// moderation.lua's (no block stored: its key-value prefix read finds nothing), and that
 // chain alone.
 
 #include <spdlog/spdlog.h>
