@@ -6,7 +6,7 @@ PARLEY_RUN_PACKAGES=(
     g++ cmake ninja-build pkg-config
     libpaho-mqttpp-dev libpaho-mqtt-dev
     libmysqlcppconn-dev libsqlite3-dev libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev
-    liblua5.4-dev libcpp-httplib-dev
+    liblua5.4-dev libcpp-httplib-dev libicu-dev
     libcli11-dev libncurses-dev
     mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev libjwt-dev libssl-dev
     openssl libsystemd-dev

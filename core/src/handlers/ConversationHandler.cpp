@@ -116,18 +116,29 @@ nlohmann::json ConversationHandler::open(const Command& command) {
     }
     const auto context = readContext(args);
     requireKnown({peer});
-    if (context_.hooks.has(Hook::ConversationBeforeCreate)) {
-        // Extensions only get a say when the conversation would be new.
-        if (auto existing = context_.store.findDirect(command.uid, peer, context)) {
+    const bool beforeOpen = context_.hooks.has(Hook::ConversationBeforeOpen);
+    if (beforeOpen || context_.hooks.has(Hook::ConversationBeforeCreate)) {
+        ConversationDraft draft{command.uid,
+                                store::ConversationKind::Direct,
+                                {command.uid, peer},
+                                std::nullopt,
+                                context,
+                                std::nullopt};
+        auto existing = context_.store.findDirect(command.uid, peer, context);
+        if (beforeOpen) {
+            // Every open, of an existing conversation too (a block refuses both).
+            if (existing) {
+                draft.conv = existing->id;
+            }
+            context_.hooks.beforeConversationOpen(draft);
+        }
+        // conversation.before_create only gets a say when the conversation would be new.
+        if (existing) {
             auto reply = summaryJson(*existing, command.uid);
             reply["created"] = false;
             return reply;
         }
-        context_.hooks.beforeConversationCreate(ConversationDraft{command.uid,
-                                                                  store::ConversationKind::Direct,
-                                                                  {command.uid, peer},
-                                                                  std::nullopt,
-                                                                  context});
+        context_.hooks.beforeConversationCreate(draft);
     }
     auto opened = context_.store.openDirect(command.uid, peer, context, newConversationId(),
                                             context_.clock.nowMs());
@@ -160,7 +171,7 @@ nlohmann::json ConversationHandler::create(const Command& command) {
     const auto title = readTitle(args);
     requireKnown({members.begin() + 1, members.end()});
     context_.hooks.beforeConversationCreate(ConversationDraft{
-        command.uid, store::ConversationKind::Group, members, title, std::nullopt});
+        command.uid, store::ConversationKind::Group, members, title, std::nullopt, std::nullopt});
     auto conversation = context_.store.createGroup(command.uid, members, title, newConversationId(),
                                                    context_.clock.nowMs());
     conversation = afterCreate(std::move(conversation));

@@ -10,6 +10,7 @@
 #include "lua/LuaSandbox.h"
 #include "lua/LuaScript.h"
 #include "lua/LuaSupport.h"
+#include "lua/LuaText.h"
 #include "protocol/Views.h"
 
 // Every function here follows the longjmp rule of LuaSupport.h: arguments are checked (raising)
@@ -647,6 +648,7 @@ void installApi(lua_State* L) {
     addLibrary(L, api, "timer", "parley.timer", kTimer);
     addLibrary(L, api, "json", "parley.json", kJson);
     addLibrary(L, api, "context", "parley.context", kContext);
+    installTextApi(L, api);
     lua_pushlstring(L, script.name().data(), script.name().size());
     lua_setfield(L, api, "name");
     pushReadOnlyJson(L, script.options(), "parley.config");

@@ -3,6 +3,8 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
+#include <unordered_set>
 
 #include "hooks/Extension.h"
 #include "lua/LuaApi.h"
@@ -97,10 +99,37 @@ struct HookContext {
     nlohmann::json event;
     bool mayReject = false;
     bool rewrites = false;  // message.before_store: event.body and event.meta are read back
+    // event.before_deliver: event.recipients is read back, at most this many entries.
+    bool dropsRecipients = false;
+    size_t recipientCount = 0;
     Verdict verdict;
     std::string body;
     nlohmann::json meta;
+    std::vector<std::string> recipients;
 };
+
+// event.recipients as the handler left it: a sequence of at most context.recipientCount strings
+// (it may only lose entries). Reads raw, converts nothing: no raise.
+void readRecipients(lua_State* L, HookContext& context, int index) {
+    if (lua_type(L, index) != LUA_TTABLE) {
+        throw std::invalid_argument(std::string("event.recipients must be a table, not ") +
+                                    luaL_typename(L, index));
+    }
+    const lua_Unsigned count = lua_rawlen(L, index);
+    if (count > context.recipientCount) {
+        throw std::invalid_argument("event.recipients may only lose entries, never gain any");
+    }
+    for (lua_Unsigned i = 1; i <= count; ++i) {
+        lua_rawgeti(L, index, static_cast<lua_Integer>(i));
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            const std::string type = luaL_typename(L, -1);
+            lua_pop(L, 1);
+            throw std::invalid_argument("event.recipients must hold user ids, not a " + type);
+        }
+        context.recipients.push_back(stringAt(L, -1));
+        lua_pop(L, 1);
+    }
+}
 
 // Turns what the handler left on the stack into the context's verdict. Reads only: no raise.
 void readHookResults(lua_State* L, HookContext& context, int results) noexcept {
@@ -128,6 +157,9 @@ void readHookResults(lua_State* L, HookContext& context, int results) noexcept {
                                             luaL_typename(L, meta));
             }
         }
+        if (context.dropsRecipients) {
+            readRecipients(L, context, results + kHandlerResults);
+        }
     } catch (const std::exception& error) {
         context.verdict = Verdict::fail(error.what());
     } catch (...) {
@@ -145,6 +177,9 @@ int hookBody(lua_State* L) {
         lua_pushliteral(L, "body");  // raw reads: a metatable of the script's must not run here
         lua_rawget(L, 2);
         lua_pushliteral(L, "meta");
+        lua_rawget(L, 2);
+    } else if (context.dropsRecipients) {
+        lua_pushliteral(L, "recipients");
         lua_rawget(L, 2);
     }
     readHookResults(L, context, 3);
@@ -287,8 +322,41 @@ nlohmann::json eventOf(Hook hook, const HookPayload& payload) {
         case Hook::UserConnected:
         case Hook::UserDisconnected:
             return presenceJson(*std::get<const store::PresenceRecord*>(payload));
+        case Hook::ConversationBeforeOpen: {
+            const ConversationDraft& draft = *std::get<const ConversationDraft*>(payload);
+            return {{"user", draft.creator},
+                    {"conv", draft.conv ? nlohmann::json(*draft.conv) : nlohmann::json(nullptr)},
+                    {"kind", store::conversationKindName(draft.kind)},
+                    {"members", draft.members},
+                    {"context", contextJson(draft.context)}};
+        }
+        case Hook::EventBeforeDeliver: {
+            const DeliveryDraft& delivery = *std::get<DeliveryDraft*>(payload);
+            return {{"kind", delivery.kind},
+                    {"conv", delivery.conv},
+                    {"user", delivery.uid},
+                    {"event", delivery.event},
+                    {"recipients", delivery.recipients}};
+        }
     }
     return nlohmann::json::object();
+}
+
+// Keeps of delivery.recipients those in `kept`, in their order; fails if `kept` names anyone
+// else (a handler may hide an event, never send it further).
+Verdict keepRecipients(DeliveryDraft& delivery, const std::vector<std::string>& kept) {
+    const std::unordered_set<std::string_view> keep(kept.begin(), kept.end());
+    const std::unordered_set<std::string_view> known(delivery.recipients.begin(),
+                                                     delivery.recipients.end());
+    for (const auto& uid : kept) {
+        if (known.count(uid) == 0) {
+            return Verdict::fail("event.recipients may only lose entries: '" + uid +
+                                 "' was not a recipient");
+        }
+    }
+    std::erase_if(delivery.recipients,
+                  [&](const std::string& uid) { return keep.count(uid) == 0; });
+    return Verdict::proceed();
 }
 
 // A rewrite of message.before_store must be a message the handler would have accepted.
@@ -505,6 +573,12 @@ Verdict LuaScript::callHook(Hook hook, int functionRef, const HookPayload& paylo
     context.event = eventOf(hook, payload);
     context.mayReject = hookMayReject(hook);
     context.rewrites = hook == Hook::MessageBeforeStore;
+    DeliveryDraft* delivery = nullptr;
+    if (hook == Hook::EventBeforeDeliver) {
+        delivery = std::get<DeliveryDraft*>(payload);
+        context.dropsRecipients = true;
+        context.recipientCount = delivery->recipients.size();
+    }
     const Outcome outcome = enter(&hookBody, &context, budget);
     switch (outcome.entry) {
         case Entry::Retired:
@@ -514,6 +588,9 @@ Verdict LuaScript::callHook(Hook hook, int functionRef, const HookPayload& paylo
             return Verdict::fail(outcome.error);
         case Entry::Ran:
             break;
+    }
+    if (context.verdict.kind == Verdict::Kind::Continue && delivery != nullptr) {
+        return keepRecipients(*delivery, context.recipients);
     }
     if (context.verdict.kind != Verdict::Kind::Continue || !context.rewrites) {
         return context.verdict;

@@ -41,8 +41,12 @@ HookFunction makeHookFunction(std::shared_ptr<PluginInstance> plugin, Hook hook,
         if (const auto* drafted = std::get_if<MessageDraft*>(&payload)) {
             draft = *drafted;
         }
+        DeliveryDraft* delivery = nullptr;
+        if (const auto* drafted = std::get_if<DeliveryDraft*>(&payload)) {
+            delivery = *drafted;
+        }
         const PluginEvent event(payload);
-        PluginCall call(*plugin, hook, draft);
+        PluginCall call(*plugin, hook, draft, delivery);
         return invoke([&] { return fn(call.handle(), event.data(), userdata); },
                       [&](int status) { return call.hookVerdict(status); });
     };
