@@ -53,7 +53,6 @@ chmod 644 var/dev/passwd
 # parley-bench).
 sed -e "s/^listener 1883 /listener $MQTT_PORT /" -e "s/^listener 9001 /listener $WS_PORT /" \
     config/mosquitto/dev.conf > var/dev/mosquitto.conf
-cat config/mosquitto/jwt-dev.conf >> var/dev/mosquitto.conf
 sed -e "s|uri: tcp://127.0.0.1:1883|uri: tcp://127.0.0.1:$MQTT_PORT|" \
     -e "s|^admins: \[\]\$|admins: [admin]|" \
     -e "s|^extensions: \[\]\$|extensions: [{name: moderation, script: scripts/moderation.lua, options: {messages_per_minute: 0, conversations_per_hour: 0}}, {name: listings, script: scripts/listings.lua}]|" \

@@ -83,8 +83,12 @@ void BenchClient::disconnect() {
     }
 }
 
-void BenchClient::publish(const std::string& payload) {
-    client_->publish(commandTopic_, payload.data(), payload.size(), 1, false);
+void BenchClient::publish(const std::string& payload, PublishTally* tally) {
+    if (tally != nullptr) {
+        client_->publish(commandTopic_, payload.data(), payload.size(), 1, false, nullptr, *tally);
+    } else {
+        client_->publish(commandTopic_, payload.data(), payload.size(), 1, false);
+    }
 }
 
 }  // namespace parley::bench

@@ -49,12 +49,14 @@ std::map<std::string, std::string> brokerEnvironment() {
 
 }  // namespace
 
-MosquittoServer::MosquittoServer(std::vector<BrokerUser> users, std::string extraConfig)
+MosquittoServer::MosquittoServer(std::vector<BrokerUser> users, std::string pluginOptions,
+                                 std::string extraConfig)
     : dir_("parley-mosquitto"),
       port_(freeLoopbackPort()),
       configFile_(dir_.file("mosquitto.conf")),
       passwordFile_(dir_.file("passwd")),
       logFile_(dir_.file("mosquitto.log")),
+      pluginOptions_(std::move(pluginOptions)),
       extraConfig_(std::move(extraConfig)) {
     std::string passwords;
     for (const auto& user : users) {
@@ -100,7 +102,11 @@ void MosquittoServer::writeConfig() const {
            << "persistence false\n"
            << "log_dest stderr\n"
            << "log_type all\n"
-           << "include_dir " << brokerConfig << "/conf.d\n";
+           << "include_dir " << brokerConfig << "/conf.d\n"
+           << "plugin " << PARLEY_BROKER_PLUGIN_PATH << "\n";
+    if (!pluginOptions_.empty()) {
+        config << pluginOptions_ << (pluginOptions_.back() == '\n' ? "" : "\n");
+    }
     if (!extraConfig_.empty()) {
         config << extraConfig_ << (extraConfig_.back() == '\n' ? "" : "\n");
     }

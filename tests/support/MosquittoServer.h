@@ -15,13 +15,17 @@ struct BrokerUser {
 };
 
 // A Mosquitto broker for one test: 127.0.0.1 on a free port, Parley's ACL and broker settings
-// (config/mosquitto), a password file with `users`, no persistence, everything in a TempDir.
+// (config/mosquitto), Parley's broker plugin (broker/jwt_auth: subscription checks, publish rate
+// limit, token login), a password file with `users`, no persistence, everything in a TempDir.
 class MosquittoServer {
   public:
     // Starts the broker and waits (10 s) until it accepts connections; throws std::runtime_error
-    // with the broker log if it does not. `extraConfig` (whole lines) goes at the end of the
-    // config file, e.g. a `plugin` and its `plugin_opt_*` lines.
-    explicit MosquittoServer(std::vector<BrokerUser> users, std::string extraConfig = "");
+    // with the broker log if it does not. `pluginOptions` (whole `plugin_opt_*` lines) configure
+    // the plugin; without them it runs on its defaults (service account parleyd, prefix
+    // parley/v1, 200 publishes/s per connection, no token keys). `extraConfig` (whole lines) goes
+    // at the end of the config file.
+    explicit MosquittoServer(std::vector<BrokerUser> users, std::string pluginOptions = "",
+                             std::string extraConfig = "");
     ~MosquittoServer();
     MosquittoServer(const MosquittoServer&) = delete;
     MosquittoServer& operator=(const MosquittoServer&) = delete;
@@ -55,6 +59,7 @@ class MosquittoServer {
     std::string configFile_;
     std::string passwordFile_;
     std::string logFile_;
+    std::string pluginOptions_;
     std::string extraConfig_;
     std::unique_ptr<ChildProcess> process_;  // null while stopped
 };
