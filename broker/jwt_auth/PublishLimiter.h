@@ -11,8 +11,11 @@
 namespace parley::jwtauth {
 
 struct PublishLimits {
-    double perSecond = 200;  // token refill per second; 0: no limit
-    double burst = 600;      // bucket size: what a quiet connection may send at once
+    // parleyd's own defaults per user (limits.user_commands_per_second, user_command_burst): what
+    // a flood gets through to parleyd still costs the others, and twice this cost them more
+    // (docs/performance.md, "A flooding user").
+    double perSecond = 100;  // token refill per second; 0: no limit
+    double burst = 300;      // bucket size: what a quiet connection may send at once
     // A connection still over its rate this long after its excess began is disconnected; 0: never.
     int64_t disconnectAfterMs = 10000;
 };

@@ -20,13 +20,14 @@ mqtt::create_options benchCreateOptions() {
 }  // namespace
 
 BenchClient::BenchClient(const std::string& uri, const std::string& prefix, std::string uid,
-                         const std::string& password, Handler handler, int maxInflight)
+                         const std::string& password, Handler handler, int maxInflight,
+                         const std::string& clientIdSuffix, const std::string& commandsAs)
     : uid_(std::move(uid)),
       prefix_(prefix),
-      commandTopic_(prefix + "/c2s/" + uid_),
+      commandTopic_(prefix + "/c2s/" + (commandsAs.empty() ? uid_ : commandsAs)),
       inboxPrefix_(prefix + "/u/" + uid_ + "/"),
       handler_(std::move(handler)) {
-    client_ = newPahoClient(uri, uid_ + "-bench", benchCreateOptions());
+    client_ = newPahoClient(uri, uid_ + clientIdSuffix, benchCreateOptions());
     connectOptions_.set_mqtt_version(MQTTVERSION_5);
     connectOptions_.set_clean_start(true);
     connectOptions_.set_keep_alive_interval(60);

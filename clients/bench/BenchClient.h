@@ -42,9 +42,11 @@ class BenchClient {
                                        nlohmann::json&& payload, Clock::time_point arrived)>;
 
     // maxInflight: QoS 1 publishes awaiting their PUBACK; at most the broker's receive maximum
-    // (Parley's broker settings: 1000).
+    // (Parley's broker settings: 1000). The client id is uid + clientIdSuffix. `commandsAs`:
+    // publish on that user's command topic instead (which the broker refuses: a test of its ACL).
     BenchClient(const std::string& uri, const std::string& prefix, std::string uid,
-                const std::string& password, Handler handler, int maxInflight = 100);
+                const std::string& password, Handler handler, int maxInflight = 100,
+                const std::string& clientIdSuffix = "-bench", const std::string& commandsAs = "");
     ~BenchClient();
     BenchClient(const BenchClient&) = delete;
     BenchClient& operator=(const BenchClient&) = delete;

@@ -508,7 +508,7 @@ void expectThePluginRunsIn(const std::string& name, const std::string& config, c
     ASSERT_TRUE(broker.waitForLog(" running", 10s)) << config << "\n" << broker.log();
     ASSERT_TRUE(waitForPort(port, 5s));
     EXPECT_NE(broker.log().find("jwt_auth: topics parley/v1/..., service accounts parleyd; "
-                                "publishes per connection: 200/s, burst 600, disconnected after "
+                                "publishes per connection: 100/s, burst 300, disconnected after "
                                 "10.0 s"),
               std::string::npos)
         << broker.log();

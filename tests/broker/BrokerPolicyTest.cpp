@@ -239,8 +239,8 @@ TEST(BrokerPluginSettings, DefaultsNeedNoOptionAtAll) {
     EXPECT_TRUE(settings.keys.empty()) << "no keys: token login off";
     EXPECT_EQ(settings.topicPrefix, "parley/v1");
     EXPECT_EQ(settings.serviceUsers, (std::set<std::string, std::less<>>{"parleyd"}));
-    EXPECT_EQ(settings.publishLimits.perSecond, 200);
-    EXPECT_EQ(settings.publishLimits.burst, 600);
+    EXPECT_EQ(settings.publishLimits.perSecond, 100);
+    EXPECT_EQ(settings.publishLimits.burst, 300);
     EXPECT_EQ(settings.publishLimits.disconnectAfterMs, 10000);
     EXPECT_TRUE(settings.policy.reservedUsers.contains("parleyd"));
     EXPECT_TRUE(settings.policy.reservedUsers.contains("system"));

@@ -22,7 +22,7 @@ class MosquittoServer {
     // Starts the broker and waits (10 s) until it accepts connections; throws std::runtime_error
     // with the broker log if it does not. `pluginOptions` (whole `plugin_opt_*` lines) configure
     // the plugin; without them it runs on its defaults (service account parleyd, prefix
-    // parley/v1, 200 publishes/s per connection, no token keys). `extraConfig` (whole lines) goes
+    // parley/v1, 100 publishes/s per connection, no token keys). `extraConfig` (whole lines) goes
     // at the end of the config file.
     explicit MosquittoServer(std::vector<BrokerUser> users, std::string pluginOptions = "",
                              std::string extraConfig = "");
