@@ -42,7 +42,7 @@ void expectRefused(const std::string& user, const std::string& filter,
         << user << " " << filter << ": " << verdict.reason;
 }
 
-TEST(BrokerSubscriptions, AUserMaySubscribeToItsInboxAndToPresence) {
+TEST(BrokerSubscriptionPolicy, AUserMaySubscribeToItsInboxAndToPresence) {
     for (const char* filter :
          {"parley/v1/u/alice/#", "parley/v1/u/alice", "parley/v1/u/alice/resp",
           "parley/v1/u/alice/c/+", "parley/v1/u/alice/c/c0123456789abcdefghij",
@@ -52,7 +52,7 @@ TEST(BrokerSubscriptions, AUserMaySubscribeToItsInboxAndToPresence) {
     }
 }
 
-TEST(BrokerSubscriptions, SharedSubscriptionsAreForServiceAccountsOnly) {
+TEST(BrokerSubscriptionPolicy, SharedSubscriptionsAreForServiceAccountsOnly) {
     const std::string reason = "shared subscriptions are for the service accounts";
     expectRefused("alice", "$share/parleyd/parley/v1/c2s/+", reason);
     expectRefused("alice", "$share/mine/parley/v1/c2s/+", reason);
@@ -67,7 +67,7 @@ TEST(BrokerSubscriptions, SharedSubscriptionsAreForServiceAccountsOnly) {
     expectRefused("Parleyd", "$share/parleyd/parley/v1/c2s/+", reason);
 }
 
-TEST(BrokerSubscriptions, EverythingElseIsRefused) {
+TEST(BrokerSubscriptionPolicy, EverythingElseIsRefused) {
     const std::string reason = "a user may subscribe only to its own inbox (parley/v1/u/<uid>/...)";
     for (const char* filter :
          {"parley/v1/c2s/+", "parley/v1/c2s/#", "parley/v1/c2s/alice", "parley/v1/u/bob/#",
@@ -79,7 +79,7 @@ TEST(BrokerSubscriptions, EverythingElseIsRefused) {
     }
 }
 
-TEST(BrokerSubscriptions, ANameThatCannotBeAnInboxGetsPresenceOnly) {
+TEST(BrokerSubscriptionPolicy, ANameThatCannotBeAnInboxGetsPresenceOnly) {
     // Password-file names are not checked by anyone else: wildcards or '/' in a username must not
     // widen the inbox rule.
     expectRefused("a+b", "parley/v1/u/a+b/#", "own inbox");
@@ -89,7 +89,7 @@ TEST(BrokerSubscriptions, ANameThatCannotBeAnInboxGetsPresenceOnly) {
     expectAllowed("a+b", "parley/v1/presence/#");
 }
 
-TEST(BrokerSubscriptions, FollowsTheConfiguredTopicPrefix) {
+TEST(BrokerSubscriptionPolicy, FollowsTheConfiguredTopicPrefix) {
     const SubscriptionPolicy custom("chat/v2", {"svc"});
     EXPECT_EQ(custom.check("alice", "chat/v2/u/alice/#").decision, Decision::Allow);
     EXPECT_EQ(custom.check("alice", "chat/v2/presence/bob").decision, Decision::Allow);
@@ -115,7 +115,7 @@ int publish(PublishLimiter& limiter, const void* connection, int count, int64_t 
     return allowed;
 }
 
-TEST(BrokerPublishLimit, ABurstThenTheRate) {
+TEST(BrokerPublishLimiter, ABurstThenTheRate) {
     PublishLimiter limiter({10, 30, 0}, {"parleyd"});
     EXPECT_EQ(publish(limiter, &aliceConnection, 50, 1000), 30)
         << "a fresh connection may send its burst";
@@ -127,19 +127,19 @@ TEST(BrokerPublishLimit, ABurstThenTheRate) {
     EXPECT_EQ(publish(limiter, &bobConnection, 50, 60000, "bob", "bob-1"), 30);
 }
 
-TEST(BrokerPublishLimit, ServiceAccountsAreNeverLimited) {
+TEST(BrokerPublishLimiter, ServiceAccountsAreNeverLimited) {
     PublishLimiter limiter({10, 30, 1000}, {"parleyd"});
     EXPECT_EQ(publish(limiter, &parleydConnection, 10000, 1000, "parleyd", "parleyd-1"), 10000);
     EXPECT_TRUE(limiter.sweep(100000).disconnects.empty());
 }
 
-TEST(BrokerPublishLimit, ZeroRateTurnsItOff) {
+TEST(BrokerPublishLimiter, ZeroRateTurnsItOff) {
     PublishLimiter limiter({0, 30, 1000}, {});
     EXPECT_EQ(publish(limiter, &aliceConnection, 10000, 1000), 10000);
     EXPECT_EQ(limiter.tracked(), 0U);
 }
 
-TEST(BrokerPublishLimit, AnEpisodeIsReportedOnceWhenItBeginsAndOnceWhenItEnds) {
+TEST(BrokerPublishLimiter, AnEpisodeIsReportedOnceWhenItBeginsAndOnceWhenItEnds) {
     PublishLimiter limiter({10, 5, 0}, {});
     int began = 0;
     uint64_t dropped = 0;
@@ -176,7 +176,7 @@ TEST(BrokerPublishLimit, AnEpisodeIsReportedOnceWhenItBeginsAndOnceWhenItEnds) {
     EXPECT_EQ(beganAgain, 1);
 }
 
-TEST(BrokerPublishLimit, ASustainedExcessIsDisconnectedOnce) {
+TEST(BrokerPublishLimiter, ASustainedExcessIsDisconnectedOnce) {
     PublishLimiter limiter({10, 5, 5000}, {});
     std::vector<PublishLimiter::Disconnect> disconnects;
     for (int64_t t = 0; t <= 8000; t += 10) {  // 100/s against 10/s
@@ -197,7 +197,7 @@ TEST(BrokerPublishLimit, ASustainedExcessIsDisconnectedOnce) {
     EXPECT_EQ(limiter.tracked(), 0U);
 }
 
-TEST(BrokerPublishLimit, AnExcessWithPausesIsNotSustained) {
+TEST(BrokerPublishLimiter, AnExcessWithPausesIsNotSustained) {
     // Over the rate for 1 s, then quiet long enough to end the episode, again and again: never
     // disconnected, each burst of excess its own episode.
     PublishLimiter limiter({10, 5, 3000}, {});
@@ -214,7 +214,7 @@ TEST(BrokerPublishLimit, AnExcessWithPausesIsNotSustained) {
     EXPECT_EQ(began, 5);
 }
 
-TEST(BrokerPublishLimit, ADisconnectDuringAnEpisodeEndsIt) {
+TEST(BrokerPublishLimiter, ADisconnectDuringAnEpisodeEndsIt) {
     PublishLimiter limiter({10, 5, 0}, {});
     EXPECT_EQ(publish(limiter, &aliceConnection, 20, 0), 5);
     const auto ended = limiter.forget(&aliceConnection);
@@ -223,7 +223,7 @@ TEST(BrokerPublishLimit, ADisconnectDuringAnEpisodeEndsIt) {
     EXPECT_FALSE(limiter.forget(&aliceConnection).has_value());
 }
 
-TEST(BrokerPublishLimit, AReusedConnectionOfAnotherClientStartsAfresh) {
+TEST(BrokerPublishLimiter, AReusedConnectionOfAnotherClientStartsAfresh) {
     // The broker reuses the memory of a connection that is gone; if its disconnect was missed,
     // a different client id tells the new one from the old.
     PublishLimiter limiter({10, 5, 0}, {"parleyd"});
