@@ -504,7 +504,8 @@ void expectThePluginRunsIn(const std::string& name, const std::string& config, c
     SCOPED_TRACE(name);
     const std::string file = dir.file(name);
     std::ofstream(file) << config;
-    ChildProcess broker({"mosquitto", "-c", file}, dir.file(name + ".log"));
+    ChildProcess broker({"mosquitto", "-c", file}, dir.file(name + ".log"),
+                        MosquittoServer::environment());
     ASSERT_TRUE(broker.waitForLog(" running", 10s)) << config << "\n" << broker.log();
     ASSERT_TRUE(waitForPort(port, 5s));
     EXPECT_NE(broker.log().find("jwt_auth: topics parley/v1/..., service accounts parleyd; "

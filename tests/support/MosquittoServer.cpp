@@ -35,19 +35,19 @@ std::string readFile(const std::string& path) {
     return text.str();
 }
 
+}  // namespace
+
 // In a sanitized build Parley's broker plugin is instrumented too, and ASan must be the first
 // library of the process that loads it: the broker (not instrumented) gets it preloaded, with
 // libstdc++ (tests/support/CMakeLists.txt). Its own
 // leaks at exit are not Parley's and nobody reads its exit status, so leak checks are off there.
-std::map<std::string, std::string> brokerEnvironment() {
+std::map<std::string, std::string> MosquittoServer::environment() {
 #ifdef PARLEY_ASAN_PRELOAD
     return {{"LD_PRELOAD", PARLEY_ASAN_PRELOAD}, {"ASAN_OPTIONS", "detect_leaks=0"}};
 #else
     return {};
 #endif
 }
-
-}  // namespace
 
 MosquittoServer::MosquittoServer(std::vector<BrokerUser> users, std::string pluginOptions,
                                  std::string extraConfig)
@@ -124,7 +124,7 @@ bool MosquittoServer::tryStart() {
     process_.reset();
     const size_t logStart = readFile(logFile_).size();
     process_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{"mosquitto", "-c", configFile_}, logFile_, brokerEnvironment());
+        std::vector<std::string>{"mosquitto", "-c", configFile_}, logFile_, environment());
     const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
     while (true) {
         if (!process_->running()) {

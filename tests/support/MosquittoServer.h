@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,6 +49,10 @@ class MosquittoServer {
     // for tests that add users the way an operator does.
     const std::string& passwordFile() const { return passwordFile_; }
     int pid() const { return process_ ? process_->pid() : -1; }
+
+    // The environment a broker that loads Parley's plugin needs in this build (in a sanitized
+    // one, ASan preloaded): for tests that start a `mosquitto` of their own.
+    static std::map<std::string, std::string> environment();
 
   private:
     void writeConfig() const;
