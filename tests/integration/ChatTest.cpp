@@ -338,9 +338,10 @@ TEST_P(Chat, TheBrokerKeepsUsersInTheirOwnTopics) {
     auto bob = newClient();
     auto mallory = stack().connect("mallory");
     const std::string conv = open(*alice, bob->uid());
-    // Subscribing to someone else's inbox is accepted by Mosquitto 2.0.11 but delivers nothing.
-    mallory->subscribe("parley/v1/u/" + alice->uid() + "/#");
-    mallory->subscribe("parley/v1/u/+/c/#");
+    // Subscribing to someone else's inbox is refused by Parley's broker plugin (the acl_file
+    // alone would grant it and deliver nothing).
+    EXPECT_EQ(mallory->subscribeReasonCode("parley/v1/u/" + alice->uid() + "/#"), 0x87);
+    EXPECT_EQ(mallory->subscribeReasonCode("parley/v1/u/+/c/#"), 0x87);
     // Speaking for alice is refused by the broker.
     EXPECT_EQ(mallory->publishRaw("parley/v1/c2s/" + alice->uid(), json({{"op", "msg.send"},
                                                                          {"id", "forged"},

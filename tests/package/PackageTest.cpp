@@ -408,7 +408,7 @@ TEST(DebianPackage, InstallsRunsFromTheInstalledPathsAndPurgesCleanly) {
         EXPECT_NE(brokerConfig.find("\nplugin /usr/lib/parley/parley_jwt_auth.so\n"),
                   std::string::npos)
             << brokerConfig;
-        MosquittoServer broker({{"parleyd", parleydPassword}}, "", std::nullopt, brokerConfig);
+        MosquittoServer broker({{"parleyd", parleydPassword}}, {.parleyConfig = brokerConfig});
 
         // parleyd as the service would run it: the installed binary, as `parley`, reading the
         // installed password file; only the broker's address and the database's folder change,

@@ -35,11 +35,13 @@ std::string readFile(const std::string& path) {
     return text.str();
 }
 
+}  // namespace
+
 // In a sanitized build Parley's broker plugin is instrumented too, and ASan must be the first
 // library of the process that loads it: the broker (not instrumented) gets it preloaded, with
 // libstdc++ (tests/support/CMakeLists.txt). Its own
 // leaks at exit are not Parley's and nobody reads its exit status, so leak checks are off there.
-std::map<std::string, std::string> brokerEnvironment() {
+std::map<std::string, std::string> MosquittoServer::environment() {
 #ifdef PARLEY_ASAN_PRELOAD
     return {{"LD_PRELOAD", PARLEY_ASAN_PRELOAD}, {"ASAN_OPTIONS", "detect_leaks=0"}};
 #else
@@ -47,19 +49,16 @@ std::map<std::string, std::string> brokerEnvironment() {
 #endif
 }
 
-}  // namespace
-
-MosquittoServer::MosquittoServer(std::vector<BrokerUser> users, std::string extraConfig,
-                                 std::optional<BrokerTls> tls,
-                                 std::optional<std::string> parleyConfig)
+MosquittoServer::MosquittoServer(std::vector<BrokerUser> users, BrokerOptions options)
     : dir_("parley-mosquitto"),
       port_(freeLoopbackPort()),
-      tls_(std::move(tls)),
+      tls_(std::move(options.tls)),
       configFile_(dir_.file("mosquitto.conf")),
       passwordFile_(dir_.file("passwd")),
       logFile_(dir_.file("mosquitto.log")),
-      extraConfig_(std::move(extraConfig)),
-      parleyConfig_(std::move(parleyConfig)) {
+      pluginOptions_(std::move(options.pluginOptions)),
+      extraConfig_(std::move(options.extraConfig)),
+      parleyConfig_(std::move(options.parleyConfig)) {
     std::string passwords;
     for (const auto& user : users) {
         if (user.name.empty() || user.name.find(':') != std::string::npos) {
@@ -113,7 +112,11 @@ void MosquittoServer::writeConfig() const {
         config << *parleyConfig_ << (parleyConfig_->ends_with('\n') ? "" : "\n");
     } else {
         config << "acl_file " << brokerConfig << "/acl\n"
-               << "include_dir " << brokerConfig << "/conf.d\n";
+               << "include_dir " << brokerConfig << "/conf.d\n"
+               << "plugin " << PARLEY_BROKER_PLUGIN_PATH << "\n";
+        if (!pluginOptions_.empty()) {
+            config << pluginOptions_ << (pluginOptions_.back() == '\n' ? "" : "\n");
+        }
     }
     if (tls_) {
         for (const auto& [port, protocol] :
@@ -155,7 +158,7 @@ bool MosquittoServer::tryStart() {
     process_.reset();
     const size_t logStart = readFile(logFile_).size();
     process_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{"mosquitto", "-c", configFile_}, logFile_, brokerEnvironment());
+        std::vector<std::string>{"mosquitto", "-c", configFile_}, logFile_, environment());
     const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
     while (true) {
         if (!process_->running()) {
