@@ -553,6 +553,12 @@ int apiJsonDecode(lua_State* L) {
         return luaL_error(L, "parley.json.decode: the text is longer than %d bytes",
                           static_cast<int>(kMaxDecodeBytes));
     }
+    // The JSON reader ends its input at a NUL byte; JSON text never holds a raw one.
+    if (std::memchr(text, '\0', length) != nullptr) {
+        return luaL_error(L,
+                          "parley.json.decode: the text must be one JSON value and nothing "
+                          "else (it holds a NUL byte)");
+    }
     char error[kErrorBytes];
     bool pushed = true;
     if (!guarded(error, [&] {
