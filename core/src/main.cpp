@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "config/ConfigLoader.h"
+#include "hooks/FatalSignalReport.h"
 #include "ops/Metrics.h"
 #include "ops/OpsServer.h"
 #include "ops/TimedStore.h"
@@ -244,6 +245,8 @@ int main(int argc, char** argv) {
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
     spdlog::set_level(spdlog::level::from_str(config.log.level));
     spdlog::info("parleyd {} starting with {}", PARLEY_VERSION, configPath);
+    // A plugin's crash is parleyd's: the log then says which plugin, and in which hook or command.
+    parley::installFatalSignalReport();
 
     try {
         return run(config);

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "Paths.h"
@@ -21,8 +22,9 @@ constexpr auto kStopTimeout = std::chrono::seconds(15);
 
 }  // namespace
 
-ParleydProcess::ParleydProcess(std::string yamlText)
+ParleydProcess::ParleydProcess(std::string yamlText, std::map<std::string, std::string> extraEnv)
     : dir_("parley-parleyd"),
+      extraEnv_(std::move(extraEnv)),
       configFile_(dir_.file("parleyd.yaml")),
       logFile_(dir_.file("parleyd.log")) {
     std::ofstream config(configFile_, std::ios::binary | std::ios::trunc);
@@ -52,8 +54,8 @@ void ParleydProcess::launch() {
     const auto logStart = std::filesystem::file_size(logFile_, noLogYet);
     readySearchFrom_ = noLogYet ? 0 : logStart;
     process_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{parleydPath(), "--config", configFile_}, logFile_,
-        std::map<std::string, std::string>{}, dir_.path());
+        std::vector<std::string>{parleydPath(), "--config", configFile_}, logFile_, extraEnv_,
+        dir_.path());
 }
 
 void ParleydProcess::waitUntilReady(std::chrono::seconds readyTimeout) {
@@ -97,6 +99,28 @@ void ParleydProcess::checkSanitizerReports(int exitStatus) {
             return;
         }
     }
+}
+
+int ParleydProcess::waitForExit(std::chrono::milliseconds timeout, bool sanitizerReportExpected) {
+    if (!process_) {
+        throw std::logic_error("ParleydProcess::waitForExit: not running");
+    }
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (process_->running()) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            throw std::runtime_error("ParleydProcess: still running after " +
+                                     std::to_string(timeout.count()) + " ms");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    const int status = process_->terminate(std::chrono::milliseconds(0));  // the recorded one
+    process_.reset();
+    if (sanitizerReportExpected) {
+        checkedLogBytes_ = log().size();
+    } else {
+        checkSanitizerReports(status);
+    }
+    return status;
 }
 
 void ParleydProcess::kill9() {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -14,8 +15,9 @@ namespace parley::testing {
 class ParleydProcess {
   public:
     // Writes yamlText to <dir>/parleyd.yaml, runs `parleyd --config <that>` and waits (15 s) for
-    // "parleyd ready" in its log; throws std::runtime_error with the log otherwise.
-    explicit ParleydProcess(std::string yamlText);
+    // "parleyd ready" in its log; throws std::runtime_error with the log otherwise. `extraEnv`
+    // adds to parleyd's environment (ASAN_OPTIONS, say).
+    explicit ParleydProcess(std::string yamlText, std::map<std::string, std::string> extraEnv = {});
     ~ParleydProcess();
     ParleydProcess(const ParleydProcess&) = delete;
     ParleydProcess& operator=(const ParleydProcess&) = delete;
@@ -32,6 +34,11 @@ class ParleydProcess {
     void launch();
     void waitUntilReady(std::chrono::seconds readyTimeout = std::chrono::seconds(15));
     void kill9();
+    // Waits up to `timeout` for parleyd to exit by itself (it crashed, or refused to start) and
+    // returns its exit status, -signal if a signal ended it; throws std::runtime_error if it is
+    // still running (it is left running). A sanitizer report in the log fails the test unless
+    // `sanitizerReportExpected` (the test checks that report itself).
+    int waitForExit(std::chrono::milliseconds timeout, bool sanitizerReportExpected = false);
     bool running();
     // The running process's pid, or -1 while stopped.
     int pid() const { return process_ ? process_->pid() : -1; }
@@ -48,6 +55,7 @@ class ParleydProcess {
     void checkSanitizerReports(int exitStatus);
 
     TempDir dir_;
+    std::map<std::string, std::string> extraEnv_;
     std::string configFile_;
     std::string logFile_;
     size_t readySearchFrom_ = 0;             // where this start's log begins
