@@ -15,6 +15,7 @@
 
 #include "config/ConfigLoader.h"
 #include "hooks/FatalSignalReport.h"
+#include "lua/LuaRunner.h"
 #include "ops/Metrics.h"
 #include "ops/OpsServer.h"
 #include "ops/TimedStore.h"
@@ -153,7 +154,13 @@ int run(const parley::Config& config) {
                                         auto* server = serving.load();
                                         return server != nullptr ? server->hooks().stats()
                                                                  : nlohmann::json::object();
-                                    }});
+                                    },
+                                    [&] {
+                                        auto* server = serving.load();
+                                        return server != nullptr ? server->describeExtensions()
+                                                                 : nlohmann::json::array();
+                                    },
+                                    [] { return parley::LuaRunner::abandonedCount(); }});
         ops->start();
     }
     const auto version = migrateWhenReachable(*store, signals);

@@ -30,6 +30,7 @@ LuaExtension::~LuaExtension() {
     services_.cancelTimers(name_);  // waits for a timer callback of ours that is running
     if (current_) {
         current_->close();  // waits for the call in flight
+        std::lock_guard currentLock(currentMutex_);
         current_.reset();
     }
 }
@@ -56,6 +57,7 @@ void LuaExtension::activate(const std::shared_ptr<LuaScript>& next) {
         current_->close();
     }
     next->startTimers();
+    std::lock_guard currentLock(currentMutex_);
     current_ = next;
 }
 
@@ -68,6 +70,11 @@ void LuaExtension::start() {
     } catch (const std::exception& error) {
         throw ExtensionError(path_ + ": " + error.what());
     }
+}
+
+nlohmann::json LuaExtension::status() const {
+    std::lock_guard currentLock(currentMutex_);
+    return current_ ? current_->status() : nlohmann::json{{"state", "running"}};
 }
 
 bool LuaExtension::reload(std::string& error) {
