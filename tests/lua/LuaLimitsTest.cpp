@@ -55,6 +55,19 @@ const LimitCase kCases[] = {
     {"SendOfATableThatHoldsItsHalvesTwice",
      "local t = {'x'} for i = 1, 26 do t = {t, t} end parley.send('bob', {t = t})",
      "takes more than the script's memory limit"},
+    // Lua code that C runs (metamethods, comparators) is counted like any Lua code; a chain of
+    // __index tables ends at Lua's own limit.
+    {"TostringWithALoopingMetamethod",
+     "tostring(setmetatable({}, {__tostring = function() while true do end end}))", kBudget},
+    {"ConcatWithALoopingIndexFunction",
+     "table.concat(setmetatable({}, {__index = function() while true do end end}), '', 1, 2)",
+     kBudget},
+    {"IndexChainThatLoops", "local t = {} setmetatable(t, {__index = t}) local _ = t.x",
+     "'__index' chain too long"},
+    {"SortWithAComparatorThatLies",
+     "local t = {} for i = 1, 100000 do t[i] = i end table.sort(t, function() return true end)",
+     "invalid order function for sorting|instruction limit of [0-9]+ exceeded|time budget of "
+     "[0-9]+ ms exceeded"},
     // Each was bounded by its input, but did that work unseen: charged now, so the budget
     // counts it (before, these finished under the same instruction limit).
     {"SortOfHugeStrings",
