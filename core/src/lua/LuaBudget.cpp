@@ -75,6 +75,7 @@ void LuaBudget::start(std::chrono::milliseconds timeBudget) {
     stopped_ = false;
     reason_[0] = '\0';
     instructionsUsed_ = 0;
+    clockCheckedAt_ = 0;
     refusedPending_ = false;
     stoppedByRefusal_ = false;
     grownSinceClockCheck_ = 0;
@@ -136,7 +137,13 @@ void LuaBudget::checkLimits() {
 
 bool LuaBudget::charge(uint64_t instructions) {
     instructionsUsed_ += instructions;
-    checkLimits();
+    // The clock as often as the count hook reads it: every checkEvery_ instructions (a charge of
+    // that much work or more reads it at once).
+    if (instructionsUsed_ - clockCheckedAt_ >= static_cast<uint64_t>(checkEvery_) ||
+        instructionsUsed_ > static_cast<uint64_t>(instructionLimit_) || abandoned()) {
+        clockCheckedAt_ = instructionsUsed_;
+        checkLimits();
+    }
     return !stopped();
 }
 

@@ -85,6 +85,7 @@ class LuaBudget {
     bool running_ = false;
     bool stopped_ = false;
     uint64_t instructionsUsed_ = 0;
+    uint64_t clockCheckedAt_ = 0;  // instructionsUsed_ when charge() last read the clock
     std::chrono::steady_clock::time_point deadline_{};
     int64_t timeBudgetMs_ = 0;
     char reason_[128] = {};
