@@ -14,6 +14,8 @@
 #include "config/ConfigLoader.h"
 #include "config/SecretFile.h"
 #include "log/Logging.h"
+#include "hooks/FatalSignalReport.h"
+#include "lua/LuaRunner.h"
 #include "ops/Metrics.h"
 #include "ops/OpsServer.h"
 #include "ops/SystemdNotifier.h"
@@ -218,7 +220,13 @@ int run(const parley::Config& config) {
                                         auto* server = serving.load();
                                         return server != nullptr ? server->hooks().stats()
                                                                  : nlohmann::json::object();
-                                    }});
+                                    },
+                                    [&] {
+                                        auto* server = serving.load();
+                                        return server != nullptr ? server->describeExtensions()
+                                                                 : nlohmann::json::array();
+                                    },
+                                    [] { return parley::LuaRunner::abandonedCount(); }});
         ops->start();
     }
     const parley::ops::SystemdNotifier systemd;
@@ -332,6 +340,8 @@ int main(int argc, char** argv) {
 
     parley::log::configureLogging(config.log);
     spdlog::info("parleyd {} starting with {}", PARLEY_VERSION, configPath);
+    // A plugin's crash is parleyd's: the log then says which plugin, and in which hook or command.
+    parley::installFatalSignalReport();
 
     try {
         return run(config);

@@ -333,6 +333,38 @@ TEST_P(Chat, EveryBadInputGetsACodeAndChangesNothing) {
     EXPECT_TRUE(stack().parleyd().running());
 }
 
+TEST_P(Chat, ACommandFollowedByANulByteIsRefusedWhole) {
+    using namespace std::string_literals;
+    auto alice = newClient();
+    const std::string resp = "parley/v1/u/" + alice->uid() + "/resp";
+    const std::string c2s = "parley/v1/c2s/" + alice->uid();
+    // Whatever follows the object, a NUL byte included, makes the payload bad_request, and a
+    // second command after the NUL never runs.
+    const std::vector<std::string> payloads = {
+        R"({"op":"ping","id":"z1"})"s + '\0',
+        R"({"op":"ping","id":"z2"})"s + "\0garbage{"s,
+        R"({"op":"ping","id":"z3"})"s + '\0' + R"({"op":"ping","id":"z4"})"s,
+    };
+    alice->clearReceived();
+    for (const auto& payload : payloads) {
+        ASSERT_EQ(alice->publishRaw(c2s, payload), 0);
+    }
+    // The ping after them is answered last: by then every reply to the three has arrived.
+    ok(alice->request({{"op", "ping"}, {"id", "after"}}));
+    std::vector<json> replies;
+    for (const auto& received : alice->received()) {
+        if (received.topic == resp) {
+            replies.push_back(received.payload);
+        }
+    }
+    ASSERT_EQ(replies.size(), 4U) << json(replies);
+    for (size_t i = 0; i < 3; ++i) {
+        EXPECT_EQ(codeOf(replies[i]), "bad_request") << replies[i];
+        EXPECT_TRUE(replies[i]["id"].is_null()) << replies[i];
+    }
+    EXPECT_EQ(replies[3]["id"], "after");
+}
+
 TEST_P(Chat, TheBrokerKeepsUsersInTheirOwnTopics) {
     auto alice = newClient();
     auto bob = newClient();

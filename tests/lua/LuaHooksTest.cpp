@@ -404,6 +404,27 @@ TEST_F(LuaHooksTest, ConversationAndUserLookups) {
         << "scripts see the address admins set";
 }
 
+TEST_F(LuaHooksTest, JsonDecodeRefusesAnythingAfterTheValueNulIncluded) {
+    addScript("j",
+              "parley.command('test.run', function()\n"
+              "  local results = {}\n"
+              "  for i, text in ipairs({'{\"a\":1}\\0', '{\"a\":1}\\0garbage{',"
+              " '{\"a\":1}\\0{\"b\":2}', '{\"a\":1} x'}) do\n"
+              "    local ok, err = pcall(parley.json.decode, text)\n"
+              "    results[i] = ok and 'accepted' or err\n"
+              "  end\n"
+              "  local escaped = parley.json.decode('{\"a\":\"x\\\\u0000y\"} ')\n"
+              "  return {results = results, escaped = #escaped.a}\n"
+              "end)");
+    auto reply = run();
+    ASSERT_EQ(reply["results"].size(), 4U) << reply;
+    for (const auto& result : reply["results"]) {
+        EXPECT_NE(result.get<std::string>().find("parley.json.decode:"), std::string::npos)
+            << reply;
+    }
+    EXPECT_EQ(reply["escaped"], 3) << "an escaped NUL inside a string is text";
+}
+
 TEST_F(LuaHooksTest, JsonRoundTrip) {
     addScript("j",
               "parley.command('test.run', function()\n"

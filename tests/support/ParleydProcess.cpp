@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "Paths.h"
@@ -81,7 +82,7 @@ void ParleydProcess::launch() {
                 "--init-groups", "--pdeathsig=KILL",        "--"};
     }
     argv.insert(argv.end(), {launch_.binary, "--config", configFile_});
-    process_ = std::make_unique<ChildProcess>(argv, logFile_, std::map<std::string, std::string>{},
+    process_ = std::make_unique<ChildProcess>(argv, logFile_, launch_.env,
                                               dir_.path());
 }
 
@@ -126,6 +127,28 @@ void ParleydProcess::checkSanitizerReports(int exitStatus) {
             return;
         }
     }
+}
+
+int ParleydProcess::waitForExit(std::chrono::milliseconds timeout, bool sanitizerReportExpected) {
+    if (!process_) {
+        throw std::logic_error("ParleydProcess::waitForExit: not running");
+    }
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (process_->running()) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            throw std::runtime_error("ParleydProcess: still running after " +
+                                     std::to_string(timeout.count()) + " ms");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    const int status = process_->terminate(std::chrono::milliseconds(0));  // the recorded one
+    process_.reset();
+    if (sanitizerReportExpected) {
+        checkedLogBytes_ = log().size();
+    } else {
+        checkSanitizerReports(status);
+    }
+    return status;
 }
 
 void ParleydProcess::kill9() {

@@ -71,6 +71,28 @@ TEST_F(DecoderTest, RefusesNonObjects) {
     EXPECT_EQ(failure("").code, ErrorCode::BadRequest);
 }
 
+TEST_F(DecoderTest, RefusesAnythingAfterTheObjectNulIncluded) {
+    using namespace std::string_literals;
+    // JSON readers that stop at a NUL byte (a C string) must not let a command through with
+    // something after it: the whole payload is one object.
+    for (const std::string& payload :
+         {R"({"op":"ping","id":"z1"})"s + '\0', R"({"op":"ping","id":"z1"})"s + "\0garbage{"s,
+          R"({"op":"ping","id":"z1"})"s + '\0' + R"({"op":"ping","id":"z2"})"s,
+          R"({"op":"ping","id":"z1"} {"op":"ping","id":"z2"})"s, R"({"op":"ping"} x)"s,
+          "\0"s + R"({"op":"ping","id":"z1"})"s, R"({"op":"ping","id":"z1\u0000"})"s + '\0'}) {
+        auto failed = failure(payload);
+        EXPECT_EQ(failed.code, ErrorCode::BadRequest) << payload;
+        EXPECT_EQ(failed.replyUid, std::optional<std::string>("alice"));
+    }
+    // A NUL escaped inside a string is text like any other character, and whitespace may follow.
+    auto escaped = decoder.decode("parley/v1/c2s/alice",
+                                  R"({"op":"ping","x":"a\u0000b"} )"
+                                  "\n",
+                                  "");
+    ASSERT_TRUE(std::holds_alternative<Command>(escaped));
+    EXPECT_EQ(std::get<Command>(escaped).args["x"].get<std::string>(), "a\0b"s);
+}
+
 TEST_F(DecoderTest, RefusesOversizedPayloadWithoutParsing) {
     auto failed = failure(std::string(2000, '{'));
     EXPECT_EQ(failed.code, ErrorCode::TooLarge);

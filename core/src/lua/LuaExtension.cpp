@@ -63,6 +63,7 @@ LuaExtension::~LuaExtension() {
     services_.cancelTimers(name_);  // waits for a timer callback of ours that is running
     if (current_) {
         current_->close();  // waits for the call in flight
+        std::lock_guard currentLock(currentMutex_);
         current_.reset();
     }
 }
@@ -89,6 +90,7 @@ void LuaExtension::activate(const std::shared_ptr<LuaScript>& next) {
         current_->close();
     }
     next->startTimers();
+    std::lock_guard currentLock(currentMutex_);
     current_ = next;
 }
 
@@ -101,6 +103,11 @@ void LuaExtension::start() {
     } catch (const std::exception& error) {
         throw ExtensionError(path_ + ": " + error.what());
     }
+}
+
+nlohmann::json LuaExtension::status() const {
+    std::lock_guard currentLock(currentMutex_);
+    return current_ ? current_->status() : nlohmann::json{{"state", "running"}};
 }
 
 bool LuaExtension::reload(std::string& error) {

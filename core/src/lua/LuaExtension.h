@@ -43,6 +43,7 @@ class LuaExtension final : public Extension {
     // Compiles and runs the file in a new state; only if that succeeds (and the bus accepts its
     // registrations) does it replace the running version, whose state is then closed.
     bool reload(std::string& error) override;
+    nlohmann::json status() const override;
 
   private:
     std::shared_ptr<LuaScript> compile() const;
@@ -57,6 +58,8 @@ class LuaExtension final : public Extension {
     const int64_t instructionLimit_;
     ExtensionServices& services_;
     std::mutex mutex_;  // one load, reload or unload at a time
+    // Guards current_ for status(), which must not wait for a reload in progress.
+    mutable std::mutex currentMutex_;
     std::shared_ptr<LuaScript> current_;
 };
 

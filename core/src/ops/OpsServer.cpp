@@ -206,6 +206,24 @@ std::string OpsServer::metricsText() const {
             }
         }
     }
+    if (sources_.extensions) {
+        out.family("parley_extension_disabled", "gauge",
+                   "1 for a script the watchdog disabled (admin.extensions says why), until it "
+                   "is reloaded");
+        for (const auto& extension : sources_.extensions()) {
+            out.sample(
+                "parley_extension_disabled",
+                {{"extension", extension.value("name", "")}, {"kind", extension.value("kind", "")}},
+                extension.value("state", "") == "disabled" ? 1 : 0);
+        }
+    }
+    if (sources_.abandonedLuaThreads) {
+        out.family("parley_lua_abandoned_threads", "gauge",
+                   "Threads left behind with a script call the watchdog gave up on, since start "
+                   "(each may keep a core busy and its script's memory until parleyd restarts)");
+        out.sample("parley_lua_abandoned_threads", {},
+                   static_cast<double>(sources_.abandonedLuaThreads()));
+    }
     processMetrics(out);
     return out.text();
 }

@@ -6,6 +6,7 @@
 #include <exception>
 #include <iterator>
 
+#include "hooks/ExtensionCallScope.h"
 #include "parley/plugin.h"
 #include "plugins/HostTable.h"
 #include "plugins/PluginInstance.h"
@@ -59,6 +60,8 @@ class PluginExtension final : public Extension {
         instance_->withdraw();
         // plugin.h: cleanup runs with hooks, commands and timers removed and no callback running.
         try {
+            const ExtensionCallScope running("plugin", instance_->name(),
+                                             PARLEY_PLUGIN_CLEANUP_SYMBOL);
             cleanup_(instance_->handle(), state_);
         } catch (...) {
             spdlog::error("plugin '{}': parley_plugin_cleanup {}", instance_->name(),
@@ -118,6 +121,7 @@ OpenedPlugin openPlugin(const ExtensionConfig& config) {
 
     int chosen = 0;
     try {
+        const ExtensionCallScope running("plugin", config.name, PARLEY_PLUGIN_VERSION_SYMBOL);
         chosen = version(kSupportedAbiVersions, std::size(kSupportedAbiVersions));
     } catch (...) {
         throw refusal(config,
@@ -165,6 +169,7 @@ std::unique_ptr<Extension> loadPlugin(const ExtensionConfig& config, ExtensionSe
     void* state = nullptr;
     std::string failure;
     try {
+        const ExtensionCallScope running("plugin", config.name, PARLEY_PLUGIN_INIT_SYMBOL);
         const parley_status status = init(instance->handle(), &hostTable(), &state);
         if (status != PARLEY_OK) {
             failure = "parley_plugin_init failed with " + describeStatus(status);

@@ -512,12 +512,14 @@ TEST_P(Parleyctl, ReportsSanctionsAndAudit) {
 
 TEST_P(Parleyctl, ExtensionListAndReload) {
     auto listed = ctl({"extension", "list"});
-    EXPECT_EQ(cellsOf(lines(listed.out).at(0)), (std::vector<std::string>{"NAME", "KIND", "PATH"}));
+    EXPECT_EQ(cellsOf(lines(listed.out).at(0)),
+              (std::vector<std::string>{"NAME", "KIND", "PATH", "STATE"}));
     for (const char* name : {"moderation", "listings"}) {
         auto row = rowOf(listed.out, name);
-        ASSERT_EQ(row.size(), 3U) << listed.out;
+        ASSERT_EQ(row.size(), 4U) << listed.out;
         EXPECT_EQ(row[1], "script");
         EXPECT_TRUE(row[2].ends_with(std::string("scripts/") + name + ".lua")) << row[2];
+        EXPECT_EQ(row[3], "running");
     }
     EXPECT_TRUE(contains(listed.out, "EXTENSION  ")) << "the counters follow\n" << listed.out;
     auto described = ctlJson({"extension", "list"});
