@@ -39,9 +39,13 @@ constexpr const char* kUserPassword = "bench-pw";
 struct Scenario {
     std::string name;
     int groupSize;
-    double rate;            // 0: flood
-    long long flooder = 0;  // commands of one extra flooding user (LoadOptions::flooderCommands)
+    double rate;  // 0: flood
+    // Commands of one extra flooding user (LoadOptions::flooderCommands); kWholeRun: it floods
+    // as fast as it can for as long as the others send.
+    long long flooder = 0;
+    bool flooderDenied = false;  // LoadOptions::flooderDenied
 };
+constexpr long long kWholeRun = -1;
 
 struct Row {
     std::string target;  // "raw", "sqlite", "mariadb"
@@ -128,11 +132,12 @@ void printTable(const std::vector<Row>& rows) {
     }
     bool flooded = false;
     for (const auto& row : rows) {
-        flooded = flooded || row.scenario.flooder > 0;
+        flooded = flooded || row.scenario.flooder != 0;
     }
     if (flooded) {
-        std::cout << "\n| load | server | flooder sent | in s | stored | rate_limited | other "
-                     "refusals | unanswered |\n|---|---|---|---|---|---|---|---|\n";
+        std::cout << "\n| load | server | flooder sent | in s | dropped by the broker | stored | "
+                     "rate_limited | other refusals | unanswered | disconnected |\n"
+                     "|---|---|---|---|---|---|---|---|---|---|\n";
         for (const auto& row : rows) {
             const auto& r = row.report;
             if (row.scenario.flooder == 0) {
@@ -143,9 +148,32 @@ void printTable(const std::vector<Row>& rows) {
                 (code == "rate_limited" ? rateLimited : other) += count;
             }
             std::cout << "| " << row.scenario.name << " | " << row.target << " | " << r.flooderSent
-                      << " | " << fixed(r.flooderSendSeconds, 2) << " | " << r.flooderStored
-                      << " | " << rateLimited << " | " << other << " | " << r.flooderUnanswered
-                      << " |\n";
+                      << " | " << fixed(r.flooderSendSeconds, 2) << " | "
+                      << r.flooderRefusedAtBroker << " | " << r.flooderStored << " | "
+                      << rateLimited << " | " << other << " | " << r.flooderUnanswered << " | "
+                      << r.flooderReconnects << " |\n";
+        }
+        // The figure of flood fairness: the others' reply p99 with the flood against without it,
+        // same server, same run.
+        for (const auto& flood : rows) {
+            if (flood.scenario.flooder == 0) {
+                continue;
+            }
+            for (const auto& calm : rows) {
+                if (calm.target == flood.target && calm.scenario.flooder == 0 &&
+                    calm.scenario.groupSize == flood.scenario.groupSize &&
+                    calm.scenario.rate == flood.scenario.rate && calm.report.replyLatency.p99 > 0) {
+                    std::cout << "\n"
+                              << flood.target << ": the others' reply p99 "
+                              << fixed(flood.report.replyLatency.p99, 2) << " ms during the flood, "
+                              << fixed(calm.report.replyLatency.p99, 2) << " ms without it: "
+                              << fixed(flood.report.replyLatency.p99 / calm.report.replyLatency.p99,
+                                       2)
+                              << "x (p50 " << fixed(flood.report.replyLatency.p50, 2) << " / "
+                              << fixed(calm.report.replyLatency.p50, 2) << " ms)\n";
+                    break;
+                }
+            }
         }
     }
     std::cout << std::flush;
@@ -206,6 +234,28 @@ int main(int argc, char** argv) {
     app.add_option("--flooder", flooder,
                    "instead of the six loads: 1:1 at 1,000/s without and with one more user "
                    "sending this many msg.send as fast as it can (flood fairness)");
+    bool fairness = false;
+    app.add_flag("--fairness", fairness,
+                 "instead of the six loads: 1:1 at --fairness-rate without, then with one more "
+                 "user flooding as fast as it can for the whole run; prints the others' p99 "
+                 "during the flood against without it (docs/performance.md)");
+    double fairnessRate = 100;
+    app.add_option("--fairness-rate", fairnessRate, "the others' rate with --fairness (msg/s)")
+        ->capture_default_str()
+        ->check(CLI::Range(1.0, 100000.0));
+    bool floodDenied = false;
+    app.add_flag("--fairness-denied", floodDenied,
+                 "with --fairness, a third load: the flooder publishes where the broker's ACL "
+                 "refuses it, so its flood never reaches parleyd (what the broker's side of a "
+                 "flood costs the others)");
+    std::string brokerConf;
+    app.add_option("--broker-conf", brokerConf,
+                   "extra Mosquitto config lines, after Parley's settings, e.g. "
+                   "'max_inflight_messages 20'");
+    std::string pluginOptions;
+    app.add_option("--broker-plugin-options", pluginOptions,
+                   "plugin_opt_* lines for Parley's broker plugin, e.g. 'plugin_opt_publish_rate "
+                   "0' (no publish rate limit)");
     std::vector<std::string> loads;
     app.add_option("--load", loads,
                    "only this load, by its name in the table, e.g. '1:1, 1,000/s', or any other "
@@ -224,6 +274,20 @@ int main(int argc, char** argv) {
     if (flooder > 0) {
         scenarios = {{"1:1, 1,000/s", 2, 1000},
                      {"1:1, 1,000/s + flooder of " + std::to_string(flooder), 2, 1000, flooder}};
+    }
+    if (fairness) {
+        const auto rate = static_cast<long long>(fairnessRate);
+        std::string rateName = std::to_string(rate);
+        if (rateName.size() > 3) {
+            rateName.insert(rateName.size() - 3, ",");
+        }
+        scenarios = {{"1:1, " + rateName + "/s", 2, static_cast<double>(rate)},
+                     {"1:1, " + rateName + "/s + flooder at full speed", 2,
+                      static_cast<double>(rate), kWholeRun}};
+        if (floodDenied) {
+            scenarios.push_back({"1:1, " + rateName + "/s + flooder refused by the ACL", 2,
+                                 static_cast<double>(rate), kWholeRun, true});
+        }
     }
     if (!loads.empty()) {
         // In the order given: the table's own loads, or any other named the same way.
@@ -256,7 +320,8 @@ int main(int argc, char** argv) {
     }
     std::unique_ptr<MosquittoServer> broker;
     try {
-        broker = std::make_unique<MosquittoServer>(brokerUsers);
+        broker = std::make_unique<MosquittoServer>(
+            brokerUsers, BrokerOptions{.pluginOptions = pluginOptions, .extraConfig = brokerConf});
     } catch (const std::exception& error) {
         std::cerr << "parley-bench-suite: " << error.what() << '\n';
         return 3;
@@ -275,7 +340,10 @@ int main(int argc, char** argv) {
             options.drainSeconds = 30;
             options.serverPid = serverPid;
             options.databasePid = databasePid;
-            options.flooderCommands = scenario.flooder;
+            options.flooderCommands = std::max(0LL, scenario.flooder);
+            options.flooderWholeRun = scenario.flooder == kWholeRun;
+            options.flooderProgram = benchPath;
+            options.flooderDenied = scenario.flooderDenied;
             if (!timelineDir.empty()) {
                 options.timelinePath =
                     timelineDir + "/" + fileNameOf(target + ", " + scenario.name) + ".csv";

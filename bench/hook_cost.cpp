@@ -11,6 +11,12 @@
 // `rounds` times, interleaved, and the fastest run counts (other work on the machine only ever
 // adds time). SQLite dominates and varies by tens of microseconds, so a second table times the
 // hook chain alone: HookBus::beforeMessageStore called in a loop on the loaded server.
+//
+// The last scenario loads the shipped scripts/moderation.lua (two filtered words, no rate
+// limit), the whole filter of a message. Then the same for typing, the hottest event: N typing
+// commands (each relays one event, not stored) with no handler on event.before_deliver and with
+// moderation.lua's (no block stored: its key-value prefix read finds nothing), and that
+// chain alone.
 
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -38,6 +44,8 @@ struct Scenario {
     const char* label;
     const char* script;       // nullptr: no script
     bool nativeHook = false;  // a C++ hook that does nothing, registered on the bus directly
+    const char* scriptFile = nullptr;  // a script of scripts/, instead of `script`
+    json options = json::object();
 };
 
 struct Figures {
@@ -62,12 +70,23 @@ void withServer(const Scenario& scenario, int workers, Body&& body) {
     config.store.sqlite.path = (dir / "bench.db").string();
     config.store.sqlite.synchronous = "normal";
     config.server.workers = workers;
-    if (scenario.script != nullptr) {
-        const auto path = dir / "hook.lua";
-        std::ofstream(path) << scenario.script;
+    // The runs push every command at once: they measure the pipeline, not the ingress limits
+    // (which answered all but the first hundred rate_limited) or the typing rate limit.
+    config.limits.userCommandsPerSecond = 0;
+    config.limits.userQueuedCommands = 0;
+    config.typing.perSecond = 1e9;
+    config.typing.burst = 1000000000;
+    if (scenario.script != nullptr || scenario.scriptFile != nullptr) {
         parley::ExtensionConfig extension;
         extension.name = "bench";
-        extension.scriptPath = path.string();
+        if (scenario.scriptFile != nullptr) {
+            extension.scriptPath = std::string(PARLEY_SOURCE_DIR) + "/" + scenario.scriptFile;
+        } else {
+            const auto path = dir / "hook.lua";
+            std::ofstream(path) << scenario.script;
+            extension.scriptPath = path.string();
+        }
+        extension.options = scenario.options;
         config.extensions.push_back(extension);
     }
     parley::store::SqliteStore store(config.store.sqlite, 1000);
@@ -154,6 +173,57 @@ double hookCallNs(const Scenario& scenario, int calls) {
     return nanoseconds;
 }
 
+// Seconds for `count` typing commands of alice in her 1:1 with bob (one event to bob each).
+double runTyping(const Scenario& scenario, int count, int workers) {
+    double seconds = 0;
+    withServer(scenario, workers, [&](parley::Server& server, MemoryTransport& transport) {
+        const auto submit = [&](const json& command) {
+            server.onInbound(InboundMessage{"parley/v1/c2s/alice", command.dump(), ""});
+        };
+        submit({{"op", "conv.open"}, {"peer", "bob"}, {"id", "open"}});
+        auto opened = transport.waitFor("parley/v1/u/alice/resp",
+                                        [](const json& reply) { return reply["id"] == "open"; });
+        const std::string conv = opened.payload["conv"];
+        const json typing = {{"op", "typing"}, {"conv", conv}, {"state", "start"}};
+        submit(typing);
+        transport.waitFor("parley/v1/u/bob/c/" + conv,
+                          [](const json& event) { return event["ev"] == "typing"; });
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        const size_t before = transport.count();
+        const auto started = std::chrono::steady_clock::now();
+        for (int i = 0; i < count; ++i) {
+            submit(typing);
+        }
+        waitForCount(transport, before + 2 * static_cast<size_t>(count));  // event and reply
+        seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    });
+    return seconds;
+}
+
+// Nanoseconds per HookBus::beforeDeliver call for a typing event to one recipient.
+double deliverCallNs(const Scenario& scenario, int calls) {
+    double nanoseconds = 0;
+    withServer(scenario, 1, [&](parley::Server& server, MemoryTransport&) {
+        // One draft for every call: no handler here drops a recipient (no block is stored), and
+        // building it is TypingHandler's cost only when there are handlers.
+        parley::DeliveryDraft draft{
+            "typing",
+            "c1",
+            "alice",
+            {{"ev", "typing"}, {"conv", "c1"}, {"user", "alice"}, {"state", "start"}},
+            {"bob"}};
+        const auto started = std::chrono::steady_clock::now();
+        for (int i = 0; i < calls; ++i) {
+            server.hooks().beforeDeliver(draft);
+        }
+        nanoseconds =
+            std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - started)
+                .count() /
+            calls;
+    });
+    return nanoseconds;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -175,6 +245,8 @@ int main(int argc, char** argv) {
          "  event.body = event.body:gsub('number', 'no.')\n"
          "  event.meta = {checked = true}\n"
          "end)\n"},
+        {"moderation", nullptr, false, "scripts/moderation.lua",
+         json{{"messages_per_minute", 0}, {"words", {"scam", "cr\u00E9dit"}}}},
     };
     std::printf(
         "%d msg.send per run, best of %d, %d worker(s), one conversation, "
@@ -198,7 +270,7 @@ int main(int argc, char** argv) {
         const Scenario& scenario = scenarios[i];
         const Figures figures{best[i], messages};
         const double perMessageUs = figures.seconds * 1e6 / figures.messages;
-        if (scenario.script == nullptr && !scenario.nativeHook) {
+        if (scenario.script == nullptr && scenario.scriptFile == nullptr && !scenario.nativeHook) {
             baseline = perMessageUs;
         }
         if (scenario.nativeHook) {
@@ -206,7 +278,9 @@ int main(int argc, char** argv) {
         }
         std::printf("%-12s %12.0f %14.2f %16.2f %16.2f\n", scenario.label,
                     figures.messages / figures.seconds, perMessageUs, perMessageUs - baseline,
-                    scenario.script != nullptr ? perMessageUs - native : 0.0);
+                    scenario.script != nullptr || scenario.scriptFile != nullptr
+                        ? perMessageUs - native
+                        : 0.0);
     }
 
     constexpr int kCalls = 200000;
@@ -214,6 +288,33 @@ int main(int argc, char** argv) {
     std::printf("%-12s %14s\n", "hooks", "ns/call");
     for (const auto& scenario : scenarios) {
         std::printf("%-12s %14.0f\n", scenario.label, hookCallNs(scenario, kCalls));
+    }
+
+    const Scenario typingScenarios[] = {scenarios[0], scenarios[4]};
+    double typingBest[2] = {};
+    for (int round = 0; round < rounds; ++round) {
+        for (size_t i = 0; i < 2; ++i) {
+            const double seconds = runTyping(typingScenarios[i], messages, workers);
+            if (round == 0 || seconds < typingBest[i]) {
+                typingBest[i] = seconds;
+            }
+        }
+    }
+    std::printf("\n%d typing commands per run (1:1, one recipient), best of %d\n", messages,
+                rounds);
+    std::printf("%-12s %12s %14s %16s\n", "hooks", "typing/s", "us/typing", "vs none (us)");
+    for (size_t i = 0; i < 2; ++i) {
+        const double perTypingUs = typingBest[i] * 1e6 / messages;
+        std::printf("%-12s %12.0f %14.2f %16.2f\n", typingScenarios[i].label,
+                    messages / typingBest[i], perTypingUs,
+                    perTypingUs - typingBest[0] * 1e6 / messages);
+    }
+    constexpr int kDeliverCalls = 20000;
+    std::printf("\nthe event.before_deliver chain alone, %d calls (HookBus::beforeDeliver)\n",
+                kDeliverCalls);
+    std::printf("%-12s %14s\n", "hooks", "ns/call");
+    for (const auto& scenario : typingScenarios) {
+        std::printf("%-12s %14.0f\n", scenario.label, deliverCallNs(scenario, kDeliverCalls));
     }
     return 0;
 }

@@ -18,6 +18,13 @@ local CONTEXT = options.context_type or "listing"
 local refuseWhenClosed = options.refuse_when_closed ~= false
 local closedNotice = options.closed_notice ~= false
 
+-- A status notice's cmid is "n:<conv>:<number of the change>" (at most 35 characters), and the
+-- stored cmid is "<name>:" and that, at most 64 characters.
+if #parley.name > 28 then
+  error("listings.lua: the extension's name must be at most 28 characters (it is part of the "
+    .. "status notices' cmids), not '" .. parley.name .. "'")
+end
+
 local STATUSES = { open = true, sold = true, closed = true }
 local NOTICES = {
   sold = "This listing has been sold.",
@@ -33,6 +40,16 @@ end
 local function check(cond, message)
   if not cond then
     error({ code = "bad_request", message = message })
+  end
+end
+
+-- Posts the notice of the listing's last status change in each of its threads. The cmid names
+-- the thread and the change, so every thread gets its own notice (all are sent by "system"), and
+-- posting again after a partial failure stores nothing twice.
+local function postNotices(listing, threads)
+  for _, conv in ipairs(threads) do
+    parley.post(conv, NOTICES[listing.status], { listing = listing.id, status = listing.status },
+      string.format("n:%s:%d", conv, listing.status_changes))
   end
 end
 
@@ -81,18 +98,23 @@ parley.command("listing.upsert", function(cmd, ctx)
   listing.price = cmd.price or listing.price
   listing.updated_at = parley.now()
   listing.updated_by = ctx.user
+  local changed = previousStatus ~= nil and previousStatus ~= listing.status
+  if changed then
+    -- Numbers the change: two changes in one millisecond still get notices of their own.
+    listing.status_changes = (listing.status_changes or 0) + 1
+    -- Kept until every thread has its notice: a retry of a command that failed half way (the
+    -- status is stored, so it is no change any more) posts the rest.
+    listing.notices_pending = closedNotice or nil
+  end
   parley.kv.set("listing:" .. listing.id, parley.json.encode(listing))
 
   -- Every thread about it shows the new title and status.
   local threads = parley.context.update(CONTEXT, listing.id,
     { title = listing.title, status = listing.status })
-  local changed = previousStatus ~= nil and previousStatus ~= listing.status
-  if changed and closedNotice then
-    for _, conv in ipairs(threads) do
-      -- The cmid makes the notice idempotent: an admin retrying the command posts it once.
-      parley.post(conv, NOTICES[listing.status], { listing = listing.id, status = listing.status },
-        "status:" .. listing.id .. ":" .. listing.status .. ":" .. listing.updated_at)
-    end
+  if listing.notices_pending then
+    postNotices(listing, threads)
+    listing.notices_pending = nil
+    parley.kv.set("listing:" .. listing.id, parley.json.encode(listing))
   end
   parley.log("info", string.format("listing %s by %s: %s, %s, %d thread(s)", listing.id,
     listing.owner, listing.status, changed and "status changed" or "updated", #threads))

@@ -15,8 +15,11 @@
 --
 -- Everything it keeps is in its key-value store:
 --   block:<a>:<b>      a blocks b                  sanction:<uid>  mute/suspension, expires
+--   hide:<a>:<b>:<a>, hide:<b>:<a>:<a>  the same block, listed from either side; hide-index:
+--                      the blocks of earlier versions have theirs
 --   report:<n>         a report (n zero-padded)    open:<n>        an open report (the queue)
---   audit:<age>:<n>    one moderation action, newest first (age = 9999999999999 - time)
+--   audit:<age>:<m>    one moderation action, newest first (age = 9999999999999 - time,
+--                      m = 9999999999 - its number: of one millisecond, the last is first)
 --   rl:<kind>:<uid>:<window>  rate-limit counters (expire with their window)
 --   spoke:<conv>:<uid>  uid has written in a first-contact conversation
 
@@ -32,9 +35,15 @@ for _, contextType in ipairs(options.redact_first_contact or { "listing" }) do
   FIRST_CONTACT[contextType] = true
 end
 
+-- Words are compared by their confusables skeleton (parley.text.skeleton): capitals, accents in
+-- other case ("CRÉDIT"), full-width forms, invisible characters and look-alike letters from other
+-- scripts (Cyrillic "ѕсаm") all reach the same skeleton as the word.
 local WORDS = {}
 for _, word in ipairs(options.words or {}) do
-  WORDS[#WORDS + 1] = string.lower(word)
+  local skeleton = parley.text.skeleton(word)
+  if skeleton ~= "" then
+    WORDS[#WORDS + 1] = skeleton
+  end
 end
 
 -- Helpers -------------------------------------------------------------------------------------
@@ -51,7 +60,8 @@ local function audit(actor, action, fields)
   local entry = fields or {}
   entry.actor, entry.action, entry.ts = actor, action, parley.now()
   local n = parley.kv.incr("audit-seq")
-  parley.kv.set(string.format("audit:%013d:%08d", 9999999999999 - entry.ts, n), json(entry))
+  parley.kv.set(string.format("audit:%013d:%010d", 9999999999999 - entry.ts, 9999999999 - n),
+    json(entry))
   parley.log("info", string.format("moderation: %s by %s %s", action, actor, json(fields or {})))
 end
 
@@ -83,6 +93,45 @@ local function blockedEitherWay(a, b)
     parley.kv.get("block:" .. b .. ":" .. a) ~= nil
 end
 
+-- When a blocks b, the block is also kept as hide:<a>:<b>:<a> and hide:<b>:<a>:<a> (the last
+-- part: who blocked), so everyone a user must not see or be seen by, either way, is one prefix
+-- read: typing and read events pay one query, whatever the group's size.
+local function hideKeys(blocker, blocked)
+  return "hide:" .. blocker .. ":" .. blocked .. ":" .. blocker,
+    "hide:" .. blocked .. ":" .. blocker .. ":" .. blocker
+end
+
+local function blockedSet(uid)
+  local found = {}
+  local prefix = "hide:" .. uid .. ":"
+  for _, entry in ipairs(parley.kv.list(prefix, 1000)) do
+    found[entry.key:sub(#prefix + 1):match("^[^:]+")] = true
+  end
+  return found
+end
+
+-- Blocks stored by a version of this script without the hide: entries get them, once.
+parley.timer.after(0, function()
+  if parley.kv.get("hide-index") then
+    return
+  end
+  local blocks = parley.kv.list("block:", 1000)
+  for _, entry in ipairs(blocks) do
+    local blocker, blocked = entry.key:match("^block:([^:]+):([^:]+)$")
+    if blocker then
+      local mine, theirs = hideKeys(blocker, blocked)
+      parley.kv.set(mine, entry.value)
+      parley.kv.set(theirs, entry.value)
+    end
+  end
+  if #blocks < 1000 then
+    parley.kv.set("hide-index", "1")
+  else
+    parley.log("warn", "moderation: more than 1000 blocks were stored before typing and read "
+      .. "events were hidden; the first 1000 hide them now, the others once made again")
+  end
+end)
+
 local function otherMember(members, self)
   for _, uid in ipairs(members) do
     if uid ~= self then
@@ -92,62 +141,122 @@ local function otherMember(members, self)
 end
 
 -- The content filter -------------------------------------------------------------------------
+--
+-- Every rule matches the folded text (parley.text: the skeleton for words and links, the
+-- normalized text for phone numbers), so "HTTPS://", "WWW.", "ｓｃａｍ" or "sc<zero-width space>am"
+-- are caught like their plain forms, and replaces what it matched in the original text: the stored
+-- message is the sender's text with only the matched spans replaced.
 
 local LINK = "https?://[%w%-%._~:/%?#%[%]@!%$&'%(%)%*%+,;=%%]+"
 local BARE_LINK = "www%.[%w%-%.]+%.%a%a+[%w%-%._~:/%?#@!%$&'%*%+,;=%%]*"
 local PHONE = "[%+%(]?%d[%d %-%.%(%)]*%d"
 
+-- Spans {first, last, replacement} of `text` (byte positions) where `pattern` matches `folded`;
+-- first and last map folded bytes back to the text (parley.text's spans).
+local function findSpans(spans, folded, first, last, pattern, replacement)
+  local init = 1
+  while true do
+    local s, e = folded:find(pattern, init)
+    if not s then
+      return spans
+    end
+    if e >= s then
+      local found = replacement
+      if type(replacement) == "function" then
+        found = replacement(folded:sub(s, e))
+      end
+      if found then
+        spans[#spans + 1] = { first[s], last[e], found }
+      end
+    end
+    init = math.max(e, s) + 1
+  end
+end
+
+-- The text with each span replaced; a span overlapping an earlier one is left out.
+local function replaceSpans(text, spans)
+  table.sort(spans, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] > b[2]) end)
+  local out, kept, position = {}, 0, 1
+  for _, span in ipairs(spans) do
+    if span[1] >= position then
+      out[#out + 1] = text:sub(position, span[1] - 1)
+      out[#out + 1] = span[3]
+      position = span[2] + 1
+      kept = kept + 1
+    end
+  end
+  out[#out + 1] = text:sub(position)
+  return table.concat(out), kept
+end
+
+local function linkSpans(text)
+  local skeleton, first, last = parley.text.skeleton(text, true)
+  local spans = findSpans({}, skeleton, first, last, LINK, "[link removed]")
+  return findSpans(spans, skeleton, first, last, BARE_LINK, "[link removed]")
+end
+
 local function countLinks(text)
-  local count = 0
-  for _ in text:gmatch(LINK) do count = count + 1 end
-  for _ in text:gmatch(BARE_LINK) do count = count + 1 end
+  local _, count = replaceSpans(text, linkSpans(text))
   return count
 end
 
 local function redactContacts(text)
-  local redacted = text:gsub(LINK, "[link removed]"):gsub(BARE_LINK, "[link removed]")
+  local spans = linkSpans(text)
   -- Phone numbers: at least 7 digits in a run of digits, spaces and separators.
-  redacted = redacted:gsub(PHONE, function(found)
+  local normalized, first, last = parley.text.normalize(text, true)
+  findSpans(spans, normalized, first, last, PHONE, function(found)
     local digits = found:gsub("%D", "")
-    if #digits >= 7 then
-      return "[phone removed]"
-    end
-    return found
+    return #digits >= 7 and "[phone removed]" or nil
   end)
-  return redacted
+  return (replaceSpans(text, spans))
 end
 
--- Whole words, case-insensitively; returns the text with them masked, and whether any matched.
+-- Whether the character of the original text that folded byte i came from is part of a word: an
+-- ASCII letter or digit, or any character outside the punctuation, symbol and emoji blocks.
+local function isWordCharacter(text, folded, first, i)
+  local byte = folded:byte(i)
+  if not byte then
+    return false
+  end
+  if byte < 128 then
+    return string.char(byte):find("%w") ~= nil
+  end
+  local code = utf8.codepoint(text, first[i])
+  return not (code < 0xC0 or code == 0xD7 or code == 0xF7 or
+    (code >= 0x2000 and code <= 0x2BFF) or (code >= 0x3000 and code <= 0x303F) or
+    (code >= 0xFE30 and code <= 0xFE4F) or (code >= 0x1F000 and code <= 0x1FAFF))
+end
+
+-- Whole words, compared by skeleton; returns the text with them masked (one * per character the
+-- reader saw), and whether any matched.
 local function maskWords(text)
   if #WORDS == 0 then
     return text, false
   end
-  local lowered = string.lower(text)
-  local hit = false
-  local out = {}
-  local i = 1
-  while i <= #text do
-    local matched
-    for _, word in ipairs(WORDS) do
-      if lowered:sub(i, i + #word - 1) == word then
-        local before = i == 1 and "" or lowered:sub(i - 1, i - 1)
-        local after = lowered:sub(i + #word, i + #word)
-        if not before:find("[%w]") and not after:find("[%w]") then
-          matched = word
-          break
-        end
+  local skeleton, first, last = parley.text.skeleton(text, true)
+  local spans = {}
+  for _, word in ipairs(WORDS) do
+    local init = 1
+    while true do
+      local s, e = skeleton:find(word, init, true)
+      if not s then
+        break
       end
-    end
-    if matched then
-      out[#out + 1] = string.rep("*", #matched)
-      i = i + #matched
-      hit = true
-    else
-      out[#out + 1] = text:sub(i, i)
-      i = i + 1
+      -- The byte before may end a character of several bytes: classify that character.
+      local before = s > 1 and utf8.offset(skeleton, 0, s - 1) or nil
+      if not (before and isWordCharacter(text, skeleton, first, before)) and
+          not isWordCharacter(text, skeleton, first, e + 1) then
+        local original = text:sub(first[s], last[e])
+        spans[#spans + 1] = { first[s], last[e],
+          string.rep("*", utf8.len(parley.text.normalize(original))) }
+      end
+      init = s + 1
     end
   end
-  return table.concat(out), hit
+  if #spans == 0 then
+    return text, false
+  end
+  return (replaceSpans(text, spans)), true
 end
 
 -- Hooks ---------------------------------------------------------------------------------------
@@ -200,11 +309,12 @@ parley.hook("message.before_store", function(message)
   end
 end)
 
+-- A muted or suspended user starts no conversation (opening an existing one is reading it).
 parley.hook("conversation.before_create", function(conv)
-  local sanction, untilTs = sanctionOf(conv.creator)
-  if sanction == "suspended" then
-    return false, "forbidden", "you are suspended until " .. untilTs,
-      { moderation = sanction, ["until"] = untilTs }
+  local sanction, untilTs, reason = sanctionOf(conv.creator)
+  if sanction then
+    return false, "forbidden", "you are " .. sanction .. " until " .. untilTs,
+      { moderation = sanction, ["until"] = untilTs, reason = reason }
   end
   if CONVERSATIONS_PER_HOUR > 0 then
     local count, retryAfter = countInWindow("conv", conv.creator, 3600000)
@@ -213,12 +323,31 @@ parley.hook("conversation.before_create", function(conv)
         " new conversations an hour", { retry_after_ms = retryAfter }
     end
   end
-  if conv.kind == "direct" then
-    local peer = otherMember(conv.members, conv.creator)
-    if peer and blockedEitherWay(conv.creator, peer) then
-      return false, "forbidden", "not allowed"
+end)
+
+-- Every conv.open, of a new 1:1 or of an existing one: none between people who blocked each
+-- other (1:1 conversations are only ever created by conv.open, so this covers creation too).
+parley.hook("conversation.before_open", function(open)
+  local peer = otherMember(open.members, open.user)
+  if peer and blockedEitherWay(open.user, peer) then
+    return false, "forbidden", "not allowed"
+  end
+end)
+
+-- Typing and read events are not delivered between people who blocked each other, in any
+-- conversation they share (groups included), either way.
+parley.hook("event.before_deliver", function(event)
+  local hidden = blockedSet(event.user)
+  if next(hidden) == nil then
+    return
+  end
+  local kept = {}
+  for _, uid in ipairs(event.recipients) do
+    if not hidden[uid] then
+      kept[#kept + 1] = uid
     end
   end
+  event.recipients = kept
 end)
 
 -- Users' commands -----------------------------------------------------------------------------
@@ -227,7 +356,12 @@ parley.command("mod.block", function(cmd, ctx)
   if not isUid(cmd.user) or cmd.user == ctx.user then
     return false, "bad_request", "\"user\" must be another user's id"
   end
-  parley.kv.set("block:" .. ctx.user .. ":" .. cmd.user, tostring(parley.now()))
+  local now = tostring(parley.now())
+  local mine, theirs = hideKeys(ctx.user, cmd.user)
+  parley.kv.set(mine, now)
+  parley.kv.set(theirs, now)
+  parley.kv.set("block:" .. ctx.user .. ":" .. cmd.user, now)
+  audit(ctx.user, "block", { user = cmd.user })
   return { blocked = cmd.user }
 end)
 
@@ -235,7 +369,14 @@ parley.command("mod.unblock", function(cmd, ctx)
   if not isUid(cmd.user) then
     return false, "bad_request", "\"user\" must be a user id"
   end
-  return { unblocked = cmd.user, was_blocked = parley.kv.delete("block:" .. ctx.user .. ":" .. cmd.user) }
+  local wasBlocked = parley.kv.delete("block:" .. ctx.user .. ":" .. cmd.user)
+  local mine, theirs = hideKeys(ctx.user, cmd.user)
+  parley.kv.delete(mine)
+  parley.kv.delete(theirs)
+  if wasBlocked then
+    audit(ctx.user, "unblock", { user = cmd.user })
+  end
+  return { unblocked = cmd.user, was_blocked = wasBlocked }
 end)
 
 parley.command("mod.blocked", function(cmd, ctx)
@@ -283,6 +424,7 @@ parley.command("mod.report", function(cmd, ctx)
   }
   parley.kv.set("report:" .. id, json(report))
   parley.kv.set("open:" .. id, "1")
+  audit(ctx.user, "report", { report = id, conv = cmd.conv, user = cmd.user, seq = cmd.seq })
   return { report = id }
 end)
 

@@ -6,10 +6,10 @@ PARLEY_RUN_PACKAGES=(
     g++ cmake ninja-build pkg-config
     libpaho-mqttpp-dev libpaho-mqtt-dev
     libmysqlcppconn-dev libsqlite3-dev libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev
-    liblua5.4-dev libcpp-httplib-dev
+    liblua5.4-dev libcpp-httplib-dev libicu-dev
     libcli11-dev libncurses-dev
     mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev libjwt-dev libssl-dev
-    openssl
+    openssl libsystemd-dev
 )
 # Node and npm, for the TypeScript SDK and the web client (clients/js, clients/web): installed
 # from Debian only when the machine has no `node` or `npm` of its own (parley_install_node).
@@ -17,11 +17,19 @@ PARLEY_RUN_PACKAGES=(
 # package would conflict with it, so neither is installed over a Node that is there.
 PARLEY_NODE_PACKAGES=(nodejs npm)
 PARLEY_NODE_MIN_VERSION=18.19
-# Also needed to run the whole test suite: GoogleTest, a MariaDB server the tests start
-# themselves (the system's MariaDB service is not used), and for the web client's browser tests
-# Chromium (driven by npm's playwright-core), certutil to make it trust the test CA, and a font.
-PARLEY_TEST_PACKAGES=(
+# To build the Debian package (tools/package.sh): CPack's DEB generator runs dpkg-shlibdeps
+# (dpkg-dev) to compute Depends, and `file` to find the ELF files it must look at. adduser is what
+# the package's postinst runs; systemd has `systemd-analyze verify` for the unit.
+PARLEY_PACKAGE_PACKAGES=(
     "${PARLEY_RUN_PACKAGES[@]}"
+    dpkg-dev file adduser systemd
+)
+# Also needed to run the whole test suite: GoogleTest, a MariaDB server the tests start themselves
+# (the system's MariaDB service is not used), what builds the package (a test installs it), and
+# for the web client's browser tests Chromium (driven by npm's playwright-core), certutil to make
+# it trust the test CA, and a font.
+PARLEY_TEST_PACKAGES=(
+    "${PARLEY_PACKAGE_PACKAGES[@]}"
     libgtest-dev libgmock-dev
     mariadb-server mariadb-client
     tmux

@@ -16,7 +16,7 @@ source tools/deps.sh
 PARLEY_CMAKE_ARGS=(-DPARLEY_BUILD_TESTS=OFF)
 
 parley_install_packages "${PARLEY_RUN_PACKAGES[@]}"
-parley_build build parleyd parley_jwt_auth parley-token parley parleyctl parley-bench
+parley_build build parleyd parley_jwt_auth parley-token parley parleyctl parley-bench parley_echo
 
 tools/down.sh --quiet
 
@@ -88,7 +88,6 @@ fi
 # parley-bench).
 sed -e "s/^listener 8883 /listener $MQTT_PORT /" -e "s/^listener 9443 /listener $WS_PORT /" \
     config/mosquitto/dev.conf > var/dev/mosquitto.conf
-cat config/mosquitto/jwt-dev.conf >> var/dev/mosquitto.conf
 sed -e "s|uri: ssl://127.0.0.1:8883|uri: ssl://127.0.0.1:$MQTT_PORT|" \
     -e "s|^admins: \[\]\$|admins: [admin]|" \
     -e "s|^extensions: \[\]\$|extensions: [{name: moderation, script: scripts/moderation.lua, options: {messages_per_minute: 0, conversations_per_hour: 0}}, {name: listings, script: scripts/listings.lua}]|" \

@@ -31,6 +31,38 @@ bool booleanOption(const std::string& name, const std::string& value) {
     throw std::runtime_error("plugin_opt_" + name + " must be true or false, not '" + value + "'");
 }
 
+// A comma-separated list of names, blanks around them ignored.
+std::set<std::string, std::less<>> nameList(const std::string& value) {
+    std::set<std::string, std::less<>> names;
+    size_t start = 0;
+    while (start <= value.size()) {
+        size_t comma = value.find(',', start);
+        if (comma == std::string::npos) {
+            comma = value.size();
+        }
+        std::string name = value.substr(start, comma - start);
+        name.erase(0, name.find_first_not_of(' '));
+        name.erase(name.find_last_not_of(' ') + 1);
+        if (!name.empty()) {
+            names.insert(name);
+        }
+        start = comma + 1;
+    }
+    return names;
+}
+
+// parleyd's topics.prefix: topic levels without wildcards, not starting or ending with '/'.
+std::string topicPrefixOption(const std::string& value) {
+    if (value.empty() || value.front() == '/' || value.back() == '/' || value.front() == '$' ||
+        value.find_first_of("+#") != std::string::npos) {
+        throw std::runtime_error(
+            "plugin_opt_topic_prefix must be topic levels without wildcards, '$' or a leading "
+            "or trailing '/', such as parley/v1; not '" +
+            value + "'");
+    }
+    return value;
+}
+
 // "hs256_secret_file" or "hs256_secret_file.KID": the algorithm and kid of a key option.
 bool keyOption(const std::string& name, JwtAlgorithm& algorithm, std::string& kid) {
     static const std::pair<const char*, JwtAlgorithm> kKeyOptions[] = {
@@ -80,34 +112,41 @@ JwtAuthSettings parseSettings(const PluginOptions& options) {
             settings.policy.maxTokenBytes =
                 static_cast<size_t>(integerOption(name, value, 256, 65536));
         } else if (name == "reserved_users") {
-            settings.policy.reservedUsers.clear();
-            size_t start = 0;
-            while (start <= value.size()) {
-                size_t comma = value.find(',', start);
-                if (comma == std::string::npos) {
-                    comma = value.size();
-                }
-                std::string user = value.substr(start, comma - start);
-                user.erase(0, user.find_first_not_of(' '));
-                user.erase(user.find_last_not_of(' ') + 1);
-                if (!user.empty()) {
-                    settings.policy.reservedUsers.insert(user);
-                }
-                start = comma + 1;
-            }
+            settings.policy.reservedUsers = nameList(value);
         } else if (name == "disconnect_expired") {
             settings.disconnectExpired = booleanOption(name, value);
+        } else if (name == "topic_prefix") {
+            settings.topicPrefix = topicPrefixOption(value);
+        } else if (name == "service_users") {
+            settings.serviceUsers = nameList(value);
+            for (const auto& user : settings.serviceUsers) {
+                if (!TokenVerifier::isValidUid(user)) {
+                    throw std::runtime_error("plugin_opt_service_users: '" + user +
+                                             "' is not a user name (1-64 of A-Z a-z 0-9 . _ @ -)");
+                }
+            }
+            if (settings.serviceUsers.empty()) {
+                throw std::runtime_error(
+                    "plugin_opt_service_users needs parleyd's account: without one, no parleyd "
+                    "may take the command subscription");
+            }
+        } else if (name == "publish_rate") {
+            settings.publishLimits.perSecond =
+                static_cast<double>(integerOption(name, value, 0, 1000000));
+        } else if (name == "publish_burst") {
+            settings.publishLimits.burst =
+                static_cast<double>(integerOption(name, value, 1, 1000000));
+        } else if (name == "publish_disconnect_after") {
+            settings.publishLimits.disconnectAfterMs = integerOption(name, value, 0, 86400) * 1000;
         } else {
             throw std::runtime_error("unknown option plugin_opt_" + name +
                                      " (see docs/authentication.md)");
         }
     }
-    if (settings.keys.empty()) {
-        throw std::runtime_error(
-            "no key configured: set plugin_opt_hs256_secret_file, "
-            "plugin_opt_rs256_public_key_file, plugin_opt_es256_public_key_file (each optionally "
-            ".KID) or plugin_opt_key_dir");
-    }
+    // A token for a service account would carry its rights (the shared command subscription,
+    // no publish limit, the acl_file's service lines).
+    settings.policy.reservedUsers.insert(settings.serviceUsers.begin(),
+                                         settings.serviceUsers.end());
     return settings;
 }
 

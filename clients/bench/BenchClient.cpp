@@ -22,15 +22,16 @@ mqtt::create_options benchCreateOptions() {
 
 BenchClient::BenchClient(const std::string& uri, const TlsSettings& tls, const std::string& prefix,
                          std::string uid, const std::string& password, Handler handler,
-                         int maxInflight)
+                         int maxInflight, const std::string& clientIdSuffix,
+                         const std::string& commandsAs)
     : uri_(uri),
       tls_(tls),
       uid_(std::move(uid)),
       prefix_(prefix),
-      commandTopic_(prefix + "/c2s/" + uid_),
+      commandTopic_(prefix + "/c2s/" + (commandsAs.empty() ? uid_ : commandsAs)),
       inboxPrefix_(prefix + "/u/" + uid_ + "/"),
       handler_(std::move(handler)) {
-    client_ = newPahoClient(uri, uid_ + "-bench", benchCreateOptions());
+    client_ = newPahoClient(uri, uid_ + clientIdSuffix, benchCreateOptions());
     connectOptions_.set_mqtt_version(MQTTVERSION_5);
     connectOptions_.set_clean_start(true);
     connectOptions_.set_keep_alive_interval(60);
@@ -96,8 +97,12 @@ void BenchClient::disconnect() {
     }
 }
 
-void BenchClient::publish(const std::string& payload) {
-    client_->publish(commandTopic_, payload.data(), payload.size(), 1, false);
+void BenchClient::publish(const std::string& payload, PublishTally* tally) {
+    if (tally != nullptr) {
+        client_->publish(commandTopic_, payload.data(), payload.size(), 1, false, nullptr, *tally);
+    } else {
+        client_->publish(commandTopic_, payload.data(), payload.size(), 1, false);
+    }
 }
 
 }  // namespace parley::bench

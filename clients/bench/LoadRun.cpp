@@ -1,9 +1,14 @@
 #include "LoadRun.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <random>
@@ -85,9 +90,14 @@ nlohmann::json LoadReport::toJson() const {
             {"server_runqueue_wait_ms", serverRunQueueWaitMs},
             {"flooder",
              {{"commands", options.flooderCommands},
+              {"whole_run", options.flooderWholeRun},
               {"sent", flooderSent},
               {"stored", flooderStored},
               {"refused", flooderRefused},
+              {"refused_at_broker", flooderRefusedAtBroker},
+              {"publishes_failed", flooderPublishesFailed},
+              {"reconnects", flooderReconnects},
+              {"denied_topic", options.flooderDenied},
               {"unanswered", flooderUnanswered},
               {"send_seconds", flooderSendSeconds}}}};
 }
@@ -144,14 +154,20 @@ std::string LoadReport::toText() const {
         text << '\n';
         text.precision(0);
     }
-    if (options.flooderCommands > 0) {
+    if (options.flooderCommands > 0 || options.flooderWholeRun) {
         text.precision(2);
-        text << "  flooder: sent " << flooderSent << " in " << flooderSendSeconds << " s, stored "
+        text << "  flooder: sent " << flooderSent << " in " << flooderSendSeconds
+             << " s, dropped by the broker " << flooderRefusedAtBroker << ", stored "
              << flooderStored;
         for (const auto& [code, count] : flooderRefused) {
             text << ", refused " << code << " " << count;
         }
-        text << ", unanswered " << flooderUnanswered << '\n';
+        text << ", unanswered " << flooderUnanswered;
+        if (flooderPublishesFailed > 0 || flooderReconnects > 0) {
+            text << ", lost with its connection " << flooderPublishesFailed << " (disconnected "
+                 << flooderReconnects << " times, back at once)";
+        }
+        text << '\n';
     }
     return text.str();
 }
@@ -246,7 +262,7 @@ void LoadRun::setUp() {
     }
     // Users past the last full group do not send.
     users_.resize(conversations_.size() * size);
-    if (options_.flooderCommands > 0) {
+    if (flooding()) {
         flooder_ = std::make_unique<BenchClient>(
             options_.uri, options_.tls, options_.prefix, userName(options_, count),
             options_.password,
@@ -268,6 +284,11 @@ void LoadRun::setUp() {
             throw std::runtime_error("the flooder's conv.open was refused: " +
                                      setupReplies_[id].dump());
         }
+        lock.unlock();
+        flooderUid_ = flooder_->uid();
+        // Gone before the flood: its inbox would get every answer to the flood too.
+        flooder_->disconnect();
+        flooder_.reset();
     }
     if (options_.progress) {
         std::cerr << "\r  " << users_.size() << " users connected, " << conversations_.size()
@@ -276,44 +297,97 @@ void LoadRun::setUp() {
 }
 
 void LoadRun::onFlooderMessage(const std::string& suffix, const nlohmann::json& payload) {
-    if (suffix != "resp") {
-        return;
-    }
-    const std::string id = payload.value("id", "");
-    if (id == "s-flooder") {
+    if (suffix == "resp" && payload.value("id", "") == "s-flooder") {
         std::lock_guard lock(setupMutex_);
-        setupReplies_[id] = payload;
+        setupReplies_["s-flooder"] = payload;
         setupArrived_.notify_all();
-        return;
     }
-    if (id.empty() || id[0] != 'f') {
-        return;
-    }
-    if (payload.value("ok", false)) {
-        ++flooderStored_;
-    } else {
-        std::lock_guard lock(statsMutex_);
-        ++flooderRefused_[payload.value("error", nlohmann::json::object()).value("code", "?")];
-    }
-    ++flooderReplies_;
 }
 
-// As fast as Paho takes them: no pacing, no waiting for replies.
-void LoadRun::flood() {
-    const std::string prefix =
-        R"({"op":"msg.send","conv":")" + flooderConversation_ + R"(","body":"flood","id":"f)";
-    const std::string cmidPrefix = flooder_->uid() + runTag_ + "f";
-    for (long long i = 0; i < options_.flooderCommands; ++i) {
-        const std::string number = std::to_string(i);
-        try {
-            flooder_->publish(prefix + number + R"(","cmid":")" + cmidPrefix + number + "\"}");
-            ++flooderSent_;
-        } catch (const std::exception& error) {
-            std::cerr << "\nbench: the flooder's publish failed: " << error.what() << '\n';
-            break;
+pid_t LoadRun::startFlood(const std::string& outputFile) {
+    const std::string program =
+        options_.flooderProgram.empty() ? "/proc/self/exe" : options_.flooderProgram;
+    std::vector<std::string> arguments = {program,         "--uri",
+                                          options_.uri,    "--prefix",
+                                          options_.prefix, "flood",
+                                          "--user",        flooderUid_,
+                                          "--conv",        flooderConversation_,
+                                          "--drain",       std::to_string(options_.drainSeconds)};
+    // The same TLS files as the simulated users (parley-bench's global flags).
+    for (const auto& [flag, file] : {std::pair{"--ca-file", options_.tls.caFile},
+                                     {"--cert", options_.tls.certFile},
+                                     {"--key", options_.tls.keyFile}}) {
+        if (!file.empty()) {
+            arguments.insert(arguments.begin() + 1, {flag, file});
         }
     }
-    flooderSendNs_ = nanosSince(start_, Clock::now());
+    if (options_.flooderDenied) {
+        arguments.insert(arguments.end(), {"--denied-peer", users_[0]->client->uid()});
+    }
+    if (options_.flooderWholeRun) {
+        arguments.insert(arguments.end(), {"--seconds", std::to_string(options_.seconds)});
+    } else {
+        arguments.insert(arguments.end(), {"--count", std::to_string(options_.flooderCommands)});
+    }
+    std::vector<char*> argv;
+    for (auto& argument : arguments) {
+        argv.push_back(argument.data());
+    }
+    argv.push_back(nullptr);
+    // The password through the environment, not the command line (ps shows that).
+    std::vector<std::string> environment;
+    for (char** entry = environ; *entry != nullptr; ++entry) {
+        if (std::string_view(*entry).substr(0, 22) != "PARLEY_BENCH_PASSWORD=") {
+            environment.emplace_back(*entry);
+        }
+    }
+    environment.push_back("PARLEY_BENCH_PASSWORD=" + options_.password);
+    std::vector<char*> envp;
+    for (auto& entry : environment) {
+        envp.push_back(entry.data());
+    }
+    envp.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, outputFile.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    pid_t pid = -1;
+    const int failed =
+        posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    if (failed != 0) {
+        throw std::runtime_error("cannot start the flooder (" + program +
+                                 "): " + std::strerror(failed));
+    }
+    return pid;
+}
+
+FloodReport LoadRun::finishFlood(pid_t flooder, const std::string& outputFile) {
+    // It sends for the run's seconds (or its count), then drains for as long as this run does.
+    const auto deadline =
+        Clock::now() +
+        std::chrono::milliseconds(static_cast<long long>((options_.drainSeconds + 30) * 1000));
+    int status = 0;
+    while (waitpid(flooder, &status, WNOHANG) == 0) {
+        if (Clock::now() > deadline) {
+            kill(flooder, SIGKILL);
+            waitpid(flooder, &status, 0);
+            throw std::runtime_error("the flooder did not finish");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    std::ifstream output(outputFile);
+    std::string line, last;
+    while (std::getline(output, line)) {
+        if (!line.empty()) {
+            last = line;
+        }
+    }
+    std::remove(outputFile.c_str());
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        throw std::runtime_error("the flooder failed (status " + std::to_string(status) + ")");
+    }
+    return FloodReport::fromJson(nlohmann::json::parse(last));
 }
 
 bool LoadRun::sendingActive() const {
@@ -481,9 +555,15 @@ LoadReport LoadRun::run() {
     sendDeadline_ =
         start_ + std::chrono::milliseconds(static_cast<long long>(options_.seconds * 1000));
     sending_ = true;
-    std::thread flooder;
-    if (flooder_) {
-        flooder = std::thread([this] { flood(); });
+    char floodOutput[] = "/tmp/parley-bench-flood-XXXXXX";
+    pid_t flooder = -1;
+    if (flooding()) {
+        const int descriptor = mkstemp(floodOutput);
+        if (descriptor < 0) {
+            throw std::runtime_error("cannot create a file for the flooder's report");
+        }
+        close(descriptor);
+        flooder = startFlood(floodOutput);
     }
     std::thread pacer;
     if (options_.rate > 0) {
@@ -538,9 +618,7 @@ LoadReport LoadRun::run() {
     if (pacer.joinable()) {
         pacer.join();
     }
-    if (flooder.joinable()) {
-        flooder.join();
-    }
+
     const double sendingSeconds = std::chrono::duration<double>(Clock::now() - start_).count();
     // Drain: every reply, and every member's copy of every stored message, or the time is up.
     const auto drainDeadline =
@@ -548,8 +626,7 @@ LoadReport LoadRun::run() {
         std::chrono::milliseconds(static_cast<long long>(options_.drainSeconds * 1000));
     while (Clock::now() < drainDeadline) {
         const long long expected = stored_.load() * options_.groupSize;
-        if (replies_.load() >= sent_.load() && deliveredAll_.load() >= expected &&
-            flooderReplies_.load() >= flooderSent_.load()) {
+        if (replies_.load() >= sent_.load() && deliveredAll_.load() >= expected) {
             break;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -564,6 +641,9 @@ LoadReport LoadRun::run() {
         std::cerr << '\n';
     }
     const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
+    if (flooder > 0) {
+        flooderReport_ = finishFlood(flooder, floodOutput);
+    }
     const ProcessSample serverAfter = sampleProcess(options_.serverPid);
     const ProcessSample benchAfter = sampleProcess(getpid());
     const ProcessSample databaseAfter = sampleProcess(options_.databasePid);
@@ -613,14 +693,14 @@ LoadReport LoadRun::collect(double sendingSeconds) {
     report.sent = sent_.load();
     report.stored = stored_.load();
     report.unanswered = report.sent - replies_.load();
-    report.flooderSent = flooderSent_.load();
-    report.flooderStored = flooderStored_.load();
-    report.flooderUnanswered = report.flooderSent - flooderReplies_.load();
-    report.flooderSendSeconds = static_cast<double>(flooderSendNs_.load()) / 1e9;
-    {
-        std::lock_guard lock(statsMutex_);
-        report.flooderRefused = flooderRefused_;
-    }
+    report.flooderSent = flooderReport_.sent;
+    report.flooderStored = flooderReport_.stored;
+    report.flooderRefused = flooderReport_.refused;
+    report.flooderRefusedAtBroker = flooderReport_.refusedAtBroker;
+    report.flooderPublishesFailed = flooderReport_.publishesFailed;
+    report.flooderUnanswered = flooderReport_.unanswered;
+    report.flooderSendSeconds = flooderReport_.sendSeconds;
+    report.flooderReconnects = flooderReport_.reconnects;
     for (size_t index = 0; index < conversations_.size(); ++index) {
         Conversation* conversation = conversations_[index].get();
         std::lock_guard lock(conversation->mutex);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "BenchClient.h"
+#include "Flood.h"
 #include "transport/TlsSettings.h"
 
 namespace parley::bench {
@@ -46,6 +47,15 @@ struct LoadOptions {
     // sending starts, to a conversation with the first user, without waiting for replies: the
     // others' latency shows what the flood costs them. 0: no flooder.
     long long flooderCommands = 0;
+    // The flooder sends for as long as the others do, as fast as its connection takes them,
+    // instead of a count (flooderCommands is then ignored).
+    bool flooderWholeRun = false;
+    // The flooder runs as a process of its own, as a flooding device is (runFlood, Flood.h):
+    // this program's `flood` subcommand (parley-bench; empty: this very program).
+    std::string flooderProgram;
+    // The flooder publishes on the first user's command topic, which the broker refuses: the
+    // flood reaches only the broker (what a flood costs before parleyd).
+    bool flooderDenied = false;
     pid_t serverPid = 0;    // parleyd (or the relay): its CPU and memory are reported
     pid_t databasePid = 0;  // the database server, if any: its CPU is reported
     bool progress = true;   // a progress line on stderr
@@ -92,8 +102,11 @@ struct LoadReport {
     long long flooderSent = 0;
     long long flooderStored = 0;
     std::map<std::string, long long> flooderRefused;  // by error code
-    long long flooderUnanswered = 0;
-    double flooderSendSeconds = 0;  // to publish all of them
+    long long flooderUnanswered = 0;       // no reply from parleyd, nor refused by the broker
+    long long flooderRefusedAtBroker = 0;  // PUBACK with an error reason code (its rate limit)
+    long long flooderPublishesFailed = 0;  // lost with the connection (e.g. disconnected)
+    long long flooderReconnects = 0;       // disconnected by the broker, back at once
+    double flooderSendSeconds = 0;         // to publish all of them
 
     nlohmann::json toJson() const;
     std::string toText() const;
@@ -128,7 +141,10 @@ class LoadRun {
     void setUp();
     void sendOne(size_t user);
     void onFlooderMessage(const std::string& suffix, const nlohmann::json& payload);
-    void flood();
+    // Starts the flooder's process; it sends as soon as it is connected.
+    pid_t startFlood(const std::string& outputFile);
+    // Waits (bounded) for it to end and reads its report.
+    FloodReport finishFlood(pid_t flooder, const std::string& outputFile);
     bool sendingActive() const;
     void printProgress(double elapsed);
     LoadReport collect(double sendingSeconds);
@@ -140,12 +156,13 @@ class LoadRun {
     std::vector<std::unique_ptr<User>> users_;
     std::vector<std::unique_ptr<Conversation>> conversations_;
     std::unordered_map<std::string, size_t> conversationIndex_;
+    bool flooding() const { return options_.flooderWholeRun || options_.flooderCommands > 0; }
+
+    // Opens the flooder's conversation during setup; the flood itself is another process's.
     std::unique_ptr<BenchClient> flooder_;
+    std::string flooderUid_;
     std::string flooderConversation_;
-    std::atomic<long long> flooderSent_{0};
-    std::atomic<long long> flooderReplies_{0};
-    std::atomic<long long> flooderStored_{0};
-    std::atomic<int64_t> flooderSendNs_{0};
+    FloodReport flooderReport_;
 
     Clock::time_point start_;
     Clock::time_point sendDeadline_;
@@ -164,7 +181,6 @@ class LoadRun {
     std::vector<std::pair<int64_t, uint32_t>> replyTimeline_;  // (sent, µs since start; reply µs)
     std::vector<uint32_t> deliveryMicros_;
     std::map<std::string, long long> refused_;
-    std::map<std::string, long long> flooderRefused_;
 
     std::mutex setupMutex_;
     std::condition_variable setupArrived_;

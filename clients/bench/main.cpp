@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "ConnectionFlags.h"
+#include "Flood.h"
 #include "LoadRun.h"
 #include "Relay.h"
 
@@ -51,8 +52,12 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 16000));
     app.add_option("--flooder", options.flooderCommands,
                    "one more user (the name after the others) sends this many msg.send as fast "
-                   "as it can when sending starts: the others' latency shows what it costs them")
+                   "as it can when sending starts, from a process of its own: the others' "
+                   "latency shows what it costs them")
         ->check(CLI::Range(0LL, 10000000LL));
+    app.add_flag("--flooder-whole-run", options.flooderWholeRun,
+                 "the flooder sends as fast as its connection allows for as long as the others "
+                 "send (instead of --flooder N)");
     app.add_option("--server-pid", options.serverPid, "parleyd's pid: report its CPU and memory");
     app.add_option("--timeline", options.timelinePath,
                    "write a CSV line per reply to this file: sent_ms,reply_ms");
@@ -74,6 +79,24 @@ int main(int argc, char** argv) {
         ->capture_default_str()
         ->check(CLI::Range(1, 65535));
 
+    FloodOptions floodOptions;
+    auto* flood = app.add_subcommand(
+        "flood",
+        "one user sends msg.send as fast as its connection allows, prints what it got as JSON "
+        "(what --flooder starts as a process of its own)");
+    flood->add_option("--user", floodOptions.uid, "the flooding user")->required();
+    flood->add_option("--conv", floodOptions.conv, "a conversation of that user")->required();
+    flood->add_option("--seconds", floodOptions.seconds, "flood for this long")
+        ->check(CLI::Range(0.0, 3600.0));
+    flood->add_option("--count", floodOptions.count, "or send this many")
+        ->check(CLI::Range(0LL, 10000000LL));
+    flood->add_option("--denied-peer", floodOptions.deniedPeer,
+                      "publish on this user's command topic instead: the broker refuses every "
+                      "one, so the flood costs the broker only");
+    flood->add_option("--drain", floodOptions.drainSeconds, "then wait this long for the answers")
+        ->capture_default_str()
+        ->check(CLI::Range(0.0, 600.0));
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& error) {
@@ -82,6 +105,23 @@ int main(int argc, char** argv) {
     if (relay->parsed()) {
         return runRelay(options.uri, options.tls, options.prefix, relayUser, relayPassword,
                         inflight);
+    }
+    if (flood->parsed()) {
+        if ((floodOptions.seconds > 0) == (floodOptions.count > 0)) {
+            std::cerr << "parley-bench flood: give --seconds or --count\n";
+            return 2;
+        }
+        floodOptions.uri = options.uri;
+        floodOptions.tls = options.tls;
+        floodOptions.prefix = options.prefix;
+        floodOptions.password = options.password;
+        try {
+            std::cout << runFlood(floodOptions).toJson().dump() << std::endl;
+            return 0;
+        } catch (const std::exception& error) {
+            std::cerr << "parley-bench flood: " << error.what() << '\n';
+            return 3;
+        }
     }
     options.progress = !quiet;
     try {

@@ -1,5 +1,6 @@
 #include "Session.h"
 
+#include "transport/ConnectFailure.h"
 #include "transport/ConnectWaker.h"
 #include "transport/PahoLibrary.h"
 #include "transport/SocketTuning.h"
@@ -120,7 +121,7 @@ void Session::connect() {
             reason = explainTlsFailure(options_.uri, options_.tls);
         }
         throw SessionError("cannot connect to " + options_.uri + " as " + options_.user + ": " +
-                           (reason.empty() ? std::string(error.what()) : reason));
+                           (reason.empty() ? describeConnectFailure(error) : reason));
     } catch (const std::invalid_argument& error) {  // the TLS files, or TLS for a tcp:// uri
         throw SessionError("cannot connect to " + options_.uri + " as " + options_.user + ": " +
                            error.what());
@@ -246,6 +247,9 @@ std::future<nlohmann::json> Session::send(nlohmann::json command) {
     }
     if (!command.contains("id")) {
         command["id"] = idPrefix_ + std::to_string(nextId_++);
+    }
+    if (!options_.countsAsActivity && !command.contains("activity")) {
+        command["activity"] = false;
     }
     const std::string id =
         command["id"].is_string() ? command["id"].get<std::string>() : command["id"].dump();

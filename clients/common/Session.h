@@ -31,6 +31,10 @@ struct ConnectionOptions {
     TlsSettings tls;
     // Tells the server "online" on every (re)connect, and leaves "offline" as the last will.
     bool announcePresence = true;
+    // False: every command goes out marked "activity": false, so the server leaves the user's
+    // presence as it is (docs/protocol.md): for scripts acting for the user (one-shot `parley`
+    // subcommands), which are not the user being there.
+    bool countsAsActivity = true;
     std::chrono::milliseconds connectTimeout{10000};
     // A command still unanswered this long after it went out is sent again (then after twice
     // that, and so on up to 60 s).

@@ -7,17 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "ExitCode.h"
 #include "Session.h"
 
 namespace parley::client {
-
-// Exit codes of the scriptable subcommands.
-enum ExitCode : int {
-    kOk = 0,
-    kRefused = 1,      // the server answered with an error (its code and message on stderr)
-    kUsage = 2,        // bad flags or arguments
-    kUnreachable = 3,  // no connection, or no reply in time
-};
 
 // A command failed with the server's error reply, or a local one.
 class CommandRefused : public std::runtime_error {

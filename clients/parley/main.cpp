@@ -28,6 +28,8 @@ void onSignal(int) {
 int main(int argc, char** argv) {
     CLI::App app{"parley: Parley's terminal chat client (docs/clients.md)"};
     app.set_version_flag("--version", "parley 0.1.0");
+    // Global flags may follow the subcommand (`parley history CONV --json`), as with parleyctl.
+    app.fallthrough();
     ConnectionOptions options;
     addConnectionFlags(app, options);
     bool json = false;
@@ -149,9 +151,10 @@ int main(int argc, char** argv) {
             return kUsage;
         }
     }
-    if (watch->parsed()) {
-        options.announcePresence = false;  // a watcher is not the user being online
-    }
+    // A script (cron, a watcher) is not the user being there: it neither says online nor leaves
+    // offline as its last will, and its commands leave presence as they find it.
+    options.announcePresence = false;
+    options.countsAsActivity = false;
 
     std::signal(SIGINT, onSignal);
     std::signal(SIGTERM, onSignal);

@@ -201,11 +201,20 @@ void printExtensions(const json& reply, std::ostream& out) {
         out << "no extensions loaded\n";
     } else {
         std::vector<std::vector<std::string>> rows;
+        std::vector<std::string> disabled;
         for (const auto& extension : extensions) {
+            const std::string state = extension.value("state", "running");
             rows.push_back(
-                {cell(extension, "name"), cell(extension, "kind"), cell(extension, "path")});
+                {cell(extension, "name"), cell(extension, "kind"), cell(extension, "path"), state});
+            if (state == "disabled") {
+                disabled.push_back(cell(extension, "name") +
+                                   " is disabled: " + cell(extension, "reason"));
+            }
         }
-        client::printTable(out, {"NAME", "KIND", "PATH"}, rows, 100);
+        client::printTable(out, {"NAME", "KIND", "PATH", "STATE"}, rows, 100);
+        for (const auto& line : disabled) {
+            out << line << '\n';
+        }
     }
     const json& stats = reply.value("stats", json::array());
     if (stats.empty()) {

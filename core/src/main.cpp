@@ -5,7 +5,6 @@
 #include <atomic>
 #include <csignal>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -13,13 +12,18 @@
 #include <thread>
 
 #include "config/ConfigLoader.h"
+#include "config/SecretFile.h"
 #include "log/Logging.h"
+#include "hooks/FatalSignalReport.h"
+#include "lua/LuaRunner.h"
 #include "ops/Metrics.h"
 #include "ops/OpsServer.h"
+#include "ops/SystemdNotifier.h"
 #include "ops/TimedStore.h"
 #include "parley/version.h"
 #include "protocol/TopicScheme.h"
 #include "server/Server.h"
+#include "server/StartupCheck.h"
 #include "store/MysqlStore.h"
 #include "store/SqliteBackup.h"
 #include "store/SqliteStore.h"
@@ -35,7 +39,9 @@ constexpr const char* kUsage = R"(usage: parleyd [--config FILE]
        parleyd --version
 
   --config FILE         run with this configuration (default: config/parleyd.yaml)
-  --check-config FILE   validate a configuration file and exit (0 = valid)
+  --check-config FILE   check a configuration file and everything it names (secret files, the
+                        SQLite folder, scripts, plugins, TLS files), without connecting;
+                        exit 0 = valid
   --backup DEST         copy the configuration's SQLite database to the new file DEST, as one
                         consistent snapshot, while parleyd runs (docs/operations.md, Backups)
   --version             print the version and exit
@@ -62,20 +68,6 @@ int backup(const parley::Config& config, const std::string& destination) {
         std::cerr << "parleyd: backup failed: " << error.what() << "\n";
     }
     return 1;
-}
-
-// A secret from a file: the first line, without its line ending.
-std::string readSecret(const std::string& path, const std::string& what) {
-    std::ifstream file(path);
-    if (!file) {
-        throw parley::ConfigError(what + ": cannot read " + path);
-    }
-    std::string line;
-    std::getline(file, line);
-    if (!line.empty() && line.back() == '\r') {
-        line.pop_back();
-    }
-    return line;
 }
 
 // TLS: the files are read before connecting, so that a wrong path or content stops parleyd at
@@ -125,7 +117,8 @@ std::unique_ptr<parley::store::Store> makeStore(const parley::Config& config) {
     if (store.backend == "mysql") {
         std::string password = store.mysql.password;
         if (!store.mysql.passwordFile.empty()) {
-            password = readSecret(store.mysql.passwordFile, "store.mysql.password_file");
+            password =
+                parley::readSecretFile(store.mysql.passwordFile, "store.mysql.password_file");
         }
         return std::make_unique<parley::store::MysqlStore>(store.mysql, password, store.retryForMs);
     }
@@ -134,13 +127,15 @@ std::unique_ptr<parley::store::Store> makeStore(const parley::Config& config) {
 
 // Migrates the schema, waiting for a database that is not reachable yet (started before it, or
 // during its restart) instead of exiting; nullopt if SIGTERM/SIGINT came meanwhile.
-std::optional<int> migrateWhenReachable(parley::store::Store& store, const sigset_t& signals) {
+std::optional<int> migrateWhenReachable(parley::store::Store& store, const sigset_t& signals,
+                                        const parley::ops::SystemdNotifier& systemd) {
     for (int attempt = 1;; ++attempt) {
         try {
             return store.migrate();
         } catch (const parley::store::StoreUnavailable& error) {
             spdlog::warn("store: database unreachable at start (attempt {}), retrying: {}", attempt,
                          error.what());
+            systemd.status("waiting for the database (attempt " + std::to_string(attempt) + ")");
         }
         const timespec pause{1, 0};
         const int received = sigtimedwait(&signals, nullptr, &pause);
@@ -201,7 +196,7 @@ int run(const parley::Config& config) {
     warnAboutCleartext(config);
     std::string brokerPassword = config.broker.password;
     if (!config.broker.passwordFile.empty()) {
-        brokerPassword = readSecret(config.broker.passwordFile, "broker.password_file");
+        brokerPassword = parley::readSecretFile(config.broker.passwordFile, "broker.password_file");
     }
     auto store = makeStore(config);
     parley::ops::Metrics metrics;
@@ -225,11 +220,20 @@ int run(const parley::Config& config) {
                                         auto* server = serving.load();
                                         return server != nullptr ? server->hooks().stats()
                                                                  : nlohmann::json::object();
-                                    }});
+                                    },
+                                    [&] {
+                                        auto* server = serving.load();
+                                        return server != nullptr ? server->describeExtensions()
+                                                                 : nlohmann::json::array();
+                                    },
+                                    [] { return parley::LuaRunner::abandonedCount(); }});
         ops->start();
     }
-    const auto version = migrateWhenReachable(*store, signals);
+    const parley::ops::SystemdNotifier systemd;
+    systemd.status("connecting to the database");
+    const auto version = migrateWhenReachable(*store, signals, systemd);
     if (!version) {
+        systemd.stopping("stopped while waiting for the database");
         return 0;
     }
     spdlog::info("store: {} schema version {}", store->backendName(), *version);
@@ -251,10 +255,15 @@ int run(const parley::Config& config) {
         }
     } stopOps{ops};
     serving = &server;
+    systemd.status("connecting to the broker");
     if (!startUnlessSignalled(server, transport)) {
+        systemd.stopping("stopped while connecting to the broker");
         server.stop();
         return 0;
     }
+    // Right after "parleyd ready" is logged: subscribed, so commands published from now on reach
+    // this instance.
+    systemd.ready("ready: store=" + store->backendName() + " topics=" + config.topicPrefix);
 
     for (;;) {
         int received = 0;
@@ -268,6 +277,7 @@ int run(const parley::Config& config) {
         spdlog::info("{} received", strsignal(received));
         break;
     }
+    systemd.stopping("stopping: finishing the commands in flight");
     if (ops) {
         ops->setStopping();
     }
@@ -311,6 +321,16 @@ int main(int argc, char** argv) {
         return 1;
     }
     if (checkOnly) {
+        const auto check = parley::checkStartup(config);
+        for (const auto& problem : check.problems) {
+            std::cerr << "parleyd: invalid configuration: " << problem << "\n";
+        }
+        if (!check.problems.empty()) {
+            return 1;
+        }
+        for (const auto& note : check.notes) {
+            std::cout << "note: " << note << "\n";
+        }
         std::cout << configPath << ": configuration is valid\n";
         return 0;
     }
@@ -320,6 +340,8 @@ int main(int argc, char** argv) {
 
     parley::log::configureLogging(config.log);
     spdlog::info("parleyd {} starting with {}", PARLEY_VERSION, configPath);
+    // A plugin's crash is parleyd's: the log then says which plugin, and in which hook or command.
+    parley::installFatalSignalReport();
 
     try {
         return run(config);

@@ -306,9 +306,15 @@ TEST(JwtVerify, RefusesBadUsernamesAndReservedAccounts) {
     const TokenVerifier custom = makeVerifier(options);
     const std::string opsToken = hs256(claimsFor("ops"));
     EXPECT_EQ(custom.verify("ops", "ops", opsToken.c_str(), kNow).decision, Decision::Refuse);
-    const std::string parleydToken = hs256(claimsFor("parleyd"));
-    EXPECT_EQ(custom.verify("parleyd", "parleyd", parleydToken.c_str(), kNow).decision,
+    // The list replaces the default one ("system" is no longer in it)...
+    const std::string systemToken = hs256(claimsFor("system"));
+    EXPECT_EQ(custom.verify("system", "system", systemToken.c_str(), kNow).decision,
               Decision::Accept);
+    // ...but the service accounts (plugin_opt_service_users, default parleyd) stay reserved: a
+    // token for one would carry its rights.
+    const std::string parleydToken = hs256(claimsFor("parleyd"));
+    expectRefused(custom.verify("parleyd", "parleyd", parleydToken.c_str(), kNow),
+                  "user is reserved for password login");
 }
 
 TEST(JwtVerify, RefusesMalformedTokens) {
@@ -351,7 +357,6 @@ TEST(JwtSettings, RefusesBadOptionsAndUnsuitableKeys) {
         }
     };
     const Keys& k = keys();
-    failsWith({}, "no key configured");
     failsWith({{"hs256_secret_file", k.secretFile()}, {"isuer", "x"}},
               "unknown option plugin_opt_isuer");
     failsWith({{"hs256_secret_file", k.secretFile()}, {"leeway", "-1"}}, "plugin_opt_leeway");

@@ -19,7 +19,8 @@ TEST(Backpressure, FullQueuesWhileFanningOutDoNotStopParleyd) {
     for (int i = 1; i <= 20; ++i) {
         users.push_back({"g" + std::to_string(i), "pw"});
     }
-    MosquittoServer broker(users);
+    // One user fills the queues on purpose: the broker's publish rate limit is off too.
+    MosquittoServer broker(users, {.pluginOptions = "plugin_opt_publish_rate 0"});
     ParleydProcess parleyd("broker: {uri: " + broker.uri() +
                            ", username: parleyd, password: pd, client_id: parleyd-bp}\n"
                            "store: {backend: sqlite, sqlite: {path: parley.db, synchronous: "

@@ -333,14 +333,47 @@ TEST_P(Chat, EveryBadInputGetsACodeAndChangesNothing) {
     EXPECT_TRUE(stack().parleyd().running());
 }
 
+TEST_P(Chat, ACommandFollowedByANulByteIsRefusedWhole) {
+    using namespace std::string_literals;
+    auto alice = newClient();
+    const std::string resp = "parley/v1/u/" + alice->uid() + "/resp";
+    const std::string c2s = "parley/v1/c2s/" + alice->uid();
+    // Whatever follows the object, a NUL byte included, makes the payload bad_request, and a
+    // second command after the NUL never runs.
+    const std::vector<std::string> payloads = {
+        R"({"op":"ping","id":"z1"})"s + '\0',
+        R"({"op":"ping","id":"z2"})"s + "\0garbage{"s,
+        R"({"op":"ping","id":"z3"})"s + '\0' + R"({"op":"ping","id":"z4"})"s,
+    };
+    alice->clearReceived();
+    for (const auto& payload : payloads) {
+        ASSERT_EQ(alice->publishRaw(c2s, payload), 0);
+    }
+    // The ping after them is answered last: by then every reply to the three has arrived.
+    ok(alice->request({{"op", "ping"}, {"id", "after"}}));
+    std::vector<json> replies;
+    for (const auto& received : alice->received()) {
+        if (received.topic == resp) {
+            replies.push_back(received.payload);
+        }
+    }
+    ASSERT_EQ(replies.size(), 4U) << json(replies);
+    for (size_t i = 0; i < 3; ++i) {
+        EXPECT_EQ(codeOf(replies[i]), "bad_request") << replies[i];
+        EXPECT_TRUE(replies[i]["id"].is_null()) << replies[i];
+    }
+    EXPECT_EQ(replies[3]["id"], "after");
+}
+
 TEST_P(Chat, TheBrokerKeepsUsersInTheirOwnTopics) {
     auto alice = newClient();
     auto bob = newClient();
     auto mallory = stack().connect("mallory");
     const std::string conv = open(*alice, bob->uid());
-    // Subscribing to someone else's inbox is accepted by Mosquitto 2.0.11 but delivers nothing.
-    mallory->subscribe("parley/v1/u/" + alice->uid() + "/#");
-    mallory->subscribe("parley/v1/u/+/c/#");
+    // Subscribing to someone else's inbox is refused by Parley's broker plugin (the acl_file
+    // alone would grant it and deliver nothing).
+    EXPECT_EQ(mallory->subscribeReasonCode("parley/v1/u/" + alice->uid() + "/#"), 0x87);
+    EXPECT_EQ(mallory->subscribeReasonCode("parley/v1/u/+/c/#"), 0x87);
     // Speaking for alice is refused by the broker.
     EXPECT_EQ(mallory->publishRaw("parley/v1/c2s/" + alice->uid(), json({{"op", "msg.send"},
                                                                          {"id", "forged"},

@@ -110,8 +110,8 @@ TEST_F(TlsToMariaDb, ParleydStoresThroughAVerifiedTlsConnection) {
     // TLS everywhere: the clients and parleyd to the broker, parleyd to the database.
     const auto brokerCertificate = pki_->issue("broker", ca_, {"IP:127.0.0.1"});
     MosquittoServer broker(
-        {{"parleyd", "parleyd-secret"}, {"alice", "pw-alice"}, {"bob", "pw-bob"}}, "",
-        BrokerTls{brokerCertificate.certFile, brokerCertificate.keyFile, "", false});
+        {{"parleyd", "parleyd-secret"}, {"alice", "pw-alice"}, {"bob", "pw-bob"}},
+        {.tls = BrokerTls{brokerCertificate.certFile, brokerCertificate.keyFile, "", false}});
     ParleydProcess parleyd("broker:\n  uri: " + broker.tlsUri() +
                            "\n  client_id: parleyd-mariadb-tls\n  username: parleyd\n"
                            "  password: parleyd-secret\n  tls: {ca_file: " +

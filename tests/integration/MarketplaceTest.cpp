@@ -1,10 +1,11 @@
 // Listing-linked threads (scripts/listings.lua) and moderation (scripts/moderation.lua), as a
 // marketplace runs them: real MQTT clients, a real Mosquitto, parleyd on SQLite and on MariaDB.
 // The admin is "ops"; the moderation options of this stack: 20 messages a minute, 5 new
-// conversations an hour, the word "scam" masked, at most 2 links a message.
+// conversations an hour, the words "scam" and "crédit" masked, at most 2 links a message.
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "Stack.h"
@@ -115,6 +116,50 @@ TEST_P(Marketplace, BuyersOpenOneThreadPerListingWithTheOwner) {
     }
 }
 
+// The listings script fills the new thread's context in from its conversation.after_create hook.
+// The reply and the `created` event must carry what it filled in, and a client that applies the
+// `conv` events in the order they come (each one replaces its summary) must end with it.
+TEST_P(Marketplace, ANewThreadsReplyAndCreatedEventCarryTheListingsTitleAndStatus) {
+    auto seller = newClient();
+    auto buyer = newClient();
+    const std::string print = newListing(seller->uid(), "Linocut print");
+
+    auto thread = ok(
+        buyer->request({{"op", "conv.open"}, {"peer", seller->uid()}, {"context", about(print)}}));
+    EXPECT_EQ(thread["context"]["title"], "Linocut print") << thread;
+    EXPECT_EQ(thread["context"]["status"], "open") << thread;
+    const std::string conv = thread["conv"];
+
+    for (MqttTestClient* member : {seller.get(), buyer.get()}) {
+        const auto isConvEvent = [&](const Received& r) {
+            return r.topic.ends_with("/n") && r.payload.value("ev", "") == "conv" &&
+                   r.payload.value("conv", "") == conv;
+        };
+        auto created = member->waitFor([&](const Received& r) {
+            return isConvEvent(r) && r.payload.value("reason", "") == "created";
+        });
+        EXPECT_EQ(created.payload["context"]["title"], "Linocut print") << created.payload;
+        EXPECT_EQ(created.payload["context"]["status"], "open") << created.payload;
+        // Everything parleyd published to this member before the reply to this ping has arrived
+        // by then (one connection each way, delivered in order).
+        ok(member->request({{"op", "ping"}}));
+        json shown;
+        std::vector<std::string> reasons;
+        for (const auto& received : member->received()) {
+            if (isConvEvent(received)) {
+                shown = received.payload;
+                reasons.push_back(received.payload.value("reason", ""));
+            }
+        }
+        EXPECT_EQ(shown["context"]["title"], "Linocut print")
+            << member->uid() << " applied the conv events in order and ended with " << shown;
+        EXPECT_EQ(shown["context"]["status"], "open") << shown;
+        EXPECT_NE(std::find(reasons.begin(), reasons.end(), "created"), reasons.end());
+    }
+    auto got = ok(buyer->request({{"op", "conv.get"}, {"conv", conv}}));
+    EXPECT_EQ(got["context"]["title"], "Linocut print");
+}
+
 TEST_P(Marketplace, WhoMayOpenAThreadAboutAListing) {
     auto seller = newClient();
     auto buyer = newClient();
@@ -171,6 +216,52 @@ TEST_P(Marketplace, ASoldListingClosesItsThreadsButKeepsHistory) {
         << "no new thread about a sold listing";
 }
 
+TEST_P(Marketplace, AStatusChangeNoticesEveryThreadOnce) {
+    auto seller = newClient();
+    const std::string bike = newListing(seller->uid());
+    std::vector<std::unique_ptr<MqttTestClient>> buyers;
+    std::vector<std::string> threads;
+    for (int i = 0; i < 3; ++i) {
+        buyers.push_back(newClient());
+        threads.push_back(ok(buyers.back()->request(
+            {{"op", "conv.open"}, {"peer", seller->uid()}, {"context", about(bike)}}))["conv"]);
+    }
+    const auto notices = [&](size_t thread) {
+        std::vector<std::string> bodies;
+        const json msgs = history(*seller, threads[thread]);
+        for (const auto& message : msgs) {
+            if (message["sender"] == "system") {
+                bodies.push_back(message["body"]);
+            }
+        }
+        return bodies;
+    };
+    const auto waitForNotice = [&](size_t thread, const std::string& status) {
+        buyers[thread]->waitFor([&](const Received& r) {
+            return r.topic.ends_with("/c/" + threads[thread]) &&
+                   r.payload.value("sender", "") == "system" &&
+                   r.payload["meta"].value("status", "") == status;
+        });
+    };
+
+    auto sold =
+        ok(ops().request({{"op", "listing.upsert"}, {"listing", bike}, {"status", "sold"}}));
+    EXPECT_EQ(sold["threads"], 3);
+    for (size_t i = 0; i < threads.size(); ++i) {
+        waitForNotice(i, "sold");
+        EXPECT_EQ(notices(i), std::vector<std::string>{"This listing has been sold."}) << i;
+    }
+    // The admin retries (the reply was lost): no status change, no second notice.
+    ok(ops().request({{"op", "listing.upsert"}, {"listing", bike}, {"status", "sold"}}));
+    ok(ops().request({{"op", "listing.upsert"}, {"listing", bike}, {"status", "open"}}));
+    for (size_t i = 0; i < threads.size(); ++i) {
+        waitForNotice(i, "open");
+        EXPECT_EQ(notices(i), (std::vector<std::string>{"This listing has been sold.",
+                                                        "This listing is open again."}))
+            << i;
+    }
+}
+
 // --- Moderation ---------------------------------------------------------------------------------
 
 TEST_P(Marketplace, BlockingIsTwoWayInDirectThreads) {
@@ -197,6 +288,119 @@ TEST_P(Marketplace, BlockingIsTwoWayInDirectThreads) {
     ok(alice->request({{"op", "mod.unblock"}, {"user", bob->uid()}}));
     ok(send(*bob, conv, "friends again"));
     EXPECT_EQ(history(*alice, conv).size(), 1U);
+}
+
+// Events of kind `ev` that `client` received from `from` about `conv`.
+size_t eventsFrom(const MqttTestClient& client, const std::string& conv, const std::string& ev,
+                  const std::string& from) {
+    size_t count = 0;
+    for (const auto& r : client.received()) {
+        count += r.topic.ends_with("/c/" + conv) && r.payload.value("ev", "") == ev &&
+                 r.payload.value("user", "") == from;
+    }
+    return count;
+}
+
+TEST_P(Marketplace, ABlockHidesConversationsTypingAndReadsBothWays) {
+    auto carol = newClient();
+    auto dave = newClient();
+    auto erin = newClient();
+    auto frank = newClient();
+    const std::string direct =
+        ok(carol->request({{"op", "conv.open"}, {"peer", dave->uid()}}))["conv"];
+    const std::string group = ok(erin->request(
+        {{"op", "conv.create"}, {"members", {carol->uid(), dave->uid(), frank->uid()}}}))["conv"];
+    ok(send(*erin, group, "hello all"));
+    ok(send(*frank, group, "hi"));  // seq 2: unread by erin, so her read below moves
+    ok(carol->request({{"op", "mod.block"}, {"user", dave->uid()}}));
+
+    auto reopened = dave->request({{"op", "conv.open"}, {"peer", carol->uid()}});
+    EXPECT_EQ(codeOf(reopened), "forbidden") << "their existing 1:1 too";
+    EXPECT_EQ(reopened["error"]["message"], "not allowed");
+    EXPECT_EQ(codeOf(carol->request({{"op", "conv.open"}, {"peer", dave->uid()}})), "forbidden");
+
+    // Typing, in the group and in their 1:1: whoever else is there sees it, they do not. erin's
+    // typing afterwards marks the point by which anything of theirs would have arrived.
+    const auto typing = [](MqttTestClient& who, const std::string& conv) {
+        ok(who.request({{"op", "typing"}, {"conv", conv}, {"state", "start"}}));
+    };
+    typing(*dave, group);
+    typing(*dave, direct);
+    typing(*carol, group);
+    typing(*carol, direct);
+    erin->waitFor([&](const Received& r) {
+        return r.payload.value("ev", "") == "typing" && r.payload.value("user", "") == carol->uid();
+    });
+    EXPECT_EQ(eventsFrom(*erin, group, "typing", dave->uid()), 1U) << "others still see it";
+    typing(*erin, group);
+    for (auto* client : {carol.get(), dave.get()}) {
+        client->waitFor([&](const Received& r) {
+            return r.payload.value("ev", "") == "typing" &&
+                   r.payload.value("user", "") == erin->uid();
+        });
+    }
+    EXPECT_EQ(eventsFrom(*carol, group, "typing", dave->uid()), 0U);
+    EXPECT_EQ(eventsFrom(*carol, direct, "typing", dave->uid()), 0U);
+    EXPECT_EQ(eventsFrom(*dave, group, "typing", carol->uid()), 0U);
+    EXPECT_EQ(eventsFrom(*dave, direct, "typing", carol->uid()), 0U);
+
+    // Reads: dave's and carol's watermarks reach erin and their own devices, not each other.
+    ok(dave->request({{"op", "msg.read"}, {"conv", group}, {"seq", 2}}));
+    ok(carol->request({{"op", "msg.read"}, {"conv", group}, {"seq", 2}}));
+    ok(erin->request({{"op", "msg.read"}, {"conv", group}, {"seq", 2}}));
+    for (auto* client : {carol.get(), dave.get()}) {
+        client->waitFor([&](const Received& r) {
+            return r.payload.value("ev", "") == "read" &&
+                   r.payload.value("user", "") == erin->uid();
+        });
+        EXPECT_EQ(eventsFrom(*client, group, "read", client->uid()), 1U) << "their own devices";
+    }
+    EXPECT_EQ(eventsFrom(*erin, group, "read", dave->uid()), 1U);
+    EXPECT_EQ(eventsFrom(*erin, group, "read", carol->uid()), 1U);
+    EXPECT_EQ(eventsFrom(*carol, group, "read", dave->uid()), 0U);
+    EXPECT_EQ(eventsFrom(*dave, group, "read", carol->uid()), 0U);
+
+    // Unblocked, all flows again.
+    ok(carol->request({{"op", "mod.unblock"}, {"user", dave->uid()}}));
+    EXPECT_EQ(ok(dave->request({{"op", "conv.open"}, {"peer", carol->uid()}}))["conv"], direct);
+    typing(*dave, direct);
+    carol->waitFor([&](const Received& r) {
+        return r.topic.ends_with("/c/" + direct) && r.payload.value("ev", "") == "typing";
+    });
+}
+
+TEST_P(Marketplace, BlocksAndReportsAreAudited) {
+    auto alice = newClient();
+    auto bob = newClient();
+    const std::string conv =
+        ok(alice->request({{"op", "conv.open"}, {"peer", bob->uid()}}))["conv"];
+    ok(send(*bob, conv, "rude words"));
+    const std::string report = ok(alice->request({{"op", "mod.report"},
+                                                  {"conv", conv},
+                                                  {"seq", 1},
+                                                  {"user", bob->uid()},
+                                                  {"reason", "rude"}}))["report"];
+    ok(alice->request({{"op", "mod.block"}, {"user", bob->uid()}}));
+    ok(alice->request({{"op", "mod.unblock"}, {"user", bob->uid()}}));
+    EXPECT_EQ(codeOf(alice->request({{"op", "mod.audit"}})), "forbidden") << "admins only";
+
+    const json entries = ok(ops().request({{"op", "mod.audit"}, {"limit", 100}}))["entries"];
+    std::vector<json> byAlice;
+    for (const auto& entry : entries) {
+        if (entry.value("actor", "") == alice->uid()) {
+            byAlice.push_back(entry);
+        }
+    }
+    ASSERT_EQ(byAlice.size(), 3U) << entries;
+    EXPECT_EQ(byAlice[0]["action"], "unblock") << "newest first";
+    EXPECT_EQ(byAlice[1]["action"], "block");
+    EXPECT_EQ(byAlice[2]["action"], "report");
+    for (const auto& entry : byAlice) {
+        EXPECT_EQ(entry["user"], bob->uid()) << entry;
+        EXPECT_TRUE(entry["ts"].is_number()) << entry;
+    }
+    EXPECT_EQ(byAlice[2]["report"], report);
+    EXPECT_EQ(byAlice[2]["conv"], conv);
 }
 
 TEST_P(Marketplace, ReportsQueueForAdminsWithEvidence) {
@@ -270,6 +474,44 @@ TEST_P(Marketplace, ContentFilterMasksWordsLimitsLinksAndRedactsFirstContact) {
         << "after the owner answered, contact details pass";
 }
 
+TEST_P(Marketplace, TheFilterSeesThroughCapitalsLookAlikesAndInvisibleCharacters) {
+    auto seller = newClient();
+    auto buyer = newClient();
+    const std::string conv =
+        ok(buyer->request({{"op", "conv.open"}, {"peer", seller->uid()}}))["conv"];
+    const std::vector<std::pair<std::string, std::string>> masked = {
+        {"free CR\u00C9DIT here", "free ****** here"},
+        {"free cre\u0301dit here", "free ****** here"},       // e and a combining accent
+        {"this is a \u0455\u0441\u0430m", "this is a ****"},  // Cyrillic dze, es, a
+        {"\uFF53\uFF43\uFF41\uFF4D alert", "**** alert"},     // full-width
+        {"a sc\u200Bam, really", "a ****, really"},           // a zero-width space inside
+        {"a sc\u00ADam\u2014or not", "a ****\u2014or not"},   // soft hyphen, em dash after
+        {"SCAM! \U0001F600", "****! \U0001F600"},
+        {"scammers and credit", "scammers and credit"},  // not the words themselves
+    };
+    for (const auto& [sent, stored] : masked) {
+        ok(send(*buyer, conv, sent));
+        const json msgs = history(*seller, conv);
+        EXPECT_EQ(msgs.back()["body"], stored) << sent;
+    }
+    auto links =
+        send(*buyer, conv, "HTTPS://A.EXAMPLE and WWW.B.EXAMPLE and \u04BBttps://c.example");
+    EXPECT_EQ(codeOf(links), "forbidden") << "three links, in capitals and look-alikes";
+    ok(send(*buyer, conv, "two: HTTPS://A.EXAMPLE WWW.B.EXAMPLE"));
+
+    const std::string bike = newListing(seller->uid());
+    const std::string thread = ok(buyer->request(
+        {{"op", "conv.open"}, {"peer", seller->uid()}, {"context", about(bike)}}))["conv"];
+    ok(send(*buyer, thread, "Pay at HTTPS://PAY.EXAMPLE/NOW or \uFF37\uFF37\uFF37.PAY.EXAMPLE"));
+    ok(send(*buyer, thread,
+            "Or \u04BBttps://pay.example now, or call +1 \uFF15\uFF15\uFF15 123 4567"));
+    const json msgs = history(*seller, thread);
+    ASSERT_EQ(msgs.size(), 2U);
+    EXPECT_EQ(msgs[0]["body"], "Pay at [link removed] or [link removed]");
+    EXPECT_EQ(msgs[1]["body"], "Or [link removed] now, or call [phone removed]");
+    EXPECT_EQ(msgs[1]["meta"]["redacted"], true);
+}
+
 TEST_P(Marketplace, RateLimitsAnswerWithARetryAfter) {
     auto alice = newClient();
     auto bob = newClient();
@@ -320,9 +562,17 @@ TEST_P(Marketplace, MutesAndSuspensionsAreAuditedAndLifted) {
     EXPECT_EQ(codeOf(muted), "forbidden");
     EXPECT_EQ(muted["error"]["moderation"], "muted");
     EXPECT_GT(muted["error"]["until"].get<int64_t>(), 0);
-    ok(bob->request({{"op", "conv.open"},
-                     {"peer", alice->uid()},
-                     {"context", {{"type", "post"}, {"id", "m"}}}}));
+    auto mutedOpen = bob->request({{"op", "conv.open"},
+                                   {"peer", alice->uid()},
+                                   {"context", {{"type", "post"}, {"id", "m"}}}});
+    EXPECT_EQ(codeOf(mutedOpen), "forbidden") << "a muted user starts no conversation";
+    EXPECT_EQ(mutedOpen["error"]["moderation"], "muted");
+    EXPECT_EQ(mutedOpen["error"]["reason"], "spam");
+    auto mutedGroup = bob->request({{"op", "conv.create"}, {"members", {alice->uid()}}});
+    EXPECT_EQ(codeOf(mutedGroup), "forbidden");
+    EXPECT_EQ(mutedGroup["error"]["moderation"], "muted");
+    EXPECT_EQ(ok(bob->request({{"op", "conv.open"}, {"peer", alice->uid()}}))["conv"], conv)
+        << "an existing conversation still opens: reading is not talking";
 
     ok(ops().request({{"op", "mod.suspend"}, {"user", bob->uid()}, {"minutes", 60}}));
     auto suspended = bob->request({{"op", "conv.open"},

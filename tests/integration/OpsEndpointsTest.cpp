@@ -3,8 +3,12 @@
 // commands by op and outcome.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <fstream>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "HttpProbe.h"
@@ -125,6 +129,50 @@ TEST_F(OpsEndpoints, MetricsCountRealCommandsByOutcome) {
         std::this_thread::sleep_for(500ms);
     }
     EXPECT_GE(online, 2);
+}
+
+// When the kernel started process `pid`, in seconds since the Unix epoch: its start in clock
+// ticks after boot (/proc/PID/stat, field 22) plus the boot time (/proc/stat, btime).
+double processStartSeconds(int pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    const std::string line{std::istreambuf_iterator<char>(stat), {}};
+    std::istringstream fields(line.substr(line.rfind(')') + 2));  // after "pid (comm) "
+    std::string field;
+    for (int i = 3; i < 22; ++i) {
+        fields >> field;
+    }
+    long long ticks = 0;
+    fields >> ticks;
+    std::ifstream system("/proc/stat");
+    long long bootTime = 0;
+    for (std::string key; system >> key;) {
+        if (key == "btime") {
+            system >> bootTime;
+            break;
+        }
+    }
+    return static_cast<double>(bootTime) +
+           static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// Prometheus computes uptime as time() - process_start_time_seconds: it must be the real start,
+// to the second (it was printed with 9 significant digits: 10-second steps).
+TEST_F(OpsEndpoints, ProcessStartTimeIsTheRealStartToTheSecond) {
+    ASSERT_GT(port_, 0) << parleyd_.log();
+    const std::string text = httpGet(port_, "/metrics").body;
+    const double reported = sample(text, "process_start_time_seconds");
+    const double real = processStartSeconds(parleyd_.pid());
+    ASSERT_GT(real, 1.7e9);
+    EXPECT_NEAR(reported, real, 1.0)
+        << std::fixed << "reported " << reported << ", started " << real << "\n"
+        << text;
+    // Milliseconds, as measured: at most 3 decimals, never an exponent.
+    std::smatch line;
+    ASSERT_TRUE(
+        std::regex_search(text, line, std::regex(R"(\nprocess_start_time_seconds (\S+)\n)")))
+        << text;
+    EXPECT_TRUE(std::regex_match(line[1].str(), std::regex(R"([0-9]{10}(\.[0-9]{1,3})?)")))
+        << line[1];
 }
 
 }  // namespace

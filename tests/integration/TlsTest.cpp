@@ -130,7 +130,8 @@ class TlsToBroker : public ::testing::Test {
     // A broker whose TLS listeners present `certificate`.
     static std::unique_ptr<MosquittoServer> brokerPresenting(const CertificateFiles& certificate) {
         return std::make_unique<MosquittoServer>(
-            brokerUsers(), "", BrokerTls{certificate.certFile, certificate.keyFile, "", false});
+            brokerUsers(),
+            BrokerOptions{.tls = BrokerTls{certificate.certFile, certificate.keyFile, "", false}});
     }
 
     // parleyd must not start against this broker, and say `reason` in its log; so must `parley`.
@@ -145,7 +146,7 @@ class TlsToBroker : public ::testing::Test {
             << parleyd.log();
         EXPECT_NE(
             parleyd.log().find("transport: cannot connect to " + broker.tlsUri() +
-                               ": TLS with 127.0.0.1:" + std::to_string(broker.tlsPort()) + ": "),
+                               " as parleyd: TLS with 127.0.0.1:" + std::to_string(broker.tlsPort()) + ": "),
             std::string::npos)
             << parleyd.log();
         EXPECT_EQ(parleyd.log().find("parleyd ready"), std::string::npos) << parleyd.log();
@@ -223,8 +224,8 @@ TEST_F(TlsToBroker, ParleydAndEveryClientTalkOverTls) {
 // the CA the broker trusts; without one they are refused, and told why.
 TEST_F(TlsToBroker, AClientCertificateWhereTheBrokerRequiresOne) {
     MosquittoServer broker(
-        brokerUsers(), "",
-        BrokerTls{brokerCertificate_.certFile, brokerCertificate_.keyFile, ca_.certFile, true});
+        brokerUsers(), {.tls = BrokerTls{brokerCertificate_.certFile, brokerCertificate_.keyFile,
+                                         ca_.certFile, true}});
     const auto parleydCertificate = pki_.issue("parleyd", ca_, {"DNS:parleyd"});
     const auto aliceCertificate = pki_.issue("alice", ca_, {"DNS:alice"});
 

@@ -141,6 +141,80 @@ TEST_F(LuaHooksTest, ReadAfterSeesTheWatermark) {
     EXPECT_EQ(event["seq"], 1);
 }
 
+// How many events of kind `ev` the harness published to `uid` about `conv`.
+size_t receivedEvents(const MemoryTransport& transport, const std::string& uid,
+                      const std::string& conv, const std::string& ev) {
+    size_t count = 0;
+    for (const auto& sent : transport.sentTo("parley/v1/u/" + uid + "/c/" + conv)) {
+        count += sent.payload.value("ev", "") == ev;
+    }
+    return count;
+}
+
+TEST_F(LuaHooksTest, BeforeDeliverHidesTypingAndReadFromOneMember) {
+    addScript("blocks",
+              "parley.hook('event.before_deliver', function(e)\n"
+              "  parley.kv.set('seen:' .. e.kind, parley.json.encode({conv = e.conv,"
+              " user = e.user, ev = e.event.ev, recipients = e.recipients}))\n"
+              "  local hide = ({dave = 'carol', carol = 'dave'})[e.user]\n"
+              "  if not hide then return end\n"
+              "  for i = #e.recipients, 1, -1 do\n"
+              "    if e.recipients[i] == hide then table.remove(e.recipients, i) end\n"
+              "  end\n"
+              "end)");
+    auto group = call("erin", {{"op", "conv.create"}, {"members", {"carol", "dave"}}});
+    ASSERT_TRUE(group["ok"]) << group;
+    const std::string conv = group["conv"];
+    ASSERT_TRUE(call("dave", {{"op", "typing"}, {"conv", conv}, {"state", "start"}})["ok"]);
+    EXPECT_EQ(receivedEvents(transport_, "erin", conv, "typing"), 1U);
+    EXPECT_EQ(receivedEvents(transport_, "carol", conv, "typing"), 0U);
+    EXPECT_EQ(json::parse(*store_->kvGet("blocks", "seen:typing", clock_.nowMs())),
+              json({{"conv", conv},
+                    {"user", "dave"},
+                    {"ev", "typing"},
+                    {"recipients", {"carol", "erin"}}}));
+
+    ASSERT_TRUE(sendMessage("erin", conv, "m1", "hello")["ok"]);
+    ASSERT_TRUE(call("carol", {{"op", "msg.read"}, {"conv", conv}, {"seq", 1}})["ok"]);
+    EXPECT_EQ(receivedEvents(transport_, "carol", conv, "read"), 1U) << "her own devices";
+    EXPECT_EQ(receivedEvents(transport_, "erin", conv, "read"), 1U);
+    EXPECT_EQ(receivedEvents(transport_, "dave", conv, "read"), 0U) << "both ways";
+    ASSERT_TRUE(call("erin", {{"op", "typing"}, {"conv", conv}, {"state", "start"}})["ok"]);
+    EXPECT_EQ(receivedEvents(transport_, "carol", conv, "typing"), 1U) << "only their events";
+    EXPECT_EQ(receivedEvents(transport_, "dave", conv, "typing"), 1U);
+}
+
+TEST_F(LuaHooksTest, BeforeDeliverMayNotAddRecipients) {
+    addScript("leaky",
+              "parley.hook('event.before_deliver', function(e)\n"
+              "  e.recipients[#e.recipients + 1] = 'mallory'\n"
+              "end)");
+    const std::string conv = openDirect("alice", "bob");
+    ASSERT_TRUE(call("alice", {{"op", "typing"}, {"conv", conv}, {"state", "start"}})["ok"]);
+    EXPECT_EQ(receivedEvents(transport_, "bob", conv, "typing"), 1U) << "fails open";
+    EXPECT_TRUE(transport_.sentTo("parley/v1/u/mallory/c/" + conv).empty());
+    EXPECT_TRUE(logged("event.recipients may only lose entries")) << logText();
+}
+
+TEST_F(LuaHooksTest, BeforeOpenSeesExistingConversationsAndMayRefuse) {
+    addScript("blocks",
+              "parley.hook('conversation.before_open', function(e)\n"
+              "  parley.kv.set('open:' .. e.user, (e.conv or 'new') .. ' ' .. e.kind .. ' ' .."
+              " #e.members)\n"
+              "  if e.conv and e.user == 'dave' then return false, 'forbidden', 'not allowed' end\n"
+              "end)");
+    auto opened = call("dave", {{"op", "conv.open"}, {"peer", "carol"}});
+    ASSERT_TRUE(opened["ok"]) << opened;
+    const std::string conv = opened["conv"];
+    EXPECT_EQ(store_->kvGet("blocks", "open:dave", clock_.nowMs()), "new direct 2");
+    auto again = call("dave", {{"op", "conv.open"}, {"peer", "carol"}});
+    EXPECT_EQ(codeOf(again), "forbidden");
+    EXPECT_EQ(again["error"]["message"], "not allowed");
+    auto byCarol = call("carol", {{"op", "conv.open"}, {"peer", "dave"}});
+    EXPECT_EQ(byCarol["conv"], conv);
+    EXPECT_EQ(store_->kvGet("blocks", "open:carol", clock_.nowMs()), conv + " direct 2");
+}
+
 TEST_F(LuaHooksTest, PresenceConnectAndDisconnectHooks) {
     addScript("presence",
               "parley.hook('presence.changed', function(p)\n"
@@ -328,6 +402,27 @@ TEST_F(LuaHooksTest, ConversationAndUserLookups) {
     store_->updateUser("alice", {std::nullopt, true, "alice@example.org"}, 1);
     EXPECT_EQ(call("alice", {{"op", "test.run"}, {"conv", conv}})["email"], "alice@example.org")
         << "scripts see the address admins set";
+}
+
+TEST_F(LuaHooksTest, JsonDecodeRefusesAnythingAfterTheValueNulIncluded) {
+    addScript("j",
+              "parley.command('test.run', function()\n"
+              "  local results = {}\n"
+              "  for i, text in ipairs({'{\"a\":1}\\0', '{\"a\":1}\\0garbage{',"
+              " '{\"a\":1}\\0{\"b\":2}', '{\"a\":1} x'}) do\n"
+              "    local ok, err = pcall(parley.json.decode, text)\n"
+              "    results[i] = ok and 'accepted' or err\n"
+              "  end\n"
+              "  local escaped = parley.json.decode('{\"a\":\"x\\\\u0000y\"} ')\n"
+              "  return {results = results, escaped = #escaped.a}\n"
+              "end)");
+    auto reply = run();
+    ASSERT_EQ(reply["results"].size(), 4U) << reply;
+    for (const auto& result : reply["results"]) {
+        EXPECT_NE(result.get<std::string>().find("parley.json.decode:"), std::string::npos)
+            << reply;
+    }
+    EXPECT_EQ(reply["escaped"], 3) << "an escaped NUL inside a string is text";
 }
 
 TEST_F(LuaHooksTest, JsonRoundTrip) {

@@ -255,5 +255,50 @@ TEST_F(LuaServicesTest, RejectionDetailsReachTheClientsErrorObject) {
     EXPECT_TRUE(logged("the rejection's details: cannot encode a function")) << logText();
 }
 
+TEST_F(LuaServicesTest, TextNormalizeAndSkeletonFoldLikeTheirSources) {
+    addScript(
+        "text",
+        std::string(kErrorOf) +
+            "parley.command('test.run', function()\n"
+            "  local folded, first, last = parley.text.normalize('A CR\u00C9\u200BDIT', true)\n"
+            "  local s, e = folded:find('cr\u00E9dit', 1, true)\n"
+            "  local huge = string.rep('a', 1024 * 1024 + 1)\n"
+            "  return {\n"
+            "    normalized = parley.text.normalize('free CR\u00C9DIT \uFF53\uFF43\uFF41\uFF4D'),\n"
+            "    span = ('A CR\u00C9\u200BDIT'):sub(first[s], last[e]),\n"
+            "    lengths = {#folded, #first, #last},\n"
+            "    cyrillic = parley.text.skeleton('\u0455\u0441\u0430m') =="
+            " parley.text.skeleton('scam'),\n"
+            "    links = parley.text.skeleton('HTTPS://WWW.X.ORG'),\n"
+            "    plain = select('#', parley.text.skeleton('x')),\n"
+            "    errors = {\n"
+            "      err(parley.text.normalize, 42),\n"
+            "      err(parley.text.skeleton, 'bad \\255'),\n"
+            "      err(parley.text.normalize, huge),\n"
+            "      err(parley.text.normalize, 'x', 'yes'),\n"
+            "    },\n"
+            "    readonly = err(function() parley.text.normalize = nil end),\n"
+            "  }\n"
+            "end)");
+    auto reply = run();
+    ASSERT_TRUE(reply["ok"]) << reply;
+    EXPECT_EQ(reply["normalized"], "free cr\u00E9dit scam");
+    EXPECT_EQ(reply["span"], "CR\u00C9\u200BDIT") << "the span leads back to the original";
+    EXPECT_EQ(reply["lengths"], json({9, 9, 9}));
+    EXPECT_EQ(reply["cyrillic"], true);
+    EXPECT_EQ(reply["links"], "https://www.x.org");
+    EXPECT_EQ(reply["plain"], 1) << "no spans unless asked";
+    const auto errors = reply["errors"];
+    EXPECT_NE(errors[0].get<std::string>().find("parley.text.normalize: the text must be a string"),
+              std::string::npos)
+        << errors[0];
+    EXPECT_NE(errors[1].get<std::string>().find("not valid UTF-8"), std::string::npos) << errors[1];
+    EXPECT_NE(errors[2].get<std::string>().find("too_large"), std::string::npos) << errors[2];
+    EXPECT_NE(errors[3].get<std::string>().find("spans must be a boolean"), std::string::npos)
+        << errors[3];
+    EXPECT_NE(reply["readonly"].get<std::string>().find("read-only"), std::string::npos)
+        << reply["readonly"];
+}
+
 }  // namespace
 }  // namespace parley::testing

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -622,6 +623,108 @@ TEST_F(PluginServicesTest, RejectWithDetailsReachesTheClientsErrorObject) {
         EXPECT_EQ(probe_.call<int>("fixture_bad_details_status"), expected) << kind;
     }
     EXPECT_TRUE(history("alice", conv).empty());
+}
+
+// --- Hooks and services added with blocks that hide everything (fixture_blocks)
+// -------------------
+
+class PluginBlocksTest : public PluginTest {
+  protected:
+    PluginBlocksTest() { addPlugin("blocks", FIXTURE_BLOCKS_PATH); }
+
+    json lastEvent(int which) {
+        std::string out(4096, '\0');
+        probe_.call<void>("fixture_last_event", which, out.data(), out.size());
+        return out[0] == '\0' ? json() : json::parse(out.c_str());
+    }
+
+    // How many events of kind `ev` `uid` received about `conv`.
+    size_t received(const std::string& uid, const std::string& conv, const std::string& ev) {
+        size_t count = 0;
+        for (const auto& sent : transport_.sentTo("parley/v1/u/" + uid + "/c/" + conv)) {
+            count += sent.payload.value("ev", "") == ev;
+        }
+        return count;
+    }
+
+    // The folded text and its spans (JSON, or null when none were asked for or left).
+    std::tuple<int, std::string, json> fold(int form, const std::string& text, bool spans) {
+        std::string out(4096, '\0');
+        std::string where(64 * 1024, '\0');
+        const int status = probe_.call<int>(
+            "fixture_text_fold", form, text.data(), text.size(), out.data(), out.size(),
+            spans ? where.data() : static_cast<char*>(nullptr), where.size());
+        const std::string whereText = where.c_str();
+        return {status, out.c_str(), whereText.empty() ? json() : json::parse(whereText)};
+    }
+
+    const FixtureProbe probe_{FIXTURE_BLOCKS_PATH};
+};
+
+TEST_F(PluginBlocksTest, BeforeOpenSeesEveryOpenAndMayRefuseAnExistingConversation) {
+    auto opened = call("dave", {{"op", "conv.open"}, {"peer", "carol"}});
+    ASSERT_TRUE(opened["ok"]) << opened;
+    EXPECT_EQ(lastEvent(0),
+              json({{"conv", nullptr}, {"creator", "dave"}, {"kind", "direct"}, {"members", 2}}))
+        << "a new conversation: conv is NULL";
+    const std::string conv = opened["conv"];
+    auto again = call("dave", {{"op", "conv.open"}, {"peer", "carol"}});
+    EXPECT_EQ(codeOf(again), "forbidden") << again;
+    EXPECT_EQ(again["error"]["message"], "not allowed");
+    EXPECT_EQ(lastEvent(0)["conv"], conv) << "the existing conversation";
+    auto byCarol = call("carol", {{"op", "conv.open"}, {"peer", "dave"}});
+    EXPECT_EQ(byCarol["conv"], conv) << byCarol;
+    EXPECT_EQ(byCarol["created"], false);
+}
+
+TEST_F(PluginBlocksTest, BeforeDeliverDropsOneRecipientOfTypingAndRead) {
+    auto group = call("erin", {{"op", "conv.create"}, {"members", {"carol", "dave"}}});
+    ASSERT_TRUE(group["ok"]) << group;
+    const std::string conv = group["conv"];
+    ASSERT_TRUE(call("dave", {{"op", "typing"}, {"conv", conv}, {"state", "start"}})["ok"]);
+    EXPECT_EQ(received("erin", conv, "typing"), 1U);
+    EXPECT_EQ(received("carol", conv, "typing"), 0U) << "dropped for carol only";
+    EXPECT_EQ(
+        lastEvent(1),
+        json({{"kind", "typing"},
+              {"conv", conv},
+              {"uid", "dave"},
+              {"event", {{"ev", "typing"}, {"conv", conv}, {"user", "dave"}, {"state", "start"}}},
+              {"recipients", 2}}));
+    EXPECT_EQ(probe_.call<int>("fixture_misuse_failures"), 0)
+        << "drop_recipient: a second drop, an unknown uid and NULL are refused, and so is reject";
+
+    ASSERT_TRUE(send("erin", conv, "hello")["ok"]);
+    ASSERT_TRUE(call("dave", {{"op", "msg.read"}, {"conv", conv}, {"seq", 1}})["ok"]);
+    EXPECT_EQ(received("dave", conv, "read"), 1U) << "the reader's own devices";
+    EXPECT_EQ(received("erin", conv, "read"), 1U);
+    EXPECT_EQ(received("carol", conv, "read"), 0U);
+    EXPECT_EQ(lastEvent(1)["recipients"], 3) << "read goes to the reader too";
+    ASSERT_TRUE(call("carol", {{"op", "typing"}, {"conv", conv}, {"state", "start"}})["ok"]);
+    EXPECT_EQ(received("dave", conv, "typing"), 1U) << "the fixture hides only dave's events";
+    EXPECT_EQ(probe_.call<int>("fixture_store_drop_status"), PARLEY_ERR_FORBIDDEN)
+        << "drop_recipient outside event.before_deliver";
+}
+
+TEST_F(PluginBlocksTest, TextFoldNormalizesAndSkeletonsWithSpans) {
+    server();  // loads the plugin
+    auto [status, folded, spans] = fold(PARLEY_TEXT_NORMALIZED, "CR\u00C9\u200BDIT", true);
+    EXPECT_EQ(status, PARLEY_OK);
+    EXPECT_EQ(folded, "cr\u00E9dit");
+    // c r é(2 bytes) d i t: é came from bytes 2-3 and the zero-width space after it (4-6),
+    // which folds to nothing and so belongs to the piece before it.
+    EXPECT_EQ(spans, json::parse("[[0,1],[1,2],[2,7],[2,7],[7,8],[8,9],[9,10]]"));
+    auto [skeletonStatus, skeleton, none] =
+        fold(PARLEY_TEXT_SKELETON, "\u0455\u0441\u0430m", false);
+    EXPECT_EQ(skeletonStatus, PARLEY_OK);
+    EXPECT_EQ(skeleton, std::get<1>(fold(PARLEY_TEXT_SKELETON, "scam", false)));
+    EXPECT_TRUE(none.is_null());
+
+    EXPECT_EQ(std::get<0>(fold(PARLEY_TEXT_NORMALIZED, "bad \xFF", true)), PARLEY_ERR_INVALID);
+    EXPECT_EQ(std::get<0>(fold(7, "scam", false)), PARLEY_ERR_INVALID) << "an unknown form";
+    const std::string huge(1024 * 1024 + 1, 'a');
+    EXPECT_EQ(std::get<0>(fold(PARLEY_TEXT_SKELETON, huge, false)), PARLEY_ERR_TOO_LARGE);
+    EXPECT_EQ(std::get<0>(fold(PARLEY_TEXT_SKELETON, "", true)), PARLEY_OK);
 }
 
 }  // namespace

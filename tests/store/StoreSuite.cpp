@@ -943,4 +943,24 @@ TEST_P(StoreSuite, SendsDuringAnErasureAreErasedOrRefused) {
     }
 }
 
+TEST_P(StoreSuite, KnownUsersAreThoseRegisteredOrSeen) {
+    store_->recordActivity("seen", 100);
+    store_->updateUser("registered", {std::string("Reg"), false, std::nullopt}, 100);
+    store_->setDisplayName("named", "Named", 100);
+    const auto known =
+        store_->knownUsers({"nobody", "seen", "registered", "named", "Seen", "seen"});
+    EXPECT_EQ(known, (std::set<std::string>{"seen", "registered", "named"}))
+        << "uids are case-sensitive";
+    EXPECT_TRUE(store_->knownUsers({}).empty());
+    // One query for a whole group's members.
+    std::vector<std::string> many;
+    for (int i = 0; i < 150; ++i) {
+        many.push_back("u" + std::to_string(i));
+        if (i % 3 == 0) {
+            store_->recordActivity(many.back(), 100);
+        }
+    }
+    EXPECT_EQ(store_->knownUsers(many).size(), 50U);
+}
+
 }  // namespace parley::testing

@@ -35,11 +35,13 @@ std::string readFile(const std::string& path) {
     return text.str();
 }
 
+}  // namespace
+
 // In a sanitized build Parley's broker plugin is instrumented too, and ASan must be the first
 // library of the process that loads it: the broker (not instrumented) gets it preloaded, with
 // libstdc++ (tests/support/CMakeLists.txt). Its own
 // leaks at exit are not Parley's and nobody reads its exit status, so leak checks are off there.
-std::map<std::string, std::string> brokerEnvironment() {
+std::map<std::string, std::string> MosquittoServer::environment() {
 #ifdef PARLEY_ASAN_PRELOAD
     return {{"LD_PRELOAD", PARLEY_ASAN_PRELOAD}, {"ASAN_OPTIONS", "detect_leaks=0"}};
 #else
@@ -47,17 +49,16 @@ std::map<std::string, std::string> brokerEnvironment() {
 #endif
 }
 
-}  // namespace
-
-MosquittoServer::MosquittoServer(std::vector<BrokerUser> users, std::string extraConfig,
-                                 std::optional<BrokerTls> tls)
+MosquittoServer::MosquittoServer(std::vector<BrokerUser> users, BrokerOptions options)
     : dir_("parley-mosquitto"),
       port_(freeLoopbackPort()),
-      tls_(std::move(tls)),
+      tls_(std::move(options.tls)),
       configFile_(dir_.file("mosquitto.conf")),
       passwordFile_(dir_.file("passwd")),
       logFile_(dir_.file("mosquitto.log")),
-      extraConfig_(std::move(extraConfig)) {
+      pluginOptions_(std::move(options.pluginOptions)),
+      extraConfig_(std::move(options.extraConfig)),
+      parleyConfig_(std::move(options.parleyConfig)) {
     std::string passwords;
     for (const auto& user : users) {
         if (user.name.empty() || user.name.find(':') != std::string::npos) {
@@ -104,11 +105,19 @@ void MosquittoServer::writeConfig() const {
     config << "user root\n"
            << "listener " << port_ << " 127.0.0.1\n"
            << "password_file " << passwordFile_ << "\n"
-           << "acl_file " << brokerConfig << "/acl\n"
            << "persistence false\n"
            << "log_dest stderr\n"
-           << "log_type all\n"
-           << "include_dir " << brokerConfig << "/conf.d\n";
+           << "log_type all\n";
+    if (parleyConfig_) {
+        config << *parleyConfig_ << (parleyConfig_->ends_with('\n') ? "" : "\n");
+    } else {
+        config << "acl_file " << brokerConfig << "/acl\n"
+               << "include_dir " << brokerConfig << "/conf.d\n"
+               << "plugin " << PARLEY_BROKER_PLUGIN_PATH << "\n";
+        if (!pluginOptions_.empty()) {
+            config << pluginOptions_ << (pluginOptions_.back() == '\n' ? "" : "\n");
+        }
+    }
     if (tls_) {
         for (const auto& [port, protocol] :
              {std::pair{tlsPort_, "mqtt"}, {wssPort_, "websockets"}}) {
@@ -149,7 +158,7 @@ bool MosquittoServer::tryStart() {
     process_.reset();
     const size_t logStart = readFile(logFile_).size();
     process_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{"mosquitto", "-c", configFile_}, logFile_, brokerEnvironment());
+        std::vector<std::string>{"mosquitto", "-c", configFile_}, logFile_, environment());
     const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
     while (true) {
         if (!process_->running()) {

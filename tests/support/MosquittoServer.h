@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,16 +26,31 @@ struct BrokerTls {
     bool requireClientCertificate = false;
 };
 
+// What a test broker runs besides its plain loopback listener and password file.
+// (Members have initializers so that designated initializers may leave any out without
+// -Wmissing-field-initializers.)
+struct BrokerOptions {
+    // Whole `plugin_opt_*` lines for Parley's broker plugin; without them it runs on its defaults
+    // (service account parleyd, prefix parley/v1, 100 publishes/s per connection, no token keys).
+    std::string pluginOptions{};
+    // Whole lines at the end of the config file.
+    std::string extraConfig{};
+    // Two more listeners on free ports: tlsPort() and wssPort().
+    std::optional<BrokerTls> tls{};
+    // Whole lines that replace Parley's part taken from the source tree (its `acl_file`, the
+    // `include_dir` of its settings and the plugin), e.g. the configuration a package installed;
+    // pluginOptions then go nowhere.
+    std::optional<std::string> parleyConfig{};
+};
+
 // A Mosquitto broker for one test: 127.0.0.1 on a free port, Parley's ACL and broker settings
-// (config/mosquitto), a password file with `users`, no persistence, everything in a TempDir.
+// (config/mosquitto), Parley's broker plugin (broker/jwt_auth: subscription checks, publish rate
+// limit, token login), a password file with `users`, no persistence, everything in a TempDir.
 class MosquittoServer {
   public:
     // Starts the broker and waits (10 s) until it accepts connections; throws std::runtime_error
-    // with the broker log if it does not. `extraConfig` (whole lines) goes at the end of the
-    // config file, e.g. a `plugin` and its `plugin_opt_*` lines.
-    // With `tls`, two more listeners on free ports: tlsPort() and wssPort().
-    explicit MosquittoServer(std::vector<BrokerUser> users, std::string extraConfig = "",
-                             std::optional<BrokerTls> tls = std::nullopt);
+    // with the broker log if it does not.
+    explicit MosquittoServer(std::vector<BrokerUser> users, BrokerOptions options = {});
     ~MosquittoServer();
     MosquittoServer(const MosquittoServer&) = delete;
     MosquittoServer& operator=(const MosquittoServer&) = delete;
@@ -63,6 +79,10 @@ class MosquittoServer {
     const std::string& passwordFile() const { return passwordFile_; }
     int pid() const { return process_ ? process_->pid() : -1; }
 
+    // The environment a broker that loads Parley's plugin needs in this build (in a sanitized
+    // one, ASan preloaded): for tests that start a `mosquitto` of their own.
+    static std::map<std::string, std::string> environment();
+
   private:
     void writeConfig() const;
     // Starts the broker; false if the port was taken meanwhile (the constructor picks another).
@@ -76,7 +96,9 @@ class MosquittoServer {
     std::string configFile_;
     std::string passwordFile_;
     std::string logFile_;
+    std::string pluginOptions_;
     std::string extraConfig_;
+    std::optional<std::string> parleyConfig_;
     std::unique_ptr<ChildProcess> process_;  // null while stopped
 };
 

@@ -165,23 +165,38 @@ int MqttTestClient::publishRaw(const std::string& topic, const std::string& payl
 }
 
 void MqttTestClient::subscribe(const std::string& filter) {
+    const int code = subscribeReasonCode(filter);
+    if (code >= mqtt::ReasonCode::UNSPECIFIED_ERROR) {
+        throw std::runtime_error("MqttTestClient " + uid_ + ": subscribe to " + filter +
+                                 " refused, reason code " + std::to_string(code));
+    }
+}
+
+int MqttTestClient::subscribeReasonCode(const std::string& filter) {
     mqtt::token_ptr token;
     try {
         token = client_->subscribe(filter, 1);
         if (!token->wait_for(kAckTimeout)) {
             throw std::runtime_error("no SUBACK within 10 s");
         }
+    } catch (const mqtt::exception& error) {
+        // Paho reports a SUBACK with an error reason code as a failed subscribe.
+        if (error.get_reason_code() >= mqtt::ReasonCode::UNSPECIFIED_ERROR) {
+            return error.get_reason_code();
+        }
+        throw std::runtime_error("MqttTestClient " + uid_ + ": subscribe to " + filter +
+                                 " failed: " + error.what());
     } catch (const std::exception& error) {
         throw std::runtime_error("MqttTestClient " + uid_ + ": subscribe to " + filter +
                                  " failed: " + error.what());
     }
     const mqtt::subscribe_response response = token->get_subscribe_response();
-    for (auto code : response.get_reason_codes()) {
-        if (code >= mqtt::ReasonCode::UNSPECIFIED_ERROR) {
-            throw std::runtime_error("MqttTestClient " + uid_ + ": subscribe to " + filter +
-                                     " refused, reason code " + std::to_string(code));
-        }
+    const auto codes = response.get_reason_codes();
+    if (codes.size() != 1) {
+        throw std::runtime_error("MqttTestClient " + uid_ + ": subscribe to " + filter + ": " +
+                                 std::to_string(codes.size()) + " reason codes in the SUBACK");
     }
+    return codes.front();
 }
 
 Received MqttTestClient::waitFor(std::function<bool(const Received&)> match,

@@ -60,9 +60,13 @@ class MqttTestClient {
     // comes (10 s) or the publish fails otherwise.
     int publishRaw(const std::string& topic, const std::string& payload,
                    const std::string& correlationData = "");
-    // QoS 1; waits for the SUBACK and throws if the broker refuses. (Mosquitto 2.0.11 grants
-    // any subscription and applies the ACL to each delivered message instead.)
+    // QoS 1; waits for the SUBACK and throws if the broker refuses (Parley's broker plugin
+    // refuses what is not the user's inbox or presence; the acl_file alone would grant any
+    // subscription and check each delivered message instead).
     void subscribe(const std::string& filter);
+    // QoS 1; waits for the SUBACK and returns its reason code: the granted QoS (1), or 0x80 and
+    // up when refused (0x87 not authorized). Throws if no SUBACK comes (10 s).
+    int subscribeReasonCode(const std::string& filter);
     // The first received message (in arrival order, old ones included) that satisfies `match`,
     // waiting for new ones up to `timeout`; throws std::runtime_error then. `match` runs under
     // the client's lock: it must not call this client.

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <csignal>
 
 #include <chrono>
@@ -9,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "Paths.h"
@@ -19,17 +23,35 @@ namespace {
 
 constexpr auto kStopTimeout = std::chrono::seconds(15);
 
+void chownTo(const std::string& path, const passwd& account) {
+    if (::chown(path.c_str(), account.pw_uid, account.pw_gid) != 0) {
+        throw std::runtime_error("ParleydProcess: cannot hand " + path + " to " + account.pw_name);
+    }
+}
+
 }  // namespace
 
-ParleydProcess::ParleydProcess(std::string yamlText)
-    : dir_("parley-parleyd"),
+ParleydProcess::ParleydProcess(std::string yamlText, ParleydLaunch launch)
+    : launch_(std::move(launch)),
+      dir_("parley-parleyd"),
       configFile_(dir_.file("parleyd.yaml")),
       logFile_(dir_.file("parleyd.log")) {
+    if (launch_.binary.empty()) {
+        launch_.binary = parleydPath();
+    }
     std::ofstream config(configFile_, std::ios::binary | std::ios::trunc);
     config << yamlText;
     config.close();
     if (!config) {
         throw std::runtime_error("ParleydProcess: cannot write " + configFile_);
+    }
+    if (!launch_.user.empty()) {
+        const passwd* account = ::getpwnam(launch_.user.c_str());
+        if (account == nullptr) {
+            throw std::runtime_error("ParleydProcess: no user " + launch_.user);
+        }
+        chownTo(dir_.path(), *account);
+        chownTo(configFile_, *account);
     }
     start();
 }
@@ -51,9 +73,17 @@ void ParleydProcess::launch() {
     std::error_code noLogYet;
     const auto logStart = std::filesystem::file_size(logFile_, noLogYet);
     readySearchFrom_ = noLogYet ? 0 : logStart;
-    process_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{parleydPath(), "--config", configFile_}, logFile_,
-        std::map<std::string, std::string>{}, dir_.path());
+    std::vector<std::string> argv;
+    if (!launch_.user.empty()) {
+        // setpriv replaces itself with parleyd (no fork: signals reach parleyd), and sets the
+        // parent-death signal again, which changing the user clears: a crashed test leaves no
+        // parleyd behind.
+        argv = {"setpriv",       "--reuid=" + launch_.user, "--regid=" + launch_.user,
+                "--init-groups", "--pdeathsig=KILL",        "--"};
+    }
+    argv.insert(argv.end(), {launch_.binary, "--config", configFile_});
+    process_ = std::make_unique<ChildProcess>(argv, logFile_, launch_.env,
+                                              dir_.path());
 }
 
 void ParleydProcess::waitUntilReady(std::chrono::seconds readyTimeout) {
@@ -97,6 +127,28 @@ void ParleydProcess::checkSanitizerReports(int exitStatus) {
             return;
         }
     }
+}
+
+int ParleydProcess::waitForExit(std::chrono::milliseconds timeout, bool sanitizerReportExpected) {
+    if (!process_) {
+        throw std::logic_error("ParleydProcess::waitForExit: not running");
+    }
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (process_->running()) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            throw std::runtime_error("ParleydProcess: still running after " +
+                                     std::to_string(timeout.count()) + " ms");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    const int status = process_->terminate(std::chrono::milliseconds(0));  // the recorded one
+    process_.reset();
+    if (sanitizerReportExpected) {
+        checkedLogBytes_ = log().size();
+    } else {
+        checkSanitizerReports(status);
+    }
+    return status;
 }
 
 void ParleydProcess::kill9() {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -9,13 +10,25 @@
 
 namespace parley::testing {
 
-// The parleyd of this build, run with a given configuration in its own TempDir (also its working
-// directory, so relative paths in the YAML land there).
+// Which parleyd to run, and as whom.
+struct ParleydLaunch {
+    // Empty: the parleyd of this build (parleydPath()).
+    std::string binary{};
+    // A system user to run it as (through setpriv; the test must run as root): the TempDir is
+    // handed to that user, so parleyd can read its configuration and write its database there.
+    // Empty: the test's own user.
+    std::string user{};
+    // Added to (or overriding) parleyd's environment: ASAN_OPTIONS, say.
+    std::map<std::string, std::string> env{};
+};
+
+// The parleyd of this build (or `launch.binary`), run with a given configuration in its own
+// TempDir (also its working directory, so relative paths in the YAML land there).
 class ParleydProcess {
   public:
     // Writes yamlText to <dir>/parleyd.yaml, runs `parleyd --config <that>` and waits (15 s) for
     // "parleyd ready" in its log; throws std::runtime_error with the log otherwise.
-    explicit ParleydProcess(std::string yamlText);
+    explicit ParleydProcess(std::string yamlText, ParleydLaunch launch = {});
     ~ParleydProcess();
     ParleydProcess(const ParleydProcess&) = delete;
     ParleydProcess& operator=(const ParleydProcess&) = delete;
@@ -32,6 +45,11 @@ class ParleydProcess {
     void launch();
     void waitUntilReady(std::chrono::seconds readyTimeout = std::chrono::seconds(15));
     void kill9();
+    // Waits up to `timeout` for parleyd to exit by itself (it crashed, or refused to start) and
+    // returns its exit status, -signal if a signal ended it; throws std::runtime_error if it is
+    // still running (it is left running). A sanitizer report in the log fails the test unless
+    // `sanitizerReportExpected` (the test checks that report itself).
+    int waitForExit(std::chrono::milliseconds timeout, bool sanitizerReportExpected = false);
     bool running();
     // The running process's pid, or -1 while stopped.
     int pid() const { return process_ ? process_->pid() : -1; }
@@ -47,7 +65,9 @@ class ParleydProcess {
     // Fails the current test if the log shows a sanitizer report written since the last check.
     void checkSanitizerReports(int exitStatus);
 
+    ParleydLaunch launch_;
     TempDir dir_;
+    std::map<std::string, std::string> extraEnv_;
     std::string configFile_;
     std::string logFile_;
     size_t readySearchFrom_ = 0;             // where this start's log begins

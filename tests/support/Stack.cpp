@@ -79,16 +79,23 @@ Stack::Stack(const std::string& backend, Flavour flavour) : backend_(backend) {
         "presence: {away_after: 2s, sweep_interval: 200ms}\n"
         "log: {level: info}\n";
     if (flavour == Flavour::Marketplace) {
-        // Limits low enough for a test to reach; every test uses fresh users.
+        // Limits low enough for a test to reach; every test uses fresh users. The hooks' budgets
+        // are generous: a hook that overruns fails open (the message goes through unfiltered),
+        // and the tests check the rules, not how a loaded test machine keeps the 50 ms default.
         yaml +=
             "admins: [ops]\n"
+            "hooks:\n"
+            "  message.before_store: {budget: 2s}\n"
+            "  conversation.before_create: {budget: 2s}\n"
+            "  conversation.before_open: {budget: 2s}\n"
+            "  event.before_deliver: {budget: 2s}\n"
             "extensions:\n"
             "  - name: moderation\n"
             "    script: " +
             sourceDir() +
             "/scripts/moderation.lua\n"
-            "    options: {messages_per_minute: 20, conversations_per_hour: 5, words: [scam], "
-            "max_links: 2}\n"
+            "    options: {messages_per_minute: 20, conversations_per_hour: 5, "
+            "words: [scam, cr\u00E9dit], max_links: 2}\n"
             "  - name: listings\n"
             "    script: " +
             sourceDir() + "/scripts/listings.lua\n";

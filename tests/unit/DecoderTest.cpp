@@ -33,6 +33,19 @@ TEST_F(DecoderTest, DecodesACommand) {
     EXPECT_EQ(command.orderingKey(), "alice");
 }
 
+TEST_F(DecoderTest, ActivityIsTrueUnlessMarkedFalse) {
+    const auto decode = [&](const std::string& payload) {
+        return std::get<Command>(decoder.decode("parley/v1/c2s/alice", payload, ""));
+    };
+    EXPECT_TRUE(decode(R"({"op":"ping"})").activity);
+    EXPECT_TRUE(decode(R"({"op":"ping","activity":true})").activity);
+    EXPECT_FALSE(decode(R"({"op":"conv.list","activity":false})").activity);
+    auto wrong = failure(R"({"op":"ping","id":"4","activity":"no"})");
+    EXPECT_EQ(wrong.code, ErrorCode::BadRequest);
+    EXPECT_EQ(wrong.requestId, "4");
+    EXPECT_TRUE(decode(R"({"op":"ping","activity":null})").activity) << "null is absent";
+}
+
 TEST_F(DecoderTest, OrderingKeyIsTheConversationWhenNamed) {
     auto result = decoder.decode("parley/v1/c2s/alice", R"({"op":"msg.send","conv":"c1"})", "");
     EXPECT_EQ(std::get<Command>(result).orderingKey(), "c1");
@@ -56,6 +69,28 @@ TEST_F(DecoderTest, RefusesNonObjects) {
     EXPECT_EQ(failure("[1,2]").code, ErrorCode::BadRequest);
     EXPECT_EQ(failure("\"op\"").code, ErrorCode::BadRequest);
     EXPECT_EQ(failure("").code, ErrorCode::BadRequest);
+}
+
+TEST_F(DecoderTest, RefusesAnythingAfterTheObjectNulIncluded) {
+    using namespace std::string_literals;
+    // JSON readers that stop at a NUL byte (a C string) must not let a command through with
+    // something after it: the whole payload is one object.
+    for (const std::string& payload :
+         {R"({"op":"ping","id":"z1"})"s + '\0', R"({"op":"ping","id":"z1"})"s + "\0garbage{"s,
+          R"({"op":"ping","id":"z1"})"s + '\0' + R"({"op":"ping","id":"z2"})"s,
+          R"({"op":"ping","id":"z1"} {"op":"ping","id":"z2"})"s, R"({"op":"ping"} x)"s,
+          "\0"s + R"({"op":"ping","id":"z1"})"s, R"({"op":"ping","id":"z1\u0000"})"s + '\0'}) {
+        auto failed = failure(payload);
+        EXPECT_EQ(failed.code, ErrorCode::BadRequest) << payload;
+        EXPECT_EQ(failed.replyUid, std::optional<std::string>("alice"));
+    }
+    // A NUL escaped inside a string is text like any other character, and whitespace may follow.
+    auto escaped = decoder.decode("parley/v1/c2s/alice",
+                                  R"({"op":"ping","x":"a\u0000b"} )"
+                                  "\n",
+                                  "");
+    ASSERT_TRUE(std::holds_alternative<Command>(escaped));
+    EXPECT_EQ(std::get<Command>(escaped).args["x"].get<std::string>(), "a\0b"s);
 }
 
 TEST_F(DecoderTest, RefusesOversizedPayloadWithoutParsing) {

@@ -100,6 +100,44 @@ TEST(HookBus, FailuresAreCountedAndFollowThePolicy) {
     EXPECT_EQ(stats[0]["failures"], 2);
 }
 
+TEST(HookBus, DeliveryHandlersDropRecipientsAndAFailureUndoesOnlyItsOwnDrops) {
+    HookBus bus;
+    bus.setExtensionOrder({"blocks", "buggy"});
+    bus.add(Hook::EventBeforeDeliver, "blocks", [](const HookPayload& payload, auto) {
+        std::erase(std::get<DeliveryDraft*>(payload)->recipients, "carol");
+        return Verdict::proceed();
+    });
+    bus.add(Hook::EventBeforeDeliver, "buggy", [](const HookPayload& payload, auto) -> Verdict {
+        std::get<DeliveryDraft*>(payload)->recipients.clear();
+        throw std::runtime_error("bug");
+    });
+    DeliveryDraft draft{"typing", "c1", "dave", {{"ev", "typing"}}, {"carol", "erin"}};
+    EXPECT_NO_THROW(bus.beforeDeliver(draft)) << "a delivery hook never refuses the command";
+    EXPECT_EQ(draft.recipients, std::vector<std::string>{"erin"})
+        << "fail open: the failed handler's drops are undone, the others' stay";
+
+    bus.setPolicy(Hook::EventBeforeDeliver, HookPolicy{50ms, true});
+    DeliveryDraft closed{"read", "c1", "dave", {{"ev", "read"}}, {"carol", "dave", "erin"}};
+    EXPECT_NO_THROW(bus.beforeDeliver(closed));
+    EXPECT_TRUE(closed.recipients.empty()) << "fail closed: nobody gets it";
+}
+
+TEST(HookBus, BeforeOpenMayReject) {
+    HookBus bus;
+    bus.add(Hook::ConversationBeforeOpen, "blocks", [](const HookPayload& payload, auto) {
+        const auto* draft = std::get<const ConversationDraft*>(payload);
+        return draft->conv ? Verdict::reject(ErrorCode::Forbidden, "not allowed")
+                           : Verdict::proceed();
+    });
+    ConversationDraft draft;
+    EXPECT_NO_THROW(bus.beforeConversationOpen(draft));
+    draft.conv = "c1";
+    EXPECT_THROW(bus.beforeConversationOpen(draft), ProtocolError);
+    EXPECT_EQ(hookByName("conversation.before_open"), Hook::ConversationBeforeOpen);
+    EXPECT_EQ(hookByName("event.before_deliver"), Hook::EventBeforeDeliver);
+    EXPECT_FALSE(hookMayReject(Hook::EventBeforeDeliver));
+}
+
 TEST(HookBus, OverrunningTheBudgetIsAFailure) {
     HookBus bus;
     bus.setPolicy(Hook::MessageBeforeStore, HookPolicy{20ms, true});

@@ -3,7 +3,10 @@
 // and the limiter inside the whole server (through ServerHarness).
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "ServerHarness.h"
@@ -127,6 +130,48 @@ TEST(Metrics, RendersCommandsByOpAndOutcomeInExpositionFormat) {
     for (std::string one; std::getline(lines, one);) {
         EXPECT_TRUE(std::regex_match(one, line)) << one;
     }
+}
+
+// The value of `series` in an exposition text, as written.
+std::string writtenValue(const std::string& text, const std::string& series) {
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+        if (line.rfind(series + " ", 0) == 0) {
+            return line.substr(series.size() + 1);
+        }
+    }
+    return "";
+}
+
+// Every value with full precision: counters past 2^53 (a double's last exact integer) and
+// timestamps in seconds with their milliseconds.
+TEST(Exposition, PrintsEveryValueWithFullPrecision) {
+    ops::Exposition out;
+    out.sample("big_total", {}, uint64_t{9007199254740993});  // 2^53 + 1
+    out.sample("max_total", {}, std::numeric_limits<uint64_t>::max());
+    out.sample("negative", {}, int64_t{-9007199254740993});
+    out.sample("start_seconds", {}, 1796598790.123);
+    out.sample("sum_seconds", {}, 0.1 + 0.2);
+    out.sample("tiny", {}, 1.5e-300);
+    const std::string text = out.text();
+    EXPECT_EQ(writtenValue(text, "big_total"), "9007199254740993") << text;
+    EXPECT_EQ(writtenValue(text, "max_total"), "18446744073709551615") << text;
+    EXPECT_EQ(writtenValue(text, "negative"), "-9007199254740993") << text;
+    EXPECT_EQ(writtenValue(text, "start_seconds"), "1796598790.123") << text;
+    // Read back, each double is the one written (the shortest text that round-trips).
+    EXPECT_EQ(std::stod(writtenValue(text, "sum_seconds")), 0.1 + 0.2) << text;
+    EXPECT_EQ(std::stod(writtenValue(text, "tiny")), 1.5e-300) << text;
+}
+
+TEST(Metrics, StartTimeAndCountersAreExact) {
+    ops::Metrics metrics;
+    metrics.messagesStored = uint64_t{9007199254740993};
+    ops::Exposition out;
+    metrics.render(out);
+    const std::string text = out.text();
+    EXPECT_EQ(writtenValue(text, "parley_messages_stored_total"), "9007199254740993") << text;
+    const std::string start = writtenValue(text, "process_start_time_seconds");
+    EXPECT_EQ(std::llround(std::stod(start) * 1000), metrics.startTimeMs) << start;
 }
 
 TEST(Metrics, OpsPastTheCapShareOneLabel) {

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "ServerHarness.h"
+#include "config/ConfigLoader.h"
 #include "protocol/ErrorCode.h"
 
 namespace parley::testing {
@@ -450,6 +451,28 @@ TEST_F(ServerTest, PresenceIsRetainedAndFollowsActivity) {
     EXPECT_EQ(codeOf(call("alice", {{"op", "presence"}, {"state", "busy"}})), "bad_request");
 }
 
+// A command marked "activity": false (a script acting for the user, e.g. `parley list` from cron)
+// leaves presence as it is: offline stays offline, no presence is published, last_seen keeps.
+TEST_F(ServerTest, CommandsMarkedNotActivityLeavePresenceAlone) {
+    call("alice", {{"op", "presence"}, {"state", "offline"}});
+    const auto before = transport_.sentTo("parley/v1/presence/alice");
+    ASSERT_EQ(before.back().payload["state"], "offline");
+    clock_.advance(60000);  // well past the touch interval
+    EXPECT_EQ(codeOf(call("alice", {{"op", "conv.list"}, {"activity", false}})), "ok");
+    EXPECT_EQ(codeOf(call("alice", {{"op", "conv.open"}, {"peer", "bob"}, {"activity", false}})),
+              "ok");
+    EXPECT_EQ(transport_.sentTo("parley/v1/presence/alice").size(), before.size());
+    const auto stored = store_->user("alice");
+    ASSERT_TRUE(stored.has_value());
+    EXPECT_EQ(stored->presence.state, store::PresenceState::Offline);
+    EXPECT_EQ(stored->presence.lastSeen, before.back().payload["last_seen"].get<int64_t>());
+
+    EXPECT_EQ(codeOf(call("alice", {{"op", "ping"}, {"activity", "no"}})), "bad_request");
+    // Unmarked (or marked true), a command is her activity: online again.
+    call("alice", {{"op", "ping"}, {"activity", true}});
+    EXPECT_EQ(transport_.sentTo("parley/v1/presence/alice").back().payload["state"], "online");
+}
+
 TEST_F(ServerTest, HooksCanRejectAndRewriteBeforeStore) {
     std::vector<int64_t> afterSeqs;
     auto& hooks = server().hooks();
@@ -523,6 +546,50 @@ TEST_F(ServerTest, ExtensionCommandsAndAdminCommands) {
     EXPECT_TRUE(counted) << listed["stats"];
     auto reloaded = call("root", {{"op", "admin.reload"}});
     EXPECT_TRUE(reloaded["reloaded"].empty());
+}
+
+// Without a user directory (the default), any valid uid may be put in a conversation, seen or not
+// (docs/protocol.md says so).
+TEST_F(ServerTest, WithoutAUserDirectoryAnyValidUidMayBeAMember) {
+    EXPECT_EQ(codeOf(call("alice", {{"op", "conv.open"}, {"peer", "never-seen"}})), "ok");
+    EXPECT_EQ(codeOf(call("alice", {{"op", "conv.create"}, {"members", {"nobody", "noone"}}})),
+              "ok");
+}
+
+// users.directory: known: conversations take only users Parley knows (registered by an admin or
+// seen). Refused: not_found, naming every unknown user, and nothing created or announced.
+class UserDirectoryTest : public ServerHarness {
+  protected:
+    UserDirectoryTest() {
+        const auto store = config_.store;
+        config_ = loadConfigText("users: {directory: known}\nadmins: [root]\n", "test.yaml");
+        config_.store = store;
+    }
+};
+
+TEST_F(UserDirectoryTest, ConversationsWithUnknownUsersAreRefusedNamingThem) {
+    ASSERT_EQ(codeOf(call("root", {{"op", "admin.user.set"}, {"user", "bob"}, {"name", "Bob"}})),
+              "ok");
+    auto direct = call("alice", {{"op", "conv.open"}, {"peer", "carol"}});
+    EXPECT_EQ(codeOf(direct), "not_found") << direct;
+    EXPECT_EQ(direct["error"]["users"], json::array({"carol"})) << direct;
+    EXPECT_NE(direct["error"]["message"].get<std::string>().find("carol"), std::string::npos);
+
+    auto group = call("alice", {{"op", "conv.create"}, {"members", {"bob", "carol", "dave"}}});
+    EXPECT_EQ(codeOf(group), "not_found") << group;
+    EXPECT_EQ(group["error"]["users"], json::array({"carol", "dave"})) << group;
+    EXPECT_TRUE(call("alice", {{"op", "conv.list"}})["convs"].empty()) << "nothing was created";
+    EXPECT_TRUE(call("bob", {{"op", "conv.list"}})["convs"].empty());
+
+    // Known once an admin registers them, or once they have used Parley.
+    ASSERT_EQ(
+        codeOf(call("root", {{"op", "admin.user.set"}, {"user", "carol"}, {"email", "c@x.org"}})),
+        "ok");
+    ASSERT_EQ(codeOf(call("dave", {{"op", "ping"}})), "ok");
+    EXPECT_EQ(codeOf(call("alice", {{"op", "conv.open"}, {"peer", "carol"}})), "ok");
+    auto created = call("alice", {{"op", "conv.create"}, {"members", {"bob", "carol", "dave"}}});
+    EXPECT_EQ(codeOf(created), "ok") << created;
+    EXPECT_EQ(created["members"].size(), 4U);
 }
 
 TEST_F(ServerTest, ReservedUidsAreRefused) {

@@ -1,8 +1,14 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <iterator>
+#include <map>
+#include <mutex>
 #include <set>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "server/WorkerPool.h"
 #include "util/Ids.h"
@@ -67,7 +73,7 @@ TEST(WorkerPool, TasksOfOneKeyRunInOrder) {
     std::map<std::string, std::vector<int>> seen;
     for (int i = 0; i < 500; ++i) {
         for (const char* key : {"a", "b", "c"}) {
-            ASSERT_TRUE(pool.submit(key, [&, key, i] {
+            ASSERT_TRUE(pool.submit(key, "u", [&, key, i] {
                 std::lock_guard lock(mutex);
                 seen[key].push_back(i);
             }));
@@ -87,14 +93,14 @@ TEST(WorkerPool, KeysTakeTurnsSoABacklogDoesNotDelayOthers) {
     std::atomic<bool> open{false};
     std::mutex mutex;
     std::vector<std::string> order;
-    ASSERT_TRUE(pool.submit("gate", [&] { waitUntil(open); }));
+    ASSERT_TRUE(pool.submit("gate", "gatekeeper", [&] { waitUntil(open); }));
     for (int i = 0; i < 50; ++i) {
-        ASSERT_TRUE(pool.submit("flood", [&, i] {
+        ASSERT_TRUE(pool.submit("flood", "flooder", [&, i] {
             std::lock_guard lock(mutex);
             order.push_back("flood" + std::to_string(i));
         }));
     }
-    ASSERT_TRUE(pool.submit("other", [&] {
+    ASSERT_TRUE(pool.submit("other", "other", [&] {
         std::lock_guard lock(mutex);
         order.push_back("other");
     }));
@@ -109,17 +115,119 @@ TEST(WorkerPool, KeysTakeTurnsSoABacklogDoesNotDelayOthers) {
     }
 }
 
+// The order in which a one-worker pool ran its tasks, each named when submitted.
+class RunOrder {
+  public:
+    WorkerPool::Task task(std::string name) {
+        return [this, name = std::move(name)] {
+            std::lock_guard lock(mutex_);
+            order_.push_back(name);
+        };
+    }
+    std::vector<std::string> order() const {
+        std::lock_guard lock(mutex_);
+        return order_;
+    }
+    // Where `name` ran (its index), or -1.
+    long indexOf(const std::string& name) const {
+        const auto all = order();
+        const auto found = std::find(all.begin(), all.end(), name);
+        return found == all.end() ? -1 : static_cast<long>(found - all.begin());
+    }
+
+  private:
+    mutable std::mutex mutex_;
+    std::vector<std::string> order_;
+};
+
+TEST(WorkerPool, OneUsersThousandCommandsInManyConversationsDelayAnotherUserByOneSlot) {
+    // alice has 1,000 commands queued, each to another conversation (or her uid's key): keys
+    // taking turns alone would run all of hers before bob's one command.
+    WorkerPool pool(1, 2000);
+    std::atomic<bool> open{false};
+    RunOrder run;
+    ASSERT_TRUE(pool.submit("gate", "gatekeeper", [&] { waitUntil(open); }));
+    for (int i = 0; i < 1000; ++i) {
+        ASSERT_TRUE(pool.submit("conv" + std::to_string(i), "alice",
+                                run.task("alice" + std::to_string(i))));
+    }
+    ASSERT_TRUE(pool.submit("conv-bob", "bob", run.task("bob")));
+    open = true;
+    EXPECT_EQ(pool.shutdown(std::chrono::seconds(30)), 0U);
+    const auto order = run.order();
+    ASSERT_EQ(order.size(), 1001U);
+    EXPECT_LE(run.indexOf("bob"), 1)
+        << "bob's command waited behind " << run.indexOf("bob") << " of alice's";
+    // alice's own commands still ran in the order she sent them.
+    std::vector<std::string> alices;
+    std::copy_if(order.begin(), order.end(), std::back_inserter(alices),
+                 [](const std::string& name) { return name != "bob"; });
+    for (size_t i = 0; i < alices.size(); ++i) {
+        ASSERT_EQ(alices[i], "alice" + std::to_string(i));
+    }
+}
+
+TEST(WorkerPool, UsersTakeTurnsOneCommandEach) {
+    WorkerPool pool(1, 100);
+    std::atomic<bool> open{false};
+    RunOrder run;
+    ASSERT_TRUE(pool.submit("gate", "gatekeeper", [&] { waitUntil(open); }));
+    for (int i = 0; i < 3; ++i) {
+        for (const char* user : {"a", "b", "c"}) {
+            // Each user spreads its commands over keys of its own.
+            ASSERT_TRUE(pool.submit(std::string(user) + std::to_string(i), user,
+                                    run.task(user + std::to_string(i))));
+        }
+    }
+    // A latecomer goes after one command of each user already waiting, not after all of them.
+    ASSERT_TRUE(pool.submit("d-conv", "d", run.task("d0")));
+    open = true;
+    EXPECT_EQ(pool.shutdown(std::chrono::seconds(10)), 0U);
+    EXPECT_EQ(run.order(), (std::vector<std::string>{"a0", "b0", "c0", "d0", "a1", "b1", "c1", "a2",
+                                                     "b2", "c2"}));
+}
+
+TEST(WorkerPool, AConversationOfTwoUsersKeepsItsOrderAcrossTheirTurns) {
+    // One key, tasks of two users interleaved: the key's order holds whoever's turn it is, and
+    // the key waits in the turns of the user whose task is next in it.
+    WorkerPool pool(1, 100);
+    std::atomic<bool> open{false};
+    RunOrder run;
+    ASSERT_TRUE(pool.submit("gate", "gatekeeper", [&] { waitUntil(open); }));
+    ASSERT_TRUE(pool.submit("shared", "alice", run.task("shared-alice1")));
+    ASSERT_TRUE(pool.submit("shared", "alice", run.task("shared-alice2")));
+    ASSERT_TRUE(pool.submit("shared", "bob", run.task("shared-bob1")));
+    ASSERT_TRUE(pool.submit("shared", "alice", run.task("shared-alice3")));
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_TRUE(pool.submit("alice-own" + std::to_string(i), "alice",
+                                run.task("alice-own" + std::to_string(i))));
+        ASSERT_TRUE(pool.submit("bob-own" + std::to_string(i), "bob",
+                                run.task("bob-own" + std::to_string(i))));
+    }
+    open = true;
+    EXPECT_EQ(pool.shutdown(std::chrono::seconds(10)), 0U);
+    const auto order = run.order();
+    ASSERT_EQ(order.size(), 10U);
+    EXPECT_LT(run.indexOf("shared-alice1"), run.indexOf("shared-alice2"));
+    EXPECT_LT(run.indexOf("shared-alice2"), run.indexOf("shared-bob1"));
+    EXPECT_LT(run.indexOf("shared-bob1"), run.indexOf("shared-alice3"));
+    // Turns alternate between the two users as long as both have something ready.
+    EXPECT_EQ(order[0], "shared-alice1");
+    EXPECT_EQ(order[1], "bob-own0");
+}
+
 TEST(WorkerPool, AKeyWaitingOnSomethingHoldsUpNoOtherKey) {
     // Two workers, one stuck on key "slow" (a command waiting for its commit): every other key
     // still runs on the other worker, whatever worker "slow" would have hashed to.
     WorkerPool pool(2, 1000);
     std::atomic<bool> release{false};
-    ASSERT_TRUE(pool.submit("slow", [&] { waitUntil(release); }));
-    ASSERT_TRUE(pool.submit("slow", [] {}));  // waits its turn behind the first
+    ASSERT_TRUE(pool.submit("slow", "u", [&] { waitUntil(release); }));
+    ASSERT_TRUE(pool.submit("slow", "u", [] {}));  // waits its turn behind the first
     std::atomic<int> done{0};
     constexpr int kKeys = 50;
     for (int i = 0; i < kKeys; ++i) {
-        ASSERT_TRUE(pool.submit("key" + std::to_string(i), [&] { ++done; }));
+        ASSERT_TRUE(
+            pool.submit("key" + std::to_string(i), "u" + std::to_string(i), [&] { ++done; }));
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (done < kKeys && std::chrono::steady_clock::now() < deadline) {
@@ -135,15 +243,15 @@ TEST(WorkerPool, FullQueueBlocksTheSubmitter) {
     WorkerPool pool(1, 2);
     std::atomic<bool> release{false};
     std::atomic<int> done{0};
-    ASSERT_TRUE(pool.submit("k", [&] {
+    ASSERT_TRUE(pool.submit("k", "u", [&] {
         waitUntil(release);
         ++done;
     }));
-    ASSERT_TRUE(pool.submit("k", [&] { ++done; }));
-    ASSERT_TRUE(pool.submit("k", [&] { ++done; }));
+    ASSERT_TRUE(pool.submit("k", "u", [&] { ++done; }));
+    ASSERT_TRUE(pool.submit("k", "u", [&] { ++done; }));
     std::atomic<bool> fourthSubmitted{false};
     std::thread producer([&] {
-        pool.submit("k", [&] { ++done; });
+        pool.submit("k", "u", [&] { ++done; });
         fourthSubmitted = true;
     });
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -158,9 +266,9 @@ TEST(WorkerPool, FullQueueBlocksTheSubmitter) {
 TEST(WorkerPool, ShutdownDropsWhatItCannotFinishAndRefusesNewTasks) {
     WorkerPool pool(1, 100);
     std::atomic<bool> release{false};
-    ASSERT_TRUE(pool.submit("k", [&] { waitUntil(release); }));
+    ASSERT_TRUE(pool.submit("k", "u", [&] { waitUntil(release); }));
     for (int i = 0; i < 5; ++i) {
-        ASSERT_TRUE(pool.submit("k", [] {}));
+        ASSERT_TRUE(pool.submit("k", "u", [] {}));
     }
     std::thread releaser([&] {
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -168,7 +276,7 @@ TEST(WorkerPool, ShutdownDropsWhatItCannotFinishAndRefusesNewTasks) {
     });
     EXPECT_EQ(pool.shutdown(std::chrono::milliseconds(50)), 5U);
     releaser.join();
-    EXPECT_FALSE(pool.submit("k", [] {}));
+    EXPECT_FALSE(pool.submit("k", "u", [] {}));
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "ChatScreen.h"
+#include "ExitCode.h"
 
 namespace parley::client::ui {
 
@@ -93,7 +94,7 @@ int ChatApp::run() {
     } catch (const SessionError& error) {
         pthread_sigmask(SIG_SETMASK, &previous, nullptr);
         std::cerr << "parley: " << error.what() << "\n";
-        return 1;
+        return kUnreachable;  // as the subcommands, for the same failure
     }
     // From now on the terminal must be given back first. (No SA_RESTART: poll() returns.)
     struct sigaction stop {};

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "ChatApp.h"
+#include "ExitCode.h"
 
 namespace parley::client {
 
@@ -13,6 +14,9 @@ int runChatUi(const ConnectionOptions& options) {
     try {
         ui::ChatApp app(options);
         return app.run();
+    } catch (const SessionError& error) {
+        std::cerr << "parley: " << error.what() << "\n";
+        return kUnreachable;  // as the subcommands
     } catch (const std::exception& error) {
         std::cerr << "parley: " << error.what() << "\n";
         return 1;

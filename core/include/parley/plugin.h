@@ -78,7 +78,11 @@ typedef enum parley_hook {
     PARLEY_HOOK_READ_AFTER = 5,                 /* parley_read_event */
     PARLEY_HOOK_PRESENCE_CHANGED = 6,           /* parley_presence_event */
     PARLEY_HOOK_USER_CONNECTED = 7,             /* parley_presence_event: offline -> online */
-    PARLEY_HOOK_USER_DISCONNECTED = 8           /* parley_presence_event: -> offline */
+    PARLEY_HOOK_USER_DISCONNECTED = 8,          /* parley_presence_event: -> offline */
+    /* Added later in version 1: parleyd versions before them refuse to register them
+     * (PARLEY_ERR_INVALID). */
+    PARLEY_HOOK_CONVERSATION_BEFORE_OPEN = 9, /* parley_conversation_event; may reject */
+    PARLEY_HOOK_EVENT_BEFORE_DELIVER = 10     /* parley_delivery_event; may drop recipients */
 } parley_hook;
 
 /* Opaque handles. */
@@ -109,7 +113,10 @@ typedef struct parley_message_event {
     int64_t conv_last_seq;      /* the conversation's last seq: 0 = this is its first message */
 } parley_message_event;
 
-/* A conversation: before it is created (id NULL) or after. */
+/* A conversation: before it is created (id NULL) or after. In conversation.before_open (every
+ * conv.open of a 1:1, before anything else decides), `creator` is who opens it and `conv` the
+ * existing conversation, or NULL if it would be created (conversation.before_create then runs
+ * too). */
 typedef struct parley_conversation_event {
     uint32_t struct_size;
     const char* conv;    /* NULL before create */
@@ -136,6 +143,19 @@ typedef struct parley_presence_event {
     const char* state;  /* "online", "away" or "offline" */
     int64_t last_seen;  /* ms since the epoch, 0 if never */
 } parley_presence_event;
+
+/* An event that is not stored (typing, a moved read watermark) about to be published to
+ * members of a conversation: event.before_deliver, one call per event with every recipient.
+ * host->drop_recipient hides it from one of them (a block). Added later in version 1. */
+typedef struct parley_delivery_event {
+    uint32_t struct_size;
+    const char* kind;       /* "typing" or "read"; ignore kinds you do not know */
+    const char* conv;
+    const char* uid;        /* whose typing or read watermark it is */
+    const char* event_json; /* the event as each recipient gets it */
+    const char* const* recipients; /* for "read", the reader's own uid too (their devices) */
+    size_t recipient_count;
+} parley_delivery_event;
 
 /* A custom command routed to the plugin: the client's whole JSON object. */
 typedef struct parley_command_event {
@@ -282,7 +302,32 @@ typedef struct parley_host {
      * conversation. */
     parley_status (*messages_get)(parley_plugin* self, const char* conv, int64_t before,
                                   int64_t after, size_t limit, parley_buffer* out);
+
+    /* Added later in version 1, with the hooks conversation.before_open and
+     * event.before_deliver. */
+
+    /* event.before_deliver only (else PARLEY_ERR_FORBIDDEN): the event is not published to
+     * `uid`. PARLEY_ERR_NOT_FOUND if uid is no recipient (left). Takes effect when the callback
+     * returns PARLEY_OK or PARLEY_DEFER. Recipients can be dropped, never added. */
+    parley_status (*drop_recipient)(parley_call* call, const char* uid);
+    /* Folds UTF-8 text for comparing, so that a word filter is not walked around by capitals,
+     * full-width forms, invisible characters or look-alike letters. Form
+     * PARLEY_TEXT_NORMALIZED: NFKC, full Unicode case folding, default-ignorable code points
+     * (zero-width space and joiners, soft hyphen, ...) removed (ICU's NFKC_Casefold).
+     * PARLEY_TEXT_SKELETON: the Unicode TR39 confusables skeleton of the normalized text, which
+     * look-alikes share ("scam" written with Cyrillic letters and "scam" both give "scarn"):
+     * for comparing only, never for showing. Anything else: PARLEY_ERR_INVALID.
+     * len: at most 1 MiB (PARLEY_ERR_TOO_LARGE); text must be UTF-8 (PARLEY_ERR_INVALID).
+     * spans_out (may be NULL) receives where each byte of the folded text came from, a JSON
+     * array with one [first, last] per byte: the byte range first..last-1 of `text` (0-based),
+     * so a match in the folded text can be replaced in the original. */
+    parley_status (*text_fold)(parley_plugin* self, int form, const char* text, size_t len,
+                               parley_buffer* out, parley_buffer* spans_out);
 } parley_host;
+
+/* Forms of host->text_fold. */
+#define PARLEY_TEXT_NORMALIZED 1
+#define PARLEY_TEXT_SKELETON 2
 
 /* True if the host table has `member` (added in a later version than the plugin knows). */
 #define PARLEY_HOST_HAS(host, member) \

@@ -122,6 +122,16 @@ struct HttpConfig {
     bool enabled() const { return port >= 0; }
 };
 
+// Who may be put in a conversation (conv.open, conv.create).
+enum class UserDirectory {
+    None,   // any valid uid: Parley holds no list of users
+    Known,  // only users Parley knows: registered by an admin (admin.user.set), or seen
+};
+
+struct UsersConfig {
+    UserDirectory directory = UserDirectory::None;
+};
+
 struct LogConfig {
     std::string level = "info";
     // "text": one line for a human; "json": one JSON object per line for log shippers.
@@ -136,6 +146,7 @@ struct Config {
     LimitsConfig limits;
     TypingConfig typing;
     PresenceConfig presence;
+    UsersConfig users;
     ServerConfig server;
     LogConfig log;
     HttpConfig http;

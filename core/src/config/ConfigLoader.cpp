@@ -481,6 +481,15 @@ Config parse(const YAML::Node& root, const std::string& source) {
          }},
     };
 
+    const Keys userKeys = {
+        {"directory",
+         [&](const YAML::Node& n, const std::string& k) {
+             config.users.directory = r.oneOf(n, k, {"none", "known"}) == "known"
+                                          ? UserDirectory::Known
+                                          : UserDirectory::None;
+         }},
+    };
+
     const Keys logKeys = {
         {"level",
          [&](const YAML::Node& n, const std::string& k) {
@@ -620,6 +629,7 @@ Config parse(const YAML::Node& root, const std::string& source) {
         {"typing", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, typingKeys); }},
         {"presence",
          [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, presenceKeys); }},
+        {"users", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, userKeys); }},
         {"server", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, serverKeys); }},
         {"log", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, logKeys); }},
         {"http", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, httpKeys); }},

@@ -64,12 +64,47 @@ void ConversationHandler::registerOps(Dispatcher& dispatcher) {
     dispatcher.add("conv.get", [this](const Command& c) { return get(c); });
 }
 
+store::ConversationRecord ConversationHandler::afterCreate(store::ConversationRecord conversation) {
+    if (context_.hooks.has(Hook::ConversationAfterCreate)) {
+        context_.hooks.afterConversationCreate(conversation);
+        // A hook may have changed it (the listings script fills the context in, and tells the
+        // members with "changed" events): the reply and the "created" event, which members get
+        // after those, show it as it is now, so no one ends with the version before the hook.
+        if (auto now = context_.store.conversation(conversation.id)) {
+            conversation = std::move(*now);
+        }
+    }
+    announceCreated(conversation);
+    return conversation;
+}
+
 void ConversationHandler::announceCreated(const store::ConversationRecord& conversation) {
     for (const auto& member : conversation.members) {
         auto event = summaryJson(conversation, member.uid);
         event["ev"] = "conv";
         event["reason"] = "created";
         context_.outbox.toUser(member.uid, event);
+    }
+}
+
+void ConversationHandler::requireKnown(const std::vector<std::string>& uids) {
+    if (context_.config.users.directory != UserDirectory::Known) {
+        return;
+    }
+    const auto known = context_.store.knownUsers(uids);
+    nlohmann::json unknown = nlohmann::json::array();
+    std::string names;
+    for (const auto& uid : uids) {
+        if (known.count(uid) == 0) {
+            unknown.push_back(uid);
+            names += (names.empty() ? "" : ", ") + uid;
+        }
+    }
+    if (!unknown.empty()) {
+        throw ProtocolError(
+            ErrorCode::NotFound,
+            std::string(unknown.size() == 1 ? "unknown user: " : "unknown users: ") + names,
+            {{"users", unknown}});
     }
 }
 
@@ -80,24 +115,35 @@ nlohmann::json ConversationHandler::open(const Command& command) {
         throw ProtocolError(ErrorCode::BadRequest, "cannot open a conversation with yourself");
     }
     const auto context = readContext(args);
-    if (context_.hooks.has(Hook::ConversationBeforeCreate)) {
-        // Extensions only get a say when the conversation would be new.
-        if (auto existing = context_.store.findDirect(command.uid, peer, context)) {
+    requireKnown({peer});
+    const bool beforeOpen = context_.hooks.has(Hook::ConversationBeforeOpen);
+    if (beforeOpen || context_.hooks.has(Hook::ConversationBeforeCreate)) {
+        ConversationDraft draft{command.uid,
+                                store::ConversationKind::Direct,
+                                {command.uid, peer},
+                                std::nullopt,
+                                context,
+                                std::nullopt};
+        auto existing = context_.store.findDirect(command.uid, peer, context);
+        if (beforeOpen) {
+            // Every open, of an existing conversation too (a block refuses both).
+            if (existing) {
+                draft.conv = existing->id;
+            }
+            context_.hooks.beforeConversationOpen(draft);
+        }
+        // conversation.before_create only gets a say when the conversation would be new.
+        if (existing) {
             auto reply = summaryJson(*existing, command.uid);
             reply["created"] = false;
             return reply;
         }
-        context_.hooks.beforeConversationCreate(ConversationDraft{command.uid,
-                                                                  store::ConversationKind::Direct,
-                                                                  {command.uid, peer},
-                                                                  std::nullopt,
-                                                                  context});
+        context_.hooks.beforeConversationCreate(draft);
     }
     auto opened = context_.store.openDirect(command.uid, peer, context, newConversationId(),
                                             context_.clock.nowMs());
     if (opened.created) {
-        context_.hooks.afterConversationCreate(opened.conversation);
-        announceCreated(opened.conversation);
+        opened.conversation = afterCreate(std::move(opened.conversation));
     }
     auto reply = summaryJson(opened.conversation, command.uid);
     reply["created"] = opened.created;
@@ -123,12 +169,12 @@ nlohmann::json ConversationHandler::create(const Command& command) {
                                                      " members, you included");
     }
     const auto title = readTitle(args);
+    requireKnown({members.begin() + 1, members.end()});
     context_.hooks.beforeConversationCreate(ConversationDraft{
-        command.uid, store::ConversationKind::Group, members, title, std::nullopt});
+        command.uid, store::ConversationKind::Group, members, title, std::nullopt, std::nullopt});
     auto conversation = context_.store.createGroup(command.uid, members, title, newConversationId(),
                                                    context_.clock.nowMs());
-    context_.hooks.afterConversationCreate(conversation);
-    announceCreated(conversation);
+    conversation = afterCreate(std::move(conversation));
     auto reply = summaryJson(conversation, command.uid);
     reply["created"] = true;
     return reply;

@@ -2,6 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <string>
+#include <vector>
+
 #include "handlers/HandlerContext.h"
 #include "protocol/Command.h"
 
@@ -22,6 +25,12 @@ class ConversationHandler {
     nlohmann::json get(const Command& command);
 
   private:
+    // With a user directory (users.directory: known), throws not_found naming every one of
+    // `uids` Parley does not know.
+    void requireKnown(const std::vector<std::string>& uids);
+    // Runs conversation.after_create, then announces the conversation as the hooks left it, and
+    // returns it so (for the reply).
+    store::ConversationRecord afterCreate(store::ConversationRecord conversation);
     // Tells every member on ".../n" that a conversation appeared, with their own unread count.
     void announceCreated(const store::ConversationRecord& conversation);
 

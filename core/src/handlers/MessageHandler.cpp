@@ -134,10 +134,16 @@ nlohmann::json MessageHandler::read(const Command& command) {
     const int64_t unreadTotal = context_.store.unreadTotals({command.uid}).at(0).unread;
     if (result.moved) {
         context_.hooks.afterRead(conv, command.uid, result.readSeq);
-        // Every member, the reader's other devices included, learns the new watermark.
-        context_.outbox.toConversation(
-            result.memberIds, conv,
-            {{"ev", "read"}, {"conv", conv}, {"user", command.uid}, {"seq", result.readSeq}});
+        // Every member, the reader's other devices included, learns the new watermark, unless
+        // an extension hides it from some (a block).
+        nlohmann::json event = {
+            {"ev", "read"}, {"conv", conv}, {"user", command.uid}, {"seq", result.readSeq}};
+        if (context_.hooks.has(Hook::EventBeforeDeliver)) {
+            DeliveryDraft draft{"read", conv, command.uid, event, std::move(result.memberIds)};
+            context_.hooks.beforeDeliver(draft);
+            result.memberIds = std::move(draft.recipients);
+        }
+        context_.outbox.toConversation(result.memberIds, conv, event);
         context_.outbox.toUser(
             command.uid,
             {{"ev", "unread"}, {"conv", conv}, {"unread", unread}, {"unread_total", unreadTotal}});

@@ -27,9 +27,14 @@ nlohmann::json TypingHandler::typing(const Command& command) {
             others.push_back(std::move(uid));
         }
     }
-    context_.outbox.toConversation(
-        others, conv, {{"ev", "typing"}, {"conv", conv}, {"user", command.uid}, {"state", state}},
-        /*qos=*/0);
+    nlohmann::json event = {
+        {"ev", "typing"}, {"conv", conv}, {"user", command.uid}, {"state", state}};
+    if (context_.hooks.has(Hook::EventBeforeDeliver)) {
+        DeliveryDraft draft{"typing", conv, command.uid, event, std::move(others)};
+        context_.hooks.beforeDeliver(draft);
+        others = std::move(draft.recipients);
+    }
+    context_.outbox.toConversation(others, conv, event, /*qos=*/0);
     return nlohmann::json::object();
 }
 

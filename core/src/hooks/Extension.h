@@ -25,6 +25,9 @@ class Extension {
     // Scripts: compile and run the file again; on failure keep the running version and return
     // false with the reason in `error`. Plugins: nothing to do, true.
     virtual bool reload(std::string& error) = 0;
+    // {"state": "running"}, or {"state": "disabled", "reason": ..., "since_ms": ...} for a script
+    // the watchdog disabled (LuaRunner) until its next reload.
+    virtual nlohmann::json status() const { return {{"state", "running"}}; }
 };
 
 }  // namespace parley

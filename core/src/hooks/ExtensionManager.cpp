@@ -88,9 +88,10 @@ nlohmann::json ExtensionManager::describe() const {
     std::lock_guard lock(mutex_);
     nlohmann::json all = nlohmann::json::array();
     for (const auto& extension : loaded_) {
-        all.push_back({{"name", extension->name()},
-                       {"kind", extension->kind()},
-                       {"path", extension->path()}});
+        nlohmann::json entry = {
+            {"name", extension->name()}, {"kind", extension->kind()}, {"path", extension->path()}};
+        entry.update(extension->status());
+        all.push_back(std::move(entry));
     }
     return all;
 }

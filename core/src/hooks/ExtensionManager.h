@@ -32,7 +32,8 @@ class ExtensionManager {
     // Returns {"reloaded": [names], "failed": [{"name", "error"}]}.
     nlohmann::json reloadScripts();
 
-    // [{"name", "kind", "path"}] in load order.
+    // [{"name", "kind", "path", "state"}] in load order; "state" is "running", or "disabled"
+    // (a script the watchdog gave up on, until its next reload) with "reason" and "since_ms".
     nlohmann::json describe() const;
 
   private:

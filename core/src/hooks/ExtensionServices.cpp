@@ -283,6 +283,22 @@ void ExtensionServices::cancelTimers(const std::string& extension) {
     timers_.cancelOwner(extension);
 }
 
+FoldedText ExtensionServices::foldText(std::string_view text, TextForm form, bool spans) const {
+    const TextFolder& folder = TextFolder::instance();
+    if (text.size() > TextFolder::kMaxSourceBytes) {
+        throw ProtocolError(
+            ErrorCode::TooLarge,
+            "a text to fold is at most " + std::to_string(TextFolder::kMaxSourceBytes) + " bytes");
+    }
+    if (!isValidUtf8(text)) {
+        throw ProtocolError(ErrorCode::BadRequest, "the text is not valid UTF-8");
+    }
+    if (spans) {
+        return folder.foldWithSpans(text, form);
+    }
+    return FoldedText{folder.fold(text, form), {}, {}};
+}
+
 void ExtensionServices::log(const std::string& extension, LogLevel level,
                             const std::string& message) {
     const auto spdLevel = level == LogLevel::Debug     ? spdlog::level::debug

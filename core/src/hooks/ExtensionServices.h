@@ -12,6 +12,7 @@
 #include "protocol/Outbox.h"
 #include "store/Store.h"
 #include "util/Clock.h"
+#include "util/TextFolder.h"
 
 namespace parley {
 
@@ -72,6 +73,11 @@ class ExtensionServices {
                       std::function<void()> fn);
     bool cancelTimer(const std::string& extension, uint64_t id);
     void cancelTimers(const std::string& extension);
+
+    // Text folded for comparing (util/TextFolder.h), with where each byte came from if `spans`.
+    // Throws ProtocolError: bad_request if it is not UTF-8, too_large past
+    // TextFolder::kMaxSourceBytes.
+    FoldedText foldText(std::string_view text, TextForm form, bool spans) const;
 
     void log(const std::string& extension, LogLevel level, const std::string& message);
     int64_t monotonicMs() const { return clock_.steadyMs(); }

@@ -22,6 +22,10 @@ std::string_view hookName(Hook hook) {
             return "user.connected";
         case Hook::UserDisconnected:
             return "user.disconnected";
+        case Hook::ConversationBeforeOpen:
+            return "conversation.before_open";
+        case Hook::EventBeforeDeliver:
+            return "event.before_deliver";
     }
     return "unknown";
 }
@@ -36,7 +40,8 @@ std::optional<Hook> hookByName(std::string_view name) {
 }
 
 bool hookMayReject(Hook hook) {
-    return hook == Hook::MessageBeforeStore || hook == Hook::ConversationBeforeCreate;
+    return hook == Hook::MessageBeforeStore || hook == Hook::ConversationBeforeCreate ||
+           hook == Hook::ConversationBeforeOpen;
 }
 
 nlohmann::json rejectionDetails(nlohmann::json details) {

@@ -26,17 +26,21 @@ enum class Hook {
     PresenceChanged = 6,
     UserConnected = 7,
     UserDisconnected = 8,
+    ConversationBeforeOpen = 9,
+    EventBeforeDeliver = 10,
 };
-constexpr int kHookCount = 8;
+constexpr int kHookCount = 10;
 constexpr Hook kAllHooks[] = {
     Hook::MessageBeforeStore,      Hook::MessageAfterStore, Hook::ConversationBeforeCreate,
     Hook::ConversationAfterCreate, Hook::ReadAfter,         Hook::PresenceChanged,
-    Hook::UserConnected,           Hook::UserDisconnected};
+    Hook::UserConnected,           Hook::UserDisconnected,  Hook::ConversationBeforeOpen,
+    Hook::EventBeforeDeliver};
 
 // "message.before_store", ...
 std::string_view hookName(Hook hook);
 std::optional<Hook> hookByName(std::string_view name);
-// "before" hooks may reject (and message.before_store rewrite).
+// "before" hooks may reject (and message.before_store rewrite), but event.before_deliver, which
+// may only drop recipients.
 bool hookMayReject(Hook hook);
 
 // A message about to be stored. Handlers of message.before_store may rewrite body and meta;
@@ -53,13 +57,26 @@ struct MessageDraft {
     int64_t lastSeq = 0;  // of the conversation before this message: 0 = the first message
 };
 
-// A conversation about to be created.
+// A conversation about to be created (conversation.before_create), or a 1:1 about to be opened
+// (conversation.before_open: `creator` is who opens it, `conv` the existing conversation, none
+// if it would be created).
 struct ConversationDraft {
     std::string creator;
     store::ConversationKind kind = store::ConversationKind::Direct;
     std::vector<std::string> members;  // creator included
     std::optional<std::string> title;
     std::optional<store::ContextRef> context;
+    std::optional<std::string> conv;
+};
+
+// An event that is not stored (typing, read) about to be published to members of a
+// conversation. Handlers of event.before_deliver may drop recipients, never add any.
+struct DeliveryDraft {
+    std::string kind;  // "typing" or "read"
+    std::string conv;
+    std::string uid;       // whose typing or read watermark it is
+    nlohmann::json event;  // as each recipient gets it
+    std::vector<std::string> recipients;
 };
 
 struct StoredMessage {
@@ -78,10 +95,11 @@ struct ReadMoved {
 //   ConversationBeforeCreate: const ConversationDraft*
 //   ConversationAfterCreate: const store::ConversationRecord*
 //   ReadAfter: const ReadMoved*                PresenceChanged, UserConnected, UserDisconnected:
-//   const store::PresenceRecord*
-using HookPayload =
-    std::variant<MessageDraft*, const StoredMessage*, const ConversationDraft*,
-                 const store::ConversationRecord*, const ReadMoved*, const store::PresenceRecord*>;
+//   const store::PresenceRecord*       ConversationBeforeOpen: const ConversationDraft*
+//   EventBeforeDeliver: DeliveryDraft*
+using HookPayload = std::variant<MessageDraft*, const StoredMessage*, const ConversationDraft*,
+                                 const store::ConversationRecord*, const ReadMoved*,
+                                 const store::PresenceRecord*, DeliveryDraft*>;
 
 // What one handler decided.
 struct Verdict {

@@ -206,11 +206,22 @@ void HookBus::run(Hook hook, const HookPayload& payload) const {
     if (const auto* drafted = std::get_if<MessageDraft*>(&payload)) {
         draft = *drafted;
     }
+    DeliveryDraft* delivery = nullptr;
+    if (const auto* drafted = std::get_if<DeliveryDraft*>(&payload)) {
+        delivery = *drafted;
+    }
     for (const auto& entry : table->hooks[index(hook)]) {
         // A failed handler's half-done rewrite must not stick.
         std::optional<MessageDraft> before;
         if (draft != nullptr) {
             before = *draft;
+        }
+        std::optional<std::vector<std::string>> recipientsBefore;
+        if (delivery != nullptr) {
+            if (delivery->recipients.empty()) {
+                return;  // nobody left to decide about
+            }
+            recipientsBefore = delivery->recipients;
         }
         const Verdict verdict = timed(entry, point, policy.budget,
                                       [&] { return entry.hookHandler(payload, policy.budget); });
@@ -225,6 +236,14 @@ void HookBus::run(Hook hook, const HookPayload& payload) const {
             case Verdict::Kind::Fail:
                 if (draft != nullptr) {
                     *draft = std::move(*before);
+                }
+                if (delivery != nullptr) {
+                    delivery->recipients = std::move(*recipientsBefore);
+                    if (policy.failClosed) {
+                        // A handler that hides events from someone failed: hide it from all.
+                        delivery->recipients.clear();
+                        return;
+                    }
                 }
                 if (policy.failClosed && hookMayReject(hook)) {
                     throw ProtocolError(ErrorCode::Internal,

@@ -72,6 +72,12 @@ class HookBus {
     void beforeConversationCreate(const ConversationDraft& draft) const {
         run(Hook::ConversationBeforeCreate, &draft);
     }
+    void beforeConversationOpen(const ConversationDraft& draft) const {
+        run(Hook::ConversationBeforeOpen, &draft);
+    }
+    // Leaves in draft.recipients those the handlers kept. A handler that fails is undone (fail
+    // open); with the hook failing closed, nobody gets the event.
+    void beforeDeliver(DeliveryDraft& draft) const { run(Hook::EventBeforeDeliver, &draft); }
     void afterMessageStore(const store::MessageRecord& message,
                            const std::vector<std::string>& members) const;
     void afterConversationCreate(const store::ConversationRecord& conversation) const {

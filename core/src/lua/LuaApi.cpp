@@ -7,9 +7,11 @@
 #include <string>
 
 #include "lua/LuaJson.h"
+#include "lua/LuaLibraryLimits.h"
 #include "lua/LuaSandbox.h"
 #include "lua/LuaScript.h"
 #include "lua/LuaSupport.h"
+#include "lua/LuaText.h"
 #include "protocol/Views.h"
 
 // Every function here follows the longjmp rule of LuaSupport.h: arguments are checked (raising)
@@ -510,6 +512,7 @@ int apiPrint(lua_State* L) {
     luaL_pushresult(&buffer);
     size_t length = 0;
     const char* text = lua_tolstring(L, -1, &length);
+    chargeWork(L, static_cast<uint64_t>(count) + length / kBytesPerUnit);
     LuaScript& script = LuaScript::of(L);
     char error[kErrorBytes];
     if (!guarded(error, [&] {
@@ -522,12 +525,22 @@ int apiPrint(lua_State* L) {
 }
 
 int apiNow(lua_State* L) {
-    lua_pushinteger(L, LuaScript::of(L).services().wallMs());
+    int64_t now = 0;
+    char error[kErrorBytes];
+    if (!guarded(error, [&] { now = LuaScript::of(L).services().wallMs(); })) {
+        return luaL_error(L, "parley.now: %s", error);
+    }
+    lua_pushinteger(L, now);
     return 1;
 }
 
 int apiClock(lua_State* L) {
-    lua_pushinteger(L, LuaScript::of(L).services().monotonicMs());
+    int64_t now = 0;
+    char error[kErrorBytes];
+    if (!guarded(error, [&] { now = LuaScript::of(L).services().monotonicMs(); })) {
+        return luaL_error(L, "parley.clock: %s", error);
+    }
+    lua_pushinteger(L, now);
     return 1;
 }
 
@@ -552,6 +565,12 @@ int apiJsonDecode(lua_State* L) {
     if (length > kMaxDecodeBytes) {
         return luaL_error(L, "parley.json.decode: the text is longer than %d bytes",
                           static_cast<int>(kMaxDecodeBytes));
+    }
+    // The JSON reader ends its input at a NUL byte; JSON text never holds a raw one.
+    if (std::memchr(text, '\0', length) != nullptr) {
+        return luaL_error(L,
+                          "parley.json.decode: the text must be one JSON value and nothing "
+                          "else (it holds a NUL byte)");
     }
     char error[kErrorBytes];
     bool pushed = true;
@@ -647,6 +666,7 @@ void installApi(lua_State* L) {
     addLibrary(L, api, "timer", "parley.timer", kTimer);
     addLibrary(L, api, "json", "parley.json", kJson);
     addLibrary(L, api, "context", "parley.context", kContext);
+    installTextApi(L, api);
     lua_pushlstring(L, script.name().data(), script.name().size());
     lua_setfield(L, api, "name");
     pushReadOnlyJson(L, script.options(), "parley.config");

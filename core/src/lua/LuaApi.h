@@ -25,6 +25,7 @@ namespace parley::lua {
 //   parley.log(level, message)         parley.now() -> wall ms   parley.clock() -> monotonic ms
 //   parley.json.encode(value) -> text  parley.json.decode(text) -> value
 //   parley.json.array(table?) -> table (marked: encodes as a JSON array even when empty)
+//   parley.text.normalize(s, spans?) / parley.text.skeleton(s, spans?): see LuaText.h
 void installApi(lua_State* L);
 
 }  // namespace parley::lua

@@ -9,6 +9,7 @@ namespace parley {
 
 namespace {
 constexpr int kCheckEvery = 1000;
+constexpr size_t kClockCheckBytes = 4 * 1024 * 1024;
 }  // namespace
 
 LuaBudget::LuaBudget(size_t memoryLimitBytes, int64_t instructionLimit)
@@ -31,9 +32,7 @@ void* LuaBudget::allocate(void* ud, void* block, size_t oldSize, size_t newSize)
     if (newSize > previous && budget->memoryUsed_ - previous + newSize > budget->memoryLimit_) {
         // A refusal ends the call (a script's pcall must not swallow it and go on allocating)...
         if (budget->running_ && !budget->stopped_) {
-            std::snprintf(budget->reason_, sizeof budget->reason_,
-                          "memory limit of %zu bytes exceeded", budget->memoryLimit_);
-            budget->stop(budget->reason_);
+            budget->stopForMemory();
             budget->stoppedByRefusal_ = true;
         }
         budget->refusedPending_ = true;
@@ -53,6 +52,14 @@ void* LuaBudget::allocate(void* ud, void* block, size_t oldSize, size_t newSize)
     }
     budget->stoppedByRefusal_ = false;
     budget->memoryUsed_ = budget->memoryUsed_ - previous + newSize;
+    if (newSize > previous) {
+        budget->grownSinceClockCheck_ += newSize - previous;
+        if (budget->grownSinceClockCheck_ >= kClockCheckBytes) {
+            // checkLimits only stops (lua_sethook stores fields): nothing raises in here.
+            budget->grownSinceClockCheck_ = 0;
+            budget->checkLimits();
+        }
+    }
     return grown;
 }
 
@@ -68,8 +75,10 @@ void LuaBudget::start(std::chrono::milliseconds timeBudget) {
     stopped_ = false;
     reason_[0] = '\0';
     instructionsUsed_ = 0;
+    clockCheckedAt_ = 0;
     refusedPending_ = false;
     stoppedByRefusal_ = false;
+    grownSinceClockCheck_ = 0;
     timeBudgetMs_ = timeBudget.count();
     deadline_ = std::chrono::steady_clock::now() + timeBudget;
     if (mainThread_ != nullptr) {
@@ -92,6 +101,13 @@ void LuaBudget::stop(const char* reason) {
     }
 }
 
+void LuaBudget::stopForMemory() {
+    if (!stopped_) {
+        std::snprintf(reason_, sizeof reason_, "memory limit of %zu bytes exceeded", memoryLimit_);
+        stop(reason_);
+    }
+}
+
 void LuaBudget::resume() {
     stopped_ = false;
     reason_[0] = '\0';
@@ -101,6 +117,10 @@ void LuaBudget::resume() {
 }
 
 void LuaBudget::checkLimits() {
+    if (abandoned()) {
+        stop(kAbandonedReason);
+        return;
+    }
     if (stopped_ || !running_) {
         return;
     }
@@ -117,8 +137,14 @@ void LuaBudget::checkLimits() {
 
 bool LuaBudget::charge(uint64_t instructions) {
     instructionsUsed_ += instructions;
-    checkLimits();
-    return !stopped_;
+    // The clock as often as the count hook reads it: every checkEvery_ instructions (a charge of
+    // that much work or more reads it at once).
+    if (instructionsUsed_ - clockCheckedAt_ >= static_cast<uint64_t>(checkEvery_) ||
+        instructionsUsed_ > static_cast<uint64_t>(instructionLimit_) || abandoned()) {
+        clockCheckedAt_ = instructionsUsed_;
+        checkLimits();
+    }
+    return !stopped();
 }
 
 void LuaBudget::countHook(lua_State* L, lua_Debug*) {
@@ -129,7 +155,7 @@ void LuaBudget::countHook(lua_State* L, lua_Debug*) {
         budget->instructionsUsed_ += static_cast<uint64_t>(lua_gethookcount(L));
         budget->checkLimits();
     }
-    if (budget->stopped_ && budget->running_) {
+    if (budget->stopped_ && (budget->running_ || budget->abandoned())) {
         lua_sethook(L, &LuaBudget::countHook, LUA_MASKCOUNT, 1);
         if (budget->mainThread_ != nullptr) {
             lua_sethook(budget->mainThread_, &LuaBudget::countHook, LUA_MASKCOUNT, 1);

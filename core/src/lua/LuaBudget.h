@@ -2,6 +2,7 @@
 
 #include <lua.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -30,14 +31,24 @@ class LuaBudget {
     // The call is over: nothing is charged until the next start().
     void finish() { running_ = false; }
 
-    // Charges `instructions` units of work done in C on the script's behalf (pattern matching)
-    // and checks the limits. False once the call must stop.
+    // Charges `instructions` units of work done in C on the script's behalf (pattern matching,
+    // the library functions of LuaLibraryLimits) and checks the limits, the clock included.
+    // False once the call must stop.
     bool charge(uint64_t instructions);
     // Why the current call was stopped ("instruction limit of ... exceeded"), or nullptr.
-    const char* stopReason() const { return stopped_ ? reason_ : nullptr; }
-    bool stopped() const { return stopped_; }
+    const char* stopReason() const { return stopped() ? reason() : nullptr; }
+    bool stopped() const { return stopped_ || abandoned(); }
     // Stops the current call; later checks raise at once. Also used by the allocator.
     void stop(const char* reason);
+    // Stops the current call as a refused allocation does ("memory limit of N bytes exceeded").
+    void stopForMemory();
+
+    // The watchdog gave up on the call in flight (LuaRunner): from any thread, once. Every later
+    // check raises, in this call and in any call after it: the state is never used again.
+    void abandon() { abandoned_.store(true, std::memory_order_relaxed); }
+    bool abandoned() const { return abandoned_.load(std::memory_order_relaxed); }
+    static constexpr const char* kAbandonedReason =
+        "abandoned: the call ran far past its budget (the script is disabled)";
 
     size_t memoryUsed() const { return memoryUsed_; }
     size_t memoryLimit() const { return memoryLimit_; }
@@ -49,6 +60,7 @@ class LuaBudget {
   private:
     void checkLimits();
     void resume();
+    const char* reason() const { return stopped_ ? reason_ : kAbandonedReason; }
 
     const size_t memoryLimit_;
     const int64_t instructionLimit_;
@@ -63,11 +75,17 @@ class LuaBudget {
     size_t refusedNewSize_ = 0;
     bool refusedPending_ = false;
     bool stoppedByRefusal_ = false;
+    // Bytes allocated since the clock was last read: a call that allocates a lot in few
+    // instructions (concatenating huge strings) is checked against its time budget every few
+    // MiB, not only every checkEvery_ instructions.
+    size_t grownSinceClockCheck_ = 0;
+    std::atomic<bool> abandoned_{false};
 
     lua_State* mainThread_ = nullptr;
     bool running_ = false;
     bool stopped_ = false;
     uint64_t instructionsUsed_ = 0;
+    uint64_t clockCheckedAt_ = 0;  // instructionsUsed_ when charge() last read the clock
     std::chrono::steady_clock::time_point deadline_{};
     int64_t timeBudgetMs_ = 0;
     char reason_[128] = {};

@@ -2,9 +2,42 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fstream>
+#include <optional>
+#include <sstream>
+
 #include "lua/LuaScript.h"
+#include "lua/LuaState.h"
+#include "lua/LuaSupport.h"
 
 namespace parley {
+
+void checkScript(const ExtensionConfig& config, const LuaConfig& defaults) {
+    const std::string& path = config.scriptPath;
+    std::ifstream file(path, std::ios::binary);
+    if (!file) {
+        throw ExtensionError(path + ": cannot read the script");
+    }
+    std::ostringstream source;
+    source << file.rdbuf();
+    const std::string text = source.str();
+    std::optional<LuaState> state;
+    try {
+        state.emplace(
+            static_cast<size_t>(config.memoryLimitBytes > 0 ? config.memoryLimitBytes
+                                                            : defaults.memoryLimitBytes),
+            config.instructionLimit > 0 ? config.instructionLimit : defaults.instructionLimit);
+    } catch (const std::exception& error) {
+        throw ExtensionError(path + ": " + error.what());
+    }
+    const std::string chunkName = "@" + path;
+    // lua_load parses in protected mode: a syntax or memory error comes back as a status.
+    if (luaL_loadbufferx(state->get(), text.data(), text.size(), chunkName.c_str(), "t") !=
+        LUA_OK) {
+        const std::string error = lua::errorObjectText(state->get(), -1);
+        throw ExtensionError(error.rfind(path, 0) == 0 ? error : path + ": " + error);
+    }
+}
 
 std::unique_ptr<Extension> loadScript(const ExtensionConfig& config, const LuaConfig& defaults,
                                       ExtensionServices& services) {
@@ -30,6 +63,7 @@ LuaExtension::~LuaExtension() {
     services_.cancelTimers(name_);  // waits for a timer callback of ours that is running
     if (current_) {
         current_->close();  // waits for the call in flight
+        std::lock_guard currentLock(currentMutex_);
         current_.reset();
     }
 }
@@ -56,6 +90,7 @@ void LuaExtension::activate(const std::shared_ptr<LuaScript>& next) {
         current_->close();
     }
     next->startTimers();
+    std::lock_guard currentLock(currentMutex_);
     current_ = next;
 }
 
@@ -68,6 +103,11 @@ void LuaExtension::start() {
     } catch (const std::exception& error) {
         throw ExtensionError(path_ + ": " + error.what());
     }
+}
+
+nlohmann::json LuaExtension::status() const {
+    std::lock_guard currentLock(currentMutex_);
+    return current_ ? current_->status() : nlohmann::json{{"state", "running"}};
 }
 
 bool LuaExtension::reload(std::string& error) {

@@ -19,6 +19,12 @@ class LuaScript;
 std::unique_ptr<Extension> loadScript(const ExtensionConfig& config, const LuaConfig& defaults,
                                       ExtensionServices& services);
 
+// What --check-config does with a script: reads the file and compiles it as the start would (text
+// only, in a Lua state with the script's memory budget), without running it: its top level would
+// register with a running server. Throws ExtensionError naming the file and the reason (Lua's
+// syntax errors give the line).
+void checkScript(const ExtensionConfig& config, const LuaConfig& defaults);
+
 // A script extension: the live version of the script (a LuaScript) and the swap to a new one.
 class LuaExtension final : public Extension {
   public:
@@ -37,6 +43,7 @@ class LuaExtension final : public Extension {
     // Compiles and runs the file in a new state; only if that succeeds (and the bus accepts its
     // registrations) does it replace the running version, whose state is then closed.
     bool reload(std::string& error) override;
+    nlohmann::json status() const override;
 
   private:
     std::shared_ptr<LuaScript> compile() const;
@@ -51,6 +58,8 @@ class LuaExtension final : public Extension {
     const int64_t instructionLimit_;
     ExtensionServices& services_;
     std::mutex mutex_;  // one load, reload or unload at a time
+    // Guards current_ for status(), which must not wait for a reload in progress.
+    mutable std::mutex currentMutex_;
     std::shared_ptr<LuaScript> current_;
 };
 

@@ -4,6 +4,8 @@
 #include <limits>
 #include <vector>
 
+#include "lua/LuaBudget.h"
+#include "lua/LuaLibraryLimits.h"
 #include "lua/LuaSandbox.h"
 #include "lua/LuaSupport.h"
 #include "util/Utf8.h"
@@ -84,9 +86,16 @@ void pushValue(lua_State* L, const nlohmann::json& value, int depth) {
     lua_pushnil(L);
 }
 
+// What a value costs as JSON (C++ memory, outside the script's allocator): its text, plus this
+// for each value, about what nlohmann's node takes.
+constexpr size_t kBytesPerValue = 16;
+
 class Reader {
   public:
     explicit Reader(lua_State* L) : L_(L) {
+        void* ud = nullptr;
+        lua_getallocf(L_, &ud);
+        budget_ = static_cast<LuaBudget*>(ud);
         lua_rawgetp(L_, LUA_REGISTRYINDEX, &kArrayMarkerKey);  // raw, light key: no allocation
         markerIndex_ = lua_gettop(L_);
     }
@@ -94,8 +103,18 @@ class Reader {
     Reader(const Reader&) = delete;
     Reader& operator=(const Reader&) = delete;
 
+    // Charges what is left of the work (the conversion is C work on the script's behalf).
+    void flush() {
+        const uint64_t units = pendingUnits_;
+        pendingUnits_ = 0;
+        if (!budget_->charge(units)) {
+            throw JsonConversionError(budget_->stopReason());
+        }
+    }
+
     nlohmann::json read(int index, int depth) {
         index = lua_absindex(L_, index);
+        account(lua_type(L_, index) == LUA_TSTRING ? lua_rawlen(L_, index) : 0);
         switch (lua_type(L_, index)) {
             case LUA_TNIL:
             case LUA_TNONE:
@@ -130,6 +149,21 @@ class Reader {
     }
 
   private:
+    // A table may hold the same table or string many times over: its JSON copies each of them
+    // every time. What the copies would take is bounded by the script's memory limit, and the
+    // work is charged to its budget, before nlohmann's memory (parleyd's) grows.
+    void account(size_t textBytes) {
+        bytes_ += kBytesPerValue + textBytes;
+        if (bytes_ > budget_->memoryLimit()) {
+            throw JsonConversionError("the value takes more than the script's memory limit (" +
+                                      std::to_string(budget_->memoryLimit()) + " bytes) as JSON");
+        }
+        pendingUnits_ += 1 + textBytes / kBytesPerUnit;
+        if (pendingUnits_ >= kChargeBatch) {
+            flush();
+        }
+    }
+
     nlohmann::json readTable(int index, int depth) {
         if (depth >= kMaxJsonDepth) {
             throw JsonConversionError("tables nested deeper than " + std::to_string(kMaxJsonDepth));
@@ -190,6 +224,7 @@ class Reader {
                 size_t length = 0;
                 const char* key = lua_tolstring(L_, -2, &length);  // a string key: no conversion
                 std::string name(key, length);
+                account(length);
                 if (!isValidUtf8(name)) {
                     throw JsonConversionError("cannot encode a key that is not valid UTF-8");
                 }
@@ -204,9 +239,14 @@ class Reader {
         return result;
     }
 
+    static constexpr uint64_t kChargeBatch = 256;
+
     lua_State* L_;
+    LuaBudget* budget_ = nullptr;
     int markerIndex_ = 0;
     std::vector<const void*> path_;
+    size_t bytes_ = 0;
+    uint64_t pendingUnits_ = 0;
 };
 
 }  // namespace
@@ -221,7 +261,9 @@ nlohmann::json toJson(lua_State* L, int index) {
         throw JsonConversionError("Lua stack exhausted");
     }
     Reader reader(L);
-    return reader.read(index, 0);
+    nlohmann::json value = reader.read(index, 0);
+    reader.flush();
+    return value;
 }
 
 }  // namespace parley::lua

@@ -9,7 +9,9 @@
 // null field is absent; a null array element leaves a hole), integers stay integers. Tables made
 // from JSON arrays carry a marker metatable, so an empty one encodes back as [] (and
 // parley.json.array() marks a table of the script's); any other empty table encodes as {}.
-// Nesting deeper than 32 and cycles are refused.
+// Nesting deeper than 32 and cycles are refused, and so is a value whose JSON would take more
+// than the script's memory limit (a table holding the same big table many times over); the
+// conversion is charged to the script's budget.
 namespace parley::lua {
 
 constexpr int kMaxJsonDepth = 32;

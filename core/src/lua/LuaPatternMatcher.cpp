@@ -396,12 +396,14 @@ const char* LuaPatternMatcher::find(const char* from) {
     }
     const char* last = subjectEnd_ - needle;
     for (const char* candidate = from; candidate <= last; ++candidate) {
+        const char* scanFrom = candidate;
         candidate = static_cast<const char*>(
             std::memchr(candidate, *patternBegin_, static_cast<size_t>(last - candidate) + 1));
         if (candidate == nullptr) {
+            step(1 + static_cast<uint64_t>(last + 1 - scanFrom) / 64);
             return nullptr;
         }
-        step(1 + needle / 64);
+        step(1 + (needle + static_cast<size_t>(candidate - scanFrom)) / 64);
         if (std::memcmp(candidate + 1, patternBegin_ + 1, needle - 1) == 0) {
             return candidate;
         }

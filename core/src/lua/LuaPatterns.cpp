@@ -1,11 +1,13 @@
 #include "lua/LuaPatterns.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 
 #include "lua/LuaBudget.h"
+#include "lua/LuaLibraryLimits.h"
 #include "lua/LuaPatternMatcher.h"
 #include "lua/LuaSupport.h"
 
@@ -16,6 +18,9 @@ namespace parley::lua {
 namespace {
 
 constexpr char kSpecials[] = "^$*+?.([%-";
+constexpr uint64_t kReplacementBatch = 256;
+// A %n of a replacement string: a capture pushed, converted to text and added.
+constexpr uint64_t kUnitsPerEscape = 2;
 
 LuaBudget* budgetOf(lua_State* L) {
     void* ud = nullptr;
@@ -122,6 +127,7 @@ int findOrMatch(lua_State* L, bool find) {
     size_t patternLength = 0;
     const char* subject = luaL_checklstring(L, 1, &subjectLength);
     const char* pattern = luaL_checklstring(L, 2, &patternLength);
+    chargeWork(L, 1 + patternLength / kBytesPerUnit);  // the pattern is read before matching
     const size_t init = startOffset(luaL_optinteger(L, 3, 1), subjectLength);
     if (init > subjectLength) {
         luaL_pushfail(L);
@@ -203,8 +209,10 @@ int gmatchStep(lua_State* L) {
 
 int patternGmatch(lua_State* L) {
     size_t subjectLength = 0;
+    size_t patternLength = 0;
     luaL_checklstring(L, 1, &subjectLength);
-    luaL_checkstring(L, 2);
+    luaL_checklstring(L, 2, &patternLength);
+    chargeWork(L, 1 + patternLength / kBytesPerUnit);
     size_t init = startOffset(luaL_optinteger(L, 3, 1), subjectLength);
     if (init > subjectLength) {
         init = subjectLength + 1;
@@ -286,8 +294,19 @@ int patternGsub(lua_State* L) {
                      replacementType == LUA_TNUMBER || replacementType == LUA_TSTRING ||
                          replacementType == LUA_TFUNCTION || replacementType == LUA_TTABLE,
                      3, "string/function/table");
+    chargeWork(L, 1 + patternLength / kBytesPerUnit);
     const bool anchored = patternLength > 0 && *pattern == '^';
     const char* body = anchored ? pattern + 1 : pattern;
+    // What one replacement costs beyond the matching: a string replacement is read, and each of
+    // its %n converted and copied, at every match, whatever it adds to the result.
+    uint64_t replacementUnits = 1;
+    if (replacementType == LUA_TSTRING || replacementType == LUA_TNUMBER) {
+        size_t length = 0;
+        const char* replacement = lua_tolstring(L, 3, &length);  // a number becomes its text
+        const auto escapes =
+            static_cast<uint64_t>(std::count(replacement, replacement + length, '%'));
+        replacementUnits += length / kBytesPerUnit + escapes * kUnitsPerEscape;
+    }
     LuaPatternMatcher matcher(subject, subjectLength, pattern, patternLength, budgetOf(L));
     luaL_Buffer buffer;
     luaL_buffinit(L, &buffer);
@@ -295,10 +314,16 @@ int patternGsub(lua_State* L) {
     const char* lastMatch = nullptr;
     lua_Integer replacements = 0;
     bool changed = false;
+    uint64_t pendingUnits = 0;
     while (replacements < maxReplacements) {
         const char* end = matchAt(L, matcher, position, body);
         if (end != nullptr && end != lastMatch) {
             ++replacements;
+            pendingUnits += replacementUnits;
+            if (pendingUnits >= kReplacementBatch) {
+                chargeWork(L, pendingUnits);
+                pendingUnits = 0;
+            }
             changed =
                 addReplacement(L, matcher, &buffer, position, end, replacementType) || changed;
             position = lastMatch = end;
@@ -312,6 +337,7 @@ int patternGsub(lua_State* L) {
         }
     }
     settle(L, matcher);
+    chargeWork(L, pendingUnits);
     if (!changed) {
         lua_pushvalue(L, 1);
     } else {

@@ -4,6 +4,7 @@
 
 #include "lua/LuaBudget.h"
 #include "lua/LuaJson.h"
+#include "lua/LuaLibraryLimits.h"
 #include "lua/LuaPatterns.h"
 #include "lua/LuaSupport.h"
 
@@ -70,6 +71,7 @@ int sandboxLoad(lua_State* L) {
         return luaL_error(L, "load: chunks are limited to %d bytes",
                           static_cast<int>(kMaxLoadChunkBytes));
     }
+    chargeWork(L, length);  // compiling is C work: a unit per byte of source
     const char* chunkName = luaL_optstring(L, 2, "=(load)");
     if (!lua_isnoneornil(L, 3) &&
         (lua_type(L, 3) != LUA_TSTRING || std::strcmp(lua_tostring(L, 3), "t") != 0)) {
@@ -298,6 +300,7 @@ void openSandbox(lua_State* L) {
         luaL_requiref(L, library.name, library.func, 1);
         lua_pop(L, 1);
     }
+    installLibraryLimits(L);
 
     lua_newtable(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &kProtectedKey);

@@ -13,7 +13,8 @@ namespace parley::lua {
 // disabled, so a looping one could not be stopped), rawset (refuses protected tables), xpcall
 // (its handler does not run once the budget is spent), coroutine.wrap and coroutine.close (a
 // coroutine that died from an error is not closed), and the pattern functions of string (their
-// matching is charged to the budget). Builds the script's
+// matching is charged to the budget); bounds the library functions whose work an argument can
+// make huge (LuaLibraryLimits.h). Builds the script's
 // environment: an empty proxy whose __index is the globals and whose __newindex raises.
 void openSandbox(lua_State* L);
 

@@ -1,12 +1,19 @@
 #include "lua/LuaScript.h"
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
+#include <unordered_set>
 
 #include "hooks/Extension.h"
+#include "hooks/ExtensionCallScope.h"
 #include "lua/LuaApi.h"
 #include "lua/LuaJson.h"
+#include "lua/LuaRunner.h"
 #include "lua/LuaSandbox.h"
 #include "lua/LuaSupport.h"
 #include "protocol/ErrorCode.h"
@@ -26,16 +33,16 @@ constexpr size_t kMaxRejectMessageCharacters = 500;
 // it touches belong to its context, which lives in the caller's frame, outside the pcall.
 
 struct LoadContext {
-    const std::string* source;
-    const std::string* chunkName;
+    std::string source;
+    std::string chunkName;
 };
 
 int loadBody(lua_State* L) {
     const auto& context = *static_cast<const LoadContext*>(lua_touserdata(L, 1));
     lua::openSandbox(L);
     lua::installApi(L);
-    if (luaL_loadbufferx(L, context.source->data(), context.source->size(),
-                         context.chunkName->c_str(), "t") != LUA_OK) {
+    if (luaL_loadbufferx(L, context.source.data(), context.source.size(), context.chunkName.c_str(),
+                         "t") != LUA_OK) {
         return lua_error(L);
     }
     lua::pushEnvironment(L);
@@ -97,10 +104,37 @@ struct HookContext {
     nlohmann::json event;
     bool mayReject = false;
     bool rewrites = false;  // message.before_store: event.body and event.meta are read back
+    // event.before_deliver: event.recipients is read back, at most this many entries.
+    bool dropsRecipients = false;
+    size_t recipientCount = 0;
     Verdict verdict;
     std::string body;
     nlohmann::json meta;
+    std::vector<std::string> recipients;
 };
+
+// event.recipients as the handler left it: a sequence of at most context.recipientCount strings
+// (it may only lose entries). Reads raw, converts nothing: no raise.
+void readRecipients(lua_State* L, HookContext& context, int index) {
+    if (lua_type(L, index) != LUA_TTABLE) {
+        throw std::invalid_argument(std::string("event.recipients must be a table, not ") +
+                                    luaL_typename(L, index));
+    }
+    const lua_Unsigned count = lua_rawlen(L, index);
+    if (count > context.recipientCount) {
+        throw std::invalid_argument("event.recipients may only lose entries, never gain any");
+    }
+    for (lua_Unsigned i = 1; i <= count; ++i) {
+        lua_rawgeti(L, index, static_cast<lua_Integer>(i));
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            const std::string type = luaL_typename(L, -1);
+            lua_pop(L, 1);
+            throw std::invalid_argument("event.recipients must hold user ids, not a " + type);
+        }
+        context.recipients.push_back(stringAt(L, -1));
+        lua_pop(L, 1);
+    }
+}
 
 // Turns what the handler left on the stack into the context's verdict. Reads only: no raise.
 void readHookResults(lua_State* L, HookContext& context, int results) noexcept {
@@ -128,6 +162,9 @@ void readHookResults(lua_State* L, HookContext& context, int results) noexcept {
                                             luaL_typename(L, meta));
             }
         }
+        if (context.dropsRecipients) {
+            readRecipients(L, context, results + kHandlerResults);
+        }
     } catch (const std::exception& error) {
         context.verdict = Verdict::fail(error.what());
     } catch (...) {
@@ -146,6 +183,9 @@ int hookBody(lua_State* L) {
         lua_rawget(L, 2);
         lua_pushliteral(L, "meta");
         lua_rawget(L, 2);
+    } else if (context.dropsRecipients) {
+        lua_pushliteral(L, "recipients");
+        lua_rawget(L, 2);
     }
     readHookResults(L, context, 3);
     return 0;
@@ -153,7 +193,9 @@ int hookBody(lua_State* L) {
 
 struct CommandContext {
     int functionRef = LUA_NOREF;
-    const CommandCall* call = nullptr;
+    nlohmann::json args;
+    std::string uid;
+    bool isAdmin = false;
     Verdict verdict;
 };
 
@@ -197,13 +239,12 @@ void readCommandResults(lua_State* L, CommandContext& context, int results) noex
 
 int commandBody(lua_State* L) {
     auto& context = *static_cast<CommandContext*>(lua_touserdata(L, 1));
-    const Command& command = context.call->command;
     lua_rawgeti(L, LUA_REGISTRYINDEX, context.functionRef);
-    lua::pushJson(L, command.args);
+    lua::pushJson(L, context.args);
     lua_createtable(L, 0, 2);
-    lua_pushlstring(L, command.uid.data(), command.uid.size());
+    lua_pushlstring(L, context.uid.data(), context.uid.size());
     lua_setfield(L, -2, "user");
-    lua_pushboolean(L, context.call->isAdmin ? 1 : 0);
+    lua_pushboolean(L, context.isAdmin ? 1 : 0);
     lua_setfield(L, -2, "admin");
     lua_call(L, 2, kHandlerResults);  // 2, 3, 4, 5
     readCommandResults(L, context, 2);
@@ -287,8 +328,41 @@ nlohmann::json eventOf(Hook hook, const HookPayload& payload) {
         case Hook::UserConnected:
         case Hook::UserDisconnected:
             return presenceJson(*std::get<const store::PresenceRecord*>(payload));
+        case Hook::ConversationBeforeOpen: {
+            const ConversationDraft& draft = *std::get<const ConversationDraft*>(payload);
+            return {{"user", draft.creator},
+                    {"conv", draft.conv ? nlohmann::json(*draft.conv) : nlohmann::json(nullptr)},
+                    {"kind", store::conversationKindName(draft.kind)},
+                    {"members", draft.members},
+                    {"context", contextJson(draft.context)}};
+        }
+        case Hook::EventBeforeDeliver: {
+            const DeliveryDraft& delivery = *std::get<DeliveryDraft*>(payload);
+            return {{"kind", delivery.kind},
+                    {"conv", delivery.conv},
+                    {"user", delivery.uid},
+                    {"event", delivery.event},
+                    {"recipients", delivery.recipients}};
+        }
     }
     return nlohmann::json::object();
+}
+
+// Keeps of delivery.recipients those in `kept`, in their order; fails if `kept` names anyone
+// else (a handler may hide an event, never send it further).
+Verdict keepRecipients(DeliveryDraft& delivery, const std::vector<std::string>& kept) {
+    const std::unordered_set<std::string_view> keep(kept.begin(), kept.end());
+    const std::unordered_set<std::string_view> known(delivery.recipients.begin(),
+                                                     delivery.recipients.end());
+    for (const auto& uid : kept) {
+        if (known.count(uid) == 0) {
+            return Verdict::fail("event.recipients may only lose entries: '" + uid +
+                                 "' was not a recipient");
+        }
+    }
+    std::erase_if(delivery.recipients,
+                  [&](const std::string& uid) { return keep.count(uid) == 0; });
+    return Verdict::proceed();
 }
 
 // A rewrite of message.before_store must be a message the handler would have accepted.
@@ -321,6 +395,10 @@ LuaScript::LuaScript(Settings settings, ExtensionServices& services)
 
 LuaScript::~LuaScript() {
     close();
+    if (disabled()) {
+        // Kept for ever: an abandoned thread may still be running on it.
+        static_cast<void>(state_.release());
+    }
 }
 
 std::string LuaScript::describe(const std::string& error) const {
@@ -335,8 +413,7 @@ void LuaScript::load() {
     }
     std::ostringstream source;
     source << file.rdbuf();
-    const std::string text = source.str();
-    const std::string chunkName = "@" + settings_.path;
+    auto context = std::make_shared<LoadContext>(LoadContext{source.str(), "@" + settings_.path});
     {
         std::lock_guard lock(mutex_);
         try {
@@ -349,8 +426,11 @@ void LuaScript::load() {
         *static_cast<LuaScript**>(lua_getextraspace(state_->get())) = this;
         loading_ = true;
     }
-    LoadContext context{&text, &chunkName};
-    const Outcome outcome = enter(&loadBody, &context, kLoadBudget);
+    const Outcome outcome = enter(&loadBody, context, kLoadBudget, {"load", ""});
+    if (disabled()) {
+        // Abandoned: the lost thread holds the state (and its mutex) for good.
+        throw ExtensionError(describe(outcome.error));
+    }
     std::lock_guard lock(mutex_);
     loading_ = false;
     if (outcome.entry != Entry::Ran) {
@@ -445,7 +525,20 @@ lua_State* LuaScript::swapActiveThread(lua_State* thread) {
 }
 
 void LuaScript::close() {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_, std::defer_lock);
+    while (!lock.try_lock_for(std::chrono::milliseconds(50))) {
+        if (disabled()) {
+            // The abandoned thread holds the mutex and the state for good; it never touches the
+            // timers again (its next parley.* call raises).
+            for (const auto& [timerId, timer] : timers_) {
+                if (timer.serviceId != 0) {
+                    services_.cancelTimer(settings_.name, timer.serviceId);
+                }
+            }
+            timers_.clear();
+            return;
+        }
+    }
     retired_ = true;
     // Only this version's timers: the extension's next version may have started its own.
     for (const auto& [timerId, timer] : timers_) {
@@ -459,12 +552,36 @@ void LuaScript::close() {
     }
 }
 
-LuaScript::Outcome LuaScript::enter(lua_CFunction body, void* context,
-                                    std::chrono::milliseconds budget) {
+LuaScript::Outcome LuaScript::enter(lua_CFunction body, std::shared_ptr<void> context,
+                                    std::chrono::milliseconds budget, CallLabel label) {
+    if (disabled()) {
+        return {Entry::Failed, disabledError()};
+    }
+    auto result = std::make_shared<Outcome>();
+    const auto giveUpAt = std::chrono::steady_clock::now() + budget +
+                          std::max(budget, std::chrono::milliseconds(1000));
+    const bool returned =
+        LuaRunner::run([self = shared_from_this(), body, context, budget, label,
+                        result] { *result = self->enterHere(body, context.get(), budget, label); },
+                       giveUpAt,
+                       [&](const std::vector<LuaScript*>& chain, std::chrono::milliseconds ran) {
+                           abandoned(chain, label, budget, ran);
+                       });
+    if (!returned) {
+        return {Entry::Failed, disabledError()};
+    }
+    return *result;
+}
+
+LuaScript::Outcome LuaScript::enterHere(lua_CFunction body, void* context,
+                                        std::chrono::milliseconds budget, const CallLabel& label) {
     std::unique_lock lock(mutex_, std::defer_lock);
     if (!lock.try_lock_for(budget)) {
         return {Entry::Busy, "busy: another call of the script held it for the whole budget of " +
                                  std::to_string(budget.count()) + " ms"};
+    }
+    if (disabled()) {
+        return {Entry::Failed, disabledError()};
     }
     if (retired_ || !state_ || !state_->isOpen()) {
         return {Entry::Retired, {}};
@@ -479,10 +596,19 @@ LuaScript::Outcome LuaScript::enter(lua_CFunction body, void* context,
         limits.start(budget);
     }
     const int base = lua_gettop(L);
+    const ExtensionCallScope running("script", settings_.name, label.point,
+                                     label.detail.empty() ? nullptr : label.detail.c_str());
+    LuaRunner* runner = LuaRunner::current();
     ++depth_;
     lua_pushcfunction(L, body);
     lua_pushlightuserdata(L, context);
+    if (runner != nullptr) {
+        runner->enterLua(this);
+    }
     const int status = lua_pcall(L, 1, 0, 0);
+    if (runner != nullptr) {
+        runner->leaveLua();  // never returns if the call was abandoned meanwhile
+    }
     --depth_;
     Outcome outcome;
     if (limits.stopReason() != nullptr) {
@@ -498,14 +624,71 @@ LuaScript::Outcome LuaScript::enter(lua_CFunction body, void* context,
     return outcome;
 }
 
+void LuaScript::abandoned(const std::vector<LuaScript*>& chain, const CallLabel& label,
+                          std::chrono::milliseconds budget, std::chrono::milliseconds ran) {
+    if (chain.empty()) {
+        return;
+    }
+    LuaScript& stuck = *chain.back();
+    stuck.disable("its call (" + label.text() + ") ran " + std::to_string(ran.count()) +
+                  " ms, far past its budget of " + std::to_string(budget.count()) +
+                  " ms, without coming back: stuck where no budget reaches (a C function, or "
+                  "one instruction on a huge value). Its thread is abandoned, with the script's "
+                  "memory, until parleyd restarts; admin.reload or SIGHUP loads the script again");
+    for (size_t i = 0; i + 1 < chain.size(); ++i) {
+        chain[i]->disable("a call of script '" + stuck.name() +
+                          "' that it was waiting for got stuck and was abandoned, with its own "
+                          "state; admin.reload or SIGHUP loads the script again");
+    }
+}
+
+void LuaScript::disable(const std::string& reason) {
+    {
+        std::lock_guard lock(statusMutex_);
+        if (disabled()) {
+            return;
+        }
+        disabledReason_ = reason;
+        disabledSinceMs_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+        disabled_.store(true, std::memory_order_release);
+    }
+    if (state_) {
+        // Should the lost thread ever get back to an instruction, it raises there.
+        state_->budget().abandon();
+    }
+    spdlog::error("script '{}' disabled: {}", settings_.name, reason);
+}
+
+std::string LuaScript::disabledError() const {
+    std::lock_guard lock(statusMutex_);
+    return "disabled: " + disabledReason_;
+}
+
+nlohmann::json LuaScript::status() const {
+    std::lock_guard lock(statusMutex_);
+    if (!disabled()) {
+        return {{"state", "running"}};
+    }
+    return {{"state", "disabled"}, {"reason", disabledReason_}, {"since_ms", disabledSinceMs_}};
+}
+
 Verdict LuaScript::callHook(Hook hook, int functionRef, const HookPayload& payload,
                             std::chrono::milliseconds budget) {
-    HookContext context;
+    auto shared = std::make_shared<HookContext>();
+    HookContext& context = *shared;
     context.functionRef = functionRef;
     context.event = eventOf(hook, payload);
     context.mayReject = hookMayReject(hook);
     context.rewrites = hook == Hook::MessageBeforeStore;
-    const Outcome outcome = enter(&hookBody, &context, budget);
+    DeliveryDraft* delivery = nullptr;
+    if (hook == Hook::EventBeforeDeliver) {
+        delivery = std::get<DeliveryDraft*>(payload);
+        context.dropsRecipients = true;
+        context.recipientCount = delivery->recipients.size();
+    }
+    const Outcome outcome = enter(&hookBody, shared, budget, {"hook", std::string(hookName(hook))});
     switch (outcome.entry) {
         case Entry::Retired:
             return Verdict::proceed();  // replaced by a reload while this call waited
@@ -514,6 +697,9 @@ Verdict LuaScript::callHook(Hook hook, int functionRef, const HookPayload& paylo
             return Verdict::fail(outcome.error);
         case Entry::Ran:
             break;
+    }
+    if (context.verdict.kind == Verdict::Kind::Continue && delivery != nullptr) {
+        return keepRecipients(*delivery, context.recipients);
     }
     if (context.verdict.kind != Verdict::Kind::Continue || !context.rewrites) {
         return context.verdict;
@@ -531,10 +717,13 @@ Verdict LuaScript::callHook(Hook hook, int functionRef, const HookPayload& paylo
 
 Verdict LuaScript::callCommand(int functionRef, const CommandCall& call,
                                std::chrono::milliseconds budget) {
-    CommandContext context;
+    auto shared = std::make_shared<CommandContext>();
+    CommandContext& context = *shared;
     context.functionRef = functionRef;
-    context.call = &call;
-    const Outcome outcome = enter(&commandBody, &context, budget);
+    context.args = call.command.args;
+    context.uid = call.command.uid;
+    context.isAdmin = call.isAdmin;
+    const Outcome outcome = enter(&commandBody, shared, budget, {"command", call.command.op});
     switch (outcome.entry) {
         case Entry::Retired:
             return Verdict::defer();
@@ -548,23 +737,31 @@ Verdict LuaScript::callCommand(int functionRef, const CommandCall& call,
 }
 
 void LuaScript::fireTimer(int64_t timerId) {
+    if (disabled()) {
+        return;  // said once, when it was disabled
+    }
     const std::chrono::milliseconds budget = services_.hooks().timerPolicy().budget;
-    std::unique_lock lock(mutex_, std::defer_lock);
-    if (!lock.try_lock_for(budget)) {
-        throw std::runtime_error("busy: another call of the script held it for the whole budget");
+    auto context = std::make_shared<TimerContext>(TimerContext{timerId, false});
+    {
+        // Not held across the call: the call runs on this thread's runner, which takes it.
+        std::unique_lock lock(mutex_, std::defer_lock);
+        if (!lock.try_lock_for(budget)) {
+            throw std::runtime_error(
+                "busy: another call of the script held it for the whole budget");
+        }
+        auto found = timers_.find(timerId);
+        if (found == timers_.end()) {
+            return;  // cancelled while it was due
+        }
+        if (retired_) {
+            return;  // close() cancelled it while it was already due
+        }
+        context->once = found->second.periodMs == 0;
+        if (context->once) {
+            timers_.erase(found);
+        }
     }
-    auto found = timers_.find(timerId);
-    if (found == timers_.end()) {
-        return;  // cancelled while it was due
-    }
-    if (retired_) {
-        return;  // close() cancelled it while it was already due
-    }
-    TimerContext context{timerId, found->second.periodMs == 0};
-    if (context.once) {
-        timers_.erase(found);
-    }
-    const Outcome outcome = enter(&timerBody, &context, budget);
+    const Outcome outcome = enter(&timerBody, context, budget, {"timer", ""});
     if (outcome.entry == Entry::Failed || outcome.entry == Entry::Busy) {
         throw std::runtime_error(outcome.error);
     }

@@ -3,6 +3,7 @@
 #include <lua.hpp>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -22,10 +23,14 @@ namespace parley {
 // and its timers. A reload builds a new LuaScript and retires the old one; handlers on the bus
 // keep their LuaScript alive, and a retired one answers as if it had no opinion.
 //
-// Every entry into Lua (hooks on worker threads, timers on the timer thread, load, close) takes
-// the script's mutex, so one script runs one call at a time. A script re-entered on the same
-// thread (parley.post runs message.after_store, which may be its own) continues within the
-// outer call's budget.
+// Every entry into Lua (hooks from worker threads, timers from the timer thread, load) runs on
+// the calling thread's runner (LuaRunner, the watchdog) and takes the script's mutex, so one
+// script runs one call at a time. A script re-entered on the same runner (parley.post runs
+// message.after_store, which may be its own) continues within the outer call's budget.
+//
+// A call the watchdog abandoned disables the script for good: its state stays with the lost
+// thread, every later call fails at once (the hook's failure policy applies), status() says
+// why, and a reload (a new LuaScript) is the way back.
 class LuaScript : public std::enable_shared_from_this<LuaScript> {
   public:
     struct Settings {
@@ -60,6 +65,10 @@ class LuaScript : public std::enable_shared_from_this<LuaScript> {
     // Runs a timer's callback; throws std::runtime_error if it fails (the bus logs it).
     void fireTimer(int64_t timerId);
 
+    // {"state": "running"} or {"state": "disabled", "reason": ..., "since_ms": wall ms}.
+    nlohmann::json status() const;
+    bool disabled() const { return disabled_.load(std::memory_order_acquire); }
+
     // For the API functions (called with the script's mutex held).
     const std::string& name() const { return settings_.name; }
     const nlohmann::json& options() const { return settings_.options; }
@@ -84,6 +93,15 @@ class LuaScript : public std::enable_shared_from_this<LuaScript> {
         Entry entry = Entry::Ran;
         std::string error;
     };
+    // What a call is, for logs and the fatal-signal report: "hook" and the hook's name,
+    // "command" and the op, "timer", "load".
+    struct CallLabel {
+        const char* point = "";
+        std::string detail;
+        std::string text() const {
+            return detail.empty() ? point : std::string(point) + " " + detail;
+        }
+    };
     struct Registration {
         std::optional<Hook> hook;
         std::string op;
@@ -95,8 +113,19 @@ class LuaScript : public std::enable_shared_from_this<LuaScript> {
         uint64_t serviceId = 0;  // 0 until started
     };
 
-    // Runs `body(context)` as a protected call under the script's mutex and budget.
-    Outcome enter(lua_CFunction body, void* context, std::chrono::milliseconds budget);
+    // Runs `body(context)` as a protected call under the script's mutex and budget, on the
+    // calling thread's runner, which gives up on it if it runs past its budget by far. The
+    // context is shared with the runner: an abandoned call may still touch it.
+    Outcome enter(lua_CFunction body, std::shared_ptr<void> context,
+                  std::chrono::milliseconds budget, CallLabel label);
+    // enter()'s work, on the runner.
+    Outcome enterHere(lua_CFunction body, void* context, std::chrono::milliseconds budget,
+                      const CallLabel& label);
+    // The watchdog gave up on a call: every script on the runner's chain is disabled.
+    static void abandoned(const std::vector<LuaScript*>& chain, const CallLabel& label,
+                          std::chrono::milliseconds budget, std::chrono::milliseconds ran);
+    void disable(const std::string& reason);
+    std::string disabledError() const;
     std::string describe(const std::string& error) const;
 
     const Settings settings_;
@@ -110,6 +139,11 @@ class LuaScript : public std::enable_shared_from_this<LuaScript> {
     std::vector<Registration> registrations_;
     std::map<int64_t, Timer> timers_;
     int64_t nextTimerId_ = 1;
+
+    std::atomic<bool> disabled_{false};
+    mutable std::mutex statusMutex_;
+    std::string disabledReason_;
+    int64_t disabledSinceMs_ = 0;
 };
 
 }  // namespace parley

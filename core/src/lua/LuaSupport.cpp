@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "lua/LuaBudget.h"
 #include "protocol/ErrorCode.h"
 #include "store/Store.h"
 
@@ -17,6 +18,17 @@ constexpr size_t kMaxErrorText = 2000;
     __builtin_unreachable();  // luaL_error does not return (longjmp)
 }
 }  // namespace
+
+void chargeWork(lua_State* L, uint64_t units) {
+    void* ud = nullptr;
+    lua_getallocf(L, &ud);
+    auto* budget = static_cast<LuaBudget*>(ud);
+    if (!budget->charge(units)) {
+        // This coroutine too must raise at its next instruction, should the error be caught.
+        lua_sethook(L, &LuaBudget::countHook, LUA_MASKCOUNT, 1);
+        luaL_error(L, "%s", budget->stopReason());
+    }
+}
 
 std::string errorObjectText(lua_State* L, int index) {
     if (lua_type(L, index) != LUA_TSTRING) {

@@ -3,9 +3,12 @@
 #include <lua.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <string>
+
+#include "lua/LuaRunner.h"
 
 // Helpers every part of the Lua host shares. The rule they exist for: Debian's liblua5.4 is C, so
 // a Lua error is a longjmp that must never skip a C++ destructor. A lua_CFunction therefore
@@ -34,10 +37,13 @@ std::string errorObjectText(lua_State* L, int index);
 // ..." for anything else.
 void formatException(char (&buffer)[kErrorBytes], const std::exception& error);
 
-// Runs fn; a std::exception (or anything else) becomes text in `error`. Returns false if fn threw.
+// Runs fn, parleyd's own work for the script (it marks the call as out of Lua for the watchdog,
+// LuaRunner, which never abandons a call there); a std::exception (or anything else) becomes text
+// in `error`. Returns false if fn threw, or if the call was abandoned (fn did not run).
 template <typename Fn>
 bool guarded(char (&error)[kErrorBytes], Fn&& fn) noexcept {
     try {
+        const LuaRunner::HostSection host;
         fn();
         return true;
     } catch (const std::exception& exception) {
@@ -62,6 +68,11 @@ bool protectedPush(lua_State* L, int results, Push& push) {
     lua_pushlightuserdata(L, &push);
     return lua_pcall(L, 1, results, 0) == LUA_OK;
 }
+
+// Charges `units` of work done in C for the script (LuaLibraryLimits.h says what a unit is) to
+// its budget, and raises the budget's stop reason once the budget is spent. Raises: only with no
+// C++ object alive in the caller.
+void chargeWork(lua_State* L, uint64_t units);
 
 // Argument checks raising "<function>: <what> must be ... (got <type>)".
 const char* checkString(lua_State* L, int index, const char* function, const char* what,

@@ -1,7 +1,8 @@
 #include "ops/Exposition.h"
 
+#include <charconv>
 #include <cmath>
-#include <cstdio>
+#include <iterator>
 
 namespace parley::ops {
 
@@ -13,14 +14,10 @@ std::string number(double value) {
     if (std::isnan(value)) {
         return "NaN";
     }
-    if (value == std::floor(value) && std::fabs(value) < 1e15) {
-        char text[32];
-        std::snprintf(text, sizeof(text), "%.0f", value);
-        return text;
-    }
+    // Shortest round trip: 1796598790.123 stays that, not 1.79659879e+09 (10-second steps).
     char text[32];
-    std::snprintf(text, sizeof(text), "%.9g", value);
-    return text;
+    const auto written = std::to_chars(std::begin(text), std::end(text), value);
+    return std::string(text, written.ptr);
 }
 
 void appendEscaped(std::string& out, std::string_view value) {
@@ -78,10 +75,15 @@ void Exposition::labels(const Labels& labels, const std::pair<std::string, std::
 }
 
 void Exposition::sample(std::string_view name, const Labels& sampleLabels, double value) {
+    sampleText(name, sampleLabels, number(value));
+}
+
+void Exposition::sampleText(std::string_view name, const Labels& sampleLabels,
+                            const std::string& value) {
     text_ += name;
     labels(sampleLabels, nullptr);
     text_ += ' ';
-    text_ += number(value);
+    text_ += value;
     text_ += '\n';
 }
 
@@ -94,11 +96,11 @@ void Exposition::histogram(std::string_view name, const Labels& sampleLabels,
         text_ += bucket;
         labels(sampleLabels, &le);
         text_ += ' ';
-        text_ += number(static_cast<double>(snapshot.cumulative[i]));
+        text_ += std::to_string(snapshot.cumulative[i]);
         text_ += '\n';
     }
     sample(std::string(name) + "_sum", sampleLabels, snapshot.sumSeconds);
-    sample(std::string(name) + "_count", sampleLabels, static_cast<double>(snapshot.count()));
+    sample(std::string(name) + "_count", sampleLabels, snapshot.count());
 }
 
 }  // namespace parley::ops

@@ -60,7 +60,7 @@ void Metrics::render(Exposition& out) const {
             const uint64_t value = stats->outcomes[i].load(std::memory_order_relaxed);
             if (value > 0 || i == 0) {
                 out.sample("parley_commands_total", {{"op", name}, {"outcome", outcomeName(i)}},
-                           static_cast<double>(value));
+                           value);
             }
         }
     }
@@ -79,23 +79,22 @@ void Metrics::render(Exposition& out) const {
     out.family("parley_ingress_refused_total", "counter",
                "Commands answered rate_limited on arrival by the per-user limits, by limit");
     out.sample("parley_ingress_refused_total", {{"limit", "rate"}},
-               static_cast<double>(ingressRateLimited.load(std::memory_order_relaxed)));
+               ingressRateLimited.load(std::memory_order_relaxed));
     out.sample("parley_ingress_refused_total", {{"limit", "queued"}},
-               static_cast<double>(ingressQueueLimited.load(std::memory_order_relaxed)));
+               ingressQueueLimited.load(std::memory_order_relaxed));
 
     out.family("parley_messages_stored_total", "counter",
                "Messages stored by this instance (resends of a stored message not counted)");
-    out.sample("parley_messages_stored_total", {},
-               static_cast<double>(messagesStored.load(std::memory_order_relaxed)));
+    out.sample("parley_messages_stored_total", {}, messagesStored.load(std::memory_order_relaxed));
 
     out.family("parley_store_append_batches_total", "counter",
                "Transactions that stored a batch of messages (group commit)");
     out.sample("parley_store_append_batches_total", {},
-               static_cast<double>(appendBatches.load(std::memory_order_relaxed)));
+               appendBatches.load(std::memory_order_relaxed));
     out.family("parley_store_append_batch_messages_total", "counter",
                "Messages handed to those transactions (divided by the batches: mean batch size)");
     out.sample("parley_store_append_batch_messages_total", {},
-               static_cast<double>(appendBatchMessages.load(std::memory_order_relaxed)));
+               appendBatchMessages.load(std::memory_order_relaxed));
     out.family("parley_store_append_batch_duration_seconds", "histogram",
                "Time of one batch's transaction, retries included");
     out.histogram("parley_store_append_batch_duration_seconds", {}, appendBatchDuration.snapshot());
@@ -113,7 +112,7 @@ void Metrics::render(Exposition& out) const {
     for (const auto& [name, stats] : storeMethods_) {
         const uint64_t value = stats->errors.load(std::memory_order_relaxed);
         if (value > 0) {
-            out.sample("parley_store_errors_total", {{"method", name}}, static_cast<double>(value));
+            out.sample("parley_store_errors_total", {{"method", name}}, value);
         }
     }
 }

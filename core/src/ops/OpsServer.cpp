@@ -32,7 +32,7 @@ void processMetrics(Exposition& out) {
     if (statm >> pages >> residentPages) {
         out.family("process_resident_memory_bytes", "gauge", "parleyd's resident memory");
         out.sample("process_resident_memory_bytes", {},
-                   static_cast<double>(residentPages) * static_cast<double>(sysconf(_SC_PAGESIZE)));
+                   static_cast<int64_t>(residentPages) * sysconf(_SC_PAGESIZE));
     }
 }
 }  // namespace
@@ -179,14 +179,14 @@ std::string OpsServer::metricsText() const {
     out.sample("parley_database_up", {}, body["database"] == "ok" ? 1 : 0);
     out.family("parley_worker_queue_depth", "gauge", "Commands waiting for a worker");
     out.sample("parley_worker_queue_depth", {},
-               sources_.queuedCommands ? static_cast<double>(sources_.queuedCommands()) : 0);
+               sources_.queuedCommands ? sources_.queuedCommands() : size_t{0});
     const int64_t online = usersOnline_;
     const int64_t away = usersAway_;
     if (online >= 0) {
         out.family("parley_connected_users", "gauge",
                    "Users online or away, from the database (every instance), counted every 15 s");
-        out.sample("parley_connected_users", {{"state", "online"}}, static_cast<double>(online));
-        out.sample("parley_connected_users", {{"state", "away"}}, static_cast<double>(away));
+        out.sample("parley_connected_users", {{"state", "online"}}, online);
+        out.sample("parley_connected_users", {{"state", "away"}}, away);
     }
     if (sources_.extensionStats) {
         const auto stats = sources_.extensionStats();
@@ -202,9 +202,27 @@ std::string OpsServer::metricsText() const {
                 out.sample(name,
                            {{"extension", entry.value("extension", "")},
                             {"point", entry.value("point", "")}},
-                           entry.value(field, 0.0));
+                           entry.value(field, uint64_t{0}));
             }
         }
+    }
+    if (sources_.extensions) {
+        out.family("parley_extension_disabled", "gauge",
+                   "1 for a script the watchdog disabled (admin.extensions says why), until it "
+                   "is reloaded");
+        for (const auto& extension : sources_.extensions()) {
+            out.sample(
+                "parley_extension_disabled",
+                {{"extension", extension.value("name", "")}, {"kind", extension.value("kind", "")}},
+                extension.value("state", "") == "disabled" ? 1 : 0);
+        }
+    }
+    if (sources_.abandonedLuaThreads) {
+        out.family("parley_lua_abandoned_threads", "gauge",
+                   "Threads left behind with a script call the watchdog gave up on, since start "
+                   "(each may keep a core busy and its script's memory until parleyd restarts)");
+        out.sample("parley_lua_abandoned_threads", {},
+                   static_cast<double>(sources_.abandonedLuaThreads()));
     }
     processMetrics(out);
     return out.text();

@@ -25,6 +25,8 @@ struct OpsSources {
     std::function<bool()> brokerConnected;
     std::function<size_t()> queuedCommands;
     std::function<nlohmann::json()> extensionStats;  // HookBus::stats()
+    std::function<nlohmann::json()> extensions;      // ExtensionManager::describe()
+    std::function<uint64_t()> abandonedLuaThreads;   // LuaRunner::abandonedCount()
 };
 
 // The operations HTTP endpoint (docs/operations.md): /healthz, /readyz, /metrics on

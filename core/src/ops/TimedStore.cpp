@@ -21,6 +21,7 @@ constexpr const char* kMethods[] = {"migrate",
                                     "unreadTotals",
                                     "setDisplayName",
                                     "user",
+                                    "knownUsers",
                                     "updateUser",
                                     "listUsers",
                                     "setPresence",
@@ -160,6 +161,10 @@ void TimedStore::setDisplayName(const std::string& uid, const std::string& name,
 
 std::optional<store::UserRecord> TimedStore::user(const std::string& uid) {
     return timed("user", [&] { return inner_.user(uid); });
+}
+
+std::set<std::string> TimedStore::knownUsers(const std::vector<std::string>& uids) {
+    return timed("knownUsers", [&] { return inner_.knownUsers(uids); });
 }
 
 store::UserRecord TimedStore::updateUser(const std::string& uid, const store::UserUpdate& update,

@@ -53,6 +53,7 @@ class TimedStore final : public store::Store {
 
     void setDisplayName(const std::string& uid, const std::string& name, int64_t now) override;
     std::optional<store::UserRecord> user(const std::string& uid) override;
+    std::set<std::string> knownUsers(const std::vector<std::string>& uids) override;
     store::UserRecord updateUser(const std::string& uid, const store::UserUpdate& update,
                                  int64_t now) override;
     store::UserPage listUsers(int limit, const std::optional<std::string>& after) override;

@@ -337,6 +337,47 @@ parley_status messagesGet(parley_plugin* self, const char* conv, int64_t before,
     });
 }
 
+parley_status dropRecipient(parley_call* call, const char* uid) noexcept {
+    return withCall(call, "drop_recipient", [&](PluginCall& c) { return c.dropRecipient(uid); });
+}
+
+parley_status textFold(parley_plugin* self, int form, const char* text, size_t len,
+                       parley_buffer* out, parley_buffer* spansOut) noexcept {
+    clear(out);
+    clear(spansOut);
+    return withPlugin(self, "text_fold", [&](PluginInstance& plugin) {
+        require(out, "out");
+        if ((text == nullptr && len > 0) ||
+            (form != PARLEY_TEXT_NORMALIZED && form != PARLEY_TEXT_SKELETON)) {
+            return PARLEY_ERR_INVALID;
+        }
+        const auto folded = plugin.services().foldText(
+            std::string_view(text != nullptr ? text : "", len),
+            form == PARLEY_TEXT_SKELETON ? TextForm::Skeleton : TextForm::Normalized,
+            spansOut != nullptr);
+        std::string spans;
+        if (spansOut != nullptr) {
+            spans = "[";
+            for (size_t i = 0; i < folded.text.size(); ++i) {
+                spans += (i == 0 ? "[" : ",[") + std::to_string(folded.sourceFirst[i]) + "," +
+                         std::to_string(folded.sourceLast[i]) + "]";
+            }
+            spans += "]";
+        }
+        fill(out, folded.text);
+        if (spansOut != nullptr) {
+            try {
+                fill(spansOut, spans);
+            } catch (...) {
+                std::free(out->data);  // a failed call leaves both buffers empty
+                clear(out);
+                throw;
+            }
+        }
+        return PARLEY_OK;
+    });
+}
+
 const char* optionsJson(parley_plugin* self) noexcept {
     try {
         const auto plugin = PluginRegistry::global().find(self);
@@ -434,6 +475,8 @@ constexpr parley_host kHostTable = {
     .context_update = &contextUpdate,
     .context_conversations = &contextConversations,
     .messages_get = &messagesGet,
+    .drop_recipient = &dropRecipient,
+    .text_fold = &textFold,
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <exception>
 #include <string>
 
+#include "hooks/ExtensionCallScope.h"
 #include "plugins/PluginCall.h"
 #include "plugins/PluginEvent.h"
 #include "plugins/PluginInstance.h"
@@ -41,8 +42,14 @@ HookFunction makeHookFunction(std::shared_ptr<PluginInstance> plugin, Hook hook,
         if (const auto* drafted = std::get_if<MessageDraft*>(&payload)) {
             draft = *drafted;
         }
+        DeliveryDraft* delivery = nullptr;
+        if (const auto* drafted = std::get_if<DeliveryDraft*>(&payload)) {
+            delivery = *drafted;
+        }
         const PluginEvent event(payload);
-        PluginCall call(*plugin, hook, draft);
+        PluginCall call(*plugin, hook, draft, delivery);
+        // hookName() returns a literal: NUL-terminated, valid for ever.
+        const ExtensionCallScope running("plugin", plugin->name(), "hook", hookName(hook).data());
         return invoke([&] { return fn(call.handle(), event.data(), userdata); },
                       [&](int status) { return call.hookVerdict(status); });
     };
@@ -60,6 +67,8 @@ CommandFunction makeCommandFunction(std::shared_ptr<PluginInstance> plugin, parl
         const parley_command_event event{sizeof(parley_command_event), command.command.uid.c_str(),
                                          command.command.op.c_str(), args.c_str(), command.isAdmin};
         PluginCall call(*plugin, std::nullopt, nullptr);
+        const ExtensionCallScope running("plugin", plugin->name(), "command",
+                                         command.command.op.c_str());
         return invoke([&] { return fn(call.handle(), &event, userdata); },
                       [&](int status) { return call.commandVerdict(status); });
     };
@@ -70,6 +79,7 @@ std::function<void()> makeTimerFunction(std::shared_ptr<PluginInstance> plugin, 
     return [plugin = std::move(plugin), fn, userdata] {
         const CallGate::Pass pass(plugin->gate(), CallGate::WhileStarting::Wait);
         if (pass) {
+            const ExtensionCallScope running("plugin", plugin->name(), "timer");
             fn(userdata);
         }
     };

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "plugins/PluginInstance.h"
 #include "plugins/PluginStatus.h"
 #include "protocol/ErrorCode.h"
@@ -14,8 +16,9 @@ namespace {
 thread_local PluginCall* innermostCall = nullptr;
 }  // namespace
 
-PluginCall::PluginCall(const PluginInstance& plugin, std::optional<Hook> hook, MessageDraft* draft)
-    : plugin_(plugin), hook_(hook), draft_(draft), outer_(innermostCall) {
+PluginCall::PluginCall(const PluginInstance& plugin, std::optional<Hook> hook, MessageDraft* draft,
+                       DeliveryDraft* delivery)
+    : plugin_(plugin), hook_(hook), draft_(draft), delivery_(delivery), outer_(innermostCall) {
     innermostCall = this;
 }
 
@@ -142,6 +145,23 @@ parley_status PluginCall::reply(const char* replyJson) {
     return PARLEY_OK;
 }
 
+parley_status PluginCall::dropRecipient(const char* uid) {
+    if (hook_ != Hook::EventBeforeDeliver || delivery_ == nullptr) {
+        return PARLEY_ERR_FORBIDDEN;
+    }
+    if (uid == nullptr) {
+        return PARLEY_ERR_INVALID;
+    }
+    const std::string_view recipient(uid);
+    const auto& recipients = delivery_->recipients;
+    if (std::find(recipients.begin(), recipients.end(), recipient) == recipients.end() ||
+        std::find(dropped_.begin(), dropped_.end(), recipient) != dropped_.end()) {
+        return PARLEY_ERR_NOT_FOUND;
+    }
+    dropped_.emplace_back(recipient);
+    return PARLEY_OK;
+}
+
 Verdict PluginCall::rejection() const {
     if (!rejectCode_) {
         return Verdict::reject(ErrorCode::Forbidden,
@@ -164,6 +184,11 @@ Verdict PluginCall::hookVerdict(int status) {
                 if (meta_) {
                     draft_->meta = std::move(*meta_);
                 }
+            }
+            if (delivery_ != nullptr && !dropped_.empty()) {
+                std::erase_if(delivery_->recipients, [&](const std::string& uid) {
+                    return std::find(dropped_.begin(), dropped_.end(), uid) != dropped_.end();
+                });
             }
             return Verdict::proceed();
         case PARLEY_REJECT:

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "hooks/Hook.h"
 #include "parley/plugin.h"
@@ -22,8 +23,10 @@ class PluginInstance;
 // thread, or made up is not found and gets PARLEY_ERR_INVALID, never a dereference.
 class PluginCall {
   public:
-    // hook: the hook being run, or nothing for a command. draft: message.before_store's.
-    PluginCall(const PluginInstance& plugin, std::optional<Hook> hook, MessageDraft* draft);
+    // hook: the hook being run, or nothing for a command. draft: message.before_store's;
+    // delivery: event.before_deliver's.
+    PluginCall(const PluginInstance& plugin, std::optional<Hook> hook, MessageDraft* draft,
+               DeliveryDraft* delivery = nullptr);
     ~PluginCall();
     PluginCall(const PluginCall&) = delete;
     PluginCall& operator=(const PluginCall&) = delete;
@@ -40,6 +43,7 @@ class PluginCall {
     parley_status setBody(const char* body, size_t bodyLen);
     parley_status setMeta(const char* metaJson);
     parley_status reply(const char* replyJson);
+    parley_status dropRecipient(const char* uid);
 
     // What the callback's status means for a hook; OK and DEFER apply the recorded rewrite.
     Verdict hookVerdict(int status);
@@ -54,6 +58,7 @@ class PluginCall {
     const PluginInstance& plugin_;
     const std::optional<Hook> hook_;
     MessageDraft* const draft_;
+    DeliveryDraft* const delivery_;
     PluginCall* const outer_;  // the call this one runs inside of on this thread (post_message)
 
     std::optional<ErrorCode> rejectCode_;
@@ -62,6 +67,7 @@ class PluginCall {
     std::optional<std::string> body_;
     std::optional<nlohmann::json> meta_;
     std::optional<nlohmann::json> reply_;
+    std::vector<std::string> dropped_;
 };
 
 }  // namespace parley

@@ -83,7 +83,7 @@ void PluginEvent::build(const ConversationDraft& draft) {
     }
     const auto* context = draft.context ? &*draft.context : nullptr;
     event_ = parley_conversation_event{sizeof(parley_conversation_event),
-                                       nullptr,
+                                       orNull(draft.conv),
                                        store::conversationKindName(draft.kind),
                                        draft.creator.c_str(),
                                        orNull(draft.title),
@@ -114,6 +114,20 @@ void PluginEvent::build(const store::ConversationRecord& conversation) {
 void PluginEvent::build(const ReadMoved& moved) {
     event_ = parley_read_event{sizeof(parley_read_event), moved.conv.c_str(), moved.uid.c_str(),
                                moved.readSeq};
+}
+
+void PluginEvent::build(const DeliveryDraft& delivery) {
+    metaJson_ = toPayload(delivery.event);
+    for (const auto& uid : delivery.recipients) {
+        members_.push_back(uid.c_str());
+    }
+    event_ = parley_delivery_event{sizeof(parley_delivery_event),
+                                   delivery.kind.c_str(),
+                                   delivery.conv.c_str(),
+                                   delivery.uid.c_str(),
+                                   metaJson_.c_str(),
+                                   members_.empty() ? nullptr : members_.data(),
+                                   members_.size()};
 }
 
 void PluginEvent::build(const store::PresenceRecord& presence) {

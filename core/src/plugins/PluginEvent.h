@@ -27,11 +27,12 @@ class PluginEvent {
     void build(const store::ConversationRecord& conversation);
     void build(const ReadMoved& moved);
     void build(const store::PresenceRecord& presence);
+    void build(const DeliveryDraft& delivery);
 
-    std::string metaJson_;
+    std::string metaJson_;  // message.before_store's meta, event.before_deliver's event
     std::vector<const char*> members_;
     std::variant<parley_message_event, parley_conversation_event, parley_read_event,
-                 parley_presence_event>
+                 parley_presence_event, parley_delivery_event>
         event_;
 };
 

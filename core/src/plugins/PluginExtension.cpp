@@ -6,6 +6,7 @@
 #include <exception>
 #include <iterator>
 
+#include "hooks/ExtensionCallScope.h"
 #include "parley/plugin.h"
 #include "plugins/HostTable.h"
 #include "plugins/PluginInstance.h"
@@ -59,6 +60,8 @@ class PluginExtension final : public Extension {
         instance_->withdraw();
         // plugin.h: cleanup runs with hooks, commands and timers removed and no callback running.
         try {
+            const ExtensionCallScope running("plugin", instance_->name(),
+                                             PARLEY_PLUGIN_CLEANUP_SYMBOL);
             cleanup_(instance_->handle(), state_);
         } catch (...) {
             spdlog::error("plugin '{}': parley_plugin_cleanup {}", instance_->name(),
@@ -79,21 +82,16 @@ class PluginExtension final : public Extension {
     void* state_;
 };
 
-}  // namespace
+// A plugin's library, opened, its entry points resolved and its ABI version agreed: all that
+// comes before init.
+struct OpenedPlugin {
+    std::unique_ptr<SharedLibrary> library;
+    parley_plugin_init_fn init = nullptr;
+    parley_plugin_cleanup_fn cleanup = nullptr;
+    int abiVersion = 0;
+};
 
-std::unique_ptr<Extension> loadPlugin(const ExtensionConfig& config, ExtensionServices& services) {
-    if (config.name.empty()) {
-        throw refusal(config, "an extension needs a name");
-    }
-    // The name first: a duplicate is refused before any of its code (static constructors
-    // included) runs in this process.
-    std::string holderPath;
-    auto claim = PluginRegistry::global().claim(config.name, config.pluginPath, holderPath);
-    if (!claim) {
-        throw refusal(config, "a plugin named '" + config.name + "' is already loaded (from " +
-                                  holderPath + ")");
-    }
-
+OpenedPlugin openPlugin(const ExtensionConfig& config) {
     std::unique_ptr<SharedLibrary> library;
     try {
         library = std::make_unique<SharedLibrary>(config.pluginPath);
@@ -123,6 +121,7 @@ std::unique_ptr<Extension> loadPlugin(const ExtensionConfig& config, ExtensionSe
 
     int chosen = 0;
     try {
+        const ExtensionCallScope running("plugin", config.name, PARLEY_PLUGIN_VERSION_SYMBOL);
         chosen = version(kSupportedAbiVersions, std::size(kSupportedAbiVersions));
     } catch (...) {
         throw refusal(config,
@@ -138,6 +137,31 @@ std::unique_ptr<Extension> loadPlugin(const ExtensionConfig& config, ExtensionSe
                                   supported + "): parley_plugin_version returned " +
                                   std::to_string(chosen));
     }
+    return OpenedPlugin{std::move(library), init, cleanup, chosen};
+}
+
+}  // namespace
+
+int checkPlugin(const ExtensionConfig& config) {
+    if (config.name.empty()) {
+        throw refusal(config, "an extension needs a name");
+    }
+    return openPlugin(config).abiVersion;
+}
+
+std::unique_ptr<Extension> loadPlugin(const ExtensionConfig& config, ExtensionServices& services) {
+    if (config.name.empty()) {
+        throw refusal(config, "an extension needs a name");
+    }
+    // The name first: a duplicate is refused before any of its code (static constructors
+    // included) runs in this process.
+    std::string holderPath;
+    auto claim = PluginRegistry::global().claim(config.name, config.pluginPath, holderPath);
+    if (!claim) {
+        throw refusal(config, "a plugin named '" + config.name + "' is already loaded (from " +
+                                  holderPath + ")");
+    }
+    auto [library, init, cleanup, chosen] = openPlugin(config);
 
     auto instance =
         std::make_shared<PluginInstance>(config.name, config.pluginPath, services, config.options);
@@ -145,6 +169,7 @@ std::unique_ptr<Extension> loadPlugin(const ExtensionConfig& config, ExtensionSe
     void* state = nullptr;
     std::string failure;
     try {
+        const ExtensionCallScope running("plugin", config.name, PARLEY_PLUGIN_INIT_SYMBOL);
         const parley_status status = init(instance->handle(), &hostTable(), &state);
         if (status != PARLEY_OK) {
             failure = "parley_plugin_init failed with " + describeStatus(status);

@@ -14,6 +14,9 @@ struct Command {
     std::string op;
     nlohmann::json args;          // the whole JSON object the client sent
     std::string correlationData;  // MQTT 5 Correlation Data, echoed on the reply
+    // False when the client marked the command "activity": false (a script acting for the user,
+    // not the user being there): presence and last_seen stay as they are.
+    bool activity = true;
 
     // Commands with the same key run one after another in arrival order: the conversation when the
     // command names one, else the user.

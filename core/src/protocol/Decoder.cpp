@@ -87,6 +87,14 @@ std::variant<Command, DecodeFailure> Decoder::decode(const std::string& topic,
         return DecodeFailure{uid, nullptr, ErrorCode::BadRequest,
                              "JSON nested deeper than " + std::to_string(kMaxDepth) + " levels"};
     }
+    // nlohmann's reader takes a NUL byte for the end of its input (it also reads C strings), so
+    // `{...}\0anything` would parse as the object alone. JSON text never holds a raw NUL (inside
+    // a string it is \u0000): the whole payload must be the one object.
+    if (payload.find('\0') != std::string::npos) {
+        return DecodeFailure{uid, nullptr, ErrorCode::BadRequest,
+                             "payload must be one JSON object and nothing else (it holds a NUL "
+                             "byte)"};
+    }
     nlohmann::json document = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
     if (document.is_discarded()) {
         return DecodeFailure{uid, nullptr, ErrorCode::BadRequest,
@@ -109,8 +117,17 @@ std::variant<Command, DecodeFailure> Decoder::decode(const std::string& topic,
         return DecodeFailure{uid, requestId, ErrorCode::BadRequest,
                              "\"op\" must be a non-empty string"};
     }
+    bool activity = true;
+    if (auto marked = document.find("activity"); marked != document.end() && !marked->is_null()) {
+        if (!marked->is_boolean()) {
+            return DecodeFailure{uid, requestId, ErrorCode::BadRequest,
+                                 "\"activity\" must be true or false"};
+        }
+        activity = marked->get<bool>();
+    }
     Command command;
     command.uid = std::move(*uid);
+    command.activity = activity;
     command.requestId = std::move(requestId);
     command.op = op->get<std::string>();
     command.args = std::move(document);

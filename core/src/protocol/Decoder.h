@@ -21,7 +21,8 @@ struct DecodeFailure {
 };
 
 // Turns a raw publish on "{prefix}/c2s/{uid}" into a Command: size limit, JSON nesting limit,
-// well-formed JSON (UTF-8 included), an object, a valid "id" and "op". It does not know the ops.
+// one well-formed JSON object (UTF-8 included) and nothing after it, a valid "id" and "op". It
+// does not know the ops.
 class Decoder {
   public:
     Decoder(const TopicScheme& topics, size_t maxPayloadBytes)

@@ -139,7 +139,7 @@ void Server::onInbound(InboundMessage&& message) {
     }
     const auto arrived = std::chrono::steady_clock::now();
     const std::string key = command->orderingKey();
-    const bool taken = workers_.submit(key, [this, command, arrived] {
+    const bool taken = workers_.submit(key, command->uid, [this, command, arrived] {
         metrics_.queueWait.observe(
             std::chrono::duration<double>(std::chrono::steady_clock::now() - arrived).count());
         struct Release {
@@ -177,7 +177,7 @@ void Server::refuseAtIngress(const Command& command, const IngressLimiter::Verdi
 
 void Server::process(const Command& command) {
     const log::LogFields::Scope logFields(commandLogFields(command));
-    if (command.op != "presence") {
+    if (command.op != "presence" && command.activity) {
         presence_.noteActivity(command.uid);
     }
     dispatcher_.dispatch(command);

@@ -51,6 +51,8 @@ class Server {
     // Recompiles the Lua scripts (SIGHUP, admin.reload); failed ones keep running as they were.
     nlohmann::json reloadScripts() { return extensions_.reloadScripts(); }
     ExtensionServices& extensionServices() { return services_; }
+    // The loaded extensions and their state (admin.extensions' "extensions").
+    nlohmann::json describeExtensions() const { return extensions_.describe(); }
     ops::Metrics& metrics() { return metrics_; }
     bool brokerConnected() const { return transport_.isConnected(); }
     size_t queuedCommands() const { return workers_.queued(); }

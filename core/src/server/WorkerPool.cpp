@@ -14,7 +14,7 @@ WorkerPool::~WorkerPool() {
     shutdown(std::chrono::milliseconds(0));
 }
 
-bool WorkerPool::submit(std::string_view key, Task task) {
+bool WorkerPool::submit(std::string_view key, std::string_view user, Task task) {
     {
         std::unique_lock lock(mutex_);
         room_.wait(lock, [&] { return closing_ || size_ < capacity_; });
@@ -22,14 +22,23 @@ bool WorkerPool::submit(std::string_view key, Task task) {
             return false;
         }
         const auto entry = keys_.try_emplace(std::string(key)).first;
-        if (entry->second.tasks.empty() && !entry->second.running) {
-            turns_.push_back(entry->first);  // a new turn; a running key's comes when it ends
+        const bool idle = entry->second.tasks.empty() && !entry->second.running;
+        entry->second.tasks.push_back({std::string(user), std::move(task)});
+        if (idle) {
+            makeReady(entry->first, entry->second);  // a running key's turn comes when it ends
         }
-        entry->second.tasks.push_back(std::move(task));
         ++size_;
     }
     ready_.notify_one();
     return true;
+}
+
+void WorkerPool::makeReady(const std::string& name, const Key& key) {
+    const auto [user, isNew] = users_.try_emplace(key.tasks.front().user);
+    user->second.readyKeys.push_back(name);
+    if (isNew) {
+        turns_.push_back(user->first);
+    }
 }
 
 size_t WorkerPool::queued() const {
@@ -44,10 +53,19 @@ void WorkerPool::run() {
         if (abandon_ || turns_.empty()) {
             return;  // shutting down, and nothing waits that another worker is not finishing
         }
-        std::string key = std::move(turns_.front());
+        // The user whose turn it is runs the next task of its next key; it goes to the back of
+        // the turns if it has more keys ready.
+        const auto user = users_.find(turns_.front());
         turns_.pop_front();
+        std::string key = std::move(user->second.readyKeys.front());
+        user->second.readyKeys.pop_front();
+        if (user->second.readyKeys.empty()) {
+            users_.erase(user);
+        } else {
+            turns_.push_back(user->first);
+        }
         Key& entry = keys_.at(key);
-        Task task = std::move(entry.tasks.front());
+        Task task = std::move(entry.tasks.front().task);
         entry.tasks.pop_front();
         entry.running = true;
         --size_;
@@ -64,10 +82,10 @@ void WorkerPool::run() {
         if (found->second.tasks.empty()) {
             keys_.erase(found);
         } else {
-            // Its next task after the other keys' turns. No worker is woken for it: this one
+            // Its next task after the other users' turns. No worker is woken for it: this one
             // takes the next turn itself right away, which saves a context switch per task of a
             // busy conversation.
-            turns_.push_back(std::move(key));
+            makeReady(found->first, found->second);
         }
     }
 }
@@ -101,6 +119,7 @@ size_t WorkerPool::shutdown(std::chrono::milliseconds timeout) {
         abandon_ = true;
         dropped = size_;
         keys_.clear();
+        users_.clear();
         turns_.clear();
         size_ = 0;
     }

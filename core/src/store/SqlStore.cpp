@@ -903,6 +903,26 @@ std::optional<UserRecord> SqlStore::user(const std::string& uid) {
     });
 }
 
+std::set<std::string> SqlStore::knownUsers(const std::vector<std::string>& uids) {
+    // Bounded statements (a few shapes in the statement cache), however long the list.
+    constexpr size_t kChunk = 128;
+    return transaction("knownUsers", Mode::Read, [&](SqlConnection& db) {
+        std::set<std::string> known;
+        for (size_t first = 0; first < uids.size(); first += kChunk) {
+            const auto end =
+                uids.begin() + static_cast<std::ptrdiff_t>(std::min(uids.size(), first + kChunk));
+            SqlParams params(uids.begin() + static_cast<std::ptrdiff_t>(first), end);
+            params.resize(paddedSize(params.size()), params.back());
+            for (const auto& row : db.query(
+                     "SELECT uid FROM users WHERE uid IN (" + placeholders(params.size()) + ")",
+                     params)) {
+                known.insert(row.text(0));
+            }
+        }
+        return known;
+    });
+}
+
 UserRecord SqlStore::updateUser(const std::string& uid, const UserUpdate& update, int64_t now) {
     return transaction("updateUser", Mode::Write, [&](SqlConnection& db) {
         db.execute(insertIgnore("users (uid, name, state, state_manual, last_active, last_seen, "

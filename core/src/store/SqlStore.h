@@ -54,6 +54,7 @@ class SqlStore : public Store {
 
     void setDisplayName(const std::string& uid, const std::string& name, int64_t now) override;
     std::optional<UserRecord> user(const std::string& uid) override;
+    std::set<std::string> knownUsers(const std::vector<std::string>& uids) override;
     UserRecord updateUser(const std::string& uid, const UserUpdate& update, int64_t now) override;
     UserPage listUsers(int limit, const std::optional<std::string>& after) override;
 

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <functional>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -75,6 +76,9 @@ class Store {
 
     virtual void setDisplayName(const std::string& uid, const std::string& name, int64_t now) = 0;
     virtual std::optional<UserRecord> user(const std::string& uid) = 0;
+    // Those of `uids` Parley knows: registered by an admin (updateUser), named (setDisplayName)
+    // or seen (recordActivity). For the user directory (users.directory: known).
+    virtual std::set<std::string> knownUsers(const std::vector<std::string>& uids) = 0;
     // Creates the user if Parley has not seen them yet; returns the user as updated.
     virtual UserRecord updateUser(const std::string& uid, const UserUpdate& update,
                                   int64_t now) = 0;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <stdexcept>
 
+#include "transport/ConnectFailure.h"
 #include "transport/PahoLibrary.h"
 #include "transport/SocketTuning.h"
 #include "transport/TlsDiagnosis.h"
@@ -92,8 +93,9 @@ bool PahoTransport::start(InboundHandler handler) {
             if (isTlsUri(config_.uri) && error.get_return_code() == MQTTASYNC_FAILURE) {
                 reason = explainTlsFailure(config_.uri, config_.tls);
             }
-            spdlog::warn("transport: cannot connect to {}: {}; retrying in {}s", config_.uri,
-                         reason.empty() ? std::string(error.what()) : reason, backoff.count());
+            spdlog::warn("transport: cannot connect to {} as {}: {}; retrying in {}s", config_.uri,
+                         config_.username, reason.empty() ? describeConnectFailure(error) : reason,
+                         backoff.count());
         }
         std::unique_lock lock(mutex_);
         stopped_.wait_for(lock, backoff, [this] { return stopping_.load(); });

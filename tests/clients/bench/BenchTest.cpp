@@ -155,6 +155,37 @@ TEST(ParleyBench, CountsEveryMessageThroughTheRawRelay) {
     EXPECT_EQ(relay.terminate(5s), 0) << relay.log();
 }
 
+TEST(ParleyBench, AFlooderInAProcessOfItsOwnIsCountedAndCostsTheOthersNothingLost) {
+    // The broker plugin's rate limit, small so the flood meets it: what it drops, what parleyd
+    // stores or answers rate_limited, and nothing unanswered, all in the report.
+    auto users = brokerUsers();
+    users.push_back({"bench-0005", kUserPassword});  // the flooder: the name after the others
+    MosquittoServer broker(users, {.pluginOptions = "plugin_opt_publish_rate 50\n"
+                                                    "plugin_opt_publish_burst 50\n"
+                                                    "plugin_opt_publish_disconnect_after 0\n"});
+    ParleydProcess parleyd(parleydYaml(broker));
+    const auto result = runBench(broker, {"--flooder", "3000"});
+    ASSERT_EQ(result.exitCode, 0) << result.out << result.err;
+    const json report = json::parse(result.out);
+    expectCleanReport(report);
+    const json flooder = report.at("flooder");
+    EXPECT_EQ(flooder.at("sent"), 3000);
+    const long long dropped = flooder.at("refused_at_broker");
+    const long long stored = flooder.at("stored");
+    long long refused = 0;
+    for (const auto& [code, count] : flooder.at("refused").items()) {
+        EXPECT_EQ(code, "rate_limited");
+        refused += count.get<long long>();
+    }
+    EXPECT_GT(dropped, 0) << "the broker's limit dropped part of the flood";
+    EXPECT_GT(stored, 0);
+    EXPECT_EQ(flooder.at("publishes_failed"), 0);
+    EXPECT_EQ(flooder.at("unanswered"), 0);
+    EXPECT_EQ(dropped + stored + refused, 3000) << flooder;
+    // It ran as its own process, under a client id of its own.
+    EXPECT_NE(broker.log().find("as bench-0005-flood "), std::string::npos);
+}
+
 TEST(ParleyBench, StealIsTheHypervisorsShareOfTheTicksBetweenTwoSamples) {
     bench::MachineSample before{true, 1000, 10};
     bench::MachineSample after{true, 1200, 30};

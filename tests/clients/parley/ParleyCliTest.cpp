@@ -8,6 +8,9 @@
 #include <thread>
 
 #include "ChildProcess.h"
+#include "MosquittoServer.h"
+#include "MqttTestClient.h"
+#include "ParleydProcess.h"
 #include "Stack.h"
 #include "TempDir.h"
 
@@ -135,6 +138,35 @@ TEST_F(ParleyCli, SendsToAPeerAndPrintsHistoryAndTheList) {
     EXPECT_EQ(listed["unread_total"], 0);
 }
 
+// As with parleyctl, the global flags may come after the subcommand (docs/clients.md's examples
+// put --json last).
+TEST_F(ParleyCli, GlobalFlagsMayFollowTheSubcommand) {
+    const std::string alice = stack().newUser(), bob = stack().newUser();
+    auto sent = run(alice, {"send", "--to", bob, "flags last", "--json"});
+    ASSERT_EQ(sent.status, 0) << sent.output;
+    const std::string conv = jsonLines(sent.output).at(0).at("conv");
+
+    auto history = run(alice, {"history", conv, "--json"});
+    ASSERT_EQ(history.status, 0) << history.output;
+    auto messages = jsonLines(history.output);
+    ASSERT_EQ(messages.size(), 1U) << history.output;
+    EXPECT_EQ(messages[0]["body"], "flags last");
+
+    auto all = run(alice, {"history", conv, "--all", "--json", "--timeout", "20"});
+    ASSERT_EQ(all.status, 0) << all.output;
+    EXPECT_EQ(jsonLines(all.output).size(), 1U) << all.output;
+
+    auto list = run(alice, {"list", "--json"});
+    ASSERT_EQ(list.status, 0) << list.output;
+    auto listed = jsonLines(list.output);
+    ASSERT_EQ(listed.size(), 1U) << list.output;
+    ASSERT_EQ(listed[0]["convs"].size(), 1U) << list.output;
+    EXPECT_EQ(listed[0]["convs"][0]["conv"], conv);
+
+    auto unknown = run(alice, {"list", "--frobnicate"});
+    EXPECT_EQ(unknown.status, 2) << "an unknown flag is still a usage error: " << unknown.output;
+}
+
 TEST_F(ParleyCli, ConnectionSettingsComeFromAConfigFile) {
     const std::string alice = stack().newUser();
     const std::string file = dir_.file("alice.conf");
@@ -195,6 +227,11 @@ TEST_F(ParleyCli, ErrorsHaveTheServersCodeAndDistinctExitCodes) {
     wrongPassword[6] = "wrong";
     const std::string log = dir_.file("wrong.log");
     EXPECT_EQ(runToCompletion(wrongPassword, log, std::chrono::seconds(30)), 3);
+    std::ifstream wrongOutput(log);
+    const std::string said{std::istreambuf_iterator<char>(wrongOutput), {}};
+    EXPECT_NE(said.find("not authorized: wrong user name, password or token"), std::string::npos)
+        << said;
+    EXPECT_EQ(said.find("CONNACK"), std::string::npos) << "Paho's words, not ours: " << said;
 
     auto interactive = run(alice, {"ui"});
     EXPECT_EQ(interactive.status, 2) << "no terminal: " << interactive.output;
@@ -263,6 +300,91 @@ TEST_F(ParleyCli, SendSurvivesTheBrokerRestartingBeforeTheReply) {
     ASSERT_TRUE(history["ok"]) << history;
     ASSERT_EQ(history["msgs"].size(), 1U) << history;
     EXPECT_EQ(history["msgs"][0]["body"], "eventually");
+}
+
+// A one-shot subcommand (from cron, a script) is not the user being there: it must leave their
+// presence as it found it, online on their phone or offline. Its own broker and parleyd, with
+// the default presence settings (the shared stack makes idle users away after 2 s).
+class ParleyCliPresence : public ::testing::Test {
+  protected:
+    ParleyCliPresence()
+        : broker_({{"parleyd", "pd"}, {"alice", "pw-a"}, {"bob", "pw-b"}, {"watcher", "pw-w"}}),
+          parleyd_("broker: {uri: " + broker_.uri() +
+                   ", username: parleyd, password: pd, client_id: parleyd-presence}\n"
+                   "store: {backend: sqlite, sqlite: {path: parley.db, synchronous: normal}}\n"),
+          watcher_(broker_.uri(), "watcher", "pw-w") {
+        watcher_.subscribe(kAlicePresence);
+    }
+
+    int runAsAlice(std::vector<std::string> args) {
+        std::vector<std::string> argv = {
+            PARLEY_CLIENT_PATH, "--uri", broker_.uri(), "--user", "alice",
+            "--password",       "pw-a",  "--timeout",   "10"};
+        argv.insert(argv.end(), args.begin(), args.end());
+        return runToCompletion(argv, dir_.file("run-" + std::to_string(++runs_) + ".log"),
+                               std::chrono::seconds(40));
+    }
+
+    std::vector<json> alicePresence() const {
+        std::vector<json> states;
+        for (const auto& received : watcher_.received()) {
+            if (received.topic == kAlicePresence) {
+                states.push_back(received.payload);
+            }
+        }
+        return states;
+    }
+
+    // Alice's phone chooses "away": the watcher sees that announcement after everything parleyd
+    // published about alice before it. Returns what the watcher saw between `from` and it.
+    std::vector<json> presenceUntilMarker(MqttTestClient& phone, size_t from) {
+        EXPECT_EQ(codeOf(phone.request({{"op", "presence"}, {"state", "away"}})), "ok");
+        watcher_.waitFor([](const Received& r) {
+            return r.topic == kAlicePresence && r.payload.value("state", "") == "away";
+        });
+        const auto all = alicePresence();
+        return std::vector<json>(all.begin() + static_cast<std::ptrdiff_t>(from), all.end() - 1);
+    }
+
+    static constexpr const char* kAlicePresence = "parley/v1/presence/alice";
+    MosquittoServer broker_;
+    ParleydProcess parleyd_;
+    MqttTestClient watcher_;
+    TempDir dir_{"parley-cli-presence"};
+    int runs_ = 0;
+};
+
+TEST_F(ParleyCliPresence, OneShotCommandsLeaveAnOnlineUserOnline) {
+    MqttTestClient phone(broker_.uri(), "alice", "pw-a",
+                         json{{"op", "presence"}, {"state", "offline"}}, "alice-phone");
+    ASSERT_EQ(codeOf(phone.request({{"op", "presence"}, {"state", "online"}})), "ok");
+    watcher_.waitFor([](const Received& r) {
+        return r.topic == kAlicePresence && r.payload.value("state", "") == "online";
+    });
+    const size_t before = alicePresence().size();
+
+    EXPECT_EQ(runAsAlice({"list"}), 0);
+    EXPECT_EQ(runAsAlice({"send", "--to", "bob", "from cron"}), 0);
+    EXPECT_EQ(runAsAlice({"--json", "list"}), 0);
+
+    const auto seen = presenceUntilMarker(phone, before);
+    EXPECT_TRUE(seen.empty()) << "alice's presence moved while her phone was online: "
+                              << json(seen).dump();
+}
+
+TEST_F(ParleyCliPresence, OneShotCommandsLeaveAnOfflineUserOffline) {
+    MqttTestClient phone(broker_.uri(), "alice", "pw-a", std::nullopt, "alice-phone");
+    ASSERT_EQ(codeOf(phone.request({{"op", "presence"}, {"state", "offline"}})), "ok");
+    watcher_.waitFor([](const Received& r) {
+        return r.topic == kAlicePresence && r.payload.value("state", "") == "offline";
+    });
+    const size_t before = alicePresence().size();
+
+    EXPECT_EQ(runAsAlice({"list"}), 0);
+    EXPECT_EQ(runAsAlice({"send", "--to", "bob", "from cron at night"}), 0);
+
+    const auto seen = presenceUntilMarker(phone, before);
+    EXPECT_TRUE(seen.empty()) << "a script made offline alice " << json(seen).dump();
 }
 
 }  // namespace

@@ -483,11 +483,12 @@ TEST_P(Parleyctl, ReportsSanctionsAndAudit) {
     for (const auto& entry : audit["entries"]) {
         if (entry.value("user", "") == offender->uid() || entry.value("report", "") == report) {
             actions.push_back(entry["action"]);
-            EXPECT_EQ(entry["actor"], "ops");
+            // Filing the report is the reporter's action; the rest are the admin's.
+            EXPECT_EQ(entry["actor"], entry["action"] == "report" ? reporter->uid() : "ops");
         }
     }
     EXPECT_EQ(actions, (std::vector<std::string>{"lift", "lift", "suspended", "lift", "muted",
-                                                 "report.resolve"}))
+                                                 "report.resolve", "report"}))
         << "newest first";
     auto auditTable = ctl({"audit", "list", "--limit", "20"});
     EXPECT_EQ(cellsOf(lines(auditTable.out).at(0)),
@@ -511,12 +512,14 @@ TEST_P(Parleyctl, ReportsSanctionsAndAudit) {
 
 TEST_P(Parleyctl, ExtensionListAndReload) {
     auto listed = ctl({"extension", "list"});
-    EXPECT_EQ(cellsOf(lines(listed.out).at(0)), (std::vector<std::string>{"NAME", "KIND", "PATH"}));
+    EXPECT_EQ(cellsOf(lines(listed.out).at(0)),
+              (std::vector<std::string>{"NAME", "KIND", "PATH", "STATE"}));
     for (const char* name : {"moderation", "listings"}) {
         auto row = rowOf(listed.out, name);
-        ASSERT_EQ(row.size(), 3U) << listed.out;
+        ASSERT_EQ(row.size(), 4U) << listed.out;
         EXPECT_EQ(row[1], "script");
         EXPECT_TRUE(row[2].ends_with(std::string("scripts/") + name + ".lua")) << row[2];
+        EXPECT_EQ(row[3], "running");
     }
     EXPECT_TRUE(contains(listed.out, "EXTENSION  ")) << "the counters follow\n" << listed.out;
     auto described = ctlJson({"extension", "list"});
@@ -578,6 +581,9 @@ TEST_P(Parleyctl, ConnectionFromEnvironmentAndConfigFile) {
         {"--uri", stack().broker().uri(), "--user", "ops", "--password", "wrong", "user", "list"});
     EXPECT_EQ(wrongPassword.exitCode, kUnreachable) << wrongPassword.err;
     EXPECT_TRUE(contains(wrongPassword.err, "parleyctl: cannot connect to ")) << wrongPassword.err;
+    EXPECT_TRUE(contains(wrongPassword.err, "not authorized: wrong user name, password or token"))
+        << wrongPassword.err;
+    EXPECT_FALSE(contains(wrongPassword.err, "CONNACK")) << wrongPassword.err;
 }
 
 std::string backendName(const ::testing::TestParamInfo<std::string>& info) {

@@ -288,5 +288,20 @@ TEST_F(ChatUiTerminal, SurvivesTheBrokerRestarting) {
     })) << pane->describe();
 }
 
+// A refused login ends the terminal UI as it ends the subcommands: exit code 3 and words a
+// person understands.
+TEST_F(ChatUiTerminal, AWrongPasswordExitsWithTheSubcommandsCode) {
+    const std::string alice = stack().newUser();
+    TmuxPane pane({PARLEY_CLIENT_PATH, "--uri", stack().broker().uri(), "--user", alice,
+                   "--password", "not-" + Stack::passwordOf(alice)},
+                  kColumns, kRows);
+    const auto status = pane.waitForExit(20s);
+    ASSERT_TRUE(status.has_value()) << pane.describe();
+    EXPECT_EQ(*status, 3) << pane.describe();
+    EXPECT_NE(pane.programLog().find("not authorized: wrong user name, password or token"),
+              std::string::npos)
+        << pane.describe();
+}
+
 }  // namespace
 }  // namespace parley::testing

@@ -117,6 +117,28 @@ bool TmuxPane::waitFor(const std::string& text, std::chrono::milliseconds timeou
         [&](const std::string& screen) { return screen.find(text) != std::string::npos; }, timeout);
 }
 
+std::optional<int> TmuxPane::waitForExit(std::chrono::milliseconds timeout) {
+    const std::string status = dir_.file("status.txt");
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+        std::ofstream(status, std::ios::trunc).close();
+        if (tmux({"display-message", "-p", "-t", kSession, "#{pane_dead} #{pane_dead_status}"},
+                 status) != 0) {
+            throw std::runtime_error("tmux display-message failed:\n" + readFile(status));
+        }
+        std::istringstream fields(readFile(status));
+        int dead = 0;
+        int exitStatus = -1;
+        if (fields >> dead >> exitStatus && dead == 1) {
+            return exitStatus;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            return std::nullopt;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+}
+
 std::string TmuxPane::programLog() const {
     return readFile(programLog_);
 }

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,9 @@ class TmuxPane {
                    std::chrono::milliseconds timeout = std::chrono::seconds(10));
     bool waitFor(const std::string& text,
                  std::chrono::milliseconds timeout = std::chrono::seconds(10));
+    // The program's exit status once it has ended (the pane stays, dead), waiting up to
+    // `timeout`; nullopt if it still runs then.
+    std::optional<int> waitForExit(std::chrono::milliseconds timeout = std::chrono::seconds(10));
     // The last screen read, and the program's stderr: for failure messages.
     const std::string& lastScreen() const { return lastScreen_; }
     std::string programLog() const;
