@@ -144,6 +144,7 @@ async function scenario(): Promise<void> {
     const proxy = await FaultyProxy.start(
       Number(new URL(stack.wssUrl.replace('wss:', 'https:')).port),
     );
+    cleanups.push(() => proxy.stop());
     const aliceQuery = `?broker=${encodeURIComponent(`wss://127.0.0.1:${proxy.port}`)}`;
     const a = await newUserPage(DESKTOP);
     await a.page.goto(`${stack.webUrl ?? ''}${aliceQuery}`);

@@ -6,7 +6,7 @@
 // The paths come from the environment that ctest sets (tests/web/CMakeLists.txt):
 //   PARLEY_SOURCE_DIR   the repository (config/mosquitto, scripts/)
 //   PARLEY_PARLEYD      the parleyd binary to test
-//   PARLEY_JWT_PLUGIN   the broker's JWT login plugin (token tests)
+//   PARLEY_JWT_PLUGIN   Parley's broker plugin (subscription checks, publish limits, tokens)
 //   PARLEY_ASAN_PRELOAD the ASan runtime to preload into Mosquitto for a sanitized plugin
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -21,7 +21,7 @@ export interface StackOptions {
   users: string[];
   /** parleyd's presence.away_after (a short one lets a test see `away`). Default 30s. */
   awayAfter?: string;
-  /** Load the broker's JWT plugin with an HS256 secret (see {@link Stack.token}). */
+  /** Give the broker's plugin an HS256 secret for token logins (see {@link Stack.token}). */
   jwt?: boolean;
   /** Serve this folder over HTTPS with clients/web/serve.mjs (the web client's build). */
   webRoot?: string;
@@ -203,20 +203,21 @@ export class Stack {
 
     const ports = { mqtts: await freePort(), wss: await freePort(), web: await freePort() };
     let jwtSecret: string | undefined;
-    let pluginLines = '';
+    // Parley's broker plugin runs in every broker Parley is behind (config/mosquitto/dev.conf):
+    // subscription checks and the publish rate limit on its defaults (parleyd the service
+    // account, 100 publishes/s per connection), and token logins when `jwt` is set.
+    let pluginLines = `plugin ${required('PARLEY_JWT_PLUGIN')}\nplugin_opt_service_users parleyd\n`;
     const brokerEnv: NodeJS.ProcessEnv = {};
+    const preload = process.env['PARLEY_ASAN_PRELOAD'];
+    if (preload) {
+      // A sanitized plugin in an uninstrumented broker (docs/testing.md, "Sanitizers").
+      brokerEnv['LD_PRELOAD'] = preload;
+      brokerEnv['ASAN_OPTIONS'] = 'detect_leaks=0';
+    }
     if (options.jwt) {
       jwtSecret = 'test-secret-of-at-least-32-bytes-' + String(process.pid);
       writeFileSync(join(dir, 'jwt.secret'), jwtSecret);
-      pluginLines =
-        `plugin ${required('PARLEY_JWT_PLUGIN')}\n` +
-        `plugin_opt_hs256_secret_file ${join(dir, 'jwt.secret')}\n`;
-      const preload = process.env['PARLEY_ASAN_PRELOAD'];
-      if (preload) {
-        // A sanitized plugin in an uninstrumented broker (docs/testing.md, "Sanitizers").
-        brokerEnv['LD_PRELOAD'] = preload;
-        brokerEnv['ASAN_OPTIONS'] = 'detect_leaks=0';
-      }
+      pluginLines += `plugin_opt_hs256_secret_file ${join(dir, 'jwt.secret')}\n`;
     }
     const cert = join(dir, 'server.crt');
     const key = join(dir, 'server.key');
