@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Stops the parleyd and Mosquitto that tools/up.sh started (parleyd first, so it finishes the
-# commands it took while the broker is still there).
+# Stops the web client's server, parleyd and Mosquitto that tools/up.sh started (parleyd before
+# the broker, so it finishes the commands it took while the broker is still there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quiet=${1:-}
-for name in parleyd mosquitto; do
+for name in web parleyd mosquitto; do
     pidfile=var/dev/$name.pid
     [ -f "$pidfile" ] || continue
     pid=$(cat "$pidfile")

@@ -7,8 +7,14 @@
 # certificate for 127.0.0.1 and localhost with openssl (var/dev/tls/), the broker listens only
 # over TLS, parleyd connects over TLS, and the commands printed at the end trust that CA.
 #
+# The web client (clients/web) is built with its npm packages from clients/package-lock.json
+# (npm ci, Node and npm from the machine or Debian's packages) and served over HTTPS by
+# clients/web/serve.mjs with a certificate from the same development CA, so that the page and
+# the broker's wss:// listener are trusted together (docs/clients.md, "The web client").
+#
 # Environment: PARLEY_MQTT_PORT (MQTT over TLS, default 8883, or the next free port if taken),
-#              PARLEY_WS_PORT (MQTT over WebSockets over TLS, default 9443, same rule).
+#              PARLEY_WS_PORT (MQTT over WebSockets over TLS, default 9443, same rule),
+#              PARLEY_WEB_PORT (the web client over HTTPS, default 8443, same rule).
 set -euo pipefail
 PARLEY_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$PARLEY_ROOT"
@@ -17,6 +23,10 @@ PARLEY_CMAKE_ARGS=(-DPARLEY_BUILD_TESTS=OFF)
 
 parley_install_packages "${PARLEY_RUN_PACKAGES[@]}"
 parley_build build parleyd parley_jwt_auth parley-token parley parleyctl parley-bench parley_echo
+# The SDK and the web client (clients/dist is Vite's output, clients/web/dist).
+parley_install_node
+parley_npm_ci
+(cd clients && npm run --silent build >/dev/null)
 
 tools/down.sh --quiet
 
@@ -29,6 +39,10 @@ free_port_from() {
 MQTT_PORT=${PARLEY_MQTT_PORT:-$(free_port_from 8883)}
 WS_PORT=${PARLEY_WS_PORT:-$(free_port_from 9443)}
 [ "$WS_PORT" = "$MQTT_PORT" ] && WS_PORT=$(free_port_from $((MQTT_PORT + 1)))
+WEB_PORT=${PARLEY_WEB_PORT:-$(free_port_from 8443)}
+while [ "$WEB_PORT" = "$MQTT_PORT" ] || [ "$WEB_PORT" = "$WS_PORT" ]; do
+    WEB_PORT=$(free_port_from $((WEB_PORT + 1)))
+done
 
 mkdir -p var/dev var/data
 chmod 755 var var/dev
@@ -111,15 +125,34 @@ if ! grep -q "parleyd ready" var/dev/parleyd.log; then
     exit 1
 fi
 
+# The web client, over HTTPS with the broker's certificate (same CA, names 127.0.0.1 and
+# localhost); config.json tells the page where the broker's wss:// listener is.
+printf '{"broker": "wss://127.0.0.1:%s"}\n' "$WS_PORT" > var/dev/web-config.json
+node clients/web/serve.mjs --root clients/web/dist --port "$WEB_PORT" \
+    --cert var/dev/tls/server.crt --key var/dev/tls/server.key --config var/dev/web-config.json \
+    > var/dev/web.log 2>&1 &
+echo $! > var/dev/web.pid
+for _ in $(seq 50); do grep -q "^serving" var/dev/web.log && break; sleep 0.1; done
+if ! grep -q "^serving" var/dev/web.log; then
+    echo "parley: the web client's server did not start; var/dev/web.log says:" >&2
+    cat var/dev/web.log >&2
+    exit 1
+fi
+
 cat <<TXT
 
 Parley is running, over TLS.
+  web       https://127.0.0.1:$WEB_PORT/   sign in as alice / alice, and as bob / bob in another tab
+            (your browser must trust the development CA first, see TLS below; docs/clients.md)
   broker    ssl://127.0.0.1:$MQTT_PORT   (WebSockets over TLS: wss://127.0.0.1:$WS_PORT)
   TLS       the development CA is var/dev/tls/ca.crt: clients trust it with --cafile (mosquitto_sub,
             mosquitto_pub) or --ca-file (parley, parleyctl, parley-bench); a browser or the whole
             system only if you add it (docs/operations.md, "TLS"), e.g. on Debian:
               sudo cp var/dev/tls/ca.crt /usr/local/share/ca-certificates/parley-dev.crt
               sudo update-ca-certificates
+            Chromium and Firefox keep their own lists: Chromium, as the user who runs it (libnss3-tools):
+              certutil -d sql:\$HOME/.pki/nssdb -A -t C,, -n "Parley development CA" -i var/dev/tls/ca.crt
+            Firefox: Settings, Certificates, View Certificates, Authorities, Import var/dev/tls/ca.crt
   parleyd   SQLite database var/data/parley.db, logs var/dev/parleyd.log
   users     alice / alice   and   bob / bob      (add more: config/mosquitto/add-user.sh NAME PASSWORD)
             any other uid with a token: -u carol -P "\$(build/clients/token/parley-token carol)" -i carol-term
@@ -142,5 +175,5 @@ Or with the broker's own tools (protocol: docs/protocol.md):
   mosquitto_pub -h 127.0.0.1 -p $MQTT_PORT --cafile var/dev/tls/ca.crt -V mqttv5 -u alice -P alice -i alice-cmd -q 1 \\
     -t parley/v1/c2s/alice -m '{"op":"msg.send","id":"2","conv":"<conv from the reply>","cmid":"m1","body":"Hello Bob"}'
 
-Stop both: tools/down.sh
+Stop all three: tools/down.sh
 TXT

@@ -109,6 +109,14 @@ interface ConversationCursor {
 
 const HISTORY_PAGE = 100;
 const LIST_PAGE = 100;
+/** After the broker refused a publish (its rate limit), wait this long before sending it again. */
+const BROKER_REFUSAL_RETRY_MS = 1000;
+/** MQTT 5's reason code "not authorized", which Parley's broker plugin answers an excess publish. */
+const NOT_AUTHORIZED = 0x87;
+
+function refusedByBroker(error: Error | null | undefined): boolean {
+  return error instanceof Error && (error as Error & { code?: unknown }).code === NOT_AUTHORIZED;
+}
 /** At most this many resent commands in flight after a reconnect (docs/protocol.md, "Limits"). */
 const RESEND_WINDOW = 20;
 
@@ -698,8 +706,27 @@ export class ParleyClient {
       return; // resent by resendPending() once online again
     }
     command.attempts += 1;
+    const attempt = command.attempts;
     this.lastCommandAt = Date.now();
-    mqttClient.publish(this.topics.commands, command.payload, { qos: 1 });
+    mqttClient.publish(this.topics.commands, command.payload, { qos: 1 }, (error) => {
+      // PUBACK "not authorized" (0x87): the broker dropped it, over its per-connection publish
+      // rate (docs/operations.md, "Parley's broker plugin"), so parleyd never saw it and no reply
+      // will come. Sent again after a second, when the rate allows, not after resendAfterMs.
+      if (
+        refusedByBroker(error) &&
+        !command.once &&
+        command.attempts === attempt &&
+        this.pending.has(command.id)
+      ) {
+        clearTimeout(command.timer);
+        command.timer = setTimeout(() => {
+          command.timer = undefined;
+          if (this.pending.has(command.id)) {
+            this.publish(command);
+          }
+        }, BROKER_REFUSAL_RETRY_MS);
+      }
+    });
     clearTimeout(command.timer);
     command.timer = setTimeout(() => {
       command.timer = undefined;

@@ -124,6 +124,39 @@ describe('resending', { timeout: 90000 }, () => {
     ]);
     assert.equal(new Set(history.msgs.map((m) => m.cmid)).size, 3);
   });
+
+  test(
+    'publishes the broker drops over its rate limit are sent again soon, stored once',
+    {
+      timeout: 60000,
+    },
+    async () => {
+      const alice = newUser();
+      const bob = newUser();
+      // A reply timeout far past the test's: only a resend on the broker's refusal (PUBACK 0x87)
+      // can get the dropped messages through in time.
+      const client = await connect(alice, { resendAfterMs: 600000 });
+      const conv = (await client.openConversation(bob)).conv;
+      const count = 450; // past the broker's burst of 300 a connection
+      const replies = await Promise.all(
+        Array.from({ length: count }, (_, n) => client.sendMessage(conv, `burst ${n + 1}`)),
+      );
+      assert.equal(new Set(replies.map((r) => r.seq)).size, count);
+      assert.match(stack.brokerLog(), new RegExp(`user '${alice}' .* publishes faster than`));
+      const stored = new Set<string>();
+      let before: number | undefined;
+      for (;;) {
+        const page = await client.history(conv, { limit: 100, ...(before ? { before } : {}) });
+        page.msgs.forEach((m) => stored.add(m.body));
+        const oldest = page.msgs[0];
+        if (!page.has_more || !oldest) {
+          break;
+        }
+        before = oldest.seq;
+      }
+      assert.equal(stored.size, count);
+    },
+  );
 });
 
 describe('catch-up', { timeout: 120000 }, () => {

@@ -27,6 +27,8 @@ export interface StackOptions {
   webRoot?: string;
   /** parleyd's typing limit (burst, per second). Default the server's (5, 1). */
   typing?: { burst: number; perSecond: number };
+  /** Turn off the broker's publish limit and parleyd's per-user ingress limits (for seeding). */
+  unlimited?: boolean;
 }
 
 function required(name: string): string {
@@ -219,6 +221,9 @@ export class Stack {
       writeFileSync(join(dir, 'jwt.secret'), jwtSecret);
       pluginLines += `plugin_opt_hs256_secret_file ${join(dir, 'jwt.secret')}\n`;
     }
+    if (options.unlimited) {
+      pluginLines += 'plugin_opt_publish_rate 0\n';
+    }
     const cert = join(dir, 'server.crt');
     const key = join(dir, 'server.key');
     // `user root`: started as root, Mosquitto would switch to `mosquitto`, which cannot read this
@@ -252,6 +257,9 @@ export class Stack {
         `store:\n  backend: sqlite\n  sqlite: {path: parley.db, synchronous: normal}\n` +
         `presence: {away_after: ${options.awayAfter ?? '30s'}, sweep_interval: 250ms}\n` +
         typing +
+        (options.unlimited
+          ? `limits: {user_commands_per_second: 0, user_queued_commands: 0}\n`
+          : '') +
         `log: {level: info}\n` +
         `admins: [ops]\n` +
         `extensions:\n` +
