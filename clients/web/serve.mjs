@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Serves the built web client (clients/web/dist) over HTTPS, for development (tools/up.sh) and
 // the browser tests. Node's own https module and nothing else, so it runs wherever `node` does,
-// without the dev dependencies. Production serves dist/ with any web server (docs/web.md).
+// without the dev dependencies. Production serves dist/ with any web server (docs/clients.md, "The web client").
 //
 // usage: node serve.mjs --root DIR --port PORT --cert FILE --key FILE [--host 127.0.0.1]
 //                       [--config FILE]   (served as /config.json: {"broker": "wss://..."})

@@ -1,6 +1,6 @@
 import { defineConfig } from 'vite';
 
-// Preact's JSX through esbuild: no Babel, no framework plugin (docs/web.md says why Preact).
+// Preact's JSX through esbuild: no Babel, no framework plugin (docs/design.md says why Preact).
 export default defineConfig({
   esbuild: {
     jsx: 'automatic',

@@ -74,6 +74,11 @@ export function describeError(error: unknown): string {
         return `Not allowed: ${error.message}.`;
       }
     }
+    const users = error.details['users'];
+    if (error.code === 'not_found' && Array.isArray(users) && users.length > 0) {
+      // users.directory: known (docs/operations.md): the server names who it does not know.
+      return `Parley does not know ${users.map(String).join(', ')}: check the user names.`;
+    }
     return BY_OP[error.op]?.[error.code] ?? BY_CODE[error.code];
   }
   if (error instanceof ConnectionError) {
