@@ -82,16 +82,21 @@ parley_install_node() {
 
 # parley_npm_ci: installs clients/' npm packages exactly as clients/package-lock.json says, when
 # they are not installed yet or the lockfile changed since (npm ci starts from scratch each time).
+# One at a time per checkout: tools/up.sh and tools/test.sh started together would otherwise
+# delete each other's node_modules half-way (npm ci's ETXTBSY on esbuild).
 parley_npm_ci() {
-    local stamp=$PARLEY_ROOT/clients/node_modules/.parley-lock-sha256
-    local want
-    want=$(sha256sum "$PARLEY_ROOT/clients/package-lock.json" | cut -d' ' -f1)
-    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-        return 0
-    fi
-    echo "parley: npm ci in clients/"
-    (cd "$PARLEY_ROOT/clients" && npm ci --no-audit --no-fund --loglevel=error)
-    echo "$want" > "$stamp"
+    (
+        flock 9
+        local stamp=$PARLEY_ROOT/clients/node_modules/.parley-lock-sha256
+        local want
+        want=$(sha256sum "$PARLEY_ROOT/clients/package-lock.json" | cut -d' ' -f1)
+        if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+            exit 0
+        fi
+        echo "parley: npm ci in clients/"
+        (cd "$PARLEY_ROOT/clients" && npm ci --no-audit --no-fund --loglevel=error)
+        echo "$want" > "$stamp"
+    ) 9>"$PARLEY_ROOT/clients/.npm-ci.lock"
 }
 
 # parley_build DIR TARGET...: configures DIR (once) and builds the targets, using both cores.
