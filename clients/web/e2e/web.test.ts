@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { ParleyClient } from '@parley/sdk';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Locator, Page } from 'playwright-core';
 
 import { FaultyProxy } from '../../js/test/support/proxy.js';
 import { Stack } from '../../js/test/support/stack.js';
@@ -122,6 +122,27 @@ describe('the web client, two users in Chromium', { timeout: 240000 }, () => {
     }
   });
 });
+
+/**
+ * Scrolls the message log to its end and waits until it stays there: the list keeps the view in
+ * place while older pages and row measurements settle, which may move it back up once.
+ */
+async function scrollToBottom(page: Page, log: Locator): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const atBottom = await log.evaluate((element) => {
+      element.scrollTop = element.scrollHeight;
+      return element.scrollTop + element.clientHeight >= element.scrollHeight - 2;
+    });
+    await page.waitForTimeout(100);
+    const stillAtBottom = await log.evaluate(
+      (element) => element.scrollTop + element.clientHeight >= element.scrollHeight - 2,
+    );
+    if (atBottom && stillAtBottom) {
+      return;
+    }
+  }
+  throw new Error('the message log did not stay at its bottom');
+}
 
 async function scenario(): Promise<void> {
   {
@@ -263,9 +284,7 @@ async function scenario(): Promise<void> {
     await shot(a.page, 'history-oldest');
 
     // Offline for a while: what carol sent meanwhile shows, in order, once alice is back.
-    await log.evaluate((element) => {
-      element.scrollTop = element.scrollHeight;
-    });
+    await scrollToBottom(a.page, log);
     proxy.refuse(true);
     proxy.cut();
     await a.page.locator('[data-connection="reconnecting"]').waitFor({ timeout: 30000 });
@@ -275,6 +294,8 @@ async function scenario(): Promise<void> {
     }
     proxy.refuse(false);
     await a.page.locator('[data-connection]').waitFor({ state: 'detached', timeout: 30000 });
+    // As alice would: down to the newest (a view scrolled up stays where it is as messages come).
+    await scrollToBottom(a.page, log);
     await a.page.locator('.message', { hasText: 'history message 133' }).waitFor();
     const seqs = await a.page
       .locator('.message[data-seq]')
