@@ -17,7 +17,11 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
+#include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "ChildProcess.h"
 #include "MosquittoServer.h"
@@ -346,10 +350,10 @@ class BrokerPublishLimit : public SuiteServers<BrokerPublishLimit> {
             users.push_back({uid, "pw"});
         }
         broker_ = std::make_unique<MosquittoServer>(
-            users, BrokerOptions{.pluginOptions = "plugin_opt_publish_rate " + std::to_string(kRate) +
-                                                  "\nplugin_opt_publish_burst " +
-                                                  std::to_string(kBurst) +
-                                                  "\nplugin_opt_publish_disconnect_after 2\n"});
+            users,
+            BrokerOptions{.pluginOptions = "plugin_opt_publish_rate " + std::to_string(kRate) +
+                                           "\nplugin_opt_publish_burst " + std::to_string(kBurst) +
+                                           "\nplugin_opt_publish_disconnect_after 2\n"});
         parleyd_ = std::make_unique<ParleydProcess>(
             "broker: {uri: " + broker_->uri() +
             ", client_id: parleyd-limit, username: parleyd, password: " + kParleydPassword +
@@ -519,6 +523,23 @@ void expectThePluginRunsIn(const std::string& name, const std::string& config, c
     EXPECT_EQ(subscribeCode(alice, "parley/v1/presence/#"), 0);
 }
 
+// The shipped configs' listeners are TLS only; the plugin is what these tests check (TlsTest runs
+// the TLS listeners of the production file), so its certificate lines become comments and the
+// listeners plain ones, on loopback.
+std::string withoutTls(const std::string& config) {
+    std::istringstream lines(config);
+    std::string result;
+    for (std::string line; std::getline(lines, line);) {
+        for (const char* tlsSetting : {"certfile ", "keyfile ", "tls_version "}) {
+            if (line.rfind(tlsSetting, 0) == 0) {
+                line = "# (test) " + line;
+            }
+        }
+        result += line + "\n";
+    }
+    return result;
+}
+
 std::string replaceAll(std::string text, const std::string& from, const std::string& to) {
     for (size_t at = text.find(from); at != std::string::npos;
          at = text.find(from, at + to.size())) {
@@ -545,34 +566,36 @@ TEST(ShippedBrokerConfigs, DevelopmentAndProductionLoadThePlugin) {
         const int mqtt = freeLoopbackPort();
         const int ws = freeLoopbackPort();
         std::string dev = readFile(shipped + "/dev.conf");
-        ASSERT_NE(dev.find("\nplugin build/broker/jwt_auth/parley_jwt_auth.so\n"),
-                  std::string::npos);
-        dev = replaceAll(dev, "listener 1883 ", "listener " + std::to_string(mqtt) + " ");
-        dev = replaceAll(dev, "listener 9001 ", "listener " + std::to_string(ws) + " ");
-        dev = replaceAll(dev, "build/broker/jwt_auth/parley_jwt_auth.so", PARLEY_JWT_AUTH_PLUGIN);
-        dev = replaceAll(dev, "var/dev/", dir.path() + "/");
-        dev = replaceAll(dev, "config/mosquitto", shipped);
-        expectThePluginRunsIn("dev.conf", preamble + dev, dir, mqtt);
+        for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+                 {"listener 8883 ", "listener " + std::to_string(mqtt) + " "},
+                 {"listener 9443 ", "listener " + std::to_string(ws) + " "},
+                 {"build/broker/jwt_auth/parley_jwt_auth.so", PARLEY_JWT_AUTH_PLUGIN},
+                 {"var/dev/", dir.path() + "/"},
+                 {"config/mosquitto", shipped}}) {
+            ASSERT_NE(dev.find(from), std::string::npos) << "no longer in dev.conf: " << from;
+            dev = replaceAll(dev, from, to);
+        }
+        expectThePluginRunsIn("dev.conf", preamble + withoutTls(dev), dir, mqtt);
     }
-    // The production file goes into Debian's /etc/mosquitto/conf.d/ with conf.d/parley.conf.
+    // The production file, as the package installs it into /etc/parley/mosquitto/parley.conf
+    // (config/production/mosquitto.conf.in, Parley's broker settings copied in).
     {
         const int mqtt = freeLoopbackPort();
         const int ws = freeLoopbackPort();
-        std::string production = readFile(shipped + "/production.conf");
-        ASSERT_NE(production.find("\nplugin /usr/local/lib/parley/parley_jwt_auth.so\n"),
-                  std::string::npos);
-        production = replaceAll(production, "listener 1883\n",
-                                "listener " + std::to_string(mqtt) + " 127.0.0.1\n");
-        production = replaceAll(production, "listener 9001\n",
-                                "listener " + std::to_string(ws) + " 127.0.0.1\n");
-        production = replaceAll(production, "/usr/local/lib/parley/parley_jwt_auth.so",
-                                PARLEY_JWT_AUTH_PLUGIN);
-        production = replaceAll(production, "/etc/mosquitto/parley.passwd", dir.file("passwd"));
-        production = replaceAll(production, "/etc/mosquitto/parley.acl", shipped + "/acl");
+        std::string production = installedProductionBrokerConfig();
+        for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+                 {"listener 8883\n", "listener " + std::to_string(mqtt) + " 127.0.0.1\n"},
+                 {"listener 9443\n", "listener " + std::to_string(ws) + " 127.0.0.1\n"},
+                 {"\nplugin /usr/lib/parley/parley_jwt_auth.so\n",
+                  std::string("\nplugin ") + PARLEY_JWT_AUTH_PLUGIN + "\n"},
+                 {"/etc/mosquitto/passwd", dir.file("passwd")},
+                 {"/etc/parley/mosquitto/acl", shipped + "/acl"}}) {
+            ASSERT_NE(production.find(from), std::string::npos)
+                << "no longer in config/production/mosquitto.conf.in: " << from;
+            production = replaceAll(production, from, to);
+        }
         expectThePluginRunsIn("production.conf",
-                              preamble + "persistence false\n" + production +
-                                  readFile(shipped + "/conf.d/parley.conf"),
-                              dir, mqtt);
+                              preamble + "persistence false\n" + withoutTls(production), dir, mqtt);
     }
 }
 

@@ -144,10 +144,10 @@ class TlsToBroker : public ::testing::Test {
         EXPECT_TRUE(parleyd.waitForLog(reason, 30s))
             << "parleyd's log does not say: " << reason << "\n"
             << parleyd.log();
-        EXPECT_NE(
-            parleyd.log().find("transport: cannot connect to " + broker.tlsUri() +
-                               " as parleyd: TLS with 127.0.0.1:" + std::to_string(broker.tlsPort()) + ": "),
-            std::string::npos)
+        EXPECT_NE(parleyd.log().find(
+                      "transport: cannot connect to " + broker.tlsUri() +
+                      " as parleyd: TLS with 127.0.0.1:" + std::to_string(broker.tlsPort()) + ": "),
+                  std::string::npos)
             << parleyd.log();
         EXPECT_EQ(parleyd.log().find("parleyd ready"), std::string::npos) << parleyd.log();
         EXPECT_EQ(parleyd.terminate(10s), 0) << parleyd.log();
@@ -343,10 +343,12 @@ TEST_F(TlsToBroker, TlsFilesAreCheckedBeforeConnecting) {
         << plain.output;
 }
 
-// config/mosquitto/production.conf as shipped, with only its listener addresses, certificate
-// and user files pointed at the test's: it starts, and serves MQTT and WebSockets over TLS.
+// The production broker configuration as the package installs it (config/production/
+// mosquitto.conf.in), with only its listener addresses, certificate, password file and the paths
+// of the plugin and the ACL pointed at the test's: it starts, and serves MQTT and WebSockets over
+// TLS, with Parley's plugin.
 TEST_F(TlsToBroker, TheShippedProductionBrokerConfigServesTls) {
-    std::string config = readFile(sourceDir() + "/config/mosquitto/production.conf");
+    std::string config = installedProductionBrokerConfig();
     const int mqttPort = freeLoopbackPort();
     int webSocketPort = freeLoopbackPort();
     while (webSocketPort == mqttPort) {
@@ -362,25 +364,31 @@ TEST_F(TlsToBroker, TheShippedProductionBrokerConfigServesTls) {
         {"listener 9443\n", "listener " + std::to_string(webSocketPort) + " 127.0.0.1\n"},
         {"/etc/mosquitto/certs/parley/fullchain.pem", brokerCertificate_.certFile},
         {"/etc/mosquitto/certs/parley/privkey.pem", brokerCertificate_.keyFile},
-        {"/etc/mosquitto/parley/passwd", passwords},
-        {"/etc/mosquitto/parley/acl", sourceDir() + "/config/mosquitto/acl"},
+        {"/etc/mosquitto/passwd", passwords},
+        {"/etc/parley/mosquitto/acl", sourceDir() + "/config/mosquitto/acl"},
+        {"/usr/lib/parley/parley_jwt_auth.so", PARLEY_BROKER_PLUGIN_PATH},
     };
     for (const auto& [from, to] : replacements) {
-        ASSERT_NE(config.find(from), std::string::npos) << "no longer in production.conf: " << from;
+        ASSERT_NE(config.find(from), std::string::npos)
+            << "no longer in config/production/mosquitto.conf.in: " << from;
         for (size_t at = config.find(from); at != std::string::npos;
              at = config.find(from, at + to.size())) {
             config.replace(at, from.size(), to);
         }
     }
     ASSERT_EQ(config.find("\nlistener 8883"), std::string::npos);
-    ASSERT_EQ(config.find("\n/etc/"), std::string::npos);
+    // No setting left that reads this machine's /etc or /usr (comments may name them).
+    ASSERT_FALSE(std::regex_search(config, std::regex("(^|\n)[a-z_]+ (/etc|/usr)/"))) << config;
     const std::string configFile = dir_.file("production.conf");
     std::ofstream(configFile) << "user root\npersistence false\nlog_dest stderr\nlog_type all\n"
-                              << config << "include_dir " << sourceDir()
-                              << "/config/mosquitto/conf.d\n";
-    ChildProcess broker({"mosquitto", "-c", configFile}, dir_.file("production.log"));
+                              << config;
+    ChildProcess broker({"mosquitto", "-c", configFile}, dir_.file("production.log"),
+                        MosquittoServer::environment());
     ASSERT_TRUE(broker.waitForLog(" running", 10s)) << broker.log();
     ASSERT_TRUE(waitForPort(webSocketPort, 5s)) << broker.log();
+    EXPECT_NE(broker.log().find("jwt_auth: topics parley/v1/..., service accounts parleyd"),
+              std::string::npos)
+        << broker.log();
     // Its two listeners and nothing else: no plain one, and no default one on 1883 either.
     const std::string log = broker.log();
     size_t listeners = 0;

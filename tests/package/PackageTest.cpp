@@ -234,12 +234,16 @@ std::set<std::string> installedPathsNamedIn(const std::string& text) {
 }
 
 // The installed broker configuration, made to run as a test broker: MosquittoServer brings its own
-// listener (loopback, a free port) and password file; the token-login lines shipped commented out
-// are turned on, with `keyDir` instead of the shipped key folder.
+// listener (loopback, a free port, plain: the shipped TLS listeners' certificates are the
+// operator's, and TlsToBroker.TheShippedProductionBrokerConfigServesTls runs them) and password
+// file; the token-login lines shipped commented out are turned on, with `keyDir` instead of the
+// shipped key folder.
 std::string testBrokerConfig(const std::string& installed, const std::string& keyDir) {
     std::string config;
     for (std::string line : linesOf(installed)) {
-        for (const char* dropped : {"listener ", "protocol ", "password_file "}) {
+        for (const char* dropped :
+             {"listener ", "protocol ", "password_file ", "certfile ", "keyfile ", "tls_version ",
+              "cafile ", "require_certificate "}) {
             if (line.rfind(dropped, 0) == 0) {
                 line = "# (test) " + line;
             }
