@@ -51,6 +51,7 @@ class TmuxPane {
     std::string socket_;
     std::string tmuxLog_;
     std::string programLog_;
+    std::string exitFile_;
     std::string lastScreen_;
 };
 
