@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "chat/MessagePosting.h"
 #include "handlers/HandlerContext.h"
 #include "protocol/Command.h"
 
@@ -12,7 +13,8 @@ class Dispatcher;
 // msg.send, msg.history, msg.read
 class MessageHandler {
   public:
-    explicit MessageHandler(HandlerContext context) : context_(context) {}
+    MessageHandler(HandlerContext context, const MessagePosting& posting)
+        : context_(context), posting_(posting) {}
 
     void registerOps(Dispatcher& dispatcher);
 
@@ -22,9 +24,7 @@ class MessageHandler {
 
   private:
     HandlerContext context_;
+    const MessagePosting& posting_;
 };
-
-// not_found / forbidden for a conversation the caller cannot use.
-void requireMember(store::Access access, const std::string& conv);
 
 }  // namespace parley

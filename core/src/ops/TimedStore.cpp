@@ -16,6 +16,7 @@ constexpr const char* kMethods[] = {"migrate",
                                     "memberView",
                                     "appendMessage",
                                     "findByCmid",
+                                    "messageContext",
                                     "history",
                                     "markRead",
                                     "unreadTotals",
@@ -140,6 +141,11 @@ store::AppendResult TimedStore::appendMessage(const store::NewMessage& message) 
 std::optional<store::MessageRecord> TimedStore::findByCmid(const std::string& sender,
                                                            const std::string& cmid) {
     return timed("findByCmid", [&] { return inner_.findByCmid(sender, cmid); });
+}
+
+store::MessageContext TimedStore::messageContext(const std::string& conv, const std::string& sender,
+                                                 const std::string& cmid) {
+    return timed("messageContext", [&] { return inner_.messageContext(conv, sender, cmid); });
 }
 
 store::HistoryPage TimedStore::history(const store::HistoryQuery& query) {

@@ -46,6 +46,8 @@ class TimedStore final : public store::Store {
     store::AppendResult appendMessage(const store::NewMessage& message) override;
     std::optional<store::MessageRecord> findByCmid(const std::string& sender,
                                                    const std::string& cmid) override;
+    store::MessageContext messageContext(const std::string& conv, const std::string& sender,
+                                         const std::string& cmid) override;
     store::HistoryPage history(const store::HistoryQuery& query) override;
     store::ReadResult markRead(const std::string& conv, const std::string& uid,
                                int64_t seq) override;

@@ -194,6 +194,23 @@ Access accessOf(const ViewRows& view) {
     return view.readSeq ? Access::Member : Access::NotMember;
 }
 
+MemberView memberViewOf(ViewRows view) {
+    return MemberView{accessOf(view),           view.memberIds(), view.lastSeq,
+                      view.readSeq.value_or(0), view.kind,        std::move(view.context)};
+}
+
+std::optional<MessageRecord> loadByCmid(SqlConnection& db, const std::string& sender,
+                                        const std::string& cmid) {
+    auto rows = db.query(
+        std::string("SELECT ") + kMessageColumns + " FROM messages WHERE sender = ? AND cmid = ?",
+        {sender, cmid});
+    std::optional<MessageRecord> found;
+    if (!rows.empty()) {
+        found = readMessage(rows[0]);
+    }
+    return found;
+}
+
 }  // namespace
 
 std::string directConversationKey(const std::string& first, const std::string& second,
@@ -555,11 +572,8 @@ std::vector<std::string> SqlStore::conversationsAbout(const std::string& type,
 }
 
 MemberView SqlStore::memberView(const std::string& conv, const std::string& uid) {
-    return transaction("memberView", Mode::Read, [&](SqlConnection& db) {
-        auto view = loadView(db, conv, uid);
-        return MemberView{accessOf(view),           view.memberIds(), view.lastSeq,
-                          view.readSeq.value_or(0), view.kind,        std::move(view.context)};
-    });
+    return transaction("memberView", Mode::Read,
+                       [&](SqlConnection& db) { return memberViewOf(loadView(db, conv, uid)); });
 }
 
 AppendResult SqlStore::appendMessage(const NewMessage& message) {
@@ -789,15 +803,15 @@ std::vector<AppendResult> SqlStore::appendBatchOnce(const std::vector<const NewM
 
 std::optional<MessageRecord> SqlStore::findByCmid(const std::string& sender,
                                                   const std::string& cmid) {
-    return transaction("findByCmid", Mode::Read, [&](SqlConnection& db) {
-        auto rows = db.query(std::string("SELECT ") + kMessageColumns +
-                                 " FROM messages WHERE sender = ? AND cmid = ?",
-                             {sender, cmid});
-        std::optional<MessageRecord> found;
-        if (!rows.empty()) {
-            found = readMessage(rows[0]);
-        }
-        return found;
+    return transaction("findByCmid", Mode::Read,
+                       [&](SqlConnection& db) { return loadByCmid(db, sender, cmid); });
+}
+
+MessageContext SqlStore::messageContext(const std::string& conv, const std::string& sender,
+                                        const std::string& cmid) {
+    return transaction("messageContext", Mode::Read, [&](SqlConnection& db) {
+        return MessageContext{memberViewOf(loadView(db, conv, sender)),
+                              loadByCmid(db, sender, cmid)};
     });
 }
 

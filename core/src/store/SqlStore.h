@@ -48,6 +48,8 @@ class SqlStore : public Store {
     AppendResult appendMessage(const NewMessage& message) override;
     std::optional<MessageRecord> findByCmid(const std::string& sender,
                                             const std::string& cmid) override;
+    MessageContext messageContext(const std::string& conv, const std::string& sender,
+                                  const std::string& cmid) override;
     HistoryPage history(const HistoryQuery& query) override;
     ReadResult markRead(const std::string& conv, const std::string& uid, int64_t seq) override;
     std::vector<UnreadTotal> unreadTotals(const std::vector<std::string>& uids) override;

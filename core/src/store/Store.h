@@ -68,6 +68,10 @@ class Store {
     virtual AppendResult appendMessage(const NewMessage& message) = 0;
     virtual std::optional<MessageRecord> findByCmid(const std::string& sender,
                                                     const std::string& cmid) = 0;
+    // memberView(conv, sender) and findByCmid(sender, cmid) in one transaction: what a message
+    // needs read before extensions see it.
+    virtual MessageContext messageContext(const std::string& conv, const std::string& sender,
+                                          const std::string& cmid) = 0;
     virtual HistoryPage history(const HistoryQuery& query) = 0;
     // Moves uid's read watermark forward to min(seq, last_seq); never back.
     virtual ReadResult markRead(const std::string& conv, const std::string& uid, int64_t seq) = 0;
