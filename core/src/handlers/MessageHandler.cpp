@@ -43,6 +43,8 @@ nlohmann::json MessageHandler::send(const Command& command) {
     if (posted.duplicate) {
         return duplicateReply(posted.message);
     }
+    // Before the reply: a client that got it sees it counted.
+    metrics_.messagesStored.fetch_add(1, std::memory_order_relaxed);
     return {{"conv", posted.message.conv}, {"seq", posted.message.seq}, {"ts", posted.message.ts}};
 }
 

@@ -4,6 +4,7 @@
 
 #include "chat/MessagePosting.h"
 #include "handlers/HandlerContext.h"
+#include "ops/Metrics.h"
 #include "protocol/Command.h"
 
 namespace parley {
@@ -13,8 +14,9 @@ class Dispatcher;
 // msg.send, msg.history, msg.read
 class MessageHandler {
   public:
-    MessageHandler(HandlerContext context, const MessagePosting& posting)
-        : context_(context), posting_(posting) {}
+    // `metrics`: where stored messages are counted (parley_messages_stored_total).
+    MessageHandler(HandlerContext context, const MessagePosting& posting, ops::Metrics& metrics)
+        : context_(context), posting_(posting), metrics_(metrics) {}
 
     void registerOps(Dispatcher& dispatcher);
 
@@ -25,6 +27,7 @@ class MessageHandler {
   private:
     HandlerContext context_;
     const MessagePosting& posting_;
+    ops::Metrics& metrics_;
 };
 
 }  // namespace parley
