@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <mutex>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ServerHarness.h"
@@ -148,6 +150,51 @@ TEST_F(MessagePostingTest, AMessagePostedFromAfterStoreReachesMembersAfterTheOne
     EXPECT_EQ(lastSeq(conv), 2);
     EXPECT_EQ(delivered("bob", conv), (std::vector<int64_t>{1, 2}));
     EXPECT_EQ(delivered("alice", conv), (std::vector<int64_t>{1, 2}));
+}
+
+// The store calls a message makes, each one transaction (appendMessage's batch is one).
+class MessageStoreCalls final : public store::StoreObserver {
+  public:
+    void storeCall(std::string_view method, std::chrono::steady_clock::duration, bool) override {
+        // Presence and the sweeps write on their own schedule; they are no message's cost.
+        if (method == "recordActivity" || method == "markIdleAway" || method == "kvPurgeExpired") {
+            return;
+        }
+        std::lock_guard lock(mutex_);
+        calls_.emplace_back(method);
+    }
+    void appendBatch(size_t, std::chrono::steady_clock::duration) override {}
+
+    // The calls since the last take.
+    std::vector<std::string> take() {
+        std::lock_guard lock(mutex_);
+        return std::exchange(calls_, {});
+    }
+
+  private:
+    std::mutex mutex_;
+    std::vector<std::string> calls_;
+};
+
+TEST_F(MessagePostingTest, AMessageCostsOneTransactionOrTwoWithABeforeStoreHandler) {
+    using Calls = std::vector<std::string>;
+    const std::string conv = openDirect("alice", "bob");
+    MessageStoreCalls calls;
+    const auto observing = observeStore(calls);
+
+    EXPECT_EQ(codeOf(sendMessage("alice", conv, "m1")), "ok");
+    EXPECT_EQ(calls.take(), Calls{"appendMessage"});
+
+    idleServer().hooks().add(
+        Hook::MessageBeforeStore, "probe",
+        [](const HookPayload&, std::chrono::milliseconds) { return Verdict::proceed(); });
+    EXPECT_EQ(codeOf(sendMessage("alice", conv, "m2")), "ok");
+    EXPECT_EQ(calls.take(), (Calls{"messageContext", "appendMessage"}))
+        << "the membership and resend reads are one transaction";
+    EXPECT_EQ(codeOf(sendMessage("alice", conv, "m2")), "ok") << "a resend";
+    EXPECT_EQ(calls.take(), (Calls{"messageContext", "appendMessage"}));
+    EXPECT_EQ(post(conv, "p1", "notice"), "ok");
+    EXPECT_EQ(calls.take(), Calls{"appendMessage"}) << "before_store is for members' messages";
 }
 
 }  // namespace
