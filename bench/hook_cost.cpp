@@ -1,7 +1,7 @@
 // What a Lua message.before_store hook costs per message: N msg.send commands pushed through
 // Server::onInbound (MemoryTransport, SQLite with synchronous=normal in a temporary folder), once
 // with no extension, once with a C++ hook that does nothing (what any before_store handler costs
-// msg.send: the bus, and the membership and resend checks the handler makes MessageHandler do),
+// msg.send: the bus, and the membership and resend read it makes MessagePosting do),
 // once with a trivial Lua hook, once with a Lua hook that rewrites the body and sets a meta.
 //
 //   parley_bench_hooks [messages=20000] [workers=1] [rounds=3]

@@ -13,13 +13,13 @@
 
 #include "config/ConfigLoader.h"
 #include "config/SecretFile.h"
-#include "log/Logging.h"
 #include "hooks/FatalSignalReport.h"
+#include "log/Logging.h"
 #include "lua/LuaRunner.h"
 #include "ops/Metrics.h"
 #include "ops/OpsServer.h"
+#include "ops/StoreMetrics.h"
 #include "ops/SystemdNotifier.h"
-#include "ops/TimedStore.h"
 #include "parley/version.h"
 #include "protocol/TopicScheme.h"
 #include "server/Server.h"
@@ -242,8 +242,15 @@ int run(const parley::Config& config) {
     parley::PahoTransport transport(config.broker, brokerPassword,
                                     topics.commandSubscription(config.broker.shareGroup));
     parley::SystemClock clock;
-    parley::ops::TimedStore timedStore(*store, metrics);
-    parley::Server server(config, timedStore, transport, clock, &metrics);
+    // The store reports the server's calls to the metrics (the ops endpoint's probes are not
+    // reported), until the server is gone.
+    parley::ops::StoreMetrics storeMetrics(metrics);
+    store->setObserver(&storeMetrics);
+    struct Unobserve {
+        parley::store::Store& store;
+        ~Unobserve() { store.setObserver(nullptr); }
+    } unobserve{*store};
+    parley::Server server(config, *store, transport, clock, &metrics);
     // Destroyed before `server`, also when start() throws: the endpoint's threads are joined
     // before the server they ask goes away.
     struct StopOps {

@@ -158,6 +158,25 @@ TEST_P(StoreSuite, OutsidersCannotAppendOrRead) {
     EXPECT_EQ(view.memberIds.size(), 2U);
 }
 
+TEST_P(StoreSuite, MessageContextReadsTheViewAndAnEarlierCopyTogether) {
+    store_->openDirect("alice", "bob", std::nullopt, "c1", 100);
+    auto fresh = store_->messageContext("c1", "alice", "m1");
+    EXPECT_EQ(fresh.view.access, Access::Member);
+    EXPECT_EQ(fresh.view.memberIds.size(), 2U);
+    EXPECT_EQ(fresh.view.lastSeq, 0);
+    EXPECT_FALSE(fresh.earlier.has_value());
+    store_->appendMessage(message("c1", "alice", "m1", "one"));
+    auto resend = store_->messageContext("c1", "alice", "m1");
+    EXPECT_EQ(resend.view.lastSeq, 1);
+    ASSERT_TRUE(resend.earlier.has_value());
+    EXPECT_EQ(resend.earlier->seq, 1);
+    EXPECT_EQ(resend.earlier->body, "one");
+    EXPECT_FALSE(store_->messageContext("c1", "bob", "m1").earlier.has_value())
+        << "cmids are per sender";
+    EXPECT_EQ(store_->messageContext("c1", "mallory", "x").view.access, Access::NotMember);
+    EXPECT_EQ(store_->messageContext("c404", "alice", "x").view.access, Access::NoConversation);
+}
+
 TEST_P(StoreSuite, TextAndMetaRoundTripExactly) {
     store_->openDirect("alice", "bob", std::nullopt, "c1", 100);
     // Whatever a client may send comes back as it went in: quotes, backslashes, a NUL (JSON's

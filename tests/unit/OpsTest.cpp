@@ -13,7 +13,7 @@
 #include "config/ConfigLoader.h"
 #include "ops/Exposition.h"
 #include "ops/Metrics.h"
-#include "ops/TimedStore.h"
+#include "ops/StoreMetrics.h"
 #include "server/IngressLimiter.h"
 
 namespace parley {
@@ -247,17 +247,19 @@ TEST_F(OpsServerTest, FloodIsAnsweredRateLimitedAndCountedWhileOthersAreServed) 
               std::string::npos);
 }
 
-TEST_F(OpsServerTest, TimedStoreCountsCallsAndMessagesStored) {
+TEST_F(OpsServerTest, StoreMetricsCountCallsAndMessagesStored) {
     ops::Metrics metrics;
-    ops::TimedStore timed(*store_, metrics);
-    timed.ping();
-    EXPECT_EQ(timed.presenceCounts().online, 0);
-    EXPECT_FALSE(timed.user("nobody").has_value());
+    ops::StoreMetrics storeMetrics(metrics);
+    const auto observing = observeStore(storeMetrics);
+    store_->ping();
+    EXPECT_EQ(store_->presenceCounts().online, 0);
+    EXPECT_FALSE(store_->user("nobody").has_value());
     ops::Exposition out;
     metrics.render(out);
     EXPECT_NE(out.text().find("parley_store_duration_seconds_count{method=\"user\"} 1\n"),
               std::string::npos)
         << out.text();
+    EXPECT_EQ(out.text().find("method=\"ping\""), std::string::npos) << "probes are not counted";
 
     const std::string conv = openDirect("alice", "bob");
     auto sent = call("alice", {{"op", "msg.send"}, {"conv", conv}, {"cmid", "c1"}, {"body", "hi"}});
@@ -269,9 +271,10 @@ TEST_F(OpsServerTest, TimedStoreCountsCallsAndMessagesStored) {
     EXPECT_GE(store_->presenceCounts().online, 1);
 }
 
-TEST_F(OpsServerTest, TimedStoreCountsBatchesOfMessages) {
+TEST_F(OpsServerTest, StoreMetricsCountBatchesOfMessages) {
     ops::Metrics metrics;
-    ops::TimedStore timed(*store_, metrics);  // takes the store's batch observer
+    ops::StoreMetrics storeMetrics(metrics);
+    const auto observing = observeStore(storeMetrics);
     const std::string conv = openDirect("alice", "bob");
     for (int i = 0; i < 3; ++i) {
         // One after another: each message is a batch of its own.

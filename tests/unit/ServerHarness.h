@@ -157,6 +157,21 @@ class ServerHarness : public ::testing::Test {
         return call(uid, command);
     }
 
+    // Reports the store's work to `observer` until the returned guard goes, which stops the
+    // server first (its threads use the store, and so the observer). Keep the observer alive
+    // longer than the guard: declare it first.
+    [[nodiscard]] auto observeStore(store::StoreObserver& observer) {
+        store_->setObserver(&observer);
+        struct Guard {
+            ServerHarness& harness;
+            ~Guard() {
+                harness.server_.reset();
+                harness.store_->setObserver(nullptr);
+            }
+        };
+        return Guard{*this};
+    }
+
     // Everything logged since the fixture was created.
     std::string logText() const { return logs_.text(); }
 

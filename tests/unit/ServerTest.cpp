@@ -616,5 +616,31 @@ TEST_F(ServerTest, HandlerFailuresBecomeInternalErrors) {
                  std::invalid_argument);
 }
 
+// The dispatcher knows no op by name: what counts as activity is what each handler declared.
+TEST(Dispatcher, ActivityIsWhatTheOpsHandlerDeclared) {
+    MemoryTransport transport;
+    const TopicScheme topics("parley/v1");
+    Outbox outbox(transport, topics);
+    const HookBus hooks;
+    ops::Metrics metrics;
+    Dispatcher dispatcher(
+        outbox, hooks, [](const std::string&) { return false; }, metrics);
+    const auto answer = [](const Command&) { return nlohmann::json::object(); };
+    dispatcher.add("plain", answer);
+    dispatcher.add("quiet", answer, OpTraits{.isActivity = false});
+
+    const auto command = [](std::string op, bool activity) {
+        Command made;
+        made.uid = "alice";
+        made.op = std::move(op);
+        made.activity = activity;
+        return made;
+    };
+    EXPECT_TRUE(dispatcher.isActivity(command("plain", true)));
+    EXPECT_FALSE(dispatcher.isActivity(command("plain", false))) << "\"activity\": false";
+    EXPECT_FALSE(dispatcher.isActivity(command("quiet", true)));
+    EXPECT_TRUE(dispatcher.isActivity(command("ext.op", true))) << "extensions' ops count";
+}
+
 }  // namespace
 }  // namespace parley::testing

@@ -254,50 +254,37 @@ void validateTopicPrefix(const Reader& reader, const YAML::Node& node, const std
     }
 }
 
-Config parse(const YAML::Node& root, const std::string& source) {
-    Config config;
-    config.sourceFile = source;
-    const Reader r(source);
-    using Keys = std::map<std::string, Reader::KeyReader>;
+using Keys = std::map<std::string, Reader::KeyReader>;
 
-    // TLS: broker.tls and store.mysql.tls (docs/operations.md, "TLS").
-    const auto fileName = [&](const YAML::Node& n, const std::string& k) {
-        std::string name = r.string(n, k);
-        if (name.empty()) {
-            r.fail(n, k, "expected a file name");
-        }
-        return name;
+// A section (a mapping) whose keys `keys` reads.
+Reader::KeyReader section(const Reader& r, Keys keys) {
+    return [&r, keys = std::move(keys)](const YAML::Node& n, const std::string& k) {
+        r.mapping(n, k, keys);
     };
-    const auto tlsFileKeys = [&fileName](TlsSettings* files) {
-        return Keys{
-            {"ca_file",
-             [files, &fileName](const YAML::Node& n, const std::string& k) {
-                 files->caFile = fileName(n, k);
-             }},
-            {"cert_file",
-             [files, &fileName](const YAML::Node& n, const std::string& k) {
-                 files->certFile = fileName(n, k);
-             }},
-            {"key_file",
-             [files, &fileName](const YAML::Node& n, const std::string& k) {
-                 files->keyFile = fileName(n, k);
-             }},
-        };
-    };
-    const Keys brokerTlsKeys = tlsFileKeys(&config.broker.tls);
-    Keys mysqlTlsKeys = tlsFileKeys(&config.store.mysql.tls.files);
-    mysqlTlsKeys["mode"] = [&](const YAML::Node& n, const std::string& k) {
-        config.store.mysql.tls.mode = r.oneOf(n, k, {"verify_identity", "verify_ca"}) == "verify_ca"
-                                          ? MysqlTlsConfig::Mode::VerifyCa
-                                          : MysqlTlsConfig::Mode::VerifyIdentity;
-    };
-    const auto readMysqlTls = [&](const YAML::Node& n, const std::string& k) {
-        config.store.mysql.tls.mode = MysqlTlsConfig::Mode::VerifyIdentity;  // unless mode says
-        r.mapping(n, k, mysqlTlsKeys);
-    };
+}
 
-    auto& broker = config.broker;
-    const Keys brokerKeys = {
+std::string fileName(const Reader& r, const YAML::Node& n, const std::string& k) {
+    std::string name = r.string(n, k);
+    if (name.empty()) {
+        r.fail(n, k, "expected a file name");
+    }
+    return name;
+}
+
+// TLS files: broker.tls and store.mysql.tls (docs/operations.md, "TLS").
+Keys tlsFileKeys(const Reader& r, TlsSettings& files) {
+    return {
+        {"ca_file", [&r, &files](const YAML::Node& n,
+                                 const std::string& k) { files.caFile = fileName(r, n, k); }},
+        {"cert_file", [&r, &files](const YAML::Node& n,
+                                   const std::string& k) { files.certFile = fileName(r, n, k); }},
+        {"key_file", [&r, &files](const YAML::Node& n,
+                                  const std::string& k) { files.keyFile = fileName(r, n, k); }},
+    };
+}
+
+Keys brokerKeys(const Reader& r, BrokerConfig& broker) {
+    return {
         {"uri", [&](const YAML::Node& n, const std::string& k) { broker.uri = r.string(n, k); }},
         {"client_id",
          [&](const YAML::Node& n, const std::string& k) { broker.clientId = r.string(n, k); }},
@@ -332,27 +319,59 @@ Config parse(const YAML::Node& root, const std::string& source) {
          [&](const YAML::Node& n, const std::string& k) {
              broker.maxBufferedMessages = static_cast<int>(r.integer(n, k, 1, kMaxInt));
          }},
-        {"tls", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, brokerTlsKeys); }},
+        {"tls", section(r, tlsFileKeys(r, broker.tls))},
     };
+}
 
-    const Keys topicKeys = {
+void checkBroker(const Reader& r, const YAML::Node& root, const BrokerConfig& broker) {
+    if (!broker.password.empty() && !broker.passwordFile.empty()) {
+        r.fail(root["broker"], "broker", "set password or password_file, not both");
+    }
+    if (broker.tls.any() && !isTlsUri(broker.uri)) {
+        r.fail(root["broker"]["tls"], "broker.tls",
+               "is set, but broker.uri " + broker.uri +
+                   " is not a TLS address: use ssl://HOST:8883 (or wss://HOST:PORT)");
+    }
+    if (broker.tls.certFile.empty() != broker.tls.keyFile.empty()) {
+        r.fail(root["broker"]["tls"], "broker.tls", "set both cert_file and key_file, or neither");
+    }
+}
+
+Keys topicKeys(const Reader& r, std::string& prefix) {
+    return {
         {"prefix",
          [&](const YAML::Node& n, const std::string& k) {
-             config.topicPrefix = r.string(n, k);
-             validateTopicPrefix(r, n, k, config.topicPrefix);
+             prefix = r.string(n, k);
+             validateTopicPrefix(r, n, k, prefix);
          }},
     };
+}
 
-    auto& sqlite = config.store.sqlite;
-    const Keys sqliteKeys = {
+Keys sqliteKeys(const Reader& r, SqliteConfig& sqlite) {
+    return {
         {"path", [&](const YAML::Node& n, const std::string& k) { sqlite.path = r.string(n, k); }},
         {"synchronous",
          [&](const YAML::Node& n, const std::string& k) {
              sqlite.synchronous = r.oneOf(n, k, {"full", "normal"});
          }},
     };
-    auto& mysql = config.store.mysql;
-    const Keys mysqlKeys = {
+}
+
+Reader::KeyReader mysqlTlsReader(const Reader& r, MysqlTlsConfig& tls) {
+    Keys keys = tlsFileKeys(r, tls.files);
+    keys["mode"] = [&](const YAML::Node& n, const std::string& k) {
+        tls.mode = r.oneOf(n, k, {"verify_identity", "verify_ca"}) == "verify_ca"
+                       ? MysqlTlsConfig::Mode::VerifyCa
+                       : MysqlTlsConfig::Mode::VerifyIdentity;
+    };
+    return [&r, &tls, keys = std::move(keys)](const YAML::Node& n, const std::string& k) {
+        tls.mode = MysqlTlsConfig::Mode::VerifyIdentity;  // unless mode says
+        r.mapping(n, k, keys);
+    };
+}
+
+Keys mysqlKeys(const Reader& r, MysqlConfig& mysql) {
+    return {
         {"host", [&](const YAML::Node& n, const std::string& k) { mysql.host = r.string(n, k); }},
         {"port",
          [&](const YAML::Node& n, const std::string& k) {
@@ -383,23 +402,53 @@ Config parse(const YAML::Node& root, const std::string& source) {
          [&](const YAML::Node& n, const std::string& k) {
              mysql.ioTimeoutSeconds = static_cast<int>(r.duration(n, k, 1000, 3600000) / 1000);
          }},
-        {"tls", readMysqlTls},
+        {"tls", mysqlTlsReader(r, mysql.tls)},
     };
-    const Keys storeKeys = {
+}
+
+Keys storeKeys(const Reader& r, StoreConfig& store) {
+    return {
         {"backend",
          [&](const YAML::Node& n, const std::string& k) {
-             config.store.backend = r.oneOf(n, k, {"sqlite", "mysql"});
+             store.backend = r.oneOf(n, k, {"sqlite", "mysql"});
          }},
-        {"sqlite", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, sqliteKeys); }},
-        {"mysql", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, mysqlKeys); }},
+        {"sqlite", section(r, sqliteKeys(r, store.sqlite))},
+        {"mysql", section(r, mysqlKeys(r, store.mysql))},
         {"retry_for",
          [&](const YAML::Node& n, const std::string& k) {
-             config.store.retryForMs = r.duration(n, k, 0, 3600000);
+             store.retryForMs = r.duration(n, k, 0, 3600000);
          }},
     };
+}
 
-    auto& limits = config.limits;
-    const Keys limitKeys = {
+void checkStore(const Reader& r, const YAML::Node& root, const StoreConfig& store) {
+    const auto& mysql = store.mysql;
+    if (!mysql.password.empty() && !mysql.passwordFile.empty()) {
+        r.fail(root["store"], "store.mysql", "set password or password_file, not both");
+    }
+    if (mysql.batchesInFlight > mysql.poolSize) {
+        r.fail(root["store"], "store.mysql.batches_in_flight",
+               "must not exceed store.mysql.pool_size (each batch holds a connection)");
+    }
+    if (mysql.tls.enabled()) {
+        const YAML::Node node = root["store"]["mysql"]["tls"];
+        if (!mysql.socket.empty()) {
+            r.fail(node, "store.mysql.tls",
+                   "TLS is for TCP (host and port); a Unix socket (store.mysql.socket) does not "
+                   "leave the machine: set one of them");
+        }
+        if (mysql.tls.files.certFile.empty() != mysql.tls.files.keyFile.empty()) {
+            r.fail(node, "store.mysql.tls", "set both cert_file and key_file, or neither");
+        }
+        if (mysql.tls.mode == MysqlTlsConfig::Mode::VerifyCa && mysql.tls.files.caFile.empty()) {
+            r.fail(node, "store.mysql.tls.mode",
+                   "verify_ca needs ca_file, the CA that signed the server's certificate");
+        }
+    }
+}
+
+Keys limitsKeys(const Reader& r, LimitsConfig& limits) {
+    return {
         {"max_payload_bytes",
          [&](const YAML::Node& n, const std::string& k) {
              limits.maxPayloadBytes = r.integer(n, k, 1024, 16 * 1024 * 1024);
@@ -429,91 +478,119 @@ Config parse(const YAML::Node& root, const std::string& source) {
              limits.userQueuedCommands = static_cast<int>(r.integer(n, k, 0, 1000000));
          }},
     };
+}
 
-    const Keys httpKeys = {
+void checkLimits(const Reader& r, const YAML::Node& root, const LimitsConfig& limits) {
+    if (limits.maxBodyBytes + limits.maxMetaBytes > limits.maxPayloadBytes) {
+        r.fail(root["limits"], "limits",
+               "max_body_bytes + max_meta_bytes must not exceed max_payload_bytes");
+    }
+}
+
+Keys httpKeys(const Reader& r, HttpConfig& http) {
+    return {
         {"listen",
          [&](const YAML::Node& n, const std::string& k) {
-             config.http.listen = r.string(n, k);
-             if (config.http.listen.empty()) {
+             http.listen = r.string(n, k);
+             if (http.listen.empty()) {
                  r.fail(n, k, "must be an address such as 127.0.0.1");
              }
          }},
         {"port",
          [&](const YAML::Node& n, const std::string& k) {
-             config.http.port = static_cast<int>(r.integer(n, k, 0, 65535));
+             http.port = static_cast<int>(r.integer(n, k, 0, 65535));
          }},
     };
+}
 
-    const Keys typingKeys = {
+Keys typingKeys(const Reader& r, TypingConfig& typing) {
+    return {
         {"burst",
          [&](const YAML::Node& n, const std::string& k) {
-             config.typing.burst = static_cast<int>(r.integer(n, k, 1, 1000));
+             typing.burst = static_cast<int>(r.integer(n, k, 1, 1000));
          }},
         {"per_second",
          [&](const YAML::Node& n, const std::string& k) {
-             config.typing.perSecond = r.number(n, k, 0.01, 1000);
+             typing.perSecond = r.number(n, k, 0.01, 1000);
          }},
     };
+}
 
-    const Keys presenceKeys = {
+Keys presenceKeys(const Reader& r, PresenceConfig& presence) {
+    return {
         {"away_after",
          [&](const YAML::Node& n, const std::string& k) {
-             config.presence.awayAfterMs = r.duration(n, k, 1000, int64_t{86400} * 1000);
+             presence.awayAfterMs = r.duration(n, k, 1000, int64_t{86400} * 1000);
          }},
         {"sweep_interval",
          [&](const YAML::Node& n, const std::string& k) {
-             config.presence.sweepIntervalMs = r.duration(n, k, 50, 3600000);
+             presence.sweepIntervalMs = r.duration(n, k, 50, 3600000);
          }},
     };
+}
 
-    const Keys serverKeys = {
+void checkPresence(const Reader& r, const YAML::Node& root, const PresenceConfig& presence) {
+    if (presence.sweepIntervalMs > presence.awayAfterMs) {
+        r.fail(root["presence"], "presence.sweep_interval", "must not exceed presence.away_after");
+    }
+}
+
+Keys serverKeys(const Reader& r, ServerConfig& server) {
+    return {
         {"workers",
          [&](const YAML::Node& n, const std::string& k) {
-             config.server.workers = static_cast<int>(r.integer(n, k, 1, 256));
+             server.workers = static_cast<int>(r.integer(n, k, 1, 256));
          }},
         {"queue_capacity",
          [&](const YAML::Node& n, const std::string& k) {
-             config.server.queueCapacity = static_cast<int>(r.integer(n, k, 1, 10000000));
+             server.queueCapacity = static_cast<int>(r.integer(n, k, 1, 10000000));
          }},
         {"shutdown_timeout",
          [&](const YAML::Node& n, const std::string& k) {
-             config.server.shutdownTimeoutMs = r.duration(n, k, 0, 3600000);
+             server.shutdownTimeoutMs = r.duration(n, k, 0, 3600000);
          }},
     };
+}
 
-    const Keys userKeys = {
+Keys usersKeys(const Reader& r, UsersConfig& users) {
+    return {
         {"directory",
          [&](const YAML::Node& n, const std::string& k) {
-             config.users.directory = r.oneOf(n, k, {"none", "known"}) == "known"
-                                          ? UserDirectory::Known
-                                          : UserDirectory::None;
+             users.directory = r.oneOf(n, k, {"none", "known"}) == "known" ? UserDirectory::Known
+                                                                           : UserDirectory::None;
          }},
     };
+}
 
-    const Keys logKeys = {
+Keys logKeys(const Reader& r, LogConfig& log) {
+    return {
         {"level",
          [&](const YAML::Node& n, const std::string& k) {
-             config.log.level =
+             log.level =
                  r.oneOf(n, k, {"trace", "debug", "info", "warn", "error", "critical", "off"});
          }},
         {"format",
          [&](const YAML::Node& n, const std::string& k) {
-             config.log.format = r.oneOf(n, k, {"text", "json"});
+             log.format = r.oneOf(n, k, {"text", "json"});
          }},
     };
+}
 
-    const Keys luaKeys = {
+Keys luaKeys(const Reader& r, LuaConfig& lua) {
+    return {
         {"memory_limit",
          [&](const YAML::Node& n, const std::string& k) {
-             config.lua.memoryLimitBytes = r.size(n, k, 64 * 1024, int64_t{4} << 30);
+             lua.memoryLimitBytes = r.size(n, k, 64 * 1024, int64_t{4} << 30);
          }},
         {"instruction_limit",
          [&](const YAML::Node& n, const std::string& k) {
-             config.lua.instructionLimit = r.integer(n, k, 1000, int64_t{1} << 40);
+             lua.instructionLimit = r.integer(n, k, 1000, int64_t{1} << 40);
          }},
     };
+}
 
-    const auto readAdmins = [&](const YAML::Node& n, const std::string& k) {
+Reader::KeyReader adminsReader(const Reader& r, std::vector<std::string>& admins) {
+    return [&](const YAML::Node& n, const std::string& k) {
         if (!n.IsSequence()) {
             r.fail(n, k, "expected a list of user ids");
         }
@@ -522,11 +599,61 @@ Config parse(const YAML::Node& root, const std::string& source) {
             if (!isValidUid(uid)) {
                 r.fail(item, k, "'" + uid + "' is not a valid user id");
             }
-            config.admins.push_back(uid);
+            admins.push_back(uid);
         }
     };
+}
 
-    const auto readExtensions = [&](const YAML::Node& n, const std::string& k) {
+ExtensionConfig readExtension(const Reader& r, const YAML::Node& item,
+                              const std::string& itemPath) {
+    ExtensionConfig extension;
+    const Keys extensionKeys = {
+        {"name",
+         [&](const YAML::Node& v, const std::string& p) { extension.name = r.string(v, p); }},
+        {"plugin",
+         [&](const YAML::Node& v, const std::string& p) { extension.pluginPath = r.string(v, p); }},
+        {"script",
+         [&](const YAML::Node& v, const std::string& p) { extension.scriptPath = r.string(v, p); }},
+        {"options",
+         [&](const YAML::Node& v, const std::string& p) {
+             if (!v.IsMap() && !v.IsNull()) {
+                 r.fail(v, p, "expected a mapping");
+             }
+             extension.options = v.IsNull() ? nlohmann::json::object() : yamlToJson(v);
+         }},
+        {"memory_limit",
+         [&](const YAML::Node& v, const std::string& p) {
+             extension.memoryLimitBytes = r.size(v, p, 64 * 1024, int64_t{4} << 30);
+         }},
+        {"instruction_limit",
+         [&](const YAML::Node& v, const std::string& p) {
+             extension.instructionLimit = r.integer(v, p, 1000, int64_t{1} << 40);
+         }},
+    };
+    r.mapping(item, itemPath, extensionKeys);
+    if (extension.pluginPath.empty() == extension.scriptPath.empty()) {
+        r.fail(item, itemPath, "set exactly one of plugin and script");
+    }
+    if (extension.name.empty()) {
+        r.fail(item, itemPath + ".name", "is required");
+    }
+    const bool validName =
+        extension.name.size() <= 64 &&
+        std::all_of(extension.name.begin(), extension.name.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+        });
+    if (!validName) {
+        r.fail(item, itemPath + ".name", "must be 1-64 characters from a-z 0-9 _ -");
+    }
+    if (!extension.pluginPath.empty() &&
+        (extension.memoryLimitBytes != 0 || extension.instructionLimit != 0)) {
+        r.fail(item, itemPath, "memory_limit and instruction_limit apply to scripts only");
+    }
+    return extension;
+}
+
+Reader::KeyReader extensionsReader(const Reader& r, std::vector<ExtensionConfig>& extensions) {
+    return [&](const YAML::Node& n, const std::string& k) {
         if (!n.IsSequence()) {
             r.fail(n, k, "expected a list of extensions");
         }
@@ -534,57 +661,17 @@ Config parse(const YAML::Node& root, const std::string& source) {
         for (size_t i = 0; i < n.size(); ++i) {
             const YAML::Node item = n[i];
             const std::string itemPath = k + "[" + std::to_string(i) + "]";
-            ExtensionConfig extension;
-            const Keys extensionKeys = {
-                {"name", [&](const YAML::Node& v,
-                             const std::string& p) { extension.name = r.string(v, p); }},
-                {"plugin", [&](const YAML::Node& v,
-                               const std::string& p) { extension.pluginPath = r.string(v, p); }},
-                {"script", [&](const YAML::Node& v,
-                               const std::string& p) { extension.scriptPath = r.string(v, p); }},
-                {"options",
-                 [&](const YAML::Node& v, const std::string& p) {
-                     if (!v.IsMap() && !v.IsNull()) {
-                         r.fail(v, p, "expected a mapping");
-                     }
-                     extension.options = v.IsNull() ? nlohmann::json::object() : yamlToJson(v);
-                 }},
-                {"memory_limit",
-                 [&](const YAML::Node& v, const std::string& p) {
-                     extension.memoryLimitBytes = r.size(v, p, 64 * 1024, int64_t{4} << 30);
-                 }},
-                {"instruction_limit",
-                 [&](const YAML::Node& v, const std::string& p) {
-                     extension.instructionLimit = r.integer(v, p, 1000, int64_t{1} << 40);
-                 }},
-            };
-            r.mapping(item, itemPath, extensionKeys);
-            if (extension.pluginPath.empty() == extension.scriptPath.empty()) {
-                r.fail(item, itemPath, "set exactly one of plugin and script");
-            }
-            if (extension.name.empty()) {
-                r.fail(item, itemPath + ".name", "is required");
-            }
-            const bool validName =
-                extension.name.size() <= 64 &&
-                std::all_of(extension.name.begin(), extension.name.end(), [](char c) {
-                    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-                });
-            if (!validName) {
-                r.fail(item, itemPath + ".name", "must be 1-64 characters from a-z 0-9 _ -");
-            }
-            if (!extension.pluginPath.empty() &&
-                (extension.memoryLimitBytes != 0 || extension.instructionLimit != 0)) {
-                r.fail(item, itemPath, "memory_limit and instruction_limit apply to scripts only");
-            }
+            ExtensionConfig extension = readExtension(r, item, itemPath);
             if (!names.insert(extension.name).second) {
                 r.fail(item, itemPath + ".name", "'" + extension.name + "' is already used");
             }
-            config.extensions.push_back(std::move(extension));
+            extensions.push_back(std::move(extension));
         }
     };
+}
 
-    const auto readHooks = [&](const YAML::Node& n, const std::string& k) {
+Reader::KeyReader hooksReader(const Reader& r, std::map<std::string, HookPolicyConfig>& hooks) {
+    return [&](const YAML::Node& n, const std::string& k) {
         if (n.IsNull()) {
             return;
         }
@@ -613,71 +700,38 @@ Config parse(const YAML::Node& root, const std::string& source) {
                  }},
             };
             r.mapping(entry.second, path, policyKeys);
-            config.hooks[name] = policy;
+            hooks[name] = policy;
         }
     };
+}
 
-    const Keys rootKeys = {
-        {"admins", readAdmins},
-        {"extensions", readExtensions},
-        {"hooks", readHooks},
-        {"lua", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, luaKeys); }},
-        {"broker", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, brokerKeys); }},
-        {"topics", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, topicKeys); }},
-        {"store", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, storeKeys); }},
-        {"limits", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, limitKeys); }},
-        {"typing", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, typingKeys); }},
-        {"presence",
-         [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, presenceKeys); }},
-        {"users", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, userKeys); }},
-        {"server", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, serverKeys); }},
-        {"log", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, logKeys); }},
-        {"http", [&](const YAML::Node& n, const std::string& k) { r.mapping(n, k, httpKeys); }},
-    };
-    r.mapping(root, "", rootKeys);
-
-    if (!broker.password.empty() && !broker.passwordFile.empty()) {
-        r.fail(root["broker"], "broker", "set password or password_file, not both");
-    }
-    if (!mysql.password.empty() && !mysql.passwordFile.empty()) {
-        r.fail(root["store"], "store.mysql", "set password or password_file, not both");
-    }
-    if (mysql.batchesInFlight > mysql.poolSize) {
-        r.fail(root["store"], "store.mysql.batches_in_flight",
-               "must not exceed store.mysql.pool_size (each batch holds a connection)");
-    }
-    // TLS (broker.tls, store.mysql.tls).
-    if (broker.tls.any() && !isTlsUri(broker.uri)) {
-        r.fail(root["broker"]["tls"], "broker.tls",
-               "is set, but broker.uri " + broker.uri +
-                   " is not a TLS address: use ssl://HOST:8883 (or wss://HOST:PORT)");
-    }
-    if (broker.tls.certFile.empty() != broker.tls.keyFile.empty()) {
-        r.fail(root["broker"]["tls"], "broker.tls", "set both cert_file and key_file, or neither");
-    }
-    if (mysql.tls.enabled()) {
-        const YAML::Node node = root["store"]["mysql"]["tls"];
-        if (!mysql.socket.empty()) {
-            r.fail(node, "store.mysql.tls",
-                   "TLS is for TCP (host and port); a Unix socket (store.mysql.socket) does not "
-                   "leave the machine: set one of them");
-        }
-        if (mysql.tls.files.certFile.empty() != mysql.tls.files.keyFile.empty()) {
-            r.fail(node, "store.mysql.tls", "set both cert_file and key_file, or neither");
-        }
-        if (mysql.tls.mode == MysqlTlsConfig::Mode::VerifyCa && mysql.tls.files.caFile.empty()) {
-            r.fail(node, "store.mysql.tls.mode",
-                   "verify_ca needs ca_file, the CA that signed the server's certificate");
-        }
-    }
-
-    if (limits.maxBodyBytes + limits.maxMetaBytes > limits.maxPayloadBytes) {
-        r.fail(root["limits"], "limits",
-               "max_body_bytes + max_meta_bytes must not exceed max_payload_bytes");
-    }
-    if (config.presence.sweepIntervalMs > config.presence.awayAfterMs) {
-        r.fail(root["presence"], "presence.sweep_interval", "must not exceed presence.away_after");
-    }
+// One reader per section, each filling its component's settings; then the checks that span
+// keys of a section.
+Config parse(const YAML::Node& root, const std::string& source) {
+    Config config;
+    config.sourceFile = source;
+    const Reader r(source);
+    r.mapping(root, "",
+              {
+                  {"admins", adminsReader(r, config.admins)},
+                  {"extensions", extensionsReader(r, config.extensions)},
+                  {"hooks", hooksReader(r, config.hooks)},
+                  {"lua", section(r, luaKeys(r, config.lua))},
+                  {"broker", section(r, brokerKeys(r, config.broker))},
+                  {"topics", section(r, topicKeys(r, config.topicPrefix))},
+                  {"store", section(r, storeKeys(r, config.store))},
+                  {"limits", section(r, limitsKeys(r, config.limits))},
+                  {"typing", section(r, typingKeys(r, config.typing))},
+                  {"presence", section(r, presenceKeys(r, config.presence))},
+                  {"users", section(r, usersKeys(r, config.users))},
+                  {"server", section(r, serverKeys(r, config.server))},
+                  {"log", section(r, logKeys(r, config.log))},
+                  {"http", section(r, httpKeys(r, config.http))},
+              });
+    checkBroker(r, root, config.broker);
+    checkStore(r, root, config.store);
+    checkLimits(r, root, config.limits);
+    checkPresence(r, root, config.presence);
     return config;
 }
 

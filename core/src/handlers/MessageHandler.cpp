@@ -1,6 +1,6 @@
 #include "handlers/MessageHandler.h"
 
-#include "handlers/MessageDelivery.h"
+#include "chat/Membership.h"
 #include "protocol/Args.h"
 #include "protocol/ErrorCode.h"
 #include "protocol/Views.h"
@@ -19,15 +19,6 @@ nlohmann::json duplicateReply(const store::MessageRecord& message) {
 }
 }  // namespace
 
-void requireMember(store::Access access, const std::string& conv) {
-    if (access == store::Access::NoConversation) {
-        throw ProtocolError(ErrorCode::NotFound, "no conversation " + conv);
-    }
-    if (access == store::Access::NotMember) {
-        throw ProtocolError(ErrorCode::Forbidden, "you are not a member of " + conv);
-    }
-}
-
 void MessageHandler::registerOps(Dispatcher& dispatcher) {
     dispatcher.add("msg.send", [this](const Command& c) { return send(c); });
     dispatcher.add("msg.history", [this](const Command& c) { return history(c); });
@@ -36,74 +27,25 @@ void MessageHandler::registerOps(Dispatcher& dispatcher) {
 
 nlohmann::json MessageHandler::send(const Command& command) {
     const Args args(command.args);
-    const auto& limits = context_.config.limits;
-    MessageDraft draft;
-    draft.sender = command.uid;
-    draft.conv = args.requireConversation();
-    const std::string cmid = args.requireString("cmid", kCmidCharacters);
-    draft.cmid = cmid;
+    MessageSubmission submission;
+    submission.conv = args.requireConversation();
+    submission.sender = command.uid;
+    submission.cmid = args.requireString("cmid", kCmidCharacters);
     auto body = command.args.find("body");
     if (body == command.args.end() || !body->is_string()) {
         throw ProtocolError(ErrorCode::BadRequest, "\"body\" is required (a string)");
     }
-    draft.body = body->get<std::string>();
+    submission.body = body->get<std::string>();
     if (const nlohmann::json* meta = args.optionalObject("meta")) {
-        draft.meta = *meta;
+        submission.meta = *meta;
     }
-    if (draft.body.empty() && draft.meta.is_null()) {
-        throw ProtocolError(ErrorCode::BadRequest, "a message needs a non-empty body or a meta");
+    auto posted = posting_.post(std::move(submission));
+    if (posted.duplicate) {
+        return duplicateReply(posted.message);
     }
-    if (static_cast<int64_t>(draft.body.size()) > limits.maxBodyBytes) {
-        throw ProtocolError(ErrorCode::TooLarge,
-                            "\"body\" exceeds " + std::to_string(limits.maxBodyBytes) + " bytes");
-    }
-    std::optional<std::string> metaText;
-    if (!draft.meta.is_null()) {
-        metaText = toPayload(draft.meta);
-        if (static_cast<int64_t>(metaText->size()) > limits.maxMetaBytes) {
-            throw ProtocolError(
-                ErrorCode::TooLarge,
-                "\"meta\" exceeds " + std::to_string(limits.maxMetaBytes) + " bytes");
-        }
-    }
-
-    // Extensions see only messages that would be stored: a member's, and not a resend (the store
-    // answers a resend with the original below).
-    if (context_.hooks.has(Hook::MessageBeforeStore)) {
-        auto view = context_.store.memberView(draft.conv, command.uid);
-        requireMember(view.access, draft.conv);
-        draft.kind = view.kind;
-        draft.context = std::move(view.context);
-        draft.members = std::move(view.memberIds);
-        draft.lastSeq = view.lastSeq;
-        if (!context_.store.findByCmid(command.uid, cmid)) {
-            context_.hooks.beforeMessageStore(draft);
-            metaText.reset();
-            if (!draft.meta.is_null()) {
-                metaText = toPayload(draft.meta);
-            }
-            // Whatever an extension rewrote still keeps the limits of a message.
-            if (static_cast<int64_t>(draft.body.size()) > limits.maxBodyBytes ||
-                (metaText && static_cast<int64_t>(metaText->size()) > limits.maxMetaBytes)) {
-                throw ProtocolError(ErrorCode::TooLarge, "the rewritten message is too large");
-            }
-            if (draft.body.empty() && !metaText) {
-                throw ProtocolError(ErrorCode::BadRequest, "the rewritten message is empty");
-            }
-        }
-    }
-
-    auto stored = context_.store.appendMessage(store::NewMessage{
-        draft.conv, command.uid, cmid, draft.body, metaText, context_.clock.nowMs()});
-    requireMember(stored.access, draft.conv);
-    // A resend republishes the event too: if the first attempt died between commit and publish,
-    // this is how members get it live. Clients drop events whose seq they already have.
-    deliverMessage(context_.outbox, stored);
-    if (stored.duplicate) {
-        return duplicateReply(stored.message);
-    }
-    context_.hooks.afterMessageStore(stored.message, memberIdsOf(stored));
-    return {{"conv", stored.message.conv}, {"seq", stored.message.seq}, {"ts", stored.message.ts}};
+    // Before the reply: a client that got it sees it counted.
+    metrics_.messagesStored.fetch_add(1, std::memory_order_relaxed);
+    return {{"conv", posted.message.conv}, {"seq", posted.message.seq}, {"ts", posted.message.ts}};
 }
 
 nlohmann::json MessageHandler::history(const Command& command) {

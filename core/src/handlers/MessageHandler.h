@@ -2,7 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "chat/MessagePosting.h"
 #include "handlers/HandlerContext.h"
+#include "ops/Metrics.h"
 #include "protocol/Command.h"
 
 namespace parley {
@@ -12,7 +14,9 @@ class Dispatcher;
 // msg.send, msg.history, msg.read
 class MessageHandler {
   public:
-    explicit MessageHandler(HandlerContext context) : context_(context) {}
+    // `metrics`: where stored messages are counted (parley_messages_stored_total).
+    MessageHandler(HandlerContext context, const MessagePosting& posting, ops::Metrics& metrics)
+        : context_(context), posting_(posting), metrics_(metrics) {}
 
     void registerOps(Dispatcher& dispatcher);
 
@@ -22,9 +26,8 @@ class MessageHandler {
 
   private:
     HandlerContext context_;
+    const MessagePosting& posting_;
+    ops::Metrics& metrics_;
 };
-
-// not_found / forbidden for a conversation the caller cannot use.
-void requireMember(store::Access access, const std::string& conv);
 
 }  // namespace parley

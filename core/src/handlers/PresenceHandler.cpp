@@ -26,7 +26,10 @@ PresenceHandler::PresenceHandler(HandlerContext context)
       touchIntervalMs_(std::min<int64_t>(context.config.presence.awayAfterMs / 10, 30000)) {}
 
 void PresenceHandler::registerOps(Dispatcher& dispatcher) {
-    dispatcher.add("presence", [this](const Command& c) { return presence(c); });
+    // The command sets the user's presence itself: noted as activity too, it would be set twice.
+    dispatcher.add(
+        "presence", [this](const Command& c) { return presence(c); },
+        OpTraits{.isActivity = false});
 }
 
 void PresenceHandler::announce(const store::PresenceChange& change) {

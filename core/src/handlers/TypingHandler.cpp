@@ -1,6 +1,6 @@
 #include "handlers/TypingHandler.h"
 
-#include "handlers/MessageHandler.h"
+#include "chat/Membership.h"
 #include "protocol/Args.h"
 #include "protocol/ErrorCode.h"
 #include "server/Dispatcher.h"

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <random>
 
-#include "handlers/MessageDelivery.h"
 #include "protocol/Decoder.h"
 #include "protocol/Views.h"
 #include "util/Utf8.h"
@@ -37,13 +36,15 @@ void requireUid(const std::string& uid) {
 }  // namespace
 
 ExtensionServices::ExtensionServices(const Config& config, store::Store& store, Outbox& outbox,
-                                     HookBus& hooks, TimerService& timers, const Clock& clock)
+                                     HookBus& hooks, TimerService& timers, const Clock& clock,
+                                     const MessagePosting& posting)
     : config_(config),
       store_(store),
       outbox_(outbox),
       hooks_(hooks),
       timers_(timers),
-      clock_(clock) {}
+      clock_(clock),
+      posting_(posting) {}
 
 void ExtensionServices::checkEvent(const nlohmann::json& event) const {
     if (!event.is_object() || !event.contains("ev") || !event["ev"].is_string() ||
@@ -82,46 +83,22 @@ store::MessageRecord ExtensionServices::postMessage(const std::string& extension
         throw ProtocolError(ErrorCode::Forbidden,
                             "messages posted from hooks of posted messages nest too deep");
     }
-    if (!isValidUtf8(body)) {
-        throw ProtocolError(ErrorCode::BadRequest, "body is not valid UTF-8");
-    }
-    if (static_cast<int64_t>(body.size()) > config_.limits.maxBodyBytes) {
-        throw ProtocolError(ErrorCode::TooLarge, "body exceeds limits.max_body_bytes");
-    }
-    if (!meta.is_null() && !meta.is_object()) {
-        throw ProtocolError(ErrorCode::BadRequest, "meta must be a JSON object or null");
-    }
-    std::optional<std::string> metaText;
-    if (meta.is_object()) {
-        metaText = toPayload(meta);
-        if (static_cast<int64_t>(metaText->size()) > config_.limits.maxMetaBytes) {
-            throw ProtocolError(ErrorCode::TooLarge, "meta exceeds limits.max_meta_bytes");
-        }
-    }
-    if (body.empty() && !metaText) {
-        throw ProtocolError(ErrorCode::BadRequest, "a message needs a body or a meta");
-    }
     // The extension's name keeps its cmids apart from every other extension's.
-    const std::string storedCmid = extension + ":" + (cmid ? *cmid : randomSuffix());
+    std::string storedCmid = extension + ":" + (cmid ? *cmid : randomSuffix());
     if (storedCmid.size() > 64 || (cmid && (cmid->empty() || hasControlCharacter(*cmid)))) {
         throw ProtocolError(ErrorCode::BadRequest,
                             "cmid must be 1 or more characters and at most 64 with the "
                             "extension's name and ':'");
     }
-    auto stored = store_.appendMessage(store::NewMessage{conv, store::kSystemSender, storedCmid,
-                                                         body, metaText, clock_.nowMs(), true});
-    if (stored.access == store::Access::NoConversation) {
-        throw ProtocolError(ErrorCode::NotFound, "no conversation " + conv);
-    }
-    deliverMessage(outbox_, stored);
-    if (!stored.duplicate) {
-        ++postingDepth;
-        struct Unwind {
-            ~Unwind() { --postingDepth; }
-        } unwind;
-        hooks_.afterMessageStore(stored.message, memberIdsOf(stored));
-    }
-    return stored.message;
+    // Only message.after_store handlers can post from inside this call: the depth counts them.
+    ++postingDepth;
+    struct Unwind {
+        ~Unwind() { --postingDepth; }
+    } unwind;
+    return posting_
+        .post(
+            MessageSubmission{conv, store::kSystemSender, std::move(storedCmid), body, meta, true})
+        .message;
 }
 
 std::optional<nlohmann::json> ExtensionServices::conversation(const std::string& conv) {

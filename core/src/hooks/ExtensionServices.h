@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "chat/MessagePosting.h"
 #include "config/Config.h"
 #include "hooks/HookBus.h"
 #include "hooks/TimerService.h"
@@ -26,7 +27,7 @@ enum class LogLevel { Debug, Info, Warning, Error };
 class ExtensionServices {
   public:
     ExtensionServices(const Config& config, store::Store& store, Outbox& outbox, HookBus& hooks,
-                      TimerService& timers, const Clock& clock);
+                      TimerService& timers, const Clock& clock, const MessagePosting& posting);
 
     // An event ({"ev": "...", ...}) on the user's ".../n" topic.
     void publishToUser(const std::string& extension, const std::string& uid,
@@ -34,8 +35,10 @@ class ExtensionServices {
     // An event on ".../c/{conv}" of every member.
     void publishToConversation(const std::string& extension, const std::string& conv,
                                const nlohmann::json& event);
-    // A message from "system", stored and delivered like a member's (message.after_store runs
-    // too). cmid (1-64 characters with the extension's name) makes it idempotent; none = fresh.
+    // A message from "system", posted through the one message path (MessagePosting: the same
+    // limits, store and delivery as a member's, message.after_store too; message.before_store is
+    // for members' messages). cmid (1-64 characters with the extension's name) makes it
+    // idempotent; none = fresh.
     store::MessageRecord postMessage(const std::string& extension, const std::string& conv,
                                      const std::optional<std::string>& cmid,
                                      const std::string& body, const nlohmann::json& meta);
@@ -101,6 +104,7 @@ class ExtensionServices {
     HookBus& hooks_;
     TimerService& timers_;
     const Clock& clock_;
+    const MessagePosting& posting_;
 };
 
 }  // namespace parley

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <unordered_set>
 
+#include "chat/MessageLimits.h"
 #include "hooks/Extension.h"
 #include "hooks/ExtensionCallScope.h"
 #include "lua/LuaApi.h"
@@ -365,21 +366,11 @@ Verdict keepRecipients(DeliveryDraft& delivery, const std::vector<std::string>& 
     return Verdict::proceed();
 }
 
-// A rewrite of message.before_store must be a message the handler would have accepted.
+// A rewrite of message.before_store must be a message parleyd would have accepted.
 std::optional<std::string> rewriteProblem(const Config& config, const std::string& body,
                                           const nlohmann::json& meta) {
-    if (!isValidUtf8(body)) {
-        return "event.body is not valid UTF-8";
-    }
-    if (static_cast<int64_t>(body.size()) > config.limits.maxBodyBytes) {
-        return "event.body exceeds limits.max_body_bytes";
-    }
-    if (meta.is_object() &&
-        static_cast<int64_t>(toPayload(meta).size()) > config.limits.maxMetaBytes) {
-        return "event.meta exceeds limits.max_meta_bytes";
-    }
-    if (body.empty() && meta.is_null()) {
-        return "a message needs a body or a meta";
+    if (auto problem = messageProblem(config.limits, body, meta)) {
+        return "the rewritten message: " + problem->message;
     }
     return std::nullopt;
 }

@@ -53,7 +53,7 @@ class Metrics {
 
     Histogram queueWait;  // from arrival to a worker taking the command
     std::atomic<uint64_t> messagesStored{0};
-    // Group commit (Store::observeAppendBatches): transactions that stored batches of messages,
+    // Group commit (StoreObserver::appendBatch): transactions that stored batches of messages,
     // the messages in them, and each one's time.
     std::atomic<uint64_t> appendBatches{0};
     std::atomic<uint64_t> appendBatchMessages{0};

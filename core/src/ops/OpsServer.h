@@ -35,7 +35,8 @@ struct OpsSources {
 // so a scrape or a probe never waits on the database.
 class OpsServer {
   public:
-    // `store`: the store itself (not the TimedStore), so probes do not count as commands' work.
+    // `store`: its probes (ping, presenceCounts) are not reported to the store's observer, so
+    // they do not count as commands' work.
     OpsServer(const HttpConfig& config, Metrics& metrics, store::Store& store, OpsSources sources);
     ~OpsServer();
     OpsServer(const OpsServer&) = delete;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "chat/MessageLimits.h"
 #include "plugins/PluginInstance.h"
 #include "plugins/PluginStatus.h"
 #include "protocol/ErrorCode.h"
@@ -81,6 +82,13 @@ parley_status PluginCall::rejectWith(const char* code, const char* message,
     return status;
 }
 
+parley_status PluginCall::rewriteStatus(std::string_view body, const nlohmann::json& meta) const {
+    if (auto problem = messageProblem(plugin_.config().limits, body, meta)) {
+        return problem->code == ErrorCode::TooLarge ? PARLEY_ERR_TOO_LARGE : PARLEY_ERR_INVALID;
+    }
+    return PARLEY_OK;
+}
+
 parley_status PluginCall::setBody(const char* body, size_t bodyLen) {
     if (hook_ != Hook::MessageBeforeStore || draft_ == nullptr) {
         return PARLEY_ERR_FORBIDDEN;
@@ -89,16 +97,9 @@ parley_status PluginCall::setBody(const char* body, size_t bodyLen) {
         return PARLEY_ERR_INVALID;
     }
     std::string text(body, bodyLen);
-    if (!isValidUtf8(text)) {
-        return PARLEY_ERR_INVALID;
-    }
-    // The draft is stored as it leaves the chain; msg.send checked the client's limits, so the
-    // host checks the plugin's rewrite against the same ones.
-    if (static_cast<int64_t>(text.size()) > plugin_.config().limits.maxBodyBytes) {
-        return PARLEY_ERR_TOO_LARGE;
-    }
-    if (text.empty() && metaNow().is_null()) {
-        return PARLEY_ERR_INVALID;  // a message needs a body or a meta
+    // The draft is stored as it leaves the chain: the rewrite keeps the limits of a message.
+    if (auto status = rewriteStatus(text, metaNow()); status != PARLEY_OK) {
+        return status;
     }
     body_ = std::move(text);
     return PARLEY_OK;
@@ -108,19 +109,13 @@ parley_status PluginCall::setMeta(const char* metaJson) {
     if (hook_ != Hook::MessageBeforeStore || draft_ == nullptr) {
         return PARLEY_ERR_FORBIDDEN;
     }
-    if (metaJson == nullptr) {
-        if (bodyNow().empty()) {
-            return PARLEY_ERR_INVALID;
-        }
-        meta_ = nlohmann::json();
-        return PARLEY_OK;
-    }
-    auto meta = nlohmann::json::parse(metaJson, nullptr, false);
-    if (!meta.is_object()) {
+    auto meta =
+        metaJson == nullptr ? nlohmann::json() : nlohmann::json::parse(metaJson, nullptr, false);
+    if (metaJson != nullptr && !meta.is_object()) {
         return PARLEY_ERR_INVALID;
     }
-    if (static_cast<int64_t>(toPayload(meta).size()) > plugin_.config().limits.maxMetaBytes) {
-        return PARLEY_ERR_TOO_LARGE;
+    if (auto status = rewriteStatus(bodyNow(), meta); status != PARLEY_OK) {
+        return status;
     }
     meta_ = std::move(meta);
     return PARLEY_OK;

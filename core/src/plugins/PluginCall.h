@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "hooks/Hook.h"
@@ -54,6 +55,8 @@ class PluginCall {
     // The body and meta the message would have if the call ended now.
     const std::string& bodyNow() const { return body_ ? *body_ : draft_->body; }
     const nlohmann::json& metaNow() const { return meta_ ? *meta_ : draft_->meta; }
+    // OK if (body, meta) is a message parleyd stores; else TOO_LARGE or INVALID.
+    parley_status rewriteStatus(std::string_view body, const nlohmann::json& meta) const;
 
     const PluginInstance& plugin_;
     const std::optional<Hook> hook_;

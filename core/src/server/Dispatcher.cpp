@@ -10,8 +10,8 @@
 
 namespace parley {
 
-void Dispatcher::add(const std::string& op, Handler handler) {
-    if (!handlers_.emplace(op, Entry{std::move(handler), &metrics_.op(op)}).second) {
+void Dispatcher::add(const std::string& op, Handler handler, OpTraits traits) {
+    if (!handlers_.emplace(op, Entry{std::move(handler), &metrics_.op(op), traits}).second) {
         throw std::invalid_argument("op '" + op + "' is already registered");
     }
 }
@@ -22,6 +22,14 @@ std::set<std::string> Dispatcher::ops() const {
         names.insert(op);
     }
     return names;
+}
+
+bool Dispatcher::isActivity(const Command& command) const {
+    if (!command.activity) {
+        return false;
+    }
+    auto found = handlers_.find(command.op);
+    return found == handlers_.end() || found->second.traits.isActivity;
 }
 
 ops::OpMetrics& Dispatcher::opMetrics(const std::string& op) const {
@@ -88,9 +96,6 @@ void Dispatcher::dispatch(const Command& command) const {
                       command.op, command.requestId.dump());
         refuse(ErrorCode::Internal, "internal error", nlohmann::json::object());
         return;
-    }
-    if (command.op == "msg.send" && body.is_object() && !body.contains("dup")) {
-        metrics_.messagesStored.fetch_add(1, std::memory_order_relaxed);
     }
     observe(std::nullopt);  // before the reply: a client that got it sees it counted
     outbox_.replyOk(command, body.is_object() ? std::move(body) : nlohmann::json::object());

@@ -14,6 +14,14 @@
 
 namespace parley {
 
+// What a handler declares about its op when it adds it to the Dispatcher; the dispatcher and
+// the server act on it without knowing op names.
+struct OpTraits {
+    // A command of this op shows its user is there (online again, last_seen moved), unless the
+    // command says "activity": false. Off for the op that sets presence itself.
+    bool isActivity = true;
+};
+
 // Routes a command to the handler of its op (parleyd's own, else an extension's) and sends
 // exactly one reply, counted in parley_commands_total and timed. The one place where handler
 // exceptions are caught: ProtocolError becomes its code, StoreUnavailable "unavailable", anything
@@ -32,11 +40,15 @@ class Dispatcher {
           unknownOp_(metrics.op(ops::Metrics::kUnknownOp)) {}
 
     // Throws std::invalid_argument if the op is taken.
-    void add(const std::string& op, Handler handler);
+    void add(const std::string& op, Handler handler, OpTraits traits = {});
     bool has(const std::string& op) const { return handlers_.count(op) > 0; }
     std::set<std::string> ops() const;
 
     void dispatch(const Command& command) const;
+
+    // Whether `command` counts as its user's activity: its op's traits (extensions' ops and
+    // unknown ones count) and the command's own "activity" flag.
+    bool isActivity(const Command& command) const;
 
     // The counters of `op`: parleyd's own ops and unknown ones without a lock, extensions' ops
     // through Metrics::op.
@@ -51,6 +63,7 @@ class Dispatcher {
     struct Entry {
         Handler handler;
         ops::OpMetrics* metrics;
+        OpTraits traits;
     };
     std::unordered_map<std::string, Entry> handlers_;
 };

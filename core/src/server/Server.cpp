@@ -49,13 +49,14 @@ Server::Server(const Config& config, store::Store& store, Transport& transport, 
       topics_(config.topicPrefix),
       decoder_(topics_, static_cast<size_t>(config.limits.maxPayloadBytes)),
       outbox_(transport, topics_),
-      services_(config, store, outbox_, hooks_, timers_, clock),
+      posting_(config.limits, store, outbox_, hooks_, clock),
+      services_(config, store, outbox_, hooks_, timers_, clock, posting_),
       extensions_(config, services_),
       dispatcher_(
           outbox_, hooks_, [this](const std::string& uid) { return services_.isAdmin(uid); },
           metrics_),
       conversations_(contextOf(config, store, outbox_, hooks_, clock)),
-      messages_(contextOf(config, store, outbox_, hooks_, clock)),
+      messages_(contextOf(config, store, outbox_, hooks_, clock), posting_, metrics_),
       typing_(contextOf(config, store, outbox_, hooks_, clock)),
       presence_(contextOf(config, store, outbox_, hooks_, clock)),
       profiles_(contextOf(config, store, outbox_, hooks_, clock)),
@@ -177,7 +178,7 @@ void Server::refuseAtIngress(const Command& command, const IngressLimiter::Verdi
 
 void Server::process(const Command& command) {
     const log::LogFields::Scope logFields(commandLogFields(command));
-    if (command.op != "presence" && command.activity) {
+    if (dispatcher_.isActivity(command)) {
         presence_.noteActivity(command.uid);
     }
     dispatcher_.dispatch(command);

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <thread>
 
+#include "chat/MessagePosting.h"
 #include "config/Config.h"
 #include "handlers/AdminHandler.h"
 #include "handlers/ConversationHandler.h"
@@ -79,6 +80,7 @@ class Server {
     Outbox outbox_;
     HookBus hooks_;
     TimerService timers_;
+    MessagePosting posting_;
     ExtensionServices services_;
     ExtensionManager extensions_;
     Dispatcher dispatcher_;

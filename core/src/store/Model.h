@@ -130,6 +130,13 @@ struct MemberView {
     std::optional<ContextRef> context;
 };
 
+// What a message must know before it is stored: the conversation as its sender sees it, and the
+// copy stored earlier with the same (sender, cmid), if any.
+struct MessageContext {
+    MemberView view;
+    std::optional<MessageRecord> earlier;
+};
+
 enum class PresenceState { Online, Away, Offline };
 
 struct PresenceRecord {

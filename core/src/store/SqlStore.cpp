@@ -7,6 +7,8 @@
 #include <map>
 #include <set>
 #include <thread>
+#include <type_traits>
+#include <variant>
 
 namespace parley::store {
 
@@ -194,6 +196,23 @@ Access accessOf(const ViewRows& view) {
     return view.readSeq ? Access::Member : Access::NotMember;
 }
 
+MemberView memberViewOf(ViewRows view) {
+    return MemberView{accessOf(view),           view.memberIds(), view.lastSeq,
+                      view.readSeq.value_or(0), view.kind,        std::move(view.context)};
+}
+
+std::optional<MessageRecord> loadByCmid(SqlConnection& db, const std::string& sender,
+                                        const std::string& cmid) {
+    auto rows = db.query(
+        std::string("SELECT ") + kMessageColumns + " FROM messages WHERE sender = ? AND cmid = ?",
+        {sender, cmid});
+    std::optional<MessageRecord> found;
+    if (!rows.empty()) {
+        found = readMessage(rows[0]);
+    }
+    return found;
+}
+
 }  // namespace
 
 std::string directConversationKey(const std::string& first, const std::string& second,
@@ -217,14 +236,40 @@ SqlStore::SqlStore(const SqlDialect& dialect, ConnectionPool::Factory factory, s
                        std::chrono::steady_clock::time_point since) {
                     const auto started = std::chrono::steady_clock::now();
                     auto results = appendBatch(batch, since);
-                    if (batchObserver_) {
-                        batchObserver_(batch.size(), std::chrono::steady_clock::now() - started);
+                    if (StoreObserver* observer = observer_.load(std::memory_order_acquire)) {
+                        observer->appendBatch(batch.size(),
+                                              std::chrono::steady_clock::now() - started);
                     }
                     return results;
                 }) {}
 
-void SqlStore::observeAppendBatches(AppendBatchObserver observer) {
-    batchObserver_ = std::move(observer);
+void SqlStore::setObserver(StoreObserver* observer) {
+    observer_.store(observer, std::memory_order_release);
+}
+
+template <typename Call>
+auto SqlStore::observed(const char* method, Call&& call) {
+    StoreObserver* observer = observer_.load(std::memory_order_acquire);
+    if (observer == nullptr) {
+        return call();
+    }
+    struct Report {
+        StoreObserver& observer;
+        const char* method;
+        std::chrono::steady_clock::time_point started;
+        bool failed = true;  // until the call returned
+        ~Report() {
+            observer.storeCall(method, std::chrono::steady_clock::now() - started, failed);
+        }
+    } report{*observer, method, std::chrono::steady_clock::now()};
+    if constexpr (std::is_void_v<decltype(call())>) {
+        call();
+        report.failed = false;
+    } else {
+        auto result = call();
+        report.failed = false;
+        return result;
+    }
 }
 
 template <typename Work>
@@ -237,6 +282,12 @@ auto SqlStore::attempt(Mode mode, Work&& work) {
             lease->beginRead();
         }
         auto result = work(*lease);
+        if constexpr (std::is_same_v<decltype(result), BatchAttempt>) {
+            if (std::holds_alternative<ResendFound>(result)) {
+                lease->rollback();  // it wrote nothing worth keeping
+                return result;
+            }
+        }
         lease->commit();
         return result;
     } catch (const SqlError& error) {
@@ -253,7 +304,8 @@ auto SqlStore::attempt(Mode mode, Work&& work) {
 
 template <typename Work>
 auto SqlStore::transaction(const char* what, Mode mode, Work&& work) {
-    return transaction(what, mode, std::chrono::steady_clock::now(), std::forward<Work>(work));
+    return observed(
+        what, [&] { return transaction(what, mode, std::chrono::steady_clock::now(), work); });
 }
 
 template <typename Work>
@@ -555,21 +607,15 @@ std::vector<std::string> SqlStore::conversationsAbout(const std::string& type,
 }
 
 MemberView SqlStore::memberView(const std::string& conv, const std::string& uid) {
-    return transaction("memberView", Mode::Read, [&](SqlConnection& db) {
-        auto view = loadView(db, conv, uid);
-        return MemberView{accessOf(view),           view.memberIds(), view.lastSeq,
-                          view.readSeq.value_or(0), view.kind,        std::move(view.context)};
-    });
+    return transaction("memberView", Mode::Read,
+                       [&](SqlConnection& db) { return memberViewOf(loadView(db, conv, uid)); });
 }
 
 AppendResult SqlStore::appendMessage(const NewMessage& message) {
-    return appender_.append(message);
+    return observed("appendMessage", [&] { return appender_.append(message); });
 }
 
 namespace {
-// A message of the batch is stored already (a resend): the batch runs again, looking for it.
-struct ResendInBatch {};
-
 // `row`, found by the message's (sender, cmid), is what an attempt of this batch inserted: the
 // same conversation, text and time, and a seq one of those attempts gave it.
 bool insertedByUs(const MessageRecord& row, const NewMessage& message,
@@ -578,28 +624,227 @@ bool insertedByUs(const MessageRecord& row, const NewMessage& message,
            row.metaJson == message.metaJson && row.ts == message.ts &&
            std::find(triedSeqs.begin(), triedSeqs.end(), row.seq) != triedSeqs.end();
 }
+
+using Batch = std::vector<const NewMessage*>;
+// Earlier copies of a batch's messages by (sender, cmid).
+using EarlierCopies = std::map<std::pair<std::string, std::string>, MessageRecord>;
+
+// What one attempt at a batch writes, decided before it writes anything.
+struct BatchPlan {
+    std::vector<size_t> fresh;                // messages this attempt inserts
+    std::vector<size_t> storedEarlier;        // messages an earlier attempt of this batch inserted
+    std::map<std::string, int64_t> lastSeq;   // conv -> the last seq given out
+    std::map<std::string, int64_t> activity;  // conv -> ts of its last new message
+    std::map<std::pair<std::string, std::string>, int64_t> readUpTo;  // (conv, sender) -> seq
+
+    bool writesNothing() const { return fresh.empty() && storedEarlier.empty(); }
+    // Messages stored now, by this attempt or an earlier one: they carry their recipients' counts.
+    std::vector<size_t> storedNow() const {
+        std::vector<size_t> indices = fresh;
+        indices.insert(indices.end(), storedEarlier.begin(), storedEarlier.end());
+        return indices;
+    }
+};
+
+// Sets each message's access; returns the messages that may be stored (members' and
+// extensions').
+std::vector<size_t> decideAccess(const Batch& batch, const std::map<std::string, ViewRows>& views,
+                                 std::vector<AppendResult>& results) {
+    std::vector<size_t> candidates;
+    for (size_t i = 0; i < batch.size(); ++i) {
+        const NewMessage& message = *batch[i];
+        const auto view = views.find(message.conv);
+        if (view == views.end()) {
+            results[i].access = Access::NoConversation;
+        } else if (message.system || view->second.hasMember(message.sender)) {
+            results[i].access = Access::Member;
+            candidates.push_back(i);
+        } else {
+            results[i].access = Access::NotMember;
+        }
+    }
+    return candidates;
+}
+
+// The copies already stored of the candidates' (sender, cmid)s, in one query.
+EarlierCopies findEarlierCopies(SqlConnection& db, const Batch& batch,
+                                const std::vector<size_t>& candidates) {
+    std::string sql = std::string("SELECT ") + kMessageColumns + " FROM messages WHERE ";
+    SqlParams params;
+    const size_t padded = paddedSize(candidates.size());
+    for (size_t k = 0; k < padded; ++k) {
+        const NewMessage& message = *batch[candidates[std::min(k, candidates.size() - 1)]];
+        sql += k == 0 ? "(sender = ? AND cmid = ?)" : " OR (sender = ? AND cmid = ?)";
+        params.emplace_back(message.sender);
+        params.emplace_back(message.cmid);
+    }
+    EarlierCopies earlier;
+    for (const auto& row : db.query(sql, params)) {
+        auto record = readMessage(row);
+        earlier.emplace(std::make_pair(record.sender, record.cmid), std::move(record));
+    }
+    return earlier;
+}
+
+// Answers each candidate with its earlier copy, or gives it the next seq of its conversation
+// (the sender's own message counts as read; later messages of the batch see that too).
+BatchPlan planBatch(SqlConnection& db, const Batch& batch, const std::vector<size_t>& candidates,
+                    const EarlierCopies& earlier, std::map<std::string, ViewRows>& views,
+                    std::vector<std::vector<int64_t>>& triedSeqs,
+                    std::vector<AppendResult>& results) {
+    BatchPlan plan;
+    for (size_t i : candidates) {
+        const NewMessage& message = *batch[i];
+        AppendResult& result = results[i];
+        auto found = earlier.find({message.sender, message.cmid});
+        if (found != earlier.end()) {
+            if (insertedByUs(found->second, message, triedSeqs[i])) {
+                plan.storedEarlier.push_back(i);
+            } else {
+                result.duplicate = true;
+            }
+            result.message = found->second;
+            auto view = views.find(result.message.conv);
+            result.members = view != views.end()
+                                 ? view->second.members
+                                 : loadView(db, result.message.conv, message.sender).members;
+            continue;
+        }
+        auto seq = plan.lastSeq.try_emplace(message.conv, views[message.conv].lastSeq).first;
+        const int64_t assigned = ++seq->second;
+        plan.activity[message.conv] = message.ts;
+        if (!message.system) {
+            plan.readUpTo[{message.conv, message.sender}] = assigned;
+        }
+        result.message = MessageRecord{message.conv, assigned,         message.sender, message.cmid,
+                                       message.body, message.metaJson, message.ts,     false};
+        auto& members = views[message.conv].members;
+        for (auto& member : members) {
+            if (member.uid == message.sender && !message.system) {
+                member.readSeq = assigned;
+            }
+        }
+        result.members = members;
+        triedSeqs[i].push_back(assigned);
+        plan.fresh.push_back(i);
+    }
+    return plan;
+}
+
+// One multi-row INSERT that skips rows whose (sender, cmid) is stored; `insertInto` is the
+// dialect's "INSERT IGNORE INTO" spelling of "messages (...) VALUES ". False if it skipped one.
+bool insertMessages(SqlConnection& db, std::string insertInto, const BatchPlan& plan,
+                    const std::vector<AppendResult>& results) {
+    SqlParams params;
+    for (size_t k = 0; k < plan.fresh.size(); ++k) {
+        const MessageRecord& message = results[plan.fresh[k]].message;
+        insertInto += k == 0 ? "(?, ?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?, ?)";
+        params.insert(params.end(), {message.conv, message.seq, message.sender, message.cmid,
+                                     message.body, sqlOptional(message.metaJson), message.ts});
+    }
+    return db.execute(insertInto, params) == static_cast<int64_t>(plan.fresh.size());
+}
+
+// One UPDATE of the conversations' last seq and last activity.
+void advanceConversations(SqlConnection& db, const BatchPlan& plan) {
+    std::string seqCases;
+    std::string activityCases;
+    std::string ids;
+    SqlParams seqParams;
+    SqlParams activityParams;
+    SqlParams idParams;
+    const size_t padded = paddedSize(plan.lastSeq.size());
+    auto entry = plan.lastSeq.begin();
+    for (size_t k = 0; k < padded; ++k) {
+        seqCases += " WHEN ? THEN ?";
+        activityCases += " WHEN ? THEN ?";
+        ids += k == 0 ? "?" : ", ?";
+        seqParams.emplace_back(entry->first);
+        seqParams.emplace_back(entry->second);
+        activityParams.emplace_back(entry->first);
+        activityParams.emplace_back(plan.activity.at(entry->first));
+        idParams.emplace_back(entry->first);
+        if (std::next(entry) != plan.lastSeq.end()) {
+            ++entry;
+        }
+    }
+    SqlParams params = std::move(seqParams);
+    params.insert(params.end(), activityParams.begin(), activityParams.end());
+    params.insert(params.end(), idParams.begin(), idParams.end());
+    db.execute("UPDATE conversations SET last_seq = CASE id" + seqCases +
+                   " END, last_activity = CASE id" + activityCases + " END WHERE id IN (" + ids +
+                   ")",
+               params);
+}
+
+// One UPDATE of the senders' read watermarks (never back).
+void advanceSenderWatermarks(SqlConnection& db, const BatchPlan& plan) {
+    std::string cases;
+    std::string where;
+    SqlParams caseParams;
+    SqlParams whereParams;
+    const size_t padded = paddedSize(plan.readUpTo.size());
+    auto entry = plan.readUpTo.begin();
+    for (size_t k = 0; k < padded; ++k) {
+        const auto& [key, seq] = *entry;
+        cases += " WHEN conv = ? AND uid = ? AND read_seq < ? THEN ?";
+        where += k == 0 ? "(conv = ? AND uid = ?)" : " OR (conv = ? AND uid = ?)";
+        caseParams.insert(caseParams.end(), {key.first, key.second, seq, seq});
+        whereParams.insert(whereParams.end(), {key.first, key.second});
+        if (std::next(entry) != plan.readUpTo.end()) {
+            ++entry;
+        }
+    }
+    caseParams.insert(caseParams.end(), whereParams.begin(), whereParams.end());
+    db.execute("UPDATE members SET read_seq = CASE" + cases + " ELSE read_seq END WHERE " + where,
+               caseParams);
+}
+
+// One read of the recipients' unread totals, which the messages stored now carry.
+void attachUnreadTotals(SqlConnection& db, const BatchPlan& plan,
+                        std::vector<AppendResult>& results) {
+    const std::vector<size_t> storedNow = plan.storedNow();
+    std::set<std::string> recipients;
+    for (size_t i : storedNow) {
+        for (const auto& member : results[i].members) {
+            if (member.uid != results[i].message.sender) {
+                recipients.insert(member.uid);
+            }
+        }
+    }
+    const auto totals = sumUnread(db, {recipients.begin(), recipients.end()});
+    for (size_t i : storedNow) {
+        for (const auto& member : results[i].members) {
+            if (member.uid != results[i].message.sender) {
+                const auto total = totals.find(member.uid);
+                results[i].unreadTotals.push_back(
+                    UnreadTotal{member.uid, total != totals.end() ? total->second : 0});
+            }
+        }
+    }
+}
 }  // namespace
 
 // Per batch, whatever its size: one locking read of the conversations and their members, one
 // multi-row INSERT, one UPDATE of the conversations, one UPDATE of the senders' watermarks, one
 // read of the recipients' unread totals, one commit. Resends are rare (a client that lost its
 // connection before the reply), so earlier copies are looked up only when the INSERT skipped a
-// row: the batch is rolled back and runs again with one more read.
+// row: that attempt is rolled back and the batch runs again with one more read.
 std::vector<AppendResult> SqlStore::appendBatch(const std::vector<const NewMessage*>& batch,
                                                 std::chrono::steady_clock::time_point since) {
     TriedSeqs triedSeqs(batch.size());
-    try {
-        return appendBatchOnce(batch, false, since, triedSeqs);
-    } catch (const ResendInBatch&) {
-        return appendBatchOnce(batch, true, since, triedSeqs);
+    auto first = appendBatchOnce(batch, false, since, triedSeqs);
+    if (auto* results = std::get_if<std::vector<AppendResult>>(&first)) {
+        return std::move(*results);
     }
+    return std::get<std::vector<AppendResult>>(appendBatchOnce(batch, true, since, triedSeqs));
 }
 
-std::vector<AppendResult> SqlStore::appendBatchOnce(const std::vector<const NewMessage*>& batch,
-                                                    bool lookForResends,
-                                                    std::chrono::steady_clock::time_point since,
-                                                    TriedSeqs& triedSeqs) {
-    return transaction("appendMessage", Mode::Write, since, [&](SqlConnection& db) {
+SqlStore::BatchAttempt SqlStore::appendBatchOnce(const std::vector<const NewMessage*>& batch,
+                                                 bool lookForResends,
+                                                 std::chrono::steady_clock::time_point since,
+                                                 TriedSeqs& triedSeqs) {
+    return transaction("appendMessage", Mode::Write, since, [&](SqlConnection& db) -> BatchAttempt {
         std::vector<AppendResult> results(batch.size());
         std::vector<std::string> convs;
         for (const NewMessage* message : batch) {
@@ -609,195 +854,47 @@ std::vector<AppendResult> SqlStore::appendBatchOnce(const std::vector<const NewM
         // batches, other parleyd instances), so seq is gapless per conversation. Locks are taken
         // in id order, so two batches cannot deadlock on each other.
         auto views = loadViews(db, convs, dialect_.lockRows);
-
-        std::vector<size_t> candidates;  // members' messages: stored, or found stored earlier
-        for (size_t i = 0; i < batch.size(); ++i) {
-            const NewMessage& message = *batch[i];
-            const auto view = views.find(message.conv);
-            if (view == views.end()) {
-                results[i].access = Access::NoConversation;
-            } else if (message.system || view->second.hasMember(message.sender)) {
-                results[i].access = Access::Member;
-                candidates.push_back(i);
-            } else {
-                results[i].access = Access::NotMember;
-            }
-        }
+        const auto candidates = decideAccess(batch, views, results);
         if (candidates.empty()) {
             return results;
         }
-
-        std::map<std::pair<std::string, std::string>, MessageRecord> earlier;
-        if (lookForResends) {
-            std::string sql = std::string("SELECT ") + kMessageColumns + " FROM messages WHERE ";
-            SqlParams params;
-            const size_t padded = paddedSize(candidates.size());
-            for (size_t k = 0; k < padded; ++k) {
-                const NewMessage& message = *batch[candidates[std::min(k, candidates.size() - 1)]];
-                sql += k == 0 ? "(sender = ? AND cmid = ?)" : " OR (sender = ? AND cmid = ?)";
-                params.emplace_back(message.sender);
-                params.emplace_back(message.cmid);
-            }
-            for (const auto& row : db.query(sql, params)) {
-                auto record = readMessage(row);
-                earlier.emplace(std::make_pair(record.sender, record.cmid), std::move(record));
-            }
-        }
-
-        std::vector<size_t> fresh;                // stored by this attempt
-        std::vector<size_t> storedEarlier;        // stored by an earlier attempt of this batch
-        std::map<std::string, int64_t> nextSeq;   // conv -> last seq given out
-        std::map<std::string, int64_t> activity;  // conv -> ts of its last new message
-        std::map<std::pair<std::string, std::string>, int64_t> readUpTo;  // (conv, sender)
-        for (size_t i : candidates) {
-            const NewMessage& message = *batch[i];
-            AppendResult& result = results[i];
-            auto found = earlier.find({message.sender, message.cmid});
-            if (found != earlier.end()) {
-                if (insertedByUs(found->second, message, triedSeqs[i])) {
-                    storedEarlier.push_back(i);
-                } else {
-                    result.duplicate = true;
-                }
-                result.message = found->second;
-                auto view = views.find(result.message.conv);
-                result.members = view != views.end()
-                                     ? view->second.members
-                                     : loadView(db, result.message.conv, message.sender).members;
-                continue;
-            }
-            auto seq = nextSeq.try_emplace(message.conv, views[message.conv].lastSeq).first;
-            const int64_t assigned = ++seq->second;
-            activity[message.conv] = message.ts;
-            if (!message.system) {
-                readUpTo[{message.conv, message.sender}] = assigned;
-            }
-            result.message =
-                MessageRecord{message.conv, assigned,         message.sender, message.cmid,
-                              message.body, message.metaJson, message.ts,     false};
-            // Your own message counts as read; later messages of the batch see that too.
-            auto& members = views[message.conv].members;
-            for (auto& member : members) {
-                if (member.uid == message.sender && !message.system) {
-                    member.readSeq = assigned;
-                }
-            }
-            result.members = members;
-            triedSeqs[i].push_back(assigned);
-            fresh.push_back(i);
-        }
-        if (fresh.empty() && storedEarlier.empty()) {
+        const auto earlier =
+            lookForResends ? findEarlierCopies(db, batch, candidates) : EarlierCopies{};
+        const auto plan = planBatch(db, batch, candidates, earlier, views, triedSeqs, results);
+        if (plan.writesNothing()) {
             return results;
         }
-
-        if (!fresh.empty()) {
-            std::string sql =
-                insertIgnore("messages (conv, seq, sender, cmid, body, meta, ts) VALUES ");
-            SqlParams params;
-            for (size_t k = 0; k < fresh.size(); ++k) {
-                const MessageRecord& message = results[fresh[k]].message;
-                sql += k == 0 ? "(?, ?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?, ?)";
-                params.insert(params.end(),
-                              {message.conv, message.seq, message.sender, message.cmid,
-                               message.body, sqlOptional(message.metaJson), message.ts});
-            }
-            if (db.execute(sql, params) != static_cast<int64_t>(fresh.size())) {
+        if (!plan.fresh.empty()) {
+            if (!insertMessages(
+                    db, insertIgnore("messages (conv, seq, sender, cmid, body, meta, ts) VALUES "),
+                    plan, results)) {
                 if (!lookForResends) {
-                    throw ResendInBatch{};
+                    return ResendFound{};  // rolled back; the batch runs again, looking
                 }
                 // A (sender, cmid) committed concurrently elsewhere: run again to find it.
                 throw SqlError(SqlError::Kind::Retryable, "concurrent resend of the same cmid");
             }
+            advanceConversations(db, plan);
         }
-        if (!fresh.empty()) {
-            std::string seqCases;
-            std::string activityCases;
-            std::string ids;
-            SqlParams seqParams;
-            SqlParams activityParams;
-            SqlParams idParams;
-            const size_t padded = paddedSize(nextSeq.size());
-            auto entry = nextSeq.begin();
-            for (size_t k = 0; k < padded; ++k) {
-                seqCases += " WHEN ? THEN ?";
-                activityCases += " WHEN ? THEN ?";
-                ids += k == 0 ? "?" : ", ?";
-                seqParams.emplace_back(entry->first);
-                seqParams.emplace_back(entry->second);
-                activityParams.emplace_back(entry->first);
-                activityParams.emplace_back(activity[entry->first]);
-                idParams.emplace_back(entry->first);
-                if (std::next(entry) != nextSeq.end()) {
-                    ++entry;
-                }
-            }
-            SqlParams params = std::move(seqParams);
-            params.insert(params.end(), activityParams.begin(), activityParams.end());
-            params.insert(params.end(), idParams.begin(), idParams.end());
-            db.execute("UPDATE conversations SET last_seq = CASE id" + seqCases +
-                           " END, last_activity = CASE id" + activityCases + " END WHERE id IN (" +
-                           ids + ")",
-                       params);
+        if (!plan.readUpTo.empty()) {
+            advanceSenderWatermarks(db, plan);
         }
-        if (!readUpTo.empty()) {
-            std::string cases;
-            std::string where;
-            SqlParams caseParams;
-            SqlParams whereParams;
-            const size_t padded = paddedSize(readUpTo.size());
-            auto entry = readUpTo.begin();
-            for (size_t k = 0; k < padded; ++k) {
-                const auto& [key, seq] = *entry;
-                cases += " WHEN conv = ? AND uid = ? AND read_seq < ? THEN ?";
-                where += k == 0 ? "(conv = ? AND uid = ?)" : " OR (conv = ? AND uid = ?)";
-                caseParams.insert(caseParams.end(), {key.first, key.second, seq, seq});
-                whereParams.insert(whereParams.end(), {key.first, key.second});
-                if (std::next(entry) != readUpTo.end()) {
-                    ++entry;
-                }
-            }
-            caseParams.insert(caseParams.end(), whereParams.begin(), whereParams.end());
-            db.execute(
-                "UPDATE members SET read_seq = CASE" + cases + " ELSE read_seq END WHERE " + where,
-                caseParams);
-        }
-
-        // Messages stored now, by this attempt or an earlier one, carry their recipients' counts.
-        std::vector<size_t> storedNow = fresh;
-        storedNow.insert(storedNow.end(), storedEarlier.begin(), storedEarlier.end());
-        std::set<std::string> recipients;
-        for (size_t i : storedNow) {
-            for (const auto& member : results[i].members) {
-                if (member.uid != results[i].message.sender) {
-                    recipients.insert(member.uid);
-                }
-            }
-        }
-        const auto totals = sumUnread(db, {recipients.begin(), recipients.end()});
-        for (size_t i : storedNow) {
-            for (const auto& member : results[i].members) {
-                if (member.uid != results[i].message.sender) {
-                    const auto total = totals.find(member.uid);
-                    results[i].unreadTotals.push_back(
-                        UnreadTotal{member.uid, total != totals.end() ? total->second : 0});
-                }
-            }
-        }
+        attachUnreadTotals(db, plan, results);
         return results;
     });
 }
 
 std::optional<MessageRecord> SqlStore::findByCmid(const std::string& sender,
                                                   const std::string& cmid) {
-    return transaction("findByCmid", Mode::Read, [&](SqlConnection& db) {
-        auto rows = db.query(std::string("SELECT ") + kMessageColumns +
-                                 " FROM messages WHERE sender = ? AND cmid = ?",
-                             {sender, cmid});
-        std::optional<MessageRecord> found;
-        if (!rows.empty()) {
-            found = readMessage(rows[0]);
-        }
-        return found;
+    return transaction("findByCmid", Mode::Read,
+                       [&](SqlConnection& db) { return loadByCmid(db, sender, cmid); });
+}
+
+MessageContext SqlStore::messageContext(const std::string& conv, const std::string& sender,
+                                        const std::string& cmid) {
+    return transaction("messageContext", Mode::Read, [&](SqlConnection& db) {
+        return MessageContext{memberViewOf(loadView(db, conv, sender)),
+                              loadByCmid(db, sender, cmid)};
     });
 }
 
@@ -991,64 +1088,70 @@ std::vector<MessageRecord> SqlStore::messagesBySender(const std::string& uid,
 }
 
 UserErasure SqlStore::eraseUser(const std::string& uid, int64_t now) {
-    auto erasure = transaction("eraseUser", Mode::Write, [&](SqlConnection& db) {
-        UserErasure result;
-        // The conversation rows are locked first, in id order, as appendMessage locks them: a
-        // message of this user being stored now is either committed before (and erased here) or
-        // finds them no longer a member.
-        std::vector<std::string> convs;
-        for (const auto& row :
-             db.query("SELECT c.id, c.kind FROM members m JOIN conversations c ON c.id = m.conv "
-                      "WHERE m.uid = ? ORDER BY c.id" +
-                          dialect_.lockRows,
-                      {uid})) {
-            convs.push_back(row.text(0));
-            if (row.text(1) == "direct") {
-                // The pair's key names this user: a later conv.open between the same uids
-                // starts a new conversation instead of finding this one without them.
-                db.execute("UPDATE conversations SET direct_key = NULL WHERE id = ?",
-                           {row.text(0)});
+    // Observed whole: emptying the write-ahead log is part of the erasure.
+    return observed("eraseUser", [&] {
+        auto erasure = transaction(
+            "eraseUser", Mode::Write, std::chrono::steady_clock::now(), [&](SqlConnection& db) {
+                UserErasure result;
+                // The conversation rows are locked first, in id order, as appendMessage locks them:
+                // a message of this user being stored now is either committed before (and erased
+                // here) or finds them no longer a member.
+                std::vector<std::string> convs;
+                for (const auto& row : db.query(
+                         "SELECT c.id, c.kind FROM members m JOIN conversations c ON c.id = m.conv "
+                         "WHERE m.uid = ? ORDER BY c.id" +
+                             dialect_.lockRows,
+                         {uid})) {
+                    convs.push_back(row.text(0));
+                    if (row.text(1) == "direct") {
+                        // The pair's key names this user: a later conv.open between the same uids
+                        // starts a new conversation instead of finding this one without them.
+                        db.execute("UPDATE conversations SET direct_key = NULL WHERE id = ?",
+                                   {row.text(0)});
+                    }
+                }
+                // Overwritten, not only flagged: the text leaves the row (and, on SQLite with
+                // secure_delete, the file).
+                result.messages = db.execute(
+                    "UPDATE messages SET body = '', meta = NULL, erased_at = ? "
+                    "WHERE sender = ? AND erased_at IS NULL",
+                    {now, uid});
+                db.execute("DELETE FROM members WHERE uid = ?", {uid});
+                for (const auto& conv : convs) {
+                    ErasedMembership membership{conv, {}};
+                    for (const auto& row :
+                         db.query("SELECT uid FROM members WHERE conv = ? ORDER BY joined_at, uid",
+                                  {conv})) {
+                        membership.remainingMembers.push_back(row.text(0));
+                    }
+                    if (membership.remainingMembers.empty()) {
+                        // Nobody can ever read it again: nothing of it is kept.
+                        db.execute("DELETE FROM messages WHERE conv = ?", {conv});
+                        db.execute("DELETE FROM conversations WHERE id = ?", {conv});
+                    }
+                    result.conversations.push_back(std::move(membership));
+                }
+                result.known = db.execute("DELETE FROM users WHERE uid = ?", {uid}) > 0;
+                return result;
+            });
+        if (!dialect_.afterErase.empty()) {
+            try {
+                auto lease = pool_.acquire();
+                const auto rows = lease->query(dialect_.afterErase, {});
+                if (!rows.empty() && rows[0].integer(0) != 0) {
+                    spdlog::warn(
+                        "store: erased {}, but a reader kept the write-ahead log from being "
+                        "emptied: "
+                        "their old text stays in it until the next checkpoint",
+                        uid);
+                }
+            } catch (const SqlError& error) {
+                spdlog::warn("store: erased {}, but emptying the write-ahead log failed: {}", uid,
+                             error.what());
             }
         }
-        // Overwritten, not only flagged: the text leaves the row (and, on SQLite with
-        // secure_delete, the file).
-        result.messages = db.execute(
-            "UPDATE messages SET body = '', meta = NULL, erased_at = ? "
-            "WHERE sender = ? AND erased_at IS NULL",
-            {now, uid});
-        db.execute("DELETE FROM members WHERE uid = ?", {uid});
-        for (const auto& conv : convs) {
-            ErasedMembership membership{conv, {}};
-            for (const auto& row : db.query(
-                     "SELECT uid FROM members WHERE conv = ? ORDER BY joined_at, uid", {conv})) {
-                membership.remainingMembers.push_back(row.text(0));
-            }
-            if (membership.remainingMembers.empty()) {
-                // Nobody can ever read it again: nothing of it is kept.
-                db.execute("DELETE FROM messages WHERE conv = ?", {conv});
-                db.execute("DELETE FROM conversations WHERE id = ?", {conv});
-            }
-            result.conversations.push_back(std::move(membership));
-        }
-        result.known = db.execute("DELETE FROM users WHERE uid = ?", {uid}) > 0;
-        return result;
+        return erasure;
     });
-    if (!dialect_.afterErase.empty()) {
-        try {
-            auto lease = pool_.acquire();
-            const auto rows = lease->query(dialect_.afterErase, {});
-            if (!rows.empty() && rows[0].integer(0) != 0) {
-                spdlog::warn(
-                    "store: erased {}, but a reader kept the write-ahead log from being emptied: "
-                    "their old text stays in it until the next checkpoint",
-                    uid);
-            }
-        } catch (const SqlError& error) {
-            spdlog::warn("store: erased {}, but emptying the write-ahead log failed: {}", uid,
-                         error.what());
-        }
-    }
-    return erasure;
 }
 
 PresenceChange SqlStore::setPresence(const std::string& uid, PresenceState state, int64_t now) {

@@ -1,5 +1,8 @@
 #pragma once
 
+#include <atomic>
+#include <variant>
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -48,6 +51,8 @@ class SqlStore : public Store {
     AppendResult appendMessage(const NewMessage& message) override;
     std::optional<MessageRecord> findByCmid(const std::string& sender,
                                             const std::string& cmid) override;
+    MessageContext messageContext(const std::string& conv, const std::string& sender,
+                                  const std::string& cmid) override;
     HistoryPage history(const HistoryQuery& query) override;
     ReadResult markRead(const std::string& conv, const std::string& uid, int64_t seq) override;
     std::vector<UnreadTotal> unreadTotals(const std::vector<std::string>& uids) override;
@@ -83,14 +88,19 @@ class SqlStore : public Store {
 
     void ping() override;
     PresenceCounts presenceCounts() override;
-    void observeAppendBatches(AppendBatchObserver observer) override;
+    void setObserver(StoreObserver* observer) override;
 
   private:
     enum class Mode { Read, Write };
 
-    // Runs `work` in one transaction, retrying it whole on retryable errors.
+    // Runs `work` in one transaction, retrying it whole on retryable errors: the call of Store
+    // method `what`, reported to the observer.
     template <typename Work>
     auto transaction(const char* what, Mode mode, Work&& work);
+    // Runs `call`, then tells the observer (if any) how long the call of `method` took and
+    // whether it threw.
+    template <typename Call>
+    auto observed(const char* method, Call&& call);
     // The same, retrying for up to retry_for counted from `since` instead of from now.
     template <typename Work>
     auto transaction(const char* what, Mode mode, std::chrono::steady_clock::time_point since,
@@ -109,21 +119,24 @@ class SqlStore : public Store {
     // Stores a batch of messages in one transaction (AppendBatcher's runner).
     std::vector<AppendResult> appendBatch(const std::vector<const NewMessage*>& batch,
                                           std::chrono::steady_clock::time_point since);
+    // What an attempt at a batch found instead of results: a message of the batch stored
+    // already (a resend), which the attempt did not look for. The attempt is rolled back, not
+    // committed, and the batch runs again, looking.
+    struct ResendFound {};
+    using BatchAttempt = std::variant<std::vector<AppendResult>, ResendFound>;
     // One try at it. Without `lookForResends` it assumes no message of the batch is stored yet
-    // and throws ResendInBatch (rolled back) when the INSERT finds one that is.
+    // and ends with ResendFound when the INSERT finds one that is.
     // `triedSeqs[i]` keeps, across attempts, the seqs given to batch[i]: when a commit's outcome
     // was unknown (its connection died) and it did land, a later attempt finds that row, and it
     // is this batch's own message, not a resend.
     using TriedSeqs = std::vector<std::vector<int64_t>>;
-    std::vector<AppendResult> appendBatchOnce(const std::vector<const NewMessage*>& batch,
-                                              bool lookForResends,
-                                              std::chrono::steady_clock::time_point since,
-                                              TriedSeqs& triedSeqs);
+    BatchAttempt appendBatchOnce(const std::vector<const NewMessage*>& batch, bool lookForResends,
+                                 std::chrono::steady_clock::time_point since, TriedSeqs& triedSeqs);
 
     const SqlDialect& dialect_;
     ConnectionPool pool_;
     int64_t retryForMs_;
-    AppendBatchObserver batchObserver_;  // set before the first append, then only read
+    std::atomic<StoreObserver*> observer_{nullptr};
     AppendBatcher appender_;
 };
 

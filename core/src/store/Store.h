@@ -2,11 +2,11 @@
 
 #include <chrono>
 #include <cstddef>
-#include <functional>
 #include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "store/Model.h"
@@ -25,6 +25,21 @@ struct PresenceCounts {
     int64_t online = 0;
     int64_t away = 0;
     int64_t offline = 0;
+};
+
+// Told about the store's work, for metrics (ops::StoreMetrics). Called on the thread that did the
+// work, from several at once.
+class StoreObserver {
+  public:
+    virtual ~StoreObserver() = default;
+    // A call of a Store method ended: `method` names it, `took` is its time (retries included;
+    // for appendMessage, the wait for its batch too), `failed` whether it threw. The operations'
+    // probes (ping, presenceCounts) are not reported.
+    virtual void storeCall(std::string_view method, std::chrono::steady_clock::duration took,
+                           bool failed) = 0;
+    // A batch of `messages` messages was committed in one transaction (group commit: the
+    // appendMessage calls that arrive together share one), which took `took`, retries included.
+    virtual void appendBatch(size_t messages, std::chrono::steady_clock::duration took) = 0;
 };
 
 // Everything parleyd keeps. Storage is the source of truth: every method is one transaction, and
@@ -68,6 +83,10 @@ class Store {
     virtual AppendResult appendMessage(const NewMessage& message) = 0;
     virtual std::optional<MessageRecord> findByCmid(const std::string& sender,
                                                     const std::string& cmid) = 0;
+    // memberView(conv, sender) and findByCmid(sender, cmid) in one transaction: what a message
+    // needs read before extensions see it.
+    virtual MessageContext messageContext(const std::string& conv, const std::string& sender,
+                                          const std::string& cmid) = 0;
     virtual HistoryPage history(const HistoryQuery& query) = 0;
     // Moves uid's read watermark forward to min(seq, last_seq); never back.
     virtual ReadResult markRead(const std::string& conv, const std::string& uid, int64_t seq) = 0;
@@ -129,13 +148,9 @@ class Store {
     virtual void ping() = 0;
     virtual PresenceCounts presenceCounts() = 0;
 
-    // Called after each batch of messages a store committed in one transaction (group commit:
-    // appendMessage calls that arrive together share one), with how many messages it held and how
-    // long its transaction took, retries included. For metrics; set once, before the first
-    // appendMessage. Stores without batches never call it.
-    using AppendBatchObserver =
-        std::function<void(size_t messages, std::chrono::steady_clock::duration took)>;
-    virtual void observeAppendBatches(AppendBatchObserver observer) { static_cast<void>(observer); }
+    // Who is told about the store's work from now on (null: nobody). The observer must outlive
+    // its being set.
+    virtual void setObserver(StoreObserver* observer) = 0;
 };
 
 }  // namespace parley::store

@@ -1,4 +1,4 @@
-#include "handlers/MessageDelivery.h"
+#include "chat/MessageDelivery.h"
 
 #include <algorithm>
 

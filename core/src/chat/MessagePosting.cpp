@@ -1,0 +1,64 @@
+#include "chat/MessagePosting.h"
+
+#include "chat/Membership.h"
+#include "chat/MessageDelivery.h"
+#include "chat/MessageLimits.h"
+
+namespace parley {
+
+std::optional<std::string> MessagePosting::checkLimits(const MessageSubmission& submission,
+                                                       const char* whose) const {
+    std::optional<std::string> metaJson;
+    if (auto problem = messageProblem(limits_, submission.body, submission.meta, &metaJson)) {
+        throw ProtocolError(problem->code, whose + problem->message);
+    }
+    return metaJson;
+}
+
+void MessagePosting::runBeforeStore(MessageSubmission& submission,
+                                    std::optional<std::string>& metaJson) const {
+    // Extensions see only messages that would be stored: a member's, and not a resend (the store
+    // answers a resend with the original). Both are read in one transaction.
+    auto context = store_.messageContext(submission.conv, submission.sender, submission.cmid);
+    requireMember(context.view.access, submission.conv);
+    if (context.earlier) {
+        return;
+    }
+    MessageDraft draft{submission.sender,
+                       submission.conv,
+                       submission.cmid,
+                       std::move(submission.body),
+                       std::move(submission.meta),
+                       context.view.kind,
+                       std::move(context.view.context),
+                       std::move(context.view.memberIds),
+                       context.view.lastSeq};
+    hooks_.beforeMessageStore(draft);
+    submission.body = std::move(draft.body);
+    submission.meta = std::move(draft.meta);
+    // Whatever an extension rewrote still keeps the limits of a message.
+    metaJson = checkLimits(submission, "the rewritten message: ");
+}
+
+PostedMessage MessagePosting::post(MessageSubmission submission) const {
+    auto metaJson = checkLimits(submission, "");
+    if (!submission.system && hooks_.has(Hook::MessageBeforeStore)) {
+        runBeforeStore(submission, metaJson);
+    }
+    // Membership is decided in the storing transaction, whatever was read before the hooks.
+    auto stored = store_.appendMessage(store::NewMessage{submission.conv, submission.sender,
+                                                         submission.cmid, submission.body, metaJson,
+                                                         clock_.nowMs(), submission.system});
+    requireMember(stored.access, submission.conv);
+    // Delivered before message.after_store runs: a message an after_store handler posts in turn
+    // (a welcome) has the next seq, and members must get this one first (docs/design.md). A
+    // resend is delivered again too: if the first attempt died between commit and publish, this
+    // is how members get it live; clients drop events whose seq they already have.
+    deliverMessage(outbox_, stored);
+    if (!stored.duplicate) {
+        hooks_.afterMessageStore(stored.message, memberIdsOf(stored));
+    }
+    return PostedMessage{std::move(stored.message), stored.duplicate};
+}
+
+}  // namespace parley
