@@ -10,6 +10,7 @@ PARLEY_RUN_PACKAGES=(
     libcli11-dev libncurses-dev
     mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev libjwt-dev libssl-dev
     openssl libsystemd-dev
+    libcurl4-openssl-dev libkainjow-mustache-dev
 )
 # To build the Debian package (tools/package.sh): CPack's DEB generator runs dpkg-shlibdeps
 # (dpkg-dev) to compute Depends, and `file` to find the ELF files it must look at. adduser is what
@@ -25,6 +26,7 @@ PARLEY_TEST_PACKAGES=(
     libgtest-dev libgmock-dev
     mariadb-server mariadb-client
     tmux
+    python3-aiosmtpd
 )
 # To build and run the libFuzzer targets (tools/fuzz.sh): clang 14 and its sanitizer runtimes.
 PARLEY_FUZZ_PACKAGES=(

@@ -84,6 +84,12 @@ class TimedStore final : public store::Store {
 
     void ping() override { inner_.ping(); }
     store::PresenceCounts presenceCounts() override { return inner_.presenceCounts(); }
+    // An extension's background scan, not a command's work: not timed.
+    std::vector<store::UnreadMember> unreadMembers(int64_t activeSince,
+                                                   const std::optional<std::string>& uid,
+                                                   int limit) override {
+        return inner_.unreadMembers(activeSince, uid, limit);
+    }
 
   private:
     template <typename Call>
