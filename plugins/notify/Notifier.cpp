@@ -512,6 +512,7 @@ void Notifier::processUser(const std::string& uid, const std::vector<std::string
 
 void Notifier::deliverOutbox(const std::string& uid, json& state) {
     json& outbox = state["outbox"];
+    const std::string digestId = outbox["id"];
     const int64_t now = host_.now();
     std::string failure;
     if (outbox.contains("email") && !outbox["email"].value("done", false)) {
@@ -550,10 +551,10 @@ void Notifier::deliverOutbox(const std::string& uid, json& state) {
                 ? settings_.throttleMinMs
                 : std::min(settings_.throttleMaxMs, std::max<int64_t>(interval * 2, 1));
         state["last_sent"] = now;
-        state.erase("outbox");
+        state.erase("outbox");  // `outbox` refers to it: not used from here on
         host_.kvSet("u/" + uid, state.dump());
         host_.kvDelete("q/" + uid);
-        host_.log(PARLEY_LOG_INFO, "digest " + outbox["id"].get<std::string>() + " delivered");
+        host_.log(PARLEY_LOG_INFO, "digest " + digestId + " delivered");
         return;
     }
     const int attempts = outbox.value("attempts", 0) + 1;
@@ -562,9 +563,9 @@ void Notifier::deliverOutbox(const std::string& uid, json& state) {
         std::min(settings_.retryMaxMs, settings_.retryBaseMs << std::min(attempts - 1, 20));
     outbox["next_try"] = now + backoff;
     host_.kvSet("u/" + uid, state.dump());
-    host_.log(PARLEY_LOG_WARNING, "digest " + outbox["id"].get<std::string>() + " attempt " +
-                                      std::to_string(attempts) + " failed (" + failure +
-                                      "), next in " + std::to_string(backoff) + " ms");
+    host_.log(PARLEY_LOG_WARNING, "digest " + digestId + " attempt " + std::to_string(attempts) +
+                                      " failed (" + failure + "), next in " +
+                                      std::to_string(backoff) + " ms");
 }
 
 void Notifier::userConnected(const std::string& uid) {

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <regex>
 #include <thread>
 
@@ -131,6 +132,14 @@ class Notify : public SuiteServers<Notify> {
         smtp_.reset();
         push_.reset();
         dir_.reset();
+    }
+
+    void TearDown() override {
+        if (HasFailure() && parleyd_) {
+            const std::string log = parleyd_->log();
+            std::cerr << "parleyd's log (end):\n"
+                      << log.substr(log.size() > 6000 ? log.size() - 6000 : 0) << "\n";
+        }
     }
 
     // An offline user with an address (and a display name), as an admin registers them.
