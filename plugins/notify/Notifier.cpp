@@ -134,7 +134,9 @@ NotifierSettings NotifierSettings::fromOptions(const json& options) {
         }
     }
     // A claim must outlive the slowest send, or a second instance would send the same digest.
-    if (settings.leaseMs < 2 * std::max(settings.smtp.timeoutMs, settings.push.timeoutMs)) {
+    const int64_t slowestSend = std::max(settings.smtp.url.empty() ? 0 : settings.smtp.timeoutMs,
+                                         settings.push.url.empty() ? 0 : settings.push.timeoutMs);
+    if (settings.leaseMs < 2 * slowestSend) {
         throw std::runtime_error("notify: lease_ms must be at least twice the send timeouts");
     }
     return settings;

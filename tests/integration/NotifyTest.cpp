@@ -13,6 +13,7 @@
 
 #include "ChildProcess.h"
 #include "Digest.h"
+#include "MariaDbServer.h"
 #include "MosquittoServer.h"
 #include "MqttTestClient.h"
 #include "ParleydProcess.h"
@@ -20,6 +21,7 @@
 #include "Ports.h"
 #include "SuiteServers.h"
 #include "TempDir.h"
+#include "TestPki.h"
 
 namespace parley::testing {
 namespace {
@@ -47,6 +49,58 @@ std::vector<json> recordsIn(const std::string& folder) {
         records.push_back(json::parse(file));
     }
     return records;
+}
+
+// The notify extension's YAML: the options the tests share, with `smtp` (a flow mapping) and
+// `more` (further option lines, each "      key: value\n").
+std::string notifyExtension(const std::string& smtp, const std::string& more = "") {
+    return "extensions:\n"
+           "  - name: notify\n"
+           "    plugin: " PARLEY_NOTIFY_PLUGIN
+           "\n"
+           "    options:\n"
+           "      delay_ms: 1500\n"
+           "      poll_ms: 200\n"
+           "      throttle_min_ms: 4000\n"
+           "      retry_base_ms: 300\n"
+           "      retry_max_ms: 1000\n"
+           "      lease_ms: 10000\n"
+           "      templates: " +
+           sourceDir() + "/plugins/notify/templates\n      smtp: " + smtp + "\n" + more;
+}
+
+std::unique_ptr<ChildProcess> startSmtpSink(const TempDir& dir, const std::string& folder, int port,
+                                            const std::vector<std::string>& options = {}) {
+    std::vector<std::string> argv{sourceDir() + "/tests/support/notify_sinks.py", "smtp", folder,
+                                  std::to_string(port)};
+    argv.insert(argv.end(), options.begin(), options.end());
+    auto sink =
+        std::make_unique<ChildProcess>(argv, dir.file("smtp-" + std::to_string(port) + ".log"));
+    if (!waitForPort(port, 15s)) {
+        throw std::runtime_error("the SMTP sink did not start: " + sink->log());
+    }
+    return sink;
+}
+
+std::vector<json> mailsIn(const std::string& folder, const std::string& uid) {
+    std::vector<json> mails;
+    for (auto& mail : recordsIn(folder)) {
+        if (mail["rcpt_tos"] == json::array({uid + "@example.com"})) {
+            mails.push_back(std::move(mail));
+        }
+    }
+    return mails;
+}
+
+std::vector<json> waitForMailsIn(const std::string& folder, const std::string& uid, size_t count,
+                                 std::chrono::milliseconds timeout = 20s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    auto mails = mailsIn(folder, uid);
+    while (mails.size() < count && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(100ms);
+        mails = mailsIn(folder, uid);
+    }
+    return mails;
 }
 
 class Notify : public SuiteServers<Notify> {
@@ -79,32 +133,16 @@ class Notify : public SuiteServers<Notify> {
             ", client_id: parleyd-notify, username: parleyd, password: pd}\n"
             "store: {backend: sqlite, sqlite: {path: parley.db, synchronous: normal}}\n"
             "http: {listen: 127.0.0.1, port: " +
-            std::to_string(httpPort_) +
-            "}\n"
-            "admins: [ops]\n"
-            "extensions:\n"
-            "  - name: notify\n"
-            "    plugin: " PARLEY_NOTIFY_PLUGIN
-            "\n"
-            "    options:\n"
-            "      delay_ms: 1500\n"
-            "      poll_ms: 200\n"
-            "      throttle_min_ms: 4000\n"
-            "      retry_base_ms: 300\n"
-            "      retry_max_ms: 1000\n"
-            "      lease_ms: 10000\n"
-            "      templates: " +
-            sourceDir() +
-            "/plugins/notify/templates\n"
-            "      smtp: {url: 'smtp://127.0.0.1:" +
-            std::to_string(smtpPort_) +
-            "', starttls: 'off', from: 'Parley <noreply@example.com>', timeout_ms: 2000}\n"
-            "      push: {url: 'http://127.0.0.1:" +
-            std::to_string(pushPort) + "/push', secret: " + kPushSecret +
-            ", timeout_ms: 2000}\n"
-            "      unsubscribe: {base_url: 'http://127.0.0.1:" +
-            std::to_string(httpPort_) + "/ext/notify/unsubscribe', secret: " + kUnsubscribeSecret +
-            "}\n");
+            std::to_string(httpPort_) + "}\nadmins: [ops]\n" +
+            notifyExtension("{url: 'smtp://127.0.0.1:" + std::to_string(smtpPort_) +
+                                "', starttls: 'off', from: 'Parley <noreply@example.com>', "
+                                "timeout_ms: 2000}",
+                            "      push: {url: 'http://127.0.0.1:" + std::to_string(pushPort) +
+                                "/push', secret: " + kPushSecret +
+                                ", timeout_ms: 2000}\n"
+                                "      unsubscribe: {base_url: 'http://127.0.0.1:" +
+                                std::to_string(httpPort_) +
+                                "/ext/notify/unsubscribe', secret: " + kUnsubscribeSecret + "}\n"));
         ops_ = std::make_unique<MqttTestClient>(broker_->uri(), "ops", "o");
         alice_ = std::make_unique<MqttTestClient>(broker_->uri(), "alice", "a");
         auto named =
@@ -114,15 +152,7 @@ class Notify : public SuiteServers<Notify> {
         }
     }
 
-    static void startSmtp() {
-        smtp_ = std::make_unique<ChildProcess>(
-            std::vector<std::string>{sourceDir() + "/tests/support/notify_sinks.py", "smtp",
-                                     dir_->file("mail"), std::to_string(smtpPort_)},
-            dir_->file("smtp.log"));
-        if (!waitForPort(smtpPort_, 15s)) {
-            throw std::runtime_error("the SMTP sink did not start: " + smtp_->log());
-        }
-    }
+    static void startSmtp() { smtp_ = startSmtpSink(*dir_, dir_->file("mail"), smtpPort_); }
 
     static void TearDownTestSuite() {
         alice_.reset();
@@ -171,24 +201,12 @@ class Notify : public SuiteServers<Notify> {
     }
 
     static std::vector<json> mailsTo(const std::string& uid) {
-        std::vector<json> mails;
-        for (auto& mail : recordsIn(dir_->file("mail"))) {
-            if (mail["rcpt_tos"] == json::array({uid + "@example.com"})) {
-                mails.push_back(std::move(mail));
-            }
-        }
-        return mails;
+        return mailsIn(dir_->file("mail"), uid);
     }
 
     static std::vector<json> waitForMails(const std::string& uid, size_t count,
                                           std::chrono::milliseconds timeout = 20s) {
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
-        auto mails = mailsTo(uid);
-        while (mails.size() < count && std::chrono::steady_clock::now() < deadline) {
-            std::this_thread::sleep_for(100ms);
-            mails = mailsTo(uid);
-        }
-        return mails;
+        return waitForMailsIn(dir_->file("mail"), uid, count, timeout);
     }
 
     static json prefsOf(const std::string& uid) {
@@ -423,6 +441,147 @@ TEST_F(Notify, PushGatewayGetsASignedDigest) {
               "sha256=" + notify::hmacSha256Hex(kPushSecret, timestamp + "." + body));
     // kate has an address too: the same digest went by email.
     EXPECT_EQ(waitForMails("kate", 1).size(), 1u);
+}
+
+// STARTTLS with AUTH, and implicit TLS, against a real server with a certificate of a test CA;
+// a wrong password or an unknown CA delivers nothing (and is retried).
+TEST(NotifySmtpTls, StartTlsWithAuthAndImplicitTlsDeliverAndBadCredentialsDoNot) {
+    TempDir dir("parley-notify-tls");
+    std::filesystem::create_directory(dir.file("mail"));
+    TestPki pki(dir.path());
+    const auto ca = pki.makeCa("mail-ca");
+    const auto otherCa = pki.makeCa("other-ca");
+    const auto server = pki.issue("mail", ca, {"IP:127.0.0.1"});
+    const int startTlsPort = freeLoopbackPort();
+    const int implicitPort = freeLoopbackPort();
+    const auto startTls = startSmtpSink(
+        dir, dir.file("mail"), startTlsPort,
+        {"starttls", server.certFile, server.keyFile, "auth", "parley", "mail-password"});
+    const auto implicit = startSmtpSink(dir, dir.file("mail"), implicitPort,
+                                        {"tls", server.certFile, server.keyFile});
+    MosquittoServer broker({{"parleyd", "pd"}, {"alice", "a"}, {"ops", "o"}});
+
+    struct Case {
+        std::string recipient;
+        std::string smtp;
+        bool delivered;
+        std::string login;  // the sink's record
+    };
+    const std::string from = "from: 'Parley <noreply@example.com>', timeout_ms: 2000";
+    const std::vector<Case> cases = {
+        {"tls1",
+         "{url: 'smtp://127.0.0.1:" + std::to_string(startTlsPort) +
+             "', starttls: require, username: parley, password: mail-password, "
+             "ca_file: '" +
+             ca.certFile + "', " + from + "}",
+         true, "parley"},
+        {"tls2",
+         "{url: 'smtps://127.0.0.1:" + std::to_string(implicitPort) + "', ca_file: '" +
+             ca.certFile + "', " + from + "}",
+         true, ""},
+        {"tls3",
+         "{url: 'smtp://127.0.0.1:" + std::to_string(startTlsPort) +
+             "', starttls: require, username: parley, password: wrong, ca_file: '" + ca.certFile +
+             "', " + from + "}",
+         false, ""},
+        {"tls4",
+         "{url: 'smtps://127.0.0.1:" + std::to_string(implicitPort) + "', ca_file: '" +
+             otherCa.certFile + "', " + from + "}",
+         false, ""},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.recipient);
+        ParleydProcess parleyd("broker: {uri: " + broker.uri() + ", client_id: parleyd-" +
+                               c.recipient +
+                               ", username: parleyd, password: pd}\n"
+                               "store: {backend: sqlite, sqlite: {path: parley.db}}\n"
+                               "admins: [ops]\n" +
+                               notifyExtension(c.smtp));
+        MqttTestClient ops(broker.uri(), "ops", "o");
+        MqttTestClient alice(broker.uri(), "alice", "a");
+        ASSERT_EQ(codeOf(ops.request({{"op", "admin.user.set"},
+                                      {"user", c.recipient},
+                                      {"email", c.recipient + "@example.com"}})),
+                  "ok");
+        auto opened = alice.request({{"op", "conv.open"}, {"peer", c.recipient}});
+        ASSERT_EQ(codeOf(opened), "ok") << opened;
+        ASSERT_EQ(codeOf(alice.request({{"op", "msg.send"},
+                                        {"conv", opened["conv"]},
+                                        {"cmid", "t-" + c.recipient},
+                                        {"body", "over TLS"}})),
+                  "ok");
+        if (c.delivered) {
+            const auto mails = waitForMailsIn(dir.file("mail"), c.recipient, 1);
+            ASSERT_EQ(mails.size(), 1u) << parleyd.log();
+            EXPECT_EQ(mails[0]["tls"], true);
+            EXPECT_EQ(mails[0]["login"], c.login.empty() ? json() : json(c.login));
+        } else {
+            const std::regex failed("digest " + c.recipient + "\\.[0-9]+ attempt 1 failed");
+            const auto deadline = std::chrono::steady_clock::now() + 15s;
+            while (!std::regex_search(parleyd.log(), failed) &&
+                   std::chrono::steady_clock::now() < deadline) {
+                std::this_thread::sleep_for(100ms);
+            }
+            EXPECT_TRUE(std::regex_search(parleyd.log(), failed)) << parleyd.log();
+            EXPECT_TRUE(mailsIn(dir.file("mail"), c.recipient).empty());
+        }
+    }
+}
+
+// Two parleyd on one MariaDB, both running the plugin: each digest is sent by exactly one.
+TEST(NotifyCluster, TwoInstancesSendEachDigestOnce) {
+    TempDir dir("parley-notify-cluster");
+    std::filesystem::create_directory(dir.file("mail"));
+    const int smtpPort = freeLoopbackPort();
+    const auto sink = startSmtpSink(dir, dir.file("mail"), smtpPort);
+    MariaDbServer database;
+    const std::string name = database.createDatabase();
+    MosquittoServer broker({{"parleyd", "pd"}, {"alice", "a"}, {"ops", "o"}});
+    std::vector<std::unique_ptr<ParleydProcess>> instances;
+    for (int i = 1; i <= 2; ++i) {
+        instances.push_back(std::make_unique<ParleydProcess>(
+            "broker: {uri: " + broker.uri() + ", client_id: parleyd-" + std::to_string(i) +
+            ", username: parleyd, password: pd}\n"
+            "store:\n  backend: mysql\n  mysql: {host: 127.0.0.1, port: " +
+            std::to_string(database.port()) + ", user: " + database.user() + ", password: '" +
+            database.password() + "', database: " + name + "}\nadmins: [ops]\n" +
+            notifyExtension("{url: 'smtp://127.0.0.1:" + std::to_string(smtpPort) +
+                            "', starttls: 'off', from: 'Parley <noreply@example.com>', "
+                            "timeout_ms: 2000}")));
+    }
+    MqttTestClient ops(broker.uri(), "ops", "o");
+    MqttTestClient alice(broker.uri(), "alice", "a");
+    std::vector<std::string> recipients;
+    for (int i = 1; i <= 8; ++i) {
+        recipients.push_back("peer" + std::to_string(i));
+    }
+    for (const auto& uid : recipients) {
+        ASSERT_EQ(codeOf(ops.request(
+                      {{"op", "admin.user.set"}, {"user", uid}, {"email", uid + "@example.com"}})),
+                  "ok");
+        auto opened = alice.request({{"op", "conv.open"}, {"peer", uid}});
+        ASSERT_EQ(codeOf(opened), "ok") << opened;
+        for (int m = 1; m <= 2; ++m) {
+            ASSERT_EQ(codeOf(alice.request({{"op", "msg.send"},
+                                            {"conv", opened["conv"]},
+                                            {"cmid", uid + "-" + std::to_string(m)},
+                                            {"body", "message " + std::to_string(m)}})),
+                      "ok");
+        }
+    }
+    for (const auto& uid : recipients) {
+        EXPECT_EQ(waitForMailsIn(dir.file("mail"), uid, 1).size(), 1u) << uid;
+    }
+    std::this_thread::sleep_for(kQuiet);
+    size_t fromFirst = 0;
+    for (const auto& uid : recipients) {
+        const auto mails = mailsIn(dir.file("mail"), uid);
+        ASSERT_EQ(mails.size(), 1u) << uid;
+        EXPECT_NE(mails[0]["text"].get<std::string>().find("2 new"), std::string::npos);
+        fromFirst += instances[0]->log().find("digest " + uid + ".") != std::string::npos;
+    }
+    std::cerr << "digests sent by the first instance: " << fromFirst << " of " << recipients.size()
+              << "\n";
 }
 
 }  // namespace

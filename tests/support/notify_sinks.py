@@ -1,9 +1,12 @@
 #!/usr/bin/python3
 """Real servers that plugins/notify delivers to in tests and the benchmark.
 
-  notify_sinks.py smtp DIR PORT   an SMTP server (aiosmtpd) on 127.0.0.1:PORT; every message it
+  notify_sinks.py smtp DIR PORT [starttls|tls CERT KEY] [auth USER PASSWORD]
+                                  an SMTP server (aiosmtpd) on 127.0.0.1:PORT; every message it
                                   accepts becomes DIR/{ns}-{n}.json: {"mail_from", "rcpt_tos",
-                                  "headers", "subject", "text", "html", "raw"}
+                                  "headers", "subject", "text", "html", "raw", "tls", "login"}.
+                                  starttls: STARTTLS required; tls: implicit TLS; auth: AUTH
+                                  required (over TLS), with this user and password only
   notify_sinks.py http DIR PORT   an HTTP server; every POST becomes DIR/{ns}-{n}.json: {"path",
                                   "headers", "body"}, answered 200
   notify_sinks.py stall PORT      accepts TCP connections and never answers (a hung server)
@@ -38,8 +41,10 @@ def write(folder, record):
     os.rename(temporary, os.path.join(folder, name))
 
 
-def run_smtp(folder, port):
+def run_smtp(folder, port, options):
+    import ssl
     from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
 
     class Handler:
         async def handle_DATA(self, server, session, envelope):
@@ -48,6 +53,8 @@ def run_smtp(folder, port):
             text = message.get_body(preferencelist=("plain",))
             html = message.get_body(preferencelist=("html",))
             write(folder, {
+                "tls": server.transport.get_extra_info("ssl_object") is not None,
+                "login": session.auth_data.decode() if session.auth_data else None,
                 "mail_from": envelope.mail_from,
                 "rcpt_tos": envelope.rcpt_tos,
                 "headers": {k: str(v) for k, v in message.items()},
@@ -58,7 +65,29 @@ def run_smtp(folder, port):
             })
             return "250 OK"
 
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    parameters = {}
+    at = 0
+    while at < len(options):
+        if options[at] in ("starttls", "tls"):
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(options[at + 1], options[at + 2])
+            if options[at] == "starttls":
+                parameters.update(tls_context=context, require_starttls=True)
+            else:
+                parameters.update(ssl_context=context)
+            at += 3
+        elif options[at] == "auth":
+            user, password = options[at + 1].encode(), options[at + 2].encode()
+
+            def authenticate(server, session, envelope, mechanism, data):
+                ok = data.login == user and data.password == password
+                return AuthResult(success=ok, auth_data=data.login if ok else None)
+
+            parameters.update(auth_required=True, authenticator=authenticate)
+            at += 3
+        else:
+            sys.exit("unknown smtp option " + options[at])
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port, **parameters)
     controller.start()
     print("smtp sink listening on %d" % port, flush=True)
     stop = threading.Event()
@@ -102,7 +131,7 @@ def run_stall(port):
 
 if __name__ == "__main__":
     if sys.argv[1] == "smtp":
-        run_smtp(sys.argv[2], int(sys.argv[3]))
+        run_smtp(sys.argv[2], int(sys.argv[3]), sys.argv[4:])
     elif sys.argv[1] == "http":
         run_http(sys.argv[2], int(sys.argv[3]))
     elif sys.argv[1] == "stall":
