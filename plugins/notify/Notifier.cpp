@@ -281,6 +281,7 @@ void Notifier::discover() {
     // Messages commit in an order their timestamps do not follow exactly: look back a little.
     int64_t since = cursor - settings_.overlapMs;
     std::map<std::string, json> states;
+    std::map<std::string, int64_t> recordedNow;
     constexpr size_t kPage = 500;
     for (;;) {
         const json rows = host_.unreadScan(since, nullptr, kPage);
@@ -292,6 +293,14 @@ void Notifier::discover() {
             if (row["presence"] == "online") {
                 continue;  // they saw it live
             }
+            const std::string key = "p/" + uid + "/" + conv;
+            // Rows come back every round while they are within the overlap: what this
+            // instance already recorded at this seq is not read again.
+            const auto known = recorded_.find(key);
+            if (known != recorded_.end() && known->second == lastSeq) {
+                recordedNow.emplace(key, lastSeq);
+                continue;
+            }
             auto found = states.find(uid);
             if (found == states.end()) {
                 const auto text = host_.kvGet("u/" + uid);
@@ -301,10 +310,10 @@ void Notifier::discover() {
             if (notified.value(conv, int64_t{0}) >= lastSeq) {
                 continue;
             }
-            const std::string key = "p/" + uid + "/" + conv;
             if (!host_.kvGet(key)) {
                 host_.kvSet(key, json{{"since", row["last_activity"]}}.dump());
             }
+            recordedNow.emplace(key, lastSeq);
         }
         if (rows.size() < kPage) {
             break;
@@ -313,6 +322,7 @@ void Notifier::discover() {
         // A page of one instant only: the next page would be the same one.
         since = last > since ? last : since + 1;
     }
+    recorded_ = std::move(recordedNow);
     if (!stored || cursor > std::stoll(*stored)) {
         host_.kvSet("cursor", std::to_string(cursor));
     }

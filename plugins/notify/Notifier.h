@@ -127,6 +127,9 @@ class Notifier {
     Host host_;
     NotifierSettings settings_;
     std::unique_ptr<DigestTemplates> templates_;
+    // What discover() recorded last round (p/ key -> last_seq): a cache for the worker thread
+    // only; the database stays the truth.
+    std::map<std::string, int64_t> recorded_;
     std::atomic<bool> stopping_{false};
     std::mutex mutex_;
     std::condition_variable wake_;

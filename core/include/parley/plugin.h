@@ -21,8 +21,9 @@
  *  - Strings are NUL-terminated UTF-8 unless a length is given; pointers in events are valid only
  *    during the callback.
  *
- * Threads: callbacks run on parleyd's worker threads, several at once, and timers on a timer
- * thread. A plugin must be thread-safe. Callbacks must not block for long: each call has a time
+ * Threads: callbacks run on parleyd's worker threads, several at once, timers on a timer
+ * thread, and HTTP route handlers on the HTTP listener's threads. Functions that take `self`
+ * may also be called from threads the plugin starts itself. A plugin must be thread-safe. Callbacks must not block for long: each call has a time
  * budget (config "hooks"); an overrun is logged, counted and treated as a failure.
  */
 #ifndef PARLEY_PLUGIN_H
