@@ -305,6 +305,13 @@ void Notifier::discover() {
             if (found == states.end()) {
                 const auto text = host_.kvGet("u/" + uid);
                 found = states.emplace(uid, text ? json::parse(*text) : json::object()).first;
+                const auto seen = host_.kvGet("seen/" + uid);
+                found->second["seen"] = seen ? std::stoll(*seen) : int64_t{0};
+            }
+            // Online after the conversation's newest message: they had their chance to see it.
+            if (found->second["seen"].get<int64_t>() >= row["last_activity"].get<int64_t>()) {
+                recordedNow.emplace(key, lastSeq);
+                continue;
             }
             const json& notified = found->second.value("notified", json::object());
             if (notified.value(conv, int64_t{0}) >= lastSeq) {
@@ -401,7 +408,8 @@ void Notifier::processUser(const std::string& uid, const std::vector<std::string
     const int64_t lastSent = state.value("last_sent", int64_t{0});
     int64_t interval = state.value("interval", settings_.throttleMinMs);
     // They came back since the last digest (or never had one): the throttle starts over.
-    const bool fresh = lastSent == 0 || (seenText && std::stoll(*seenText) > lastSent);
+    const int64_t seenMs = seenText ? std::stoll(*seenText) : 0;
+    const bool fresh = lastSent == 0 || seenMs > lastSent;
     if (fresh) {
         interval = settings_.throttleMinMs;
     }
@@ -449,6 +457,9 @@ void Notifier::processUser(const std::string& uid, const std::vector<std::string
         const auto row = unread.find(conv);
         if (row == unread.end()) {
             continue;  // read in time
+        }
+        if (seenMs >= row->second["last_activity"].get<int64_t>()) {
+            continue;  // they came online after its newest message
         }
         const int64_t lastSeq = row->second["last_seq"];
         const int64_t from =

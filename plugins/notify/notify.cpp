@@ -1,6 +1,7 @@
 // Email digests and push notifications for users who are away (docs/notifications.md): the
 // shared-object plugin's entry points. Everything goes through the host table of plugin.h.
 
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 
@@ -92,9 +93,13 @@ parley_status onCommand(parley_call* call, const void* event, void* userdata) {
     return PARLEY_DEFER;
 }
 
-parley_status onUserConnected(parley_call*, const void* event, void* userdata) {
+// Any change to online (from offline or away) counts as the user having been there.
+parley_status onPresenceChanged(parley_call*, const void* event, void* userdata) {
     auto* state = static_cast<PluginState*>(userdata);
     const auto* presence = static_cast<const parley_presence_event*>(event);
+    if (std::strcmp(presence->state, "online") != 0) {
+        return PARLEY_OK;
+    }
     try {
         state->notifier->userConnected(presence->uid);
     } catch (const std::exception&) {
@@ -150,7 +155,7 @@ PARLEY_PLUGIN_EXPORT parley_status parley_plugin_init(parley_plugin* self, const
             return PARLEY_ERR_INTERNAL;
         }
     }
-    if (host->hook_register(self, PARLEY_HOOK_USER_CONNECTED, &onUserConnected, state.get()) !=
+    if (host->hook_register(self, PARLEY_HOOK_PRESENCE_CHANGED, &onPresenceChanged, state.get()) !=
             PARLEY_OK ||
         host->http_route_register(self, "/unsubscribe", &onUnsubscribe, state.get()) != PARLEY_OK) {
         return PARLEY_ERR_INTERNAL;

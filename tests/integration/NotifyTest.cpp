@@ -126,6 +126,7 @@ class Notify : public SuiteServers<Notify> {
                                                                             {"carol", "c"},
                                                                             {"dave", "d"},
                                                                             {"kate", "k"},
+                                                                            {"lena", "l"},
                                                                             {"ops", "o"}});
         httpPort_ = freeLoopbackPort();
         parleyd_ = std::make_unique<ParleydProcess>(
@@ -278,6 +279,26 @@ TEST_F(Notify, RecipientWhoReadsInTimeGetsNothing) {
     }
     std::this_thread::sleep_for(kQuiet);
     EXPECT_TRUE(mailsTo("dave").empty());
+}
+
+TEST_F(Notify, RecipientWhoComesOnlineInTimeGetsNothingEvenUnread) {
+    registerUser("lena");
+    const std::string conv = openWith(*alice_, "lena");
+    send(*alice_, conv, "did you see this?");
+    {
+        // lena comes online before the delay is over and leaves without reading.
+        MqttTestClient lena(broker_->uri(), "lena", "l");
+        ASSERT_EQ(codeOf(lena.request({{"op", "presence"}, {"state", "online"}})), "ok");
+        ASSERT_EQ(codeOf(lena.request({{"op", "presence"}, {"state", "offline"}})), "ok");
+    }
+    std::this_thread::sleep_for(kQuiet);
+    EXPECT_TRUE(mailsTo("lena").empty());
+    // A new message later is news again: one digest, with both unread.
+    send(*alice_, conv, "hello again");
+    const auto mails = waitForMails("lena", 1);
+    ASSERT_EQ(mails.size(), 1u);
+    EXPECT_NE(mails[0]["text"].get<std::string>().find("2 new"), std::string::npos)
+        << mails[0]["text"];
 }
 
 TEST_F(Notify, MutedConversationAndEmailOffSendNothing) {
