@@ -10,6 +10,7 @@ PARLEY_RUN_PACKAGES=(
     libcli11-dev libncurses-dev
     mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev libjwt-dev libssl-dev
     openssl libsystemd-dev
+    libcurl4-openssl-dev libkainjow-mustache-dev
 )
 # Node and npm, for the TypeScript SDK and the web client (clients/js, clients/web): installed
 # from Debian only when the machine has no `node` or `npm` of its own (parley_install_node).
@@ -34,6 +35,7 @@ PARLEY_TEST_PACKAGES=(
     mariadb-server mariadb-client
     tmux
     chromium libnss3-tools fonts-dejavu-core
+    python3-aiosmtpd
 )
 # To build and run the libFuzzer targets (tools/fuzz.sh): clang 14 and its sanitizer runtimes.
 PARLEY_FUZZ_PACKAGES=(

@@ -207,26 +207,38 @@ int run(const parley::Config& config) {
     if (config.http.enabled()) {
         ops = std::make_unique<parley::ops::OpsServer>(
             config.http, metrics, *store,
-            parley::ops::OpsSources{[&] {
-                                        const auto* server = serving.load();
-                                        return server != nullptr && server->brokerConnected();
-                                    },
-                                    [&] {
-                                        const auto* server = serving.load();
-                                        return server != nullptr ? server->queuedCommands()
-                                                                 : size_t{0};
-                                    },
-                                    [&] {
-                                        auto* server = serving.load();
-                                        return server != nullptr ? server->hooks().stats()
-                                                                 : nlohmann::json::object();
-                                    },
-                                    [&] {
-                                        auto* server = serving.load();
-                                        return server != nullptr ? server->describeExtensions()
-                                                                 : nlohmann::json::array();
-                                    },
-                                    [] { return parley::LuaRunner::abandonedCount(); }});
+            parley::ops::OpsSources{
+                [&] {
+                    const auto* server = serving.load();
+                    return server != nullptr && server->brokerConnected();
+                },
+                [&] {
+                    const auto* server = serving.load();
+                    return server != nullptr ? server->queuedCommands() : size_t{0};
+                },
+                [&] {
+                    auto* server = serving.load();
+                    return server != nullptr ? server->hooks().stats() : nlohmann::json::object();
+                },
+                [&] {
+                    auto* server = serving.load();
+                    return server != nullptr ? server->describeExtensions()
+                                             : nlohmann::json::array();
+                },
+                [] { return parley::LuaRunner::abandonedCount(); },
+                [&](parley::ops::ExtensionHttpExchange& exchange) {
+                    auto* server = serving.load();
+                    if (server == nullptr) {
+                        return;
+                    }
+                    auto answer = server->extensionServices().handleHttp(
+                        exchange.path, {exchange.method, {}, exchange.query, exchange.body});
+                    if (answer) {
+                        exchange.status = answer->status;
+                        exchange.contentType = answer->contentType;
+                        exchange.responseBody = std::move(answer->body);
+                    }
+                }});
         ops->start();
     }
     const parley::ops::SystemdNotifier systemd;

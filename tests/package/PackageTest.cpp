@@ -305,7 +305,7 @@ TEST(DebianPackage, InstallsRunsFromTheInstalledPathsAndPurgesCleanly) {
     EXPECT_NE(control.output.find(std::string("Package: ") + kPackage), std::string::npos);
     for (const char* library :
          {"adduser", "libc6", "libstdc++6", "libpaho-mqttpp3-1", "libsqlite3-0", "libmysqlcppconn7",
-          "liblua5.4-0", "libsystemd0", "libjwt0", "libyaml-cpp0.7"}) {
+          "liblua5.4-0", "libsystemd0", "libjwt0", "libyaml-cpp0.7", "libcurl4"}) {
         EXPECT_NE(control.output.find(library), std::string::npos)
             << library << " missing from Depends:\n"
             << control.output;
@@ -328,16 +328,27 @@ TEST(DebianPackage, InstallsRunsFromTheInstalledPathsAndPurgesCleanly) {
     ASSERT_EQ(packageStatus(), "installed");
 
     // Where docs/operations.md says things are.
-    for (const char* path :
-         {"/usr/bin/parleyd", "/usr/bin/parley", "/usr/bin/parleyctl", "/usr/bin/parley-bench",
-          "/usr/bin/parley-token", "/usr/lib/parley/parley_jwt_auth.so",
-          "/usr/lib/parley/plugins/parley_echo.so", "/usr/share/parley/scripts/listings.lua",
-          "/usr/share/parley/scripts/moderation.lua", "/usr/share/parley/scripts/example_hello.lua",
-          "/usr/share/parley/scripts/example_moderation.lua", "/usr/include/parley/plugin.h",
-          "/etc/parley/parleyd.yaml", "/etc/parley/mosquitto/parley.conf",
-          "/etc/parley/mosquitto/acl", "/etc/parley/mosquitto/jwt-keys",
-          "/lib/systemd/system/parleyd.service", "/usr/share/doc/parley-chat/operations.md",
-          "/usr/share/doc/parley-chat/examples/parleyd.yaml"}) {
+    for (const char* path : {"/usr/bin/parleyd",
+                             "/usr/bin/parley",
+                             "/usr/bin/parleyctl",
+                             "/usr/bin/parley-bench",
+                             "/usr/bin/parley-token",
+                             "/usr/lib/parley/parley_jwt_auth.so",
+                             "/usr/lib/parley/plugins/parley_echo.so",
+                             "/usr/lib/parley/plugins/parley_notify.so",
+                             "/usr/share/parley/notify/templates/body.html",
+                             "/usr/share/parley/scripts/listings.lua",
+                             "/usr/share/parley/scripts/moderation.lua",
+                             "/usr/share/parley/scripts/example_hello.lua",
+                             "/usr/share/parley/scripts/example_moderation.lua",
+                             "/usr/include/parley/plugin.h",
+                             "/etc/parley/parleyd.yaml",
+                             "/etc/parley/mosquitto/parley.conf",
+                             "/etc/parley/mosquitto/acl",
+                             "/etc/parley/mosquitto/jwt-keys",
+                             "/lib/systemd/system/parleyd.service",
+                             "/usr/share/doc/parley-chat/operations.md",
+                             "/usr/share/doc/parley-chat/examples/parleyd.yaml"}) {
         EXPECT_TRUE(fs::exists(path)) << path << " not installed";
     }
     const CommandResult conffiles = run({"dpkg-query", "-W", "-f=${Conffiles}", kPackage});

@@ -508,6 +508,47 @@ TEST_F(PluginServicesTest, ContextUpdateChangesSummariesAndTellsTheMembers) {
     EXPECT_EQ(probe_.call<int>("fixture_null_checks_failed"), 0);
 }
 
+TEST_F(PluginServicesTest, UnreadScanListsMembersBehindWithTheirPresence) {
+    const char* const kEveryone = nullptr;
+    const std::string conv = openDirect("alice", "bob");
+    ASSERT_TRUE(send("alice", conv, "one")["ok"]);
+    ASSERT_TRUE(send("alice", conv, "two")["ok"]);
+    auto [status, rows] = service("fixture_unread_scan", int64_t{0}, kEveryone, size_t{100});
+    ASSERT_EQ(status, PARLEY_OK);
+    ASSERT_EQ(rows.size(), 1U) << rows;  // alice read her own
+    EXPECT_EQ(rows[0]["user"], "bob");
+    EXPECT_EQ(rows[0]["conv"], conv);
+    EXPECT_EQ(rows[0]["read_seq"], 0);
+    EXPECT_EQ(rows[0]["last_seq"], 2);
+    EXPECT_EQ(rows[0]["presence"], "offline");
+    const int64_t activity = rows[0]["last_activity"];
+    EXPECT_EQ(service("fixture_unread_scan", activity + 1, kEveryone, size_t{100}).second,
+              json::array());
+    EXPECT_EQ(service("fixture_unread_scan", int64_t{0}, "alice", size_t{100}).second,
+              json::array());
+    ASSERT_TRUE(call("bob", {{"op", "msg.read"}, {"conv", conv}, {"seq", 2}})["ok"]);
+    EXPECT_EQ(service("fixture_unread_scan", int64_t{0}, kEveryone, size_t{100}).second,
+              json::array());
+    EXPECT_EQ(probe_.call<int>("fixture_http_and_scan_checks_failed"), 0);
+}
+
+TEST_F(PluginServicesTest, HttpRoutesAnswerThroughThePlugin) {
+    auto& services = server().extensionServices();
+    auto echoed = services.handleHttp("/ext/services/echo", {"POST", {}, "a=1&b=2", "payload"});
+    ASSERT_TRUE(echoed.has_value());
+    EXPECT_EQ(echoed->status, 201);
+    EXPECT_EQ(echoed->contentType, "text/x-echo");
+    EXPECT_EQ(echoed->body, "POST /echo ?a=1&b=2 payload");
+    auto silent = services.handleHttp("/ext/services/silent", {"GET", {}, "", ""});
+    ASSERT_TRUE(silent.has_value());
+    EXPECT_EQ(silent->status, 500);
+    EXPECT_FALSE(services.handleHttp("/ext/services/nothing", {"GET", {}, "", ""}).has_value());
+    EXPECT_FALSE(services.handleHttp("/ext/other/echo", {"GET", {}, "", ""}).has_value());
+    // Unloaded: its routes go with it.
+    server_->stop();
+    EXPECT_FALSE(services.handleHttp("/ext/services/echo", {"GET", {}, "", ""}).has_value());
+}
+
 TEST_F(PluginServicesTest, MessagesGetPagesTheHistory) {
     const std::string conv = openDirect("alice", "bob");
     for (int i = 1; i <= 5; ++i) {

@@ -52,6 +52,37 @@ TEST_P(StoreSuite, MigrateIsIdempotent) {
     EXPECT_EQ(open_()->migrate(), version);
 }
 
+TEST_P(StoreSuite, UnreadMembersAreThoseBehindInRecentlyActiveConversations) {
+    store_->openDirect("alice", "bob", std::nullopt, "c1", 100);
+    store_->openDirect("alice", "carol", std::nullopt, "c2", 100);
+    store_->appendMessage(message("c1", "alice", "u1", "one", 5000));
+    store_->appendMessage(message("c1", "alice", "u2", "two", 6000));
+    store_->appendMessage(message("c2", "alice", "u3", "three", 7000));
+    store_->setPresence("carol", PresenceState::Away, 7000);
+
+    // The sender has read their own; members behind come with their presence, oldest first.
+    auto rows = store_->unreadMembers(0, std::nullopt, 10);
+    ASSERT_EQ(rows.size(), 2U);
+    EXPECT_EQ(rows[0].uid, "bob");
+    EXPECT_EQ(rows[0].conv, "c1");
+    EXPECT_EQ(rows[0].readSeq, 0);
+    EXPECT_EQ(rows[0].lastSeq, 2);
+    EXPECT_EQ(rows[0].presence, PresenceState::Offline);
+    EXPECT_EQ(rows[1].uid, "carol");
+    EXPECT_EQ(rows[1].presence, PresenceState::Away);
+    EXPECT_LE(rows[0].lastActivity, rows[1].lastActivity);
+    // Only conversations active since; only one user's; a limit.
+    ASSERT_EQ(store_->unreadMembers(rows[1].lastActivity, std::nullopt, 10).size(), 1U);
+    EXPECT_EQ(store_->unreadMembers(rows[1].lastActivity + 1, std::nullopt, 10).size(), 0U);
+    ASSERT_EQ(store_->unreadMembers(0, std::string("bob"), 10).size(), 1U);
+    EXPECT_EQ(store_->unreadMembers(0, std::nullopt, 1).size(), 1U);
+    // Read up to the last message: no longer behind.
+    store_->markRead("c1", "bob", 2);
+    auto left = store_->unreadMembers(0, std::nullopt, 10);
+    ASSERT_EQ(left.size(), 1U);
+    EXPECT_EQ(left[0].uid, "carol");
+}
+
 TEST_P(StoreSuite, OpenDirectIsGetOrCreatePerPairAndContext) {
     auto first = store_->openDirect("alice", "bob", std::nullopt, "c1", 100);
     EXPECT_TRUE(first.created);

@@ -21,8 +21,9 @@
  *  - Strings are NUL-terminated UTF-8 unless a length is given; pointers in events are valid only
  *    during the callback.
  *
- * Threads: callbacks run on parleyd's worker threads, several at once, and timers on a timer
- * thread. A plugin must be thread-safe. Callbacks must not block for long: each call has a time
+ * Threads: callbacks run on parleyd's worker threads, several at once, timers on a timer
+ * thread, and HTTP route handlers on the HTTP listener's threads. Functions that take `self`
+ * may also be called from threads the plugin starts itself. A plugin must be thread-safe. Callbacks must not block for long: each call has a time
  * budget (config "hooks"); an overrun is logged, counted and treated as a failure.
  */
 #ifndef PARLEY_PLUGIN_H
@@ -192,6 +193,25 @@ typedef parley_hook_fn parley_command_fn;
 
 typedef void (*parley_timer_fn)(void* userdata);
 
+/* A request to one of the plugin's HTTP routes (host->http_route_register). Added later in
+ * version 1. */
+typedef struct parley_http_request {
+    uint32_t struct_size;
+    const char* method; /* "GET" or "POST" */
+    const char* path;   /* the route, e.g. "/unsubscribe" */
+    const char* query;  /* the raw query string without '?', "" if none */
+    const char* body;   /* body_len bytes, NUL-terminated too */
+    size_t body_len;
+} parley_http_request;
+
+/* The answer being built, only valid during the handler (host->http_respond). */
+typedef struct parley_http_response parley_http_response;
+
+/* An HTTP route handler. Answer with host->http_respond and PARLEY_OK; anything else (or no
+ * http_respond) answers 500. Runs on parleyd's HTTP threads (two), so keep it short. */
+typedef parley_status (*parley_http_fn)(const parley_http_request* request,
+                                        parley_http_response* response, void* userdata);
+
 /* The host table. Starts with its version and size; only ever grows at its end. */
 typedef struct parley_host {
     uint32_t abi_version; /* PARLEY_PLUGIN_ABI_VERSION of parleyd */
@@ -323,6 +343,28 @@ typedef struct parley_host {
      * so a match in the folded text can be replaced in the original. */
     parley_status (*text_fold)(parley_plugin* self, int form, const char* text, size_t len,
                                parley_buffer* out, parley_buffer* spans_out);
+
+    /* Added later in version 1, for plugins that notify users who are away (plugins/notify). */
+
+    /* Members with unread messages (read_seq < the conversation's last_seq) in conversations
+     * whose last activity is at or after since_ms, oldest activity first, as a JSON array of
+     * at most `limit` (1-1000, else PARLEY_ERR_INVALID) objects {"user", "conv", "read_seq",
+     * "last_seq", "last_activity", "presence"}; only the user `uid`'s when it is not NULL.
+     * Reads the database only: call it from a thread of your own or a timer, not from a hook
+     * on the message path. */
+    parley_status (*unread_scan)(parley_plugin* self, int64_t since_ms, const char* uid,
+                                 size_t limit, parley_buffer* out);
+    /* Serves GET and POST of /ext/{plugin's name}{path} on parleyd's HTTP listener (config
+     * "http"; nothing is served while it is off). path: 2-128 of a-z 0-9 / . _ -, starting with
+     * '/' (else PARLEY_ERR_INVALID); the same path twice is PARLEY_ERR_EXISTS. During init
+     * only (else PARLEY_ERR_FORBIDDEN). The listener has no authentication: a route checks
+     * what it is given itself (a signed token, say). */
+    parley_status (*http_route_register)(parley_plugin* self, const char* path,
+                                         parley_http_fn fn, void* userdata);
+    /* The answer of the http handler in progress: status 100-599, content_type NULL for
+     * "text/plain; charset=utf-8". Only during that handler (else PARLEY_ERR_INVALID). */
+    parley_status (*http_respond)(parley_http_response* response, int status,
+                                  const char* content_type, const char* body, size_t body_len);
 } parley_host;
 
 /* Forms of host->text_fold. */

@@ -192,6 +192,71 @@ void ExtensionServices::checkKey(const std::string& key) const {
     }
 }
 
+nlohmann::json ExtensionServices::unreadMembers(int64_t activeSince,
+                                                const std::optional<std::string>& uid, int limit) {
+    if (uid) {
+        requireUid(*uid);
+    }
+    if (limit < 1 || limit > static_cast<int>(kMaxListLimit)) {
+        throw ProtocolError(ErrorCode::BadRequest, "limit must be 1-1000");
+    }
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& member : store_.unreadMembers(activeSince, uid, limit)) {
+        rows.push_back({{"user", member.uid},
+                        {"conv", member.conv},
+                        {"read_seq", member.readSeq},
+                        {"last_seq", member.lastSeq},
+                        {"last_activity", member.lastActivity},
+                        {"presence", store::presenceStateName(member.presence)}});
+    }
+    return rows;
+}
+
+void ExtensionServices::addHttpRoute(const std::string& extension, const std::string& path,
+                                     ExtensionHttpHandler handler) {
+    const bool wellFormed = path.size() >= 2 && path.size() <= 128 && path[0] == '/' &&
+                            std::all_of(path.begin(), path.end(),
+                                        [](char c) {
+                                            return (c >= 'a' && c <= 'z') ||
+                                                   (c >= '0' && c <= '9') || c == '/' || c == '.' ||
+                                                   c == '_' || c == '-';
+                                        }) &&
+                            path.find("..") == std::string::npos;
+    if (!wellFormed) {
+        throw ProtocolError(ErrorCode::BadRequest,
+                            "an HTTP route is 2-128 of a-z 0-9 / . _ - starting with '/'");
+    }
+    std::lock_guard lock(httpMutex_);
+    if (!httpRoutes_.emplace("/ext/" + extension + path, std::move(handler)).second) {
+        throw std::invalid_argument("route " + path + " is registered already");
+    }
+}
+
+void ExtensionServices::removeHttpRoutes(const std::string& extension) {
+    const std::string prefix = "/ext/" + extension + "/";
+    std::lock_guard lock(httpMutex_);
+    for (auto it = httpRoutes_.lower_bound(prefix);
+         it != httpRoutes_.end() && it->first.compare(0, prefix.size(), prefix) == 0;) {
+        it = httpRoutes_.erase(it);
+    }
+}
+
+std::optional<ExtensionHttpResponse> ExtensionServices::handleHttp(
+    const std::string& fullPath, ExtensionHttpRequest request) const {
+    ExtensionHttpHandler handler;
+    {
+        std::lock_guard lock(httpMutex_);
+        const auto found = httpRoutes_.find(fullPath);
+        if (found == httpRoutes_.end()) {
+            return std::nullopt;
+        }
+        handler = found->second;
+    }
+    // "/ext/" + extension: the extension's own path starts at the next '/'.
+    request.path = fullPath.substr(fullPath.find('/', 5));
+    return handler(request);
+}
+
 std::optional<std::string> ExtensionServices::kvGet(const std::string& extension,
                                                     const std::string& key) {
     checkKey(key);

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +20,22 @@
 namespace parley {
 
 enum class LogLevel { Debug, Info, Warning, Error };
+
+// A request to an extension's HTTP route on parleyd's HTTP listener (/ext/{extension}{path}).
+struct ExtensionHttpRequest {
+    std::string method;  // GET or POST
+    std::string path;    // after /ext/{extension}, starting with '/'
+    std::string query;   // the raw query string, without '?'
+    std::string body;
+};
+
+struct ExtensionHttpResponse {
+    int status = 404;
+    std::string contentType = "text/plain; charset=utf-8";
+    std::string body = "not found\n";
+};
+
+using ExtensionHttpHandler = std::function<ExtensionHttpResponse(const ExtensionHttpRequest&)>;
 
 // What parleyd offers extensions, the same for plugins (through the C host table) and Lua scripts
 // (through the `parley` table). Every method takes the calling extension's name: it scopes the
@@ -60,6 +78,22 @@ class ExtensionServices {
                                                 int limit);
     // {user, name, presence} as profile.get answers, plus the "email" admins set (or null).
     nlohmann::json user(const std::string& uid);
+
+    // Members with unread messages in conversations active since `activeSince` (ms), oldest
+    // activity first, only `uid`'s when given: [{user, conv, read_seq, last_seq, last_activity,
+    // presence}]. limit 1-1000.
+    nlohmann::json unreadMembers(int64_t activeSince, const std::optional<std::string>& uid,
+                                 int limit);
+
+    // HTTP routes on parleyd's HTTP listener: `path` (1-128 of a-z 0-9 / . _ -, starting with
+    // '/') of `extension` answers /ext/{extension}{path}. Throws ProtocolError (bad_request) for
+    // a malformed path, std::invalid_argument if the extension has it already.
+    void addHttpRoute(const std::string& extension, const std::string& path,
+                      ExtensionHttpHandler handler);
+    void removeHttpRoutes(const std::string& extension);
+    // The answer of the route a request's full path (/ext/...) names, or nothing.
+    std::optional<ExtensionHttpResponse> handleHttp(const std::string& fullPath,
+                                                    ExtensionHttpRequest request) const;
 
     std::optional<std::string> kvGet(const std::string& extension, const std::string& key);
     void kvSet(const std::string& extension, const std::string& key, const std::string& value,
@@ -105,6 +139,8 @@ class ExtensionServices {
     TimerService& timers_;
     const Clock& clock_;
     const MessagePosting& posting_;
+    mutable std::mutex httpMutex_;
+    std::map<std::string, ExtensionHttpHandler> httpRoutes_;  // "/ext/{extension}{path}"
 };
 
 }  // namespace parley

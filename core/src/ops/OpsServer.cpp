@@ -62,6 +62,22 @@ int OpsServer::start() {
     http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& response) {
         response.set_content(metricsText(), "text/plain; version=0.0.4; charset=utf-8");
     });
+    // Extensions' routes (plugin.h, http_route_register): the unsubscribe link of an email.
+    const auto extensionRoute = [this](const httplib::Request& request,
+                                       httplib::Response& response) {
+        ExtensionHttpExchange exchange{request.method, request.path, {}, request.body};
+        const auto mark = request.target.find('?');
+        if (mark != std::string::npos) {
+            exchange.query = request.target.substr(mark + 1);
+        }
+        if (sources_.extensionHttp) {
+            sources_.extensionHttp(exchange);
+        }
+        response.status = exchange.status;
+        response.set_content(exchange.responseBody, exchange.contentType);
+    };
+    http_->Get(R"(/ext/.+)", extensionRoute);
+    http_->Post(R"(/ext/.+)", extensionRoute);
     int port = config_.port;
     if (port == 0) {
         port = http_->bind_to_any_port(config_.listen);

@@ -20,6 +20,17 @@ class Server;
 
 namespace parley::ops {
 
+// A request to an extension's route (/ext/...), and its answer.
+struct ExtensionHttpExchange {
+    std::string method;
+    std::string path;  // the full path, /ext/{extension}/...
+    std::string query;
+    std::string body;
+    int status = 404;
+    std::string contentType = "text/plain; charset=utf-8";
+    std::string responseBody = "not found\n";
+};
+
 // What the endpoints read from the rest of parleyd.
 struct OpsSources {
     std::function<bool()> brokerConnected;
@@ -27,6 +38,9 @@ struct OpsSources {
     std::function<nlohmann::json()> extensionStats;  // HookBus::stats()
     std::function<nlohmann::json()> extensions;      // ExtensionManager::describe()
     std::function<uint64_t()> abandonedLuaThreads;   // LuaRunner::abandonedCount()
+    // Fills the answer of an extension's HTTP route (ExtensionServices::handleHttp); unset or
+    // leaving it as is: 404.
+    std::function<void(ExtensionHttpExchange&)> extensionHttp{};
 };
 
 // The operations HTTP endpoint (docs/operations.md): /healthz, /readyz, /metrics on

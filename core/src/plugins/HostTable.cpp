@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "hooks/Hook.h"
+#include "plugins/PluginAdapters.h"
 #include "plugins/PluginCall.h"
 #include "plugins/PluginInstance.h"
 #include "plugins/PluginRegistry.h"
@@ -378,6 +379,40 @@ parley_status textFold(parley_plugin* self, int form, const char* text, size_t l
     });
 }
 
+parley_status unreadScan(parley_plugin* self, int64_t sinceMs, const char* uid, size_t limit,
+                         parley_buffer* out) noexcept {
+    clear(out);
+    return withPlugin(self, "unread_scan", [&](PluginInstance& plugin) {
+        require(out, "out");
+        if (limit < 1 || limit > ExtensionServices::kMaxListLimit) {
+            return PARLEY_ERR_INVALID;
+        }
+        return fill(out, plugin.services()
+                             .unreadMembers(sinceMs, optionalText(uid), static_cast<int>(limit))
+                             .dump());
+    });
+}
+
+parley_status httpRouteRegister(parley_plugin* self, const char* path, parley_http_fn fn,
+                                void* userdata) noexcept {
+    return withPlugin(self, "http_route_register", [&](PluginInstance& plugin) {
+        if (fn == nullptr) {
+            return PARLEY_ERR_INVALID;
+        }
+        return plugin.registerHttpRoute(requireText(path, "path"), fn, userdata);
+    });
+}
+
+parley_status httpRespond(parley_http_response* response, int status, const char* contentType,
+                          const char* body, size_t bodyLen) noexcept {
+    try {
+        return respondHttp(response, status, contentType, body, bodyLen) ? PARLEY_OK
+                                                                         : PARLEY_ERR_INVALID;
+    } catch (...) {
+        return PARLEY_ERR_INTERNAL;
+    }
+}
+
 const char* optionsJson(parley_plugin* self) noexcept {
     try {
         const auto plugin = PluginRegistry::global().find(self);
@@ -477,6 +512,9 @@ constexpr parley_host kHostTable = {
     .messages_get = &messagesGet,
     .drop_recipient = &dropRecipient,
     .text_fold = &textFold,
+    .unread_scan = &unreadScan,
+    .http_route_register = &httpRouteRegister,
+    .http_respond = &httpRespond,
 };
 
 }  // namespace

@@ -9,9 +9,17 @@
 #include "plugins/PluginInstance.h"
 #include "protocol/Views.h"
 
+// The C header's opaque handle for an answer being built.
+struct parley_http_response {
+    parley::ExtensionHttpResponse answer;
+    bool answered = false;
+};
+
 namespace parley {
 
 namespace {
+
+thread_local parley_http_response* activeHttpResponse = nullptr;
 
 // Calls into the plugin; an exception it lets escape (a C++ plugin) is a failure of the call,
 // never something that unwinds further into parleyd's frames.
@@ -83,6 +91,53 @@ std::function<void()> makeTimerFunction(std::shared_ptr<PluginInstance> plugin, 
             fn(userdata);
         }
     };
+}
+
+ExtensionHttpHandler makeHttpHandler(std::shared_ptr<PluginInstance> plugin, std::string path,
+                                     parley_http_fn fn, void* userdata) {
+    return [plugin = std::move(plugin), path = std::move(path), fn,
+            userdata](const ExtensionHttpRequest& request) {
+        ExtensionHttpResponse failed{500, "text/plain; charset=utf-8", "internal error\n"};
+        const CallGate::Pass pass(plugin->gate());
+        if (!pass) {
+            return ExtensionHttpResponse{503, "text/plain; charset=utf-8", "unavailable\n"};
+        }
+        const parley_http_request event{sizeof(parley_http_request), request.method.c_str(),
+                                        request.path.c_str(),        request.query.c_str(),
+                                        request.body.c_str(),        request.body.size()};
+        parley_http_response response;
+        activeHttpResponse = &response;
+        const ExtensionCallScope running("plugin", plugin->name(), "http", path.c_str());
+        const Verdict verdict = invoke(
+            [&] { return fn(&event, &response, userdata); },
+            [](int status) {
+                return status == PARLEY_OK ? Verdict::proceed()
+                                           : Verdict::fail("returned " + std::to_string(status));
+            });
+        activeHttpResponse = nullptr;
+        if (verdict.kind == Verdict::Kind::Fail || !response.answered) {
+            plugin->services().log(
+                plugin->name(), LogLevel::Warning,
+                "http " + path + ": " +
+                    (verdict.kind == Verdict::Kind::Fail ? verdict.message : "no answer"));
+            return failed;
+        }
+        return response.answer;
+    };
+}
+
+bool respondHttp(parley_http_response* response, int status, const char* contentType,
+                 const char* body, size_t bodyLen) {
+    if (response == nullptr || response != activeHttpResponse || status < 100 || status > 599 ||
+        (body == nullptr && bodyLen > 0)) {
+        return false;
+    }
+    response->answer.status = status;
+    response->answer.contentType =
+        contentType != nullptr ? contentType : "text/plain; charset=utf-8";
+    response->answer.body.assign(body != nullptr ? body : "", bodyLen);
+    response->answered = true;
+    return true;
 }
 
 }  // namespace parley

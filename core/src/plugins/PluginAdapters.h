@@ -3,6 +3,7 @@
 #include <functional>
 #include <memory>
 
+#include "hooks/ExtensionServices.h"
 #include "hooks/Hook.h"
 #include "parley/plugin.h"
 
@@ -21,5 +22,13 @@ CommandFunction makeCommandFunction(std::shared_ptr<PluginInstance> plugin, parl
 // Throws what the plugin threw (ExtensionServices::addTimer's guard catches, logs and counts it).
 std::function<void()> makeTimerFunction(std::shared_ptr<PluginInstance> plugin, parley_timer_fn fn,
                                         void* userdata);
+
+// A plugin's HTTP route: called through the plugin's gate (503 while it is not running), its
+// answer from host->http_respond, 500 if it gives none or fails.
+ExtensionHttpHandler makeHttpHandler(std::shared_ptr<PluginInstance> plugin, std::string path,
+                                     parley_http_fn fn, void* userdata);
+// host->http_respond: false unless `response` is the one being built on this thread.
+bool respondHttp(parley_http_response* response, int status, const char* contentType,
+                 const char* body, size_t bodyLen);
 
 }  // namespace parley

@@ -62,6 +62,22 @@ parley_status PluginInstance::registerCommand(const std::string& op, parley_comm
     return PARLEY_OK;
 }
 
+parley_status PluginInstance::registerHttpRoute(const std::string& path, parley_http_fn fn,
+                                                void* userdata) {
+    std::lock_guard lock(mutex_);
+    if (!registering_) {
+        return PARLEY_ERR_FORBIDDEN;
+    }
+    try {
+        services_.addHttpRoute(name_, path,
+                               makeHttpHandler(shared_from_this(), path, fn, userdata));
+    } catch (const std::invalid_argument& error) {
+        spdlog::warn("plugin '{}': http_route_register refused: {}", name_, error.what());
+        return PARLEY_ERR_EXISTS;
+    }
+    return PARLEY_OK;
+}
+
 parley_status PluginInstance::addTimer(int64_t delayMs, int64_t periodMs, parley_timer_fn fn,
                                        void* userdata, uint64_t& timerId) {
     std::lock_guard lock(mutex_);
@@ -85,6 +101,7 @@ void PluginInstance::withdraw() {
     gate_.close();
     services_.hooks().removeExtension(name_);
     services_.cancelTimers(name_);
+    services_.removeHttpRoutes(name_);
 }
 
 }  // namespace parley

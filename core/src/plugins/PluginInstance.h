@@ -43,6 +43,7 @@ class PluginInstance : public std::enable_shared_from_this<PluginInstance> {
     parley_status registerHook(Hook hook, parley_hook_fn fn, void* userdata);
     parley_status unregisterHook(Hook hook, parley_hook_fn fn, void* userdata);
     parley_status registerCommand(const std::string& op, parley_command_fn fn, void* userdata);
+    parley_status registerHttpRoute(const std::string& path, parley_http_fn fn, void* userdata);
     parley_status addTimer(int64_t delayMs, int64_t periodMs, parley_timer_fn fn, void* userdata,
                            uint64_t& timerId);
 

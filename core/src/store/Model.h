@@ -152,6 +152,17 @@ struct PresenceChange {
     PresenceState previous = PresenceState::Offline;
 };
 
+// A member with unread messages (read_seq < the conversation's last_seq), as an extension that
+// notifies away users scans them (Store::unreadMembers).
+struct UnreadMember {
+    std::string uid;
+    std::string conv;
+    int64_t readSeq = 0;
+    int64_t lastSeq = 0;
+    int64_t lastActivity = 0;
+    PresenceState presence = PresenceState::Offline;
+};
+
 struct UserRecord {
     std::string uid;
     std::string name;

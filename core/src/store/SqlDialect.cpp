@@ -78,6 +78,10 @@ ALTER TABLE users ADD COLUMN email TEXT;
             R"sql(
 ALTER TABLE messages ADD COLUMN erased_at INTEGER;
 )sql",
+            // Extensions scan recently active conversations (Store::unreadMembers).
+            R"sql(
+CREATE INDEX conversations_by_activity ON conversations (last_activity);
+)sql",
         },
         "",
         // Erased text must not linger in the write-ahead log: checkpoint it into the database
@@ -160,6 +164,9 @@ ALTER TABLE users ADD COLUMN email VARCHAR(254) NULL;
 )sql",
             R"sql(
 ALTER TABLE messages ADD COLUMN erased_at BIGINT NULL;
+)sql",
+            R"sql(
+CREATE INDEX conversations_by_activity ON conversations (last_activity);
 )sql",
         },
         " FOR UPDATE",

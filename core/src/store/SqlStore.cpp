@@ -593,6 +593,31 @@ std::vector<std::string> SqlStore::updateContext(const std::string& type, const 
     });
 }
 
+std::vector<UnreadMember> SqlStore::unreadMembers(int64_t activeSince,
+                                                  const std::optional<std::string>& uid,
+                                                  int limit) {
+    return transaction("unreadMembers", Mode::Read, [&](SqlConnection& db) {
+        std::string sql =
+            "SELECT m.uid, m.conv, m.read_seq, c.last_seq, c.last_activity, "
+            "COALESCE(u.state, 'offline') FROM conversations c "
+            "JOIN members m ON m.conv = c.id LEFT JOIN users u ON u.uid = m.uid "
+            "WHERE c.last_activity >= ? AND m.read_seq < c.last_seq";
+        SqlParams params{activeSince};
+        if (uid) {
+            sql += " AND m.uid = ?";
+            params.emplace_back(*uid);
+        }
+        sql += " ORDER BY c.last_activity, c.id, m.uid LIMIT ?";
+        params.emplace_back(int64_t{limit});
+        std::vector<UnreadMember> members;
+        for (const auto& row : db.query(sql, params)) {
+            members.push_back(UnreadMember{row.text(0), row.text(1), row.integer(2), row.integer(3),
+                                           row.integer(4), parseState(row.text(5))});
+        }
+        return members;
+    });
+}
+
 std::vector<std::string> SqlStore::conversationsAbout(const std::string& type,
                                                       const std::string& id, int limit) {
     return transaction("conversationsAbout", Mode::Read, [&](SqlConnection& db) {

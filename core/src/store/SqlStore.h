@@ -44,6 +44,9 @@ class SqlStore : public Store {
     std::vector<std::string> updateContext(const std::string& type, const std::string& id,
                                            const std::optional<std::string>& title,
                                            const std::optional<std::string>& status) override;
+    std::vector<UnreadMember> unreadMembers(int64_t activeSince,
+                                            const std::optional<std::string>& uid,
+                                            int limit) override;
     std::vector<std::string> conversationsAbout(const std::string& type, const std::string& id,
                                                 int limit) override;
     MemberView memberView(const std::string& conv, const std::string& uid) override;

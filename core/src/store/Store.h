@@ -74,6 +74,11 @@ class Store {
     virtual std::vector<std::string> updateContext(const std::string& type, const std::string& id,
                                                    const std::optional<std::string>& title,
                                                    const std::optional<std::string>& status) = 0;
+    // Members with unread messages in conversations active at or after `activeSince` (ms), with
+    // their presence, oldest activity first (then conv, uid); only `uid`'s when given.
+    virtual std::vector<UnreadMember> unreadMembers(int64_t activeSince,
+                                                    const std::optional<std::string>& uid,
+                                                    int limit) = 0;
     virtual std::vector<std::string> conversationsAbout(const std::string& type,
                                                         const std::string& id, int limit) = 0;
     virtual MemberView memberView(const std::string& conv, const std::string& uid) = 0;
