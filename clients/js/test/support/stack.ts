@@ -40,18 +40,34 @@ function required(name: string): string {
 }
 
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => {
-        resolve(port);
-      });
-    });
-  });
+  const [port] = await freePorts(1);
+  return port as number;
+}
+
+// `count` different free loopback ports: each is held open until all are found, so two calls in a
+// row cannot hand out the same port (the kernel may reuse a port as soon as it is closed, and a
+// broker given one port for two listeners cannot start).
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => createServer());
+  try {
+    return await Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<number>((resolve, reject) => {
+            server.unref();
+            server.on('error', reject);
+            server.listen(0, '127.0.0.1', () => {
+              const address = server.address();
+              resolve(typeof address === 'object' && address ? address.port : 0);
+            });
+          }),
+      ),
+    );
+  } finally {
+    await Promise.all(
+      servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+    );
+  }
 }
 
 function run(command: string, args: string[], cwd: string): void {
@@ -203,7 +219,8 @@ export class Stack {
     );
     run('mosquitto_passwd', ['-U', join(dir, 'passwd')], dir);
 
-    const ports = { mqtts: await freePort(), wss: await freePort(), web: await freePort() };
+    const [mqttsPort, wssPort, webPort] = (await freePorts(3)) as [number, number, number];
+    const ports = { mqtts: mqttsPort, wss: wssPort, web: webPort };
     let jwtSecret: string | undefined;
     // Parley's broker plugin runs in every broker Parley is behind (config/mosquitto/dev.conf):
     // subscription checks and the publish rate limit on its defaults (parleyd the service
