@@ -83,8 +83,10 @@ void Metrics::render(Exposition& out) const {
     out.sample("parley_ingress_refused_total", {{"limit", "queued"}},
                ingressQueueLimited.load(std::memory_order_relaxed));
 
-    out.family("parley_messages_stored_total", "counter",
-               "Messages stored by this instance (resends of a stored message not counted)");
+    out.family(
+        "parley_messages_stored_total", "counter",
+        "Members' messages (msg.send) stored by this instance (resends of a stored message and "
+        "extensions' messages not counted)");
     out.sample("parley_messages_stored_total", {}, messagesStored.load(std::memory_order_relaxed));
 
     out.family("parley_store_append_batches_total", "counter",
