@@ -59,9 +59,9 @@ FloodReport runFlood(const FloodOptions& options) {
         ++answered;
     };
     const auto connected = [&] {
-        auto client = std::make_unique<BenchClient>(options.uri, options.tls, options.prefix, options.uid,
-                                                    options.password, onReply, 1000, "-flood",
-                                                    options.deniedPeer);
+        auto client = std::make_unique<BenchClient>(options.uri, options.tls, options.prefix,
+                                                    options.uid, options.password, onReply, 1000,
+                                                    "-flood", options.deniedPeer);
         client->connect();
         return client;
     };

@@ -82,8 +82,7 @@ void ParleydProcess::launch() {
                 "--init-groups", "--pdeathsig=KILL",        "--"};
     }
     argv.insert(argv.end(), {launch_.binary, "--config", configFile_});
-    process_ = std::make_unique<ChildProcess>(argv, logFile_, launch_.env,
-                                              dir_.path());
+    process_ = std::make_unique<ChildProcess>(argv, logFile_, launch_.env, dir_.path());
 }
 
 void ParleydProcess::waitUntilReady(std::chrono::seconds readyTimeout) {

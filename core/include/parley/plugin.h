@@ -23,8 +23,9 @@
  *
  * Threads: callbacks run on parleyd's worker threads, several at once, timers on a timer
  * thread, and HTTP route handlers on the HTTP listener's threads. Functions that take `self`
- * may also be called from threads the plugin starts itself. A plugin must be thread-safe. Callbacks must not block for long: each call has a time
- * budget (config "hooks"); an overrun is logged, counted and treated as a failure.
+ * may also be called from threads the plugin starts itself. A plugin must be thread-safe. Callbacks
+ * must not block for long: each call has a time budget (config "hooks"); an overrun is logged,
+ * counted and treated as a failure.
  */
 #ifndef PARLEY_PLUGIN_H
 #define PARLEY_PLUGIN_H
@@ -51,16 +52,16 @@ extern "C" {
 /* One status for every function of the ABI. */
 typedef enum parley_status {
     PARLEY_OK = 0,
-    PARLEY_DEFER = 1,             /* not mine: ask the next handler (commands); no opinion (hooks) */
-    PARLEY_REJECT = 2,            /* refuse: the event or command, with host->reject's code/message */
-    PARLEY_ERR_INVALID = -1,      /* a bad argument (NULL, not JSON, not UTF-8, out of range) */
-    PARLEY_ERR_NOT_FOUND = -2,    /* no such conversation, user, key, timer */
-    PARLEY_ERR_EXISTS = -3,       /* already registered (e.g. a command op) */
-    PARLEY_ERR_UNAVAILABLE = -4,  /* storage unreachable; try later */
-    PARLEY_ERR_TOO_LARGE = -5,    /* over a limit */
-    PARLEY_ERR_FORBIDDEN = -6,    /* not allowed here (e.g. rewriting in an "after" hook) */
-    PARLEY_ERR_VERSION = -7,      /* ABI version not supported */
-    PARLEY_ERR_INTERNAL = -8      /* anything else; the reason is in parleyd's log */
+    PARLEY_DEFER = 1,          /* not mine: ask the next handler (commands); no opinion (hooks) */
+    PARLEY_REJECT = 2,         /* refuse: the event or command, with host->reject's code/message */
+    PARLEY_ERR_INVALID = -1,   /* a bad argument (NULL, not JSON, not UTF-8, out of range) */
+    PARLEY_ERR_NOT_FOUND = -2, /* no such conversation, user, key, timer */
+    PARLEY_ERR_EXISTS = -3,    /* already registered (e.g. a command op) */
+    PARLEY_ERR_UNAVAILABLE = -4, /* storage unreachable; try later */
+    PARLEY_ERR_TOO_LARGE = -5,   /* over a limit */
+    PARLEY_ERR_FORBIDDEN = -6,   /* not allowed here (e.g. rewriting in an "after" hook) */
+    PARLEY_ERR_VERSION = -7,     /* ABI version not supported */
+    PARLEY_ERR_INTERNAL = -8     /* anything else; the reason is in parleyd's log */
 } parley_status;
 
 typedef enum parley_log_level {
@@ -94,13 +95,13 @@ typedef struct parley_call parley_call;     /* the hook or command call in progr
 typedef struct parley_message_event {
     uint32_t struct_size;
     const char* conv;
-    const char* sender;    /* a uid, or "system" for messages posted by extensions */
+    const char* sender; /* a uid, or "system" for messages posted by extensions */
     const char* cmid;
-    const char* body;      /* UTF-8, body_len bytes, NUL-terminated too */
+    const char* body; /* UTF-8, body_len bytes, NUL-terminated too */
     size_t body_len;
-    const char* meta_json; /* a JSON object, or NULL */
-    int64_t seq;           /* 0 before store */
-    int64_t ts;            /* ms since the epoch; 0 before store */
+    const char* meta_json;      /* a JSON object, or NULL */
+    int64_t seq;                /* 0 before store */
+    int64_t ts;                 /* ms since the epoch; 0 before store */
     const char* const* members; /* every member's uid */
     size_t member_count;
     /* The conversation the message goes to, set for message.before_store; NULL and 0 in
@@ -120,10 +121,10 @@ typedef struct parley_message_event {
  * too). */
 typedef struct parley_conversation_event {
     uint32_t struct_size;
-    const char* conv;    /* NULL before create */
-    const char* kind;    /* "direct" or "group" */
+    const char* conv; /* NULL before create */
+    const char* kind; /* "direct" or "group" */
     const char* creator;
-    const char* title;   /* or NULL */
+    const char* title;         /* or NULL */
     const char* context_type;  /* or NULL */
     const char* context_id;    /* or NULL */
     const char* context_title; /* or NULL */
@@ -141,8 +142,8 @@ typedef struct parley_read_event {
 typedef struct parley_presence_event {
     uint32_t struct_size;
     const char* uid;
-    const char* state;  /* "online", "away" or "offline" */
-    int64_t last_seen;  /* ms since the epoch, 0 if never */
+    const char* state; /* "online", "away" or "offline" */
+    int64_t last_seen; /* ms since the epoch, 0 if never */
 } parley_presence_event;
 
 /* An event that is not stored (typing, a moved read watermark) about to be published to
@@ -150,10 +151,10 @@ typedef struct parley_presence_event {
  * host->drop_recipient hides it from one of them (a block). Added later in version 1. */
 typedef struct parley_delivery_event {
     uint32_t struct_size;
-    const char* kind;       /* "typing" or "read"; ignore kinds you do not know */
+    const char* kind; /* "typing" or "read"; ignore kinds you do not know */
     const char* conv;
-    const char* uid;        /* whose typing or read watermark it is */
-    const char* event_json; /* the event as each recipient gets it */
+    const char* uid;               /* whose typing or read watermark it is */
+    const char* event_json;        /* the event as each recipient gets it */
     const char* const* recipients; /* for "read", the reader's own uid too (their devices) */
     size_t recipient_count;
 } parley_delivery_event;
@@ -161,7 +162,7 @@ typedef struct parley_delivery_event {
 /* A custom command routed to the plugin: the client's whole JSON object. */
 typedef struct parley_command_event {
     uint32_t struct_size;
-    const char* uid;       /* who sent it (from the topic, never the payload) */
+    const char* uid; /* who sent it (from the topic, never the payload) */
     const char* op;
     const char* args_json; /* the command object, "op" and "id" included */
     bool is_admin;         /* uid is listed in parleyd's "admins" */
@@ -359,8 +360,8 @@ typedef struct parley_host {
      * '/' (else PARLEY_ERR_INVALID); the same path twice is PARLEY_ERR_EXISTS. During init
      * only (else PARLEY_ERR_FORBIDDEN). The listener has no authentication: a route checks
      * what it is given itself (a signed token, say). */
-    parley_status (*http_route_register)(parley_plugin* self, const char* path,
-                                         parley_http_fn fn, void* userdata);
+    parley_status (*http_route_register)(parley_plugin* self, const char* path, parley_http_fn fn,
+                                         void* userdata);
     /* The answer of the http handler in progress: status 100-599, content_type NULL for
      * "text/plain; charset=utf-8". Only during that handler (else PARLEY_ERR_INVALID). */
     parley_status (*http_respond)(parley_http_response* response, int status,
