@@ -80,6 +80,7 @@ int Cli::run(int argc, char** argv) {
     addUserCommands(app);
     addListingCommands(app);
     addModerationCommands(app);
+    addNotifyCommands(app);
     addExtensionCommands(app);
     addBrokerCommands(app);
     addTokenCommand(app);
@@ -268,6 +269,33 @@ void Cli::addModerationCommands(CLI::App& app) {
             return serverCommand({{"op", "mod.audit"}, {"limit", args_.limit}}, printAudit);
         };
     });
+}
+
+void Cli::addNotifyCommands(CLI::App& app) {
+    auto* notify = app.add_subcommand(
+        "notify", "a user's notification preferences (the notify plugin, docs/notifications.md)");
+    notify->require_subcommand(1);
+
+    auto* show = notify->add_subcommand("show", "email on or off, the delay, muted conversations");
+    show->add_option("UID", args_.uid, "the user id")->required();
+    show->callback([this] {
+        action_ = [this] {
+            return serverCommand({{"op", "notify.prefs.get"}, {"user", args_.uid}},
+                                 printNotifyPreferences);
+        };
+    });
+
+    auto* set = notify->add_subcommand(
+        "set", "change a user's preferences (notify.prefs.set); unnamed ones are kept");
+    set->add_option("UID", args_.uid, "the user id")->required();
+    set->add_option("--email", args_.emailSetting, "on or off")
+        ->check(CLI::IsMember({"on", "off"}));
+    set->add_option("--delay-minutes", args_.delayMinutes,
+                    "how long after unread activity an away user is notified (0-10080)")
+        ->check(CLI::Range(0, 7 * 24 * 60));
+    set->add_option("--mute", args_.mute, "a conversation never to notify about (repeatable)");
+    set->add_option("--unmute", args_.unmute, "a conversation to notify about again (repeatable)");
+    set->callback([this, set] { action_ = [this, set] { return setNotifyPreferences(*set); }; });
 }
 
 void Cli::addExtensionCommands(CLI::App& app) {
@@ -495,6 +523,26 @@ int Cli::setListing(const CLI::App& command) {
         request["price"] = priceValue(args_.price);
     }
     return serverCommand(request, printListing);
+}
+
+int Cli::setNotifyPreferences(const CLI::App& command) {
+    json request = {{"op", "notify.prefs.set"}, {"user", args_.uid}};
+    if (command.count("--email") > 0) {
+        request["email"] = args_.emailSetting == "on";
+    }
+    if (command.count("--delay-minutes") > 0) {
+        request["delay_ms"] = int64_t{args_.delayMinutes} * 60 * 1000;
+    }
+    if (!args_.mute.empty()) {
+        request["mute"] = args_.mute;
+    }
+    if (!args_.unmute.empty()) {
+        request["unmute"] = args_.unmute;
+    }
+    if (request.size() == 2) {
+        throw UsageError("name at least one of --email, --delay-minutes, --mute, --unmute");
+    }
+    return serverCommand(request, printNotifyPreferences);
 }
 
 int Cli::reload() {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "AdminClient.h"
 #include "BrokerUser.h"
@@ -54,11 +55,16 @@ class Cli {
         std::string fields;
         std::string output;
         bool yes = false;
+        std::string emailSetting;
+        int delayMinutes = 0;
+        std::vector<std::string> mute;
+        std::vector<std::string> unmute;
     };
 
     void addUserCommands(CLI::App& app);
     void addListingCommands(CLI::App& app);
     void addModerationCommands(CLI::App& app);
+    void addNotifyCommands(CLI::App& app);
     void addExtensionCommands(CLI::App& app);
     void addBrokerCommands(CLI::App& app);
     void addTokenCommand(CLI::App& app);
@@ -75,6 +81,7 @@ class Cli {
     int exportUser();
     int eraseUser();
     int setListing(const CLI::App& command);
+    int setNotifyPreferences(const CLI::App& command);
     int reload();
     int addBrokerUser();
     int callAny();

@@ -118,6 +118,25 @@ void printListing(const json& reply, std::ostream& out) {
     printFields(out, fields);
 }
 
+void printNotifyPreferences(const json& reply, std::ostream& out) {
+    const json& prefs = reply.value("prefs", json::object());
+    const json& muted = prefs.value("muted", json::array());
+    std::string mutedList;
+    for (const auto& conv : muted) {
+        mutedList += (mutedList.empty() ? "" : ", ") + conv.get<std::string>();
+    }
+    const int64_t delayMs = prefs.value("delay_ms", int64_t{0});
+    // Minutes, as --delay-minutes takes them; the milliseconds too when they are not whole.
+    std::string delay = std::to_string(delayMs / 60000) + " min";
+    if (delayMs % 60000 != 0) {
+        delay += " (" + std::to_string(delayMs) + " ms)";
+    }
+    printFields(out, {{"user", cell(reply, "user")},
+                      {"email", prefs.value("email", true) ? "on" : "off"},
+                      {"delay", delay},
+                      {"muted", mutedList.empty() ? "none" : mutedList}});
+}
+
 void printReports(const json& reply, std::ostream& out) {
     const json& reports = reply.value("reports", json::array());
     if (reports.empty()) {

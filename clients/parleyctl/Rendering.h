@@ -11,9 +11,11 @@ namespace parley::ctl {
 // How parleyctl shows a successful reply to a human: a table for lists, aligned "field value"
 // lines for one thing. Times are local. Scripts use --json instead.
 
-void printUser(const nlohmann::json& reply, std::ostream& out);        // admin.user.get / set
-void printUsers(const nlohmann::json& reply, std::ostream& out);       // admin.users
-void printListing(const nlohmann::json& reply, std::ostream& out);     // listing.get / upsert
+void printUser(const nlohmann::json& reply, std::ostream& out);     // admin.user.get / set
+void printUsers(const nlohmann::json& reply, std::ostream& out);    // admin.users
+void printListing(const nlohmann::json& reply, std::ostream& out);  // listing.get / upsert
+void printNotifyPreferences(const nlohmann::json& reply,
+                            std::ostream& out);                        // notify.prefs.get / set
 void printReports(const nlohmann::json& reply, std::ostream& out);     // mod.reports
 void printReport(const nlohmann::json& reply, std::ostream& out);      // mod.report.show / resolve
 void printSanction(const nlohmann::json& reply, std::ostream& out);    // mod.mute / suspend

@@ -34,11 +34,12 @@ parley_status replyWith(const PluginState* state, parley_call* call, const json&
     return state->host->reply(call, text.c_str());
 }
 
-// Whose preferences a command is about: the sender's own, or (admins only) "user".
+// Whose preferences a command is about: the sender's own, or (admins only) another "user".
+// Naming oneself is allowed: a client or parleyctl may always say whom it means.
 bool subjectOf(const parley_command_event* command, const json& args, std::string& uid) {
     uid = command->uid;
     if (args.contains("user")) {
-        if (!command->is_admin || !args["user"].is_string()) {
+        if (!args["user"].is_string() || (!command->is_admin && args["user"] != uid)) {
             return false;
         }
         uid = args["user"].get<std::string>();

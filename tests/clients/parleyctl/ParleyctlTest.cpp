@@ -14,6 +14,8 @@
 #include <thread>
 
 #include "CommandRun.h"
+#include "MosquittoServer.h"
+#include "ParleydProcess.h"
 #include "Ports.h"
 #include "Stack.h"
 #include "TempDir.h"
@@ -591,6 +593,67 @@ std::string backendName(const ::testing::TestParamInfo<std::string>& info) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, Parleyctl, ::testing::Values("sqlite", "mariadb"), backendName);
+
+// --- With the notify plugin (SQLite) ----------------------------------------------------------
+
+// `parleyctl notify show|set` read and change a user's notification preferences through the
+// plugin's commands, as an admin; a user may not change another's.
+TEST(ParleyctlNotify, ShowAndSetPreferences) {
+    MosquittoServer broker({{"parleyd", "pd"}, {"ops", "o"}, {"alice", "a"}});
+    ParleydProcess parleyd("broker: {uri: " + broker.uri() +
+                           ", client_id: parleyd-ctl-notify, username: parleyd, password: pd}\n"
+                           "store: {backend: sqlite, sqlite: {path: parley.db}}\n"
+                           "admins: [ops]\n"
+                           "extensions:\n"
+                           "  - name: notify\n"
+                           "    plugin: " PARLEY_NOTIFY_PLUGIN
+                           "\n"
+                           "    options: {templates: " PARLEY_SOURCE_DIR
+                           "/plugins/notify/templates, delay_ms: 300000}\n");
+    const auto as = [&](const std::string& uid, const std::string& password,
+                        std::vector<std::string> args) {
+        args.insert(args.begin(), {"--uri", broker.uri(), "--user", uid, "--password", password});
+        return parleyctl(args);
+    };
+
+    auto shown = as("ops", "o", {"notify", "show", "bob"});
+    ASSERT_EQ(shown.exitCode, kOk) << shown.err << parleyd.log();
+    EXPECT_EQ(fieldOf(shown.out, "user"), "bob");
+    EXPECT_EQ(fieldOf(shown.out, "email"), "on");
+    EXPECT_EQ(fieldOf(shown.out, "delay"), "5 min");
+    EXPECT_EQ(fieldOf(shown.out, "muted"), "none");
+
+    auto set = as("ops", "o",
+                  {"notify", "set", "bob", "--email", "off", "--delay-minutes", "2", "--mute",
+                   "c-one", "--mute", "c-two"});
+    ASSERT_EQ(set.exitCode, kOk) << set.err;
+    EXPECT_EQ(fieldOf(set.out, "email"), "off");
+    EXPECT_EQ(fieldOf(set.out, "delay"), "2 min");
+    EXPECT_EQ(fieldOf(set.out, "muted"), "c-one, c-two");
+
+    auto unmuted = as("ops", "o", {"notify", "set", "bob", "--unmute", "c-one", "--json"});
+    ASSERT_EQ(unmuted.exitCode, kOk) << unmuted.err;
+    const json prefs = onlyJson(unmuted)["prefs"];
+    EXPECT_EQ(prefs["email"], false) << "unnamed preferences are kept";
+    EXPECT_EQ(prefs["delay_ms"], 120000);
+    EXPECT_EQ(prefs["muted"], json::array({"c-two"}));
+
+    auto none = as("ops", "o", {"notify", "set", "bob"});
+    EXPECT_EQ(none.exitCode, kUsage);
+    EXPECT_TRUE(contains(none.err, "name at least one of --email")) << none.err;
+    auto badDelay = as("ops", "o", {"notify", "set", "bob", "--delay-minutes", "20000"});
+    EXPECT_EQ(badDelay.exitCode, kUsage) << badDelay.err;
+
+    auto forbidden = as("alice", "a", {"notify", "set", "bob", "--email", "on"});
+    EXPECT_EQ(forbidden.exitCode, kRefused) << forbidden.err;
+    EXPECT_TRUE(contains(forbidden.err, "parleyctl: forbidden")) << forbidden.err;
+    auto own = as("alice", "a", {"notify", "set", "alice", "--email", "off"});
+    EXPECT_EQ(own.exitCode, kOk) << own.err;
+
+    auto after = as("ops", "o", {"notify", "show", "bob"});
+    EXPECT_EQ(fieldOf(after.out, "email"), "off") << "the refused change changed nothing";
+    EXPECT_EQ(fieldOf(after.out, "muted"), "c-two");
+}
 
 // --- Without parleyd ----------------------------------------------------------------------------
 
