@@ -85,6 +85,16 @@ EOF
 printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
 chmod 755 "$root/usr/sbin/policy-rc.d"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# The root reaches the network through this machine's, so through any TLS-inspecting proxy whose
+# CA this machine's administrator added (/usr/local/share/ca-certificates): a new machine on the
+# same network would be given those CAs too. Parley needs none of them. ca-certificates, which
+# tools/up.sh installs, adds them to the root's store; Node.js reads that store only when told.
+extra_env=()
+if compgen -G "/usr/local/share/ca-certificates/*.crt" > /dev/null; then
+    mkdir -p "$root/usr/local/share/ca-certificates"
+    cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+    extra_env=(NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt)
+fi
 
 mount_into() {
     mkdir -p "$root/$2"
@@ -110,7 +120,7 @@ run_in_root() {
     echo "fresh-debian: $name (log: $logs/$name.log)"
     local start=$SECONDS
     if chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
-        PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "${extra_env[@]}" \
         /bin/bash -c 'cd /parley && "$@"' run "$@" > "$logs/$name.log" 2>&1; then
         echo "fresh-debian: $name succeeded in $((SECONDS - start)) s"
     else
