@@ -26,6 +26,10 @@
 #include "MariaDbServer.h"
 #include "MosquittoServer.h"
 #include "ParleydProcess.h"
+#include "Paths.h"
+#include "PollLoadRun.h"
+#include "Ports.h"
+#include "ProcessStats.h"
 #include "TempDir.h"
 
 using namespace parley;
@@ -52,6 +56,45 @@ struct Row {
     Scenario scenario;
     bench::LoadReport report;
 };
+
+constexpr const char* kCeiling = "broker + null relay (ceiling)";
+constexpr const char* kSocketIo = "Socket.IO + mysql2 + MariaDB";
+
+// The Socket.IO client's report (clients/bench/socketio/client.mjs: parley-bench's JSON keys).
+bench::LatencySummary latencyFromJson(const nlohmann::json& json) {
+    return {json.value("count", size_t{0}), json.value("p50_ms", 0.0), json.value("p90_ms", 0.0),
+            json.value("p99_ms", 0.0), json.value("max_ms", 0.0)};
+}
+
+bench::LoadReport reportFromJson(const nlohmann::json& json, const bench::LoadOptions& options) {
+    bench::LoadReport report;
+    report.options = options;
+    report.sendingSeconds = json.value("sending_seconds", 0.0);
+    report.sent = json.value("sent", 0LL);
+    report.stored = json.value("stored", 0LL);
+    if (const auto refused = json.find("refused"); refused != json.end() && refused->is_object()) {
+        for (auto entry = refused->begin(); entry != refused->end(); ++entry) {
+            report.refused[entry.key()] = entry.value().get<long long>();
+        }
+    }
+    report.unanswered = json.value("unanswered", 0LL);
+    report.duplicateStores = json.value("duplicate_stores", 0LL);
+    report.seqGaps = json.value("seq_gaps", 0LL);
+    report.deliveriesExpected = json.value("deliveries_expected", 0LL);
+    report.delivered = json.value("delivered", 0LL);
+    report.lostDeliveries = json.value("lost_deliveries", 0LL);
+    report.duplicateDeliveries = json.value("duplicate_deliveries", 0LL);
+    report.storedPerSecond = json.value("stored_per_second", 0.0);
+    report.deliveredPerSecond = json.value("delivered_per_second", 0.0);
+    report.replyLatency = latencyFromJson(json.value("reply_latency", nlohmann::json::object()));
+    report.deliveryLatency =
+        latencyFromJson(json.value("delivery_latency", nlohmann::json::object()));
+    report.benchCpuPercent = json.value("bench_cpu_percent", 0.0);
+    report.benchCpuMicrosPerMessage = json.value("bench_cpu_us_per_message", -1.0);
+    report.heldBack = json.value("held_back", 0LL);
+    report.generator = json.value("generator", "");
+    return report;
+}
 
 std::string fixed(double value, int digits) {
     char text[64];
@@ -130,6 +173,75 @@ void printTable(const std::vector<Row>& rows) {
                   << " | " << (r.stealPercent >= 0 ? fixed(r.stealPercent, 0) + "%" : "-") << " | "
                   << (r.runQueueWaitMs >= 0 ? fixed(r.runQueueWaitMs, 2) : "-") << " |\n";
     }
+    // Side by side (issue 20's table): each server's 1:1 flood, its latency at 1,000 and 5,000
+    // msg/s offered, and what it cost per message, from the rows above.
+    std::vector<std::string> targets;
+    for (const auto& row : rows) {
+        if (std::find(targets.begin(), targets.end(), row.target) == targets.end()) {
+            targets.push_back(row.target);
+        }
+    }
+    const auto find = [&](const std::string& target, int groupSize, double rate) -> const Row* {
+        for (const auto& row : rows) {
+            if (row.target == target && row.scenario.groupSize == groupSize &&
+                row.scenario.rate == rate && row.scenario.flooder == 0) {
+                return &row;
+            }
+        }
+        return nullptr;
+    };
+    const Row* ceiling = find(kCeiling, 2, 0);
+    const auto paced = [](const Row* row) -> std::string {
+        if (row == nullptr) {
+            return "-";
+        }
+        const auto& r = row->report;
+        std::string text = fixed(r.replyLatency.p50, 2) + " / " + fixed(r.replyLatency.p99, 2);
+        // Short of the offered rate: overloaded, say what it reached.
+        if (r.storedPerSecond < 0.95 * row->scenario.rate) {
+            text += " (overloaded: " + fixed(r.storedPerSecond, 0) + "/s)";
+        }
+        return text;
+    };
+    std::cout << "\n| server | 1:1 flood msg/s | of the ceiling | p50 / p99 ms at 1,000/s | "
+                 "p50 / p99 ms at 5,000/s | server CPU µs/msg at flood | server RSS | DB CPU at "
+                 "flood | broker CPU at flood | lost | dup | generator CPU µs/msg |\n"
+                 "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+    for (const auto& target : targets) {
+        const Row* flood = find(target, 2, 0);
+        long long lost = 0, dup = 0;
+        long serverRss = 0;
+        for (const auto& row : rows) {
+            if (row.target == target) {
+                const auto& r = row.report;
+                lost += r.unanswered + r.lostDeliveries;
+                dup += r.duplicateDeliveries + r.duplicateStores + r.seqGaps;
+                serverRss = std::max(serverRss, r.serverRssMaxKiB);
+            }
+        }
+        const double generatorMicros = flood ? flood->report.benchCpuMicrosPerMessage : -1;
+        std::cout << "| " << target << " | "
+                  << (flood ? fixed(flood->report.storedPerSecond, 0) : "-") << " | "
+                  << (flood && ceiling && ceiling->report.storedPerSecond > 0
+                          ? fixed(flood->report.storedPerSecond / ceiling->report.storedPerSecond,
+                                  2)
+                          : "-")
+                  << " | " << paced(find(target, 2, 1000)) << " | " << paced(find(target, 2, 5000))
+                  << " | "
+                  << (flood && flood->report.serverCpuMicrosPerMessage >= 0
+                          ? fixed(flood->report.serverCpuMicrosPerMessage, 0)
+                          : "-")
+                  << " | " << serverRss / 1024 << " MiB | "
+                  << (flood && flood->report.databaseCpuPercent >= 0
+                          ? fixed(flood->report.databaseCpuPercent, 0) + "%"
+                          : "-")
+                  << " | "
+                  << (flood && flood->report.brokerCpuPercent >= 0
+                          ? fixed(flood->report.brokerCpuPercent, 0) + "%"
+                          : "-")
+                  << " | " << lost << " | " << dup << " | "
+                  << (generatorMicros >= 0 ? fixed(generatorMicros, 1) : "-") << " |\n";
+    }
     bool flooded = false;
     for (const auto& row : rows) {
         flooded = flooded || row.scenario.flooder != 0;
@@ -207,7 +319,27 @@ int main(int argc, char** argv) {
     std::string jsonOut;
     app.add_option("--seconds", seconds, "seconds of sending per run")->capture_default_str();
     app.add_option("--users", users, "simulated users per run")->capture_default_str();
-    app.add_option("--only", only, "only these servers, e.g. raw,mariadb");
+    app.add_option("--only", only,
+                   "only these servers, e.g. raw,mariadb (raw, sqlite, mariadb, socketio)");
+    int window = 20;
+    app.add_option("--window", window, "flood: messages awaiting their reply per sender")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000));
+    size_t bodyBytes = 128;
+    app.add_option("--body-bytes", bodyBytes, "message body size")->capture_default_str();
+    bool away = false;
+    app.add_flag("--away", away,
+                 "every user chooses presence away before sending (and stays away): the notify "
+                 "plugin then has digests to schedule during the loads");
+    bool paho = false;
+    app.add_flag("--paho", paho,
+                 "the old load generator (Paho, a thread per connection): to compare with the "
+                 "libmosquitto poll() loop");
+    bool groups = false;
+    app.add_flag("--groups", groups,
+                 "also the group loads (groups of 50: flood, 1,000/s, 5,000/s)");
+    std::string nodePath = "node";
+    app.add_option("--node", nodePath, "Node.js for the Socket.IO peer")->capture_default_str();
     app.add_option("--json-out", jsonOut, "also write every report to this file (JSON lines)");
     std::string extraYaml;
     app.add_option("--parleyd-yaml", extraYaml,
@@ -265,12 +397,13 @@ int main(int argc, char** argv) {
         return only.empty() || only.find(target) != std::string::npos;
     };
 
-    std::vector<Scenario> scenarios = {{"1:1, flood", 2, 0},
-                                       {"1:1, 1,000/s", 2, 1000},
-                                       {"1:1, 5,000/s", 2, 5000},
-                                       {"groups of 50, flood", 50, 0},
-                                       {"groups of 50, 1,000/s", 50, 1000},
-                                       {"groups of 50, 5,000/s", 50, 5000}};
+    std::vector<Scenario> scenarios = {
+        {"1:1, flood", 2, 0}, {"1:1, 1,000/s", 2, 1000}, {"1:1, 5,000/s", 2, 5000}};
+    if (groups) {
+        scenarios.insert(scenarios.end(), {{"groups of 50, flood", 50, 0},
+                                           {"groups of 50, 1,000/s", 50, 1000},
+                                           {"groups of 50, 5,000/s", 50, 5000}});
+    }
     if (flooder > 0) {
         scenarios = {{"1:1, 1,000/s", 2, 1000},
                      {"1:1, 1,000/s + flooder of " + std::to_string(flooder), 2, 1000, flooder}};
@@ -326,10 +459,40 @@ int main(int argc, char** argv) {
         std::cerr << "parley-bench-suite: " << error.what() << '\n';
         return 3;
     }
+    const auto loadOptions = [&](const Scenario& scenario) {
+        bench::LoadOptions options;
+        options.uri = broker->uri();
+        options.password = kUserPassword;
+        options.users = users;
+        options.groupSize = scenario.groupSize;
+        options.rate = scenario.rate;
+        options.sendersInTurns = sendersInTurns;
+        options.seconds = seconds;
+        options.drainSeconds = 30;
+        options.window = window;
+        options.bodyBytes = bodyBytes;
+        options.recipientsAway = away;
+        options.brokerPid = broker->pid();
+        return options;
+    };
+    const auto record = [&](Row row) {
+        std::cerr << row.report.toText();
+        if (json.is_open()) {
+            nlohmann::json line = row.report.toJson();
+            line["server"] = row.target;
+            line["load"] = row.scenario.name;
+            json << line.dump() << '\n' << std::flush;
+        }
+        rows.push_back(std::move(row));
+    };
     const auto runScenarios = [&](const std::string& target, pid_t serverPid, pid_t databasePid) {
         for (const auto& scenario : scenarios) {
             std::cerr << "== " << target << ": " << scenario.name << '\n';
             bench::LoadOptions options;
+            options.window = window;
+            options.bodyBytes = bodyBytes;
+            options.recipientsAway = away;
+            options.brokerPid = broker->pid();
             options.uri = broker->uri();
             options.password = kUserPassword;
             options.users = users;
@@ -348,16 +511,76 @@ int main(int argc, char** argv) {
                 options.timelinePath =
                     timelineDir + "/" + fileNameOf(target + ", " + scenario.name) + ".csv";
             }
-            bench::LoadRun loadRun(options);
-            Row row{target, scenario, loadRun.run()};
-            std::cerr << row.report.toText();
-            if (json.is_open()) {
-                nlohmann::json line = row.report.toJson();
-                line["server"] = target;
-                line["load"] = scenario.name;
-                json << line.dump() << '\n' << std::flush;
+            // The flooder's process and its report are the Paho generator's (LoadRun).
+            // The flooder's process and its report are the Paho generator's (LoadRun).
+            record(Row{target, scenario,
+                       scenario.flooder != 0 || paho ? bench::LoadRun(options).run()
+                                                     : bench::PollLoadRun(options).run()});
+        }
+    };
+    // The Socket.IO peer: its own client (one Node process) for each load; the server's and the
+    // database's CPU and the server's memory measured from here, as parley-bench does for
+    // parleyd.
+    const auto runSocketIoScenarios = [&](pid_t serverPid, pid_t databasePid, int port,
+                                          TempDir& dir) {
+        for (const auto& scenario : scenarios) {
+            if (scenario.flooder != 0) {
+                continue;
             }
-            rows.push_back(std::move(row));
+            std::cerr << "== " << kSocketIo << ": " << scenario.name << '\n';
+            const bench::LoadOptions options = loadOptions(scenario);
+            const std::string out = dir.file("report-" + fileNameOf(scenario.name) + ".json");
+            const bench::ProcessSample serverBefore = bench::sampleProcess(serverPid);
+            const bench::ProcessSample databaseBefore = bench::sampleProcess(databasePid);
+            const bench::ProcessSample brokerBefore = bench::sampleProcess(broker->pid());
+            long rssMax = serverBefore.rssKiB;
+            const auto started = std::chrono::steady_clock::now();
+            ChildProcess client({nodePath,       sourceDir() + "/clients/bench/socketio/client.mjs",
+                                 "--url",        "http://127.0.0.1:" + std::to_string(port),
+                                 "--users",      std::to_string(users),
+                                 "--group-size", std::to_string(scenario.groupSize),
+                                 "--rate",       std::to_string(scenario.rate),
+                                 "--window",     std::to_string(window),
+                                 "--seconds",    std::to_string(seconds),
+                                 "--drain",      "30",
+                                 "--body-bytes", std::to_string(bodyBytes),
+                                 "--out",        out},
+                                dir.file("client-" + fileNameOf(scenario.name) + ".log"));
+            const auto deadline = started + std::chrono::seconds(static_cast<long>(seconds) + 90);
+            while (client.running()) {
+                if (std::chrono::steady_clock::now() > deadline) {
+                    client.kill9();
+                    throw std::runtime_error("the Socket.IO client did not finish:\n" +
+                                             client.log());
+                }
+                rssMax = std::max(rssMax, bench::sampleProcess(serverPid).rssKiB);
+                std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            }
+            const double elapsed =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+            std::ifstream file(out);
+            nlohmann::json report = nlohmann::json::parse(file, nullptr, false);
+            if (!report.is_object()) {
+                throw std::runtime_error("the Socket.IO client wrote no report:\n" + client.log());
+            }
+            Row row{kSocketIo, scenario, reportFromJson(report, options)};
+            // Over the client's own sending and drain, not its start-up (Node, 100 connections).
+            const double clientSeconds = report.value("elapsed_seconds", elapsed);
+            const bench::ProcessSample serverAfter = bench::sampleProcess(serverPid);
+            const bench::ProcessSample databaseAfter = bench::sampleProcess(databasePid);
+            const double serverCpu = serverAfter.cpuSeconds - serverBefore.cpuSeconds;
+            row.report.serverCpuPercent = 100.0 * serverCpu / clientSeconds;
+            row.report.serverRssMaxKiB = std::max(rssMax, serverAfter.rssKiB);
+            if (row.report.stored > 0) {
+                row.report.serverCpuMicrosPerMessage =
+                    1e6 * serverCpu / static_cast<double>(row.report.stored);
+            }
+            row.report.brokerCpuPercent =
+                100.0 * (bench::sampleProcess(broker->pid()).cpuSeconds - brokerBefore.cpuSeconds) /
+                clientSeconds;
+            row.report.databaseCpuPercent =
+                100.0 * (databaseAfter.cpuSeconds - databaseBefore.cpuSeconds) / clientSeconds;
+            record(std::move(row));
         }
     };
 
@@ -374,7 +597,18 @@ int main(int argc, char** argv) {
                 }
                 std::this_thread::sleep_for(std::chrono::milliseconds(20));
             }
-            runScenarios("raw", relay.pid(), 0);
+            if (!paho) {
+                // Is the generator the limit? The plain poll() loop (nothing parsed, nothing
+                // checked) against the same relay first; the generator's own 1:1 flood follows.
+                Scenario flood{"1:1, flood (bare poll() loop)", 2, 0};
+                std::cerr << "== " << kCeiling << ": " << flood.name << '\n';
+                bench::LoadOptions options = loadOptions(flood);
+                options.bare = true;
+                options.serverPid = relay.pid();
+                record(Row{std::string(kCeiling) + ", bare generator", flood,
+                           bench::PollLoadRun(options).run()});
+            }
+            runScenarios(kCeiling, relay.pid(), 0);
             relay.terminate(std::chrono::seconds(5));
         }
         if (wanted("sqlite")) {
@@ -401,6 +635,25 @@ int main(int argc, char** argv) {
             runScenarios(instances == 1 ? "parleyd + MariaDB"
                                         : std::to_string(instances) + " parleyd + MariaDB",
                          parleyds.front()->pid(), mariadb.pid());
+        }
+        if (wanted("socketio")) {
+            MariaDbServer mariadb;
+            TempDir dir("parley-bench-socketio");
+            const int port = freeLoopbackPort();
+            ChildProcess server(
+                {nodePath, sourceDir() + "/clients/bench/socketio/server.mjs", "--port",
+                 std::to_string(port), "--db-host", "127.0.0.1", "--db-port",
+                 std::to_string(mariadb.port()), "--db-user", mariadb.user(), "--db-password",
+                 mariadb.password(), "--db-name", mariadb.createDatabase()},
+                dir.file("server.log"));
+            if (!server.waitForLog("socketio ready", std::chrono::seconds(30))) {
+                throw std::runtime_error(
+                    "the Socket.IO server did not start (npm ci in clients/ first: "
+                    "tools/bench.sh does it):\n" +
+                    server.log());
+            }
+            runSocketIoScenarios(server.pid(), mariadb.pid(), port, dir);
+            server.terminate(std::chrono::seconds(5));
         }
     } catch (const std::exception& error) {
         std::cerr << "parley-bench-suite: " << error.what() << '\n';
