@@ -338,6 +338,15 @@ int main(int argc, char** argv) {
     bool groups = false;
     app.add_flag("--groups", groups,
                  "also the group loads (groups of 50: flood, 1,000/s, 5,000/s)");
+    bool notifyStalled = false;
+    app.add_flag("--notify-stalled", notifyStalled,
+                 "parleyd's loads three times: without the notify plugin, with it (its SMTP server "
+                 "stalled: accepts, never answers), without it again; every user away and given "
+                 "an email address, so digests fall due during the loads (docs/notifications.md)");
+    int notifyTimeoutMs = 5000;
+    app.add_option("--notify-timeout-ms", notifyTimeoutMs,
+                   "with --notify-stalled: the plugin's SMTP timeout_ms")
+        ->capture_default_str();
     std::string nodePath = "node";
     app.add_option("--node", nodePath, "Node.js for the Socket.IO peer")->capture_default_str();
     app.add_option("--json-out", jsonOut, "also write every report to this file (JSON lines)");
@@ -393,6 +402,10 @@ int main(int argc, char** argv) {
                    "only this load, by its name in the table, e.g. '1:1, 1,000/s', or any other "
                    "named that way, e.g. '1:1, 500/s' (repeatable; run in the order given)");
     CLI11_PARSE(app, argc, argv);
+    std::vector<std::string> notes;  // printed after the tables
+    if (notifyStalled) {
+        away = true;
+    }
     const auto wanted = [&](const std::string& target) {
         return only.empty() || only.find(target) != std::string::npos;
     };
@@ -472,6 +485,7 @@ int main(int argc, char** argv) {
         options.window = window;
         options.bodyBytes = bodyBytes;
         options.recipientsAway = away;
+        options.emailDomain = notifyStalled ? "bench.invalid" : "";
         options.brokerPid = broker->pid();
         return options;
     };
@@ -492,6 +506,7 @@ int main(int argc, char** argv) {
             options.window = window;
             options.bodyBytes = bodyBytes;
             options.recipientsAway = away;
+            options.emailDomain = notifyStalled ? "bench.invalid" : "";
             options.brokerPid = broker->pid();
             options.uri = broker->uri();
             options.password = kUserPassword;
@@ -611,30 +626,100 @@ int main(int argc, char** argv) {
             runScenarios(kCeiling, relay.pid(), 0);
             relay.terminate(std::chrono::seconds(5));
         }
+        // Each parleyd target once, or with --notify-stalled three times: notify off, on (its
+        // SMTP server stalled), off again, each on a fresh database.
+        struct Variant {
+            std::string label;
+            std::string yaml;
+            bool notify;
+        };
+        std::vector<Variant> variants{{"", extraYaml + "\n", false}};
+        std::unique_ptr<ChildProcess> stalledSmtp;
+        std::unique_ptr<TempDir> sinkDir;
+        if (notifyStalled) {
+            sinkDir = std::make_unique<TempDir>("parley-bench-smtp");
+            const int smtpPort = freeLoopbackPort();
+            stalledSmtp = std::make_unique<ChildProcess>(
+                std::vector<std::string>{"python3", sourceDir() + "/tests/support/notify_sinks.py",
+                                         "stall", std::to_string(smtpPort)},
+                sinkDir->file("sink.log"));
+            if (!stalledSmtp->waitForLog("stalled sink listening", std::chrono::seconds(10))) {
+                throw std::runtime_error("the stalled SMTP server did not start:\n" +
+                                         stalledSmtp->log());
+            }
+            // bench-0001 registers everyone's email address (admin.user.set) in every variant,
+            // so the three differ only by the plugin.
+            const std::string admins = "admins: [bench-0001]\n";
+            const std::string notifyYaml =
+                "extensions: [{name: notify, plugin: " + std::string(PARLEY_NOTIFY_PLUGIN_PATH) +
+                ", options: {templates: " + sourceDir() +
+                "/plugins/notify/templates, delay_ms: 0, poll_ms: 1000, throttle_min_ms: 0, "
+                "smtp: {url: 'smtp://127.0.0.1:" +
+                std::to_string(smtpPort) +
+                "', starttls: 'off', from: 'Parley <noreply@example.com>', timeout_ms: " +
+                std::to_string(notifyTimeoutMs) + "}}}]\n";
+            variants = {{" (notify off)", extraYaml + "\n" + admins, false},
+                        {" + notify (SMTP stalled)", extraYaml + "\n" + admins + notifyYaml, true},
+                        {" (notify off, again)", extraYaml + "\n" + admins, false}};
+        }
+        // What the plugin did during a variant: sends it attempted (connections the stalled
+        // server accepted) and the failures it logged.
+        const auto notifyEvidence = [&](const std::string& target, const ParleydProcess& parleyd,
+                                        size_t sinkLogBefore) {
+            if (!stalledSmtp) {
+                return;
+            }
+            const std::string sinkLog = stalledSmtp->log().substr(sinkLogBefore);
+            size_t connections = 0;
+            for (size_t at = sinkLog.find("connection "); at != std::string::npos;
+                 at = sinkLog.find("connection ", at + 1)) {
+                ++connections;
+            }
+            const std::string log = parleyd.log();
+            size_t failures = 0;
+            for (size_t at = log.find(" failed (email"); at != std::string::npos;
+                 at = log.find(" failed (email", at + 1)) {
+                ++failures;
+            }
+            notes.push_back(target + ": the stalled SMTP server accepted " +
+                            std::to_string(connections) + " connections (digest sends), " +
+                            std::to_string(failures) + " sends logged as failed");
+        };
         if (wanted("sqlite")) {
-            ParleydProcess parleyd(parleydYaml(
-                *broker, "  backend: sqlite\n  sqlite: {path: parley.db, synchronous: full}\n",
-                extraYaml + "\n"));
-            runScenarios("parleyd + SQLite", parleyd.pid(), 0);
+            for (const auto& variant : variants) {
+                const size_t sinkLogBefore = stalledSmtp ? stalledSmtp->logSize() : 0;
+                ParleydProcess parleyd(parleydYaml(
+                    *broker, "  backend: sqlite\n  sqlite: {path: parley.db, synchronous: full}\n",
+                    variant.yaml));
+                runScenarios("parleyd + SQLite" + variant.label, parleyd.pid(), 0);
+                notifyEvidence("parleyd + SQLite" + variant.label, parleyd, sinkLogBefore);
+            }
         }
         if (wanted("mariadb")) {
             MariaDbServer mariadb;
             const std::string reach =
                 mysqlSocket ? "socket: " + mariadb.socketPath()
                             : "host: 127.0.0.1, port: " + std::to_string(mariadb.port());
-            const std::string store =
-                "  backend: mysql\n  mysql: {" + reach + ", user: " + mariadb.user() +
-                ", password: '" + mariadb.password() + "', database: " + mariadb.createDatabase() +
-                (mysqlOptions.empty() ? "" : ", " + mysqlOptions) + "}\n";
-            std::vector<std::unique_ptr<ParleydProcess>> parleyds;
-            for (int i = 1; i <= instances; ++i) {
-                parleyds.push_back(std::make_unique<ParleydProcess>(parleydYaml(
-                    *broker, store, extraYaml + "\n",
-                    instances == 1 ? "parleyd-bench" : "parleyd-bench-" + std::to_string(i))));
+            for (const auto& variant : variants) {
+                const size_t sinkLogBefore = stalledSmtp ? stalledSmtp->logSize() : 0;
+                const std::string store = "  backend: mysql\n  mysql: {" + reach +
+                                          ", user: " + mariadb.user() + ", password: '" +
+                                          mariadb.password() +
+                                          "', database: " + mariadb.createDatabase() +
+                                          (mysqlOptions.empty() ? "" : ", " + mysqlOptions) + "}\n";
+                std::vector<std::unique_ptr<ParleydProcess>> parleyds;
+                for (int i = 1; i <= instances; ++i) {
+                    parleyds.push_back(std::make_unique<ParleydProcess>(parleydYaml(
+                        *broker, store, variant.yaml,
+                        instances == 1 ? "parleyd-bench" : "parleyd-bench-" + std::to_string(i))));
+                }
+                const std::string target =
+                    (instances == 1 ? "parleyd + MariaDB"
+                                    : std::to_string(instances) + " parleyd + MariaDB") +
+                    variant.label;
+                runScenarios(target, parleyds.front()->pid(), mariadb.pid());
+                notifyEvidence(target, *parleyds.front(), sinkLogBefore);
             }
-            runScenarios(instances == 1 ? "parleyd + MariaDB"
-                                        : std::to_string(instances) + " parleyd + MariaDB",
-                         parleyds.front()->pid(), mariadb.pid());
         }
         if (wanted("socketio")) {
             MariaDbServer mariadb;
@@ -666,5 +751,8 @@ int main(int argc, char** argv) {
               << " s of sending per run; " << machine() << ", " << system.sysname << ' '
               << system.release << '\n';
     printTable(rows);
+    for (const auto& note : notes) {
+        std::cout << '\n' << note << '\n';
+    }
     return 0;
 }

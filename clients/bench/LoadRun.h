@@ -40,6 +40,10 @@ struct LoadOptions {
     // Every user chooses presence `away` before sending (and stays away while sending): what
     // makes the notify plugin schedule digests during the load.
     bool recipientsAway = false;
+    // PollLoadRun only: before sending, the first user (who must be one of parleyd's `admins`)
+    // gives every user an email address <uid>@<this> (admin.user.set), so the notify plugin has
+    // somewhere to send their digests. Empty: none.
+    std::string emailDomain;
     long long count = 0;  // stop after this many messages; 0: after `seconds`
     double seconds = 10;
     double drainSeconds = 15;  // after the last send, wait this long for replies and events

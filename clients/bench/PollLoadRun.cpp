@@ -169,6 +169,13 @@ void PollLoadRun::setUp() {
             std::chrono::seconds(30))) {
         throw std::runtime_error("the bench users' subscriptions were not all acknowledged");
     }
+    if (!options_.emailDomain.empty()) {
+        for (size_t i = 0; i < count; ++i) {
+            setupCall(0, "admin.user.set",
+                      R"("user":")" + users_[i]->uid + R"(","email":")" + users_[i]->uid + "@" +
+                          options_.emailDomain + "\"");
+        }
+    }
     if (options_.recipientsAway) {
         // Chosen away stays away while they send (docs/protocol.md, presence), so every member
         // has unread messages while away: what makes the notify plugin build digests.
