@@ -347,6 +347,11 @@ int main(int argc, char** argv) {
     app.add_option("--notify-timeout-ms", notifyTimeoutMs,
                    "with --notify-stalled: the plugin's SMTP timeout_ms")
         ->capture_default_str();
+    int relayInflight = 1000;
+    app.add_option("--relay-inflight", relayInflight,
+                   "the null relay's QoS 1 publishes awaiting their PUBACK (parleyd's "
+                   "broker.max_inflight is 1000)")
+        ->capture_default_str();
     std::string nodePath = "node";
     app.add_option("--node", nodePath, "Node.js for the Socket.IO peer")->capture_default_str();
     app.add_option("--json-out", jsonOut, "also write every report to this file (JSON lines)");
@@ -602,9 +607,9 @@ int main(int argc, char** argv) {
     try {
         if (wanted("raw")) {
             TempDir dir("parley-bench-relay");
-            ChildProcess relay(
-                {benchPath, "--uri", broker->uri(), "relay", "--relay-password", kServicePassword},
-                dir.file("relay.log"));
+            ChildProcess relay({benchPath, "--uri", broker->uri(), "relay", "--relay-password",
+                                kServicePassword, "--inflight", std::to_string(relayInflight)},
+                               dir.file("relay.log"));
             const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
             while (relay.log().find("relay ready") == std::string::npos) {
                 if (!relay.running() || std::chrono::steady_clock::now() > deadline) {
