@@ -3,6 +3,8 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <stdexcept>
 
@@ -18,7 +20,7 @@ void initLibraryOnce() {
 }
 
 std::string errorText(int rc) {
-    return rc == MOSQ_ERR_ERRNO ? std::string("system error") : mosquitto_strerror(rc);
+    return rc == MOSQ_ERR_ERRNO ? std::string(std::strerror(errno)) : mosquitto_strerror(rc);
 }
 
 }  // namespace

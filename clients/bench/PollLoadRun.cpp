@@ -145,17 +145,24 @@ void PollLoadRun::setUp() {
         connections_.push_back(user->connection.get());
         users_.push_back(std::move(user));
     }
-    for (auto& user : users_) {
-        user->connection->startConnect();
-    }
-    if (!MosquittoConnection::runUntil(
-            connections_,
-            [&] {
-                return std::all_of(users_.begin(), users_.end(),
-                                   [](const auto& u) { return u->connection->connected(); });
-            },
-            std::chrono::seconds(30))) {
-        throw std::runtime_error("the bench users did not all connect within 30 s");
+    // In steps of 200: thousands of connects at once overflow the broker's listen backlog
+    // (ECONNREFUSED).
+    constexpr size_t kConnectStep = 200;
+    for (size_t first = 0; first < count; first += kConnectStep) {
+        const size_t end = std::min(count, first + kConnectStep);
+        for (size_t i = first; i < end; ++i) {
+            users_[i]->connection->startConnect();
+        }
+        if (!MosquittoConnection::runUntil(
+                connections_,
+                [&] {
+                    return std::all_of(users_.begin() + static_cast<std::ptrdiff_t>(first),
+                                       users_.begin() + static_cast<std::ptrdiff_t>(end),
+                                       [](const auto& u) { return u->connection->connected(); });
+                },
+                std::chrono::seconds(30))) {
+            throw std::runtime_error("the bench users did not all connect within 30 s");
+        }
     }
     for (auto& user : users_) {
         user->connection->subscribe(user->inboxPrefix + "#", 1);
