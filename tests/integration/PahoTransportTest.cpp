@@ -7,6 +7,7 @@
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "MosquittoConnection.h"
@@ -19,7 +20,8 @@ namespace {
 using namespace std::chrono_literals;
 
 TEST(PahoTransport, ABurstPastWhatPahoHoldsArrivesWholeAndInOrder) {
-    MosquittoServer broker({{"parleyd", "transport-test-service"}, {"reader", "reader-pw"}});
+    MosquittoServer broker(
+        std::vector<BrokerUser>{{"parleyd", "transport-test-service"}, {"reader", "reader-pw"}});
     BrokerConfig config;
     config.uri = broker.uri();
     config.clientId = "parleyd-transport-test";
@@ -44,7 +46,10 @@ TEST(PahoTransport, ABurstPastWhatPahoHoldsArrivesWholeAndInOrder) {
     // Twenty times what the transport keeps in Paho unacknowledged, published at once.
     constexpr long kBurst = 5000;
     for (long i = 0; i < kBurst; ++i) {
-        transport.publish(OutboundMessage{"parley/v1/u/reader/resp", std::to_string(i)});
+        OutboundMessage message;
+        message.topic = "parley/v1/u/reader/resp";
+        message.payload = std::to_string(i);
+        transport.publish(std::move(message));
     }
     EXPECT_TRUE(bench::MosquittoConnection::runUntil(
         connections, [&] { return received.size() >= static_cast<size_t>(kBurst); }, 60s))
