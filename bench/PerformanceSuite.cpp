@@ -26,6 +26,10 @@
 #include "MariaDbServer.h"
 #include "MosquittoServer.h"
 #include "ParleydProcess.h"
+#include "Paths.h"
+#include "PollLoadRun.h"
+#include "Ports.h"
+#include "ProcessStats.h"
 #include "TempDir.h"
 
 using namespace parley;
@@ -52,6 +56,45 @@ struct Row {
     Scenario scenario;
     bench::LoadReport report;
 };
+
+constexpr const char* kCeiling = "broker + null relay (ceiling)";
+constexpr const char* kSocketIo = "Socket.IO + mysql2 + MariaDB";
+
+// The Socket.IO client's report (clients/bench/socketio/client.mjs: parley-bench's JSON keys).
+bench::LatencySummary latencyFromJson(const nlohmann::json& json) {
+    return {json.value("count", size_t{0}), json.value("p50_ms", 0.0), json.value("p90_ms", 0.0),
+            json.value("p99_ms", 0.0), json.value("max_ms", 0.0)};
+}
+
+bench::LoadReport reportFromJson(const nlohmann::json& json, const bench::LoadOptions& options) {
+    bench::LoadReport report;
+    report.options = options;
+    report.sendingSeconds = json.value("sending_seconds", 0.0);
+    report.sent = json.value("sent", 0LL);
+    report.stored = json.value("stored", 0LL);
+    if (const auto refused = json.find("refused"); refused != json.end() && refused->is_object()) {
+        for (auto entry = refused->begin(); entry != refused->end(); ++entry) {
+            report.refused[entry.key()] = entry.value().get<long long>();
+        }
+    }
+    report.unanswered = json.value("unanswered", 0LL);
+    report.duplicateStores = json.value("duplicate_stores", 0LL);
+    report.seqGaps = json.value("seq_gaps", 0LL);
+    report.deliveriesExpected = json.value("deliveries_expected", 0LL);
+    report.delivered = json.value("delivered", 0LL);
+    report.lostDeliveries = json.value("lost_deliveries", 0LL);
+    report.duplicateDeliveries = json.value("duplicate_deliveries", 0LL);
+    report.storedPerSecond = json.value("stored_per_second", 0.0);
+    report.deliveredPerSecond = json.value("delivered_per_second", 0.0);
+    report.replyLatency = latencyFromJson(json.value("reply_latency", nlohmann::json::object()));
+    report.deliveryLatency =
+        latencyFromJson(json.value("delivery_latency", nlohmann::json::object()));
+    report.benchCpuPercent = json.value("bench_cpu_percent", 0.0);
+    report.benchCpuMicrosPerMessage = json.value("bench_cpu_us_per_message", -1.0);
+    report.heldBack = json.value("held_back", 0LL);
+    report.generator = json.value("generator", "");
+    return report;
+}
 
 std::string fixed(double value, int digits) {
     char text[64];
@@ -130,6 +173,75 @@ void printTable(const std::vector<Row>& rows) {
                   << " | " << (r.stealPercent >= 0 ? fixed(r.stealPercent, 0) + "%" : "-") << " | "
                   << (r.runQueueWaitMs >= 0 ? fixed(r.runQueueWaitMs, 2) : "-") << " |\n";
     }
+    // Side by side (issue 20's table): each server's 1:1 flood, its latency at 1,000 and 5,000
+    // msg/s offered, and what it cost per message, from the rows above.
+    std::vector<std::string> targets;
+    for (const auto& row : rows) {
+        if (std::find(targets.begin(), targets.end(), row.target) == targets.end()) {
+            targets.push_back(row.target);
+        }
+    }
+    const auto find = [&](const std::string& target, int groupSize, double rate) -> const Row* {
+        for (const auto& row : rows) {
+            if (row.target == target && row.scenario.groupSize == groupSize &&
+                row.scenario.rate == rate && row.scenario.flooder == 0) {
+                return &row;
+            }
+        }
+        return nullptr;
+    };
+    const Row* ceiling = find(kCeiling, 2, 0);
+    const auto paced = [](const Row* row) -> std::string {
+        if (row == nullptr) {
+            return "-";
+        }
+        const auto& r = row->report;
+        std::string text = fixed(r.replyLatency.p50, 2) + " / " + fixed(r.replyLatency.p99, 2);
+        // Short of the offered rate: overloaded, say what it reached.
+        if (r.storedPerSecond < 0.95 * row->scenario.rate) {
+            text += " (overloaded: " + fixed(r.storedPerSecond, 0) + "/s)";
+        }
+        return text;
+    };
+    std::cout << "\n| server | 1:1 flood msg/s | of the ceiling | p50 / p99 ms at 1,000/s | "
+                 "p50 / p99 ms at 5,000/s | server CPU µs/msg at flood | server RSS | DB CPU at "
+                 "flood | broker CPU at flood | lost | dup | generator CPU µs/msg |\n"
+                 "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+    for (const auto& target : targets) {
+        const Row* flood = find(target, 2, 0);
+        long long lost = 0, dup = 0;
+        long serverRss = 0;
+        for (const auto& row : rows) {
+            if (row.target == target) {
+                const auto& r = row.report;
+                lost += r.unanswered + r.lostDeliveries;
+                dup += r.duplicateDeliveries + r.duplicateStores + r.seqGaps;
+                serverRss = std::max(serverRss, r.serverRssMaxKiB);
+            }
+        }
+        const double generatorMicros = flood ? flood->report.benchCpuMicrosPerMessage : -1;
+        std::cout << "| " << target << " | "
+                  << (flood ? fixed(flood->report.storedPerSecond, 0) : "-") << " | "
+                  << (flood && ceiling && ceiling->report.storedPerSecond > 0
+                          ? fixed(flood->report.storedPerSecond / ceiling->report.storedPerSecond,
+                                  2)
+                          : "-")
+                  << " | " << paced(find(target, 2, 1000)) << " | " << paced(find(target, 2, 5000))
+                  << " | "
+                  << (flood && flood->report.serverCpuMicrosPerMessage >= 0
+                          ? fixed(flood->report.serverCpuMicrosPerMessage, 0)
+                          : "-")
+                  << " | " << serverRss / 1024 << " MiB | "
+                  << (flood && flood->report.databaseCpuPercent >= 0
+                          ? fixed(flood->report.databaseCpuPercent, 0) + "%"
+                          : "-")
+                  << " | "
+                  << (flood && flood->report.brokerCpuPercent >= 0
+                          ? fixed(flood->report.brokerCpuPercent, 0) + "%"
+                          : "-")
+                  << " | " << lost << " | " << dup << " | "
+                  << (generatorMicros >= 0 ? fixed(generatorMicros, 1) : "-") << " |\n";
+    }
     bool flooded = false;
     for (const auto& row : rows) {
         flooded = flooded || row.scenario.flooder != 0;
@@ -207,7 +319,46 @@ int main(int argc, char** argv) {
     std::string jsonOut;
     app.add_option("--seconds", seconds, "seconds of sending per run")->capture_default_str();
     app.add_option("--users", users, "simulated users per run")->capture_default_str();
-    app.add_option("--only", only, "only these servers, e.g. raw,mariadb");
+    app.add_option("--only", only,
+                   "only these servers, e.g. raw,mariadb (raw, sqlite, mariadb, socketio)");
+    int window = 20;
+    app.add_option("--window", window, "flood: messages awaiting their reply per sender")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000));
+    size_t bodyBytes = 128;
+    app.add_option("--body-bytes", bodyBytes, "message body size")->capture_default_str();
+    bool away = false;
+    app.add_flag("--away", away,
+                 "every user chooses presence away before sending (and stays away): the notify "
+                 "plugin then has digests to schedule during the loads");
+    bool paho = false;
+    app.add_flag("--paho", paho,
+                 "the old load generator (Paho, a thread per connection): to compare with the "
+                 "libmosquitto poll() loop");
+    bool groups = false;
+    app.add_flag("--groups", groups,
+                 "also the group loads (groups of 50: flood, 1,000/s, 5,000/s)");
+    bool notifyStalled = false;
+    app.add_flag("--notify-stalled", notifyStalled,
+                 "parleyd's loads three times: without the notify plugin, with it (its SMTP server "
+                 "stalled: accepts, never answers), without it again; every user away and given "
+                 "an email address, so digests fall due during the loads (docs/notifications.md)");
+    int notifyTimeoutMs = 5000;
+    app.add_option("--notify-timeout-ms", notifyTimeoutMs,
+                   "with --notify-stalled: the plugin's SMTP timeout_ms")
+        ->capture_default_str();
+    int generatorCheckRounds = 2;
+    app.add_option("--generator-check", generatorCheckRounds,
+                   "rounds of the generator check before the ceiling's loads: the plain poll() "
+                   "loop's 1:1 flood and the generator's, alternated (0: none)")
+        ->capture_default_str();
+    int relayInflight = 1000;
+    app.add_option("--relay-inflight", relayInflight,
+                   "the null relay's QoS 1 publishes awaiting their PUBACK (parleyd's "
+                   "broker.max_inflight is 1000)")
+        ->capture_default_str();
+    std::string nodePath = "node";
+    app.add_option("--node", nodePath, "Node.js for the Socket.IO peer")->capture_default_str();
     app.add_option("--json-out", jsonOut, "also write every report to this file (JSON lines)");
     std::string extraYaml;
     app.add_option("--parleyd-yaml", extraYaml,
@@ -261,16 +412,21 @@ int main(int argc, char** argv) {
                    "only this load, by its name in the table, e.g. '1:1, 1,000/s', or any other "
                    "named that way, e.g. '1:1, 500/s' (repeatable; run in the order given)");
     CLI11_PARSE(app, argc, argv);
+    std::vector<std::string> notes;  // printed after the tables
+    if (notifyStalled) {
+        away = true;
+    }
     const auto wanted = [&](const std::string& target) {
         return only.empty() || only.find(target) != std::string::npos;
     };
 
-    std::vector<Scenario> scenarios = {{"1:1, flood", 2, 0},
-                                       {"1:1, 1,000/s", 2, 1000},
-                                       {"1:1, 5,000/s", 2, 5000},
-                                       {"groups of 50, flood", 50, 0},
-                                       {"groups of 50, 1,000/s", 50, 1000},
-                                       {"groups of 50, 5,000/s", 50, 5000}};
+    std::vector<Scenario> scenarios = {
+        {"1:1, flood", 2, 0}, {"1:1, 1,000/s", 2, 1000}, {"1:1, 5,000/s", 2, 5000}};
+    if (groups) {
+        scenarios.insert(scenarios.end(), {{"groups of 50, flood", 50, 0},
+                                           {"groups of 50, 1,000/s", 50, 1000},
+                                           {"groups of 50, 5,000/s", 50, 5000}});
+    }
     if (flooder > 0) {
         scenarios = {{"1:1, 1,000/s", 2, 1000},
                      {"1:1, 1,000/s + flooder of " + std::to_string(flooder), 2, 1000, flooder}};
@@ -326,10 +482,42 @@ int main(int argc, char** argv) {
         std::cerr << "parley-bench-suite: " << error.what() << '\n';
         return 3;
     }
+    const auto loadOptions = [&](const Scenario& scenario) {
+        bench::LoadOptions options;
+        options.uri = broker->uri();
+        options.password = kUserPassword;
+        options.users = users;
+        options.groupSize = scenario.groupSize;
+        options.rate = scenario.rate;
+        options.sendersInTurns = sendersInTurns;
+        options.seconds = seconds;
+        options.drainSeconds = 30;
+        options.window = window;
+        options.bodyBytes = bodyBytes;
+        options.recipientsAway = away;
+        options.emailDomain = notifyStalled ? "bench.invalid" : "";
+        options.brokerPid = broker->pid();
+        return options;
+    };
+    const auto record = [&](Row row) {
+        std::cerr << row.report.toText();
+        if (json.is_open()) {
+            nlohmann::json line = row.report.toJson();
+            line["server"] = row.target;
+            line["load"] = row.scenario.name;
+            json << line.dump() << '\n' << std::flush;
+        }
+        rows.push_back(std::move(row));
+    };
     const auto runScenarios = [&](const std::string& target, pid_t serverPid, pid_t databasePid) {
         for (const auto& scenario : scenarios) {
             std::cerr << "== " << target << ": " << scenario.name << '\n';
             bench::LoadOptions options;
+            options.window = window;
+            options.bodyBytes = bodyBytes;
+            options.recipientsAway = away;
+            options.emailDomain = notifyStalled ? "bench.invalid" : "";
+            options.brokerPid = broker->pid();
             options.uri = broker->uri();
             options.password = kUserPassword;
             options.users = users;
@@ -348,25 +536,85 @@ int main(int argc, char** argv) {
                 options.timelinePath =
                     timelineDir + "/" + fileNameOf(target + ", " + scenario.name) + ".csv";
             }
-            bench::LoadRun loadRun(options);
-            Row row{target, scenario, loadRun.run()};
-            std::cerr << row.report.toText();
-            if (json.is_open()) {
-                nlohmann::json line = row.report.toJson();
-                line["server"] = target;
-                line["load"] = scenario.name;
-                json << line.dump() << '\n' << std::flush;
+            // The flooder's process and its report are the Paho generator's (LoadRun).
+            // The flooder's process and its report are the Paho generator's (LoadRun).
+            record(Row{target, scenario,
+                       scenario.flooder != 0 || paho ? bench::LoadRun(options).run()
+                                                     : bench::PollLoadRun(options).run()});
+        }
+    };
+    // The Socket.IO peer: its own client (one Node process) for each load; the server's and the
+    // database's CPU and the server's memory measured from here, as parley-bench does for
+    // parleyd.
+    const auto runSocketIoScenarios = [&](pid_t serverPid, pid_t databasePid, int port,
+                                          TempDir& dir) {
+        for (const auto& scenario : scenarios) {
+            if (scenario.flooder != 0) {
+                continue;
             }
-            rows.push_back(std::move(row));
+            std::cerr << "== " << kSocketIo << ": " << scenario.name << '\n';
+            const bench::LoadOptions options = loadOptions(scenario);
+            const std::string out = dir.file("report-" + fileNameOf(scenario.name) + ".json");
+            const bench::ProcessSample serverBefore = bench::sampleProcess(serverPid);
+            const bench::ProcessSample databaseBefore = bench::sampleProcess(databasePid);
+            const bench::ProcessSample brokerBefore = bench::sampleProcess(broker->pid());
+            long rssMax = serverBefore.rssKiB;
+            const auto started = std::chrono::steady_clock::now();
+            ChildProcess client({nodePath,       sourceDir() + "/clients/bench/socketio/client.mjs",
+                                 "--url",        "http://127.0.0.1:" + std::to_string(port),
+                                 "--users",      std::to_string(users),
+                                 "--group-size", std::to_string(scenario.groupSize),
+                                 "--rate",       std::to_string(scenario.rate),
+                                 "--window",     std::to_string(window),
+                                 "--seconds",    std::to_string(seconds),
+                                 "--drain",      "30",
+                                 "--body-bytes", std::to_string(bodyBytes),
+                                 "--out",        out},
+                                dir.file("client-" + fileNameOf(scenario.name) + ".log"));
+            const auto deadline = started + std::chrono::seconds(static_cast<long>(seconds) + 90);
+            while (client.running()) {
+                if (std::chrono::steady_clock::now() > deadline) {
+                    client.kill9();
+                    throw std::runtime_error("the Socket.IO client did not finish:\n" +
+                                             client.log());
+                }
+                rssMax = std::max(rssMax, bench::sampleProcess(serverPid).rssKiB);
+                std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            }
+            const double elapsed =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+            std::ifstream file(out);
+            nlohmann::json report = nlohmann::json::parse(file, nullptr, false);
+            if (!report.is_object()) {
+                throw std::runtime_error("the Socket.IO client wrote no report:\n" + client.log());
+            }
+            Row row{kSocketIo, scenario, reportFromJson(report, options)};
+            // Over the client's own sending and drain, not its start-up (Node, 100 connections).
+            const double clientSeconds = report.value("elapsed_seconds", elapsed);
+            const bench::ProcessSample serverAfter = bench::sampleProcess(serverPid);
+            const bench::ProcessSample databaseAfter = bench::sampleProcess(databasePid);
+            const double serverCpu = serverAfter.cpuSeconds - serverBefore.cpuSeconds;
+            row.report.serverCpuPercent = 100.0 * serverCpu / clientSeconds;
+            row.report.serverRssMaxKiB = std::max(rssMax, serverAfter.rssKiB);
+            if (row.report.stored > 0) {
+                row.report.serverCpuMicrosPerMessage =
+                    1e6 * serverCpu / static_cast<double>(row.report.stored);
+            }
+            row.report.brokerCpuPercent =
+                100.0 * (bench::sampleProcess(broker->pid()).cpuSeconds - brokerBefore.cpuSeconds) /
+                clientSeconds;
+            row.report.databaseCpuPercent =
+                100.0 * (databaseAfter.cpuSeconds - databaseBefore.cpuSeconds) / clientSeconds;
+            record(std::move(row));
         }
     };
 
     try {
         if (wanted("raw")) {
             TempDir dir("parley-bench-relay");
-            ChildProcess relay(
-                {benchPath, "--uri", broker->uri(), "relay", "--relay-password", kServicePassword},
-                dir.file("relay.log"));
+            ChildProcess relay({benchPath, "--uri", broker->uri(), "relay", "--relay-password",
+                                kServicePassword, "--inflight", std::to_string(relayInflight)},
+                               dir.file("relay.log"));
             const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
             while (relay.log().find("relay ready") == std::string::npos) {
                 if (!relay.running() || std::chrono::steady_clock::now() > deadline) {
@@ -374,33 +622,153 @@ int main(int argc, char** argv) {
                 }
                 std::this_thread::sleep_for(std::chrono::milliseconds(20));
             }
-            runScenarios("raw", relay.pid(), 0);
+            if (!paho && generatorCheckRounds > 0) {
+                // Is the generator the limit? Its 1:1 flood against the plain poll() loop's
+                // (nothing parsed, nothing checked) on the same relay, alternated, so both meet
+                // the same machine; the sums of each side's rates give the ratio.
+                double bareSum = 0, fullSum = 0;
+                std::string pairs;
+                for (int round = 1; round <= generatorCheckRounds; ++round) {
+                    for (const bool bare : {true, false}) {
+                        Scenario flood{
+                            bare ? "1:1, flood (bare poll() loop)" : "1:1, flood (generator check)",
+                            2, 0};
+                        std::cerr << "== " << kCeiling << ": " << flood.name << '\n';
+                        bench::LoadOptions options = loadOptions(flood);
+                        options.bare = bare;
+                        options.serverPid = relay.pid();
+                        Row row{std::string(kCeiling) + (bare ? ", bare loop" : ", generator"),
+                                flood, bench::PollLoadRun(options).run()};
+                        (bare ? bareSum : fullSum) += row.report.storedPerSecond;
+                        pairs += (bare ? " bare " : " / generator ") +
+                                 fixed(row.report.storedPerSecond, 0) +
+                                 (bare ? ""
+                                       : " (" + fixed(row.report.benchCpuMicrosPerMessage, 1) +
+                                             " µs of CPU per message);");
+                        record(std::move(row));
+                    }
+                }
+                notes.push_back("Generator check, 1:1 flood through the null relay, alternated:" +
+                                pairs + " the generator reached " +
+                                fixed(bareSum > 0 ? 100.0 * fullSum / bareSum : 0, 0) +
+                                "% of the plain poll() loop");
+            }
+            runScenarios(kCeiling, relay.pid(), 0);
             relay.terminate(std::chrono::seconds(5));
         }
+        // Each parleyd target once, or with --notify-stalled three times: notify off, on (its
+        // SMTP server stalled), off again, each on a fresh database.
+        struct Variant {
+            std::string label;
+            std::string yaml;
+            bool notify;
+        };
+        std::vector<Variant> variants{{"", extraYaml + "\n", false}};
+        std::unique_ptr<ChildProcess> stalledSmtp;
+        std::unique_ptr<TempDir> sinkDir;
+        if (notifyStalled) {
+            sinkDir = std::make_unique<TempDir>("parley-bench-smtp");
+            const int smtpPort = freeLoopbackPort();
+            stalledSmtp = std::make_unique<ChildProcess>(
+                std::vector<std::string>{"python3", sourceDir() + "/tests/support/notify_sinks.py",
+                                         "stall", std::to_string(smtpPort)},
+                sinkDir->file("sink.log"));
+            if (!stalledSmtp->waitForLog("stalled sink listening", std::chrono::seconds(10))) {
+                throw std::runtime_error("the stalled SMTP server did not start:\n" +
+                                         stalledSmtp->log());
+            }
+            // bench-0001 registers everyone's email address (admin.user.set) in every variant,
+            // so the three differ only by the plugin.
+            const std::string admins = "admins: [bench-0001]\n";
+            const std::string notifyYaml =
+                "extensions: [{name: notify, plugin: " + std::string(PARLEY_NOTIFY_PLUGIN_PATH) +
+                ", options: {templates: " + sourceDir() +
+                "/plugins/notify/templates, delay_ms: 0, poll_ms: 1000, throttle_min_ms: 0, "
+                "smtp: {url: 'smtp://127.0.0.1:" +
+                std::to_string(smtpPort) +
+                "', starttls: 'off', from: 'Parley <noreply@example.com>', timeout_ms: " +
+                std::to_string(notifyTimeoutMs) + "}}}]\n";
+            variants = {{" (notify off)", extraYaml + "\n" + admins, false},
+                        {" + notify (SMTP stalled)", extraYaml + "\n" + admins + notifyYaml, true},
+                        {" (notify off, again)", extraYaml + "\n" + admins, false}};
+        }
+        // What the plugin did during a variant: sends it attempted (connections the stalled
+        // server accepted) and the failures it logged.
+        const auto notifyEvidence = [&](const std::string& target, const ParleydProcess& parleyd,
+                                        size_t sinkLogBefore) {
+            if (!stalledSmtp) {
+                return;
+            }
+            const std::string sinkLog = stalledSmtp->log().substr(sinkLogBefore);
+            size_t connections = 0;
+            for (size_t at = sinkLog.find("connection "); at != std::string::npos;
+                 at = sinkLog.find("connection ", at + 1)) {
+                ++connections;
+            }
+            const std::string log = parleyd.log();
+            size_t failures = 0;
+            for (size_t at = log.find(" failed (email"); at != std::string::npos;
+                 at = log.find(" failed (email", at + 1)) {
+                ++failures;
+            }
+            notes.push_back(target + ": the stalled SMTP server accepted " +
+                            std::to_string(connections) + " connections (digest sends), " +
+                            std::to_string(failures) + " sends logged as failed");
+        };
         if (wanted("sqlite")) {
-            ParleydProcess parleyd(parleydYaml(
-                *broker, "  backend: sqlite\n  sqlite: {path: parley.db, synchronous: full}\n",
-                extraYaml + "\n"));
-            runScenarios("parleyd + SQLite", parleyd.pid(), 0);
+            for (const auto& variant : variants) {
+                const size_t sinkLogBefore = stalledSmtp ? stalledSmtp->logSize() : 0;
+                ParleydProcess parleyd(parleydYaml(
+                    *broker, "  backend: sqlite\n  sqlite: {path: parley.db, synchronous: full}\n",
+                    variant.yaml));
+                runScenarios("parleyd + SQLite" + variant.label, parleyd.pid(), 0);
+                notifyEvidence("parleyd + SQLite" + variant.label, parleyd, sinkLogBefore);
+            }
         }
         if (wanted("mariadb")) {
             MariaDbServer mariadb;
             const std::string reach =
                 mysqlSocket ? "socket: " + mariadb.socketPath()
                             : "host: 127.0.0.1, port: " + std::to_string(mariadb.port());
-            const std::string store =
-                "  backend: mysql\n  mysql: {" + reach + ", user: " + mariadb.user() +
-                ", password: '" + mariadb.password() + "', database: " + mariadb.createDatabase() +
-                (mysqlOptions.empty() ? "" : ", " + mysqlOptions) + "}\n";
-            std::vector<std::unique_ptr<ParleydProcess>> parleyds;
-            for (int i = 1; i <= instances; ++i) {
-                parleyds.push_back(std::make_unique<ParleydProcess>(parleydYaml(
-                    *broker, store, extraYaml + "\n",
-                    instances == 1 ? "parleyd-bench" : "parleyd-bench-" + std::to_string(i))));
+            for (const auto& variant : variants) {
+                const size_t sinkLogBefore = stalledSmtp ? stalledSmtp->logSize() : 0;
+                const std::string store = "  backend: mysql\n  mysql: {" + reach +
+                                          ", user: " + mariadb.user() + ", password: '" +
+                                          mariadb.password() +
+                                          "', database: " + mariadb.createDatabase() +
+                                          (mysqlOptions.empty() ? "" : ", " + mysqlOptions) + "}\n";
+                std::vector<std::unique_ptr<ParleydProcess>> parleyds;
+                for (int i = 1; i <= instances; ++i) {
+                    parleyds.push_back(std::make_unique<ParleydProcess>(parleydYaml(
+                        *broker, store, variant.yaml,
+                        instances == 1 ? "parleyd-bench" : "parleyd-bench-" + std::to_string(i))));
+                }
+                const std::string target =
+                    (instances == 1 ? "parleyd + MariaDB"
+                                    : std::to_string(instances) + " parleyd + MariaDB") +
+                    variant.label;
+                runScenarios(target, parleyds.front()->pid(), mariadb.pid());
+                notifyEvidence(target, *parleyds.front(), sinkLogBefore);
             }
-            runScenarios(instances == 1 ? "parleyd + MariaDB"
-                                        : std::to_string(instances) + " parleyd + MariaDB",
-                         parleyds.front()->pid(), mariadb.pid());
+        }
+        if (wanted("socketio")) {
+            MariaDbServer mariadb;
+            TempDir dir("parley-bench-socketio");
+            const int port = freeLoopbackPort();
+            ChildProcess server(
+                {nodePath, sourceDir() + "/clients/bench/socketio/server.mjs", "--port",
+                 std::to_string(port), "--db-host", "127.0.0.1", "--db-port",
+                 std::to_string(mariadb.port()), "--db-user", mariadb.user(), "--db-password",
+                 mariadb.password(), "--db-name", mariadb.createDatabase()},
+                dir.file("server.log"));
+            if (!server.waitForLog("socketio ready", std::chrono::seconds(30))) {
+                throw std::runtime_error(
+                    "the Socket.IO server did not start (npm ci in clients/ first: "
+                    "tools/bench.sh does it):\n" +
+                    server.log());
+            }
+            runSocketIoScenarios(server.pid(), mariadb.pid(), port, dir);
+            server.terminate(std::chrono::seconds(5));
         }
     } catch (const std::exception& error) {
         std::cerr << "parley-bench-suite: " << error.what() << '\n';
@@ -413,5 +781,8 @@ int main(int argc, char** argv) {
               << " s of sending per run; " << machine() << ", " << system.sysname << ' '
               << system.release << '\n';
     printTable(rows);
+    for (const auto& note : notes) {
+        std::cout << '\n' << note << '\n';
+    }
     return 0;
 }

@@ -37,6 +37,16 @@ export default tseslint.config(
     },
   },
   {
+    // The benchmark's Socket.IO peer: plain Node scripts, no TypeScript project to type-check
+    // them against.
+    files: ['bench/socketio/**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      globals: { console: 'readonly', process: 'readonly', setTimeout: 'readonly' },
+    },
+  },
+  {
     // node:test's test() and describe() return promises the runner itself awaits.
     files: ['js/test/**/*.ts', 'web/e2e/**/*.ts'],
     rules: {

@@ -84,7 +84,12 @@ nlohmann::json LoadReport::toJson() const {
             {"server_cpu_percent", serverCpuPercent},
             {"server_rss_max_kib", serverRssMaxKiB},
             {"database_cpu_percent", databaseCpuPercent},
+            {"broker_cpu_percent", brokerCpuPercent},
             {"bench_cpu_percent", benchCpuPercent},
+            {"bench_cpu_us_per_message", benchCpuMicrosPerMessage},
+            {"server_cpu_us_per_message", serverCpuMicrosPerMessage},
+            {"held_back", heldBack},
+            {"generator", generator},
             {"machine_steal_percent", stealPercent},
             {"machine_runqueue_wait_ms", runQueueWaitMs},
             {"server_runqueue_wait_ms", serverRunQueueWaitMs},
@@ -139,7 +144,23 @@ std::string LoadReport::toText() const {
     if (databaseCpuPercent >= 0) {
         text << "database: CPU " << databaseCpuPercent << "% of a core; ";
     }
-    text << "bench: CPU " << benchCpuPercent << "% of a core\n";
+    if (brokerCpuPercent >= 0) {
+        text << "broker: CPU " << brokerCpuPercent << "% of a core; ";
+    }
+    text << "bench: CPU " << benchCpuPercent << "% of a core";
+    if (benchCpuMicrosPerMessage >= 0) {
+        text.precision(1);
+        text << ", " << benchCpuMicrosPerMessage << " µs per message (" << generator << ")";
+        if (serverCpuMicrosPerMessage >= 0) {
+            text << "; server " << serverCpuMicrosPerMessage << " µs per message";
+        }
+        text.precision(0);
+    }
+    text << '\n';
+    if (heldBack > 0) {
+        text << "  held back: " << heldBack << " messages were due but never sent (their user "
+             << "awaited " << options.maxUnansweredPerUser << " replies until the end)\n";
+    }
     if (stealPercent >= 0) {
         text << "  machine: the hypervisor took " << stealPercent
              << "% of the CPU while sending (steal)\n";

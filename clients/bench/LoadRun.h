@@ -33,7 +33,17 @@ struct LoadOptions {
     // independent users would. In turns: 0, 1, 2, ... in order, so the members of a conversation
     // send one right after the other (the order before 2026-11-22, for comparisons).
     bool sendersInTurns = false;
-    int window = 1;       // flood: msg.send awaiting its reply per user
+    int window = 20;  // flood: msg.send awaiting its reply per user
+    // PollLoadRun only: the plain poll() loop the generator is measured against (replies and
+    // events counted, nothing parsed or checked).
+    bool bare = false;
+    // Every user chooses presence `away` before sending (and stays away while sending): what
+    // makes the notify plugin schedule digests during the load.
+    bool recipientsAway = false;
+    // PollLoadRun only: before sending, the first user (who must be one of parleyd's `admins`)
+    // gives every user an email address <uid>@<this> (admin.user.set), so the notify plugin has
+    // somewhere to send their digests. Empty: none.
+    std::string emailDomain;
     long long count = 0;  // stop after this many messages; 0: after `seconds`
     double seconds = 10;
     double drainSeconds = 15;  // after the last send, wait this long for replies and events
@@ -58,6 +68,7 @@ struct LoadOptions {
     bool flooderDenied = false;
     pid_t serverPid = 0;    // parleyd (or the relay): its CPU and memory are reported
     pid_t databasePid = 0;  // the database server, if any: its CPU is reported
+    pid_t brokerPid = 0;    // the broker, if known: its CPU is reported (PollLoadRun)
     bool progress = true;   // a progress line on stderr
     // If set, this file gets a line per reply, "sent_ms,reply_ms": when the message was sent
     // (since sending started) and how long its reply took. Shows whether the slow replies come
@@ -90,8 +101,17 @@ struct LoadReport {
     double serverCpuPercent = -1;    // of one core; -1: not measured
     long serverRssMaxKiB = -1;
     double databaseCpuPercent = -1;  // of one core; -1: not measured
+    double brokerCpuPercent = -1;    // of one core; -1: not measured
     double benchCpuPercent = 0;
-    // Share of the machine's CPU time the hypervisor took while sending (`steal` in /proc/stat):
+    // CPU per stored message (µs): the load generator's own, and the server's; -1: not measured.
+    double benchCpuMicrosPerMessage = -1;
+    double serverCpuMicrosPerMessage = -1;
+    // Paced: messages that were due but still held back at the end (their user had
+    // maxUnansweredPerUser awaiting a reply the whole drain): offered, never sent.
+    long long heldBack = 0;
+    std::string generator =
+        "Paho, a thread per connection";  // Share of the machine's CPU time the hypervisor took
+                                          // while sending (`steal` in /proc/stat):
     // on a virtual machine, the latency tail follows it (docs/performance.md); -1: unknown.
     double stealPercent = -1;
     // Mean time a thread that was ready to run waited for a CPU, per timeslice, while sending:

@@ -1,16 +1,12 @@
 #include "Relay.h"
 
-#include "transport/PahoLibrary.h"
-#include "transport/SocketTuning.h"
-#include "transport/TlsDiagnosis.h"
+#include <sys/resource.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 namespace parley::bench {
 
@@ -22,18 +18,11 @@ long long nowMs() {
         .count();
 }
 
-std::atomic<bool> stopRequested{false};
-
-// Paho's queue of commands not yet sent is bounded (100 by default) even while connected: past
-// it publish() fails with "No more messages can be buffered". parleyd allows 100,000.
-mqtt::create_options benchCreateOptions() {
-    mqtt::create_options options(MQTTVERSION_5);
-    options.set_max_buffered_messages(100000);
-    return options;
-}
+volatile sig_atomic_t stopSignal = 0;
+volatile bool stopRequested = false;
 
 void onSignal(int) {
-    stopRequested = true;
+    stopSignal = 1;
 }
 
 }  // namespace
@@ -41,83 +30,52 @@ void onSignal(int) {
 Relay::Relay(const std::string& uri, const TlsSettings& tls, const std::string& prefix,
              const std::string& user, const std::string& password, int inflight)
     : prefix_(prefix) {
-    client_ = newPahoClient(uri, "parley-bench-relay", benchCreateOptions());
-    connectOptions_.set_mqtt_version(MQTTVERSION_5);
-    connectOptions_.set_clean_start(true);
-    connectOptions_.set_keep_alive_interval(60);
-    connectOptions_.set_user_name(user);
-    connectOptions_.set_password(password);
-    connectOptions_.set_max_inflight(inflight);  // as parleyd's broker.max_inflight
-    applyTls(connectOptions_, uri, tls);
-}
-
-Relay::~Relay() {
-    try {
-        stop();
-    } catch (...) {
-    }
+    connection_ = std::make_unique<MosquittoConnection>(
+        uri, tls, "parley-bench-relay", user, password, inflight,
+        [this](MosquittoConnection&, std::string_view topic, std::string_view payload) {
+            onCommand(topic, payload);
+        });
 }
 
 void Relay::start() {
-    client_->set_message_callback([this](mqtt::const_message_ptr message) {
-        {
-            std::lock_guard lock(mutex_);
-            queue_.push_back(std::move(message));
-        }
-        arrived_.notify_one();
-    });
-    worker_ = std::thread([this] { work(); });
-    client_->connect(connectOptions_)->wait();
-    std::string host;
-    int port = 0;
-    if (parseBrokerUri(client_->get_server_uri(), host, port)) {
-        enableTcpNoDelayTowards(host, port);  // as parleyd does
+    connection_->startConnect();
+    const std::vector<MosquittoConnection*> connections{connection_.get()};
+    if (!MosquittoConnection::runUntil(
+            connections, [&] { return connection_->connected(); }, std::chrono::seconds(20))) {
+        throw std::runtime_error("no CONNACK within 20 s");
     }
-    client_->subscribe("$share/parley-relay/" + prefix_ + "/c2s/+", 1)->wait();
-}
-
-void Relay::work() {
-    // The only thread that routes: the maps need no lock.
-    std::unique_lock lock(mutex_);
-    while (true) {
-        arrived_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-        if (stopping_) {
-            return;
-        }
-        auto message = std::move(queue_.front());
-        queue_.pop_front();
-        lock.unlock();
-        try {
-            onCommand(message);
-        } catch (const std::exception& error) {
-            std::cerr << "relay: " << error.what() << '\n';
-        }
-        lock.lock();
+    connection_->subscribe("$share/parley-relay/" + prefix_ + "/c2s/+", 1);
+    if (!MosquittoConnection::runUntil(
+            connections, [&] { return connection_->subscribed() > 0; }, std::chrono::seconds(20))) {
+        throw std::runtime_error("no SUBACK within 20 s");
     }
 }
 
-void Relay::stop() {
-    {
-        std::lock_guard lock(mutex_);
-        stopping_ = true;
+void Relay::run(const volatile bool& stop) {
+    const std::vector<MosquittoConnection*> connections{connection_.get()};
+    auto lastMisc = std::chrono::steady_clock::now();
+    while (!stop && stopSignal == 0) {
+        MosquittoConnection::pollOnce(connections, std::chrono::milliseconds(50));
+        if (connection_->failed()) {
+            throw std::runtime_error(connection_->failure());
+        }
+        const auto now = std::chrono::steady_clock::now();
+        if (now - lastMisc >= std::chrono::seconds(1)) {
+            lastMisc = now;
+            connection_->misc();
+        }
     }
-    arrived_.notify_all();
-    if (worker_.joinable()) {
-        worker_.join();
-    }
-    if (client_->is_connected()) {
-        client_->disconnect()->wait_for(std::chrono::seconds(5));
-    }
+    connection_->disconnect();
 }
 
 void Relay::reply(const std::string& uid, const std::string& text) {
-    client_->publish(prefix_ + "/u/" + uid + "/resp", text.data(), text.size(), 1, false);
+    connection_->publish(prefix_ + "/u/" + uid + "/resp", text);
 }
 
-void Relay::onCommand(const mqtt::const_message_ptr& message) {
-    const std::string& topic = message->get_topic();
-    const std::string uid = topic.substr(topic.rfind('/') + 1);
-    nlohmann::json command = nlohmann::json::parse(message->get_payload_str(), nullptr, false);
+void Relay::onCommand(std::string_view topic, std::string_view payload) {
+    ++commands_;
+    const std::string uid(topic.substr(topic.rfind('/') + 1));
+    nlohmann::json command = nlohmann::json::parse(payload, nullptr, false);
     if (!command.is_object()) {
         return;
     }
@@ -148,8 +106,7 @@ void Relay::onCommand(const mqtt::const_message_ptr& message) {
                                       {"ts", ts}};
         const std::string text = event.dump();
         for (const auto& member : conversation.members) {
-            client_->publish(prefix_ + "/u/" + member + "/c/" + conv, text.data(), text.size(), 1,
-                             false);
+            connection_->publish(prefix_ + "/u/" + member + "/c/" + conv, text);
         }
         return;
     }
@@ -180,6 +137,8 @@ void Relay::onCommand(const mqtt::const_message_ptr& message) {
         answer["conv"] = conv;
         answer["kind"] = "group";
         answer["members"] = members;
+    } else if (op == "presence") {
+        answer["state"] = command.value("state", "online");
     }
     reply(uid, answer.dump());
 }
@@ -188,31 +147,28 @@ int runRelay(const std::string& uri, const TlsSettings& tls, const std::string& 
              const std::string& user, const std::string& password, int inflight) {
     std::signal(SIGTERM, onSignal);
     std::signal(SIGINT, onSignal);
-    try {
-        checkTlsFiles(tls);
-    } catch (const std::invalid_argument& error) {
-        std::cerr << "relay: cannot start: " << error.what() << '\n';
-        return 3;
-    }
     std::unique_ptr<Relay> relay;
     try {
         relay = std::make_unique<Relay>(uri, tls, prefix, user, password, inflight);
         relay->start();
-    } catch (const mqtt::exception& error) {
-        const std::string reason = error.get_return_code() == MQTTASYNC_FAILURE
-                                       ? explainTlsFailure(uri, tls)
-                                       : std::string();
-        std::cerr << "relay: cannot start: " << (reason.empty() ? error.what() : reason) << '\n';
-        return 3;
     } catch (const std::exception& error) {
         std::cerr << "relay: cannot start: " << error.what() << '\n';
         return 3;
     }
     std::cout << "relay ready" << std::endl;
-    while (!stopRequested) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    try {
+        relay->run(stopRequested);
+    } catch (const std::exception& error) {
+        std::cerr << "relay: " << error.what() << '\n';
+        return 3;
     }
-    relay->stop();
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    const double cpu = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                       static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+    std::cout << "relay: " << relay->commands() << " commands, CPU "
+              << (relay->commands() > 0 ? 1e6 * cpu / static_cast<double>(relay->commands()) : 0)
+              << " µs per command" << std::endl;
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #include "ConnectionFlags.h"
 #include "Flood.h"
 #include "LoadRun.h"
+#include "PollLoadRun.h"
 #include "Relay.h"
 
 using namespace parley::bench;
@@ -33,7 +34,7 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_flag("--senders-in-turns", options.sendersInTurns,
                  "paced: users send in turns (0, 1, 2, ...), not drawn at random");
-    app.add_option("--window", options.window, "flood: messages awaiting their reply per user")
+    app.add_option("--window", options.window, "flood: messages awaiting their reply per sender")
         ->capture_default_str()
         ->check(CLI::Range(1, 1000));
     app.add_option("--count", options.count, "stop after this many messages (else --seconds)");
@@ -61,6 +62,16 @@ int main(int argc, char** argv) {
     app.add_option("--server-pid", options.serverPid, "parleyd's pid: report its CPU and memory");
     app.add_option("--timeline", options.timelinePath,
                    "write a CSV line per reply to this file: sent_ms,reply_ms");
+    bool paho = false;
+    app.add_flag("--paho", paho,
+                 "the old generator (Paho, a thread per connection and one message routed at a "
+                 "time); --flooder and WebSocket URIs always use it");
+    app.add_flag("--bare", options.bare,
+                 "the plain poll() loop the generator is measured against: replies and events "
+                 "counted, nothing parsed or checked");
+    app.add_flag("--away", options.recipientsAway,
+                 "every user chooses presence away before sending (the notify plugin then "
+                 "schedules digests)");
     app.add_flag("--json", json, "print the report as one JSON object");
     bool quiet = false;
     app.add_flag("--quiet", quiet, "no progress line");
@@ -125,8 +136,14 @@ int main(int argc, char** argv) {
     }
     options.progress = !quiet;
     try {
-        LoadRun run(options);
-        const LoadReport report = run.run();
+        const bool flooding = options.flooderCommands > 0 || options.flooderWholeRun;
+        const bool webSocket = options.uri.rfind("ws", 0) == 0;
+        const LoadReport report = [&] {
+            if (paho || flooding || webSocket) {
+                return LoadRun(options).run();
+            }
+            return PollLoadRun(options).run();
+        }();
         if (json) {
             std::cout << report.toJson().dump() << std::endl;
         } else {

@@ -127,6 +127,8 @@ def run_stall(port):
     while True:
         connection, _ = listener.accept()
         held.append(connection)  # never read, never answered, never closed
+        # What the benchmark counts: each is a send the plugin attempted.
+        print("connection %d" % len(held), flush=True)
 
 
 if __name__ == "__main__":

@@ -61,10 +61,40 @@ void PahoTransport::publishLoop() {
         batch.swap(outgoing_);
         lock.unlock();
         for (const auto& message : batch) {
+            waitForRoomInPaho();
             send(message);
         }
         batch.clear();
         lock.lock();
+    }
+}
+
+void PahoTransport::waitForRoomInPaho() {
+    while (inPaho_.load() >= kHandedToPahoAtMost) {
+        {
+            std::lock_guard stopping(outgoingMutex_);
+            if (publisherStopping_) {
+                return;  // stop() flushes everything to Paho before it disconnects
+            }
+        }
+        // Disconnected: Paho buffers (max_buffered_messages, oldest dropped first), as before.
+        // Asked without roomMutex_ held: Paho's thread takes roomMutex_ (publishSettled) while
+        // holding Paho's lock, which is_connected() takes too.
+        if (!client_.is_connected()) {
+            return;
+        }
+        std::unique_lock lock(roomMutex_);
+        if (!roomInPaho_.wait_for(lock, std::chrono::milliseconds(100),
+                                  [this] { return inPaho_.load() < kHandedToPahoAtMost; })) {
+            inPaho_ = 0;
+        }
+    }
+}
+
+void PahoTransport::publishSettled() {
+    if (inPaho_.fetch_sub(1) == kHandedToPahoAtMost) {
+        std::lock_guard lock(roomMutex_);
+        roomInPaho_.notify_one();
     }
 }
 
@@ -256,8 +286,14 @@ void PahoTransport::send(const OutboundMessage& message) {
         outbound->set_properties(std::move(properties));
     }
     try {
-        client_.publish(std::move(outbound));
+        if (message.qos > 0) {
+            ++inPaho_;  // delivery_complete counts it out (QoS 0 gets no acknowledgement)
+        }
+        client_.publish(std::move(outbound), nullptr, publishListener_);
     } catch (const mqtt::exception& error) {
+        if (message.qos > 0) {
+            --inPaho_;
+        }
         // The client (and the store) can recover: a missing reply makes it resend, a missing event
         // is in msg.history.
         spdlog::warn("transport: publish to {} failed: {}", message.topic, error.what());

@@ -36,6 +36,9 @@ class PahoTransport final : public Transport,
     // The broker's answer to our SUBSCRIBE (the only request that uses this listener).
     void on_success(const mqtt::token& token) override;
     void on_failure(const mqtt::token& token) override;
+    // Waits (on the publisher thread) while Paho holds kHandedToPahoAtMost publishes not yet
+    // acknowledged, unless disconnected or stopping.
+    void waitForRoomInPaho();
 
     void subscribe();
     bool waitUntilSubscribed();  // false if stop() came first
@@ -66,6 +69,28 @@ class PahoTransport final : public Transport,
     std::condition_variable outgoingReady_;
     std::deque<OutboundMessage> outgoing_;
     bool publisherStopping_ = false;
+    // Publishes handed to Paho and not yet settled (PublishListener). Paho C scans its
+    // lists of queued commands and messages in flight on every publish to pick a message id
+    // (MQTTAsync_assignMsgId): thousands deep at flood, that scan was a large share of parleyd's
+    // CPU (docs/performance.md). Past the limit they wait in outgoing_, which costs nothing per
+    // message. A count that drifts (a message Paho dropped without a callback) is corrected
+    // by starting over from zero whenever the publisher has waited without progress: never a
+    // stall, at worst a longer list for a while.
+    static constexpr int kHandedToPahoAtMost = 256;
+    std::atomic<int> inPaho_{0};
+    class PublishListener final : public mqtt::iaction_listener {
+      public:
+        explicit PublishListener(PahoTransport& transport) : transport_(transport) {}
+
+      private:
+        void on_success(const mqtt::token&) override { transport_.publishSettled(); }
+        void on_failure(const mqtt::token&) override { transport_.publishSettled(); }
+        PahoTransport& transport_;
+    };
+    void publishSettled();
+    PublishListener publishListener_{*this};
+    std::mutex roomMutex_;
+    std::condition_variable roomInPaho_;
     std::thread publisher_;  // last: started once everything above exists
 };
 

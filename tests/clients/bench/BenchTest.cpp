@@ -17,6 +17,7 @@
 
 #include "../parleyctl/CommandRun.h"
 #include "ChildProcess.h"
+#include "MosquittoConnection.h"
 #include "MosquittoServer.h"
 #include "ParleydProcess.h"
 #include "ProcessStats.h"
@@ -49,7 +50,7 @@ std::string parleydYaml(const MosquittoServer& broker) {
            "\nstore:\n  backend: sqlite\n  sqlite: {path: parley.db}\nlog: {level: info}\n";
 }
 
-// kUsers users in 1:1 pairs, 40 msg/s offered for 1 s.
+// kUsers users in 1:1 pairs, 40 msg/s offered for 1 s (unless `extra` gives another --rate).
 CommandResult runBench(const MosquittoServer& broker, const std::vector<std::string>& extra) {
     std::vector<std::string> argv = {PARLEY_BENCH_PATH,
                                      "--uri",
@@ -66,6 +67,9 @@ CommandResult runBench(const MosquittoServer& broker, const std::vector<std::str
                                      "10",
                                      "--json",
                                      "--quiet"};
+    if (std::find(extra.begin(), extra.end(), "--rate") != extra.end()) {
+        argv.erase(argv.begin() + 7, argv.begin() + 9);
+    }
     argv.insert(argv.end(), extra.begin(), extra.end());
     return runCommand(argv, {}, 60s);
 }
@@ -153,6 +157,90 @@ TEST(ParleyBench, CountsEveryMessageThroughTheRawRelay) {
     ASSERT_EQ(result.exitCode, 0) << result.out << result.err;
     expectCleanReport(json::parse(result.out));
     EXPECT_EQ(relay.terminate(5s), 0) << relay.log();
+}
+
+TEST(ParleyBench, TheOldPahoGeneratorAndTheBareLoopCountThroughTheRawRelayToo) {
+    MosquittoServer broker(brokerUsers());
+    TempDir dir("parley-bench-relay-test");
+    ChildProcess relay(
+        {PARLEY_BENCH_PATH, "--uri", broker.uri(), "relay", "--relay-password", kServicePassword},
+        dir.file("relay.log"));
+    ASSERT_TRUE(relay.waitForLog("relay ready", 10s)) << relay.log();
+
+    const auto paho = runBench(broker, {"--paho"});
+    ASSERT_EQ(paho.exitCode, 0) << paho.out << paho.err;
+    const json pahoReport = json::parse(paho.out);
+    expectCleanReport(pahoReport);
+    EXPECT_EQ(pahoReport.at("generator"), "Paho, a thread per connection");
+
+    // The plain loop parses nothing: it counts replies and copies, and its own CPU.
+    const auto bare = runBench(broker, {"--bare"});
+    ASSERT_EQ(bare.exitCode, 0) << bare.out << bare.err;
+    const json report = json::parse(bare.out);
+    const long long sent = report.at("sent");
+    EXPECT_GE(sent, 30);
+    EXPECT_EQ(report.at("stored"), sent);
+    EXPECT_EQ(report.at("unanswered"), 0);
+    EXPECT_EQ(report.at("delivered"), 2 * sent);
+    EXPECT_EQ(report.at("lost_deliveries"), 0);
+    EXPECT_EQ(report.at("generator"), "bare libmosquitto poll() loop");
+    EXPECT_GT(report.at("bench_cpu_us_per_message").get<double>(), 0.0);
+    EXPECT_EQ(relay.terminate(5s), 0) << relay.log();
+    EXPECT_NE(relay.log().find(" µs per command"), std::string::npos)
+        << "the relay prints its own CPU per command when it stops: " << relay.log();
+}
+
+TEST(ParleyBench, AFloodKeepsAWindowInFlightPerSenderAndStopsAtTheCount) {
+    MosquittoServer broker(brokerUsers());
+    ParleydProcess parleyd(parleydYaml(broker));
+    const auto result = runBench(broker, {"--rate", "0", "--window", "7", "--count", "300",
+                                          "--server-pid", std::to_string(parleyd.pid())});
+    ASSERT_EQ(result.exitCode, 0) << result.out << result.err;
+    const json report = json::parse(result.out);
+    EXPECT_EQ(report.at("window"), 7);
+    EXPECT_EQ(report.at("sent"), 300) << "a refill stops at the count";
+    EXPECT_EQ(report.at("stored"), 300);
+    EXPECT_EQ(report.at("unanswered"), 0);
+    EXPECT_EQ(report.at("seq_gaps"), 0);
+    EXPECT_EQ(report.at("duplicate_stores"), 0);
+    EXPECT_EQ(report.at("delivered"), 600);
+    EXPECT_EQ(report.at("lost_deliveries"), 0);
+    EXPECT_EQ(report.at("duplicate_deliveries"), 0);
+    EXPECT_GT(report.at("server_cpu_us_per_message").get<double>(), 0.0);
+    EXPECT_GT(report.at("bench_cpu_us_per_message").get<double>(), 0.0);
+}
+
+// The retained presence of `uid` as another bench user reads it.
+std::string presenceOf(const MosquittoServer& broker, const std::string& uid) {
+    std::string state;
+    bench::MosquittoConnection reader(
+        broker.uri(), {}, "presence-reader", "bench-0004", kUserPassword, 10,
+        [&](bench::MosquittoConnection&, std::string_view, std::string_view payload) {
+            state = json::parse(payload).value("state", "");
+        });
+    reader.startConnect();
+    const std::vector<bench::MosquittoConnection*> connections{&reader};
+    EXPECT_TRUE(bench::MosquittoConnection::runUntil(
+        connections, [&] { return reader.connected(); }, 10s));
+    reader.subscribe("parley/v1/presence/" + uid, 1);
+    EXPECT_TRUE(bench::MosquittoConnection::runUntil(
+        connections, [&] { return !state.empty(); }, 10s))
+        << "no retained presence for " << uid;
+    return state;
+}
+
+TEST(ParleyBench, AwayUsersStayAwayWhileTheySend) {
+    MosquittoServer broker(brokerUsers());
+    ParleydProcess parleyd(parleydYaml(broker));
+    const auto sending = runBench(broker, {});
+    ASSERT_EQ(sending.exitCode, 0) << sending.out << sending.err;
+    EXPECT_EQ(presenceOf(broker, "bench-0001"), "online") << "sending made them online";
+
+    const auto away = runBench(broker, {"--away"});
+    ASSERT_EQ(away.exitCode, 0) << away.out << away.err;
+    expectCleanReport(json::parse(away.out));
+    EXPECT_EQ(presenceOf(broker, "bench-0001"), "away")
+        << "chosen away, and still away after sending (what the notify plugin needs)";
 }
 
 TEST(ParleyBench, AFlooderInAProcessOfItsOwnIsCountedAndCostsTheOthersNothingLost) {
