@@ -36,16 +36,18 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr int64_t kChunk = 32 * 1024;
-
-// A bare MQTT 5 client that counts what arrives on its subscription and keeps only the replies
-// it is asked to keep: throughput is not measured through a test client's bookkeeping.
+// A bare MQTT 5 client that counts the replies (.../resp) arriving on its subscription and keeps
+// them only when asked to: throughput is not measured through a test client's bookkeeping.
 class CountingClient {
   public:
     CountingClient(const std::string& uri, const std::string& user, const std::string& password,
                    const std::string& filter)
-        : client_(uri, user + "-bench", mqtt::create_options(MQTTVERSION_5)) {
+        : client_(uri, user + "-attachments-bench", mqtt::create_options(MQTTVERSION_5)) {
         client_.set_message_callback([this](mqtt::const_message_ptr message) {
+            // Replies only: other events to the inbox (presence, ...) are not counted.
+            if (!message->get_topic().ends_with("/resp")) {
+                return;
+            }
             const std::lock_guard lock(mutex_);
             ++arrived_;
             if (keep_) {
@@ -138,11 +140,17 @@ int main(int argc, char** argv) {
     CLI::App app{"Attachment throughput and parleyd's memory during an upload"};
     int64_t mib = 25;
     int window = 16;
+    int64_t chunkKiB = 32;
     app.add_option("--mib", mib, "file size in MiB")->check(CLI::Range(1, 25));
     app.add_option("--window", window, "commands in flight")->check(CLI::Range(1, 100));
+    app.add_option("--chunk-kib", chunkKiB,
+                   "chunk size in KiB (above 32, parleyd's max_payload_bytes is raised to fit)")
+        ->check(CLI::Range(1, 768));
     CLI11_PARSE(app, argc, argv);
 
     const int64_t size = mib * 1024 * 1024;
+    const int64_t chunkBytes = chunkKiB * 1024;
+    const int64_t payloadLimit = std::max<int64_t>(65536, chunkBytes * 4 / 3 + 4096);
     std::string bytes = "%PDF-1.4\n";
     std::mt19937 generator(42);
     while (static_cast<int64_t>(bytes.size()) < size) {
@@ -150,7 +158,7 @@ int main(int argc, char** argv) {
         bytes.append(reinterpret_cast<const char*>(&word), sizeof word);
     }
     bytes.resize(static_cast<size_t>(size));
-    const int64_t chunks = (size + kChunk - 1) / kChunk;
+    const int64_t chunks = (size + chunkBytes - 1) / chunkBytes;
 
     // The limits that would cap a user's chunks (broker and parleyd) raised: this measures the
     // path, not the limits (docs/attachments.md, "Limits and configuration").
@@ -163,27 +171,30 @@ int main(int argc, char** argv) {
         ", client_id: parleyd-bench, username: parleyd, password: pd}\n"
         "store: {backend: sqlite, sqlite: {path: parley.db, synchronous: normal}}\n"
         "limits: {user_command_burst: 100000, user_commands_per_second: 100000, "
-        "user_queued_commands: 1000}\n"
+        "user_queued_commands: 1000, max_payload_bytes: " +
+        std::to_string(payloadLimit) +
+        "}\n"
         "hooks: {command: {budget: 30s}}\n"
-        "log: {level: warn}\n"
         "extensions:\n"
         "  - name: attachments\n"
         "    plugin: " PARLEY_ATTACHMENTS_PLUGIN
         "\n"
         "    options: {folder: " +
-        files.path() + ", daily_quota_bytes: 0}\n");
+        files.path() + ", daily_quota_bytes: 0, chunk_bytes: " + std::to_string(chunkBytes) +
+        "}\n");
 
     // The raw broker: alice's chunk commands to a topic bob reads, the same window in flight.
     std::vector<std::string> commands;
     commands.reserve(static_cast<size_t>(chunks));
     for (int64_t i = 0; i < chunks; ++i) {
-        commands.push_back(json{{"op", "attach.chunk"},
-                                {"id", "c" + std::to_string(i)},
-                                {"upload", "placeholder-upload-id-000"},
-                                {"index", i},
-                                {"data", parley::attachments::base64Encode(
-                                             std::string_view(bytes).substr(i * kChunk, kChunk))}}
-                               .dump());
+        commands.push_back(
+            json{{"op", "attach.chunk"},
+                 {"id", "c" + std::to_string(i)},
+                 {"upload", "placeholder-upload-id-000"},
+                 {"index", i},
+                 {"data", parley::attachments::base64Encode(
+                              std::string_view(bytes).substr(i * chunkBytes, chunkBytes))}}
+                .dump());
     }
     double rawSeconds = 0;
     {
@@ -264,14 +275,14 @@ int main(int argc, char** argv) {
         const json reply = json::parse(text);
         if (reply.contains("data")) {
             const auto piece = parley::attachments::base64Decode(reply["data"].get<std::string>());
-            downloaded.replace(static_cast<size_t>(reply["index"].get<int64_t>() * kChunk),
+            downloaded.replace(static_cast<size_t>(reply["index"].get<int64_t>() * chunkBytes),
                                piece->size(), *piece);
         }
     }
     const bool identical = downloaded == bytes;
 
     const double mibs = static_cast<double>(mib);
-    std::cout << "file: " << mib << " MiB in " << chunks << " chunks of " << kChunk / 1024
+    std::cout << "file: " << mib << " MiB in " << chunks << " chunks of " << chunkBytes / 1024
               << " KiB, " << window << " in flight, SQLite\n"
               << "| path | seconds | MiB/s |\n|---|---|---|\n"
               << "| raw broker, same bytes | " << fixed(rawSeconds) << " | "
