@@ -506,7 +506,14 @@ json Attachments::loadUpload(const std::string& uid, const json& args, std::stri
 
 json Attachments::chunk(const std::string& uid, const json& args) {
     std::string uploadId;
-    const json upload = loadUpload(uid, args, uploadId);
+    json upload = loadUpload(uid, args, uploadId);
+    // An upload that is moving does not expire: past half its life, a chunk gives it a whole
+    // life again (a database write every upload_ttl_ms / 2 at most, not one per chunk).
+    const int64_t now = host_.now();
+    if (upload.value("expires", int64_t{0}) - now < settings_.uploadTtlMs / 2) {
+        upload["expires"] = now + settings_.uploadTtlMs;
+        host_.kvSet("up:" + uploadId, upload.dump(), settings_.uploadTtlMs);
+    }
     const int64_t chunks = upload["chunks"];
     const int64_t size = upload["size"];
     const int64_t chunkBytes = upload["chunk_size"];
