@@ -11,6 +11,7 @@ PARLEY_RUN_PACKAGES=(
     mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev libjwt-dev libssl-dev
     openssl libsystemd-dev
     libcurl4-openssl-dev libkainjow-mustache-dev
+    libmagic-dev libvips-dev
 )
 # Node and npm, for the TypeScript SDK and the web client (clients/js, clients/web): installed
 # from Debian only when the machine has no `node` or `npm` of its own (parley_install_node).
@@ -28,7 +29,8 @@ PARLEY_PACKAGE_PACKAGES=(
 # Also needed to run the whole test suite: GoogleTest, a MariaDB server the tests start themselves
 # (the system's MariaDB service is not used), what builds the package (a test installs it), and
 # for the web client's browser tests Chromium (driven by npm's playwright-core), certutil to make
-# it trust the test CA, and a font.
+# it trust the test CA, and a font; vips (libvips-tools) makes the attachments tests' images and
+# exiftool writes and reads back their EXIF.
 PARLEY_TEST_PACKAGES=(
     "${PARLEY_PACKAGE_PACKAGES[@]}"
     libgtest-dev libgmock-dev
@@ -36,6 +38,7 @@ PARLEY_TEST_PACKAGES=(
     tmux
     chromium libnss3-tools fonts-dejavu-core
     python3-aiosmtpd
+    libvips-tools libimage-exiftool-perl
 )
 # To build and run the libFuzzer targets (tools/fuzz.sh): clang 14 and its sanitizer runtimes.
 PARLEY_FUZZ_PACKAGES=(

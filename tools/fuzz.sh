@@ -5,7 +5,7 @@
 # (tests/fuzz/corpus/<target>/), then rebuilds that corpus minimal with what the run reached.
 #
 #   tools/fuzz.sh [SECONDS-PER-TARGET [TARGET...]]     default: 60 s each, every target
-#   targets: decoder commands scripts luajson
+#   targets: decoder commands scripts luajson image
 #
 # Exits non-zero if any target found a crash, a leak, a sanitizer report, a timeout or an
 # out-of-memory; the reproducer is left in build-fuzz/fuzz-out/<target>/ (crash-*, leak-*, ...),
@@ -19,7 +19,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(decoder commands scripts luajson)
+    targets=(decoder commands scripts luajson image)
 fi
 
 parley_install_packages "${PARLEY_FUZZ_PACKAGES[@]}"

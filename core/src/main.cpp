@@ -237,6 +237,9 @@ int run(const parley::Config& config) {
                         exchange.status = answer->status;
                         exchange.contentType = answer->contentType;
                         exchange.responseBody = std::move(answer->body);
+                        exchange.file = std::move(answer->file);
+                        exchange.fileBytes = answer->fileBytes;
+                        exchange.headers = std::move(answer->headers);
                     }
                 }});
         ops->start();

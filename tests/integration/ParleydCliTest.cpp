@@ -100,7 +100,7 @@ TEST(ParleydCli, TheShippedConfigsExampleExtensionsExist) {
             inExample = false;
         }
     }
-    ASSERT_EQ(examples, 3) << "the shipped config's three examples of extensions";
+    ASSERT_EQ(examples, 4) << "the shipped config's four examples of extensions";
     std::ofstream(root.file("examples.yaml")) << yaml;
     auto outcome = runParleydIn(root.path(), {"--check-config", "examples.yaml"});
     EXPECT_EQ(outcome.status, 0) << yaml << outcome.output;

@@ -333,9 +333,10 @@ TEST_F(LuaHooksTest, KeyValueRoundTrip) {
               "  local n2 = parley.kv.incr('hits', 5)\n"
               "  local list = parley.kv.list('a:')\n"
               "  local limited = parley.kv.list('', 1)\n"
+              "  local paged = parley.kv.list('a:', 10, 'a:1')\n"
               "  local deleted, again = parley.kv.delete('a:1'), parley.kv.delete('a:1')\n"
               "  return {got = got, missing = missing == nil, n1 = n1, n2 = n2, list = list,"
-              "    limited = #limited, deleted = deleted, again = again,"
+              "    limited = #limited, paged = paged, deleted = deleted, again = again,"
               "    after = parley.kv.get('a:1') == nil}\n"
               "end)");
     auto reply = run();
@@ -346,6 +347,7 @@ TEST_F(LuaHooksTest, KeyValueRoundTrip) {
     EXPECT_EQ(reply["list"], json::parse(R"([{"key":"a:1","value":"one"},
                                              {"key":"a:2","value":"two"}])"));
     EXPECT_EQ(reply["limited"], 1);
+    EXPECT_EQ(reply["paged"], json::parse(R"([{"key":"a:2","value":"two"}])")) << "after a:1";
     EXPECT_EQ(reply["deleted"], true);
     EXPECT_EQ(reply["again"], false);
     EXPECT_EQ(reply["after"], true);

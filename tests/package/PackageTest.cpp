@@ -336,6 +336,7 @@ TEST(DebianPackage, InstallsRunsFromTheInstalledPathsAndPurgesCleanly) {
                              "/usr/lib/parley/parley_jwt_auth.so",
                              "/usr/lib/parley/plugins/parley_echo.so",
                              "/usr/lib/parley/plugins/parley_notify.so",
+                             "/usr/lib/parley/plugins/parley_attachments.so",
                              "/usr/share/parley/notify/templates/body.html",
                              "/usr/share/parley/scripts/listings.lua",
                              "/usr/share/parley/scripts/moderation.lua",

@@ -106,6 +106,60 @@ TEST_F(MessagePostingTest, BeforeStoreSeesMembersNewMessagesAndItsRewriteKeepsTh
         << "not the resend, an outsider's message, nor an extension's (docs/extending.md)";
 }
 
+TEST_F(MessagePostingTest, AttachmentsAreStoredOnlyAsAnExtensionResolvedThem) {
+    const std::string conv = openDirect("alice", "bob");
+    const auto sendWith = [&](const std::string& cmid, const json& attachments) {
+        return call("alice", {{"op", "msg.send"},
+                              {"conv", conv},
+                              {"cmid", cmid},
+                              {"body", "pic"},
+                              {"attachments", attachments}});
+    };
+    // No extension takes attachments: refused, nothing stored.
+    const auto unresolved = sendWith("a1", json::array({"att1"}));
+    EXPECT_EQ(codeOf(unresolved), "bad_request") << unresolved;
+    EXPECT_EQ(codeOf(sendWith("a2", json::array())), "bad_request") << "an empty list";
+    EXPECT_EQ(codeOf(sendWith("a3", json::array({"x/y"}))), "bad_request") << "not an id";
+    EXPECT_EQ(codeOf(sendWith("a4", json::array({"same", "same"}))), "bad_request");
+    EXPECT_EQ(lastSeq(conv), 0);
+
+    // One that resolves every id but the one named "skip".
+    idleServer().hooks().add(Hook::MessageBeforeStore, "files",
+                             [&](const HookPayload& payload, std::chrono::milliseconds) {
+                                 auto& draft = *std::get<MessageDraft*>(payload);
+                                 json resolved = json::array();
+                                 for (const auto& id : draft.attachments) {
+                                     if (id == "skip") {
+                                         return Verdict::proceed();
+                                     }
+                                     resolved.push_back({{"id", id}, {"name", "f.png"}});
+                                 }
+                                 draft.attachments = resolved;
+                                 return Verdict::proceed();
+                             });
+    EXPECT_EQ(codeOf(sendWith("a5", json::array({"att1", "skip"}))), "bad_request");
+    EXPECT_EQ(lastSeq(conv), 0);
+    const auto sent = sendWith("a6", json::array({"att1", "att2"}));
+    ASSERT_EQ(codeOf(sent), "ok") << sent;
+    const json expected =
+        json::array({{{"id", "att1"}, {"name", "f.png"}}, {{"id", "att2"}, {"name", "f.png"}}});
+    const auto history = call("bob", {{"op", "msg.history"}, {"conv", conv}});
+    EXPECT_EQ(history["msgs"][0]["attachments"], expected) << history;
+    const auto events = transport_.sentTo("parley/v1/u/bob/c/" + conv);
+    ASSERT_FALSE(events.empty());
+    EXPECT_EQ(events.back().payload["attachments"], expected);
+    // A message without attachments looks as it always did.
+    ASSERT_EQ(codeOf(sendMessage("alice", conv, "plain", "hi")), "ok");
+    const auto plain = call("bob", {{"op", "msg.history"}, {"conv", conv}});
+    EXPECT_FALSE(plain["msgs"][1].contains("attachments")) << plain;
+
+    // Erasing the sender drops the attachments with the body: how a file loses a reference.
+    ASSERT_GT(store_->eraseUser("alice", 1).messages, 0);
+    const auto erased = store_->history({conv, {}, {}, 10}).messages.at(0);
+    EXPECT_TRUE(erased.erased);
+    EXPECT_FALSE(erased.attachmentsJson.has_value());
+}
+
 TEST_F(MessagePostingTest, AfterStoreRunsOnceAfterTheMembersGotTheMessageWhoeverPostedIt) {
     const std::string conv = openDirect("alice", "bob");
     std::mutex mutex;

@@ -113,6 +113,12 @@ typedef struct parley_message_event {
     const char* context_title;  /* or NULL */
     const char* context_status; /* set by extensions (host->context_update), or NULL */
     int64_t conv_last_seq;      /* the conversation's last seq: 0 = this is its first message */
+    /* Added later in version 1, with set_attachments (read only if struct_size covers it):
+     * NULL if the message has no attachments. In message.before_store, a JSON array of the
+     * attachment ids (strings) the sender named, which a handler resolves with
+     * host->set_attachments or the message is refused; in message.after_store, the array of
+     * objects as stored. docs/attachments.md. */
+    const char* attachments_json;
 } parley_message_event;
 
 /* A conversation: before it is created (id NULL) or after. In conversation.before_open (every
@@ -238,7 +244,10 @@ typedef struct parley_host {
      * thread; otherwise PARLEY_ERR_INVALID. What they record takes effect when the callback
      * returns: a rewrite if it returns PARLEY_OK or PARLEY_DEFER, a rejection if it returns
      * PARLEY_REJECT, a reply if a command returns PARLEY_OK. */
-    /* code: bad_request, forbidden, not_found, too_large, rate_limited, unavailable, internal.
+    /* code: bad_request, forbidden, not_found, too_large, rate_limited, unavailable, internal,
+     * and (added later in version 1, for files) unsupported_type, type_mismatch,
+     * checksum_mismatch, size_mismatch, quota_exceeded, upload_incomplete, image_too_large; an
+     * older parleyd sends those as "internal" (check PARLEY_HOST_HAS(host, set_attachments)).
      * Another code (or NULL) is sent as "internal" and returns PARLEY_ERR_INVALID. message:
      * UTF-8 for the client, or NULL for a generic one. PARLEY_ERR_FORBIDDEN in a hook that
      * cannot reject ("after" hooks). */
@@ -366,6 +375,27 @@ typedef struct parley_host {
      * "text/plain; charset=utf-8". Only during that handler (else PARLEY_ERR_INVALID). */
     parley_status (*http_respond)(parley_http_response* response, int status,
                                   const char* content_type, const char* body, size_t body_len);
+
+    /* Added later in version 1, for plugins that keep files (plugins/attachments). */
+
+    /* kv_list of the keys after `after` (NULL or "": from the first), so that a plugin walks
+     * more keys than one call returns: pass the last key of a page to get the next. */
+    parley_status (*kv_list_after)(parley_plugin* self, const char* prefix, const char* after,
+                                   size_t limit, parley_buffer* out);
+    /* message.before_store only (else PARLEY_ERR_FORBIDDEN): what the message's attachments are
+     * stored and delivered as, a JSON array with one object per id of the event's
+     * attachments_json, in its order, each with that "id" (else PARLEY_ERR_INVALID); at most
+     * 16 KiB encoded (PARLEY_ERR_TOO_LARGE). A message whose ids no handler resolved is refused
+     * (bad_request): a server without an attachments plugin takes none. */
+    parley_status (*set_attachments)(parley_call* call, const char* attachments_json);
+    /* Like http_respond, with the bytes of the file at `path` (an absolute path), which parleyd
+     * streams from disk instead of holding them: PARLEY_ERR_NOT_FOUND if it cannot open it.
+     * headers_json: NULL, or a JSON object of extra response headers {name: value} (names of
+     * A-Z a-z 0-9 -, not Content-Length, Content-Type or Transfer-Encoding; else
+     * PARLEY_ERR_INVALID). */
+    parley_status (*http_respond_file)(parley_http_response* response, int status,
+                                       const char* content_type, const char* path,
+                                       const char* headers_json);
 } parley_host;
 
 /* Forms of host->text_fold. */

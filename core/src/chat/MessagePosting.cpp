@@ -15,14 +15,14 @@ std::optional<std::string> MessagePosting::checkLimits(const MessageSubmission& 
     return metaJson;
 }
 
-void MessagePosting::runBeforeStore(MessageSubmission& submission,
+bool MessagePosting::runBeforeStore(MessageSubmission& submission,
                                     std::optional<std::string>& metaJson) const {
     // Extensions see only messages that would be stored: a member's, and not a resend (the store
     // answers a resend with the original). Both are read in one transaction.
     auto context = store_.messageContext(submission.conv, submission.sender, submission.cmid);
     requireMember(context.view.access, submission.conv);
     if (context.earlier) {
-        return;
+        return true;
     }
     MessageDraft draft{submission.sender,
                        submission.conv,
@@ -32,23 +32,55 @@ void MessagePosting::runBeforeStore(MessageSubmission& submission,
                        context.view.kind,
                        std::move(context.view.context),
                        std::move(context.view.memberIds),
-                       context.view.lastSeq};
+                       context.view.lastSeq,
+                       std::move(submission.attachments)};
     hooks_.beforeMessageStore(draft);
     submission.body = std::move(draft.body);
     submission.meta = std::move(draft.meta);
+    submission.attachments = std::move(draft.attachments);
     // Whatever an extension rewrote still keeps the limits of a message.
     metaJson = checkLimits(submission, "the rewritten message: ");
+    return false;
+}
+
+std::optional<std::string> MessagePosting::resolvedAttachments(
+    const MessageSubmission& submission, const nlohmann::json& requested) const {
+    if (requested.is_null()) {
+        return std::nullopt;
+    }
+    const nlohmann::json& resolved = submission.attachments;
+    for (size_t i = 0; i < requested.size(); ++i) {
+        if (!resolved.is_array() || resolved.size() != requested.size() ||
+            !resolved[i].is_object() || resolved[i].value("id", nlohmann::json()) != requested[i]) {
+            throw ProtocolError(ErrorCode::BadRequest,
+                                "this server does not take attachments (no extension resolved "
+                                "\"" +
+                                    requested[i].get<std::string>() + "\")");
+        }
+    }
+    std::string text = resolved.dump();
+    if (text.size() > kMaxAttachmentsBytes) {
+        throw ProtocolError(ErrorCode::TooLarge, "the attachments' descriptions are too long");
+    }
+    return text;
 }
 
 PostedMessage MessagePosting::post(MessageSubmission submission) const {
     auto metaJson = checkLimits(submission, "");
+    const nlohmann::json requested = submission.attachments;
+    bool resend = false;
     if (!submission.system && hooks_.has(Hook::MessageBeforeStore)) {
-        runBeforeStore(submission, metaJson);
+        resend = runBeforeStore(submission, metaJson);
+    }
+    // A resend is answered with the stored original, attachments included: nothing to resolve.
+    std::optional<std::string> attachmentsJson;
+    if (!resend) {
+        attachmentsJson = resolvedAttachments(submission, requested);
     }
     // Membership is decided in the storing transaction, whatever was read before the hooks.
-    auto stored = store_.appendMessage(store::NewMessage{submission.conv, submission.sender,
-                                                         submission.cmid, submission.body, metaJson,
-                                                         clock_.nowMs(), submission.system});
+    auto stored = store_.appendMessage(
+        store::NewMessage{submission.conv, submission.sender, submission.cmid, submission.body,
+                          metaJson, clock_.nowMs(), submission.system, std::move(attachmentsJson)});
     requireMember(stored.access, submission.conv);
     // Delivered before message.after_store runs: a message an after_store handler posts in turn
     // (a welcome) has the next seq, and members must get this one first (docs/design.md). A

@@ -22,6 +22,10 @@ struct MessageSubmission {
     // An extension's message: needs no membership, and message.before_store does not see it
     // (the hook is for what members send).
     bool system = false;
+    // null, or the attachment ids the sender attached (1-10 strings, checked by the handler): an
+    // extension must resolve each (message.before_store, host->set_attachments) or the message
+    // is refused.
+    nlohmann::json attachments = nullptr;
 };
 
 struct PostedMessage {
@@ -36,6 +40,9 @@ struct PostedMessage {
 // timer thread post at once.
 class MessagePosting {
   public:
+    static constexpr size_t kMaxAttachments = 10;
+    static constexpr size_t kMaxAttachmentsBytes = 16 * 1024;
+
     MessagePosting(const LimitsConfig& limits, store::Store& store, Outbox& outbox,
                    const HookBus& hooks, const Clock& clock)
         : limits_(limits), store_(store), outbox_(outbox), hooks_(hooks), clock_(clock) {}
@@ -48,8 +55,13 @@ class MessagePosting {
     // The meta as stored; throws ProtocolError if the message breaks a limit.
     std::optional<std::string> checkLimits(const MessageSubmission& submission,
                                            const char* whose) const;
-    // Runs message.before_store on a member's new message (not a resend) and applies its rewrite.
-    void runBeforeStore(MessageSubmission& submission, std::optional<std::string>& metaJson) const;
+    // Runs message.before_store on a member's new message (not a resend) and applies its rewrite;
+    // true if the message is a resend (the hooks did not run).
+    bool runBeforeStore(MessageSubmission& submission, std::optional<std::string>& metaJson) const;
+    // The attachments as stored, once every id became an extension's object; throws
+    // ProtocolError if one did not.
+    std::optional<std::string> resolvedAttachments(const MessageSubmission& submission,
+                                                   const nlohmann::json& requested) const;
 
     const LimitsConfig& limits_;
     store::Store& store_;

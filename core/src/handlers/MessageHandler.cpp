@@ -14,6 +14,38 @@ constexpr int kDefaultHistoryLimit = 50;
 constexpr int kMaxHistoryLimit = 100;
 constexpr int64_t kMaxSeq = int64_t{1} << 53;  // exact in every JSON parser
 
+// "attachments": absent, or 1-10 distinct ids of 1-64 of A-Z a-z 0-9 _ - (docs/attachments.md).
+nlohmann::json attachmentIds(const nlohmann::json& command) {
+    const auto found = command.find("attachments");
+    if (found == command.end() || found->is_null()) {
+        return nullptr;
+    }
+    const nlohmann::json& ids = *found;
+    if (!ids.is_array() || ids.empty() || ids.size() > MessagePosting::kMaxAttachments) {
+        throw ProtocolError(ErrorCode::BadRequest,
+                            "\"attachments\" must be an array of 1-10 attachment ids");
+    }
+    for (size_t i = 0; i < ids.size(); ++i) {
+        const bool wellFormed =
+            ids[i].is_string() && !ids[i].get_ref<const std::string&>().empty() &&
+            ids[i].get_ref<const std::string&>().size() <= 64 &&
+            ids[i].get_ref<const std::string&>().find_first_not_of(
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") ==
+                std::string::npos;
+        if (!wellFormed) {
+            throw ProtocolError(ErrorCode::BadRequest,
+                                "\"attachments\" holds ids as attach.commit returns them");
+        }
+        for (size_t j = 0; j < i; ++j) {
+            if (ids[j] == ids[i]) {
+                throw ProtocolError(ErrorCode::BadRequest,
+                                    "\"attachments\" names the same attachment twice");
+            }
+        }
+    }
+    return ids;
+}
+
 nlohmann::json duplicateReply(const store::MessageRecord& message) {
     return {{"conv", message.conv}, {"seq", message.seq}, {"ts", message.ts}, {"dup", true}};
 }
@@ -39,6 +71,7 @@ nlohmann::json MessageHandler::send(const Command& command) {
     if (const nlohmann::json* meta = args.optionalObject("meta")) {
         submission.meta = *meta;
     }
+    submission.attachments = attachmentIds(command.args);
     auto posted = posting_.post(std::move(submission));
     if (posted.duplicate) {
         return duplicateReply(posted.message);

@@ -296,12 +296,14 @@ int64_t ExtensionServices::kvIncr(const std::string& extension, const std::strin
 }
 
 std::vector<std::pair<std::string, std::string>> ExtensionServices::kvList(
-    const std::string& extension, const std::string& prefix, size_t limit) {
-    if (prefix.size() > kMaxKeyBytes || !isValidUtf8(prefix)) {
+    const std::string& extension, const std::string& prefix, size_t limit,
+    const std::string& after) {
+    if (prefix.size() > kMaxKeyBytes || !isValidUtf8(prefix) || after.size() > kMaxKeyBytes ||
+        !isValidUtf8(after)) {
         throw ProtocolError(ErrorCode::BadRequest, "a prefix is at most 190 bytes of UTF-8");
     }
     const auto bounded = static_cast<int>(std::clamp<size_t>(limit, 1, kMaxListLimit));
-    return store_.kvList(extension, prefix, bounded, clock_.nowMs());
+    return store_.kvList(extension, prefix, bounded, clock_.nowMs(), after);
 }
 
 uint64_t ExtensionServices::addTimer(const std::string& extension, int64_t delayMs,

@@ -2,7 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -33,6 +35,11 @@ struct ExtensionHttpResponse {
     int status = 404;
     std::string contentType = "text/plain; charset=utf-8";
     std::string body = "not found\n";
+    // Instead of `body`: an open file whose fileBytes bytes the listener streams (a download
+    // must not be held in memory whole). Extra headers go with either.
+    std::shared_ptr<std::FILE> file{};
+    int64_t fileBytes = 0;
+    std::vector<std::pair<std::string, std::string>> headers{};
 };
 
 using ExtensionHttpHandler = std::function<ExtensionHttpResponse(const ExtensionHttpRequest&)>;
@@ -101,9 +108,10 @@ class ExtensionServices {
     bool kvDelete(const std::string& extension, const std::string& key);
     int64_t kvIncr(const std::string& extension, const std::string& key, int64_t delta,
                    int64_t ttlMs);
+    // after: only keys after it ("" = from the first), to walk past one page.
     std::vector<std::pair<std::string, std::string>> kvList(const std::string& extension,
-                                                            const std::string& prefix,
-                                                            size_t limit);
+                                                            const std::string& prefix, size_t limit,
+                                                            const std::string& after = {});
 
     // The callback runs on the timer thread, guarded like a hook call (policy "timer").
     uint64_t addTimer(const std::string& extension, int64_t delayMs, int64_t periodMs,

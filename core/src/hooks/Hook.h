@@ -55,6 +55,9 @@ struct MessageDraft {
     std::optional<store::ContextRef> context;
     std::vector<std::string> members;
     int64_t lastSeq = 0;  // of the conversation before this message: 0 = the first message
+    // null, or the ids the sender attached (strings) until an extension resolves each into the
+    // object that is stored and delivered (host->set_attachments; docs/attachments.md).
+    nlohmann::json attachments = nullptr;
 };
 
 // A conversation about to be created (conversation.before_create), or a 1:1 about to be opened

@@ -405,11 +405,19 @@ int apiKvList(lua_State* L) {
     if (limit < 1) {
         return luaL_error(L, "parley.kv.list: the limit must be at least 1");
     }
+    // after: only keys after it, to walk past one page (the last key of the previous one).
+    std::string after;
+    if (!lua_isnoneornil(L, 3)) {
+        size_t afterLength = 0;
+        const char* text =
+            checkString(L, 3, "parley.kv.list", "the key to list after", &afterLength);
+        after.assign(text, afterLength);
+    }
     LuaScript& script = LuaScript::of(L);
     return pushLookup(L, [&] {
         nlohmann::json entries = nlohmann::json::array();
         for (auto& [key, value] : script.services().kvList(
-                 script.name(), std::string(prefix, length), static_cast<size_t>(limit))) {
+                 script.name(), std::string(prefix, length), static_cast<size_t>(limit), after)) {
             entries.push_back({{"key", std::move(key)}, {"value", std::move(value)}});
         }
         return std::optional<nlohmann::json>(std::move(entries));

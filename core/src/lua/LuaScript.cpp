@@ -298,7 +298,8 @@ nlohmann::json eventOf(Hook hook, const HookPayload& payload) {
                     {"kind", store::conversationKindName(draft.kind)},
                     {"context", contextJson(draft.context)},
                     {"members", draft.members},
-                    {"last_seq", draft.lastSeq}};
+                    {"last_seq", draft.lastSeq},
+                    {"attachments", draft.attachments}};
         }
         case Hook::MessageAfterStore: {
             const StoredMessage& stored = *std::get<const StoredMessage*>(payload);

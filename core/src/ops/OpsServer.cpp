@@ -5,6 +5,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <fstream>
 #include <stdexcept>
@@ -74,7 +76,26 @@ int OpsServer::start() {
             sources_.extensionHttp(exchange);
         }
         response.status = exchange.status;
-        response.set_content(exchange.responseBody, exchange.contentType);
+        for (const auto& [name, value] : exchange.headers) {
+            response.set_header(name, value);
+        }
+        if (!exchange.file) {
+            response.set_content(exchange.responseBody, exchange.contentType);
+            return;
+        }
+        // Streamed in pieces from the open file: a 25 MiB download never sits in memory.
+        response.set_content_provider(
+            static_cast<size_t>(exchange.fileBytes), exchange.contentType,
+            [file = exchange.file](size_t offset, size_t length, httplib::DataSink& sink) {
+                std::array<char, 64 * 1024> piece{};
+                const size_t wanted = std::min(length, piece.size());
+                const ssize_t got =
+                    ::pread(::fileno(file.get()), piece.data(), wanted, static_cast<off_t>(offset));
+                if (got <= 0) {
+                    return false;  // the file shrank: cut the connection
+                }
+                return sink.write(piece.data(), static_cast<size_t>(got));
+            });
     };
     http_->Get(R"(/ext/.+)", extensionRoute);
     http_->Post(R"(/ext/.+)", extensionRoute);

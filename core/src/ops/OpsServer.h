@@ -4,11 +4,14 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "config/Config.h"
 #include "ops/Metrics.h"
@@ -29,6 +32,10 @@ struct ExtensionHttpExchange {
     int status = 404;
     std::string contentType = "text/plain; charset=utf-8";
     std::string responseBody = "not found\n";
+    // Instead of responseBody: fileBytes bytes of an open file, streamed (a plugin's download).
+    std::shared_ptr<std::FILE> file{};
+    int64_t fileBytes = 0;
+    std::vector<std::pair<std::string, std::string>> headers{};
 };
 
 // What the endpoints read from the rest of parleyd.

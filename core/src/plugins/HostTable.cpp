@@ -181,6 +181,11 @@ parley_status setMeta(parley_call* call, const char* metaJson) noexcept {
     return withCall(call, "set_meta", [&](PluginCall& c) { return c.setMeta(metaJson); });
 }
 
+parley_status setAttachments(parley_call* call, const char* attachmentsJson) noexcept {
+    return withCall(call, "set_attachments",
+                    [&](PluginCall& c) { return c.setAttachments(attachmentsJson); });
+}
+
 parley_status reply(parley_call* call, const char* replyJson) noexcept {
     return withCall(call, "reply", [&](PluginCall& c) { return c.reply(replyJson); });
 }
@@ -284,6 +289,21 @@ parley_status kvList(parley_plugin* self, const char* prefix, size_t limit,
         nlohmann::json entries = nlohmann::json::object();
         for (auto& [key, value] :
              plugin.services().kvList(plugin.name(), requireText(prefix, "prefix"), limit)) {
+            entries[key] = std::move(value);
+        }
+        return fill(out, entries.dump());
+    });
+}
+
+parley_status kvListAfter(parley_plugin* self, const char* prefix, const char* after, size_t limit,
+                          parley_buffer* out) noexcept {
+    clear(out);
+    return withPlugin(self, "kv_list_after", [&](PluginInstance& plugin) {
+        require(out, "out");
+        nlohmann::json entries = nlohmann::json::object();
+        for (auto& [key, value] :
+             plugin.services().kvList(plugin.name(), requireText(prefix, "prefix"), limit,
+                                      after != nullptr ? std::string(after) : std::string())) {
             entries[key] = std::move(value);
         }
         return fill(out, entries.dump());
@@ -413,6 +433,15 @@ parley_status httpRespond(parley_http_response* response, int status, const char
     }
 }
 
+parley_status httpRespondFile(parley_http_response* response, int status, const char* contentType,
+                              const char* path, const char* headersJson) noexcept {
+    try {
+        return respondHttpFile(response, status, contentType, path, headersJson);
+    } catch (...) {
+        return PARLEY_ERR_INTERNAL;
+    }
+}
+
 const char* optionsJson(parley_plugin* self) noexcept {
     try {
         const auto plugin = PluginRegistry::global().find(self);
@@ -515,6 +544,9 @@ constexpr parley_host kHostTable = {
     .unread_scan = &unreadScan,
     .http_route_register = &httpRouteRegister,
     .http_respond = &httpRespond,
+    .kv_list_after = &kvListAfter,
+    .set_attachments = &setAttachments,
+    .http_respond_file = &httpRespondFile,
 };
 
 }  // namespace

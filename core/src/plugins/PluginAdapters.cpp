@@ -1,5 +1,8 @@
 #include "plugins/PluginAdapters.h"
 
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
 #include <exception>
 #include <string>
 
@@ -136,8 +139,71 @@ bool respondHttp(parley_http_response* response, int status, const char* content
     response->answer.contentType =
         contentType != nullptr ? contentType : "text/plain; charset=utf-8";
     response->answer.body.assign(body != nullptr ? body : "", bodyLen);
+    response->answer.file.reset();
     response->answered = true;
     return true;
+}
+
+namespace {
+bool validHeaderName(const std::string& name) {
+    if (name.empty() || name.size() > 64 ||
+        name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-") !=
+            std::string::npos) {
+        return false;
+    }
+    std::string lower = name;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return lower != "content-length" && lower != "content-type" && lower != "transfer-encoding";
+}
+
+bool validHeaderValue(const std::string& value) {
+    return value.size() <= 1024 &&
+           std::none_of(value.begin(), value.end(), [](char c) { return c == '\r' || c == '\n'; });
+}
+}  // namespace
+
+parley_status respondHttpFile(parley_http_response* response, int status, const char* contentType,
+                              const char* path, const char* headersJson) {
+    if (response == nullptr || response != activeHttpResponse || status < 100 || status > 599 ||
+        path == nullptr || path[0] != '/') {
+        return PARLEY_ERR_INVALID;
+    }
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (headersJson != nullptr) {
+        const auto fields = nlohmann::json::parse(headersJson, nullptr, false);
+        if (!fields.is_object()) {
+            return PARLEY_ERR_INVALID;
+        }
+        for (const auto& [name, value] : fields.items()) {
+            if (!value.is_string() || !validHeaderName(name) ||
+                !validHeaderValue(value.get<std::string>())) {
+                return PARLEY_ERR_INVALID;
+            }
+            headers.emplace_back(name, value.get<std::string>());
+        }
+    }
+    std::shared_ptr<std::FILE> file(std::fopen(path, "rbe"), [](std::FILE* f) {
+        if (f != nullptr) {
+            std::fclose(f);
+        }
+    });
+    if (!file || std::fseek(file.get(), 0, SEEK_END) != 0) {
+        return PARLEY_ERR_NOT_FOUND;
+    }
+    const long bytes = std::ftell(file.get());
+    if (bytes < 0) {
+        return PARLEY_ERR_NOT_FOUND;
+    }
+    response->answer.status = status;
+    response->answer.contentType =
+        contentType != nullptr ? contentType : "application/octet-stream";
+    response->answer.body.clear();
+    response->answer.file = std::move(file);
+    response->answer.fileBytes = bytes;
+    response->answer.headers = std::move(headers);
+    response->answered = true;
+    return PARLEY_OK;
 }
 
 }  // namespace parley

@@ -30,5 +30,8 @@ ExtensionHttpHandler makeHttpHandler(std::shared_ptr<PluginInstance> plugin, std
 // host->http_respond: false unless `response` is the one being built on this thread.
 bool respondHttp(parley_http_response* response, int status, const char* contentType,
                  const char* body, size_t bodyLen);
+// host->http_respond_file: PARLEY_OK, PARLEY_ERR_INVALID, or PARLEY_ERR_NOT_FOUND (cannot open).
+parley_status respondHttpFile(parley_http_response* response, int status, const char* contentType,
+                              const char* path, const char* headersJson);
 
 }  // namespace parley

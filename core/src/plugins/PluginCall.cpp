@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "chat/MessageLimits.h"
+#include "chat/MessagePosting.h"
 #include "plugins/PluginInstance.h"
 #include "plugins/PluginStatus.h"
 #include "protocol/ErrorCode.h"
@@ -121,6 +122,34 @@ parley_status PluginCall::setMeta(const char* metaJson) {
     return PARLEY_OK;
 }
 
+parley_status PluginCall::setAttachments(const char* attachmentsJson) {
+    if (hook_ != Hook::MessageBeforeStore || draft_ == nullptr) {
+        return PARLEY_ERR_FORBIDDEN;
+    }
+    if (attachmentsJson == nullptr) {
+        return PARLEY_ERR_INVALID;
+    }
+    auto resolved = nlohmann::json::parse(attachmentsJson, nullptr, false);
+    // Matched against the ids the sender named (draft_->attachments is never rewritten to
+    // anything but their resolution, so it still holds them, or their earlier resolution).
+    const nlohmann::json& named = draft_->attachments;
+    if (!resolved.is_array() || !named.is_array() || resolved.size() != named.size()) {
+        return PARLEY_ERR_INVALID;
+    }
+    for (size_t i = 0; i < resolved.size(); ++i) {
+        const nlohmann::json id =
+            named[i].is_object() ? named[i].value("id", nlohmann::json()) : named[i];
+        if (!resolved[i].is_object() || resolved[i].value("id", nlohmann::json()) != id) {
+            return PARLEY_ERR_INVALID;
+        }
+    }
+    if (resolved.dump().size() > MessagePosting::kMaxAttachmentsBytes) {
+        return PARLEY_ERR_TOO_LARGE;
+    }
+    attachments_ = std::move(resolved);
+    return PARLEY_OK;
+}
+
 parley_status PluginCall::reply(const char* replyJson) {
     if (hook_) {
         return PARLEY_ERR_FORBIDDEN;
@@ -178,6 +207,9 @@ Verdict PluginCall::hookVerdict(int status) {
                 }
                 if (meta_) {
                     draft_->meta = std::move(*meta_);
+                }
+                if (attachments_) {
+                    draft_->attachments = std::move(*attachments_);
                 }
             }
             if (delivery_ != nullptr && !dropped_.empty()) {

@@ -43,6 +43,7 @@ class PluginCall {
     parley_status rejectWith(const char* code, const char* message, const char* detailsJson);
     parley_status setBody(const char* body, size_t bodyLen);
     parley_status setMeta(const char* metaJson);
+    parley_status setAttachments(const char* attachmentsJson);
     parley_status reply(const char* replyJson);
     parley_status dropRecipient(const char* uid);
 
@@ -69,6 +70,7 @@ class PluginCall {
     nlohmann::json rejectDetails_ = nlohmann::json::object();
     std::optional<std::string> body_;
     std::optional<nlohmann::json> meta_;
+    std::optional<nlohmann::json> attachments_;
     std::optional<nlohmann::json> reply_;
     std::vector<std::string> dropped_;
 };

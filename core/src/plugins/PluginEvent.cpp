@@ -29,6 +29,11 @@ void PluginEvent::build(const MessageDraft& draft) {
         members_.push_back(uid.c_str());
     }
     const auto* context = draft.context ? &*draft.context : nullptr;
+    const char* attachments = nullptr;
+    if (!draft.attachments.is_null()) {
+        attachmentsJson_ = draft.attachments.dump();
+        attachments = attachmentsJson_.c_str();
+    }
     event_ = parley_message_event{
         .struct_size = sizeof(parley_message_event),
         .conv = draft.conv.c_str(),
@@ -47,6 +52,7 @@ void PluginEvent::build(const MessageDraft& draft) {
         .context_title = context ? orNull(context->title) : nullptr,
         .context_status = context ? orNull(context->status) : nullptr,
         .conv_last_seq = draft.lastSeq,
+        .attachments_json = attachments,
     };
 }
 
@@ -74,6 +80,7 @@ void PluginEvent::build(const StoredMessage& stored) {
         .context_title = nullptr,
         .context_status = nullptr,
         .conv_last_seq = 0,
+        .attachments_json = orNull(message.attachmentsJson),
     };
 }
 

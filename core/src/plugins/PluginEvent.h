@@ -29,7 +29,8 @@ class PluginEvent {
     void build(const store::PresenceRecord& presence);
     void build(const DeliveryDraft& delivery);
 
-    std::string metaJson_;  // message.before_store's meta, event.before_deliver's event
+    std::string metaJson_;         // message.before_store's meta, event.before_deliver's event
+    std::string attachmentsJson_;  // message.before_store's attachment ids
     std::vector<const char*> members_;
     std::variant<parley_message_event, parley_conversation_event, parley_read_event,
                  parley_presence_event, parley_delivery_event>

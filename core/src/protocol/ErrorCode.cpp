@@ -18,6 +18,20 @@ std::string_view errorCodeName(ErrorCode code) {
             return "rate_limited";
         case ErrorCode::Unavailable:
             return "unavailable";
+        case ErrorCode::UnsupportedType:
+            return "unsupported_type";
+        case ErrorCode::TypeMismatch:
+            return "type_mismatch";
+        case ErrorCode::ChecksumMismatch:
+            return "checksum_mismatch";
+        case ErrorCode::SizeMismatch:
+            return "size_mismatch";
+        case ErrorCode::QuotaExceeded:
+            return "quota_exceeded";
+        case ErrorCode::UploadIncomplete:
+            return "upload_incomplete";
+        case ErrorCode::ImageTooLarge:
+            return "image_too_large";
         case ErrorCode::Internal:
             return "internal";
     }
@@ -27,7 +41,10 @@ std::string_view errorCodeName(ErrorCode code) {
 std::optional<ErrorCode> rejectionCodeByName(std::string_view name) {
     for (ErrorCode code :
          {ErrorCode::BadRequest, ErrorCode::Forbidden, ErrorCode::NotFound, ErrorCode::TooLarge,
-          ErrorCode::RateLimited, ErrorCode::Unavailable, ErrorCode::Internal}) {
+          ErrorCode::RateLimited, ErrorCode::Unavailable, ErrorCode::UnsupportedType,
+          ErrorCode::TypeMismatch, ErrorCode::ChecksumMismatch, ErrorCode::SizeMismatch,
+          ErrorCode::QuotaExceeded, ErrorCode::UploadIncomplete, ErrorCode::ImageTooLarge,
+          ErrorCode::Internal}) {
         if (errorCodeName(code) == name) {
             return code;
         }

@@ -18,6 +18,15 @@ enum class ErrorCode {
     TooLarge,
     RateLimited,
     Unavailable,
+    // Attachments (plugins/attachments, docs/attachments.md): each refusal of an upload its own
+    // code, so a client can tell its user what to do. Kept before Internal, which stays last.
+    UnsupportedType,   // the content's magic bytes name a type the server does not accept
+    TypeMismatch,      // the declared MIME type is not what the content is
+    ChecksumMismatch,  // the bytes received do not have the declared SHA-256
+    SizeMismatch,      // the bytes received are not the declared size
+    QuotaExceeded,     // the user's daily upload quota would be passed
+    UploadIncomplete,  // commit before every chunk arrived
+    ImageTooLarge,     // more pixels than the server decodes (a decompression bomb)
     Internal,
 };
 

@@ -25,6 +25,13 @@ nlohmann::json messageJson(const store::MessageRecord& message) {
     if (message.erased) {
         json["erased"] = true;
     }
+    // Likewise only messages with attachments carry them (docs/attachments.md).
+    if (message.attachmentsJson) {
+        auto attachments = nlohmann::json::parse(*message.attachmentsJson, nullptr, false);
+        if (attachments.is_array()) {
+            json["attachments"] = std::move(attachments);
+        }
+    }
     return json;
 }
 

@@ -33,6 +33,10 @@ struct MessageRecord {
     // A tombstone: its sender was erased (admin.user.erase), its body and meta with them. It
     // keeps its seq so the conversation's history has no hole.
     bool erased = false;
+    // The attachments an extension resolved for it (docs/attachments.md): a JSON array of
+    // objects as text, or none. Erasing the message drops them, which is how its files lose
+    // this reference.
+    std::optional<std::string> attachmentsJson{};
 };
 
 enum class ConversationKind { Direct, Group };
@@ -88,6 +92,7 @@ struct NewMessage {
     std::optional<std::string> metaJson;
     int64_t ts = 0;
     bool system = false;  // from an extension: sender kSystemSender, no membership needed
+    std::optional<std::string> attachmentsJson{};  // see MessageRecord
 };
 
 struct AppendResult {

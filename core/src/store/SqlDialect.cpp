@@ -82,6 +82,11 @@ ALTER TABLE messages ADD COLUMN erased_at INTEGER;
             R"sql(
 CREATE INDEX conversations_by_activity ON conversations (last_activity);
 )sql",
+            // Attachments (migration 8 by intent; docs/attachments.md): the JSON array an
+            // extension resolved for the message; NULL = none, and erasing the message clears it.
+            R"sql(
+ALTER TABLE messages ADD COLUMN attachments TEXT;
+)sql",
         },
         "",
         // Erased text must not linger in the write-ahead log: checkpoint it into the database
@@ -167,6 +172,10 @@ ALTER TABLE messages ADD COLUMN erased_at BIGINT NULL;
 )sql",
             R"sql(
 CREATE INDEX conversations_by_activity ON conversations (last_activity);
+)sql",
+            // Attachments (migration 8 by intent), as in SQLite's list.
+            R"sql(
+ALTER TABLE messages ADD COLUMN attachments MEDIUMTEXT NULL;
 )sql",
         },
         " FOR UPDATE",

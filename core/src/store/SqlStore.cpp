@@ -20,7 +20,8 @@ constexpr const char* kConversationColumns =
 constexpr size_t kConversationColumnCount = 11;
 // Messages stored together at most (see AppendBatcher); parleyd's workers bound it in practice.
 constexpr size_t kMaxAppendBatch = 32;
-constexpr const char* kMessageColumns = "conv, seq, sender, cmid, body, meta, ts, erased_at";
+constexpr const char* kMessageColumns =
+    "conv, seq, sender, cmid, body, meta, ts, erased_at, attachments";
 
 ConversationRecord readConversation(const SqlRow& row) {
     ConversationRecord record;
@@ -38,8 +39,8 @@ ConversationRecord readConversation(const SqlRow& row) {
     return record;
 }
 
-// Reads the last message columns (sender, cmid, body, meta, ts, erased_at) that follow at
-// `offset`.
+// Reads the last message columns (sender, cmid, body, meta, ts, erased_at, attachments) that
+// follow at `offset`.
 void readLastMessage(const SqlRow& row, size_t offset, ConversationRecord& record) {
     if (row.isNull(offset)) {
         return;
@@ -53,12 +54,14 @@ void readLastMessage(const SqlRow& row, size_t offset, ConversationRecord& recor
     message.metaJson = row.optionalText(offset + 3);
     message.ts = row.integer(offset + 4);
     message.erased = !row.isNull(offset + 5);
+    message.attachmentsJson = row.optionalText(offset + 6);
     record.lastMessage = std::move(message);
 }
 
 MessageRecord readMessage(const SqlRow& row) {
-    return MessageRecord{row.text(0), row.integer(1),      row.text(2),    row.text(3),
-                         row.text(4), row.optionalText(5), row.integer(6), !row.isNull(7)};
+    return MessageRecord{row.text(0),    row.integer(1), row.text(2),
+                         row.text(3),    row.text(4),    row.optionalText(5),
+                         row.integer(6), !row.isNull(7), row.optionalText(8)};
 }
 
 std::string placeholders(size_t count) {
@@ -414,12 +417,13 @@ int SqlStore::migrate() {
 
 std::optional<ConversationRecord> SqlStore::loadConversation(SqlConnection& db,
                                                              const std::string& conv) {
-    auto rows = db.query(
-        std::string("SELECT ") + kConversationColumns +
-            ", lm.sender, lm.cmid, lm.body, lm.meta, lm.ts, lm.erased_at FROM conversations c "
-            "LEFT JOIN messages lm ON lm.conv = c.id AND lm.seq = c.last_seq "
-            "WHERE c.id = ?",
-        {conv});
+    auto rows =
+        db.query(std::string("SELECT ") + kConversationColumns +
+                     ", lm.sender, lm.cmid, lm.body, lm.meta, lm.ts, lm.erased_at, lm.attachments "
+                     "FROM conversations c "
+                     "LEFT JOIN messages lm ON lm.conv = c.id AND lm.seq = c.last_seq "
+                     "WHERE c.id = ?",
+                 {conv});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -533,11 +537,12 @@ ConversationPage SqlStore::listConversations(const std::string& uid, int limit,
                                              const std::optional<ListCursor>& before,
                                              const std::optional<ContextRef>& context) {
     return transaction("listConversations", Mode::Read, [&](SqlConnection& db) {
-        std::string sql = std::string("SELECT ") + kConversationColumns +
-                          ", lm.sender, lm.cmid, lm.body, lm.meta, lm.ts, lm.erased_at "
-                          "FROM members m JOIN conversations c ON c.id = m.conv "
-                          "LEFT JOIN messages lm ON lm.conv = c.id AND lm.seq = c.last_seq "
-                          "WHERE m.uid = ?";
+        std::string sql =
+            std::string("SELECT ") + kConversationColumns +
+            ", lm.sender, lm.cmid, lm.body, lm.meta, lm.ts, lm.erased_at, lm.attachments "
+            "FROM members m JOIN conversations c ON c.id = m.conv "
+            "LEFT JOIN messages lm ON lm.conv = c.id AND lm.seq = c.last_seq "
+            "WHERE m.uid = ?";
         SqlParams params{uid};
         if (context) {
             sql += " AND c.ctx_type = ? AND c.ctx_id = ?";
@@ -646,7 +651,8 @@ namespace {
 bool insertedByUs(const MessageRecord& row, const NewMessage& message,
                   const std::vector<int64_t>& triedSeqs) {
     return row.conv == message.conv && row.body == message.body &&
-           row.metaJson == message.metaJson && row.ts == message.ts &&
+           row.metaJson == message.metaJson && row.attachmentsJson == message.attachmentsJson &&
+           row.ts == message.ts &&
            std::find(triedSeqs.begin(), triedSeqs.end(), row.seq) != triedSeqs.end();
 }
 
@@ -741,8 +747,9 @@ BatchPlan planBatch(SqlConnection& db, const Batch& batch, const std::vector<siz
         if (!message.system) {
             plan.readUpTo[{message.conv, message.sender}] = assigned;
         }
-        result.message = MessageRecord{message.conv, assigned,         message.sender, message.cmid,
-                                       message.body, message.metaJson, message.ts,     false};
+        result.message = MessageRecord{message.conv, assigned,     message.sender,
+                                       message.cmid, message.body, message.metaJson,
+                                       message.ts,   false,        message.attachmentsJson};
         auto& members = views[message.conv].members;
         for (auto& member : members) {
             if (member.uid == message.sender && !message.system) {
@@ -763,9 +770,10 @@ bool insertMessages(SqlConnection& db, std::string insertInto, const BatchPlan& 
     SqlParams params;
     for (size_t k = 0; k < plan.fresh.size(); ++k) {
         const MessageRecord& message = results[plan.fresh[k]].message;
-        insertInto += k == 0 ? "(?, ?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?, ?)";
+        insertInto += k == 0 ? "(?, ?, ?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?, ?, ?)";
         params.insert(params.end(), {message.conv, message.seq, message.sender, message.cmid,
-                                     message.body, sqlOptional(message.metaJson), message.ts});
+                                     message.body, sqlOptional(message.metaJson), message.ts,
+                                     sqlOptional(message.attachmentsJson)});
     }
     return db.execute(insertInto, params) == static_cast<int64_t>(plan.fresh.size());
 }
@@ -891,7 +899,9 @@ SqlStore::BatchAttempt SqlStore::appendBatchOnce(const std::vector<const NewMess
         }
         if (!plan.fresh.empty()) {
             if (!insertMessages(
-                    db, insertIgnore("messages (conv, seq, sender, cmid, body, meta, ts) VALUES "),
+                    db,
+                    insertIgnore(
+                        "messages (conv, seq, sender, cmid, body, meta, ts, attachments) VALUES "),
                     plan, results)) {
                 if (!lookForResends) {
                     return ResendFound{};  // rolled back; the batch runs again, looking
@@ -1138,7 +1148,7 @@ UserErasure SqlStore::eraseUser(const std::string& uid, int64_t now) {
                 // Overwritten, not only flagged: the text leaves the row (and, on SQLite with
                 // secure_delete, the file).
                 result.messages = db.execute(
-                    "UPDATE messages SET body = '', meta = NULL, erased_at = ? "
+                    "UPDATE messages SET body = '', meta = NULL, attachments = NULL, erased_at = ? "
                     "WHERE sender = ? AND erased_at IS NULL",
                     {now, uid});
                 db.execute("DELETE FROM members WHERE uid = ?", {uid});
@@ -1334,12 +1344,19 @@ int64_t SqlStore::kvIncr(const std::string& extension, const std::string& key, i
 
 std::vector<std::pair<std::string, std::string>> SqlStore::kvList(const std::string& extension,
                                                                   const std::string& prefix,
-                                                                  int limit, int64_t now) {
+                                                                  int limit, int64_t now,
+                                                                  const std::string& after) {
     return transaction("kvList", Mode::Read, [&](SqlConnection& db) {
-        auto rows = db.query(
-            "SELECT k, v FROM extension_kv WHERE extension = ? AND k >= ? "
-            "AND (expires_at IS NULL OR expires_at > ?) ORDER BY k LIMIT ?",
-            {extension, prefix, now, int64_t{limit}});
+        // Keys are compared as bytes on both backends (SQLite's default, MySQL's utf8mb4_bin).
+        auto rows = after.empty() || after < prefix
+                        ? db.query(
+                              "SELECT k, v FROM extension_kv WHERE extension = ? AND k >= ? "
+                              "AND (expires_at IS NULL OR expires_at > ?) ORDER BY k LIMIT ?",
+                              {extension, prefix, now, int64_t{limit}})
+                        : db.query(
+                              "SELECT k, v FROM extension_kv WHERE extension = ? AND k > ? "
+                              "AND (expires_at IS NULL OR expires_at > ?) ORDER BY k LIMIT ?",
+                              {extension, after, now, int64_t{limit}});
         std::vector<std::pair<std::string, std::string>> found;
         for (const auto& row : rows) {
             std::string key = row.text(0);

@@ -86,7 +86,8 @@ class SqlStore : public Store {
                    std::optional<int64_t> expiresAt, int64_t now) override;
     std::vector<std::pair<std::string, std::string>> kvList(const std::string& extension,
                                                             const std::string& prefix, int limit,
-                                                            int64_t now) override;
+                                                            int64_t now,
+                                                            const std::string& after = {}) override;
     int kvPurgeExpired(int64_t now, int limit) override;
 
     void ping() override;

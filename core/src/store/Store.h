@@ -143,9 +143,9 @@ class Store {
     // `expiresAt` applies when the entry is created.
     virtual int64_t kvIncr(const std::string& extension, const std::string& key, int64_t delta,
                            std::optional<int64_t> expiresAt, int64_t now) = 0;
-    virtual std::vector<std::pair<std::string, std::string>> kvList(const std::string& extension,
-                                                                    const std::string& prefix,
-                                                                    int limit, int64_t now) = 0;
+    virtual std::vector<std::pair<std::string, std::string>> kvList(
+        const std::string& extension, const std::string& prefix, int limit, int64_t now,
+        const std::string& after = {}) = 0;
     virtual int kvPurgeExpired(int64_t now, int limit) = 0;
 
     // For operations (readiness, metrics): one attempt each, no retry; throw StoreUnavailable if

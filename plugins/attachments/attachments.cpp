@@ -1,0 +1,227 @@
+// Attachments: files and images uploaded in chunks over MQTT, sent with messages, downloaded over
+// MQTT or by signed HTTP URL (docs/attachments.md). The shared-object plugin's entry points;
+// everything goes through the host table of plugin.h.
+
+#include <array>
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+
+#include "Attachments.h"
+#include "Content.h"
+#include "parley/plugin.h"
+
+namespace {
+
+using nlohmann::json;
+using parley::attachments::Attachments;
+using parley::attachments::Refusal;
+
+struct PluginState {
+    parley_plugin* self = nullptr;
+    const parley_host* host = nullptr;
+    std::unique_ptr<Attachments> attachments;
+};
+
+parley_status refuse(const PluginState* state, parley_call* call, const std::string& code,
+                     const std::string& message) {
+    state->host->reject(call, code.c_str(), message.c_str());
+    return PARLEY_REJECT;
+}
+
+// Runs `work`, turning what it throws into the client's error.
+template <typename Work>
+parley_status guarded(const PluginState* state, parley_call* call, const char* what, Work work) {
+    try {
+        return work();
+    } catch (const Refusal& refusal) {
+        return refuse(state, call, refusal.code(), refusal.what());
+    } catch (const std::exception& error) {
+        state->host->log(state->self, PARLEY_LOG_ERROR,
+                         (std::string(what) + ": " + error.what()).c_str());
+        return refuse(state, call, "unavailable", "the server failed to handle this; try again");
+    }
+}
+
+parley_status onCommand(parley_call* call, const void* event, void* userdata) {
+    auto* state = static_cast<PluginState*>(userdata);
+    const auto* command = static_cast<const parley_command_event*>(event);
+    const json args = json::parse(command->args_json, nullptr, false);
+    if (!args.is_object()) {
+        return refuse(state, call, "bad_request", "the command is not a JSON object");
+    }
+    const std::string op = command->op;
+    const std::string uid = command->uid;
+    return guarded(state, call, command->op, [&] {
+        Attachments& attachments = *state->attachments;
+        json reply;
+        if (op == "attach.begin") {
+            reply = attachments.begin(uid, args);
+        } else if (op == "attach.chunk") {
+            reply = attachments.chunk(uid, args);
+        } else if (op == "attach.status") {
+            reply = attachments.status(uid, args);
+        } else if (op == "attach.commit") {
+            reply = attachments.commit(uid, args);
+        } else if (op == "attach.abort") {
+            reply = attachments.abort(uid, args);
+        } else if (op == "attach.info") {
+            reply = attachments.info(uid, args);
+        } else if (op == "attach.download") {
+            reply = attachments.download(uid, args);
+        } else if (op == "attach.url") {
+            reply = attachments.url(uid, args);
+        } else if (op == "attach.gc") {
+            if (!command->is_admin) {
+                return refuse(state, call, "forbidden", "attach.gc is for admins");
+            }
+            reply = attachments.collectAll().toJson();
+        } else {
+            return PARLEY_DEFER;
+        }
+        const std::string text = reply.dump();
+        return state->host->reply(call, text.c_str()) == PARLEY_OK ? PARLEY_OK
+                                                                   : PARLEY_ERR_INTERNAL;
+    });
+}
+
+bool hasAttachments(const parley_message_event* message) {
+    return message->struct_size >=
+               offsetof(parley_message_event, attachments_json) + sizeof(const char*) &&
+           message->attachments_json != nullptr;
+}
+
+parley_status onBeforeStore(parley_call* call, const void* event, void* userdata) {
+    auto* state = static_cast<PluginState*>(userdata);
+    const auto* message = static_cast<const parley_message_event*>(event);
+    if (!hasAttachments(message)) {
+        return PARLEY_OK;
+    }
+    return guarded(state, call, "message.before_store", [&] {
+        const json ids = json::parse(message->attachments_json);
+        const std::string resolved =
+            state->attachments->resolve(message->sender, message->conv, ids).dump();
+        return state->host->set_attachments(call, resolved.c_str());
+    });
+}
+
+parley_status onAfterStore(parley_call*, const void* event, void* userdata) {
+    auto* state = static_cast<PluginState*>(userdata);
+    const auto* message = static_cast<const parley_message_event*>(event);
+    if (!hasAttachments(message)) {
+        return PARLEY_OK;
+    }
+    try {
+        state->attachments->recordReferences(message->conv, message->seq,
+                                             json::parse(message->attachments_json));
+    } catch (const std::exception& error) {
+        // The pending mark (attach_grace_ms) still keeps the file; logged for the operator.
+        state->host->log(state->self, PARLEY_LOG_ERROR,
+                         (std::string("message.after_store: ") + error.what()).c_str());
+        return PARLEY_ERR_UNAVAILABLE;
+    }
+    return PARLEY_OK;
+}
+
+parley_status onFile(const parley_http_request* request, parley_http_response* response,
+                     void* userdata) {
+    auto* state = static_cast<PluginState*>(userdata);
+    if (std::strcmp(request->method, "GET") != 0) {
+        const char body[] = "use GET\n";
+        return state->host->http_respond(response, 405, nullptr, body, sizeof body - 1);
+    }
+    try {
+        const auto answer = state->attachments->serveFile(request->query);
+        if (!answer.path.empty()) {
+            const std::string headers = answer.headers.dump();
+            return state->host->http_respond_file(response, answer.status,
+                                                  answer.contentType.c_str(), answer.path.c_str(),
+                                                  headers.c_str());
+        }
+        return state->host->http_respond(response, answer.status, answer.contentType.c_str(),
+                                         answer.body.data(), answer.body.size());
+    } catch (const std::exception& error) {
+        state->host->log(state->self, PARLEY_LOG_ERROR,
+                         (std::string("http /file: ") + error.what()).c_str());
+        const char body[] = "unavailable, try again\n";
+        return state->host->http_respond(response, 503, nullptr, body, sizeof body - 1);
+    }
+}
+
+void onCollect(void* userdata) {
+    auto* state = static_cast<PluginState*>(userdata);
+    try {
+        // A bounded step per tick: the timer has a time budget (config hooks.timer).
+        state->attachments->collectStep(200);
+    } catch (const std::exception& error) {
+        state->host->log(state->self, PARLEY_LOG_WARNING,
+                         (std::string("garbage collection: ") + error.what()).c_str());
+    }
+}
+
+}  // namespace
+
+extern "C" {
+
+PARLEY_PLUGIN_EXPORT int parley_plugin_version(const int* supported, size_t count) {
+    for (size_t i = 0; i < count; ++i) {
+        if (supported[i] == PARLEY_PLUGIN_ABI_VERSION) {
+            return PARLEY_PLUGIN_ABI_VERSION;
+        }
+    }
+    return -1;
+}
+
+PARLEY_PLUGIN_EXPORT parley_status parley_plugin_init(parley_plugin* self, const parley_host* host,
+                                                      void** out) {
+    if (!PARLEY_HOST_HAS(host, http_respond_file)) {
+        host->log(self, PARLEY_LOG_ERROR,
+                  "this parleyd lacks set_attachments, kv_list_after and http_respond_file");
+        return PARLEY_ERR_VERSION;
+    }
+    auto state = std::make_unique<PluginState>();
+    state->self = self;
+    state->host = host;
+    try {
+        auto settings =
+            parley::attachments::Settings::fromOptions(json::parse(host->options_json(self)));
+        std::array<char, 512> error{};
+        attachments_blob_store* store =
+            attachments_local_store_open(settings.folder.c_str(), error.data(), error.size());
+        if (store == nullptr) {
+            throw std::runtime_error(error.data());
+        }
+        parley::attachments::startImageLibrary();
+        state->attachments = std::make_unique<Attachments>(parley::attachments::Host(self, host),
+                                                           std::move(settings), store);
+    } catch (const std::exception& error) {
+        host->log(self, PARLEY_LOG_ERROR, error.what());
+        return PARLEY_ERR_INVALID;
+    }
+    for (const char* op :
+         {"attach.begin", "attach.chunk", "attach.status", "attach.commit", "attach.abort",
+          "attach.info", "attach.download", "attach.url", "attach.gc"}) {
+        if (host->command_register(self, op, &onCommand, state.get()) != PARLEY_OK) {
+            return PARLEY_ERR_INTERNAL;
+        }
+    }
+    const int64_t gcInterval = state->attachments->settings().gcIntervalMs;
+    if (host->hook_register(self, PARLEY_HOOK_MESSAGE_BEFORE_STORE, &onBeforeStore, state.get()) !=
+            PARLEY_OK ||
+        host->hook_register(self, PARLEY_HOOK_MESSAGE_AFTER_STORE, &onAfterStore, state.get()) !=
+            PARLEY_OK ||
+        host->http_route_register(self, "/file", &onFile, state.get()) != PARLEY_OK ||
+        host->timer_add(self, gcInterval, gcInterval, &onCollect, state.get(), nullptr) !=
+            PARLEY_OK) {
+        return PARLEY_ERR_INTERNAL;
+    }
+    *out = state.release();
+    return PARLEY_OK;
+}
+
+PARLEY_PLUGIN_EXPORT void parley_plugin_cleanup(parley_plugin*, void* data) {
+    std::unique_ptr<PluginState> owned(static_cast<PluginState*>(data));
+}
+
+}  // extern "C"
