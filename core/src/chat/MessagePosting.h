@@ -22,6 +22,7 @@ struct MessageSubmission {
     // An extension's message: needs no membership, and message.before_store does not see it
     // (the hook is for what members send).
     bool system = false;
+    std::optional<int64_t> replyTo{};  // the seq of a message of conv this one answers
 };
 
 struct PostedMessage {
@@ -48,6 +49,9 @@ class MessagePosting {
     // The meta as stored; throws ProtocolError if the message breaks a limit.
     std::optional<std::string> checkLimits(const MessageSubmission& submission,
                                            const char* whose) const;
+    // The message a reply answers, checked to exist in the conversation (ProtocolError not_found
+    // otherwise), as its preview.
+    std::optional<store::ReplyPreview> answered(const MessageSubmission& submission) const;
     // Runs message.before_store on a member's new message (not a resend) and applies its rewrite.
     void runBeforeStore(MessageSubmission& submission, std::optional<std::string>& metaJson) const;
 

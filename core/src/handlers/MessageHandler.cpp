@@ -39,6 +39,7 @@ nlohmann::json MessageHandler::send(const Command& command) {
     if (const nlohmann::json* meta = args.optionalObject("meta")) {
         submission.meta = *meta;
     }
+    submission.replyTo = args.optionalInt("reply_to", 1, kMaxSeq);
     auto posted = posting_.post(std::move(submission));
     if (posted.duplicate) {
         return duplicateReply(posted.message);

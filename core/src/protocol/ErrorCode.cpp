@@ -20,6 +20,14 @@ std::string_view errorCodeName(ErrorCode code) {
             return "unavailable";
         case ErrorCode::Internal:
             return "internal";
+        case ErrorCode::NotSender:
+            return "not_sender";
+        case ErrorCode::EditWindowPassed:
+            return "edit_window_passed";
+        case ErrorCode::MessageDeleted:
+            return "message_deleted";
+        case ErrorCode::TooManyReactions:
+            return "too_many_reactions";
     }
     return "internal";
 }

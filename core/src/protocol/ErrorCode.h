@@ -19,6 +19,11 @@ enum class ErrorCode {
     RateLimited,
     Unavailable,
     Internal,
+    // Refusals of changes to stored messages (msg.edit, msg.delete, msg.react).
+    NotSender,         // only the sender (or, to delete, an admin) may
+    EditWindowPassed,  // the message is older than limits.edit_window
+    MessageDeleted,    // deleted or erased: nothing left to edit or react to
+    TooManyReactions,  // a new emoji on a message that has limits.max_reaction_emojis
 };
 
 std::string_view errorCodeName(ErrorCode code);

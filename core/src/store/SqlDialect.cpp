@@ -82,6 +82,26 @@ ALTER TABLE messages ADD COLUMN erased_at INTEGER;
             R"sql(
 CREATE INDEX conversations_by_activity ON conversations (last_activity);
 )sql",
+            // 7: edits, deletions for everyone, reactions and replies (issue 21). rev: the
+            // change counter next to seq (docs/design.md, "Changes to stored messages"); the
+            // partial index holds only changed messages, so new messages do not pay for it.
+            R"sql(
+ALTER TABLE conversations ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN edited_at INTEGER;
+ALTER TABLE messages ADD COLUMN deleted_by TEXT;
+ALTER TABLE messages ADD COLUMN reply_to INTEGER;
+CREATE INDEX messages_by_rev ON messages (conv, rev) WHERE rev > 0;
+CREATE TABLE message_reactions (
+    conv TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    emoji TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    PRIMARY KEY (conv, seq, emoji, uid)
+) WITHOUT ROWID;
+CREATE INDEX message_reactions_by_uid ON message_reactions (uid);
+)sql",
         },
         "",
         // Erased text must not linger in the write-ahead log: checkpoint it into the database
@@ -167,6 +187,25 @@ ALTER TABLE messages ADD COLUMN erased_at BIGINT NULL;
 )sql",
             R"sql(
 CREATE INDEX conversations_by_activity ON conversations (last_activity);
+)sql",
+            // 7: as SQLite's. No partial indexes here: unchanged messages sit at rev 0 at the
+            // start of each conversation's range, which msg.changes skips.
+            R"sql(
+ALTER TABLE conversations ADD COLUMN rev BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN rev BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN edited_at BIGINT NULL,
+    ADD COLUMN deleted_by VARCHAR(64) NULL,
+    ADD COLUMN reply_to BIGINT NULL,
+    ADD KEY messages_by_rev (conv, rev);
+CREATE TABLE message_reactions (
+    conv VARCHAR(40) NOT NULL,
+    seq BIGINT NOT NULL,
+    emoji VARCHAR(64) NOT NULL,
+    uid VARCHAR(64) NOT NULL,
+    ts BIGINT NOT NULL,
+    PRIMARY KEY (conv, seq, emoji, uid),
+    KEY message_reactions_by_uid (uid)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 )sql",
         },
         " FOR UPDATE",
