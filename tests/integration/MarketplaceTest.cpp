@@ -474,6 +474,48 @@ TEST_P(Marketplace, ContentFilterMasksWordsLimitsLinksAndRedactsFirstContact) {
         << "after the owner answered, contact details pass";
 }
 
+// Issue 21: the shipped moderation script screens edits (message.before_edit) as it screens new
+// messages, so editing a clean message cannot get a masked word or too many links past it.
+TEST_P(Marketplace, EditingCannotGetPastTheContentFilter) {
+    auto seller = newClient();
+    auto buyer = newClient();
+    const std::string conv =
+        ok(buyer->request({{"op", "conv.open"}, {"peer", seller->uid()}}))["conv"];
+    ok(send(*buyer, conv, "Nice bike"));
+    auto edited = ok(buyer->request(
+        {{"op", "msg.edit"}, {"conv", conv}, {"seq", 1}, {"body", "Nice bike, not a SCAM"}}));
+    EXPECT_EQ(edited["msg"]["body"], "Nice bike, not a ****");
+    auto event = seller->waitFor([&](const Received& r) {
+        return r.payload.value("ev", "") == "change" && r.payload.value("conv", "") == conv;
+    });
+    EXPECT_EQ(event.payload["msg"]["body"], "Nice bike, not a ****") << "members never see it";
+    EXPECT_EQ(history(*seller, conv)[0]["body"], "Nice bike, not a ****");
+    auto links = buyer->request({{"op", "msg.edit"},
+                                 {"conv", conv},
+                                 {"seq", 1},
+                                 {"body", "http://a.example http://b.example www.c.example"}});
+    EXPECT_EQ(codeOf(links), "forbidden");
+    EXPECT_EQ(history(*seller, conv)[0]["body"], "Nice bike, not a ****")
+        << "a refused edit changes nothing";
+}
+
+// A server admin (config admins) deletes anyone's message, member or not; members are told.
+TEST_P(Marketplace, AnAdminDeletesAnyonesMessage) {
+    auto seller = newClient();
+    auto buyer = newClient();
+    const std::string conv =
+        ok(buyer->request({{"op", "conv.open"}, {"peer", seller->uid()}}))["conv"];
+    ok(send(*buyer, conv, "pay me outside the platform"));
+    auto deleted = ok(ops().request({{"op", "msg.delete"}, {"conv", conv}, {"seq", 1}}));
+    EXPECT_TRUE(deleted["changed"]);
+    auto event = seller->waitFor([&](const Received& r) {
+        return r.payload.value("ev", "") == "change" && r.payload.value("kind", "") == "delete";
+    });
+    EXPECT_EQ(event.payload["by"], "ops");
+    EXPECT_EQ(history(*seller, conv)[0]["deleted_by"], "ops");
+    EXPECT_EQ(history(*seller, conv)[0]["body"], "");
+}
+
 TEST_P(Marketplace, TheFilterSeesThroughCapitalsLookAlikesAndInvisibleCharacters) {
     auto seller = newClient();
     auto buyer = newClient();
