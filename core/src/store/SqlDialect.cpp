@@ -83,15 +83,22 @@ ALTER TABLE messages ADD COLUMN erased_at INTEGER;
 CREATE INDEX conversations_by_activity ON conversations (last_activity);
 )sql",
             // 7: edits, deletions for everyone, reactions and replies (issue 21). rev: the
-            // change counter next to seq (docs/design.md, "Changes to stored messages"); the
-            // partial index holds only changed messages, so new messages do not pay for it.
+            // change counter next to seq (docs/design.md, "Changes to stored messages").
+            // message_revs indexes the changed messages by rev, apart from messages, so that
+            // storing a new message writes no index entry for it.
             R"sql(
 ALTER TABLE conversations ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN edited_at INTEGER;
 ALTER TABLE messages ADD COLUMN deleted_by TEXT;
 ALTER TABLE messages ADD COLUMN reply_to INTEGER;
-CREATE INDEX messages_by_rev ON messages (conv, rev) WHERE rev > 0;
+CREATE TABLE message_revs (
+    conv TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    rev INTEGER NOT NULL,
+    PRIMARY KEY (conv, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX message_revs_by_rev ON message_revs (conv, rev);
 CREATE TABLE message_reactions (
     conv TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -188,15 +195,20 @@ ALTER TABLE messages ADD COLUMN erased_at BIGINT NULL;
             R"sql(
 CREATE INDEX conversations_by_activity ON conversations (last_activity);
 )sql",
-            // 7: as SQLite's. No partial indexes here: unchanged messages sit at rev 0 at the
-            // start of each conversation's range, which msg.changes skips.
+            // 7: as SQLite's.
             R"sql(
 ALTER TABLE conversations ADD COLUMN rev BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN rev BIGINT NOT NULL DEFAULT 0,
     ADD COLUMN edited_at BIGINT NULL,
     ADD COLUMN deleted_by VARCHAR(64) NULL,
-    ADD COLUMN reply_to BIGINT NULL,
-    ADD KEY messages_by_rev (conv, rev);
+    ADD COLUMN reply_to BIGINT NULL;
+CREATE TABLE message_revs (
+    conv VARCHAR(40) NOT NULL,
+    seq BIGINT NOT NULL,
+    rev BIGINT NOT NULL,
+    PRIMARY KEY (conv, seq),
+    UNIQUE KEY message_revs_by_rev (conv, rev)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 CREATE TABLE message_reactions (
     conv VARCHAR(40) NOT NULL,
     seq BIGINT NOT NULL,

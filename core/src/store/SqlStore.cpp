@@ -22,6 +22,10 @@ constexpr size_t kConversationColumnCount = 12;
 constexpr size_t kMaxAppendBatch = 32;
 constexpr const char* kMessageColumns =
     "conv, seq, sender, cmid, body, meta, ts, erased_at, rev, edited_at, deleted_by, reply_to";
+// The same, of messages joined as m.
+constexpr const char* kMessageColumnsOfM =
+    "m.conv, m.seq, m.sender, m.cmid, m.body, m.meta, m.ts, m.erased_at, m.rev, m.edited_at, "
+    "m.deleted_by, m.reply_to";
 // The one way text leaves a stored message (admin.user.erase, msg.delete): overwritten in the
 // row, not flagged, so with SQLite's secure_delete (and the write-ahead log emptied after) it
 // leaves the file. Its one parameter is the time.
@@ -1096,6 +1100,9 @@ MessageChange SqlStore::changeMessage(const char* what, const std::string& conv,
         result.outcome = change(db, result, rev + 1);
         if (result.outcome == ChangeOutcome::Changed) {
             db.execute("UPDATE conversations SET rev = ? WHERE id = ?", {rev + 1, conv});
+            db.execute("DELETE FROM message_revs WHERE conv = ? AND seq = ?", {conv, seq});
+            db.execute("INSERT INTO message_revs (conv, seq, rev) VALUES (?, ?, ?)",
+                       {conv, seq, rev + 1});
             auto now = loadMessage(db, conv, seq);
             if (!now) {
                 throw SqlError(SqlError::Kind::Other, "a changed message vanished");
@@ -1200,10 +1207,10 @@ ChangesPage SqlStore::changes(const std::string& conv, int64_t sinceRev, int lim
         ChangesPage page;
         auto rev = db.query("SELECT rev FROM conversations WHERE id = ?", {conv});
         page.rev = rev.empty() ? 0 : rev[0].integer(0);
-        // "rev > 0" lets SQLite use its partial index (a bound parameter does not).
-        auto rows = db.query(std::string("SELECT ") + kMessageColumns +
-                                 " FROM messages WHERE conv = ? AND rev > 0 AND rev > ? "
-                                 "ORDER BY rev LIMIT ?",
+        auto rows = db.query(std::string("SELECT ") + kMessageColumnsOfM +
+                                 " FROM message_revs r JOIN messages m ON m.conv = r.conv AND "
+                                 "m.seq = r.seq WHERE r.conv = ? AND r.rev > ? "
+                                 "ORDER BY r.rev LIMIT ?",
                              {conv, sinceRev, int64_t{limit} + 1});
         page.hasMore = rows.size() > static_cast<size_t>(limit);
         for (size_t i = 0; i < rows.size() && i < static_cast<size_t>(limit); ++i) {
@@ -1412,6 +1419,15 @@ UserErasure SqlStore::eraseUser(const std::string& uid, int64_t now) {
                     if (changed > 0) {
                         db.execute("UPDATE conversations SET rev = ? WHERE id = ?",
                                    {base + rows[0].integer(1), conv});
+                        // Exactly the messages changed now have a rev past the old one.
+                        db.execute(
+                            "DELETE FROM message_revs WHERE conv = ? AND seq IN (SELECT seq FROM "
+                            "messages WHERE conv = ? AND rev > ?)",
+                            {conv, conv, base});
+                        db.execute(
+                            "INSERT INTO message_revs (conv, seq, rev) SELECT conv, seq, rev FROM "
+                            "messages WHERE conv = ? AND rev > ?",
+                            {conv, base});
                     }
                 }
                 result.messages = db.execute(std::string("UPDATE messages SET ") + kEraseText +
@@ -1429,6 +1445,7 @@ UserErasure SqlStore::eraseUser(const std::string& uid, int64_t now) {
                     if (membership.remainingMembers.empty()) {
                         // Nobody can ever read it again: nothing of it is kept.
                         db.execute("DELETE FROM message_reactions WHERE conv = ?", {conv});
+                        db.execute("DELETE FROM message_revs WHERE conv = ?", {conv});
                         db.execute("DELETE FROM messages WHERE conv = ?", {conv});
                         db.execute("DELETE FROM conversations WHERE id = ?", {conv});
                     }
