@@ -17,7 +17,11 @@ export type ErrorCode =
   | 'too_large'
   | 'rate_limited'
   | 'unavailable'
-  | 'internal';
+  | 'internal'
+  | 'not_sender'
+  | 'edit_window_passed'
+  | 'message_deleted'
+  | 'too_many_reactions';
 
 /** Every error code of the protocol, for exhaustive handling (e.g. a message per code). */
 export const ERROR_CODES: readonly ErrorCode[] = [
@@ -29,6 +33,10 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'rate_limited',
   'unavailable',
   'internal',
+  'not_sender',
+  'edit_window_passed',
+  'message_deleted',
+  'too_many_reactions',
 ];
 
 /** What a conversation is about, e.g. a marketplace listing. */

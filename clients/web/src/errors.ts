@@ -13,6 +13,10 @@ const BY_CODE: Record<ErrorCode, string> = {
   rate_limited: 'You are going a bit fast: wait a moment and try again.',
   unavailable: 'The server cannot reach its storage right now. Try again in a moment.',
   internal: 'Something went wrong on the server (it has been logged). Try again.',
+  not_sender: 'Only the person who sent that message can change it.',
+  edit_window_passed: 'That message is too old to edit.',
+  message_deleted: 'That message was deleted.',
+  too_many_reactions: 'That message already has as many different reactions as it can take.',
 };
 
 const BY_OP: Partial<Record<string, Partial<Record<ErrorCode, string>>>> = {
