@@ -205,8 +205,15 @@ TEST_P(Marketplace, ASoldListingClosesItsThreadsButKeepsHistory) {
     EXPECT_EQ(codeOf(refused), "forbidden");
     EXPECT_NE(refused["error"]["message"].get<std::string>().find("sold"), std::string::npos);
     EXPECT_EQ(codeOf(send(*seller, conv, "Sorry!")), "forbidden");
+    EXPECT_EQ(codeOf(buyer->request({{"op", "msg.edit"},
+                                     {"conv", conv},
+                                     {"seq", 1},
+                                     {"body", "Is it still available? Please!"}})),
+              "forbidden")
+        << "nor edits";
     auto msgs = history(*buyer, conv);
     ASSERT_EQ(msgs.size(), 2U) << "history stays readable";
+    EXPECT_EQ(msgs[0]["body"], "Is it still available?");
     EXPECT_EQ(msgs[1]["sender"], "system");
     auto summary = ok(buyer->request({{"op", "conv.get"}, {"conv", conv}}));
     EXPECT_EQ(summary["context"]["status"], "sold");
