@@ -26,6 +26,14 @@ enum class ErrorCode {
     TooManyReactions,  // a new emoji on a message that has limits.max_reaction_emojis
 };
 
+// Every code, in declaration order (which is their numbering): what counts them sizes by it.
+inline constexpr ErrorCode kAllErrorCodes[] = {
+    ErrorCode::BadRequest,       ErrorCode::UnknownOp,      ErrorCode::Forbidden,
+    ErrorCode::NotFound,         ErrorCode::TooLarge,       ErrorCode::RateLimited,
+    ErrorCode::Unavailable,      ErrorCode::Internal,       ErrorCode::NotSender,
+    ErrorCode::EditWindowPassed, ErrorCode::MessageDeleted, ErrorCode::TooManyReactions,
+};
+
 std::string_view errorCodeName(ErrorCode code);
 
 // The code named `name` (its errorCodeName) if an extension may reject with it: every code but
