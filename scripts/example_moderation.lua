@@ -15,7 +15,8 @@ end
 local maxLinks = parley.config.max_links or 3
 local perMinute = parley.config.messages_per_minute or 60
 
-parley.hook("message.before_store", function(event)
+-- New messages and edits alike (message.before_edit), so editing does not get past the filter.
+local function screen(event)
   if parley.kv.get("banned:" .. event.sender) then
     return false, "forbidden", "you are banned from sending messages"
   end
@@ -37,7 +38,10 @@ parley.hook("message.before_store", function(event)
     event.meta = event.meta or {}
     event.meta.moderated = true
   end
-end)
+end
+
+parley.hook("message.before_store", screen)
+parley.hook("message.before_edit", screen)
 
 -- Nobody starts a conversation with a banned user.
 parley.hook("conversation.before_create", function(draft)

@@ -166,11 +166,15 @@ parley.hook("conversation.after_create", function(conv)
   end
 end)
 
--- A sold or closed listing's threads stay readable but take no new messages.
-parley.hook("message.before_store", function(message)
+-- A sold or closed listing's threads stay readable but take no new messages, and no edits
+-- (message.before_edit) of the messages in them.
+local function refuseInClosedThread(message)
   if refuseWhenClosed and message.context and message.context.type == CONTEXT
       and message.context.status and message.context.status ~= "open" then
     return false, "forbidden", "this listing is " .. message.context.status ..
       ": the conversation is closed"
   end
-end)
+end
+
+parley.hook("message.before_store", refuseInClosedThread)
+parley.hook("message.before_edit", refuseInClosedThread)

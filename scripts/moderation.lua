@@ -261,7 +261,10 @@ end
 
 -- Hooks ---------------------------------------------------------------------------------------
 
-parley.hook("message.before_store", function(message)
+-- Every new message, and every edit of one (message.before_edit: the same fields, the new text,
+-- and seq): an edit is screened as a new message would be, so editing cannot smuggle in what
+-- sending would have masked or refused, and edits count against the same rate limit.
+local function screen(message)
   local sanction, untilTs, reason = sanctionOf(message.sender)
   if sanction then
     return false, "forbidden", "you are " .. sanction .. " until " .. untilTs,
@@ -307,7 +310,10 @@ parley.hook("message.before_store", function(message)
     -- peer's redaction a little early.
     parley.kv.set("spoke:" .. message.conv .. ":" .. message.sender, "1")
   end
-end)
+end
+
+parley.hook("message.before_store", screen)
+parley.hook("message.before_edit", screen)
 
 -- A muted or suspended user starts no conversation (opening an existing one is reading it).
 parley.hook("conversation.before_create", function(conv)

@@ -67,6 +67,52 @@ TEST_F(LuaHooksTest, InvalidRewriteFailsOpenAndKeepsTheOriginal) {
     EXPECT_TRUE(logged("event.body must be a string")) << logText();
 }
 
+// Issue 21: edits pass through message.before_edit, which sees the new text and the seq, and
+// may rewrite or refuse them like new messages.
+TEST_F(LuaHooksTest, BeforeEditSeesTheNewTextAndMayRewriteOrRefuse) {
+    addScript("mod",
+              "parley.hook('message.before_edit', function(e)\n"
+              "  if e.body:find('spam', 1, true) then return false, 'forbidden', 'no spam' end\n"
+              "  e.body = e.body:gsub('darn', '****') .. ' #' .. e.seq .. ' ' .. e.cmid\n"
+              "end)");
+    const std::string conv = openDirect("alice", "bob");
+    ASSERT_TRUE(sendMessage("alice", conv, "m1", "darn")["ok"]);
+    EXPECT_EQ(history("bob", conv)[0]["body"], "darn") << "before_edit is not before_store";
+    auto edited =
+        call("alice", {{"op", "msg.edit"}, {"conv", conv}, {"seq", 1}, {"body", "oh darn"}});
+    ASSERT_TRUE(edited["ok"]) << edited;
+    EXPECT_EQ(history("bob", conv)[0]["body"], "oh **** #1 m1");
+    auto refused =
+        call("alice", {{"op", "msg.edit"}, {"conv", conv}, {"seq", 1}, {"body", "spam"}});
+    EXPECT_EQ(codeOf(refused), "forbidden");
+    EXPECT_EQ(refused["error"]["message"], "no spam");
+    EXPECT_EQ(history("bob", conv)[0]["body"], "oh **** #1 m1");
+}
+
+// message.after_delete: extensions learn what a deleted message was, after its text is gone.
+TEST_F(LuaHooksTest, AfterDeleteSeesTheMessageAsItWas) {
+    addScript("files",
+              "parley.hook('message.after_delete', function(e)\n"
+              "  parley.send(e.sender, {ev = 'dropped', conv = e.conv, seq = e.seq,"
+              " body = e.body, file = e.meta.file, by = e.deleted_by, members = #e.members})\n"
+              "end)");
+    const std::string conv = openDirect("alice", "bob");
+    ASSERT_TRUE(call("alice", {{"op", "msg.send"},
+                               {"conv", conv},
+                               {"cmid", "m1"},
+                               {"body", "see attached"},
+                               {"meta", {{"file", "sha256-1"}}}})["ok"]);
+    ASSERT_TRUE(call("alice", {{"op", "msg.delete"}, {"conv", conv}, {"seq", 1}})["ok"]);
+    auto event =
+        waitForEvent("alice", [](const json& e) { return e.value("ev", json()) == "dropped"; });
+    EXPECT_EQ(event["seq"], 1);
+    EXPECT_EQ(event["body"], "see attached");
+    EXPECT_EQ(event["file"], "sha256-1");
+    EXPECT_EQ(event["by"], "alice");
+    EXPECT_EQ(event["members"], 2);
+    EXPECT_EQ(history("bob", conv)[0]["body"], "");
+}
+
 TEST_F(LuaHooksTest, AfterStoreReacts) {
     addScript("echo",
               "parley.hook('message.after_store', function(e)\n"

@@ -422,6 +422,31 @@ TEST_F(PluginTest, RewritesAreStoredAndDeliveredAndAFailedOneDoesNotStick) {
     EXPECT_EQ(problem, nullptr) << problem;
 }
 
+// Issue 21: message.before_edit rewrites or refuses edits through the same calls as
+// message.before_store; message.after_delete hands over the message as it was.
+TEST_F(PluginTest, EditsAreRewrittenOrRefusedAndDeletionsAreTold) {
+    const FixtureProbe probe(FIXTURE_REWRITES_PATH);
+    addPlugin("rewrites", FIXTURE_REWRITES_PATH);
+    const std::string conv = openDirect("alice", "bob");
+    ASSERT_TRUE(send("alice", conv, "quiet", {{"file", "f-1"}})["ok"]);
+    auto edited = call(
+        "alice", {{"op", "msg.edit"}, {"conv", conv}, {"seq", 1}, {"body", "shout: now loud"}});
+    ASSERT_TRUE(edited["ok"]) << edited;
+    EXPECT_EQ(edited["msg"]["body"], "NOW LOUD");
+    auto refused =
+        call("alice", {{"op", "msg.edit"}, {"conv", conv}, {"seq", 1}, {"body", "refuse-edit"}});
+    EXPECT_EQ(refused["error"]["code"], "forbidden");
+    EXPECT_EQ(refused["error"]["message"], "no such edits");
+    EXPECT_EQ(history("bob", conv)[0]["body"], "NOW LOUD");
+
+    ASSERT_TRUE(call("alice", {{"op", "msg.delete"}, {"conv", conv}, {"seq", 1}})["ok"]);
+    EXPECT_EQ(std::string(probe.call<const char*>("fixture_last_deleted")),
+              R"(1|NOW LOUD|{"file":"f-1"})");
+    EXPECT_EQ(history("bob", conv)[0]["body"], "");
+    const char* problem = probe.call<const char*>("fixture_event_problem");
+    EXPECT_EQ(problem, nullptr) << problem;
+}
+
 // --- Services added later in version 1 (fixture_services) ---------------------------------------
 
 const char* const kKeep = nullptr;  // context_update's "keep it" (a C string, not nullptr_t)

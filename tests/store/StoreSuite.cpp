@@ -1017,4 +1017,248 @@ TEST_P(StoreSuite, KnownUsersAreThoseRegisteredOrSeen) {
     EXPECT_EQ(store_->knownUsers(many).size(), 50U);
 }
 
+// Issue 21: changes to stored messages and their catch-up by rev (docs/design.md).
+
+namespace {
+MessageEdit editOf(const std::string& conv, int64_t seq, const std::string& editor,
+                   const std::string& body, int64_t now = 2000, int64_t editableSince = 0) {
+    return MessageEdit{conv, seq, editor, body, false, std::nullopt, now, editableSince};
+}
+
+ReactionChange reactionOf(const std::string& conv, int64_t seq, const std::string& uid,
+                          const std::string& emoji, bool add = true, int maxEmojis = 20) {
+    // Each later than the last: reactions are listed in the order they were made.
+    static int64_t now = 3000;
+    return ReactionChange{conv, seq, uid, emoji, add, ++now, maxEmojis};
+}
+}  // namespace
+
+TEST_P(StoreSuite, EditReplacesTheTextMarksItEditedAndTakesTheNextRev) {
+    store_->openDirect("alice", "bob", std::nullopt, "c1", 100);
+    store_->appendMessage(NewMessage{"c1", "alice", "m1", "helo", std::string(R"({"k":1})"), 1000});
+    store_->appendMessage(message("c1", "bob", "m2", "hi"));
+    EXPECT_EQ(store_->conversation("c1")->rev, 0);
+
+    auto edited = store_->editMessage(editOf("c1", 1, "alice", "hello", 2500));
+    ASSERT_EQ(edited.outcome, ChangeOutcome::Changed);
+    EXPECT_EQ(edited.message.body, "hello");
+    EXPECT_EQ(edited.message.metaJson, std::optional<std::string>(R"({"k":1})"))
+        << "meta kept when not changed";
+    EXPECT_EQ(edited.message.editedAt, std::optional<int64_t>(2500));
+    EXPECT_EQ(edited.message.rev, 1);
+    EXPECT_EQ(edited.memberIds.size(), 2U);
+    EXPECT_EQ(store_->conversation("c1")->rev, 1);
+    auto page = store_->history(HistoryQuery{"c1", std::nullopt, std::nullopt, 10});
+    ASSERT_EQ(page.messages.size(), 2U);
+    EXPECT_EQ(page.messages[0].body, "hello");
+    EXPECT_EQ(page.messages[0].editedAt, std::optional<int64_t>(2500));
+    EXPECT_FALSE(page.messages[1].editedAt.has_value());
+    EXPECT_EQ(page.messages[1].rev, 0);
+
+    // The same edit again (a resend) writes nothing and keeps the rev.
+    auto again = store_->editMessage(editOf("c1", 1, "alice", "hello", 2600));
+    EXPECT_EQ(again.outcome, ChangeOutcome::Unchanged);
+    EXPECT_EQ(again.message.rev, 1);
+    EXPECT_EQ(store_->conversation("c1")->rev, 1);
+
+    // Meta changed or cleared on request.
+    auto cleared =
+        store_->editMessage(MessageEdit{"c1", 1, "alice", "hello", true, std::nullopt, 2700, 0});
+    ASSERT_EQ(cleared.outcome, ChangeOutcome::Changed);
+    EXPECT_FALSE(cleared.message.metaJson.has_value());
+    EXPECT_EQ(cleared.message.rev, 2);
+
+    // Refusals change nothing.
+    EXPECT_EQ(store_->editMessage(editOf("c1", 2, "alice", "not mine")).outcome,
+              ChangeOutcome::NotSender);
+    EXPECT_EQ(store_->editMessage(editOf("c1", 1, "alice", "late", 9000, 1001)).outcome,
+              ChangeOutcome::WindowPassed);
+    EXPECT_EQ(store_->editMessage(editOf("c1", 9, "alice", "none")).outcome,
+              ChangeOutcome::NoMessage);
+    EXPECT_EQ(store_->editMessage(editOf("c1", 1, "mallory", "x")).outcome,
+              ChangeOutcome::NotMember);
+    EXPECT_EQ(store_->editMessage(editOf("nope", 1, "alice", "x")).outcome,
+              ChangeOutcome::NoConversation);
+    EXPECT_EQ(store_->conversation("c1")->rev, 2);
+    EXPECT_EQ(store_->message("c1", 2)->body, "hi");
+}
+
+TEST_P(StoreSuite, DeleteErasesTextKeepsTheSeqAndUnreadCounts) {
+    store_->openDirect("alice", "bob", std::nullopt, "c1", 100);
+    store_->appendMessage(message("c1", "alice", "m1", "one"));
+    store_->appendMessage(
+        NewMessage{"c1", "alice", "m2", "secret", std::string(R"({"file":"f1"})"), 1000});
+    store_->appendMessage(message("c1", "alice", "m3", "three"));
+    store_->reactToMessage(reactionOf("c1", 2, "bob", "👍"));
+    ASSERT_EQ(totalOf(*store_, "bob"), 3);
+
+    EXPECT_EQ(store_->deleteMessage("c1", 2, "bob", false, 4000).outcome, ChangeOutcome::NotSender);
+    auto deleted = store_->deleteMessage("c1", 2, "alice", false, 4000);
+    ASSERT_EQ(deleted.outcome, ChangeOutcome::Changed);
+    ASSERT_TRUE(deleted.before.has_value()) << "what extensions are told it was";
+    EXPECT_EQ(deleted.before->body, "secret");
+    EXPECT_EQ(deleted.before->metaJson, std::optional<std::string>(R"({"file":"f1"})"));
+    EXPECT_EQ(deleted.message.body, "");
+    EXPECT_FALSE(deleted.message.metaJson.has_value());
+    EXPECT_EQ(deleted.message.deletedBy, std::optional<std::string>("alice"));
+    EXPECT_EQ(deleted.message.deletedAt, std::optional<int64_t>(4000));
+    EXPECT_FALSE(deleted.message.erased);
+    EXPECT_TRUE(deleted.message.reactions.empty()) << "reactions go with the text";
+
+    auto page = store_->history(HistoryQuery{"c1", std::nullopt, std::nullopt, 10});
+    EXPECT_EQ(seqs(page), range(1, 3)) << "no hole";
+    EXPECT_EQ(page.messages[1].body, "");
+    EXPECT_TRUE(page.messages[1].tombstone());
+    EXPECT_EQ(page.messages[1].cmid, "m2");
+    EXPECT_EQ(totalOf(*store_, "bob"), 3) << "unread counts do not move";
+    // Erased from storage, not hidden: no query finds the text.
+    for (const auto& sent : store_->messagesBySender("alice", "", 10)) {
+        EXPECT_NE(sent.body, "secret");
+        EXPECT_NE(sent.metaJson, std::optional<std::string>(R"({"file":"f1"})"));
+    }
+    // A resend of the deleted message's cmid is still a resend, never stored again.
+    auto resent = store_->appendMessage(message("c1", "alice", "m2", "secret"));
+    EXPECT_TRUE(resent.duplicate);
+    EXPECT_EQ(resent.message.seq, 2);
+    EXPECT_EQ(store_->conversation("c1")->lastSeq, 3);
+
+    // Nothing is left to edit or react to; deleting again is a resend.
+    EXPECT_EQ(store_->editMessage(editOf("c1", 2, "alice", "back")).outcome,
+              ChangeOutcome::Tombstone);
+    EXPECT_EQ(store_->reactToMessage(reactionOf("c1", 2, "bob", "❤️")).outcome,
+              ChangeOutcome::Tombstone);
+    EXPECT_EQ(store_->deleteMessage("c1", 2, "alice", false, 5000).outcome,
+              ChangeOutcome::Unchanged);
+    // A privileged actor (a server admin) deletes anyone's, member or not.
+    EXPECT_EQ(store_->deleteMessage("c1", 3, "root", false, 5000).outcome,
+              ChangeOutcome::NotMember);
+    auto byAdmin = store_->deleteMessage("c1", 3, "root", true, 5000);
+    ASSERT_EQ(byAdmin.outcome, ChangeOutcome::Changed);
+    EXPECT_EQ(byAdmin.message.deletedBy, std::optional<std::string>("root"));
+    EXPECT_EQ(store_->conversation("c1")->lastMessage->deletedBy,
+              std::optional<std::string>("root"))
+        << "the summary's preview says so";
+}
+
+TEST_P(StoreSuite, ReactionsAreOneOfEachEmojiPerUserWithWhoReacted) {
+    store_->openDirect("alice", "bob", std::nullopt, "c1", 100);
+    store_->appendMessage(message("c1", "alice", "m1", "one"));
+    EXPECT_EQ(store_->reactToMessage(reactionOf("c1", 1, "alice", "👍")).outcome,
+              ChangeOutcome::Changed);
+    EXPECT_EQ(store_->reactToMessage(reactionOf("c1", 1, "bob", "👍")).outcome,
+              ChangeOutcome::Changed);
+    EXPECT_EQ(store_->reactToMessage(reactionOf("c1", 1, "bob", "👍")).outcome,
+              ChangeOutcome::Unchanged);
+    auto last = store_->reactToMessage(reactionOf("c1", 1, "bob", "🎉"));
+    ASSERT_EQ(last.outcome, ChangeOutcome::Changed);
+    EXPECT_EQ(last.message.rev, 3);
+    ASSERT_EQ(last.message.reactions.size(), 2U);
+    EXPECT_EQ(last.message.reactions[0].emoji, "👍");
+    EXPECT_EQ(last.message.reactions[0].users, (std::vector<std::string>{"alice", "bob"}));
+    EXPECT_EQ(last.message.reactions[1].emoji, "🎉");
+    // A limit on different emojis; an emoji already there may still be added.
+    EXPECT_EQ(store_->reactToMessage(reactionOf("c1", 1, "alice", "❤️", true, 2)).outcome,
+              ChangeOutcome::TooManyReactions);
+    EXPECT_EQ(store_->reactToMessage(reactionOf("c1", 1, "alice", "🎉", true, 2)).outcome,
+              ChangeOutcome::Changed);
+    EXPECT_EQ(store_->reactToMessage(reactionOf("c1", 1, "mallory", "👍")).outcome,
+              ChangeOutcome::NotMember);
+    // Removed; removing what is not there is a resend.
+    EXPECT_EQ(store_->reactToMessage(reactionOf("c1", 1, "bob", "👍", false)).outcome,
+              ChangeOutcome::Changed);
+    EXPECT_EQ(store_->reactToMessage(reactionOf("c1", 1, "bob", "👍", false)).outcome,
+              ChangeOutcome::Unchanged);
+    auto now = store_->message("c1", 1);
+    ASSERT_TRUE(now.has_value());
+    ASSERT_EQ(now->reactions.size(), 2U);
+    EXPECT_EQ(now->reactions[0].users, std::vector<std::string>{"alice"});
+    EXPECT_EQ(now->reactions[1].users, (std::vector<std::string>{"bob", "alice"}));
+    auto page = store_->history(HistoryQuery{"c1", std::nullopt, std::nullopt, 10});
+    ASSERT_EQ(page.messages.size(), 1U);
+    EXPECT_EQ(page.messages[0].reactions.size(), 2U) << "history carries them";
+}
+
+TEST_P(StoreSuite, ChangesCatchUpEveryChangeWithOneCursor) {
+    store_->openDirect("alice", "bob", std::nullopt, "c1", 100);
+    for (int i = 1; i <= 6; ++i) {
+        store_->appendMessage(message("c1", "alice", "m" + std::to_string(i), "text"));
+    }
+    // A client saw everything up to rev 0, then went away.
+    store_->editMessage(editOf("c1", 2, "alice", "edited"));         // rev 1
+    store_->reactToMessage(reactionOf("c1", 4, "bob", "👍"));         // rev 2
+    store_->deleteMessage("c1", 5, "alice", false, 3000);            // rev 3
+    store_->editMessage(editOf("c1", 2, "alice", "edited twice"));   // rev 4: 2 moves on
+    store_->reactToMessage(reactionOf("c1", 6, "bob", "👍"));         // rev 5
+    store_->reactToMessage(reactionOf("c1", 6, "bob", "👍", false));  // rev 6
+
+    auto all = store_->changes("c1", 0, 100);
+    EXPECT_EQ(all.rev, 6);
+    EXPECT_FALSE(all.hasMore);
+    ASSERT_EQ(all.messages.size(), 4U) << "each changed message once, at its latest rev";
+    EXPECT_EQ(all.messages[0].seq, 4);
+    EXPECT_EQ(all.messages[0].rev, 2);
+    EXPECT_EQ(all.messages[0].reactions.size(), 1U);
+    EXPECT_EQ(all.messages[1].seq, 5);
+    EXPECT_TRUE(all.messages[1].tombstone());
+    EXPECT_EQ(all.messages[2].seq, 2);
+    EXPECT_EQ(all.messages[2].body, "edited twice");
+    EXPECT_EQ(all.messages[3].seq, 6);
+    EXPECT_TRUE(all.messages[3].reactions.empty());
+
+    // Paging by the last rev received; a message changed between pages comes again later.
+    auto first = store_->changes("c1", 0, 2);
+    ASSERT_EQ(first.messages.size(), 2U);
+    EXPECT_TRUE(first.hasMore);
+    store_->editMessage(editOf("c1", 1, "alice", "changed meanwhile"));  // rev 7
+    store_->reactToMessage(reactionOf("c1", 4, "alice", "🎉"));           // rev 8: seen before
+    auto second = store_->changes("c1", first.messages.back().rev, 10);
+    std::vector<int64_t> seen;
+    for (const auto& m : second.messages) {
+        seen.push_back(m.seq);
+    }
+    EXPECT_EQ(seen, (std::vector<int64_t>{2, 6, 1, 4}));
+    EXPECT_EQ(second.rev, 8);
+    EXPECT_TRUE(store_->changes("c1", 8, 10).messages.empty());
+}
+
+TEST_P(StoreSuite, RepliesKeepTheSeqTheyAnswerAndShowItsPreview) {
+    store_->openDirect("alice", "bob", std::nullopt, "c1", 100);
+    store_->appendMessage(message("c1", "alice", "m1", "question?"));
+    NewMessage reply = message("c1", "bob", "m2", "answer");
+    reply.replyTo = 1;
+    auto stored = store_->appendMessage(reply);
+    EXPECT_EQ(stored.message.replyTo, std::optional<int64_t>(1));
+    auto page = store_->history(HistoryQuery{"c1", std::nullopt, std::nullopt, 10});
+    ASSERT_EQ(page.messages.size(), 2U);
+    ASSERT_TRUE(page.messages[1].replyPreview.has_value());
+    EXPECT_EQ(page.messages[1].replyPreview->sender, "alice");
+    EXPECT_EQ(page.messages[1].replyPreview->body, "question?");
+    EXPECT_FALSE(page.messages[1].replyPreview->deleted);
+    store_->deleteMessage("c1", 1, "alice", false, 3000);
+    auto after = store_->message("c1", 2);
+    ASSERT_TRUE(after.has_value() && after->replyPreview.has_value());
+    EXPECT_TRUE(after->replyPreview->deleted);
+    EXPECT_EQ(after->replyPreview->body, "");
+}
+
+TEST_P(StoreSuite, ErasureMovesTheRevOfEveryMessageItChanges) {
+    store_->createGroup("alice", {"alice", "bob", "carol"}, std::nullopt, "g1", 100);
+    store_->appendMessage(message("g1", "alice", "a1", "alice one"));
+    store_->appendMessage(message("g1", "bob", "b1", "bob one"));
+    store_->appendMessage(message("g1", "alice", "a2", "alice two"));
+    store_->reactToMessage(reactionOf("g1", 2, "alice", "👍"));  // rev 1
+    store_->eraseUser("alice", 5000);
+    auto changed = store_->changes("g1", 1, 100);
+    std::set<int64_t> seen;
+    for (const auto& m : changed.messages) {
+        seen.insert(m.seq);
+        EXPECT_GT(m.rev, 1);
+    }
+    EXPECT_EQ(seen, (std::set<int64_t>{1, 2, 3})) << "her messages and the one she reacted to";
+    EXPECT_GE(changed.rev, changed.messages.back().rev);
+    auto bobs = store_->message("g1", 2);
+    EXPECT_TRUE(bobs->reactions.empty()) << "her reaction is her data: erased";
+    EXPECT_TRUE(store_->message("g1", 1)->erased);
+}
+
 }  // namespace parley::testing

@@ -77,6 +77,7 @@ Stack::Stack(const std::string& backend, Flavour flavour) : backend_(backend) {
         store +
         "  retry_for: 10s\n"
         "presence: {away_after: 2s, sweep_interval: 200ms}\n"
+        "limits: {edit_window: 4s}\n"
         "log: {level: info}\n";
     if (flavour == Flavour::Marketplace) {
         // Limits low enough for a test to reach; every test uses fresh users. The hooks' budgets
@@ -86,6 +87,7 @@ Stack::Stack(const std::string& backend, Flavour flavour) : backend_(backend) {
             "admins: [ops]\n"
             "hooks:\n"
             "  message.before_store: {budget: 2s}\n"
+            "  message.before_edit: {budget: 2s}\n"
             "  conversation.before_create: {budget: 2s}\n"
             "  conversation.before_open: {budget: 2s}\n"
             "  event.before_deliver: {budget: 2s}\n"

@@ -22,6 +22,8 @@ TEST(ConfigLoader, EmptyFileGivesDefaults) {
     EXPECT_EQ(config.presence.awayAfterMs, 300000);
     EXPECT_EQ(config.broker.sessionExpirySeconds, 600);
     EXPECT_EQ(config.store.mysql.batchesInFlight, 1);
+    EXPECT_EQ(config.limits.editWindowMs, 86400000);
+    EXPECT_EQ(config.limits.maxReactionEmojis, 20);
 }
 
 TEST(ConfigLoader, ReadsEveryKindOfValue) {
@@ -36,7 +38,7 @@ store:
   mysql: {host: db, port: 3307, pool_size: 3, batches_in_flight: 2, io_timeout: 2s}
   retry_for: 500ms
 topics: {prefix: chat/v1}
-limits: {max_body_bytes: 100, max_group_members: 7}
+limits: {max_body_bytes: 100, max_group_members: 7, edit_window: 90s, max_reaction_emojis: 5}
 typing: {burst: 2, per_second: 0.5}
 presence: {away_after: 2h, sweep_interval: 1m}
 server: {workers: 2}
@@ -57,6 +59,8 @@ log: {level: debug}
     EXPECT_EQ(config.topicPrefix, "chat/v1");
     EXPECT_EQ(config.limits.maxBodyBytes, 100);
     EXPECT_EQ(config.limits.maxGroupMembers, 7);
+    EXPECT_EQ(config.limits.editWindowMs, 90000);
+    EXPECT_EQ(config.limits.maxReactionEmojis, 5);
     EXPECT_EQ(config.typing.burst, 2);
     EXPECT_DOUBLE_EQ(config.typing.perSecond, 0.5);
     EXPECT_EQ(config.presence.awayAfterMs, 7200000);

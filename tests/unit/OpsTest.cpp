@@ -132,6 +132,26 @@ TEST(Metrics, RendersCommandsByOpAndOutcomeInExpositionFormat) {
     }
 }
 
+// Every error code a reply can carry has its own counter, the last ones added included (issue
+// 21's four were first counted past the end of the counters' array).
+TEST(Metrics, EveryErrorCodeIsCountedUnderItsName) {
+    ops::Metrics metrics;
+    auto& edit = metrics.op("msg.edit");
+    for (ErrorCode code : kAllErrorCodes) {
+        edit.count(code);
+    }
+    ops::Exposition out;
+    metrics.render(out);
+    const std::string text = out.text();
+    for (ErrorCode code : kAllErrorCodes) {
+        EXPECT_NE(text.find("parley_commands_total{op=\"msg.edit\",outcome=\"" +
+                            std::string(errorCodeName(code)) + "\"} 1\n"),
+                  std::string::npos)
+            << errorCodeName(code) << "\n"
+            << text;
+    }
+}
+
 // The value of `series` in an exposition text, as written.
 std::string writtenValue(const std::string& text, const std::string& series) {
     std::istringstream lines(text);

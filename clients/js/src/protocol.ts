@@ -17,7 +17,18 @@ export type ErrorCode =
   | 'too_large'
   | 'rate_limited'
   | 'unavailable'
-  | 'internal';
+  | 'internal'
+  | 'unsupported_type'
+  | 'type_mismatch'
+  | 'checksum_mismatch'
+  | 'size_mismatch'
+  | 'quota_exceeded'
+  | 'upload_incomplete'
+  | 'image_too_large'
+  | 'not_sender'
+  | 'edit_window_passed'
+  | 'message_deleted'
+  | 'too_many_reactions';
 
 /** Every error code of the protocol, for exhaustive handling (e.g. a message per code). */
 export const ERROR_CODES: readonly ErrorCode[] = [
@@ -29,6 +40,17 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'rate_limited',
   'unavailable',
   'internal',
+  'unsupported_type',
+  'type_mismatch',
+  'checksum_mismatch',
+  'size_mismatch',
+  'quota_exceeded',
+  'upload_incomplete',
+  'image_too_large',
+  'not_sender',
+  'edit_window_passed',
+  'message_deleted',
+  'too_many_reactions',
 ];
 
 /** What a conversation is about, e.g. a marketplace listing. */

@@ -13,6 +13,17 @@ const BY_CODE: Record<ErrorCode, string> = {
   rate_limited: 'You are going a bit fast: wait a moment and try again.',
   unavailable: 'The server cannot reach its storage right now. Try again in a moment.',
   internal: 'Something went wrong on the server (it has been logged). Try again.',
+  unsupported_type: 'That kind of file cannot be sent here.',
+  type_mismatch: 'The file is not of the type its name says: pick the file again.',
+  checksum_mismatch: 'The file arrived damaged: send it again.',
+  size_mismatch: 'The file arrived incomplete or too long: send it again.',
+  quota_exceeded: 'You have sent as much as you can for today: try again tomorrow.',
+  upload_incomplete: 'The upload is not finished yet: wait for it or send the file again.',
+  image_too_large: 'That image has too many pixels: make it smaller and send it again.',
+  not_sender: 'Only the person who sent that message can change it.',
+  edit_window_passed: 'That message is too old to edit.',
+  message_deleted: 'That message was deleted.',
+  too_many_reactions: 'That message already has as many different reactions as it can take.',
 };
 
 const BY_OP: Partial<Record<string, Partial<Record<ErrorCode, string>>>> = {

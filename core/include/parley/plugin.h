@@ -84,7 +84,12 @@ typedef enum parley_hook {
     /* Added later in version 1: parleyd versions before them refuse to register them
      * (PARLEY_ERR_INVALID). */
     PARLEY_HOOK_CONVERSATION_BEFORE_OPEN = 9, /* parley_conversation_event; may reject */
-    PARLEY_HOOK_EVENT_BEFORE_DELIVER = 10     /* parley_delivery_event; may drop recipients */
+    PARLEY_HOOK_EVENT_BEFORE_DELIVER = 10,    /* parley_delivery_event; may drop recipients */
+    /* Added later in version 1 (a parleyd that predates them refuses to register them). */
+    PARLEY_HOOK_MESSAGE_BEFORE_EDIT = 11, /* parley_message_event: the new body and meta, seq the
+                                           * message edited; may reject or rewrite */
+    PARLEY_HOOK_MESSAGE_AFTER_DELETE = 12 /* parley_message_event: the message as it was before
+                                           * it was deleted for everyone (msg.delete) */
 } parley_hook;
 
 /* Opaque handles. */

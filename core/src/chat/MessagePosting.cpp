@@ -33,6 +33,7 @@ bool MessagePosting::runBeforeStore(MessageSubmission& submission,
                        std::move(context.view.context),
                        std::move(context.view.memberIds),
                        context.view.lastSeq,
+                       /*editOf=*/0,
                        std::move(submission.attachments)};
     hooks_.beforeMessageStore(draft);
     submission.body = std::move(draft.body);
@@ -65,10 +66,28 @@ std::optional<std::string> MessagePosting::resolvedAttachments(
     return text;
 }
 
+std::optional<store::ReplyPreview> MessagePosting::answered(
+    const MessageSubmission& submission) const {
+    // The member's own conversation first: whether a seq exists tells outsiders nothing then.
+    requireMember(store_.memberView(submission.conv, submission.sender).access, submission.conv);
+    auto message = store_.message(submission.conv, *submission.replyTo);
+    if (!message) {
+        throw ProtocolError(ErrorCode::NotFound, "reply_to: no message " +
+                                                     std::to_string(*submission.replyTo) + " in " +
+                                                     submission.conv);
+    }
+    return store::ReplyPreview{message->seq, message->sender, message->body,
+                               message->deletedBy.has_value(), message->erased};
+}
+
 PostedMessage MessagePosting::post(MessageSubmission submission) const {
     auto metaJson = checkLimits(submission, "");
     const nlohmann::json requested = submission.attachments;
     bool resend = false;
+    std::optional<store::ReplyPreview> preview;
+    if (submission.replyTo) {
+        preview = answered(submission);
+    }
     if (!submission.system && hooks_.has(Hook::MessageBeforeStore)) {
         resend = runBeforeStore(submission, metaJson);
     }
@@ -78,10 +97,13 @@ PostedMessage MessagePosting::post(MessageSubmission submission) const {
         attachmentsJson = resolvedAttachments(submission, requested);
     }
     // Membership is decided in the storing transaction, whatever was read before the hooks.
-    auto stored = store_.appendMessage(
-        store::NewMessage{submission.conv, submission.sender, submission.cmid, submission.body,
-                          metaJson, clock_.nowMs(), submission.system, std::move(attachmentsJson)});
+    auto stored = store_.appendMessage(store::NewMessage{
+        submission.conv, submission.sender, submission.cmid, submission.body, metaJson,
+        clock_.nowMs(), submission.system, std::move(attachmentsJson), submission.replyTo});
     requireMember(stored.access, submission.conv);
+    if (stored.message.replyTo && stored.message.replyTo == submission.replyTo) {
+        stored.message.replyPreview = std::move(preview);
+    }
     // Delivered before message.after_store runs: a message an after_store handler posts in turn
     // (a welcome) has the next seq, and members must get this one first (docs/design.md). A
     // resend is delivered again too: if the first attempt died between commit and publish, this

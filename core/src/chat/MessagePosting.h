@@ -26,6 +26,7 @@ struct MessageSubmission {
     // extension must resolve each (message.before_store, host->set_attachments) or the message
     // is refused.
     nlohmann::json attachments = nullptr;
+    std::optional<int64_t> replyTo{};  // the seq of a message of conv this one answers
 };
 
 struct PostedMessage {
@@ -62,6 +63,9 @@ class MessagePosting {
     // ProtocolError if one did not.
     std::optional<std::string> resolvedAttachments(const MessageSubmission& submission,
                                                    const nlohmann::json& requested) const;
+    // The message a reply answers, checked to exist in the conversation (ProtocolError not_found
+    // otherwise), as its preview.
+    std::optional<store::ReplyPreview> answered(const MessageSubmission& submission) const;
 
     const LimitsConfig& limits_;
     store::Store& store_;

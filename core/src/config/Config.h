@@ -77,6 +77,9 @@ struct LimitsConfig {
     double userCommandsPerSecond = 100;  // token bucket refill
     int userCommandBurst = 300;          // token bucket size
     int userQueuedCommands = 100;        // commands of one user waiting for or in a worker
+    // How long after it was stored its sender may edit a message (msg.edit); 0 = never.
+    int64_t editWindowMs = 24 * 3600 * 1000;
+    int maxReactionEmojis = 20;  // different emojis on one message
 };
 
 struct TypingConfig {

@@ -477,6 +477,14 @@ Keys limitsKeys(const Reader& r, LimitsConfig& limits) {
          [&](const YAML::Node& n, const std::string& k) {
              limits.userQueuedCommands = static_cast<int>(r.integer(n, k, 0, 1000000));
          }},
+        {"edit_window",
+         [&](const YAML::Node& n, const std::string& k) {
+             limits.editWindowMs = r.duration(n, k, 0, int64_t{3650} * 86400 * 1000);
+         }},
+        {"max_reaction_emojis",
+         [&](const YAML::Node& n, const std::string& k) {
+             limits.maxReactionEmojis = static_cast<int>(r.integer(n, k, 1, 1000));
+         }},
     };
 }
 

@@ -72,6 +72,7 @@ nlohmann::json MessageHandler::send(const Command& command) {
         submission.meta = *meta;
     }
     submission.attachments = attachmentIds(command.args);
+    submission.replyTo = args.optionalInt("reply_to", 1, kMaxSeq);
     auto posted = posting_.post(std::move(submission));
     if (posted.duplicate) {
         return duplicateReply(posted.message);

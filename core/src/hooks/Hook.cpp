@@ -26,6 +26,10 @@ std::string_view hookName(Hook hook) {
             return "conversation.before_open";
         case Hook::EventBeforeDeliver:
             return "event.before_deliver";
+        case Hook::MessageBeforeEdit:
+            return "message.before_edit";
+        case Hook::MessageAfterDelete:
+            return "message.after_delete";
     }
     return "unknown";
 }
@@ -40,8 +44,8 @@ std::optional<Hook> hookByName(std::string_view name) {
 }
 
 bool hookMayReject(Hook hook) {
-    return hook == Hook::MessageBeforeStore || hook == Hook::ConversationBeforeCreate ||
-           hook == Hook::ConversationBeforeOpen;
+    return hook == Hook::MessageBeforeStore || hook == Hook::MessageBeforeEdit ||
+           hook == Hook::ConversationBeforeCreate || hook == Hook::ConversationBeforeOpen;
 }
 
 nlohmann::json rejectionDetails(nlohmann::json details) {

@@ -28,13 +28,15 @@ enum class Hook {
     UserDisconnected = 8,
     ConversationBeforeOpen = 9,
     EventBeforeDeliver = 10,
+    MessageBeforeEdit = 11,
+    MessageAfterDelete = 12,
 };
-constexpr int kHookCount = 10;
+constexpr int kHookCount = 12;
 constexpr Hook kAllHooks[] = {
     Hook::MessageBeforeStore,      Hook::MessageAfterStore, Hook::ConversationBeforeCreate,
     Hook::ConversationAfterCreate, Hook::ReadAfter,         Hook::PresenceChanged,
     Hook::UserConnected,           Hook::UserDisconnected,  Hook::ConversationBeforeOpen,
-    Hook::EventBeforeDeliver};
+    Hook::EventBeforeDeliver,      Hook::MessageBeforeEdit, Hook::MessageAfterDelete};
 
 // "message.before_store", ...
 std::string_view hookName(Hook hook);
@@ -43,8 +45,9 @@ std::optional<Hook> hookByName(std::string_view name);
 // may only drop recipients.
 bool hookMayReject(Hook hook);
 
-// A message about to be stored. Handlers of message.before_store may rewrite body and meta;
-// the rest tells them about the conversation without a query of their own.
+// A message about to be stored (message.before_store), or a stored message about to be edited
+// (message.before_edit: `editOf` is its seq, body and meta the new ones). Handlers may rewrite
+// body and meta; the rest tells them about the conversation without a query of their own.
 struct MessageDraft {
     std::string sender;
     std::string conv;
@@ -55,6 +58,7 @@ struct MessageDraft {
     std::optional<store::ContextRef> context;
     std::vector<std::string> members;
     int64_t lastSeq = 0;  // of the conversation before this message: 0 = the first message
+    int64_t editOf{};     // message.before_edit: the seq of the message edited; 0 otherwise
     // null, or the ids the sender attached (strings) until an extension resolves each into the
     // object that is stored and delivered (host->set_attachments; docs/attachments.md).
     nlohmann::json attachments = nullptr;
@@ -82,9 +86,12 @@ struct DeliveryDraft {
     std::vector<std::string> recipients;
 };
 
+// message.after_store: the message stored. message.after_delete: the message as it was before
+// its deletion (body and meta, e.g. the attachments it referenced), `deletedBy` who deleted it.
 struct StoredMessage {
     const store::MessageRecord& message;
     const std::vector<std::string>& members;
+    std::string_view deletedBy{};
 };
 
 struct ReadMoved {
@@ -94,7 +101,8 @@ struct ReadMoved {
 };
 
 // What a handler receives; the alternative is fixed by the hook:
-//   MessageBeforeStore: MessageDraft*          MessageAfterStore: const StoredMessage*
+//   MessageBeforeStore, MessageBeforeEdit: MessageDraft*
+//   MessageAfterStore, MessageAfterDelete: const StoredMessage*
 //   ConversationBeforeCreate: const ConversationDraft*
 //   ConversationAfterCreate: const store::ConversationRecord*
 //   ReadAfter: const ReadMoved*                PresenceChanged, UserConnected, UserDisconnected:

@@ -264,6 +264,15 @@ void HookBus::afterMessageStore(const store::MessageRecord& message,
     }
 }
 
+void HookBus::afterMessageDelete(const store::MessageRecord& message,
+                                 const std::vector<std::string>& members,
+                                 const std::string& deletedBy) const {
+    if (has(Hook::MessageAfterDelete)) {
+        const StoredMessage stored{message, members, deletedBy};
+        run(Hook::MessageAfterDelete, &stored);
+    }
+}
+
 void HookBus::afterRead(const std::string& conv, const std::string& uid, int64_t readSeq) const {
     if (has(Hook::ReadAfter)) {
         const ReadMoved moved{conv, uid, readSeq};

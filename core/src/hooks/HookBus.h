@@ -69,6 +69,7 @@ class HookBus {
     void run(Hook hook, const HookPayload& payload) const;
 
     void beforeMessageStore(MessageDraft& draft) const { run(Hook::MessageBeforeStore, &draft); }
+    void beforeMessageEdit(MessageDraft& draft) const { run(Hook::MessageBeforeEdit, &draft); }
     void beforeConversationCreate(const ConversationDraft& draft) const {
         run(Hook::ConversationBeforeCreate, &draft);
     }
@@ -83,6 +84,10 @@ class HookBus {
     void afterConversationCreate(const store::ConversationRecord& conversation) const {
         run(Hook::ConversationAfterCreate, &conversation);
     }
+    // `message` as it was before it was deleted by `deletedBy`.
+    void afterMessageDelete(const store::MessageRecord& message,
+                            const std::vector<std::string>& members,
+                            const std::string& deletedBy) const;
     void afterRead(const std::string& conv, const std::string& uid, int64_t readSeq) const;
     // presence.changed, and user.connected / user.disconnected when the change is one of those.
     void presenceChanged(const store::PresenceRecord& presence,

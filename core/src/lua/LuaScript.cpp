@@ -288,23 +288,32 @@ nlohmann::json contextJson(const std::optional<store::ContextRef>& context) {
 // What a handler of `hook` sees, as JSON (pushed as tables; JSON null fields are absent).
 nlohmann::json eventOf(Hook hook, const HookPayload& payload) {
     switch (hook) {
-        case Hook::MessageBeforeStore: {
+        case Hook::MessageBeforeStore:
+        case Hook::MessageBeforeEdit: {
             const MessageDraft& draft = *std::get<MessageDraft*>(payload);
-            return {{"sender", draft.sender},
-                    {"conv", draft.conv},
-                    {"cmid", draft.cmid},
-                    {"body", draft.body},
-                    {"meta", draft.meta},
-                    {"kind", store::conversationKindName(draft.kind)},
-                    {"context", contextJson(draft.context)},
-                    {"members", draft.members},
-                    {"last_seq", draft.lastSeq},
-                    {"attachments", draft.attachments}};
+            nlohmann::json event = {{"sender", draft.sender},
+                                    {"conv", draft.conv},
+                                    {"cmid", draft.cmid},
+                                    {"body", draft.body},
+                                    {"meta", draft.meta},
+                                    {"kind", store::conversationKindName(draft.kind)},
+                                    {"context", contextJson(draft.context)},
+                                    {"members", draft.members},
+                                    {"last_seq", draft.lastSeq},
+                                    {"attachments", draft.attachments}};
+            if (hook == Hook::MessageBeforeEdit) {
+                event["seq"] = draft.editOf;
+            }
+            return event;
         }
-        case Hook::MessageAfterStore: {
+        case Hook::MessageAfterStore:
+        case Hook::MessageAfterDelete: {
             const StoredMessage& stored = *std::get<const StoredMessage*>(payload);
             nlohmann::json event = messageJson(stored.message);
             event["members"] = stored.members;
+            if (hook == Hook::MessageAfterDelete) {
+                event["deleted_by"] = std::string(stored.deletedBy);
+            }
             return event;
         }
         case Hook::ConversationBeforeCreate: {
@@ -673,7 +682,7 @@ Verdict LuaScript::callHook(Hook hook, int functionRef, const HookPayload& paylo
     context.functionRef = functionRef;
     context.event = eventOf(hook, payload);
     context.mayReject = hookMayReject(hook);
-    context.rewrites = hook == Hook::MessageBeforeStore;
+    context.rewrites = hook == Hook::MessageBeforeStore || hook == Hook::MessageBeforeEdit;
     DeliveryDraft* delivery = nullptr;
     if (hook == Hook::EventBeforeDeliver) {
         delivery = std::get<DeliveryDraft*>(payload);

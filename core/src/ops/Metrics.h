@@ -3,6 +3,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -16,7 +17,10 @@
 namespace parley::ops {
 
 // "ok" plus every error code a reply can carry.
-inline constexpr size_t kOutcomeCount = 1 + static_cast<size_t>(ErrorCode::Internal) + 1;
+inline constexpr size_t kOutcomeCount = 1 + std::size(kAllErrorCodes);
+static_assert(static_cast<size_t>(kAllErrorCodes[std::size(kAllErrorCodes) - 1]) + 1 ==
+                  std::size(kAllErrorCodes),
+              "kAllErrorCodes lists every ErrorCode in its numbering");
 
 // Counters of one op. Updated with relaxed atomics: callers keep the reference Metrics::op() gave
 // them, so the hot path takes no lock.

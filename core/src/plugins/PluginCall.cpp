@@ -91,7 +91,7 @@ parley_status PluginCall::rewriteStatus(std::string_view body, const nlohmann::j
 }
 
 parley_status PluginCall::setBody(const char* body, size_t bodyLen) {
-    if (hook_ != Hook::MessageBeforeStore || draft_ == nullptr) {
+    if (!rewritable()) {
         return PARLEY_ERR_FORBIDDEN;
     }
     if (body == nullptr) {
@@ -107,7 +107,7 @@ parley_status PluginCall::setBody(const char* body, size_t bodyLen) {
 }
 
 parley_status PluginCall::setMeta(const char* metaJson) {
-    if (hook_ != Hook::MessageBeforeStore || draft_ == nullptr) {
+    if (!rewritable()) {
         return PARLEY_ERR_FORBIDDEN;
     }
     auto meta =

@@ -58,6 +58,11 @@ class PluginCall {
     const nlohmann::json& metaNow() const { return meta_ ? *meta_ : draft_->meta; }
     // OK if (body, meta) is a message parleyd stores; else TOO_LARGE or INVALID.
     parley_status rewriteStatus(std::string_view body, const nlohmann::json& meta) const;
+    // message.before_store and message.before_edit may rewrite their draft.
+    bool rewritable() const {
+        return draft_ != nullptr &&
+               (hook_ == Hook::MessageBeforeStore || hook_ == Hook::MessageBeforeEdit);
+    }
 
     const PluginInstance& plugin_;
     const std::optional<Hook> hook_;

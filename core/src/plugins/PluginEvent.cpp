@@ -42,7 +42,7 @@ void PluginEvent::build(const MessageDraft& draft) {
         .body = draft.body.c_str(),
         .body_len = draft.body.size(),
         .meta_json = meta,
-        .seq = 0,
+        .seq = draft.editOf,  // message.before_edit: the message edited
         .ts = 0,
         .members = members_.empty() ? nullptr : members_.data(),
         .member_count = members_.size(),

@@ -34,6 +34,14 @@ std::string_view errorCodeName(ErrorCode code) {
             return "image_too_large";
         case ErrorCode::Internal:
             return "internal";
+        case ErrorCode::NotSender:
+            return "not_sender";
+        case ErrorCode::EditWindowPassed:
+            return "edit_window_passed";
+        case ErrorCode::MessageDeleted:
+            return "message_deleted";
+        case ErrorCode::TooManyReactions:
+            return "too_many_reactions";
     }
     return "internal";
 }

@@ -19,7 +19,7 @@ enum class ErrorCode {
     RateLimited,
     Unavailable,
     // Attachments (plugins/attachments, docs/attachments.md): each refusal of an upload its own
-    // code, so a client can tell its user what to do. Kept before Internal, which stays last.
+    // code, so a client can tell its user what to do.
     UnsupportedType,   // the content's magic bytes name a type the server does not accept
     TypeMismatch,      // the declared MIME type is not what the content is
     ChecksumMismatch,  // the bytes received do not have the declared SHA-256
@@ -27,7 +27,23 @@ enum class ErrorCode {
     QuotaExceeded,     // the user's daily upload quota would be passed
     UploadIncomplete,  // commit before every chunk arrived
     ImageTooLarge,     // more pixels than the server decodes (a decompression bomb)
-    Internal,
+    // Refusals of changes to stored messages (msg.edit, msg.delete, msg.react).
+    NotSender,         // only the sender (or, to delete, an admin) may
+    EditWindowPassed,  // the message is older than limits.edit_window
+    MessageDeleted,    // deleted or erased: nothing left to edit or react to
+    TooManyReactions,  // a new emoji on a message that has limits.max_reaction_emojis
+    Internal,          // stays last
+};
+
+// Every code in its numbering (ops/Metrics.h checks it at compile time).
+inline constexpr ErrorCode kAllErrorCodes[] = {
+    ErrorCode::BadRequest,       ErrorCode::UnknownOp,       ErrorCode::Forbidden,
+    ErrorCode::NotFound,         ErrorCode::TooLarge,        ErrorCode::RateLimited,
+    ErrorCode::Unavailable,      ErrorCode::UnsupportedType, ErrorCode::TypeMismatch,
+    ErrorCode::ChecksumMismatch, ErrorCode::SizeMismatch,    ErrorCode::QuotaExceeded,
+    ErrorCode::UploadIncomplete, ErrorCode::ImageTooLarge,   ErrorCode::NotSender,
+    ErrorCode::EditWindowPassed, ErrorCode::MessageDeleted,  ErrorCode::TooManyReactions,
+    ErrorCode::Internal,
 };
 
 std::string_view errorCodeName(ErrorCode code);

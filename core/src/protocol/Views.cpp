@@ -32,6 +32,42 @@ nlohmann::json messageJson(const store::MessageRecord& message) {
             json["attachments"] = std::move(attachments);
         }
     }
+    // Likewise each of these appears only when it has something to say.
+    if (message.rev > 0) {
+        json["rev"] = message.rev;
+    }
+    if (message.editedAt) {
+        json["edited_at"] = *message.editedAt;
+    }
+    if (message.deletedBy) {
+        json["deleted"] = true;
+        json["deleted_by"] = *message.deletedBy;
+        json["deleted_at"] = message.deletedAt.value_or(0);
+    }
+    if (message.replyTo) {
+        json["reply_to"] = *message.replyTo;
+        if (const auto& answered = message.replyPreview) {
+            nlohmann::json preview = {{"seq", answered->seq},
+                                      {"sender", answered->sender},
+                                      {"body", utf8Prefix(answered->body, kPreviewCharacters)}};
+            if (answered->deleted) {
+                preview["deleted"] = true;
+            }
+            if (answered->erased) {
+                preview["erased"] = true;
+            }
+            json["reply_preview"] = std::move(preview);
+        }
+    }
+    if (!message.reactions.empty()) {
+        nlohmann::json reactions = nlohmann::json::array();
+        for (const auto& reaction : message.reactions) {
+            reactions.push_back({{"emoji", reaction.emoji},
+                                 {"count", reaction.users.size()},
+                                 {"users", reaction.users}});
+        }
+        json["reactions"] = std::move(reactions);
+    }
     return json;
 }
 
@@ -63,6 +99,9 @@ nlohmann::json summaryJson(const store::ConversationRecord& conversation,
         if (last.erased) {
             preview["erased"] = true;
         }
+        if (last.deletedBy) {
+            preview["deleted"] = true;
+        }
     }
     const int64_t readSeq = conversation.readSeqOf(viewer);
     return {{"conv", conversation.id},
@@ -75,6 +114,7 @@ nlohmann::json summaryJson(const store::ConversationRecord& conversation,
             {"created_at", conversation.createdAt},
             {"last_seq", conversation.lastSeq},
             {"last_ts", conversation.lastActivity},
+            {"rev", conversation.rev},
             {"preview", preview},
             {"read_seq", readSeq},
             {"unread", std::max<int64_t>(0, conversation.lastSeq - readSeq)}};

@@ -57,6 +57,7 @@ Server::Server(const Config& config, store::Store& store, Transport& transport, 
           metrics_),
       conversations_(contextOf(config, store, outbox_, hooks_, clock)),
       messages_(contextOf(config, store, outbox_, hooks_, clock), posting_, metrics_),
+      messageChanges_(contextOf(config, store, outbox_, hooks_, clock)),
       typing_(contextOf(config, store, outbox_, hooks_, clock)),
       presence_(contextOf(config, store, outbox_, hooks_, clock)),
       profiles_(contextOf(config, store, outbox_, hooks_, clock)),
@@ -68,6 +69,7 @@ Server::Server(const Config& config, store::Store& store, Transport& transport, 
                static_cast<size_t>(config.server.queueCapacity)) {
     conversations_.registerOps(dispatcher_);
     messages_.registerOps(dispatcher_);
+    messageChanges_.registerOps(dispatcher_);
     typing_.registerOps(dispatcher_);
     presence_.registerOps(dispatcher_);
     profiles_.registerOps(dispatcher_);

@@ -10,6 +10,7 @@
 #include "config/Config.h"
 #include "handlers/AdminHandler.h"
 #include "handlers/ConversationHandler.h"
+#include "handlers/MessageChangeHandler.h"
 #include "handlers/MessageHandler.h"
 #include "handlers/PresenceHandler.h"
 #include "handlers/ProfileHandler.h"
@@ -86,6 +87,7 @@ class Server {
     Dispatcher dispatcher_;
     ConversationHandler conversations_;
     MessageHandler messages_;
+    MessageChangeHandler messageChanges_;
     TypingHandler typing_;
     PresenceHandler presence_;
     ProfileHandler profiles_;

@@ -22,6 +22,21 @@ struct MemberInfo {
     int64_t readSeq = 0;
 };
 
+// One emoji on a message and who put it there, in the order they did.
+struct Reaction {
+    std::string emoji;
+    std::vector<std::string> users;
+};
+
+// What a reply shows of the message it answers.
+struct ReplyPreview {
+    int64_t seq = 0;
+    std::string sender;
+    std::string body;  // whole (the wire cuts it); "" for a tombstone
+    bool deleted = false;
+    bool erased = false;
+};
+
 struct MessageRecord {
     std::string conv;
     int64_t seq = 0;
@@ -37,6 +52,19 @@ struct MessageRecord {
     // objects as text, or none. Erasing the message drops them, which is how its files lose
     // this reference.
     std::optional<std::string> attachmentsJson{};
+    // The conversation's rev at the message's latest change (edit, deletion, reaction, erasure);
+    // 0 if it never changed. docs/design.md, "Changes to stored messages".
+    int64_t rev{};
+    std::optional<int64_t> editedAt{};
+    // A tombstone deleted for everyone (msg.delete) by this uid: body and meta erased.
+    std::optional<std::string> deletedBy{};
+    std::optional<int64_t> deletedAt{};
+    std::optional<int64_t> replyTo{};  // the seq this message answers
+    // Filled where messages are read for clients (history, changes, events), not by every query.
+    std::vector<Reaction> reactions{};
+    std::optional<ReplyPreview> replyPreview{};
+
+    bool tombstone() const { return erased || deletedBy.has_value(); }
 };
 
 enum class ConversationKind { Direct, Group };
@@ -52,6 +80,7 @@ struct ConversationRecord {
     int64_t lastActivity = 0;
     std::vector<MemberInfo> members;
     std::optional<MessageRecord> lastMessage;
+    int64_t rev = 0;  // changes to its stored messages so far (docs/design.md)
 
     // The read watermark of one member, or 0 if not a member.
     int64_t readSeqOf(const std::string& uid) const;
@@ -93,6 +122,7 @@ struct NewMessage {
     int64_t ts = 0;
     bool system = false;  // from an extension: sender kSystemSender, no membership needed
     std::optional<std::string> attachmentsJson{};  // see MessageRecord
+    std::optional<int64_t> replyTo{};  // a seq of the same conversation, checked by the caller
 };
 
 struct AppendResult {
@@ -201,6 +231,53 @@ struct UserErasure {
     bool known = false;    // the user had a profile (a users row), now deleted
     int64_t messages = 0;  // messages made tombstones now (earlier tombstones not counted)
     std::vector<ErasedMembership> conversations;  // the user was a member, and is no more
+};
+
+// What a change to a stored message (edit, deletion, reaction) found and did.
+enum class ChangeOutcome {
+    Changed,
+    Unchanged,  // already so (a resend, a reaction already there): nothing written, rev kept
+    NoConversation,
+    NotMember,
+    NoMessage,
+    NotSender,     // edit: not the sender's; delete: neither the sender's nor a privileged actor
+    WindowPassed,  // edit: the message is older than the edit window
+    Tombstone,     // the message is deleted or erased: nothing to edit or react to
+    TooManyReactions,
+};
+
+struct MessageChange {
+    ChangeOutcome outcome = ChangeOutcome::NoConversation;
+    MessageRecord message;                  // as it is now (with reactions and reply preview)
+    std::optional<MessageRecord> before{};  // deleteMessage, when Changed: the message as it was
+    std::vector<std::string> memberIds{};
+};
+
+struct MessageEdit {
+    std::string conv;
+    int64_t seq = 0;
+    std::string editor;
+    std::string body;
+    bool changeMeta = false;                // false: the meta stays as it is
+    std::optional<std::string> metaJson{};  // with changeMeta: the new meta, or none
+    int64_t now = 0;
+    int64_t editableSince = 0;  // messages stored (ts) before this may no longer be edited
+};
+
+struct ReactionChange {
+    std::string conv;
+    int64_t seq = 0;
+    std::string uid;
+    std::string emoji;
+    bool add = true;
+    int64_t now = 0;
+    int maxEmojis = 20;  // distinct emojis on one message
+};
+
+struct ChangesPage {
+    std::vector<MessageRecord> messages;  // ascending rev
+    bool hasMore = false;
+    int64_t rev = 0;  // the conversation's rev when read
 };
 
 const char* presenceStateName(PresenceState state);

@@ -82,7 +82,34 @@ ALTER TABLE messages ADD COLUMN erased_at INTEGER;
             R"sql(
 CREATE INDEX conversations_by_activity ON conversations (last_activity);
 )sql",
-            // Attachments (migration 8 by intent; docs/attachments.md): the JSON array an
+            // 7: edits, deletions for everyone, reactions and replies (issue 21). rev: the
+            // change counter next to seq (docs/design.md, "Changes to stored messages").
+            // message_revs indexes the changed messages by rev, apart from messages, so that
+            // storing a new message writes no index entry for it.
+            R"sql(
+ALTER TABLE conversations ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN edited_at INTEGER;
+ALTER TABLE messages ADD COLUMN deleted_by TEXT;
+ALTER TABLE messages ADD COLUMN reply_to INTEGER;
+CREATE TABLE message_revs (
+    conv TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    rev INTEGER NOT NULL,
+    PRIMARY KEY (conv, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX message_revs_by_rev ON message_revs (conv, rev);
+CREATE TABLE message_reactions (
+    conv TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    emoji TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    PRIMARY KEY (conv, seq, emoji, uid)
+) WITHOUT ROWID;
+CREATE INDEX message_reactions_by_uid ON message_reactions (uid);
+)sql",
+            // 8: attachments (docs/attachments.md): the JSON array an
             // extension resolved for the message; NULL = none, and erasing the message clears it.
             R"sql(
 ALTER TABLE messages ADD COLUMN attachments TEXT;
@@ -173,7 +200,31 @@ ALTER TABLE messages ADD COLUMN erased_at BIGINT NULL;
             R"sql(
 CREATE INDEX conversations_by_activity ON conversations (last_activity);
 )sql",
-            // Attachments (migration 8 by intent), as in SQLite's list.
+            // 7: as SQLite's.
+            R"sql(
+ALTER TABLE conversations ADD COLUMN rev BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN rev BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN edited_at BIGINT NULL,
+    ADD COLUMN deleted_by VARCHAR(64) NULL,
+    ADD COLUMN reply_to BIGINT NULL;
+CREATE TABLE message_revs (
+    conv VARCHAR(40) NOT NULL,
+    seq BIGINT NOT NULL,
+    rev BIGINT NOT NULL,
+    PRIMARY KEY (conv, seq),
+    UNIQUE KEY message_revs_by_rev (conv, rev)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+CREATE TABLE message_reactions (
+    conv VARCHAR(40) NOT NULL,
+    seq BIGINT NOT NULL,
+    emoji VARCHAR(64) NOT NULL,
+    uid VARCHAR(64) NOT NULL,
+    ts BIGINT NOT NULL,
+    PRIMARY KEY (conv, seq, emoji, uid),
+    KEY message_reactions_by_uid (uid)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+)sql",
+            // 8: attachments, as SQLite's.
             R"sql(
 ALTER TABLE messages ADD COLUMN attachments MEDIUMTEXT NULL;
 )sql",

@@ -16,12 +16,25 @@ namespace {
 
 constexpr const char* kConversationColumns =
     "c.id, c.kind, c.title, c.ctx_type, c.ctx_id, c.ctx_title, c.created_by, c.created_at, "
-    "c.last_seq, c.last_activity, c.ctx_status";
-constexpr size_t kConversationColumnCount = 11;
+    "c.last_seq, c.last_activity, c.ctx_status, c.rev";
+constexpr size_t kConversationColumnCount = 12;
 // Messages stored together at most (see AppendBatcher); parleyd's workers bound it in practice.
 constexpr size_t kMaxAppendBatch = 32;
 constexpr const char* kMessageColumns =
-    "conv, seq, sender, cmid, body, meta, ts, erased_at, attachments";
+    "conv, seq, sender, cmid, body, meta, ts, erased_at, rev, edited_at, deleted_by, reply_to, "
+    "attachments";
+// The same, of messages joined as m.
+constexpr const char* kMessageColumnsOfM =
+    "m.conv, m.seq, m.sender, m.cmid, m.body, m.meta, m.ts, m.erased_at, m.rev, m.edited_at, "
+    "m.deleted_by, m.reply_to, m.attachments";
+// The one way text leaves a stored message (admin.user.erase, msg.delete): overwritten in the
+// row, not flagged, so with SQLite's secure_delete (and the write-ahead log emptied after) it
+// leaves the file. The attachments go with it, which is how their files lose this reference
+// (docs/attachments.md). Its one parameter is the time.
+constexpr const char* kEraseText = "body = '', meta = NULL, attachments = NULL, erased_at = ?";
+// The columns of the last message that summaries join as lm.
+constexpr const char* kLastMessageColumns =
+    ", lm.sender, lm.cmid, lm.body, lm.meta, lm.ts, lm.erased_at, lm.deleted_by, lm.attachments";
 
 ConversationRecord readConversation(const SqlRow& row) {
     ConversationRecord record;
@@ -36,11 +49,11 @@ ConversationRecord readConversation(const SqlRow& row) {
     record.createdAt = row.integer(7);
     record.lastSeq = row.integer(8);
     record.lastActivity = row.integer(9);
+    record.rev = row.integer(11);
     return record;
 }
 
-// Reads the last message columns (sender, cmid, body, meta, ts, erased_at, attachments) that
-// follow at `offset`.
+// Reads the last message columns (kLastMessageColumns) that follow at `offset`.
 void readLastMessage(const SqlRow& row, size_t offset, ConversationRecord& record) {
     if (row.isNull(offset)) {
         return;
@@ -53,15 +66,33 @@ void readLastMessage(const SqlRow& row, size_t offset, ConversationRecord& recor
     message.body = row.text(offset + 2);
     message.metaJson = row.optionalText(offset + 3);
     message.ts = row.integer(offset + 4);
-    message.erased = !row.isNull(offset + 5);
-    message.attachmentsJson = row.optionalText(offset + 6);
+    message.deletedBy = row.optionalText(offset + 6);
+    message.erased = !row.isNull(offset + 5) && !message.deletedBy;
+    message.attachmentsJson = row.optionalText(offset + 7);
     record.lastMessage = std::move(message);
 }
 
 MessageRecord readMessage(const SqlRow& row) {
-    return MessageRecord{row.text(0),    row.integer(1), row.text(2),
-                         row.text(3),    row.text(4),    row.optionalText(5),
-                         row.integer(6), !row.isNull(7), row.optionalText(8)};
+    MessageRecord message{row.text(0), row.integer(1),      row.text(2),    row.text(3),
+                          row.text(4), row.optionalText(5), row.integer(6), false};
+    message.rev = row.integer(8);
+    if (!row.isNull(9)) {
+        message.editedAt = row.integer(9);
+    }
+    message.deletedBy = row.optionalText(10);
+    // Both kinds of tombstone have erased_at; only a deletion names who deleted it.
+    if (!row.isNull(7)) {
+        if (message.deletedBy) {
+            message.deletedAt = row.integer(7);
+        } else {
+            message.erased = true;
+        }
+    }
+    if (!row.isNull(11)) {
+        message.replyTo = row.integer(11);
+    }
+    message.attachmentsJson = row.optionalText(12);
+    return message;
 }
 
 std::string placeholders(size_t count) {
@@ -214,6 +245,85 @@ std::optional<MessageRecord> loadByCmid(SqlConnection& db, const std::string& se
         found = readMessage(rows[0]);
     }
     return found;
+}
+
+// Fills the reactions and reply previews of messages of one conversation: one query each,
+// whatever the page size.
+void decorateMessages(SqlConnection& db, std::vector<MessageRecord>& messages) {
+    if (messages.empty()) {
+        return;
+    }
+    const std::string& conv = messages.front().conv;
+    int64_t lowest = messages.front().seq;
+    int64_t highest = lowest;
+    std::set<int64_t> answered;
+    for (const auto& message : messages) {
+        lowest = std::min(lowest, message.seq);
+        highest = std::max(highest, message.seq);
+        if (message.replyTo) {
+            answered.insert(*message.replyTo);
+        }
+    }
+    std::map<int64_t, MessageRecord*> bySeq;
+    for (auto& message : messages) {
+        bySeq[message.seq] = &message;
+    }
+    // A range, not a list: a history page is contiguous; msg.changes pages are not, and the
+    // few rows of messages outside the page are skipped here.
+    for (const auto& row :
+         db.query("SELECT seq, emoji, uid FROM message_reactions WHERE conv = ? AND seq >= ? AND "
+                  "seq <= ? ORDER BY seq, ts, emoji, uid",
+                  {conv, lowest, highest})) {
+        auto found = bySeq.find(row.integer(0));
+        if (found == bySeq.end()) {
+            continue;
+        }
+        auto& reactions = found->second->reactions;
+        const std::string emoji = row.text(1);
+        auto same = std::find_if(reactions.begin(), reactions.end(),
+                                 [&](const Reaction& reaction) { return reaction.emoji == emoji; });
+        if (same == reactions.end()) {
+            reactions.push_back(Reaction{emoji, {}});
+            same = std::prev(reactions.end());
+        }
+        same->users.push_back(row.text(2));
+    }
+    if (answered.empty()) {
+        return;
+    }
+    SqlParams params{conv};
+    params.insert(params.end(), answered.begin(), answered.end());
+    params.resize(paddedSize(answered.size()) + 1, params.back());
+    std::map<int64_t, ReplyPreview> previews;
+    for (const auto& row :
+         db.query("SELECT seq, sender, body, erased_at, deleted_by FROM messages WHERE conv = ? "
+                  "AND seq IN (" +
+                      placeholders(params.size() - 1) + ")",
+                  params)) {
+        const bool deleted = !row.isNull(4);
+        previews[row.integer(0)] = ReplyPreview{row.integer(0), row.text(1), row.text(2), deleted,
+                                                !row.isNull(3) && !deleted};
+    }
+    for (auto& message : messages) {
+        if (message.replyTo) {
+            auto found = previews.find(*message.replyTo);
+            if (found != previews.end()) {
+                message.replyPreview = found->second;
+            }
+        }
+    }
+}
+
+std::optional<MessageRecord> loadMessage(SqlConnection& db, const std::string& conv, int64_t seq) {
+    auto rows = db.query(
+        std::string("SELECT ") + kMessageColumns + " FROM messages WHERE conv = ? AND seq = ?",
+        {conv, seq});
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    std::vector<MessageRecord> one{readMessage(rows[0])};
+    decorateMessages(db, one);
+    return std::move(one[0]);
 }
 
 }  // namespace
@@ -417,13 +527,11 @@ int SqlStore::migrate() {
 
 std::optional<ConversationRecord> SqlStore::loadConversation(SqlConnection& db,
                                                              const std::string& conv) {
-    auto rows =
-        db.query(std::string("SELECT ") + kConversationColumns +
-                     ", lm.sender, lm.cmid, lm.body, lm.meta, lm.ts, lm.erased_at, lm.attachments "
-                     "FROM conversations c "
-                     "LEFT JOIN messages lm ON lm.conv = c.id AND lm.seq = c.last_seq "
-                     "WHERE c.id = ?",
-                 {conv});
+    auto rows = db.query(std::string("SELECT ") + kConversationColumns + kLastMessageColumns +
+                             " FROM conversations c "
+                             "LEFT JOIN messages lm ON lm.conv = c.id AND lm.seq = c.last_seq "
+                             "WHERE c.id = ?",
+                         {conv});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -537,12 +645,10 @@ ConversationPage SqlStore::listConversations(const std::string& uid, int limit,
                                              const std::optional<ListCursor>& before,
                                              const std::optional<ContextRef>& context) {
     return transaction("listConversations", Mode::Read, [&](SqlConnection& db) {
-        std::string sql =
-            std::string("SELECT ") + kConversationColumns +
-            ", lm.sender, lm.cmid, lm.body, lm.meta, lm.ts, lm.erased_at, lm.attachments "
-            "FROM members m JOIN conversations c ON c.id = m.conv "
-            "LEFT JOIN messages lm ON lm.conv = c.id AND lm.seq = c.last_seq "
-            "WHERE m.uid = ?";
+        std::string sql = std::string("SELECT ") + kConversationColumns + kLastMessageColumns +
+                          " FROM members m JOIN conversations c ON c.id = m.conv "
+                          "LEFT JOIN messages lm ON lm.conv = c.id AND lm.seq = c.last_seq "
+                          "WHERE m.uid = ?";
         SqlParams params{uid};
         if (context) {
             sql += " AND c.ctx_type = ? AND c.ctx_id = ?";
@@ -747,9 +853,10 @@ BatchPlan planBatch(SqlConnection& db, const Batch& batch, const std::vector<siz
         if (!message.system) {
             plan.readUpTo[{message.conv, message.sender}] = assigned;
         }
-        result.message = MessageRecord{message.conv, assigned,     message.sender,
-                                       message.cmid, message.body, message.metaJson,
-                                       message.ts,   false,        message.attachmentsJson};
+        result.message = MessageRecord{message.conv, assigned,         message.sender, message.cmid,
+                                       message.body, message.metaJson, message.ts,     false};
+        result.message.replyTo = message.replyTo;
+        result.message.attachmentsJson = message.attachmentsJson;
         auto& members = views[message.conv].members;
         for (auto& member : members) {
             if (member.uid == message.sender && !message.system) {
@@ -770,9 +877,10 @@ bool insertMessages(SqlConnection& db, std::string insertInto, const BatchPlan& 
     SqlParams params;
     for (size_t k = 0; k < plan.fresh.size(); ++k) {
         const MessageRecord& message = results[plan.fresh[k]].message;
-        insertInto += k == 0 ? "(?, ?, ?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?, ?, ?)";
+        insertInto += k == 0 ? "(?, ?, ?, ?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?, ?, ?, ?)";
         params.insert(params.end(), {message.conv, message.seq, message.sender, message.cmid,
                                      message.body, sqlOptional(message.metaJson), message.ts,
+                                     message.replyTo ? SqlValue(*message.replyTo) : sqlNull(),
                                      sqlOptional(message.attachmentsJson)});
     }
     return db.execute(insertInto, params) == static_cast<int64_t>(plan.fresh.size());
@@ -901,7 +1009,8 @@ SqlStore::BatchAttempt SqlStore::appendBatchOnce(const std::vector<const NewMess
             if (!insertMessages(
                     db,
                     insertIgnore(
-                        "messages (conv, seq, sender, cmid, body, meta, ts, attachments) VALUES "),
+                        "messages (conv, seq, sender, cmid, body, meta, ts, reply_to, attachments) "
+                        "VALUES "),
                     plan, results)) {
                 if (!lookForResends) {
                     return ResendFound{};  // rolled back; the batch runs again, looking
@@ -959,6 +1068,163 @@ HistoryPage SqlStore::history(const HistoryQuery& query) {
         if (!forward) {
             std::reverse(page.messages.begin(), page.messages.end());
         }
+        decorateMessages(db, page.messages);
+        return page;
+    });
+}
+
+std::optional<MessageRecord> SqlStore::message(const std::string& conv, int64_t seq) {
+    return transaction("message", Mode::Read,
+                       [&](SqlConnection& db) { return loadMessage(db, conv, seq); });
+}
+
+template <typename Change>
+MessageChange SqlStore::changeMessage(const char* what, const std::string& conv, int64_t seq,
+                                      const std::string& uid, bool memberOnly, Change&& change) {
+    return transaction(what, Mode::Write, [&](SqlConnection& db) {
+        MessageChange result;
+        // The conversation row is locked first, as appendMessage locks it: changes and new
+        // messages of one conversation are serialised, and revs are given out one at a time.
+        auto locked =
+            db.query("SELECT rev FROM conversations WHERE id = ?" + dialect_.lockRows, {conv});
+        if (locked.empty()) {
+            result.outcome = ChangeOutcome::NoConversation;
+            return result;
+        }
+        const int64_t rev = locked[0].integer(0);
+        const ViewRows view = loadView(db, conv, uid);
+        result.memberIds = view.memberIds();
+        if (memberOnly && !view.readSeq) {
+            result.outcome = ChangeOutcome::NotMember;
+            return result;
+        }
+        auto current = loadMessage(db, conv, seq);
+        if (!current) {
+            result.outcome = ChangeOutcome::NoMessage;
+            return result;
+        }
+        result.message = std::move(*current);
+        // `change` decides, and writes the message's row (its rev set to rev + 1) if it changes.
+        result.outcome = change(db, result, rev + 1);
+        if (result.outcome == ChangeOutcome::Changed) {
+            db.execute("UPDATE conversations SET rev = ? WHERE id = ?", {rev + 1, conv});
+            db.execute("DELETE FROM message_revs WHERE conv = ? AND seq = ?", {conv, seq});
+            db.execute("INSERT INTO message_revs (conv, seq, rev) VALUES (?, ?, ?)",
+                       {conv, seq, rev + 1});
+            auto now = loadMessage(db, conv, seq);
+            if (!now) {
+                throw SqlError(SqlError::Kind::Other, "a changed message vanished");
+            }
+            result.message = std::move(*now);
+        }
+        return result;
+    });
+}
+
+MessageChange SqlStore::editMessage(const MessageEdit& edit) {
+    return changeMessage(
+        "editMessage", edit.conv, edit.seq, edit.editor, true,
+        [&](SqlConnection& db, MessageChange& result, int64_t rev) {
+            const MessageRecord& message = result.message;
+            if (message.tombstone()) {
+                return ChangeOutcome::Tombstone;
+            }
+            if (message.sender != edit.editor) {
+                return ChangeOutcome::NotSender;
+            }
+            if (message.ts < edit.editableSince) {
+                return ChangeOutcome::WindowPassed;
+            }
+            const auto meta = edit.changeMeta ? edit.metaJson : message.metaJson;
+            if (message.body == edit.body && message.metaJson == meta) {
+                return ChangeOutcome::Unchanged;  // a resend of this edit, or no edit at all
+            }
+            db.execute(
+                "UPDATE messages SET body = ?, meta = ?, edited_at = ?, rev = ? "
+                "WHERE conv = ? AND seq = ?",
+                {edit.body, sqlOptional(meta), edit.now, rev, edit.conv, edit.seq});
+            return ChangeOutcome::Changed;
+        });
+}
+
+MessageChange SqlStore::deleteMessage(const std::string& conv, int64_t seq,
+                                      const std::string& actor, bool mayDeleteOthers, int64_t now) {
+    auto deleted = changeMessage(
+        "deleteMessage", conv, seq, actor, !mayDeleteOthers,
+        [&](SqlConnection& db, MessageChange& result, int64_t rev) {
+            const MessageRecord& message = result.message;
+            if (message.sender != actor && !mayDeleteOthers) {
+                return ChangeOutcome::NotSender;
+            }
+            if (message.tombstone()) {
+                return ChangeOutcome::Unchanged;  // deleted or erased already: a resend
+            }
+            result.before = message;
+            db.execute(std::string("UPDATE messages SET ") + kEraseText +
+                           ", deleted_by = ?, edited_at = NULL, rev = ? WHERE conv = ? AND seq = ?",
+                       {now, actor, rev, conv, seq});
+            db.execute("DELETE FROM message_reactions WHERE conv = ? AND seq = ?", {conv, seq});
+            return ChangeOutcome::Changed;
+        });
+    if (deleted.outcome == ChangeOutcome::Changed) {
+        flushErasedText("deleted " + conv + "/" + std::to_string(seq));
+    }
+    return deleted;
+}
+
+MessageChange SqlStore::reactToMessage(const ReactionChange& change) {
+    return changeMessage(
+        "reactToMessage", change.conv, change.seq, change.uid, true,
+        [&](SqlConnection& db, MessageChange& result, int64_t rev) {
+            const MessageRecord& message = result.message;
+            if (message.tombstone()) {
+                return ChangeOutcome::Tombstone;
+            }
+            const auto has = std::find_if(
+                message.reactions.begin(), message.reactions.end(),
+                [&](const Reaction& reaction) { return reaction.emoji == change.emoji; });
+            const bool mine =
+                has != message.reactions.end() &&
+                std::find(has->users.begin(), has->users.end(), change.uid) != has->users.end();
+            if (change.add == mine) {
+                return ChangeOutcome::Unchanged;
+            }
+            if (change.add) {
+                if (has == message.reactions.end() &&
+                    message.reactions.size() >= static_cast<size_t>(change.maxEmojis)) {
+                    return ChangeOutcome::TooManyReactions;
+                }
+                db.execute(
+                    "INSERT INTO message_reactions (conv, seq, emoji, uid, ts) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    {change.conv, change.seq, change.emoji, change.uid, change.now});
+            } else {
+                db.execute(
+                    "DELETE FROM message_reactions WHERE conv = ? AND seq = ? AND emoji = ? "
+                    "AND uid = ?",
+                    {change.conv, change.seq, change.emoji, change.uid});
+            }
+            db.execute("UPDATE messages SET rev = ? WHERE conv = ? AND seq = ?",
+                       {rev, change.conv, change.seq});
+            return ChangeOutcome::Changed;
+        });
+}
+
+ChangesPage SqlStore::changes(const std::string& conv, int64_t sinceRev, int limit) {
+    return transaction("changes", Mode::Read, [&](SqlConnection& db) {
+        ChangesPage page;
+        auto rev = db.query("SELECT rev FROM conversations WHERE id = ?", {conv});
+        page.rev = rev.empty() ? 0 : rev[0].integer(0);
+        auto rows = db.query(std::string("SELECT ") + kMessageColumnsOfM +
+                                 " FROM message_revs r JOIN messages m ON m.conv = r.conv AND "
+                                 "m.seq = r.seq WHERE r.conv = ? AND r.rev > ? "
+                                 "ORDER BY r.rev LIMIT ?",
+                             {conv, sinceRev, int64_t{limit} + 1});
+        page.hasMore = rows.size() > static_cast<size_t>(limit);
+        for (size_t i = 0; i < rows.size() && i < static_cast<size_t>(limit); ++i) {
+            page.messages.push_back(readMessage(rows[i]));
+        }
+        decorateMessages(db, page.messages);
         return page;
     });
 }
@@ -1145,12 +1411,37 @@ UserErasure SqlStore::eraseUser(const std::string& uid, int64_t now) {
                                    {row.text(0)});
                     }
                 }
-                // Overwritten, not only flagged: the text leaves the row (and, on SQLite with
-                // secure_delete, the file).
-                result.messages = db.execute(
-                    "UPDATE messages SET body = '', meta = NULL, attachments = NULL, erased_at = ? "
-                    "WHERE sender = ? AND erased_at IS NULL",
-                    {now, uid});
+                // Every message this changes (their own, and those they reacted to) gets a rev of
+                // its own past the conversation's (old rev + seq: distinct, one statement per
+                // conversation), so clients that missed the erased event catch up with
+                // msg.changes (docs/design.md).
+                for (const auto& conv : convs) {
+                    auto rows =
+                        db.query("SELECT rev, last_seq FROM conversations WHERE id = ?", {conv});
+                    const int64_t base = rows.at(0).integer(0);
+                    const auto changed = db.execute(
+                        "UPDATE messages SET rev = ? + seq WHERE conv = ? AND ((sender = ? AND "
+                        "erased_at IS NULL) OR seq IN (SELECT seq FROM message_reactions WHERE "
+                        "conv = ? AND uid = ?))",
+                        {base, conv, uid, conv, uid});
+                    if (changed > 0) {
+                        db.execute("UPDATE conversations SET rev = ? WHERE id = ?",
+                                   {base + rows[0].integer(1), conv});
+                        // Exactly the messages changed now have a rev past the old one.
+                        db.execute(
+                            "DELETE FROM message_revs WHERE conv = ? AND seq IN (SELECT seq FROM "
+                            "messages WHERE conv = ? AND rev > ?)",
+                            {conv, conv, base});
+                        db.execute(
+                            "INSERT INTO message_revs (conv, seq, rev) SELECT conv, seq, rev FROM "
+                            "messages WHERE conv = ? AND rev > ?",
+                            {conv, base});
+                    }
+                }
+                result.messages = db.execute(std::string("UPDATE messages SET ") + kEraseText +
+                                                 " WHERE sender = ? AND erased_at IS NULL",
+                                             {now, uid});
+                db.execute("DELETE FROM message_reactions WHERE uid = ?", {uid});
                 db.execute("DELETE FROM members WHERE uid = ?", {uid});
                 for (const auto& conv : convs) {
                     ErasedMembership membership{conv, {}};
@@ -1161,6 +1452,8 @@ UserErasure SqlStore::eraseUser(const std::string& uid, int64_t now) {
                     }
                     if (membership.remainingMembers.empty()) {
                         // Nobody can ever read it again: nothing of it is kept.
+                        db.execute("DELETE FROM message_reactions WHERE conv = ?", {conv});
+                        db.execute("DELETE FROM message_revs WHERE conv = ?", {conv});
                         db.execute("DELETE FROM messages WHERE conv = ?", {conv});
                         db.execute("DELETE FROM conversations WHERE id = ?", {conv});
                     }
@@ -1169,24 +1462,27 @@ UserErasure SqlStore::eraseUser(const std::string& uid, int64_t now) {
                 result.known = db.execute("DELETE FROM users WHERE uid = ?", {uid}) > 0;
                 return result;
             });
-        if (!dialect_.afterErase.empty()) {
-            try {
-                auto lease = pool_.acquire();
-                const auto rows = lease->query(dialect_.afterErase, {});
-                if (!rows.empty() && rows[0].integer(0) != 0) {
-                    spdlog::warn(
-                        "store: erased {}, but a reader kept the write-ahead log from being "
-                        "emptied: "
-                        "their old text stays in it until the next checkpoint",
-                        uid);
-                }
-            } catch (const SqlError& error) {
-                spdlog::warn("store: erased {}, but emptying the write-ahead log failed: {}", uid,
-                             error.what());
-            }
-        }
+        flushErasedText("erased " + uid);
         return erasure;
     });
+}
+
+void SqlStore::flushErasedText(const std::string& what) {
+    if (dialect_.afterErase.empty()) {
+        return;
+    }
+    try {
+        auto lease = pool_.acquire();
+        const auto rows = lease->query(dialect_.afterErase, {});
+        if (!rows.empty() && rows[0].integer(0) != 0) {
+            spdlog::warn(
+                "store: {}, but a reader kept the write-ahead log from being emptied: the old "
+                "text stays in it until the next checkpoint",
+                what);
+        }
+    } catch (const SqlError& error) {
+        spdlog::warn("store: {}, but emptying the write-ahead log failed: {}", what, error.what());
+    }
 }
 
 PresenceChange SqlStore::setPresence(const std::string& uid, PresenceState state, int64_t now) {

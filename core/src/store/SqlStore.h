@@ -57,6 +57,12 @@ class SqlStore : public Store {
     MessageContext messageContext(const std::string& conv, const std::string& sender,
                                   const std::string& cmid) override;
     HistoryPage history(const HistoryQuery& query) override;
+    std::optional<MessageRecord> message(const std::string& conv, int64_t seq) override;
+    MessageChange editMessage(const MessageEdit& edit) override;
+    MessageChange deleteMessage(const std::string& conv, int64_t seq, const std::string& actor,
+                                bool mayDeleteOthers, int64_t now) override;
+    MessageChange reactToMessage(const ReactionChange& change) override;
+    ChangesPage changes(const std::string& conv, int64_t sinceRev, int limit) override;
     ReadResult markRead(const std::string& conv, const std::string& uid, int64_t seq) override;
     std::vector<UnreadTotal> unreadTotals(const std::vector<std::string>& uids) override;
 
@@ -120,6 +126,16 @@ class SqlStore : public Store {
     std::optional<ConversationRecord> loadConversation(SqlConnection& db, const std::string& conv);
     void attachMembers(SqlConnection& db, std::vector<ConversationRecord>& conversations);
     std::string insertIgnore(const std::string& rest) const;
+    // After a commit that erased text (eraseUser, deleteMessage): the dialect's afterErase, so
+    // the text does not outlive the UPDATE in the write-ahead log. Failures are logged, not
+    // thrown: the erasure itself is committed.
+    void flushErasedText(const std::string& what);
+    // One change to a stored message, in one write transaction: the conversation row locked,
+    // the view and the message read, then `change` decides and writes. Handles the common
+    // refusals and the rev.
+    template <typename Change>
+    MessageChange changeMessage(const char* what, const std::string& conv, int64_t seq,
+                                const std::string& uid, bool memberOnly, Change&& change);
     // Stores a batch of messages in one transaction (AppendBatcher's runner).
     std::vector<AppendResult> appendBatch(const std::vector<const NewMessage*>& batch,
                                           std::chrono::steady_clock::time_point since);

@@ -93,6 +93,21 @@ class Store {
     virtual MessageContext messageContext(const std::string& conv, const std::string& sender,
                                           const std::string& cmid) = 0;
     virtual HistoryPage history(const HistoryQuery& query) = 0;
+    // One stored message with its reactions and reply preview; none if there is no such seq.
+    virtual std::optional<MessageRecord> message(const std::string& conv, int64_t seq) = 0;
+    // Changes to stored messages (docs/design.md, "Changes to stored messages"). Each is one
+    // transaction that locks the conversation row, checks everything again (membership, sender,
+    // window, tombstone), and on a change gives the message the conversation's next rev.
+    virtual MessageChange editMessage(const MessageEdit& edit) = 0;
+    // Makes the message a tombstone deleted by `actor`: body and meta overwritten (and pushed out
+    // of the write-ahead log, as for eraseUser), reactions dropped, seq and cmid kept. `actor`
+    // must be the sender, or `mayDeleteOthers` (a server admin, who need not be a member).
+    virtual MessageChange deleteMessage(const std::string& conv, int64_t seq,
+                                        const std::string& actor, bool mayDeleteOthers,
+                                        int64_t now) = 0;
+    virtual MessageChange reactToMessage(const ReactionChange& change) = 0;
+    // The messages of conv whose rev > sinceRev, ascending rev, at most `limit`.
+    virtual ChangesPage changes(const std::string& conv, int64_t sinceRev, int limit) = 0;
     // Moves uid's read watermark forward to min(seq, last_seq); never back.
     virtual ReadResult markRead(const std::string& conv, const std::string& uid, int64_t seq) = 0;
     // Sum of unread messages over all conversations of each user.
