@@ -85,6 +85,14 @@ EOF
 printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
 chmod 755 "$root/usr/sbin/policy-rc.d"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# What Debian's installer writes and debootstrap does not: without it `localhost` and the host
+# name resolve to nothing, mariadb-install-db refuses to run and mosquitto_sub cannot connect to
+# its default host. Every real Debian 12 machine has this file.
+cat > "$root/etc/hosts" <<EOF
+127.0.0.1	localhost
+127.0.1.1	$(hostname)
+::1	localhost ip6-localhost ip6-loopback
+EOF
 # The root reaches the network through this machine's, so through any TLS-inspecting proxy whose
 # CA this machine's administrator added (/usr/local/share/ca-certificates): a new machine on the
 # same network would be given those CAs too. Parley needs none of them. ca-certificates, which
