@@ -512,20 +512,7 @@ int main(int argc, char** argv) {
     const auto runScenarios = [&](const std::string& target, pid_t serverPid, pid_t databasePid) {
         for (const auto& scenario : scenarios) {
             std::cerr << "== " << target << ": " << scenario.name << '\n';
-            bench::LoadOptions options;
-            options.window = window;
-            options.bodyBytes = bodyBytes;
-            options.recipientsAway = away;
-            options.emailDomain = notifyStalled ? "bench.invalid" : "";
-            options.brokerPid = broker->pid();
-            options.uri = broker->uri();
-            options.password = kUserPassword;
-            options.users = users;
-            options.groupSize = scenario.groupSize;
-            options.rate = scenario.rate;
-            options.sendersInTurns = sendersInTurns;
-            options.seconds = seconds;
-            options.drainSeconds = 30;
+            bench::LoadOptions options = loadOptions(scenario);
             options.serverPid = serverPid;
             options.databasePid = databasePid;
             options.flooderCommands = std::max(0LL, scenario.flooder);

@@ -22,25 +22,6 @@ namespace parley::bench {
 
 namespace {
 
-LatencySummary summarize(std::vector<uint32_t>& micros) {
-    LatencySummary summary;
-    summary.count = micros.size();
-    if (micros.empty()) {
-        return summary;
-    }
-    std::sort(micros.begin(), micros.end());
-    const auto at = [&](double fraction) {
-        const size_t index = std::min(
-            micros.size() - 1, static_cast<size_t>(fraction * static_cast<double>(micros.size())));
-        return micros[index] / 1000.0;
-    };
-    summary.p50 = at(0.50);
-    summary.p90 = at(0.90);
-    summary.p99 = at(0.99);
-    summary.max = micros.back() / 1000.0;
-    return summary;
-}
-
 nlohmann::json latencyJson(const LatencySummary& latency) {
     return {{"count", latency.count},
             {"p50_ms", latency.p50},
@@ -60,6 +41,45 @@ int64_t nanosSince(Clock::time_point start, Clock::time_point when) {
 }
 
 }  // namespace
+
+LatencySummary summarizeLatencies(std::vector<uint32_t>& micros) {
+    LatencySummary summary;
+    summary.count = micros.size();
+    if (micros.empty()) {
+        return summary;
+    }
+    std::sort(micros.begin(), micros.end());
+    const auto at = [&](double fraction) {
+        const size_t index = std::min(
+            micros.size() - 1, static_cast<size_t>(fraction * static_cast<double>(micros.size())));
+        return micros[index] / 1000.0;
+    };
+    summary.p50 = at(0.50);
+    summary.p90 = at(0.90);
+    summary.p99 = at(0.99);
+    summary.max = micros.back() / 1000.0;
+    return summary;
+}
+
+void writeReplyTimeline(const std::string& path, std::chrono::steady_clock::time_point start,
+                        std::vector<std::pair<int64_t, uint32_t>>& timeline) {
+    std::sort(timeline.begin(), timeline.end());
+    std::ofstream out(path);
+    // CLOCK_MONOTONIC (steady_clock here), to line the replies up with other readings.
+    char started[96];
+    std::snprintf(started, sizeof(started), "# sending started at monotonic %.3f s\n",
+                  std::chrono::duration<double>(start.time_since_epoch()).count());
+    out << started << "sent_ms,reply_ms\n";
+    char line[64];
+    for (const auto& [sentMicros, replyMicros] : timeline) {
+        std::snprintf(line, sizeof(line), "%.3f,%.3f\n", static_cast<double>(sentMicros) / 1000.0,
+                      static_cast<double>(replyMicros) / 1000.0);
+        out << line;
+    }
+    if (!out) {
+        throw std::runtime_error("parley-bench: cannot write " + path);
+    }
+}
 
 nlohmann::json LoadReport::toJson() const {
     return {{"users", options.users},
@@ -687,26 +707,6 @@ LoadReport LoadRun::run() {
     return report;
 }
 
-void LoadRun::writeTimeline() {
-    std::sort(replyTimeline_.begin(), replyTimeline_.end());
-    std::ofstream out(options_.timelinePath);
-    // CLOCK_MONOTONIC (steady_clock here), to line the replies up with other readings.
-    char started[96];
-    std::snprintf(started, sizeof(started), "# sending started at monotonic %.3f s\n",
-                  std::chrono::duration<double>(start_.time_since_epoch()).count());
-    out << started;
-    out << "sent_ms,reply_ms\n";
-    char line[64];
-    for (const auto& [sentMicros, replyMicros] : replyTimeline_) {
-        std::snprintf(line, sizeof(line), "%.3f,%.3f\n", static_cast<double>(sentMicros) / 1000.0,
-                      static_cast<double>(replyMicros) / 1000.0);
-        out << line;
-    }
-    if (!out) {
-        throw std::runtime_error("parley-bench: cannot write " + options_.timelinePath);
-    }
-}
-
 LoadReport LoadRun::collect(double sendingSeconds) {
     LoadReport report;
     report.options = options_;
@@ -762,11 +762,11 @@ LoadReport LoadRun::collect(double sendingSeconds) {
     }
     std::lock_guard lock(statsMutex_);
     if (!options_.timelinePath.empty()) {
-        writeTimeline();
+        writeReplyTimeline(options_.timelinePath, start_, replyTimeline_);
     }
     report.refused = refused_;
-    report.replyLatency = summarize(replyMicros_);
-    report.deliveryLatency = summarize(deliveryMicros_);
+    report.replyLatency = summarizeLatencies(replyMicros_);
+    report.deliveryLatency = summarizeLatencies(deliveryMicros_);
     const double replySeconds = static_cast<double>(lastReplyNs_.load()) / 1e9;
     const double deliverySeconds = static_cast<double>(lastDeliveryNs_.load()) / 1e9;
     report.storedPerSecond =

@@ -81,6 +81,14 @@ struct LatencySummary {
     double p50 = 0, p90 = 0, p99 = 0, max = 0;  // milliseconds
 };
 
+// The percentiles of latencies in µs (sorts them). Both load generators report with it.
+LatencySummary summarizeLatencies(std::vector<uint32_t>& micros);
+
+// Writes LoadOptions::timelinePath: a line per reply, "sent_ms,reply_ms", sorted, after a comment
+// with the monotonic time sending started. `timeline` holds (sent µs since start, reply µs).
+void writeReplyTimeline(const std::string& path, std::chrono::steady_clock::time_point start,
+                        std::vector<std::pair<int64_t, uint32_t>>& timeline);
+
 struct LoadReport {
     LoadOptions options;
     double sendingSeconds = 0;
@@ -168,7 +176,6 @@ class LoadRun {
     bool sendingActive() const;
     void printProgress(double elapsed);
     LoadReport collect(double sendingSeconds);
-    void writeTimeline();  // with statsMutex_ held
 
     LoadOptions options_;
     std::string body_;

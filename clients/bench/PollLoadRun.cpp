@@ -1,6 +1,5 @@
 #include "PollLoadRun.h"
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -44,32 +43,6 @@ long long numberField(std::string_view json, std::string_view key, long long oth
     const char* begin = json.data() + at + key.size();
     std::from_chars(begin, json.data() + json.size(), value);
     return value;
-}
-
-double cpuSecondsOfThisProcess() {
-    rusage usage{};
-    getrusage(RUSAGE_SELF, &usage);
-    return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-           static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-}
-
-LatencySummary summarize(std::vector<uint32_t>& micros) {
-    LatencySummary summary;
-    summary.count = micros.size();
-    if (micros.empty()) {
-        return summary;
-    }
-    std::sort(micros.begin(), micros.end());
-    const auto at = [&](double fraction) {
-        const size_t index = std::min(
-            micros.size() - 1, static_cast<size_t>(fraction * static_cast<double>(micros.size())));
-        return micros[index] / 1000.0;
-    };
-    summary.p50 = at(0.50);
-    summary.p90 = at(0.90);
-    summary.p99 = at(0.99);
-    summary.max = micros.back() / 1000.0;
-    return summary;
 }
 
 }  // namespace
@@ -353,7 +326,7 @@ LoadReport PollLoadRun::run() {
     const RunQueueSample runQueueBefore = sampleRunQueue();
     const RunQueueSample serverRunQueueBefore =
         options_.serverPid > 0 ? sampleRunQueue(options_.serverPid) : RunQueueSample{};
-    const double benchCpuBefore = cpuSecondsOfThisProcess();
+    const double benchCpuBefore = sampleProcess(getpid()).cpuSeconds;
 
     start_ = Clock::now();
     sendDeadline_ =
@@ -485,7 +458,7 @@ LoadReport PollLoadRun::run() {
         std::cerr << '\n';
     }
     const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
-    const double benchCpu = cpuSecondsOfThisProcess() - benchCpuBefore;
+    const double benchCpu = sampleProcess(getpid()).cpuSeconds - benchCpuBefore;
     const ProcessSample serverAfter = sampleProcess(options_.serverPid);
     const ProcessSample databaseAfter = sampleProcess(options_.databasePid);
     const ProcessSample brokerAfter = sampleProcess(options_.brokerPid);
@@ -520,24 +493,6 @@ LoadReport PollLoadRun::run() {
     report.serverRunQueueWaitMs =
         meanRunQueueWaitMs(serverRunQueueBefore, serverRunQueueAfterSending);
     return report;
-}
-
-void PollLoadRun::writeTimeline() {
-    std::sort(replyTimeline_.begin(), replyTimeline_.end());
-    std::ofstream out(options_.timelinePath);
-    char started[96];
-    std::snprintf(started, sizeof(started), "# sending started at monotonic %.3f s\n",
-                  std::chrono::duration<double>(start_.time_since_epoch()).count());
-    out << started << "sent_ms,reply_ms\n";
-    char line[64];
-    for (const auto& [dueMicros, replyMicros] : replyTimeline_) {
-        std::snprintf(line, sizeof(line), "%.3f,%.3f\n", static_cast<double>(dueMicros) / 1000.0,
-                      static_cast<double>(replyMicros) / 1000.0);
-        out << line;
-    }
-    if (!out) {
-        throw std::runtime_error("parley-bench: cannot write " + options_.timelinePath);
-    }
 }
 
 LoadReport PollLoadRun::collect(double sendingSeconds) {
@@ -587,11 +542,11 @@ LoadReport PollLoadRun::collect(double sendingSeconds) {
         report.lostDeliveries = std::max(0LL, report.deliveriesExpected - deliveredAll_);
     }
     if (!options_.timelinePath.empty()) {
-        writeTimeline();
+        writeReplyTimeline(options_.timelinePath, start_, replyTimeline_);
     }
     report.refused = refused_;
-    report.replyLatency = summarize(replyMicros_);
-    report.deliveryLatency = summarize(deliveryMicros_);
+    report.replyLatency = summarizeLatencies(replyMicros_);
+    report.deliveryLatency = summarizeLatencies(deliveryMicros_);
     const double replySeconds = static_cast<double>(lastReplyNs_) / 1e9;
     const double deliverySeconds = static_cast<double>(lastDeliveryNs_) / 1e9;
     report.storedPerSecond =

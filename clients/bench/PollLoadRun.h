@@ -56,7 +56,6 @@ class PollLoadRun {
     bool sendingActive(std::chrono::steady_clock::time_point now) const;
     int64_t nanosNow() const;
     LoadReport collect(double sendingSeconds);
-    void writeTimeline();
 
     LoadOptions options_;
     std::string body_;
