@@ -4,9 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -59,6 +62,30 @@ TEST(PahoTransport, ABurstPastWhatPahoHoldsArrivesWholeAndInOrder) {
         ASSERT_EQ(received[static_cast<size_t>(i)], i) << "in the order published";
     }
     transport.stop();
+}
+
+// Stopped while the broker owes it acknowledgements (the broker frozen mid-burst): Paho fails
+// the publishes it still holds as it is destroyed, and those callbacks must not reach a
+// transport that is half gone. (It did: parleyd died in Paho's token::on_failure5 at shutdown.)
+TEST(PahoTransport, StopsCleanlyWhileTheBrokerOwesAcknowledgements) {
+    MosquittoServer broker(std::vector<BrokerUser>{{"parleyd", "transport-test-service"}});
+    BrokerConfig config;
+    config.uri = broker.uri();
+    config.clientId = "parleyd-transport-stop-test";
+    config.username = "parleyd";
+    {
+        PahoTransport transport(config, "transport-test-service", "$share/parleyd/parley/v1/c2s/+");
+        ASSERT_TRUE(transport.start([](InboundMessage&&) {}));
+        ASSERT_EQ(::kill(broker.pid(), SIGSTOP), 0);
+        for (long i = 0; i < 2000; ++i) {
+            OutboundMessage message;
+            message.topic = "parley/v1/u/nobody/resp";
+            message.payload = std::string(512, 'x');
+            transport.publish(std::move(message));
+        }
+        std::this_thread::sleep_for(200ms);
+    }
+    ASSERT_EQ(::kill(broker.pid(), SIGCONT), 0);
 }
 
 }  // namespace

@@ -181,6 +181,11 @@ void PahoTransport::on_success(const mqtt::token&) {
 }
 
 void PahoTransport::on_failure(const mqtt::token& token) {
+    if (stopping_) {
+        // Stopping: nothing to retry. (This also runs inside client_'s destructor, which fails
+        // what Paho still holds; client_ must not be called from there.)
+        return;
+    }
     // A refusal (SUBACK with an error code) is configuration; a lost connection is retried by
     // the reconnect, which subscribes again.
     const bool refused = client_.is_connected();

@@ -48,7 +48,6 @@ class PahoTransport final : public Transport,
 
     BrokerConfig config_;
     std::string subscription_;
-    mqtt::async_client client_;
     // Paho keeps connect properties by reference: this object must outlive every (re)connect.
     mqtt::connect_options connectOptions_;
     InboundHandler handler_;
@@ -91,6 +90,10 @@ class PahoTransport final : public Transport,
     PublishListener publishListener_{*this};
     std::mutex roomMutex_;
     std::condition_variable roomInPaho_;
+    // Declared after everything Paho's callbacks touch, so it is destroyed first: destroying it
+    // fails every publish and request Paho still holds (unacknowledged at a stop) and calls their
+    // listeners (publishListener_, this) back on the spot.
+    mqtt::async_client client_;
     std::thread publisher_;  // last: started once everything above exists
 };
 
