@@ -6,11 +6,14 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
+#include <utility>
 
 #include "Content.h"
 
@@ -24,8 +27,55 @@ namespace {
 constexpr size_t kIdCharacters = 24;
 constexpr int64_t kGrantMs = 10 * 1000;
 constexpr int64_t kLockMs = 60 * 1000;
+// How long a commit waits for the collector to finish with a blob of the same bytes (and the
+// collector for a commit): each holds the blob's lock for a few key-value writes and a file
+// removal.
+constexpr std::chrono::milliseconds kBlobLockPatience{2000};
 constexpr size_t kRefsChecked = 1000;
 const std::string kThumbnail = "thumbnail";
+
+// A lock every parleyd of the database shares: a counter in the plugin's key-value store, held
+// by whoever counted it from 0 to 1 and released by deleting it; one whose holder died expires
+// after kLockMs. A taker that finds it held does not count back down: a decrement landing after
+// the holder's delete would leave -1, and the next two takers would both hold it.
+class KvLock {
+  public:
+    // Tries until `patience` has passed; nullopt if it stayed held.
+    static std::optional<KvLock> take(const Host& host, std::string key,
+                                      std::chrono::milliseconds patience) {
+        const auto until = std::chrono::steady_clock::now() + patience;
+        while (host.kvIncr(key, 1, kLockMs) != 1) {
+            if (std::chrono::steady_clock::now() >= until) {
+                return std::nullopt;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        return KvLock(host, std::move(key));
+    }
+    KvLock(KvLock&& other) noexcept : host_(other.host_), key_(std::exchange(other.key_, {})) {}
+    KvLock& operator=(KvLock&&) = delete;
+    KvLock(const KvLock&) = delete;
+    KvLock& operator=(const KvLock&) = delete;
+    ~KvLock() {
+        if (key_.empty()) {
+            return;
+        }
+        try {
+            host_->kvDelete(key_);
+        } catch (...) {
+            // expires after kLockMs
+        }
+    }
+
+  private:
+    KvLock(const Host& host, std::string key) : host_(&host), key_(std::move(key)) {}
+    const Host* host_;
+    std::string key_;
+};
+
+std::string blobLockKey(const std::string& blob) {
+    return "lock:blob:" + blob;
+}
 
 struct Fd {
     int fd = -1;
@@ -577,6 +627,12 @@ json Attachments::abort(const std::string& uid, const json& args) {
 }
 
 std::string Attachments::storeBlob(const std::string& localPath, const std::string& key) {
+    // Under the blob's lock, which the collector holds while it counts a blob down and deletes
+    // it: a blob counted up here is never deleted after.
+    const auto lock = KvLock::take(host_, blobLockKey(key), kBlobLockPatience);
+    if (!lock) {
+        throw Refusal("unavailable", "the server is busy with this file; commit again shortly");
+    }
     // Counted before it is stored: a count without its blob is harmless, a blob the collector
     // sees uncounted is not.
     host_.kvIncr("blob:" + key, 1, 0);
@@ -602,22 +658,10 @@ json Attachments::commit(const std::string& uid, const json& args) {
     }
     std::string ignored;
     const json upload = loadUpload(uid, args, ignored);
-    const std::string lock = "lock:" + uploadId;
-    if (host_.kvIncr(lock, 1, kLockMs) > 1) {
-        host_.kvIncr(lock, -1, kLockMs);
+    const auto lock = KvLock::take(host_, "lock:" + uploadId, std::chrono::milliseconds(0));
+    if (!lock) {
         throw Refusal("unavailable", "this upload is being committed already; ask again shortly");
     }
-    struct Unlock {
-        const Host& host;
-        const std::string& key;
-        ~Unlock() {
-            try {
-                host.kvDelete(key);
-            } catch (...) {
-                // expires with its ttl
-            }
-        }
-    } unlock{host_, lock};
 
     const std::string part = stagingPath(uploadId + ".part");
     const auto missing = status(uid, args)["missing"];
@@ -1034,6 +1078,22 @@ bool Attachments::collectAttachment(const json& attachment, GcCounts& counts) {
     const int64_t created = attachment.value("created", int64_t{0});
     if (!hadReferences && created + settings_.unattachedTtlMs > host_.now()) {
         return false;  // committed, not sent yet
+    }
+    // Under the locks of its blobs: a commit of the same bytes counts them up under the same
+    // locks (storeBlob), so it comes wholly before this or wholly after.
+    std::vector<std::string> blobs{attachment["blob"].get<std::string>()};
+    if (attachment.contains("thumbnail")) {
+        blobs.push_back(attachment["thumbnail"]["blob"].get<std::string>());
+    }
+    std::sort(blobs.begin(), blobs.end());
+    blobs.erase(std::unique(blobs.begin(), blobs.end()), blobs.end());
+    std::vector<KvLock> locks;
+    for (const auto& blob : blobs) {
+        auto lock = KvLock::take(host_, blobLockKey(blob), kBlobLockPatience);
+        if (!lock) {
+            return false;  // looked at again by a later step
+        }
+        locks.push_back(std::move(*lock));
     }
     host_.kvDelete("att:" + id);
     ++counts.attachmentsRemoved;

@@ -98,6 +98,8 @@ struct GcCounts {
 //   blob:{sha256}            how many attachments use that blob (the reference count)
 //   quota:{uid}:{day}        bytes the user committed that UTC day
 //   lock:{upload}            a commit in progress
+//   lock:blob:{sha256}       a commit counting the blob up, or the collector counting it down
+//                            and deleting it (one at a time: neither deletes what the other uses)
 // The bytes of an upload being received are in the store's staging folder: {upload}.part, and
 // {upload}.have (one byte per chunk: 1 = received), so no chunk costs a database write.
 class Attachments {

@@ -1,11 +1,17 @@
 // plugins/attachments' parts that need no parleyd: base64, hashes, the signed URLs' pieces, MIME
-// sniffing and normalizing, the options, the local blob store, and images through libvips.
+// sniffing and normalizing, the options, the local blob store, images through libvips, and the
+// reference counts of blobs against a key-value store that interleaves a collector and a commit
+// exactly where they race.
 
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
+#include <string>
 
 #include "Attachments.h"
 #include "BlobStore.h"
@@ -137,6 +143,143 @@ TEST(AttachmentsImages, PixelsAreBoundedFromTheHeader) {
     EXPECT_THROW(processImage(path, "image/jpeg", (folder.path / "x").string(), limits),
                  ImageRefused)
         << "a PNG is not decoded as the JPEG it was said to be";
+}
+
+// The plugin's key-value store and clock, in memory, for Attachments without parleyd. `onIncr`
+// runs inside kv_incr after the new value is written: a test steps in there to interleave.
+struct FakeHost {
+    static inline std::map<std::string, std::string> kv;
+    static inline int64_t now = 1'000'000'000'000;
+    static inline std::function<void(const std::string& key, int64_t delta, int64_t value)> onIncr;
+
+    static parley_status give(const std::string& text, parley_buffer* out) {
+        out->data = static_cast<char*>(std::malloc(text.size() + 1));
+        std::memcpy(out->data, text.c_str(), text.size() + 1);
+        out->len = text.size();
+        return PARLEY_OK;
+    }
+    static parley_status listAfter(parley_plugin*, const char* prefix, const char* after,
+                                   size_t limit, parley_buffer* out) {
+        nlohmann::json page = nlohmann::json::object();
+        const std::string from = after != nullptr ? after : "";
+        for (auto it = kv.lower_bound(prefix); it != kv.end() && page.size() < limit; ++it) {
+            if (it->first.rfind(prefix, 0) != 0) {
+                break;
+            }
+            if (it->first > from) {
+                page[it->first] = it->second;
+            }
+        }
+        return give(page.dump(), out);
+    }
+    static parley_host table() {
+        parley_host host{};
+        host.abi_version = PARLEY_PLUGIN_ABI_VERSION;
+        host.struct_size = sizeof(parley_host);
+        host.kv_get = [](parley_plugin*, const char* key, parley_buffer* out) {
+            const auto found = kv.find(key);
+            return found == kv.end() ? PARLEY_ERR_NOT_FOUND : give(found->second, out);
+        };
+        host.kv_set = [](parley_plugin*, const char* key, const char* value, size_t length,
+                         int64_t) {
+            kv[key] = std::string(value, length);
+            return PARLEY_OK;
+        };
+        host.kv_delete = [](parley_plugin*, const char* key) {
+            kv.erase(key);
+            return PARLEY_OK;
+        };
+        host.kv_incr = [](parley_plugin*, const char* key, int64_t delta, int64_t, int64_t* value) {
+            const auto found = kv.find(key);
+            *value = (found == kv.end() ? 0 : std::stoll(found->second)) + delta;
+            kv[key] = std::to_string(*value);
+            if (onIncr) {
+                onIncr(key, delta, *value);
+            }
+            return PARLEY_OK;
+        };
+        host.kv_list = [](parley_plugin* self, const char* prefix, size_t limit,
+                          parley_buffer* out) {
+            return listAfter(self, prefix, nullptr, limit, out);
+        };
+        host.kv_list_after = &listAfter;
+        host.messages_get = [](parley_plugin*, const char*, int64_t, int64_t, size_t,
+                               parley_buffer*) { return PARLEY_ERR_NOT_FOUND; };
+        host.conversation_get = [](parley_plugin*, const char*, parley_buffer*) {
+            return PARLEY_ERR_NOT_FOUND;
+        };
+        host.log = [](parley_plugin*, parley_log_level, const char*) {};
+        host.wall_ms = [] { return now; };
+        host.buffer_free = [](parley_buffer* buffer) {
+            std::free(buffer->data);
+            buffer->data = nullptr;
+        };
+        return host;
+    }
+};
+
+// Uploads `bytes` as one chunk and commits it; the attachment's id.
+std::string uploadAndCommit(Attachments& attachments, const std::string& uid,
+                            const std::string& bytes) {
+    const json begun = attachments.begin(uid, {{"name", "notes.txt"},
+                                               {"mime", "text/plain"},
+                                               {"size", bytes.size()},
+                                               {"sha256", sha256Hex(bytes)}});
+    attachments.chunk(uid,
+                      {{"upload", begun["upload"]}, {"index", 0}, {"data", base64Encode(bytes)}});
+    return attachments.commit(uid, {{"upload", begun["upload"]}})["attachment"]["id"];
+}
+
+// The collector drops the last attachment of a blob at the moment another upload of the same
+// bytes commits: the new attachment must keep its file (it lost it: the collector counted the
+// blob down to 0, the commit counted it up and stored it, the collector then deleted it).
+TEST(AttachmentsCollector, ABlobCommittedAgainWhileCollectedKeepsItsFile) {
+    const Folder folder;
+    std::array<char, 256> error{};
+    attachments_blob_store* store =
+        attachments_local_store_open(folder.path.c_str(), error.data(), error.size());
+    ASSERT_NE(store, nullptr) << error.data();
+    FakeHost::kv.clear();
+    const parley_host table = FakeHost::table();
+    Settings settings;
+    settings.folder = folder.path;
+    settings.unattachedTtlMs = 1000;
+    Attachments attachments(Host(nullptr, &table), settings, store);
+
+    const std::string bytes = "the same bytes, uploaded twice";
+    const std::string blob = sha256Hex(bytes);
+    const std::string first = uploadAndCommit(attachments, "ann", bytes);
+    FakeHost::now += 2000;  // never sent: the collector takes it
+
+    std::string second;
+    std::string refusedWith;
+    FakeHost::onIncr = [&](const std::string& key, int64_t delta, int64_t value) {
+        if (key == "blob:" + blob && delta < 0 && value == 0 && second.empty() &&
+            refusedWith.empty()) {
+            try {
+                second = uploadAndCommit(attachments, "bob", bytes);
+            } catch (const Refusal& refusal) {
+                refusedWith = refusal.code();  // the blob is busy: bob's client commits again
+            }
+        }
+    };
+    const GcCounts counts = attachments.collectAll();
+    FakeHost::onIncr = nullptr;
+    EXPECT_EQ(counts.attachmentsRemoved, 1);
+    EXPECT_FALSE(FakeHost::kv.contains("att:" + first));
+    if (second.empty()) {
+        EXPECT_EQ(refusedWith, "unavailable");
+        second = uploadAndCommit(attachments, "bob", bytes);
+    }
+    EXPECT_EQ(store->exists(store->ctx, blob.c_str()), 1) << "bob's attachment lost its file";
+    EXPECT_EQ(FakeHost::kv["blob:" + blob], "1") << "one attachment uses the blob";
+    try {
+        const json download = attachments.download("bob", {{"attachment", second}, {"index", 0}});
+        EXPECT_EQ(download["data"], base64Encode(bytes));
+    } catch (const Refusal& refusal) {
+        ADD_FAILURE() << "bob cannot download his attachment: " << refusal.code() << ": "
+                      << refusal.what();
+    }
 }
 
 }  // namespace
