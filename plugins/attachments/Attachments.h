@@ -12,6 +12,7 @@
 
 #include "BlobStore.h"
 #include "ImageProcessing.h"
+#include "PluginHost.h"
 #include "parley/plugin.h"
 
 namespace parley::attachments {
@@ -52,33 +53,9 @@ struct Settings {
     static Settings fromOptions(const nlohmann::json& options);
 };
 
-// The host table with `self` bound; failures as exceptions (Refusal "unavailable" when the
-// database is unreachable, std::runtime_error otherwise).
-class Host {
-  public:
-    Host(parley_plugin* self, const parley_host* host) : self_(self), host_(host) {}
-
-    std::optional<std::string> kvGet(const std::string& key) const;
-    void kvSet(const std::string& key, const std::string& value, int64_t ttlMs = 0) const;
-    void kvDelete(const std::string& key) const;
-    int64_t kvIncr(const std::string& key, int64_t delta, int64_t ttlMs) const;
-    // {key: value} of up to `limit` keys with `prefix` after `after` ("" = from the first).
-    nlohmann::json kvList(const std::string& prefix, size_t limit,
-                          const std::string& after = {}) const;
-    std::optional<nlohmann::json> conversation(const std::string& conv) const;
-    std::optional<nlohmann::json> message(const std::string& conv, int64_t seq) const;
-    nlohmann::json latestMessages(const std::string& conv, size_t limit) const;
-    void log(parley_log_level level, const std::string& message) const;
-    int64_t now() const { return host_->wall_ms(); }
-    const parley_host* raw() const { return host_; }
-    parley_plugin* self() const { return self_; }
-
-  private:
-    nlohmann::json takeJson(parley_status status, parley_buffer& buffer, const char* what) const;
-
-    parley_plugin* self_;
-    const parley_host* host_;
-};
+// The host table with `self` bound (plugins/common: every shipped C++ plugin's one wrapper);
+// HostUnavailable becomes the client's `unavailable`.
+using Host = plugins::PluginHost;
 
 struct GcCounts {
     int64_t uploadsRemoved = 0;

@@ -37,6 +37,9 @@ parley_status guarded(const PluginState* state, parley_call* call, const char* w
         return work();
     } catch (const Refusal& refusal) {
         return refuse(state, call, refusal.code(), refusal.what());
+    } catch (const parley::plugins::HostUnavailable&) {
+        return refuse(state, call, "unavailable",
+                      "the server's database is unreachable; try again later");
     } catch (const std::exception& error) {
         state->host->log(state->self, PARLEY_LOG_ERROR,
                          (std::string(what) + ": " + error.what()).c_str());

@@ -56,10 +56,6 @@ std::string secretOption(const json& options, const char* name, const char* file
     return file.empty() ? inline_ : firstLine(file, fileName);
 }
 
-std::string statusText(parley_status status) {
-    return std::to_string(static_cast<int>(status));
-}
-
 // "p/{uid}/{conv}": uid and conv never contain '/'.
 std::pair<std::string, std::string> splitPendingKey(const std::string& key) {
     const auto slash = key.find('/', 2);
@@ -140,93 +136,6 @@ NotifierSettings NotifierSettings::fromOptions(const json& options) {
         throw std::runtime_error("notify: lease_ms must be at least twice the send timeouts");
     }
     return settings;
-}
-
-// ---- Host ----
-
-json Host::takeJson(parley_status status, parley_buffer& buffer, const char* what) const {
-    if (status != PARLEY_OK) {
-        host_->buffer_free(&buffer);
-        throw std::runtime_error(std::string(what) + " failed: status " + statusText(status));
-    }
-    json value = json::parse(std::string(buffer.data, buffer.len));
-    host_->buffer_free(&buffer);
-    return value;
-}
-
-std::optional<std::string> Host::kvGet(const std::string& key) const {
-    parley_buffer buffer{nullptr, 0};
-    const parley_status status = host_->kv_get(self_, key.c_str(), &buffer);
-    if (status == PARLEY_ERR_NOT_FOUND) {
-        return std::nullopt;
-    }
-    if (status != PARLEY_OK) {
-        throw std::runtime_error("kv_get " + key + " failed: status " + statusText(status));
-    }
-    std::string value(buffer.data, buffer.len);
-    host_->buffer_free(&buffer);
-    return value;
-}
-
-void Host::kvSet(const std::string& key, const std::string& value, int64_t ttlMs) const {
-    const parley_status status =
-        host_->kv_set(self_, key.c_str(), value.data(), value.size(), ttlMs);
-    if (status != PARLEY_OK) {
-        throw std::runtime_error("kv_set " + key + " failed: status " + statusText(status));
-    }
-}
-
-void Host::kvDelete(const std::string& key) const {
-    const parley_status status = host_->kv_delete(self_, key.c_str());
-    if (status != PARLEY_OK && status != PARLEY_ERR_NOT_FOUND) {
-        throw std::runtime_error("kv_delete " + key + " failed: status " + statusText(status));
-    }
-}
-
-int64_t Host::kvIncr(const std::string& key, int64_t delta, int64_t ttlMs) const {
-    int64_t value = 0;
-    const parley_status status = host_->kv_incr(self_, key.c_str(), delta, ttlMs, &value);
-    if (status != PARLEY_OK) {
-        throw std::runtime_error("kv_incr " + key + " failed: status " + statusText(status));
-    }
-    return value;
-}
-
-json Host::kvList(const std::string& prefix, size_t limit) const {
-    parley_buffer buffer{nullptr, 0};
-    return takeJson(host_->kv_list(self_, prefix.c_str(), limit, &buffer), buffer, "kv_list");
-}
-
-json Host::unreadScan(int64_t sinceMs, const std::string* uid, size_t limit) const {
-    parley_buffer buffer{nullptr, 0};
-    return takeJson(
-        host_->unread_scan(self_, sinceMs, uid != nullptr ? uid->c_str() : nullptr, limit, &buffer),
-        buffer, "unread_scan");
-}
-
-std::optional<json> Host::conversation(const std::string& conv) const {
-    parley_buffer buffer{nullptr, 0};
-    const parley_status status = host_->conversation_get(self_, conv.c_str(), &buffer);
-    if (status == PARLEY_ERR_NOT_FOUND) {
-        return std::nullopt;
-    }
-    return takeJson(status, buffer, "conversation_get");
-}
-
-json Host::user(const std::string& uid) const {
-    parley_buffer buffer{nullptr, 0};
-    return takeJson(host_->user_get(self_, uid.c_str(), &buffer), buffer, "user_get");
-}
-
-json Host::messages(const std::string& conv, size_t limit) const {
-    parley_buffer buffer{nullptr, 0};
-    return takeJson(host_->messages_get(self_, conv.c_str(), PARLEY_NO_SEQ, PARLEY_NO_SEQ,
-                                        std::clamp<size_t>(limit, 1, 100), &buffer),
-                    buffer, "messages_get");
-}
-
-void Host::log(parley_log_level level, const std::string& message) const {
-    host_->log(self_, level, message.c_str());
 }
 
 // ---- Notifier ----
@@ -475,7 +384,8 @@ void Notifier::processUser(const std::string& uid, const std::vector<std::string
         if (!summary) {
             continue;
         }
-        const json page = host_.messages(conv, std::min<int64_t>(lastSeq - from, 20));
+        const json page = {
+            {"msgs", host_.latestMessages(conv, std::min<int64_t>(lastSeq - from, 20))}};
         digest.conversations.push_back(
             conversationFrom(*summary, page, uid, from, lastSeq, settings_.latestMessages));
     }

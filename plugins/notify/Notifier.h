@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "Digest.h"
+#include "PluginHost.h"
 #include "Transport.h"
 #include "parley/plugin.h"
 
@@ -39,31 +40,8 @@ struct NotifierSettings {
     static NotifierSettings fromOptions(const nlohmann::json& options);
 };
 
-// The host table with `self` bound, errors as exceptions (std::runtime_error naming the call).
-class Host {
-  public:
-    Host(parley_plugin* self, const parley_host* host) : self_(self), host_(host) {}
-
-    std::optional<std::string> kvGet(const std::string& key) const;
-    void kvSet(const std::string& key, const std::string& value, int64_t ttlMs = 0) const;
-    void kvDelete(const std::string& key) const;
-    int64_t kvIncr(const std::string& key, int64_t delta, int64_t ttlMs) const;
-    nlohmann::json kvList(const std::string& prefix, size_t limit) const;
-    nlohmann::json unreadScan(int64_t sinceMs, const std::string* uid, size_t limit) const;
-    std::optional<nlohmann::json> conversation(const std::string& conv) const;
-    nlohmann::json user(const std::string& uid) const;
-    nlohmann::json messages(const std::string& conv, size_t limit) const;
-    void log(parley_log_level level, const std::string& message) const;
-    int64_t now() const { return host_->wall_ms(); }
-    const parley_host* raw() const { return host_; }
-    parley_plugin* self() const { return self_; }
-
-  private:
-    nlohmann::json takeJson(parley_status status, parley_buffer& buffer, const char* what) const;
-
-    parley_plugin* self_;
-    const parley_host* host_;
-};
+// The host table with `self` bound (plugins/common: every shipped C++ plugin's one wrapper).
+using Host = plugins::PluginHost;
 
 // Finds members who are away with unread messages (host->unread_scan), keeps what is pending
 // in the plugin's key-value store (the database), and delivers digests from a thread of its
