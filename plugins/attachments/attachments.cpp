@@ -90,8 +90,7 @@ parley_status onCommand(parley_call* call, const void* event, void* userdata) {
 }
 
 bool hasAttachments(const parley_message_event* message) {
-    return message->struct_size >=
-               offsetof(parley_message_event, attachments_json) + sizeof(const char*) &&
+    return PARLEY_EVENT_HAS(parley_message_event, message, attachments_json) &&
            message->attachments_json != nullptr;
 }
 
@@ -168,12 +167,7 @@ void onCollect(void* userdata) {
 extern "C" {
 
 PARLEY_PLUGIN_EXPORT int parley_plugin_version(const int* supported, size_t count) {
-    for (size_t i = 0; i < count; ++i) {
-        if (supported[i] == PARLEY_PLUGIN_ABI_VERSION) {
-            return PARLEY_PLUGIN_ABI_VERSION;
-        }
-    }
-    return -1;
+    return parley_plugin_pick_version(supported, count);
 }
 
 PARLEY_PLUGIN_EXPORT parley_status parley_plugin_init(parley_plugin* self, const parley_host* host,

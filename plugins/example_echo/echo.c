@@ -1,5 +1,6 @@
 /* Example Parley plugin in C: every part of the ABI in one file (docs/extending.md). Options:
- * greeting (string), banned (a plain word), tick_ms (how often the timer logs; 0 = never). */
+ * greeting (string), banned (a plain word), tick_ms (how often the timer logs; 0 = never), read
+ * with the host's typed option getters (level 6). */
 #include <parley/plugin.h>
 
 #include <stdatomic.h>
@@ -10,13 +11,14 @@
 typedef struct echo_state {
     parley_plugin* self;
     const parley_host* host;
-    char greeting[128]; /* JSON string contents, still escaped: copied into replies as they are */
+    char greeting[384]; /* escaped for JSON (at most 6 bytes per byte of the option), as pasted */
     char banned[64];
     atomic_long echoes; /* commands run on several worker threads at once */
 } echo_state;
 
-/* Where the value of "key" starts in compact JSON text (parleyd hands options out compact),
- * or NULL. A real plugin would use a JSON library; this one stays dependency-free. */
+/* Where the value of "key" starts in a command's compact JSON args, or NULL. A real plugin would
+ * use a JSON library for its commands' args; this one stays dependency-free. (Options need no
+ * parsing: host->option_string and friends.) */
 static const char* json_value(const char* json, const char* key) {
     char pattern[80];
     snprintf(pattern, sizeof pattern, "\"%s\":", key);
@@ -37,6 +39,27 @@ static int json_string(const char* json, const char* key, char* out, size_t cap)
     }
     out[n] = '\0';
     return *p == '"';
+}
+
+/* Escapes `text` for a JSON string; 0 if it does not fit in `cap` bytes. */
+static int json_escape(const char* text, char* out, size_t cap) {
+    size_t n = 0;
+    for (; *text; ++text) {
+        const unsigned char c = (unsigned char)*text;
+        char piece[8];
+        if (c == '"' || c == '\\')
+            snprintf(piece, sizeof piece, "\\%c", c);
+        else if (c < 0x20)
+            snprintf(piece, sizeof piece, "\\u%04x", c);
+        else
+            snprintf(piece, sizeof piece, "%c", c);
+        if (n + strlen(piece) + 1 > cap)
+            return 0;
+        memcpy(out + n, piece, strlen(piece));
+        n += strlen(piece);
+    }
+    out[n] = '\0';
+    return 1;
 }
 
 static parley_status on_echo_say(parley_call* call, const void* event, void* userdata) {
@@ -93,27 +116,43 @@ static void on_tick(void* userdata) {
 }
 
 PARLEY_PLUGIN_EXPORT int parley_plugin_version(const int* supported, size_t count) {
-    for (size_t i = 0; i < count; ++i)
-        if (supported[i] == PARLEY_PLUGIN_ABI_VERSION)
-            return PARLEY_PLUGIN_ABI_VERSION;
-    return -1;
+    return parley_plugin_pick_version(supported, count);
 }
 
 PARLEY_PLUGIN_EXPORT parley_status parley_plugin_init(parley_plugin* self, const parley_host* host,
                                                       void** state) {
-    echo_state* st = calloc(1, sizeof *st);
-    const char* options = host->options_json(self);
-    const char* tick = json_value(options, "tick_ms");
-    long long tick_ms = tick ? strtoll(tick, NULL, 10) : 60000;
+    echo_state* st;
+    char greeting[64] = "echo";
+    int64_t tick_ms = 60000;
     parley_status status;
-    if (!st)
+    if (!PARLEY_HOST_HAS(host, option_string)) {
+        host->log(self, PARLEY_LOG_ERROR, "echo: needs a parleyd of plugin ABI level 6 or later");
+        return PARLEY_ERR_VERSION;
+    }
+    /* PARLEY_ERR_NOT_FOUND keeps the default; anything else is a wrong option. */
+    if (((status = host->option_string(self, "greeting", greeting, sizeof greeting)) != PARLEY_OK &&
+         status != PARLEY_ERR_NOT_FOUND) ||
+        ((status = host->option_int(self, "tick_ms", &tick_ms)) != PARLEY_OK &&
+         status != PARLEY_ERR_NOT_FOUND) ||
+        tick_ms < 0) {
+        host->log(self, PARLEY_LOG_ERROR,
+                  "echo: option greeting must be a string of at most 63 bytes and tick_ms an "
+                  "integer of at least 0");
+        return PARLEY_ERR_INVALID;
+    }
+    if (!(st = calloc(1, sizeof *st)))
         return PARLEY_ERR_INTERNAL;
     st->self = self;
     st->host = host;
     atomic_init(&st->echoes, 0);
-    if (!json_string(options, "greeting", st->greeting, sizeof st->greeting))
-        strcpy(st->greeting, "echo");
-    json_string(options, "banned", st->banned, sizeof st->banned);
+    json_escape(greeting, st->greeting, sizeof st->greeting);
+    status = host->option_string(self, "banned", st->banned, sizeof st->banned);
+    if (status != PARLEY_OK && status != PARLEY_ERR_NOT_FOUND) {
+        host->log(self, PARLEY_LOG_ERROR,
+                  "echo: option banned must be a string of at most 63 bytes");
+        free(st);
+        return PARLEY_ERR_INVALID;
+    }
     if ((status = host->command_register(self, "echo.say", on_echo_say, st)) != PARLEY_OK ||
         (status = host->hook_register(self, PARLEY_HOOK_MESSAGE_BEFORE_STORE, before_store, st)) ||
         (status = host->hook_register(self, PARLEY_HOOK_MESSAGE_AFTER_STORE, after_store, st)) ||

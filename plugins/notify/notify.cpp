@@ -124,12 +124,7 @@ parley_status onUnsubscribe(const parley_http_request* request, parley_http_resp
 extern "C" {
 
 PARLEY_PLUGIN_EXPORT int parley_plugin_version(const int* supported, size_t count) {
-    for (size_t i = 0; i < count; ++i) {
-        if (supported[i] == PARLEY_PLUGIN_ABI_VERSION) {
-            return PARLEY_PLUGIN_ABI_VERSION;
-        }
-    }
-    return -1;
+    return parley_plugin_pick_version(supported, count);
 }
 
 PARLEY_PLUGIN_EXPORT parley_status parley_plugin_init(parley_plugin* self, const parley_host* host,

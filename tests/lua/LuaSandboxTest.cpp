@@ -7,6 +7,7 @@
 
 #include "LuaServerTest.h"
 #include "hooks/Extension.h"
+#include "parley/plugin.h"
 
 namespace parley::testing {
 namespace {
@@ -571,6 +572,13 @@ TEST_F(LuaSandboxTest, PrintGoesToTheLog) {
     sandbox("print('hello from', parley.name, 42) return {}");
     EXPECT_TRUE(run()["ok"]);
     EXPECT_TRUE(logged("[t] hello from\tt\t42")) << logText();
+}
+
+TEST_F(LuaSandboxTest, ApiLevelIsThePluginAbisLevel) {
+    sandbox("return {level = parley.api_level, kind = math.type(parley.api_level)}");
+    const auto reply = run();
+    EXPECT_EQ(reply["level"], PARLEY_PLUGIN_ABI_LEVEL);
+    EXPECT_EQ(reply["kind"], "integer");
 }
 
 TEST_F(LuaSandboxTest, ScriptsDoNotShareState) {

@@ -222,6 +222,20 @@ TEST_F(PluginTest, DuplicateNameInTheConfigStopsTheStart) {
     EXPECT_FALSE(server_->hooks().hasCommand("echo.say")) << "the first one was unloaded again";
 }
 
+TEST_F(PluginTest, EchoRefusesAnOptionOfTheWrongType) {
+    idleServer();
+    const std::string error =
+        loadError(pluginConfig("echo", ECHO_PLUGIN_PATH, {{"tick_ms", "every minute"}}));
+    EXPECT_NE(error.find("parley_plugin_init failed with status -1 (PARLEY_ERR_INVALID)"),
+              std::string::npos)
+        << error;
+    EXPECT_TRUE(
+        logged("[echo] echo: option greeting must be a string of at most 63 bytes and "
+               "tick_ms an integer of at least 0",
+               0ms));
+    EXPECT_FALSE(server_->hooks().hasCommand("echo.say"));
+}
+
 TEST_F(PluginTest, FailingInitHasEverythingItRegisteredRemoved) {
     const FixtureProbe probe(FIXTURE_INIT_FAILS_PATH);
     auto& services = idleServer().extensionServices();
@@ -453,7 +467,15 @@ const char* const kKeep = nullptr;  // context_update's "keep it" (a C string, n
 
 class PluginServicesTest : public PluginTest {
   protected:
-    PluginServicesTest() { addPlugin("services", FIXTURE_SERVICES_PATH); }
+    PluginServicesTest() {
+        addPlugin("services", FIXTURE_SERVICES_PATH,
+                  {{"limit", 25},
+                   {"on", true},
+                   {"name", "Ann's \"shop\""},
+                   {"nothing", nullptr},
+                   {"huge", 18446744073709551615ULL},
+                   {"smtp", {{"port", 2525}, {"tls", {{"verify", false}}}}}});
+    }
 
     // A fixture_* function that fills a text buffer: its status, and the text as JSON (null if
     // it left none).
@@ -478,6 +500,43 @@ class PluginServicesTest : public PluginTest {
 
     const FixtureProbe probe_{FIXTURE_SERVICES_PATH};
 };
+
+// Level 6: a C plugin reads its options typed, by name or dotted path, without parsing JSON.
+TEST_F(PluginServicesTest, OptionsAreReadTypedByNameOrPath) {
+    server();
+    int64_t number = -1;
+    EXPECT_EQ(probe_.call<int>("fixture_option_int", "limit", &number), PARLEY_OK);
+    EXPECT_EQ(number, 25);
+    EXPECT_EQ(probe_.call<int>("fixture_option_int", "smtp.port", &number), PARLEY_OK);
+    EXPECT_EQ(number, 2525);
+    number = 7;
+    EXPECT_EQ(probe_.call<int>("fixture_option_int", "name", &number), PARLEY_ERR_INVALID);
+    EXPECT_EQ(probe_.call<int>("fixture_option_int", "huge", &number), PARLEY_ERR_INVALID)
+        << "an integer past int64_t";
+    EXPECT_EQ(probe_.call<int>("fixture_option_int", "nothing", &number), PARLEY_ERR_NOT_FOUND)
+        << "null is absent";
+    EXPECT_EQ(probe_.call<int>("fixture_option_int", "smtp.port.x", &number), PARLEY_ERR_NOT_FOUND);
+    EXPECT_EQ(probe_.call<int>("fixture_option_int", "smtp", &number), PARLEY_ERR_INVALID);
+    EXPECT_EQ(number, 7) << "nothing written unless PARLEY_OK";
+
+    int flag = 1;
+    EXPECT_EQ(probe_.call<int>("fixture_option_bool", "smtp.tls.verify", &flag), PARLEY_OK);
+    EXPECT_EQ(flag, 0);
+    EXPECT_EQ(probe_.call<int>("fixture_option_bool", "on", &flag), PARLEY_OK);
+    EXPECT_EQ(flag, 1);
+    EXPECT_EQ(probe_.call<int>("fixture_option_bool", "limit", &flag), PARLEY_ERR_INVALID);
+
+    std::string text(64, 'x');
+    EXPECT_EQ(probe_.call<int>("fixture_option_string", "name", text.data(), text.size()),
+              PARLEY_OK);
+    EXPECT_STREQ(text.c_str(), "Ann's \"shop\"") << "unescaped: the text itself";
+    std::string small(5, 'x');
+    EXPECT_EQ(probe_.call<int>("fixture_option_string", "name", small.data(), small.size()),
+              PARLEY_ERR_TOO_LARGE);
+    EXPECT_EQ(small, "xxxxx");
+    EXPECT_EQ(probe_.call<int>("fixture_option_string", "on", text.data(), text.size()),
+              PARLEY_ERR_INVALID);
+}
 
 TEST_F(PluginServicesTest, ContextUpdateChangesSummariesAndTellsTheMembers) {
     const std::string aliceBike = openAbout("alice", "bob", "42", "Blue bike");

@@ -16,8 +16,13 @@
  * Stability rules (this header is a contract for years):
  *  - parley_host only grows at its end; check host->struct_size before using a member added
  *    after version 1 (PARLEY_HOST_HAS).
- *  - Event structs start with their struct_size and only grow at their end. A changed meaning gets
- *    a new hook id, never a changed struct.
+ *  - Event structs start with their struct_size and only grow at their end (PARLEY_EVENT_HAS). A
+ *    changed meaning gets a new hook id, never a changed struct.
+ *  - What version 1 grew is counted in levels (PARLEY_PLUGIN_ABI_LEVEL): each level added host
+ *    members, hooks, event fields or codes together, tagged "level N" where they are declared.
+ *    Level 0 is version 1 as first released. A plugin tests for what it uses beyond level 0:
+ *    PARLEY_HOST_HAS for a host member; for a hook, hook_register answers PARLEY_ERR_INVALID on a
+ *    parleyd older than it. Lua scripts read the same number as parley.api_level.
  *  - Strings are NUL-terminated UTF-8 unless a length is given; pointers in events are valid only
  *    during the callback.
  *
@@ -39,6 +44,9 @@ extern "C" {
 #endif
 
 #define PARLEY_PLUGIN_ABI_VERSION 1
+
+/* The level of version 1 this header describes (see "Stability rules" above). */
+#define PARLEY_PLUGIN_ABI_LEVEL 6
 
 /* "No bound" for the seq arguments of messages_get. */
 #define PARLEY_NO_SEQ (-1)
@@ -81,11 +89,10 @@ typedef enum parley_hook {
     PARLEY_HOOK_PRESENCE_CHANGED = 6,           /* parley_presence_event */
     PARLEY_HOOK_USER_CONNECTED = 7,             /* parley_presence_event: offline -> online */
     PARLEY_HOOK_USER_DISCONNECTED = 8,          /* parley_presence_event: -> offline */
-    /* Added later in version 1: parleyd versions before them refuse to register them
-     * (PARLEY_ERR_INVALID). */
+    /* Level 2: parleyd versions before them refuse to register them (PARLEY_ERR_INVALID). */
     PARLEY_HOOK_CONVERSATION_BEFORE_OPEN = 9, /* parley_conversation_event; may reject */
     PARLEY_HOOK_EVENT_BEFORE_DELIVER = 10,    /* parley_delivery_event; may drop recipients */
-    /* Added later in version 1 (a parleyd that predates them refuses to register them). */
+    /* Level 5 (a parleyd that predates them refuses to register them). */
     PARLEY_HOOK_MESSAGE_BEFORE_EDIT = 11, /* parley_message_event: the new body and meta, seq the
                                            * message edited; may reject or rewrite */
     PARLEY_HOOK_MESSAGE_AFTER_DELETE = 12 /* parley_message_event: the message as it was before
@@ -110,15 +117,15 @@ typedef struct parley_message_event {
     const char* const* members; /* every member's uid */
     size_t member_count;
     /* The conversation the message goes to, set for message.before_store; NULL and 0 in
-     * message.after_store. Added later in version 1: read them only if struct_size covers them
-     * (offsetof + sizeof); an older parleyd's event ends before conv_kind. */
+     * message.after_store. Level 1: read them only if PARLEY_EVENT_HAS(parley_message_event, ev,
+     * conv_last_seq); an older parleyd's event ends before conv_kind. */
     const char* conv_kind;      /* "direct" or "group" */
     const char* context_type;   /* what the conversation is about, or NULL */
     const char* context_id;     /* or NULL */
     const char* context_title;  /* or NULL */
     const char* context_status; /* set by extensions (host->context_update), or NULL */
     int64_t conv_last_seq;      /* the conversation's last seq: 0 = this is its first message */
-    /* Added later in version 1, with set_attachments (read only if struct_size covers it):
+    /* Level 4, with set_attachments (PARLEY_EVENT_HAS(parley_message_event, ev, attachments_json)):
      * NULL if the message has no attachments. In message.before_store, a JSON array of the
      * attachment ids (strings) the sender named, which a handler resolves with
      * host->set_attachments or the message is refused; in message.after_store, the array of
@@ -159,7 +166,7 @@ typedef struct parley_presence_event {
 
 /* An event that is not stored (typing, a moved read watermark) about to be published to
  * members of a conversation: event.before_deliver, one call per event with every recipient.
- * host->drop_recipient hides it from one of them (a block). Added later in version 1. */
+ * host->drop_recipient hides it from one of them (a block). Level 2. */
 typedef struct parley_delivery_event {
     uint32_t struct_size;
     const char* kind; /* "typing" or "read"; ignore kinds you do not know */
@@ -205,8 +212,7 @@ typedef parley_hook_fn parley_command_fn;
 
 typedef void (*parley_timer_fn)(void* userdata);
 
-/* A request to one of the plugin's HTTP routes (host->http_route_register). Added later in
- * version 1. */
+/* A request to one of the plugin's HTTP routes (host->http_route_register). Level 3. */
 typedef struct parley_http_request {
     uint32_t struct_size;
     const char* method; /* "GET" or "POST" */
@@ -250,7 +256,7 @@ typedef struct parley_host {
      * returns: a rewrite if it returns PARLEY_OK or PARLEY_DEFER, a rejection if it returns
      * PARLEY_REJECT, a reply if a command returns PARLEY_OK. */
     /* code: bad_request, forbidden, not_found, too_large, rate_limited, unavailable, internal,
-     * and (added later in version 1, for files) unsupported_type, type_mismatch,
+     * and (level 4, for files) unsupported_type, type_mismatch,
      * checksum_mismatch, size_mismatch, quota_exceeded, upload_incomplete, image_too_large; an
      * older parleyd sends those as "internal" (check PARLEY_HOST_HAS(host, set_attachments)).
      * Another code (or NULL) is sent as "internal" and returns PARLEY_ERR_INVALID. message:
@@ -310,6 +316,8 @@ typedef struct parley_host {
 
     /* Added later in version 1: check PARLEY_HOST_HAS(host, member) before using these. */
 
+    /* Level 1. */
+
     /* reject, with extra fields for the client's error object: details_json is a JSON object
      * (e.g. {"retry_after_ms":1200}) of at most 4 KiB encoded, or NULL for none. Its "code" and
      * "message" are dropped (parleyd's). The rules of reject apply; details that are no JSON
@@ -338,8 +346,7 @@ typedef struct parley_host {
     parley_status (*messages_get)(parley_plugin* self, const char* conv, int64_t before,
                                   int64_t after, size_t limit, parley_buffer* out);
 
-    /* Added later in version 1, with the hooks conversation.before_open and
-     * event.before_deliver. */
+    /* Level 2, with the hooks conversation.before_open and event.before_deliver. */
 
     /* event.before_deliver only (else PARLEY_ERR_FORBIDDEN): the event is not published to
      * `uid`. PARLEY_ERR_NOT_FOUND if uid is no recipient (left). Takes effect when the callback
@@ -359,7 +366,7 @@ typedef struct parley_host {
     parley_status (*text_fold)(parley_plugin* self, int form, const char* text, size_t len,
                                parley_buffer* out, parley_buffer* spans_out);
 
-    /* Added later in version 1, for plugins that notify users who are away (plugins/notify). */
+    /* Level 3, for plugins that notify users who are away (plugins/notify). */
 
     /* Members with unread messages (read_seq < the conversation's last_seq) in conversations
      * whose last activity is at or after since_ms, oldest activity first, as a JSON array of
@@ -381,7 +388,9 @@ typedef struct parley_host {
     parley_status (*http_respond)(parley_http_response* response, int status,
                                   const char* content_type, const char* body, size_t body_len);
 
-    /* Added later in version 1, for plugins that keep files (plugins/attachments). */
+    /* Level 4, for plugins that keep files (plugins/attachments), with the event field
+     * attachments_json and the rejection codes of attachments (docs/extending.md). Level 5 added
+     * the hooks message.before_edit and message.after_delete and no host member. */
 
     /* kv_list of the keys after `after` (NULL or "": from the first), so that a plugin walks
      * more keys than one call returns: pass the last key of a page to get the next. */
@@ -401,6 +410,17 @@ typedef struct parley_host {
     parley_status (*http_respond_file)(parley_http_response* response, int status,
                                        const char* content_type, const char* path,
                                        const char* headers_json);
+
+    /* Level 6: the plugin's options (its "options" mapping in parleyd's config) as typed values,
+     * so that a C plugin needs no JSON parser. `name`: a key of the mapping, or a dotted path
+     * into nested mappings ("smtp.port"). PARLEY_ERR_NOT_FOUND: absent or null;
+     * PARLEY_ERR_INVALID: there with another type (option_int: an integer within int64_t;
+     * option_bool: true or false; option_string: a string, copied NUL-terminated into `out`,
+     * PARLEY_ERR_TOO_LARGE if it needs more than `size` bytes). Nothing is written unless the
+     * status is PARLEY_OK, so a default set before the call stays. */
+    parley_status (*option_int)(parley_plugin* self, const char* name, int64_t* out);
+    parley_status (*option_bool)(parley_plugin* self, const char* name, bool* out);
+    parley_status (*option_string)(parley_plugin* self, const char* name, char* out, size_t size);
 } parley_host;
 
 /* Forms of host->text_fold. */
@@ -410,6 +430,23 @@ typedef struct parley_host {
 /* True if the host table has `member` (added in a later version than the plugin knows). */
 #define PARLEY_HOST_HAS(host, member) \
     ((host)->struct_size >= offsetof(parley_host, member) + sizeof((host)->member))
+
+/* True if `event`, a pointer to an event struct of type `type`, has `member` (a field added at
+ * the struct's end after it was first released). Level 6 (a macro: it works on any parleyd). */
+#define PARLEY_EVENT_HAS(type, event, member) \
+    ((event)->struct_size >= offsetof(type, member) + sizeof(((const type*)0)->member))
+
+/* What parley_plugin_version answers for a plugin written against this header: this header's
+ * version if parleyd speaks it, else -1. Level 6 (inline: it works on any parleyd). */
+static inline int parley_plugin_pick_version(const int* supported, size_t count) {
+    size_t i;
+    for (i = 0; i < count; ++i) {
+        if (supported[i] == PARLEY_PLUGIN_ABI_VERSION) {
+            return PARLEY_PLUGIN_ABI_VERSION;
+        }
+    }
+    return -1;
+}
 
 /*
  * Entry points a plugin exports.

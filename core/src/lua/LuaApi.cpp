@@ -12,6 +12,7 @@
 #include "lua/LuaScript.h"
 #include "lua/LuaSupport.h"
 #include "lua/LuaText.h"
+#include "parley/plugin.h"
 #include "protocol/Views.h"
 
 // Every function here follows the longjmp rule of LuaSupport.h: arguments are checked (raising)
@@ -681,6 +682,9 @@ void installApi(lua_State* L) {
     lua_setfield(L, api, "config");
     lua_pushlightuserdata(L, &kDeferSentinel);
     lua_setfield(L, api, "DEFER");
+    // One count of what the extension API grew, shared with plugins (parley/plugin.h).
+    lua_pushinteger(L, PARLEY_PLUGIN_ABI_LEVEL);
+    lua_setfield(L, api, "api_level");
 
     lua_pushglobaltable(L);
     pushReadOnly(L, api, "parley");

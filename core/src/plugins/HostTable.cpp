@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <new>
 #include <optional>
 #include <string>
@@ -452,6 +453,80 @@ const char* optionsJson(parley_plugin* self) noexcept {
     }
 }
 
+// The option at `name`, a dotted path into the plugin's options; nullptr if absent or null.
+const nlohmann::json* optionAt(const nlohmann::json& options, const std::string& name) {
+    const nlohmann::json* at = &options;
+    size_t start = 0;
+    for (;;) {
+        const size_t dot = name.find('.', start);
+        if (!at->is_object()) {
+            return nullptr;
+        }
+        const auto found =
+            at->find(name.substr(start, dot == std::string::npos ? dot : dot - start));
+        if (found == at->end()) {
+            return nullptr;
+        }
+        at = &*found;
+        if (dot == std::string::npos) {
+            return at->is_null() ? nullptr : at;
+        }
+        start = dot + 1;
+    }
+}
+
+// Runs `read` on the plugin's option `name`: PARLEY_ERR_NOT_FOUND if there is none.
+template <typename Read>
+parley_status withOption(parley_plugin* self, const char* function, const char* name,
+                         Read&& read) noexcept {
+    return withPlugin(self, function, [&](PluginInstance& plugin) {
+        const std::string path = requireText(name, "name");
+        const auto options = nlohmann::json::parse(plugin.optionsJson());
+        const nlohmann::json* value = optionAt(options, path);
+        return value == nullptr ? PARLEY_ERR_NOT_FOUND : read(*value);
+    });
+}
+
+parley_status optionInt(parley_plugin* self, const char* name, int64_t* out) noexcept {
+    return withOption(self, "option_int", name, [&](const nlohmann::json& value) {
+        require(out, "out");
+        const bool fits = value.is_number_integer() &&
+                          (!value.is_number_unsigned() ||
+                           value.get<uint64_t>() <= uint64_t{std::numeric_limits<int64_t>::max()});
+        if (!fits) {
+            return PARLEY_ERR_INVALID;
+        }
+        *out = value.get<int64_t>();
+        return PARLEY_OK;
+    });
+}
+
+parley_status optionBool(parley_plugin* self, const char* name, bool* out) noexcept {
+    return withOption(self, "option_bool", name, [&](const nlohmann::json& value) {
+        require(out, "out");
+        if (!value.is_boolean()) {
+            return PARLEY_ERR_INVALID;
+        }
+        *out = value.get<bool>();
+        return PARLEY_OK;
+    });
+}
+
+parley_status optionString(parley_plugin* self, const char* name, char* out, size_t size) noexcept {
+    return withOption(self, "option_string", name, [&](const nlohmann::json& value) {
+        require(out, "out");
+        if (!value.is_string()) {
+            return PARLEY_ERR_INVALID;
+        }
+        const auto& text = value.get_ref<const std::string&>();
+        if (text.size() + 1 > size) {
+            return PARLEY_ERR_TOO_LARGE;
+        }
+        std::memcpy(out, text.c_str(), text.size() + 1);
+        return PARLEY_OK;
+    });
+}
+
 void logMessage(parley_plugin* self, parley_log_level level, const char* message) noexcept {
     if (message == nullptr) {
         return;
@@ -547,6 +622,9 @@ constexpr parley_host kHostTable = {
     .kv_list_after = &kvListAfter,
     .set_attachments = &setAttachments,
     .http_respond_file = &httpRespondFile,
+    .option_int = &optionInt,
+    .option_bool = &optionBool,
+    .option_string = &optionString,
 };
 
 }  // namespace
