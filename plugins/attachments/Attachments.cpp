@@ -32,6 +32,10 @@ constexpr int64_t kLockMs = 60 * 1000;
 // removal.
 constexpr std::chrono::milliseconds kBlobLockPatience{2000};
 constexpr size_t kRefsChecked = 1000;
+// A chk: mark lives this long: the collector runs every gc_interval_ms (10 min by default).
+constexpr int64_t kCheckMs = 7LL * 24 * 60 * 60 * 1000;
+// Pages of 100 messages one collector step reads for one chk: mark before going on next step.
+constexpr int kCheckPages = 20;
 const std::string kThumbnail = "thumbnail";
 
 // A lock every parleyd of the database shares: a counter in the plugin's key-value store, held
@@ -886,7 +890,8 @@ Attachments::HttpAnswer Attachments::serveFile(const std::string& query) {
     return answer;
 }
 
-json Attachments::resolve(const std::string& sender, const std::string& conv, const json& ids) {
+json Attachments::resolve(const std::string& sender, const std::string& conv, int64_t lastSeq,
+                          const json& ids) {
     json resolved = json::array();
     for (const auto& entry : ids) {
         const std::string id = entry.is_object() ? entry.value("id", "") : entry.get<std::string>();
@@ -905,9 +910,12 @@ json Attachments::resolve(const std::string& sender, const std::string& conv, co
     }
     // Only once every id is good: marks that keep the collector away while the message is
     // stored, and let members read it before message.after_store recorded the reference.
+    // The chk: mark outlives the pend: one: if this parleyd dies between storing the message
+    // and message.after_store, the collector finds the message from it (settleChecks).
     for (const auto& attached : resolved) {
-        host_.kvSet("pend:" + attached["id"].get<std::string>() + ":" + conv, "1",
-                    settings_.attachGraceMs);
+        const std::string key = attached["id"].get<std::string>() + ":" + conv;
+        host_.kvSet("chk:" + key, json{{"after", lastSeq}, {"at", host_.now()}}.dump(), kCheckMs);
+        host_.kvSet("pend:" + key, "1", settings_.attachGraceMs);
     }
     return resolved;
 }
@@ -915,11 +923,53 @@ json Attachments::resolve(const std::string& sender, const std::string& conv, co
 void Attachments::recordReferences(const std::string& conv, int64_t seq, const json& attached) {
     for (const auto& attachment : attached) {
         if (attachment.is_object() && attachment.contains("id")) {
-            host_.kvSet("ref:" + attachment["id"].get<std::string>() + ":" + conv + ":" +
-                            std::to_string(seq),
-                        "1");
+            const std::string id = attachment["id"].get<std::string>();
+            host_.kvSet("ref:" + id + ":" + conv + ":" + std::to_string(seq), "1");
+            host_.kvDelete("chk:" + id + ":" + conv);
         }
     }
+}
+
+bool Attachments::settleChecks(const std::string& id) {
+    const json checks = host_.kvList("chk:" + id + ":", 100);
+    bool settled = true;
+    for (const auto& [key, text] : checks.items()) {
+        const std::string conv = key.substr(4 + id.size() + 1);
+        const json check = json::parse(text.get<std::string>(), nullptr, false);
+        const int64_t at = check.is_object() ? check.value("at", int64_t{0}) : 0;
+        int64_t after = check.is_object() ? check.value("after", int64_t{0}) : 0;
+        if (at + settings_.attachGraceMs > host_.now()) {
+            settled = false;  // the message may still be on its way
+            continue;
+        }
+        // Its message was stored within the grace after `at`, with a seq after `after`, if at
+        // all: the pages up to the first message stored later are all there is to read.
+        bool done = false;
+        for (int page = 0; page < kCheckPages && !done; ++page) {
+            const json found = host_.messagesAfter(conv, after, 100);
+            const json& messages = found.value("msgs", json::array());
+            for (const auto& message : messages) {
+                after = std::max(after, message.value("seq", after));
+                for (const auto& attached : message.value("attachments", json::array())) {
+                    if (attached.is_object() && attached.value("id", "") == id) {
+                        host_.kvSet("ref:" + id + ":" + conv + ":" +
+                                        std::to_string(message.value("seq", int64_t{0})),
+                                    "1");
+                    }
+                }
+                done = done || message.value("ts", int64_t{0}) > at + settings_.attachGraceMs;
+            }
+            done = done || messages.empty() || !found.value("has_more", false);
+        }
+        if (done) {
+            host_.kvDelete(key);
+        } else {
+            // A busy conversation: the next step goes on from here.
+            host_.kvSet(key, json{{"after", after}, {"at", at}}.dump(), kCheckMs);
+            settled = false;
+        }
+    }
+    return settled;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -941,6 +991,9 @@ bool Attachments::collectAttachment(const json& attachment, GcCounts& counts) {
     }
     // A message that is erased (admin.user.erase) or deleted no longer carries the attachment
     // (the core clears its attachments with its body), so its reference is dropped here.
+    if (!settleChecks(id)) {
+        return false;
+    }
     bool live = false;
     bool hadReferences = false;
     const json refs = host_.kvList("ref:" + id + ":", kRefsChecked);

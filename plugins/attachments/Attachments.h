@@ -72,6 +72,9 @@ struct GcCounts {
 //                            "blob","created", and for images "width","height","thumbnail"}
 //   ref:{id}:{conv}:{seq}    a stored message that carries it
 //   pend:{id}:{conv}         it is being attached to a message of conv (expires)
+//   chk:{id}:{conv}          {"after": seq, "at": ms}: a message of conv stored after seq may
+//                            carry it, and message.after_store has not recorded that yet (a
+//                            parleyd that died in between): the collector looks
 //   blob:{sha256}            how many attachments use that blob (the reference count)
 //   quota:{uid}:{day}        bytes the user committed that UTC day
 //   lock:{upload}            a commit in progress
@@ -98,7 +101,8 @@ class Attachments {
 
     // message.before_store: the descriptions of the attachments `sender` named (Refusal if one
     // is not theirs or not committed). message.after_store: remembers the references.
-    nlohmann::json resolve(const std::string& sender, const std::string& conv,
+    // `lastSeq`: the conversation's last seq before this message (the event's conv_last_seq).
+    nlohmann::json resolve(const std::string& sender, const std::string& conv, int64_t lastSeq,
                            const nlohmann::json& ids);
     void recordReferences(const std::string& conv, int64_t seq, const nlohmann::json& attached);
 
@@ -136,6 +140,9 @@ class Attachments {
     std::string storeBlob(const std::string& localPath, const std::string& key);
     void releaseBlob(const std::string& key, GcCounts& counts);
     bool collectAttachment(const nlohmann::json& attachment, GcCounts& counts);
+    // Settles the chk: marks of attachment `id` past attach_grace_ms: a stored message that
+    // carries it gets its reference. False while one is still within the grace (or unfinished).
+    bool settleChecks(const std::string& id);
     void collectUploads(GcCounts& counts);
     std::string signature(const std::string& id, const std::string& uid, const std::string& variant,
                           int64_t expires) const;

@@ -103,7 +103,13 @@ parley_status onBeforeStore(parley_call* call, const void* event, void* userdata
     return guarded(state, call, "message.before_store", [&] {
         const json ids = json::parse(message->attachments_json);
         const std::string resolved =
-            state->attachments->resolve(message->sender, message->conv, ids).dump();
+            state->attachments
+                ->resolve(message->sender, message->conv,
+                          PARLEY_EVENT_HAS(parley_message_event, message, conv_last_seq)
+                              ? message->conv_last_seq
+                              : 0,
+                          ids)
+                .dump();
         return state->host->set_attachments(call, resolved.c_str());
     });
 }

@@ -112,6 +112,17 @@ json PluginHost::latestMessages(const std::string& conv, size_t limit) const {
     return takeJson(status, buffer, "messages_get").value("msgs", json::array());
 }
 
+json PluginHost::messagesAfter(const std::string& conv, int64_t after, size_t limit) const {
+    parley_buffer buffer{};
+    const parley_status status = host_->messages_get(self_, conv.c_str(), PARLEY_NO_SEQ, after,
+                                                     std::clamp<size_t>(limit, 1, 100), &buffer);
+    if (status == PARLEY_ERR_NOT_FOUND) {
+        host_->buffer_free(&buffer);
+        return {{"msgs", json::array()}, {"has_more", false}};
+    }
+    return takeJson(status, buffer, "messages_get");
+}
+
 void PluginHost::log(parley_log_level level, const std::string& message) const {
     host_->log(self_, level, message.c_str());
 }

@@ -41,6 +41,9 @@ class PluginHost {
     std::optional<nlohmann::json> message(const std::string& conv, int64_t seq) const;
     // The latest `limit` (1-100) messages of `conv`, oldest first; empty if it does not exist.
     nlohmann::json latestMessages(const std::string& conv, size_t limit) const;
+    // A page of `conv`'s messages after seq `after`, ascending: {"msgs", "has_more"};
+    // {"msgs": []} if the conversation does not exist.
+    nlohmann::json messagesAfter(const std::string& conv, int64_t after, size_t limit) const;
     void log(parley_log_level level, const std::string& message) const;
     int64_t now() const { return host_->wall_ms(); }
     const parley_host* raw() const { return host_; }

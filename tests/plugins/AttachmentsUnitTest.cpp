@@ -11,7 +11,10 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "Attachments.h"
 #include "BlobStore.h"
@@ -149,8 +152,11 @@ TEST(AttachmentsImages, PixelsAreBoundedFromTheHeader) {
 // runs inside kv_incr after the new value is written: a test steps in there to interleave.
 struct FakeHost {
     static inline std::map<std::string, std::string> kv;
+    static inline std::map<std::string, int64_t> expires;  // keys set with a ttl: when
     static inline int64_t now = 1'000'000'000'000;
     static inline std::function<void(const std::string& key, int64_t delta, int64_t value)> onIncr;
+    // Each conversation's stored messages, ascending seq, as messages_get answers them.
+    static inline std::map<std::string, std::vector<nlohmann::json>> messages;
 
     static parley_status give(const std::string& text, parley_buffer* out) {
         out->data = static_cast<char*>(std::malloc(text.size() + 1));
@@ -158,8 +164,27 @@ struct FakeHost {
         out->len = text.size();
         return PARLEY_OK;
     }
+    // Drops the keys whose ttl has passed, as the host does.
+    static void expire() {
+        for (auto it = expires.begin(); it != expires.end();) {
+            if (it->second <= now) {
+                kv.erase(it->first);
+                it = expires.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+    static void setExpiry(const std::string& key, int64_t ttlMs) {
+        if (ttlMs > 0) {
+            expires[key] = now + ttlMs;
+        } else {
+            expires.erase(key);
+        }
+    }
     static parley_status listAfter(parley_plugin*, const char* prefix, const char* after,
                                    size_t limit, parley_buffer* out) {
+        expire();
         nlohmann::json page = nlohmann::json::object();
         const std::string from = after != nullptr ? after : "";
         for (auto it = kv.lower_bound(prefix); it != kv.end() && page.size() < limit; ++it) {
@@ -177,20 +202,28 @@ struct FakeHost {
         host.abi_version = PARLEY_PLUGIN_ABI_VERSION;
         host.struct_size = sizeof(parley_host);
         host.kv_get = [](parley_plugin*, const char* key, parley_buffer* out) {
+            expire();
             const auto found = kv.find(key);
             return found == kv.end() ? PARLEY_ERR_NOT_FOUND : give(found->second, out);
         };
         host.kv_set = [](parley_plugin*, const char* key, const char* value, size_t length,
-                         int64_t) {
+                         int64_t ttlMs) {
             kv[key] = std::string(value, length);
+            setExpiry(key, ttlMs);
             return PARLEY_OK;
         };
         host.kv_delete = [](parley_plugin*, const char* key) {
             kv.erase(key);
+            expires.erase(key);
             return PARLEY_OK;
         };
-        host.kv_incr = [](parley_plugin*, const char* key, int64_t delta, int64_t, int64_t* value) {
+        host.kv_incr = [](parley_plugin*, const char* key, int64_t delta, int64_t ttlMs,
+                          int64_t* value) {
+            expire();
             const auto found = kv.find(key);
+            if (found == kv.end()) {
+                setExpiry(key, ttlMs);  // the ttl counts from the key's first increment
+            }
             *value = (found == kv.end() ? 0 : std::stoll(found->second)) + delta;
             kv[key] = std::to_string(*value);
             if (onIncr) {
@@ -203,8 +236,27 @@ struct FakeHost {
             return listAfter(self, prefix, nullptr, limit, out);
         };
         host.kv_list_after = &listAfter;
-        host.messages_get = [](parley_plugin*, const char*, int64_t, int64_t, size_t,
-                               parley_buffer*) { return PARLEY_ERR_NOT_FOUND; };
+        host.messages_get = [](parley_plugin*, const char* conv, int64_t before, int64_t after,
+                               size_t limit, parley_buffer* out) {
+            const auto found = messages.find(conv);
+            if (found == messages.end()) {
+                return PARLEY_ERR_NOT_FOUND;
+            }
+            std::vector<nlohmann::json> within;
+            for (const auto& message : found->second) {
+                const int64_t seq = message["seq"];
+                if ((before < 0 || seq < before) && (after < 0 || seq > after)) {
+                    within.push_back(message);
+                }
+            }
+            const bool more = within.size() > limit;
+            if (more && after >= 0) {
+                within.resize(limit);  // forward from `after`
+            } else if (more) {
+                within.erase(within.begin(), within.end() - static_cast<std::ptrdiff_t>(limit));
+            }
+            return give(nlohmann::json{{"msgs", within}, {"has_more", more}}.dump(), out);
+        };
         host.conversation_get = [](parley_plugin*, const char*, parley_buffer*) {
             return PARLEY_ERR_NOT_FOUND;
         };
@@ -230,22 +282,37 @@ std::string uploadAndCommit(Attachments& attachments, const std::string& uid,
     return attachments.commit(uid, {{"upload", begun["upload"]}})["attachment"]["id"];
 }
 
+// Attachments on the in-memory host, with a local blob store in a temporary folder.
+class AttachmentsCollector : public ::testing::Test {
+  protected:
+    AttachmentsCollector() {
+        FakeHost::kv.clear();
+        FakeHost::expires.clear();
+        FakeHost::messages.clear();
+        FakeHost::onIncr = nullptr;
+        settings_.folder = folder_.path;
+        settings_.unattachedTtlMs = 1000;
+        std::array<char, 256> error{};
+        store = attachments_local_store_open(folder_.path.c_str(), error.data(), error.size());
+        if (store == nullptr) {
+            throw std::runtime_error(error.data());
+        }
+        attachments_ = std::make_unique<Attachments>(Host(nullptr, &table_), settings_, store);
+    }
+    ~AttachmentsCollector() override { FakeHost::onIncr = nullptr; }
+
+    const Folder folder_;
+    const parley_host table_ = FakeHost::table();
+    Settings settings_;
+    attachments_blob_store* store = nullptr;  // the Attachments own it
+    std::unique_ptr<Attachments> attachments_;
+};
+
 // The collector drops the last attachment of a blob at the moment another upload of the same
 // bytes commits: the new attachment must keep its file (it lost it: the collector counted the
 // blob down to 0, the commit counted it up and stored it, the collector then deleted it).
-TEST(AttachmentsCollector, ABlobCommittedAgainWhileCollectedKeepsItsFile) {
-    const Folder folder;
-    std::array<char, 256> error{};
-    attachments_blob_store* store =
-        attachments_local_store_open(folder.path.c_str(), error.data(), error.size());
-    ASSERT_NE(store, nullptr) << error.data();
-    FakeHost::kv.clear();
-    const parley_host table = FakeHost::table();
-    Settings settings;
-    settings.folder = folder.path;
-    settings.unattachedTtlMs = 1000;
-    Attachments attachments(Host(nullptr, &table), settings, store);
-
+TEST_F(AttachmentsCollector, ABlobCommittedAgainWhileCollectedKeepsItsFile) {
+    Attachments& attachments = *attachments_;
     const std::string bytes = "the same bytes, uploaded twice";
     const std::string blob = sha256Hex(bytes);
     const std::string first = uploadAndCommit(attachments, "ann", bytes);
@@ -280,6 +347,32 @@ TEST(AttachmentsCollector, ABlobCommittedAgainWhileCollectedKeepsItsFile) {
         ADD_FAILURE() << "bob cannot download his attachment: " << refusal.code() << ": "
                       << refusal.what();
     }
+}
+
+// parleyd died between storing a message that carries an attachment and message.after_store,
+// so no reference was recorded. Once the attachment looked unsent for unattached_ttl_ms, the
+// collector deleted its file under the stored message; it must find the message instead.
+TEST_F(AttachmentsCollector, AMessageStoredWithoutItsReferenceKeepsItsFile) {
+    Attachments& attachments = *attachments_;
+    const std::string photo = "a photo of the bike";
+    const std::string sent = uploadAndCommit(attachments, "ann", photo);
+    const std::string refused = uploadAndCommit(attachments, "ann", "never sent after all");
+    FakeHost::messages["c1"] = {{{"seq", 1}, {"ts", FakeHost::now}, {"body", "hi"}}};
+    attachments.resolve("ann", "c1", 1, json::array({sent}));  // message.before_store
+    FakeHost::messages["c1"].push_back(
+        {{"seq", 2}, {"ts", FakeHost::now}, {"attachments", json::array({{{"id", sent}}})}});
+    // ... stored, and parleyd died before message.after_store (recordReferences) ran. Another
+    // message named the second attachment, and a later hook refused it: it was never stored.
+    attachments.resolve("ann", "c1", 2, json::array({refused}));
+    FakeHost::now += settings_.unattachedTtlMs + settings_.attachGraceMs + 1;
+
+    const GcCounts counts = attachments.collectAll();
+    EXPECT_EQ(counts.attachmentsRemoved, 1) << "only the attachment no message carries";
+    EXPECT_TRUE(FakeHost::kv.contains("att:" + sent));
+    EXPECT_TRUE(FakeHost::kv.contains("ref:" + sent + ":c1:2")) << "the reference, found";
+    EXPECT_FALSE(FakeHost::kv.contains("att:" + refused));
+    EXPECT_EQ(store->exists(store->ctx, sha256Hex(photo).c_str()), 1);
+    EXPECT_EQ(attachments.collectAll().attachmentsRemoved, 0) << "and it stays";
 }
 
 }  // namespace
