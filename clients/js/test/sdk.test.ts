@@ -488,7 +488,7 @@ describe('editing, reactions, replies, search and settings', { timeout: 60000 },
     const alice = newUser();
     const bob = newUser();
     const phone = await connect(alice);
-    const laptop = await connect(alice);
+    const laptop = await connect(alice, { device: 'laptop' });
     const bobClient = await connect(bob);
     const seen = new Recorder(laptop);
     const { conv } = await phone.openConversation(bob);
