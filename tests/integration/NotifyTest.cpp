@@ -127,6 +127,7 @@ class Notify : public SuiteServers<Notify> {
                                                                             {"dave", "d"},
                                                                             {"kate", "k"},
                                                                             {"lena", "l"},
+                                                                            {"mona", "m"},
                                                                             {"ops", "o"}});
         httpPort_ = freeLoopbackPort();
         parleyd_ = std::make_unique<ParleydProcess>(
@@ -321,6 +322,31 @@ TEST_F(Notify, MutedConversationAndEmailOffSendNothing) {
     EXPECT_TRUE(mailsTo("erin").empty());
     EXPECT_TRUE(mailsTo("frank").empty());
     EXPECT_EQ(prefsOf("frank")["email"], false);
+}
+
+// Muted with conv.set (the user's own setting, docs/protocol.md): unread_scan leaves the
+// conversation out, so the digest holds only the others.
+TEST_F(Notify, AConversationMutedByItsMemberIsLeftOutOfTheDigest) {
+    registerUser("mona");
+    const std::string loud = openWith(*alice_, "mona");
+    const std::string quiet =
+        openWith(*alice_, "mona", {{"type", "listing"}, {"id", "q1"}, {"title", "Quiet one"}});
+    {
+        MqttTestClient mona(broker_->uri(), "mona", "m");
+        auto muted = mona.request({{"op", "conv.set"}, {"conv", quiet}, {"muted", true}});
+        ASSERT_EQ(codeOf(muted), "ok") << muted;
+        ASSERT_EQ(codeOf(mona.request({{"op", "presence"}, {"state", "offline"}})), "ok");
+    }
+    send(*alice_, quiet, "muted-text-never-mailed");
+    send(*alice_, loud, "loud-text-mailed");
+    const auto mails = waitForMails("mona", 1);
+    ASSERT_EQ(mails.size(), 1u);
+    std::this_thread::sleep_for(kQuiet);
+    ASSERT_EQ(mailsTo("mona").size(), 1u) << "a second digest";
+    const std::string text = mails[0]["text"];
+    EXPECT_NE(text.find("loud-text-mailed"), std::string::npos) << text;
+    EXPECT_EQ(text.find("muted-text-never-mailed"), std::string::npos) << text;
+    EXPECT_EQ(text.find("Quiet one"), std::string::npos) << text;
 }
 
 TEST_F(Notify, ThrottleHoldsTheNextDigestBack) {

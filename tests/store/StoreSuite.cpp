@@ -1262,3 +1262,208 @@ TEST_P(StoreSuite, ErasureMovesTheRevOfEveryMessageItChanges) {
 }
 
 }  // namespace parley::testing
+
+// msg.search and conv.set (issue 21): docs/design.md, "Search" and "A member's own settings".
+namespace parley::testing {
+
+namespace {
+SearchQuery searchOf(const std::string& reader, std::vector<std::string> terms, int limit = 20,
+                     std::optional<int64_t> before = std::nullopt,
+                     std::optional<std::string> conv = std::nullopt) {
+    SearchQuery query;
+    query.reader = reader;
+    query.terms = std::move(terms);
+    query.limit = limit;
+    query.before = before;
+    query.conv = std::move(conv);
+    return query;
+}
+
+std::vector<std::string> foundCmids(const SearchPage& page) {
+    std::vector<std::string> cmids;
+    for (const auto& m : page.messages) {
+        cmids.push_back(m.cmid);
+    }
+    return cmids;
+}
+}  // namespace
+
+TEST_P(StoreSuite, SearchFindsOnlyReadableMessagesNewestFirstInPages) {
+    store_->openDirect("alice", "bob", std::nullopt, "c1", 100);
+    store_->openDirect("alice", "carol", std::nullopt, "c2", 100);
+    store_->openDirect("bob", "carol", std::nullopt, "c3", 100);
+    store_->appendMessage(message("c1", "alice", "a1", "selling my blue bike", 1000));
+    store_->appendMessage(message("c3", "bob", "b1", "carol, want my bike?", 1001));
+    store_->appendMessage(message("c2", "carol", "k1", "Is the bike still there?", 1002));
+    store_->appendMessage(message("c1", "bob", "b2", "how old is the bike", 1003));
+    store_->appendMessage(message("c1", "bob", "b3", "nothing to see here", 1004));
+    store_->appendMessage(message("c2", "alice", "a2", "BIKE sold, sorry", 1005));
+
+    auto first = store_->searchMessages(searchOf("alice", {"bike"}, 2));
+    EXPECT_EQ(foundCmids(first), (std::vector<std::string>{"a2", "b2"}));
+    EXPECT_TRUE(first.hasMore);
+    std::set<std::string> convs;
+    for (const auto& conversation : first.conversations) {
+        convs.insert(conversation.id);
+        EXPECT_FALSE(conversation.members.empty());
+    }
+    EXPECT_EQ(convs, (std::set<std::string>{"c1", "c2"})) << "each message's conversation, once";
+    auto second = store_->searchMessages(searchOf("alice", {"bike"}, 2, first.nextBefore));
+    EXPECT_EQ(foundCmids(second), (std::vector<std::string>{"k1", "a1"}));
+    EXPECT_FALSE(second.hasMore) << "c3's message is bob's and carol's, never alice's";
+    auto everything = store_->searchMessages(searchOf("alice", {"bike"}, 50));
+    EXPECT_EQ(foundCmids(everything), (std::vector<std::string>{"a2", "b2", "k1", "a1"}));
+
+    EXPECT_EQ(foundCmids(store_->searchMessages(searchOf("bob", {"bike"}))),
+              (std::vector<std::string>{"b2", "b1", "a1"}));
+    EXPECT_EQ(foundCmids(store_->searchMessages(searchOf("alice", {"bike"}, 20, {}, "c2"))),
+              (std::vector<std::string>{"a2", "k1"}));
+    EXPECT_TRUE(store_->searchMessages(searchOf("mallory", {"bike"})).messages.empty());
+}
+
+TEST_P(StoreSuite, SearchNeedsEveryTermAndIgnoresCaseAndAccents) {
+    store_->openDirect("alice", "bob", std::nullopt, "c1", 100);
+    store_->appendMessage(message("c1", "alice", "a1", "Meet at the Café Mozart tomorrow"));
+    store_->appendMessage(message("c1", "bob", "b1", "which cafe? the one near the station"));
+    store_->appendMessage(message("c1", "bob", "b2", "OK, tomorrow then"));
+
+    EXPECT_EQ(foundCmids(store_->searchMessages(searchOf("alice", {"cafe"}))),
+              (std::vector<std::string>{"b1", "a1"}));
+    EXPECT_EQ(foundCmids(store_->searchMessages(searchOf("alice", {"CAFÉ", "tomorrow"}))),
+              (std::vector<std::string>{"a1"}));
+    EXPECT_EQ(foundCmids(store_->searchMessages(searchOf("alice", {"tomorrow"}))),
+              (std::vector<std::string>{"b2", "a1"}));
+    EXPECT_EQ(foundCmids(store_->searchMessages(searchOf("alice", {"the", "station"}))),
+              (std::vector<std::string>{"b1"}))
+        << "no stopwords: every word counts";
+    EXPECT_TRUE(store_->searchMessages(searchOf("alice", {"mozart", "station"})).messages.empty());
+    EXPECT_TRUE(store_->searchMessages(searchOf("alice", {"bicycle"})).messages.empty());
+}
+
+TEST_P(StoreSuite, SearchNeverFindsDeletedOrErasedTextAndFollowsEdits) {
+    store_->createGroup("alice", {"alice", "bob", "carol"}, std::nullopt, "g1", 100);
+    store_->appendMessage(message("g1", "alice", "a1", "the password is swordfish"));
+    store_->appendMessage(message("g1", "bob", "b1", "swordfish noted"));
+    store_->appendMessage(message("g1", "carol", "k1", "swordfish? really"));
+    store_->appendMessage(message("g1", "carol", "k2", "typo here: helo"));
+    ASSERT_EQ(store_->searchMessages(searchOf("alice", {"swordfish"})).messages.size(), 3U);
+
+    ASSERT_EQ(store_->deleteMessage("g1", 1, "alice", false, 4000).outcome, ChangeOutcome::Changed);
+    EXPECT_EQ(foundCmids(store_->searchMessages(searchOf("alice", {"swordfish"}))),
+              (std::vector<std::string>{"k1", "b1"}));
+    EXPECT_TRUE(store_->searchMessages(searchOf("alice", {"password"})).messages.empty());
+
+    store_->eraseUser("bob", 5000);
+    EXPECT_EQ(foundCmids(store_->searchMessages(searchOf("alice", {"swordfish"}))),
+              (std::vector<std::string>{"k1"}));
+    EXPECT_TRUE(store_->searchMessages(searchOf("alice", {"noted"})).messages.empty());
+
+    ASSERT_EQ(store_->editMessage(editOf("g1", 4, "carol", "typo fixed: hello")).outcome,
+              ChangeOutcome::Changed);
+    EXPECT_TRUE(store_->searchMessages(searchOf("alice", {"helo"})).messages.empty())
+        << "the old text no longer matches";
+    auto found = store_->searchMessages(searchOf("alice", {"hello"}));
+    ASSERT_EQ(foundCmids(found), (std::vector<std::string>{"k2"})) << "the new text does";
+    EXPECT_EQ(found.messages[0].body, "typo fixed: hello");
+    EXPECT_EQ(found.messages[0].editedAt, std::optional<int64_t>(2000));
+}
+
+TEST_P(StoreSuite, SearchIndexIsPurgedOnceWhenADeletionIsDue) {
+    store_->openDirect("alice", "bob", std::nullopt, "c1", 100);
+    store_->appendMessage(message("c1", "alice", "a1", "keep this message"));
+    store_->appendMessage(message("c1", "alice", "a2", "delete this message"));
+    EXPECT_FALSE(store_->purgeSearchIndex(10000)) << "nothing deleted yet";
+    store_->deleteMessage("c1", 2, "alice", false, 4000);
+    EXPECT_FALSE(store_->purgeSearchIndex(3999)) << "the deletion is not due yet";
+    // A second instance (another store on the same database) sees the same pending purge; only
+    // one of them runs it.
+    auto other = open_();
+    EXPECT_TRUE(other->purgeSearchIndex(4000));
+    EXPECT_FALSE(store_->purgeSearchIndex(4000)) << "purged already";
+    EXPECT_EQ(foundCmids(store_->searchMessages(searchOf("alice", {"message"}))),
+              (std::vector<std::string>{"a1"}))
+        << "the index still holds what was not deleted";
+    store_->appendMessage(message("c1", "bob", "b1", "a new message after the purge"));
+    EXPECT_EQ(foundCmids(store_->searchMessages(searchOf("bob", {"message"}))),
+              (std::vector<std::string>{"b1", "a1"}));
+
+    // An erasure purges at once.
+    store_->deleteMessage("c1", 3, "bob", false, 7000);
+    store_->eraseUser("alice", 8000);
+    EXPECT_FALSE(store_->purgeSearchIndex(100000)) << "the erasure purged, deletion included";
+}
+
+TEST_P(StoreSuite, MembersKeepTheirOwnSettingsAndMutedConversationsLeaveTheTotal) {
+    store_->openDirect("alice", "bob", std::nullopt, "c1", 100);
+    store_->openDirect("alice", "carol", std::nullopt, "c2", 100);
+    store_->appendMessage(message("c1", "bob", "b1", "one", 1000));
+    store_->appendMessage(message("c1", "bob", "b2", "two", 1001));
+    store_->appendMessage(message("c2", "carol", "k1", "three", 1002));
+    ASSERT_EQ(totalOf(*store_, "alice"), 3);
+
+    SettingsChange mute;
+    mute.muted = true;
+    mute.now = 2000;
+    auto muted = store_->changeSettings("c1", "alice", mute);
+    EXPECT_EQ(muted.access, Access::Member);
+    EXPECT_TRUE(muted.changed);
+    EXPECT_TRUE(muted.settings.muted);
+    EXPECT_FALSE(muted.settings.archived);
+    EXPECT_EQ(totalOf(*store_, "alice"), 1) << "a muted conversation is no part of the total";
+    EXPECT_EQ(totalOf(*store_, "bob"), 0);
+    auto c1 = store_->conversation("c1");
+    EXPECT_EQ(c1->lastSeq - c1->readSeqOf("alice"), 2) << "its own count stays";
+    EXPECT_TRUE(c1->settingsOf("alice").muted);
+    EXPECT_FALSE(c1->settingsOf("bob").muted) << "one member's settings are theirs alone";
+    EXPECT_FALSE(store_->changeSettings("c1", "alice", mute).changed) << "a resend";
+
+    // Nobody is notified about a muted conversation.
+    for (const auto& member : store_->unreadMembers(0, std::nullopt, 100)) {
+        EXPECT_FALSE(member.uid == "alice" && member.conv == "c1");
+    }
+    auto unread = store_->unreadMembers(0, std::string("alice"), 100);
+    ASSERT_EQ(unread.size(), 1U);
+    EXPECT_EQ(unread[0].conv, "c2");
+
+    // Appending in a muted conversation: the others' totals as before, hers without it.
+    auto appended = store_->appendMessage(message("c1", "bob", "b3", "four", 1003));
+    ASSERT_EQ(appended.unreadTotals.size(), 1U);
+    EXPECT_EQ(appended.unreadTotals[0].uid, "alice");
+    EXPECT_EQ(appended.unreadTotals[0].unread, 1);
+
+    SettingsChange pinArchive;
+    pinArchive.pinned = true;
+    pinArchive.archived = true;
+    pinArchive.now = 3000;
+    auto pinned = store_->changeSettings("c2", "alice", pinArchive);
+    EXPECT_EQ(pinned.settings.pinnedAt, std::optional<int64_t>(3000));
+    EXPECT_TRUE(pinned.settings.archived);
+    pinArchive.now = 3500;
+    EXPECT_EQ(store_->changeSettings("c2", "alice", pinArchive).settings.pinnedAt,
+              std::optional<int64_t>(3000))
+        << "pinning again keeps when it was pinned";
+    auto listed = store_->listConversations("alice", 10, std::nullopt);
+    ASSERT_EQ(listed.conversations.size(), 2U);
+    for (const auto& conversation : listed.conversations) {
+        const auto settings = conversation.settingsOf("alice");
+        EXPECT_EQ(settings.muted, conversation.id == "c1");
+        EXPECT_EQ(settings.archived, conversation.id == "c2");
+        EXPECT_EQ(settings.pinnedAt.has_value(), conversation.id == "c2");
+    }
+
+    SettingsChange unmuteUnpin;
+    unmuteUnpin.muted = false;
+    unmuteUnpin.now = 4000;
+    store_->changeSettings("c1", "alice", unmuteUnpin);
+    unmuteUnpin.muted.reset();
+    unmuteUnpin.pinned = false;
+    auto unpinned = store_->changeSettings("c2", "alice", unmuteUnpin);
+    EXPECT_FALSE(unpinned.settings.pinnedAt.has_value());
+    EXPECT_TRUE(unpinned.settings.archived) << "what was not named stays";
+    EXPECT_EQ(totalOf(*store_, "alice"), 4);
+
+    EXPECT_EQ(store_->changeSettings("c1", "carol", mute).access, Access::NotMember);
+    EXPECT_EQ(store_->changeSettings("nope", "alice", mute).access, Access::NoConversation);
+}
+
+}  // namespace parley::testing

@@ -19,7 +19,7 @@ MariaDbServer& sharedMariaDb();
 class Stack {
   public:
     enum class Flavour {
-        Plain,        // parleyd alone
+        Plain,        // parleyd alone, admin "ops"
         Marketplace,  // with scripts/moderation.lua and scripts/listings.lua, admin "ops"
     };
 

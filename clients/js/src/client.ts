@@ -14,19 +14,25 @@ import type {
   CommandOf,
   ConversationSummary,
   ConvListReply,
+  ConvSetReply,
   JsonObject,
   JsonValue,
   Listing,
   Message,
+  MessageChangeReply,
+  MsgChangesReply,
   MsgHistoryReply,
   MsgReadReply,
+  MsgSearchReply,
   MsgSendReply,
   Op,
   Presence,
   PresenceState,
   ProfileGetReply,
   ReplyOf,
+  WireChangeEvent,
   WireConvEvent,
+  WireConvSettingsEvent,
   WireError,
   WireMsgEvent,
 } from './protocol.js';
@@ -285,7 +291,7 @@ export class ParleyClient {
   async sendMessage(
     conv: string,
     body: string,
-    options: { cmid?: string; meta?: JsonObject } = {},
+    options: { cmid?: string; meta?: JsonObject; replyTo?: number } = {},
   ): Promise<MsgSendReply & { cmid: string }> {
     const cmid = options.cmid ?? this.newCmid();
     this.stopTyping(conv);
@@ -295,8 +301,84 @@ export class ParleyClient {
       cmid,
       body,
       ...(options.meta ? { meta: options.meta } : {}),
+      ...(options.replyTo !== undefined ? { reply_to: options.replyTo } : {}),
     });
     return { ...reply, cmid };
+  }
+
+  /** Sends a reply to message `seq` of `conv`: {@link sendMessage} with `reply_to`. */
+  reply(
+    conv: string,
+    seq: number,
+    body: string,
+    options: { cmid?: string; meta?: JsonObject } = {},
+  ): Promise<MsgSendReply & { cmid: string }> {
+    return this.sendMessage(conv, body, { ...options, replyTo: seq });
+  }
+
+  /**
+   * Changes the text (and, when given, the meta: null clears it) of a message you sent, within
+   * the server's edit window. Safe to resend: the same edit again answers `changed: false`.
+   */
+  editMessage(
+    conv: string,
+    seq: number,
+    body: string,
+    meta?: JsonObject | null,
+  ): Promise<MessageChangeReply> {
+    return this.request({
+      op: 'msg.edit',
+      conv,
+      seq,
+      body,
+      ...(meta !== undefined ? { meta } : {}),
+    });
+  }
+
+  /** Deletes a message for everyone: its text is erased on the server, a tombstone stays. */
+  deleteMessage(conv: string, seq: number): Promise<MessageChangeReply> {
+    return this.request({ op: 'msg.delete', conv, seq });
+  }
+
+  /** Adds your `emoji` reaction to a message, or takes it back with `remove`. */
+  react(conv: string, seq: number, emoji: string, remove = false): Promise<MessageChangeReply> {
+    return this.request({ op: 'msg.react', conv, seq, emoji, ...(remove ? { remove } : {}) });
+  }
+
+  /**
+   * The messages of `conv` changed since `sinceRev` (edits, deletions, reactions, erasures), each
+   * once and as it is now, ascending `rev`. Page with `next_rev` while `has_more`.
+   */
+  changes(conv: string, sinceRev: number, limit?: number): Promise<MsgChangesReply> {
+    return this.request({
+      op: 'msg.changes',
+      conv,
+      since_rev: sinceRev,
+      ...(limit !== undefined ? { limit } : {}),
+    });
+  }
+
+  /**
+   * Messages holding every word of `q` in the conversations you may read (or only `conv`),
+   * newest first. Punctuation and operators in `q` are never query syntax. Page with
+   * `next_before` while `has_more`.
+   */
+  search(
+    q: string,
+    options: { conv?: string; before?: number; limit?: number } = {},
+  ): Promise<MsgSearchReply> {
+    return this.request({ op: 'msg.search', q, ...options });
+  }
+
+  /**
+   * Your own settings of a conversation, kept on the server for all your devices: `muted` (no
+   * part of your unread total, no notifications), `archived`, `pinned`. What you leave out stays.
+   */
+  setConversation(
+    conv: string,
+    settings: { muted?: boolean; archived?: boolean; pinned?: boolean },
+  ): Promise<ConvSetReply> {
+    return this.request({ op: 'conv.set', conv, ...settings });
   }
 
   /** A fresh client message id, unique among all your messages. */
@@ -897,6 +979,48 @@ export class ParleyClient {
             conv: value['conv'],
             unread: value['unread'],
             unreadTotal: value['unread_total'],
+          });
+        }
+        return;
+      case 'change':
+        if (
+          (value['kind'] === 'edit' || value['kind'] === 'delete' || value['kind'] === 'react') &&
+          typeof value['conv'] === 'string' &&
+          typeof value['seq'] === 'number' &&
+          typeof value['rev'] === 'number' &&
+          typeof value['by'] === 'string' &&
+          isObject(value['msg']) &&
+          isMessage(value['msg'])
+        ) {
+          const change = value as unknown as WireChangeEvent;
+          this.emitter.emit({
+            type: 'change',
+            kind: change.kind,
+            conv: change.conv,
+            seq: change.seq,
+            rev: change.rev,
+            by: change.by,
+            message: change.msg,
+          });
+        }
+        return;
+      case 'conv_settings':
+        if (
+          typeof value['conv'] === 'string' &&
+          typeof value['muted'] === 'boolean' &&
+          typeof value['archived'] === 'boolean' &&
+          typeof value['unread_total'] === 'number'
+        ) {
+          const wire = value as unknown as WireConvSettingsEvent;
+          this.emitter.emit({
+            type: 'settings',
+            settings: {
+              conv: wire.conv,
+              muted: wire.muted,
+              archived: wire.archived,
+              pinned_at: wire.pinned_at,
+              unread_total: wire.unread_total,
+            },
           });
         }
         return;

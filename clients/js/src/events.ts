@@ -1,5 +1,11 @@
 import type { ConnectionError } from './errors.js';
-import type { ConversationSummary, JsonObject, Message, Presence } from './protocol.js';
+import type {
+  ConversationSettings,
+  ConversationSummary,
+  JsonObject,
+  Message,
+  Presence,
+} from './protocol.js';
 
 /**
  * A stored message, delivered once per conversation and in `seq` order: after a reconnect the
@@ -48,6 +54,27 @@ export interface UnreadEvent {
   conv: string;
   unread: number;
   unreadTotal: number;
+}
+
+/**
+ * A stored message changed (edited, deleted for everyone, reacted to): `message` is it as it is
+ * now, with the conversation's new `rev`. If `rev` is more than the last one you saw + 1, you
+ * missed a change: ask {@link ParleyClient.changes} from your last `rev`.
+ */
+export interface ChangeEvent {
+  type: 'change';
+  kind: 'edit' | 'delete' | 'react';
+  conv: string;
+  seq: number;
+  rev: number;
+  by: string;
+  message: Message;
+}
+
+/** One of your devices changed your settings of a conversation (mute, archive, pin). */
+export interface ConversationSettingsEvent {
+  type: 'settings';
+  settings: ConversationSettings;
 }
 
 /** An admin erased `user`: their messages in `conv` are now tombstones. */
@@ -101,6 +128,8 @@ export interface ParleyEventMap {
   typing: TypingEvent;
   conversation: ConversationEvent;
   unread: UnreadEvent;
+  change: ChangeEvent;
+  settings: ConversationSettingsEvent;
   erased: ErasedEvent;
   presence: PresenceEvent;
   sync: SyncEvent;

@@ -9,9 +9,11 @@ export type { ParleyClientOptions, TokenProvider, TokenReason } from './client.j
 export { ConnectionError, ParleyError } from './errors.js';
 export type { ConnectionErrorReason, ErrorDetails } from './errors.js';
 export type {
+  ChangeEvent,
   ConnectionState,
   ConnectionStateEvent,
   ConversationEvent,
+  ConversationSettingsEvent,
   ErasedEvent,
   ExtensionEvent,
   MessageEvent,

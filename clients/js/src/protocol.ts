@@ -74,6 +74,34 @@ export interface Message {
   ts: number;
   /** Present (true) only on a tombstone: its sender was erased by an admin. */
   erased?: true;
+  /** The conversation's `rev` at this message's latest change; absent (0) if never changed. */
+  rev?: number;
+  /** When it was last edited (`msg.edit`). */
+  edited_at?: number;
+  /** Present only on a message deleted for everyone (`msg.delete`): body and meta are gone. */
+  deleted?: true;
+  deleted_by?: string;
+  deleted_at?: number;
+  /** The `seq` this message answers, and a short preview of it. */
+  reply_to?: number;
+  reply_preview?: ReplyPreview;
+  /** Each emoji given, with who gave it, in the order they were first given. */
+  reactions?: Reaction[];
+}
+
+/** What a reply shows of the message it answers; `body` cut to 120 characters. */
+export interface ReplyPreview {
+  seq: number;
+  sender: string;
+  body: string;
+  deleted?: true;
+  erased?: true;
+}
+
+export interface Reaction {
+  emoji: string;
+  count: number;
+  users: string[];
 }
 
 export interface Member {
@@ -103,7 +131,15 @@ export interface ConversationSummary {
   last_ts: number;
   preview: Preview | null;
   read_seq: number;
+  /** Counted even when muted; a muted conversation is no part of `unread_total`. */
   unread: number;
+  /** Changes to its stored messages so far: your `msg.changes` cursor is current when equal. */
+  rev: number;
+  /** Your own settings ({@link ParleyClient.setConversation}); never shown to the others. */
+  muted: boolean;
+  archived: boolean;
+  /** When you pinned it, or null. */
+  pinned_at: number | null;
 }
 
 export type PresenceState = 'online' | 'away' | 'offline';
@@ -158,6 +194,48 @@ export interface MsgSendCommand {
   cmid: string;
   body: string;
   meta?: JsonObject;
+  /** The `seq` of the message this one answers, in the same conversation. */
+  reply_to?: number;
+}
+export interface MsgEditCommand {
+  op: 'msg.edit';
+  conv: string;
+  seq: number;
+  body: string;
+  /** The new meta, or null to clear it; absent keeps it. */
+  meta?: JsonObject | null;
+}
+export interface MsgDeleteCommand {
+  op: 'msg.delete';
+  conv: string;
+  seq: number;
+}
+export interface MsgReactCommand {
+  op: 'msg.react';
+  conv: string;
+  seq: number;
+  emoji: string;
+  remove?: boolean;
+}
+export interface MsgChangesCommand {
+  op: 'msg.changes';
+  conv: string;
+  since_rev: number;
+  limit?: number;
+}
+export interface MsgSearchCommand {
+  op: 'msg.search';
+  q: string;
+  conv?: string;
+  before?: number;
+  limit?: number;
+}
+export interface ConvSetCommand {
+  op: 'conv.set';
+  conv: string;
+  muted?: boolean;
+  archived?: boolean;
+  pinned?: boolean;
 }
 export interface MsgHistoryCommand {
   op: 'msg.history';
@@ -201,6 +279,12 @@ export type Command =
   | ConvListCommand
   | ConvGetCommand
   | MsgSendCommand
+  | MsgEditCommand
+  | MsgDeleteCommand
+  | MsgReactCommand
+  | MsgChangesCommand
+  | MsgSearchCommand
+  | ConvSetCommand
   | MsgHistoryCommand
   | MsgReadCommand
   | TypingCommand
@@ -232,6 +316,43 @@ export interface MsgSendReply {
   /** True when this was a resend of a message already stored (nothing new was stored). */
   dup?: boolean;
 }
+/** The reply of msg.edit, msg.delete and msg.react: the message as it is now. */
+export interface MessageChangeReply {
+  conv: string;
+  seq: number;
+  rev: number;
+  /** False when it was so already (a resend): nothing was written. */
+  changed: boolean;
+  msg: Message;
+}
+export interface MsgChangesReply {
+  conv: string;
+  /** The conversation's `rev` when read. */
+  rev: number;
+  msgs: Message[];
+  has_more: boolean;
+  /** The `since_rev` of the next page, or, on the last, the cursor to keep. */
+  next_rev: number;
+}
+export interface MsgSearchReply {
+  /** Newest first. */
+  msgs: Message[];
+  /** The summary of each conversation of `msgs`, once. */
+  convs: ConversationSummary[];
+  has_more: boolean;
+  /** With `has_more`: the `before` of the next page. */
+  next_before?: number;
+}
+/** Your settings of a conversation, as conv.set left them. */
+export interface ConversationSettings {
+  conv: string;
+  muted: boolean;
+  archived: boolean;
+  pinned_at: number | null;
+  /** Your badge now: unread messages of the conversations you did not mute. */
+  unread_total: number;
+}
+export type ConvSetReply = ConversationSettings & { changed: boolean };
 export interface MsgHistoryReply {
   conv: string;
   msgs: Message[];
@@ -266,6 +387,12 @@ export interface ReplyMap {
   'conv.list': ConvListReply;
   'conv.get': ConvGetReply;
   'msg.send': MsgSendReply;
+  'msg.edit': MessageChangeReply;
+  'msg.delete': MessageChangeReply;
+  'msg.react': MessageChangeReply;
+  'msg.changes': MsgChangesReply;
+  'msg.search': MsgSearchReply;
+  'conv.set': ConvSetReply;
   'msg.history': MsgHistoryReply;
   'msg.read': MsgReadReply;
   typing: TypingReply;
@@ -299,6 +426,16 @@ export interface WireTypingEvent {
   user: string;
   state: 'start' | 'stop';
 }
+export interface WireChangeEvent {
+  ev: 'change';
+  kind: 'edit' | 'delete' | 'react';
+  conv: string;
+  seq: number;
+  rev: number;
+  by: string;
+  msg: Message;
+}
+export type WireConvSettingsEvent = ConversationSettings & { ev: 'conv_settings' };
 export interface WireErasedEvent {
   ev: 'erased';
   conv: string;

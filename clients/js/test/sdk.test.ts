@@ -417,3 +417,96 @@ describe('presence and typing', { timeout: 60000 }, () => {
     );
   });
 });
+
+describe('editing, reactions, replies, search and settings', { timeout: 60000 }, () => {
+  test('each change reaches the other member as a change event and catches up by rev', async () => {
+    const alice = newUser();
+    const bob = newUser();
+    const aliceClient = await connect(alice);
+    const bobClient = await connect(bob);
+    const seen = new Recorder(bobClient);
+    const { conv } = await aliceClient.openConversation(bob);
+    const first = await aliceClient.sendMessage(conv, 'the blue bike is helo');
+    const question = await bobClient.sendMessage(conv, 'how much for the bike?');
+    const answer = await aliceClient.reply(conv, question.seq, '120 EUR');
+    const mistake = await aliceClient.sendMessage(conv, 'wrong chat, a mistake');
+
+    const edited = await aliceClient.editMessage(conv, first.seq, 'the blue bike is here');
+    assert.equal(edited.changed, true);
+    assert.equal(edited.msg.body, 'the blue bike is here');
+    assert.equal(typeof edited.msg.edited_at, 'number');
+    const reacted = await bobClient.react(conv, answer.seq, '👍');
+    assert.deepEqual(reacted.msg.reactions, [{ emoji: '👍', count: 1, users: [bob] }]);
+    const deleted = await aliceClient.deleteMessage(conv, mistake.seq);
+    assert.equal(deleted.msg.deleted, true);
+    assert.equal(deleted.msg.body, '');
+    await waitFor('the edit and the deletion as events', () =>
+      ['edit', 'delete'].every((kind) => seen.of('change').some((e) => e.kind === kind)),
+    );
+    const edit = seen.of('change').find((e) => e.kind === 'edit');
+    assert.ok(edit);
+    assert.equal(edit.by, alice);
+    assert.equal(edit.message.body, 'the blue bike is here');
+
+    const history = await bobClient.history(conv);
+    const reply = history.msgs.find((m) => m.seq === answer.seq);
+    assert.ok(reply);
+    assert.equal(reply.reply_to, question.seq);
+    assert.equal(reply.reply_preview?.body, 'how much for the bike?');
+    const caughtUp = await bobClient.changes(conv, 0);
+    assert.deepEqual(
+      caughtUp.msgs.map((m) => m.seq),
+      [first.seq, answer.seq, mistake.seq],
+      'each changed message once, as it is now',
+    );
+    assert.equal(caughtUp.rev, deleted.rev);
+    assert.equal(caughtUp.next_rev, deleted.rev);
+
+    const found = await bobClient.search('BIKE blue');
+    assert.deepEqual(
+      found.msgs.map((m) => m.seq),
+      [first.seq],
+    );
+    assert.equal(found.convs[0]?.conv, conv);
+    assert.equal((await bobClient.search('helo')).msgs.length, 0, 'the text before the edit');
+    assert.equal((await bobClient.search('mistake')).msgs.length, 0, 'deleted');
+    const paged = await bobClient.search('bike', { conv, limit: 1 });
+    assert.equal(paged.has_more, true);
+    assert.ok(paged.next_before !== undefined);
+    const rest = await bobClient.search('bike', { conv, before: paged.next_before });
+    assert.deepEqual(
+      [...paged.msgs, ...rest.msgs].map((m) => m.seq),
+      [question.seq, first.seq],
+    );
+    await assert.rejects(
+      bobClient.search('"*()'),
+      (error: unknown) => error instanceof ParleyError && error.code === 'bad_request',
+    );
+  });
+
+  test('mute, archive and pin are kept for every device and muted leaves the badge', async () => {
+    const alice = newUser();
+    const bob = newUser();
+    const phone = await connect(alice);
+    const laptop = await connect(alice, { device: 'laptop' });
+    const bobClient = await connect(bob);
+    const seen = new Recorder(laptop);
+    const { conv } = await phone.openConversation(bob);
+    await bobClient.sendMessage(conv, 'one');
+    await bobClient.sendMessage(conv, 'two');
+    const muted = await phone.setConversation(conv, { muted: true, pinned: true });
+    assert.equal(muted.changed, true);
+    assert.equal(muted.unread_total, 0);
+    assert.equal(typeof muted.pinned_at, 'number');
+    await waitFor('the laptop is told', () =>
+      seen.of('settings').some((e) => e.settings.conv === conv && e.settings.muted),
+    );
+    const summary = await laptop.getConversation(conv);
+    assert.equal(summary.muted, true);
+    assert.equal(summary.archived, false);
+    assert.equal(summary.pinned_at, muted.pinned_at);
+    assert.equal(summary.unread, 2, 'its own count stays');
+    assert.equal((await laptop.listConversations()).unread_total, 0);
+    assert.equal((await bobClient.getConversation(conv)).muted, false, 'hers alone');
+  });
+});

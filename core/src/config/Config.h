@@ -82,6 +82,16 @@ struct LimitsConfig {
     int maxReactionEmojis = 20;  // different emojis on one message
 };
 
+// msg.search (docs/design.md, "Search").
+struct SearchConfig {
+    int64_t maxQueryBytes = 256;  // of the query text, UTF-8
+    int maxTerms = 16;            // words in a query
+    int maxPage = 50;             // results in one reply; more are cut to this
+    // How long the words of a deleted message may stay in the full-text index before a purge
+    // rewrites it (an admin's erasure purges at once). 0: at the next sweep.
+    int64_t purgeAfterMs = 10 * 60 * 1000;
+};
+
 struct TypingConfig {
     int burst = 5;
     double perSecond = 1.0;
@@ -147,6 +157,7 @@ struct Config {
     std::string topicPrefix = "parley/v1";
     StoreConfig store;
     LimitsConfig limits;
+    SearchConfig search;
     TypingConfig typing;
     PresenceConfig presence;
     UsersConfig users;

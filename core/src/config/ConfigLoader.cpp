@@ -524,6 +524,27 @@ Keys typingKeys(const Reader& r, TypingConfig& typing) {
     };
 }
 
+Keys searchKeys(const Reader& r, SearchConfig& search) {
+    return {
+        {"max_query_bytes",
+         [&](const YAML::Node& n, const std::string& k) {
+             search.maxQueryBytes = r.integer(n, k, 1, 4096);
+         }},
+        {"max_terms",
+         [&](const YAML::Node& n, const std::string& k) {
+             search.maxTerms = static_cast<int>(r.integer(n, k, 1, 64));
+         }},
+        {"max_page",
+         [&](const YAML::Node& n, const std::string& k) {
+             search.maxPage = static_cast<int>(r.integer(n, k, 1, 500));
+         }},
+        {"purge_after",
+         [&](const YAML::Node& n, const std::string& k) {
+             search.purgeAfterMs = r.duration(n, k, 0, int64_t{7} * 86400 * 1000);
+         }},
+    };
+}
+
 Keys presenceKeys(const Reader& r, PresenceConfig& presence) {
     return {
         {"away_after",
@@ -729,6 +750,7 @@ Config parse(const YAML::Node& root, const std::string& source) {
                   {"topics", section(r, topicKeys(r, config.topicPrefix))},
                   {"store", section(r, storeKeys(r, config.store))},
                   {"limits", section(r, limitsKeys(r, config.limits))},
+                  {"search", section(r, searchKeys(r, config.search))},
                   {"typing", section(r, typingKeys(r, config.typing))},
                   {"presence", section(r, presenceKeys(r, config.presence))},
                   {"users", section(r, usersKeys(r, config.users))},

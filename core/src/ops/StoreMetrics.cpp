@@ -37,7 +37,10 @@ constexpr const char* kMethods[] = {"migrate",
                                     "kvPurgeExpired",
                                     "memberConversations",
                                     "messagesBySender",
-                                    "eraseUser"};
+                                    "eraseUser",
+                                    "searchMessages",
+                                    "purgeSearchIndex",
+                                    "changeSettings"};
 }  // namespace
 
 StoreMetrics::StoreMetrics(Metrics& metrics) : metrics_(metrics) {

@@ -104,20 +104,29 @@ nlohmann::json summaryJson(const store::ConversationRecord& conversation,
         }
     }
     const int64_t readSeq = conversation.readSeqOf(viewer);
-    return {{"conv", conversation.id},
-            {"kind", store::conversationKindName(conversation.kind)},
-            {"title",
-             conversation.title ? nlohmann::json(*conversation.title) : nlohmann::json(nullptr)},
-            {"context", context},
-            {"members", members},
-            {"created_by", conversation.createdBy},
-            {"created_at", conversation.createdAt},
-            {"last_seq", conversation.lastSeq},
-            {"last_ts", conversation.lastActivity},
-            {"rev", conversation.rev},
-            {"preview", preview},
-            {"read_seq", readSeq},
-            {"unread", std::max<int64_t>(0, conversation.lastSeq - readSeq)}};
+    nlohmann::json summary = {{"conv", conversation.id},
+                              {"kind", store::conversationKindName(conversation.kind)},
+                              {"title", conversation.title ? nlohmann::json(*conversation.title)
+                                                           : nlohmann::json(nullptr)},
+                              {"context", context},
+                              {"members", members},
+                              {"created_by", conversation.createdBy},
+                              {"created_at", conversation.createdAt},
+                              {"last_seq", conversation.lastSeq},
+                              {"last_ts", conversation.lastActivity},
+                              {"rev", conversation.rev},
+                              {"preview", preview},
+                              {"read_seq", readSeq},
+                              {"unread", std::max<int64_t>(0, conversation.lastSeq - readSeq)}};
+    summary.update(settingsJson(conversation.settingsOf(viewer)));
+    return summary;
+}
+
+nlohmann::json settingsJson(const store::MemberSettings& settings) {
+    return {{"muted", settings.muted},
+            {"archived", settings.archived},
+            {"pinned_at",
+             settings.pinnedAt ? nlohmann::json(*settings.pinnedAt) : nlohmann::json(nullptr)}};
 }
 
 nlohmann::json presenceJson(const store::PresenceRecord& presence) {

@@ -15,9 +15,12 @@ namespace parley {
 nlohmann::json messageJson(const store::MessageRecord& message);
 
 // A conversation as one member sees it: {conv, kind, title, context, members, created_by,
-// created_at, last_seq, last_ts, preview, read_seq, unread}.
+// created_at, last_seq, last_ts, preview, read_seq, unread, muted, archived, pinned_at}.
 nlohmann::json summaryJson(const store::ConversationRecord& conversation,
                            const std::string& viewer);
+
+// One member's own settings of a conversation: {muted, archived, pinned_at}.
+nlohmann::json settingsJson(const store::MemberSettings& settings);
 
 // {user, state, last_seen}
 nlohmann::json presenceJson(const store::PresenceRecord& presence);

@@ -56,8 +56,10 @@ Server::Server(const Config& config, store::Store& store, Transport& transport, 
           outbox_, hooks_, [this](const std::string& uid) { return services_.isAdmin(uid); },
           metrics_),
       conversations_(contextOf(config, store, outbox_, hooks_, clock)),
+      conversationSettings_(contextOf(config, store, outbox_, hooks_, clock)),
       messages_(contextOf(config, store, outbox_, hooks_, clock), posting_, metrics_),
       messageChanges_(contextOf(config, store, outbox_, hooks_, clock)),
+      search_(contextOf(config, store, outbox_, hooks_, clock)),
       typing_(contextOf(config, store, outbox_, hooks_, clock)),
       presence_(contextOf(config, store, outbox_, hooks_, clock)),
       profiles_(contextOf(config, store, outbox_, hooks_, clock)),
@@ -70,6 +72,8 @@ Server::Server(const Config& config, store::Store& store, Transport& transport, 
     conversations_.registerOps(dispatcher_);
     messages_.registerOps(dispatcher_);
     messageChanges_.registerOps(dispatcher_);
+    conversationSettings_.registerOps(dispatcher_);
+    search_.registerOps(dispatcher_);
     typing_.registerOps(dispatcher_);
     presence_.registerOps(dispatcher_);
     profiles_.registerOps(dispatcher_);
@@ -196,6 +200,15 @@ void Server::sweepLoop() {
             store_.kvPurgeExpired(clock_.nowMs(), 1000);
         } catch (const std::exception& error) {
             spdlog::warn("purging expired extension keys failed: {}", error.what());
+        }
+        try {
+            // Pushes deleted messages' words out of the full-text index (docs/design.md,
+            // "Search"); a no-op query unless a deletion has waited search.purge_after.
+            if (store_.purgeSearchIndex(clock_.nowMs() - config_.search.purgeAfterMs)) {
+                spdlog::info("search: purged deleted messages' words from the full-text index");
+            }
+        } catch (const std::exception& error) {
+            spdlog::warn("purging the search index failed: {}", error.what());
         }
         lock.lock();
     }

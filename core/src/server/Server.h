@@ -10,10 +10,12 @@
 #include "config/Config.h"
 #include "handlers/AdminHandler.h"
 #include "handlers/ConversationHandler.h"
+#include "handlers/ConversationSettingsHandler.h"
 #include "handlers/MessageChangeHandler.h"
 #include "handlers/MessageHandler.h"
 #include "handlers/PresenceHandler.h"
 #include "handlers/ProfileHandler.h"
+#include "handlers/SearchHandler.h"
 #include "handlers/TypingHandler.h"
 #include "handlers/UserDataHandler.h"
 #include "hooks/ExtensionManager.h"
@@ -86,8 +88,10 @@ class Server {
     ExtensionManager extensions_;
     Dispatcher dispatcher_;
     ConversationHandler conversations_;
+    ConversationSettingsHandler conversationSettings_;
     MessageHandler messages_;
     MessageChangeHandler messageChanges_;
+    SearchHandler search_;
     TypingHandler typing_;
     PresenceHandler presence_;
     ProfileHandler profiles_;

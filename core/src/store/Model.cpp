@@ -11,6 +11,15 @@ int64_t ConversationRecord::readSeqOf(const std::string& uid) const {
     return 0;
 }
 
+MemberSettings ConversationRecord::settingsOf(const std::string& uid) const {
+    for (const auto& member : members) {
+        if (member.uid == uid) {
+            return member.settings;
+        }
+    }
+    return {};
+}
+
 const char* presenceStateName(PresenceState state) {
     switch (state) {
         case PresenceState::Online:

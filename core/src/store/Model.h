@@ -16,10 +16,19 @@ struct ContextRef {
     std::optional<std::string> status;
 };
 
+// How one member keeps a conversation, on every device (conv.set): their own, never shown to
+// the others.
+struct MemberSettings {
+    bool muted = false;                 // no part of the member's unread total, no notification
+    bool archived = false;              // kept out of the main list by clients
+    std::optional<int64_t> pinnedAt{};  // when pinned (ms); none = not pinned
+};
+
 struct MemberInfo {
     std::string uid;
     std::string name;  // display name, empty if the user never set one
     int64_t readSeq = 0;
+    MemberSettings settings{};  // filled where conversations are read for clients
 };
 
 // One emoji on a message and who put it there, in the order they did.
@@ -84,6 +93,8 @@ struct ConversationRecord {
 
     // The read watermark of one member, or 0 if not a member.
     int64_t readSeqOf(const std::string& uid) const;
+    // One member's settings; the defaults if not a member.
+    MemberSettings settingsOf(const std::string& uid) const;
 };
 
 // Position in a conversation list ordered by (lastActivity, id) descending.
@@ -278,6 +289,36 @@ struct ChangesPage {
     std::vector<MessageRecord> messages;  // ascending rev
     bool hasMore = false;
     int64_t rev = 0;  // the conversation's rev when read
+};
+
+// msg.search (docs/design.md, "Search"): the words, each a term every result must contain.
+struct SearchQuery {
+    std::string reader;               // whose conversations: only what they may read is found
+    std::vector<std::string> terms;   // words of letters and digits, never FTS syntax
+    std::optional<std::string> conv;  // only this conversation
+    std::optional<int64_t> before;    // a cursor of an earlier page (SearchPage::nextBefore)
+    int limit = 20;
+};
+
+struct SearchPage {
+    std::vector<MessageRecord> messages;            // newest first
+    std::vector<ConversationRecord> conversations;  // those of the messages, each once
+    bool hasMore = false;
+    int64_t nextBefore = 0;  // with hasMore: the `before` of the next page
+};
+
+// What conv.set changes; what it does not mention keeps its value.
+struct SettingsChange {
+    std::optional<bool> muted;
+    std::optional<bool> archived;
+    std::optional<bool> pinned;
+    int64_t now = 0;  // pinnedAt of a new pin
+};
+
+struct SettingsResult {
+    Access access = Access::NoConversation;
+    MemberSettings settings;  // as they are now
+    bool changed = false;
 };
 
 const char* presenceStateName(PresenceState state);

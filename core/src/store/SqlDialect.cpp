@@ -114,11 +114,40 @@ CREATE INDEX message_reactions_by_uid ON message_reactions (uid);
             R"sql(
 ALTER TABLE messages ADD COLUMN attachments TEXT;
 )sql",
+            // 9: msg.search and conv.set (issue 21). search_docs numbers the messages that
+            // are searchable (not tombstones) in the order they were stored; search_index is
+            // contentless (no second copy of the text): the body's words, by docid. Words leave
+            // the index segments only when they merge: search_purge records that a purge is
+            // due (docs/design.md, "Search"). The members' own settings of a conversation.
+            R"sql(
+CREATE TABLE search_docs (
+    docid INTEGER PRIMARY KEY,
+    conv TEXT NOT NULL,
+    seq INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX search_docs_by_message ON search_docs (conv, seq);
+CREATE VIRTUAL TABLE search_index USING fts5 (
+    body, content = '', tokenize = 'unicode61 remove_diacritics 2'
+);
+INSERT INTO search_docs (conv, seq)
+    SELECT conv, seq FROM messages WHERE erased_at IS NULL ORDER BY ts, conv, seq;
+INSERT INTO search_index (rowid, body)
+    SELECT d.docid, m.body FROM search_docs d JOIN messages m ON m.conv = d.conv AND m.seq = d.seq;
+CREATE TABLE search_purge (
+    id INTEGER NOT NULL PRIMARY KEY,
+    pending_since INTEGER
+);
+INSERT INTO search_purge (id, pending_since) VALUES (1, NULL);
+ALTER TABLE members ADD COLUMN muted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE members ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE members ADD COLUMN pinned_at INTEGER;
+)sql",
         },
         "",
         // Erased text must not linger in the write-ahead log: checkpoint it into the database
         // file (where secure_delete has zeroed it) and empty the log.
         "PRAGMA wal_checkpoint(TRUNCATE)",
+        FullText::Fts5,
     };
     return dialect;
 }
@@ -228,9 +257,34 @@ CREATE TABLE message_reactions (
             R"sql(
 ALTER TABLE messages ADD COLUMN attachments MEDIUMTEXT NULL;
 )sql",
+            // 9: as SQLite's, the index a FULLTEXT key on a copy of the body. The copy's
+            // collation folds case and accents as SQLite's tokenizer does; no stopwords (a
+            // session setting read when the index is made), so "the who" is searchable.
+            R"sql(
+SET SESSION innodb_ft_enable_stopword = OFF;
+CREATE TABLE search_docs (
+    docid BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    conv VARCHAR(40) NOT NULL,
+    seq BIGINT NOT NULL,
+    body MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NOT NULL,
+    UNIQUE KEY search_docs_by_message (conv, seq),
+    FULLTEXT KEY search_docs_body (body)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+INSERT INTO search_docs (conv, seq, body)
+    SELECT conv, seq, body FROM messages WHERE erased_at IS NULL ORDER BY ts, conv, seq;
+CREATE TABLE search_purge (
+    id INT NOT NULL PRIMARY KEY,
+    pending_since BIGINT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+INSERT INTO search_purge (id, pending_since) VALUES (1, NULL);
+ALTER TABLE members ADD COLUMN muted TINYINT NOT NULL DEFAULT 0,
+    ADD COLUMN archived TINYINT NOT NULL DEFAULT 0,
+    ADD COLUMN pinned_at BIGINT NULL;
+)sql",
         },
         " FOR UPDATE",
         "",
+        FullText::InnoDb,
     };
     return dialect;
 }

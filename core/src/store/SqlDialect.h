@@ -6,6 +6,12 @@
 
 namespace parley::store {
 
+// The full-text index of messages (docs/design.md, "Search").
+enum class FullText {
+    Fts5,    // SQLite: a contentless FTS5 table beside search_docs
+    InnoDb,  // MySQL/MariaDB: a FULLTEXT key on search_docs.body
+};
+
 // The little that differs between the SQL Parley speaks to SQLite and to MySQL/MariaDB.
 struct SqlDialect {
     std::string name;
@@ -24,6 +30,7 @@ struct SqlDialect {
     // places where it outlives an UPDATE; "" for none. Answers one row whose first column is
     // non-zero when it could not finish.
     std::string afterErase;
+    FullText fullText = FullText::Fts5;
 };
 
 const SqlDialect& sqliteDialect();

@@ -103,6 +103,24 @@ std::string placeholders(size_t count) {
     return list;
 }
 
+// A member's own settings, in the columns muted, archived, pinned_at from `offset`.
+MemberSettings settingsOf(const SqlRow& row, size_t offset) {
+    MemberSettings settings;
+    settings.muted = row.integer(offset) != 0;
+    settings.archived = row.integer(offset + 1) != 0;
+    if (!row.isNull(offset + 2)) {
+        settings.pinnedAt = row.integer(offset + 2);
+    }
+    return settings;
+}
+
+// Whether `reader` (the condition's one parameter) may read the message aliased `messages`: the
+// rule memberView applies to one conversation for msg.history (a member reads it all), in SQL
+// for many conversations at once (msg.search). The two change together.
+std::string readableBy(const std::string& messages) {
+    return "EXISTS (SELECT 1 FROM members rm WHERE rm.conv = " + messages + ".conv AND rm.uid = ?)";
+}
+
 PresenceState parseState(const std::string& text) {
     if (text == "online") {
         return PresenceState::Online;
@@ -214,10 +232,12 @@ std::map<std::string, int64_t> sumUnread(SqlConnection& db, const std::vector<st
     }
     SqlParams params(uids.begin(), uids.end());
     params.resize(paddedSize(uids.size()), params.back());
-    for (const auto& row : db.query("SELECT m.uid, SUM(c.last_seq - m.read_seq) FROM members m "
-                                    "JOIN conversations c ON c.id = m.conv WHERE m.uid IN (" +
-                                        placeholders(params.size()) + ") GROUP BY m.uid",
-                                    params)) {
+    // A muted conversation keeps its own unread count but is no part of the total (the badge).
+    for (const auto& row :
+         db.query("SELECT m.uid, SUM(c.last_seq - m.read_seq) FROM members m "
+                  "JOIN conversations c ON c.id = m.conv WHERE m.uid IN (" +
+                      placeholders(params.size()) + ") AND m.muted = 0 GROUP BY m.uid",
+                  params)) {
         totals[row.text(0)] = row.integer(1);
     }
     return totals;
@@ -344,6 +364,7 @@ SqlStore::SqlStore(const SqlDialect& dialect, ConnectionPool::Factory factory, s
     : dialect_(dialect),
       pool_(std::move(factory), poolSize),
       retryForMs_(retryForMs),
+      search_(dialect.fullText),
       appender_(std::min(appendBatchesInFlight, std::max<size_t>(1, poolSize)), kMaxAppendBatch,
                 [this](const std::vector<const NewMessage*>& batch,
                        std::chrono::steady_clock::time_point since) {
@@ -552,14 +573,15 @@ void SqlStore::attachMembers(SqlConnection& db, std::vector<ConversationRecord>&
         byId[conversation.id] = &conversation;
     }
     auto rows = db.query(
-        "SELECT m.conv, m.uid, COALESCE(u.name, ''), m.read_seq FROM members m "
-        "LEFT JOIN users u ON u.uid = m.uid WHERE m.conv IN (" +
+        "SELECT m.conv, m.uid, COALESCE(u.name, ''), m.read_seq, m.muted, m.archived, "
+        "m.pinned_at FROM members m LEFT JOIN users u ON u.uid = m.uid WHERE m.conv IN (" +
             placeholders(ids.size()) + ") ORDER BY m.conv, m.joined_at, m.uid",
         ids);
     for (const auto& row : rows) {
         auto found = byId.find(row.text(0));
         if (found != byId.end()) {
-            found->second->members.push_back(MemberInfo{row.text(1), row.text(2), row.integer(3)});
+            found->second->members.push_back(
+                MemberInfo{row.text(1), row.text(2), row.integer(3), settingsOf(row, 4)});
         }
     }
 }
@@ -712,7 +734,7 @@ std::vector<UnreadMember> SqlStore::unreadMembers(int64_t activeSince,
             "SELECT m.uid, m.conv, m.read_seq, c.last_seq, c.last_activity, "
             "COALESCE(u.state, 'offline') FROM conversations c "
             "JOIN members m ON m.conv = c.id LEFT JOIN users u ON u.uid = m.uid "
-            "WHERE c.last_activity >= ? AND m.read_seq < c.last_seq";
+            "WHERE c.last_activity >= ? AND m.read_seq < c.last_seq AND m.muted = 0";
         SqlParams params{activeSince};
         if (uid) {
             sql += " AND m.uid = ?";
@@ -1018,6 +1040,11 @@ SqlStore::BatchAttempt SqlStore::appendBatchOnce(const std::vector<const NewMess
                 // A (sender, cmid) committed concurrently elsewhere: run again to find it.
                 throw SqlError(SqlError::Kind::Retryable, "concurrent resend of the same cmid");
             }
+            std::vector<const MessageRecord*> stored;
+            for (size_t i : plan.fresh) {
+                stored.push_back(&results[i].message);
+            }
+            search_.add(db, stored);
             advanceConversations(db, plan);
         }
         if (!plan.readUpTo.empty()) {
@@ -1143,6 +1170,7 @@ MessageChange SqlStore::editMessage(const MessageEdit& edit) {
                 "UPDATE messages SET body = ?, meta = ?, edited_at = ?, rev = ? "
                 "WHERE conv = ? AND seq = ?",
                 {edit.body, sqlOptional(meta), edit.now, rev, edit.conv, edit.seq});
+            search_.replace(db, edit.conv, edit.seq, message.body, edit.body);
             return ChangeOutcome::Changed;
         });
 }
@@ -1160,6 +1188,7 @@ MessageChange SqlStore::deleteMessage(const std::string& conv, int64_t seq,
                 return ChangeOutcome::Unchanged;  // deleted or erased already: a resend
             }
             result.before = message;
+            search_.remove(db, conv, seq, message.body, now);
             db.execute(std::string("UPDATE messages SET ") + kEraseText +
                            ", deleted_by = ?, edited_at = NULL, rev = ? WHERE conv = ? AND seq = ?",
                        {now, actor, rev, conv, seq});
@@ -1226,6 +1255,125 @@ ChangesPage SqlStore::changes(const std::string& conv, int64_t sinceRev, int lim
         }
         decorateMessages(db, page.messages);
         return page;
+    });
+}
+
+SearchPage SqlStore::searchMessages(const SearchQuery& query) {
+    return transaction("searchMessages", Mode::Read, [&](SqlConnection& db) {
+        SearchPage page;
+        const auto expression = search_.matchExpression(query.terms);
+        if (!expression) {
+            return page;
+        }
+        std::string sql =
+            std::string("SELECT ") + kMessageColumnsOfM + ", " + search_.docid() + " FROM " +
+            search_.source() + " JOIN messages m ON m.conv = d.conv AND m.seq = d.seq WHERE " +
+            search_.matchCondition() + " AND " + readableBy("m") + " AND m.erased_at IS NULL";
+        SqlParams params{*expression, query.reader};
+        if (query.conv) {
+            sql += " AND d.conv = ?";
+            params.emplace_back(*query.conv);
+        }
+        if (query.before) {
+            sql += " AND " + search_.docid() + " < ?";
+            params.emplace_back(*query.before);
+        }
+        sql += " ORDER BY " + search_.docid() + " DESC LIMIT ?";
+        params.emplace_back(int64_t{query.limit} + 1);
+        auto rows = db.query(sql, params);
+        page.hasMore = rows.size() > static_cast<size_t>(query.limit);
+        constexpr size_t kDocidColumn = 13;  // after kMessageColumnsOfM
+        std::map<std::string, std::vector<MessageRecord>> byConversation;
+        std::vector<std::pair<std::string, size_t>> order;  // (conv, index in its group)
+        for (size_t i = 0; i < rows.size() && i < static_cast<size_t>(query.limit); ++i) {
+            auto message = readMessage(rows[i]);
+            auto& group = byConversation[message.conv];
+            order.emplace_back(message.conv, group.size());
+            group.push_back(std::move(message));
+            page.nextBefore = rows[i].integer(kDocidColumn);
+        }
+        for (auto& [conv, messages] : byConversation) {
+            decorateMessages(db, messages);  // reactions and reply previews, per conversation
+            if (auto conversation = loadConversation(db, conv)) {
+                page.conversations.push_back(std::move(*conversation));
+            }
+        }
+        for (const auto& [conv, index] : order) {
+            page.messages.push_back(std::move(byConversation[conv][index]));
+        }
+        return page;
+    });
+}
+
+bool SqlStore::purgeSearchIndex(int64_t dueBefore) {
+    // Observed whole, as one call: the claim, the rewrite and emptying the write-ahead log.
+    return observed("purgeSearchIndex", [&] {
+        const auto claimed =
+            transaction("purgeSearchIndex", Mode::Write, std::chrono::steady_clock::now(),
+                        [&](SqlConnection& db) { return search_.claimPurge(db, dueBefore); });
+        if (!claimed) {
+            return false;
+        }
+        try {
+            if (dialect_.fullText == FullText::Fts5) {
+                transaction("purgeSearchIndex", Mode::Write, std::chrono::steady_clock::now(),
+                            [&](SqlConnection& db) {
+                                search_.purge(db);
+                                return true;
+                            });
+            } else {
+                auto lease = pool_.acquire();
+                search_.purge(*lease);
+            }
+        } catch (const std::exception& error) {
+            transaction("purgeSearchIndex", Mode::Write, std::chrono::steady_clock::now(),
+                        [&](SqlConnection& db) {
+                            search_.unclaimPurge(db, *claimed);
+                            return true;
+                        });
+            throw;
+        }
+        flushErasedText("purged the search index");
+        return true;
+    });
+}
+
+SettingsResult SqlStore::changeSettings(const std::string& conv, const std::string& uid,
+                                        const SettingsChange& change) {
+    return transaction("changeSettings", Mode::Write, [&](SqlConnection& db) {
+        SettingsResult result;
+        auto exists = db.query("SELECT id FROM conversations WHERE id = ?", {conv});
+        if (exists.empty()) {
+            return result;
+        }
+        auto rows =
+            db.query("SELECT muted, archived, pinned_at FROM members WHERE conv = ? AND uid = ?" +
+                         dialect_.lockRows,
+                     {conv, uid});
+        if (rows.empty()) {
+            result.access = Access::NotMember;
+            return result;
+        }
+        result.access = Access::Member;
+        const MemberSettings before = settingsOf(rows[0], 0);
+        MemberSettings after = before;
+        after.muted = change.muted.value_or(before.muted);
+        after.archived = change.archived.value_or(before.archived);
+        if (change.pinned && *change.pinned != before.pinnedAt.has_value()) {
+            // A pin keeps the time it was made: pinning again changes nothing.
+            after.pinnedAt = *change.pinned ? std::optional<int64_t>(change.now) : std::nullopt;
+        }
+        result.changed = after.muted != before.muted || after.archived != before.archived ||
+                         after.pinnedAt != before.pinnedAt;
+        if (result.changed) {
+            db.execute(
+                "UPDATE members SET muted = ?, archived = ?, pinned_at = ? WHERE conv = ? AND "
+                "uid = ?",
+                {int64_t{after.muted ? 1 : 0}, int64_t{after.archived ? 1 : 0},
+                 after.pinnedAt ? SqlValue(*after.pinnedAt) : sqlNull(), conv, uid});
+        }
+        result.settings = after;
+        return result;
     });
 }
 
@@ -1438,6 +1586,8 @@ UserErasure SqlStore::eraseUser(const std::string& uid, int64_t now) {
                             {conv, base});
                     }
                 }
+                // While the text to unindex is still there.
+                search_.removeSender(db, uid, now);
                 result.messages = db.execute(std::string("UPDATE messages SET ") + kEraseText +
                                                  " WHERE sender = ? AND erased_at IS NULL",
                                              {now, uid});
@@ -1454,6 +1604,7 @@ UserErasure SqlStore::eraseUser(const std::string& uid, int64_t now) {
                         // Nobody can ever read it again: nothing of it is kept.
                         db.execute("DELETE FROM message_reactions WHERE conv = ?", {conv});
                         db.execute("DELETE FROM message_revs WHERE conv = ?", {conv});
+                        search_.removeConversation(db, conv, now);
                         db.execute("DELETE FROM messages WHERE conv = ?", {conv});
                         db.execute("DELETE FROM conversations WHERE id = ?", {conv});
                     }
@@ -1462,6 +1613,17 @@ UserErasure SqlStore::eraseUser(const std::string& uid, int64_t now) {
                 result.known = db.execute("DELETE FROM users WHERE uid = ?", {uid}) > 0;
                 return result;
             });
+        // An erasure's words leave the full-text index now, not at the next timed purge: the
+        // operator is told the user is erased when this returns. (Before the log is emptied, so
+        // that the index's old pages go with it.) Pending purges of others ride along.
+        try {
+            purgeSearchIndex(now);
+        } catch (const std::exception& error) {
+            spdlog::warn(
+                "store: erased {}, but purging the search index failed (the sweep tries "
+                "again): {}",
+                uid, error.what());
+        }
         flushErasedText("erased " + uid);
         return erasure;
     });

@@ -10,6 +10,7 @@
 
 #include "store/AppendBatcher.h"
 #include "store/ConnectionPool.h"
+#include "store/SearchIndex.h"
 #include "store/SqlDialect.h"
 #include "store/Store.h"
 
@@ -63,6 +64,10 @@ class SqlStore : public Store {
                                 bool mayDeleteOthers, int64_t now) override;
     MessageChange reactToMessage(const ReactionChange& change) override;
     ChangesPage changes(const std::string& conv, int64_t sinceRev, int limit) override;
+    SearchPage searchMessages(const SearchQuery& query) override;
+    bool purgeSearchIndex(int64_t dueBefore) override;
+    SettingsResult changeSettings(const std::string& conv, const std::string& uid,
+                                  const SettingsChange& change) override;
     ReadResult markRead(const std::string& conv, const std::string& uid, int64_t seq) override;
     std::vector<UnreadTotal> unreadTotals(const std::vector<std::string>& uids) override;
 
@@ -156,6 +161,7 @@ class SqlStore : public Store {
     const SqlDialect& dialect_;
     ConnectionPool pool_;
     int64_t retryForMs_;
+    SearchIndex search_;
     std::atomic<StoreObserver*> observer_{nullptr};
     AppendBatcher appender_;
 };

@@ -76,6 +76,7 @@ class Store {
                                                    const std::optional<std::string>& status) = 0;
     // Members with unread messages in conversations active at or after `activeSince` (ms), with
     // their presence, oldest activity first (then conv, uid); only `uid`'s when given.
+    // Members who muted the conversation are left out: nobody is notified about it.
     virtual std::vector<UnreadMember> unreadMembers(int64_t activeSince,
                                                     const std::optional<std::string>& uid,
                                                     int limit) = 0;
@@ -108,9 +109,19 @@ class Store {
     virtual MessageChange reactToMessage(const ReactionChange& change) = 0;
     // The messages of conv whose rev > sinceRev, ascending rev, at most `limit`.
     virtual ChangesPage changes(const std::string& conv, int64_t sinceRev, int limit) = 0;
+    // Messages of the conversations query.reader may read (as msg.history decides) holding every
+    // term, newest first; never a tombstone. docs/design.md, "Search".
+    virtual SearchPage searchMessages(const SearchQuery& query) = 0;
+    // Pushes the words of deleted and erased messages out of the full-text index, if any left it
+    // since the last purge and the first of them before `dueBefore` (ms; now: at once). Returns
+    // whether it purged. Costs a rewrite of the index: run it from a timer, not per command.
+    virtual bool purgeSearchIndex(int64_t dueBefore) = 0;
+    // Changes uid's own settings of a conversation they are a member of (conv.set).
+    virtual SettingsResult changeSettings(const std::string& conv, const std::string& uid,
+                                          const SettingsChange& change) = 0;
     // Moves uid's read watermark forward to min(seq, last_seq); never back.
     virtual ReadResult markRead(const std::string& conv, const std::string& uid, int64_t seq) = 0;
-    // Sum of unread messages over all conversations of each user.
+    // Sum of unread messages over all conversations of each user, those they muted left out.
     virtual std::vector<UnreadTotal> unreadTotals(const std::vector<std::string>& uids) = 0;
 
     virtual void setDisplayName(const std::string& uid, const std::string& name, int64_t now) = 0;
