@@ -55,7 +55,7 @@ GaleraCluster::GaleraCluster(int nodes) : password_(clusterPassword()) {
             // gcache large enough that a node rejoining after a test's outage gets what it missed
             // incrementally (IST), from the gcache of a node that stayed.
             "--wsrep-provider-options=base_port=" + std::to_string(own.gmcast) +
-                ";ist.recv_addr=" + loopback(own.ist) + ";gcache.size=128M",
+                ";ist.recv_addr=" + loopback(own.ist) + ";gcache.size=32M",
             "--wsrep-sst-method=rsync",
             "--wsrep-sst-receive-address=" + loopback(own.sst),
             // What Galera requires of every node.

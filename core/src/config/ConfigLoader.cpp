@@ -414,9 +414,6 @@ Reader::KeyReader mysqlHostsReader(const Reader& r, std::vector<MysqlHost>& host
                 }
                 host.port = port;
             }
-            if (std::find(hosts.begin(), hosts.end(), host) != hosts.end()) {
-                r.fail(item, k, "'" + text + "' is listed twice");
-            }
             hosts.push_back(host);
         }
     };
@@ -489,6 +486,12 @@ void checkStore(const Reader& r, const YAML::Node& root, StoreConfig& store) {
         for (auto& host : mysql.hosts) {
             if (host.port == 0) {
                 host.port = mysql.port;
+            }
+        }
+        for (auto host = mysql.hosts.begin(); host != mysql.hosts.end(); ++host) {
+            if (std::find(mysql.hosts.begin(), host, *host) != host) {
+                r.fail(section["hosts"], "store.mysql.hosts",
+                       host->host + ":" + std::to_string(host->port) + " is listed twice");
             }
         }
     }
