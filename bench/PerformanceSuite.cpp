@@ -22,6 +22,7 @@
 #include <CLI/CLI.hpp>
 
 #include "ChildProcess.h"
+#include "GaleraCluster.h"
 #include "LoadRun.h"
 #include "MariaDbServer.h"
 #include "MosquittoServer.h"
@@ -320,7 +321,8 @@ int main(int argc, char** argv) {
     app.add_option("--seconds", seconds, "seconds of sending per run")->capture_default_str();
     app.add_option("--users", users, "simulated users per run")->capture_default_str();
     app.add_option("--only", only,
-                   "only these servers, e.g. raw,mariadb (raw, sqlite, mariadb, socketio)");
+                   "only these servers, e.g. raw,mariadb (raw, sqlite, mariadb, galera, "
+                   "socketio; galera: a three-node MariaDB Galera cluster on this machine)");
     int window = 20;
     app.add_option("--window", window, "flood: messages awaiting their reply per sender")
         ->capture_default_str()
@@ -381,6 +383,10 @@ int main(int argc, char** argv) {
                    "the first one's)")
         ->capture_default_str()
         ->check(CLI::Range(1, 16));
+    bool galeraSpread = false;
+    app.add_flag("--galera-spread", galeraSpread,
+                 "galera: parleyd instance i writes through node i (multi-writer; Galera's "
+                 "certification orders them) instead of every instance through node 1");
     long long flooder = 0;
     app.add_option("--flooder", flooder,
                    "instead of the six loads: 1:1 at 1,000/s without and with one more user "
@@ -509,9 +515,21 @@ int main(int argc, char** argv) {
         }
         rows.push_back(std::move(row));
     };
-    const auto runScenarios = [&](const std::string& target, pid_t serverPid, pid_t databasePid) {
+    // What the database costs per stored message, all its processes together (the nodes of a
+    // Galera cluster: the one that runs the transactions and those that apply them), measured
+    // around each run.
+    const auto databaseCpuSeconds = [](const std::vector<pid_t>& pids) {
+        double seconds = 0;
+        for (const pid_t pid : pids) {
+            seconds += bench::sampleProcess(pid).cpuSeconds;
+        }
+        return seconds;
+    };
+    const auto runScenarios = [&](const std::string& target, pid_t serverPid, pid_t databasePid,
+                                  std::vector<pid_t> databasePids = {}) {
         for (const auto& scenario : scenarios) {
             std::cerr << "== " << target << ": " << scenario.name << '\n';
+            const double databaseBefore = databaseCpuSeconds(databasePids);
             bench::LoadOptions options = loadOptions(scenario);
             options.serverPid = serverPid;
             options.databasePid = databasePid;
@@ -525,9 +543,17 @@ int main(int argc, char** argv) {
             }
             // The flooder's process and its report are the Paho generator's (LoadRun).
             // The flooder's process and its report are the Paho generator's (LoadRun).
-            record(Row{target, scenario,
-                       scenario.flooder != 0 || paho ? bench::LoadRun(options).run()
-                                                     : bench::PollLoadRun(options).run()});
+            Row row{target, scenario,
+                    scenario.flooder != 0 || paho ? bench::LoadRun(options).run()
+                                                  : bench::PollLoadRun(options).run()};
+            if (!databasePids.empty() && row.report.stored > 0) {
+                const double seconds = databaseCpuSeconds(databasePids) - databaseBefore;
+                notes.push_back(target + ", " + scenario.name + ": database CPU " +
+                                fixed(1e6 * seconds / static_cast<double>(row.report.stored), 0) +
+                                " µs per stored message (" + std::to_string(databasePids.size()) +
+                                " mariadbd together; the run's setup included)");
+            }
+            record(std::move(row));
         }
     };
     // The Socket.IO peer: its own client (one Node process) for each load; the server's and the
@@ -734,7 +760,44 @@ int main(int argc, char** argv) {
                     (instances == 1 ? "parleyd + MariaDB"
                                     : std::to_string(instances) + " parleyd + MariaDB") +
                     variant.label;
-                runScenarios(target, parleyds.front()->pid(), mariadb.pid());
+                runScenarios(target, parleyds.front()->pid(), mariadb.pid(), {mariadb.pid()});
+                notifyEvidence(target, *parleyds.front(), sinkLogBefore);
+            }
+        }
+        if (wanted("galera")) {
+            GaleraCluster galera(3);
+            std::vector<pid_t> nodePids;
+            for (size_t node = 0; node < galera.size(); ++node) {
+                nodePids.push_back(galera.node(node).pid());
+            }
+            for (const auto& variant : variants) {
+                const size_t sinkLogBefore = stalledSmtp ? stalledSmtp->logSize() : 0;
+                const std::string database = galera.createDatabase();
+                std::vector<std::unique_ptr<ParleydProcess>> parleyds;
+                for (int i = 1; i <= instances; ++i) {
+                    const size_t first =
+                        galeraSpread ? static_cast<size_t>(i - 1) % galera.size() : 0;
+                    std::string hosts;
+                    for (const auto& host : galera.clientConfig(database, first).hosts) {
+                        hosts += (hosts.empty() ? "'" : ", '") + host.host + ":" +
+                                 std::to_string(host.port) + "'";
+                    }
+                    const std::string store = "  backend: mysql\n  mysql: {hosts: [" + hosts +
+                                              "], user: " + galera.user() + ", password: '" +
+                                              galera.password() + "', database: " + database +
+                                              (mysqlOptions.empty() ? "" : ", " + mysqlOptions) +
+                                              "}\n";
+                    parleyds.push_back(std::make_unique<ParleydProcess>(parleydYaml(
+                        *broker, store, variant.yaml,
+                        instances == 1 ? "parleyd-bench" : "parleyd-bench-" + std::to_string(i))));
+                }
+                const std::string writers =
+                    galeraSpread && instances > 1 ? ", each through its own node" : ", via node 1";
+                const std::string target =
+                    (instances == 1 ? "parleyd" : std::to_string(instances) + " parleyd") +
+                    " + Galera (3 nodes" + writers + ")" + variant.label;
+                // The database CPU column is node 1's; the notes add up all three.
+                runScenarios(target, parleyds.front()->pid(), galera.node(0).pid(), nodePids);
                 notifyEvidence(target, *parleyds.front(), sinkLogBefore);
             }
         }

@@ -10,6 +10,7 @@
 #include <optional>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "config/ConfigLoader.h"
 #include "config/SecretFile.h"
@@ -103,12 +104,23 @@ void warnAboutCleartext(const parley::Config& config) {
             config.broker.uri);
     }
     const auto& mysql = config.store.mysql;
-    if (config.store.backend == "mysql" && mysql.socket.empty() && !mysql.tls.enabled() &&
-        !isLoopback(mysql.host)) {
-        spdlog::warn(
-            "store.mysql has no tls: every query and result cross the network to {} in the clear "
-            "(docs/operations.md \"TLS\")",
-            mysql.host);
+    if (config.store.backend != "mysql" || !mysql.socket.empty() || mysql.tls.enabled()) {
+        return;
+    }
+    std::vector<std::string> hosts;
+    for (const auto& server : mysql.hosts) {
+        hosts.push_back(server.host);
+    }
+    if (hosts.empty()) {
+        hosts.push_back(mysql.host);
+    }
+    for (const auto& host : hosts) {
+        if (!isLoopback(host)) {
+            spdlog::warn(
+                "store.mysql has no tls: every query and result cross the network to {} in the "
+                "clear (docs/operations.md \"TLS\")",
+                host);
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 #include "MariaDbServer.h"
 
+#include <pwd.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -18,7 +19,6 @@ namespace parley::testing {
 namespace {
 
 constexpr auto kInstallTimeout = std::chrono::seconds(120);
-constexpr auto kStartTimeout = std::chrono::seconds(60);
 constexpr auto kStopTimeout = std::chrono::seconds(60);
 constexpr auto kClientTimeout = std::chrono::seconds(30);
 
@@ -45,13 +45,39 @@ bool runningAsRoot() {
     return ::geteuid() == 0;
 }
 
+// Gives `path` to the system account `user` (when the tests run as root and mariadbd runs as
+// another account, it must own its folder).
+void giveTo(const std::string& path, const std::string& user) {
+    const passwd* account = ::getpwnam(user.c_str());
+    if (account == nullptr) {
+        throw std::runtime_error("MariaDbServer: no system account '" + user + "'");
+    }
+    if (::chown(path.c_str(), account->pw_uid, account->pw_gid) != 0) {
+        throw std::runtime_error("MariaDbServer: chown " + path + " to " + user + " failed");
+    }
+}
+
+}  // namespace
+
+namespace {
+MariaDbOptions withTls(std::optional<DatabaseTls> tls) {
+    MariaDbOptions options;
+    options.tls = std::move(tls);
+    return options;
+}
 }  // namespace
 
 MariaDbServer::MariaDbServer(std::optional<DatabaseTls> tls)
-    : dir_("parley-mariadb"),
-      tls_(tls.has_value()),
+    : MariaDbServer(withTls(std::move(tls))) {}
+
+MariaDbServer::MariaDbServer(MariaDbOptions options)
+    : options_(std::move(options)),
+      dir_(options_.folderPrefix),
+      tls_(options_.tls.has_value()),
       port_(freeLoopbackPort()),
-      password_(randomPassword()) {
+      password_(options_.password.empty() ? randomPassword() : options_.password) {
+    const auto& tls = options_.tls;
+    const bool otherAccount = runningAsRoot() && options_.systemUserWhenRoot != "root";
     if (tls) {
         // Copies at fixed names: replaceTlsCertificate() overwrites them and reloads.
         namespace fs = std::filesystem;
@@ -62,6 +88,10 @@ MariaDbServer::MariaDbServer(std::optional<DatabaseTls> tls)
     // A private tmpdir: servers bootstrapping at once in a shared /tmp have failed to find
     // their own temporary tables ("Could not remove temporary table '/tmp/#sql-temptable-...'").
     std::filesystem::create_directories(dir_.file("tmp"));
+    if (otherAccount) {
+        giveTo(dir_.path(), options_.systemUserWhenRoot);
+        giveTo(dir_.file("tmp"), options_.systemUserWhenRoot);
+    }
     std::vector<std::string> install = {"mariadb-install-db",
                                         "--no-defaults",
                                         "--datadir=" + dir_.file("data"),
@@ -69,7 +99,7 @@ MariaDbServer::MariaDbServer(std::optional<DatabaseTls> tls)
                                         "--auth-root-authentication-method=normal",
                                         "--skip-test-db"};
     if (runningAsRoot()) {
-        install.push_back("--user=root");
+        install.push_back("--user=" + options_.systemUserWhenRoot);
     }
     const std::string installLog = dir_.file("install.log");
     if (runToCompletion(install, installLog, kInstallTimeout) != 0) {
@@ -85,6 +115,9 @@ MariaDbServer::MariaDbServer(std::optional<DatabaseTls> tls)
         port_ = freeLoopbackPort();
     }
 
+    if (!options_.createAccounts) {
+        return;
+    }
     // 'parley'@'localhost' too: without it the anonymous ''@'localhost' account, where there is
     // one, would win over 'parley'@'%' for connections through the socket.
     std::string sql;
@@ -123,17 +156,22 @@ bool MariaDbServer::tryStart() {
                                      "--innodb-log-file-size=48M",
                                      "--pid-file=" + dir_.file("mariadbd.pid"),
                                      "--log-error=" + errorLog};
+    argv.insert(argv.end(), options_.serverArgs.begin(), options_.serverArgs.end());
+    if (!started_) {
+        argv.insert(argv.end(), options_.firstStartArgs.begin(), options_.firstStartArgs.end());
+    }
     if (tls_) {
         argv.push_back("--ssl-ca=" + dir_.file("tls-ca.pem"));
         argv.push_back("--ssl-cert=" + dir_.file("tls-cert.pem"));
         argv.push_back("--ssl-key=" + dir_.file("tls-key.pem"));
     }
     if (runningAsRoot()) {
-        argv.push_back("--user=root");  // mariadbd refuses to run as root otherwise
+        // mariadbd refuses to run as root unless told
+        argv.push_back("--user=" + options_.systemUserWhenRoot);
     }
     process_ = std::make_unique<ChildProcess>(std::move(argv), dir_.file("mariadbd.out"));
 
-    const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
+    const auto deadline = std::chrono::steady_clock::now() + options_.startTimeout;
     const std::string probeLog = dir_.file("probe.log");
     while (true) {
         if (!process_->running()) {
@@ -150,11 +188,13 @@ bool MariaDbServer::tryStart() {
             {"mariadb", "--no-defaults", "--socket=" + socketPath(), "-uroot", "-e", "SELECT 1"},
             probeLog, kClientTimeout);
         if (probe == 0 && waitForPort(port_, std::chrono::milliseconds(0))) {
+            started_ = true;
             return true;
         }
         if (std::chrono::steady_clock::now() >= deadline) {
             process_.reset();
-            throw std::runtime_error("MariaDbServer: not answering after 60 s (port " +
+            throw std::runtime_error("MariaDbServer: not answering after " +
+                                     std::to_string(options_.startTimeout.count()) + " s (port " +
                                      std::to_string(port_) + "):\n" + log() + "\nlast probe:\n" +
                                      readFile(probeLog));
         }
@@ -208,6 +248,19 @@ void MariaDbServer::runAsRoot(const std::string& sql) const {
         throw std::runtime_error("MariaDbServer: SQL failed (status " + std::to_string(status) +
                                  "): " + sql + "\n" + readFile(clientLog).substr(logStart));
     }
+}
+
+std::string MariaDbServer::queryAsRoot(const std::string& sql) const {
+    const std::string outputFile = dir_.file("query.out");
+    std::ofstream(outputFile, std::ios::trunc).close();
+    const int status = runToCompletion({"mariadb", "--no-defaults", "--socket=" + socketPath(),
+                                        "-uroot", "--batch", "--skip-column-names", "-e", sql},
+                                       outputFile, kClientTimeout);
+    if (status != 0) {
+        throw std::runtime_error("MariaDbServer: query failed (status " + std::to_string(status) +
+                                 "): " + sql + "\n" + readFile(outputFile));
+    }
+    return readFile(outputFile);
 }
 
 void MariaDbServer::replaceTlsCertificate(const std::string& certFile, const std::string& keyFile) {

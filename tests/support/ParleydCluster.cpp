@@ -11,7 +11,32 @@ std::string passwordOf(const std::string& uid) {
 }  // namespace
 
 ParleydCluster::ParleydCluster(MariaDbServer& database, Options options)
-    : database_(database), options_(options), databaseName_(database.createDatabase()) {
+    : database_(&database), options_(options), databaseName_(database.createDatabase()) {
+    startInstances();
+}
+
+ParleydCluster::ParleydCluster(GaleraCluster& galera, Options options)
+    : galera_(&galera), options_(options), databaseName_(galera.createDatabase()) {
+    startInstances();
+}
+
+std::string ParleydCluster::whereIsTheDatabase(int index) const {
+    if (database_ != nullptr) {
+        return "host: 127.0.0.1, port: " + std::to_string(database_->port()) +
+               ", user: " + database_->user() + ", password: '" + database_->password() + "'";
+    }
+    const size_t first =
+        options_.spreadOverNodes ? static_cast<size_t>(index) % galera_->size() : 0;
+    const auto config = galera_->clientConfig(databaseName_, first);
+    std::string hosts;
+    for (const auto& host : config.hosts) {
+        hosts += (hosts.empty() ? "'" : ", '") + host.host + ":" + std::to_string(host.port) + "'";
+    }
+    return "hosts: [" + hosts + "], user: " + galera_->user() + ", password: '" +
+           galera_->password() + "'";
+}
+
+void ParleydCluster::startInstances() {
     std::vector<BrokerUser> users{{"parleyd", "parleyd-secret"}};
     for (const auto& user : loadUsers()) {
         users.push_back({user.uid, user.password});
@@ -32,9 +57,8 @@ ParleydCluster::ParleydCluster(MariaDbServer& database, Options options)
             "  session_expiry: 5m\n"
             "store:\n"
             "  backend: mysql\n"
-            "  mysql: {host: 127.0.0.1, port: " +
-            std::to_string(database_.port()) + ", user: " + database_.user() + ", password: '" +
-            database_.password() + "', database: " + databaseName_ +
+            "  mysql: {" +
+            whereIsTheDatabase(index - 1) + ", database: " + databaseName_ +
             ", pool_size: " + std::to_string(options_.poolSize) +
             ", connect_timeout: 2s, io_timeout: 10s}\n"
             "  retry_for: " +
@@ -63,9 +87,13 @@ std::vector<LoadUser> ParleydCluster::loadUsers() const {
     return users;
 }
 
-std::unique_ptr<store::SqlConnection> ParleydCluster::openDatabase() const {
-    return std::make_unique<store::MysqlConnection>(database_.clientConfig(databaseName_),
-                                                    database_.password());
+std::unique_ptr<store::SqlConnection> ParleydCluster::openDatabase(size_t node) const {
+    if (galera_ != nullptr) {
+        return std::make_unique<store::MysqlConnection>(galera_->nodeConfig(databaseName_, node),
+                                                        galera_->password());
+    }
+    return std::make_unique<store::MysqlConnection>(database_->clientConfig(databaseName_),
+                                                    database_->password());
 }
 
 std::string ParleydCluster::logs() const {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "ChatLoad.h"
+#include "GaleraCluster.h"
 #include "MariaDbServer.h"
 #include "MosquittoServer.h"
 #include "ParleydProcess.h"
@@ -23,27 +24,39 @@ class ParleydCluster {
         int64_t retryForMs = 10000;  // store.retry_for
         int poolSize = 4;            // store.mysql.pool_size
         int workers = 4;             // server.workers
+        // On a GaleraCluster: instance i lists the nodes starting with node i % nodes, so the
+        // instances write through different nodes (multi-writer); otherwise all start with
+        // node 0 (one node at a time).
+        bool spreadOverNodes = false;
     };
 
     ParleydCluster(MariaDbServer& database, Options options);
+    // The same on a Galera cluster: every instance has every node in store.mysql.hosts.
+    ParleydCluster(GaleraCluster& galera, Options options);
     ~ParleydCluster();
     ParleydCluster(const ParleydCluster&) = delete;
     ParleydCluster& operator=(const ParleydCluster&) = delete;
 
     MosquittoServer& broker() { return *broker_; }
-    MariaDbServer& mariaDb() { return database_; }
+    MariaDbServer& mariaDb() { return *database_; }  // not on a GaleraCluster
     ParleydProcess& instance(size_t index) { return *instances_.at(index); }
     size_t size() const { return instances_.size(); }
     const std::string& databaseName() const { return databaseName_; }
     // The users as ChatLoad takes them.
     std::vector<LoadUser> loadUsers() const;
-    // A direct connection to the cluster's database (for checks; not thread-safe).
-    std::unique_ptr<store::SqlConnection> openDatabase() const;
+    // A direct connection to the cluster's database (for checks; not thread-safe). On a
+    // GaleraCluster, through node `node`.
+    std::unique_ptr<store::SqlConnection> openDatabase(size_t node = 0) const;
     // Every instance's log, one after the other (for failure messages).
     std::string logs() const;
 
   private:
-    MariaDbServer& database_;
+    // The store.mysql section's keys that say where the database is, for instance `index`.
+    std::string whereIsTheDatabase(int index) const;
+    void startInstances();
+
+    MariaDbServer* database_ = nullptr;
+    GaleraCluster* galera_ = nullptr;
     Options options_;
     std::string databaseName_;
     std::unique_ptr<MosquittoServer> broker_;

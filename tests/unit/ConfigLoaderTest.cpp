@@ -106,6 +106,47 @@ TEST(ConfigLoader, InconsistentValuesAreRefused) {
               std::string::npos);
 }
 
+TEST(ConfigLoader, MysqlHostsListTheServersOfACluster) {
+    const Config config = loadConfigText(
+        "store:\n"
+        "  backend: mysql\n"
+        "  mysql:\n"
+        "    port: 3307\n"
+        "    hosts: [db1, 'db2:3308', '10.0.0.3:3306', '[fd00::4]:3309', '[fd00::5]']\n",
+        "test.yaml");
+    const auto& hosts = config.store.mysql.hosts;
+    ASSERT_EQ(hosts.size(), 5u);
+    EXPECT_EQ(hosts[0], (MysqlHost{"db1", 3307})) << "port defaults to store.mysql.port";
+    EXPECT_EQ(hosts[1], (MysqlHost{"db2", 3308}));
+    EXPECT_EQ(hosts[2], (MysqlHost{"10.0.0.3", 3306}));
+    EXPECT_EQ(hosts[3], (MysqlHost{"fd00::4", 3309}));
+    EXPECT_EQ(hosts[4], (MysqlHost{"fd00::5", 3307}));
+    EXPECT_TRUE(loadConfigText("", "test.yaml").store.mysql.hosts.empty());
+}
+
+TEST(ConfigLoader, MysqlHostsMistakesAreRefused) {
+    EXPECT_NE(errorOf("store: {mysql: {hosts: db1}}").find("store.mysql.hosts: expected a list"),
+              std::string::npos);
+    EXPECT_NE(errorOf("store: {mysql: {hosts: []}}").find("expected a list"), std::string::npos);
+    EXPECT_NE(errorOf("store: {mysql: {hosts: ['db1:0']}}").find("port must be 1 to 65535"),
+              std::string::npos);
+    EXPECT_NE(errorOf("store: {mysql: {hosts: ['db1:x']}}").find("port must be 1 to 65535"),
+              std::string::npos);
+    EXPECT_NE(errorOf("store: {mysql: {hosts: ['db1:']}}").find("port must be 1 to 65535"),
+              std::string::npos);
+    EXPECT_NE(errorOf("store: {mysql: {hosts: [':3306']}}").find("has no host"), std::string::npos);
+    EXPECT_NE(errorOf("store: {mysql: {hosts: ['fd00::4']}}").find("[address]:port"),
+              std::string::npos);
+    EXPECT_NE(errorOf("store: {mysql: {hosts: ['db1', 'db1:3306']}}").find("listed twice"),
+              std::string::npos);
+    EXPECT_NE(errorOf("store: {mysql: {host: db0, hosts: [db1]}}")
+                  .find("store.mysql.hosts: set host or hosts, not both"),
+              std::string::npos);
+    EXPECT_NE(errorOf("store: {mysql: {socket: /run/m.sock, hosts: [db1]}}")
+                  .find("set socket or hosts, not both"),
+              std::string::npos);
+}
+
 TEST(ConfigLoader, InvalidYamlIsRefusedWithLine) {
     const std::string error = errorOf("broker:\n  uri: [unclosed\n");
     EXPECT_NE(error.find("test.yaml:"), std::string::npos) << error;

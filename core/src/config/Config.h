@@ -43,9 +43,20 @@ struct MysqlTlsConfig {
     bool enabled() const { return mode != Mode::Off; }
 };
 
+// One server of store.mysql.hosts.
+struct MysqlHost {
+    std::string host;
+    int port = 3306;
+    bool operator==(const MysqlHost&) const = default;
+};
+
 struct MysqlConfig {
     std::string host = "127.0.0.1";
     int port = 3306;
+    // store.mysql.hosts: servers of one cluster (Galera) in order of preference; when set, host
+    // and port are not used. parleyd writes through one of them at a time and moves on to the
+    // next when it stops answering (docs/scaling.md).
+    std::vector<MysqlHost> hosts;
     std::string socket;
     std::string user = "parley";
     std::string password;

@@ -370,9 +370,59 @@ Reader::KeyReader mysqlTlsReader(const Reader& r, MysqlTlsConfig& tls) {
     };
 }
 
+// store.mysql.hosts: a list of "host" or "host:port" ("[v6 address]:port"); port defaults to
+// store.mysql.port, known only once the whole section is read (0 until then).
+Reader::KeyReader mysqlHostsReader(const Reader& r, std::vector<MysqlHost>& hosts) {
+    return [&](const YAML::Node& n, const std::string& k) {
+        if (!n.IsSequence() || n.size() == 0) {
+            r.fail(n, k, "expected a list of servers (host or host:port)");
+        }
+        for (const auto& item : n) {
+            const std::string text = r.string(item, k);
+            MysqlHost host;
+            host.port = 0;
+            std::string portText;
+            if (!text.empty() && text.front() == '[') {
+                const size_t close = text.find(']');
+                if (close == std::string::npos ||
+                    (close + 1 < text.size() && text[close + 1] != ':')) {
+                    r.fail(item, k, "'" + text + "' is not host, host:port or [address]:port");
+                }
+                host.host = text.substr(1, close - 1);
+                if (close + 1 < text.size()) {
+                    portText = text.substr(close + 2);
+                }
+            } else if (const size_t colon = text.find(':'); colon != std::string::npos) {
+                if (text.find(':', colon + 1) != std::string::npos) {
+                    r.fail(item, k, "'" + text + "': write an IPv6 address as [address]:port");
+                }
+                host.host = text.substr(0, colon);
+                portText = text.substr(colon + 1);
+            } else {
+                host.host = text;
+            }
+            if (host.host.empty()) {
+                r.fail(item, k, "'" + text + "' has no host");
+            }
+            if (!portText.empty() || text.back() == ':') {
+                int port = 0;
+                const auto [end, error] =
+                    std::from_chars(portText.data(), portText.data() + portText.size(), port);
+                if (error != std::errc() || end != portText.data() + portText.size() || port < 1 ||
+                    port > 65535) {
+                    r.fail(item, k, "'" + text + "': the port must be 1 to 65535");
+                }
+                host.port = port;
+            }
+            hosts.push_back(host);
+        }
+    };
+}
+
 Keys mysqlKeys(const Reader& r, MysqlConfig& mysql) {
     return {
         {"host", [&](const YAML::Node& n, const std::string& k) { mysql.host = r.string(n, k); }},
+        {"hosts", mysqlHostsReader(r, mysql.hosts)},
         {"port",
          [&](const YAML::Node& n, const std::string& k) {
              mysql.port = static_cast<int>(r.integer(n, k, 1, 65535));
@@ -421,8 +471,30 @@ Keys storeKeys(const Reader& r, StoreConfig& store) {
     };
 }
 
-void checkStore(const Reader& r, const YAML::Node& root, const StoreConfig& store) {
-    const auto& mysql = store.mysql;
+void checkStore(const Reader& r, const YAML::Node& root, StoreConfig& store) {
+    auto& mysql = store.mysql;
+    if (!mysql.hosts.empty()) {
+        const YAML::Node section = root["store"]["mysql"];
+        if (section["host"]) {
+            r.fail(section["hosts"], "store.mysql.hosts", "set host or hosts, not both");
+        }
+        if (!mysql.socket.empty()) {
+            r.fail(section["hosts"], "store.mysql.hosts",
+                   "a Unix socket (store.mysql.socket) is one server on this machine: set socket "
+                   "or hosts, not both");
+        }
+        for (auto& host : mysql.hosts) {
+            if (host.port == 0) {
+                host.port = mysql.port;
+            }
+        }
+        for (auto host = mysql.hosts.begin(); host != mysql.hosts.end(); ++host) {
+            if (std::find(mysql.hosts.begin(), host, *host) != host) {
+                r.fail(section["hosts"], "store.mysql.hosts",
+                       host->host + ":" + std::to_string(host->port) + " is listed twice");
+            }
+        }
+    }
     if (!mysql.password.empty() && !mysql.passwordFile.empty()) {
         r.fail(root["store"], "store.mysql", "set password or password_file, not both");
     }

@@ -31,6 +31,9 @@ SqlError translate(const sql::SQLException& error, sql::Connection* connection,
         case 1213:  // ER_LOCK_DEADLOCK
             kind = SqlError::Kind::Retryable;
             break;
+        // A Galera node that left the primary component or is still joining: "WSREP has not
+        // yet prepared node for application use". Another node (store.mysql.hosts) can serve.
+        case 1047:  // ER_UNKNOWN_COM_ERROR
         case 1053:  // ER_SERVER_SHUTDOWN
         case 1927:  // ER_CONNECTION_KILLED
         case 2002:  // CR_CONNECTION_ERROR
@@ -143,6 +146,22 @@ MysqlConnection::MysqlConnection(const MysqlConfig& config, const std::string& p
                                "mysql: the server at " + endpointOf(config) +
                                    " did not encrypt the connection, and store.mysql.tls is set: "
                                    "refused (does the server have ssl_cert and ssl_key?)");
+            }
+        }
+        // A Galera node answers before it has joined the cluster (while it receives the state)
+        // and after it lost the primary component, refusing queries; a node that is not ready is
+        // treated as unreachable, so parleyd moves on to another (store.mysql.hosts).
+        std::unique_ptr<sql::ResultSet> wsrep(
+            statement->executeQuery("SHOW VARIABLES LIKE 'wsrep_on'"));
+        galeraNode_ = wsrep->next() && wsrep->getString(2).asStdString() == "ON";
+        if (galeraNode_) {
+            std::unique_ptr<sql::ResultSet> ready(
+                statement->executeQuery("SHOW STATUS LIKE 'wsrep_ready'"));
+            if (!ready->next() || ready->getString(2).asStdString() != "ON") {
+                throw SqlError(SqlError::Kind::ConnectionLost,
+                               "mysql: the Galera node at " + endpointOf(config) +
+                                   " is not ready (wsrep_ready is not ON: joining, or not in "
+                                   "the primary component)");
             }
         }
         statement->execute("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'");

@@ -31,6 +31,7 @@ class MysqlConnection final : public SqlConnection {
     int64_t execute(std::string_view sql, const SqlParams& params) override;
     std::vector<SqlRow> query(std::string_view sql, const SqlParams& params) override;
     void executeScript(std::string_view script) override;
+    bool commitNeedsConfirmation() const override { return galeraNode_; }
 
   private:
     sql::PreparedStatement& prepare(std::string_view sql, const SqlParams& params);
@@ -38,6 +39,7 @@ class MysqlConnection final : public SqlConnection {
     std::unique_ptr<sql::Connection> connection_;
     std::unordered_map<std::string, std::unique_ptr<sql::PreparedStatement>> statements_;
     std::unique_ptr<sql::Statement> control_;  // runs COMMIT
+    bool galeraNode_ = false;                  // wsrep_on: a node of a Galera cluster
 };
 
 }  // namespace parley::store

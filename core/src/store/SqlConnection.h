@@ -65,6 +65,11 @@ class SqlConnection {
     virtual std::vector<SqlRow> query(std::string_view sql, const SqlParams& params) = 0;
     // Runs a script of DDL statements separated by ';' outside any prepared-statement cache.
     virtual void executeScript(std::string_view script) = 0;
+    // True when a successful COMMIT does not prove that the whole transaction was committed: on
+    // a Galera node, a transaction aborted by a replicated write set was seen to go unreported,
+    // its later statements running in a new transaction that then committed (docs/scaling.md).
+    // The store then reads back what it must not lose.
+    virtual bool commitNeedsConfirmation() const { return false; }
 };
 
 }  // namespace parley::store

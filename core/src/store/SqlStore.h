@@ -157,6 +157,9 @@ class SqlStore : public Store {
     using TriedSeqs = std::vector<std::vector<int64_t>>;
     BatchAttempt appendBatchOnce(const std::vector<const NewMessage*>& batch, bool lookForResends,
                                  std::chrono::steady_clock::time_point since, TriedSeqs& triedSeqs);
+    // After a batch's COMMIT on a connection whose commits need confirmation (Galera): throws
+    // SqlError(Retryable) unless every message stored as new is there at its seq.
+    static void confirmStored(SqlConnection& db, const std::vector<AppendResult>& results);
 
     const SqlDialect& dialect_;
     ConnectionPool pool_;
