@@ -74,6 +74,32 @@ export interface Message {
   ts: number;
   /** Present (true) only on a tombstone: its sender was erased by an admin. */
   erased?: true;
+  /** Files sent with the message (docs/attachments.md); absent when there are none. */
+  attachments?: Attachment[];
+}
+
+/** A file sent with a message (docs/attachments.md, "The attachment object"). */
+export interface Attachment {
+  id: string;
+  /** As the uploader named it. */
+  name: string;
+  /** The type the server found in the bytes. */
+  mime: string;
+  /** Bytes you download (for an image: after its metadata was stripped). */
+  size: number;
+  /** Images only: pixels, upright. */
+  width?: number;
+  height?: number;
+  /** Images only: a small WebP; download it with the variant `thumbnail`. */
+  thumbnail?: AttachmentThumbnail;
+}
+
+export interface AttachmentThumbnail {
+  variant: 'thumbnail';
+  mime: string;
+  width: number;
+  height: number;
+  size: number;
 }
 
 export interface Member {
@@ -158,6 +184,8 @@ export interface MsgSendCommand {
   cmid: string;
   body: string;
   meta?: JsonObject;
+  /** Ids of attachments you uploaded (1-10). */
+  attachments?: string[];
 }
 export interface MsgHistoryCommand {
   op: 'msg.history';
