@@ -5,7 +5,13 @@
 //
 // usage: node serve.mjs --root DIR --port PORT --cert FILE --key FILE [--host 127.0.0.1]
 //                       [--config FILE]   (served as /config.json: {"broker": "wss://..."})
+//                       [--attachments http://127.0.0.1:9464]   (parleyd's HTTP listener)
+//
+// With --attachments, GET /ext/attachments/file (the signed links of docs/attachments.md) is
+// forwarded to parleyd's HTTP listener and nothing else of it is: the page and its images share
+// one origin, as behind a production reverse proxy (docs/clients.md, "The web client").
 import { readFileSync, statSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:https';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 
@@ -22,6 +28,8 @@ for (const name of ['root', 'port', 'cert', 'key']) {
 const root = resolve(args.get('root'));
 const host = args.get('host') ?? '127.0.0.1';
 const configFile = args.get('config');
+const attachments = args.get('attachments');
+const ATTACHMENT_PATH = '/ext/attachments/file';
 
 const TYPES = {
   '.html': 'text/html; charset=utf-8',
@@ -44,6 +52,22 @@ const SECURITY_HEADERS = {
   'Referrer-Policy': 'no-referrer',
 };
 
+/** Forwards a signed attachment link; parleyd checks the signature and sets the headers. */
+function forwardAttachment(request, response, url) {
+  const upstream = httpRequest(
+    new URL(url.pathname + url.search, attachments),
+    { method: request.method },
+    (answer) => {
+      response.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(response);
+    },
+  );
+  upstream.on('error', () => {
+    send(response, 502, 'text/plain', 'attachments are unavailable\n');
+  });
+  upstream.end();
+}
+
 function send(response, status, type, body, extra = {}) {
   response.writeHead(status, { 'Content-Type': type, ...SECURITY_HEADERS, ...extra });
   response.end(body);
@@ -55,6 +79,10 @@ const server = createServer(
     const url = new URL(request.url ?? '/', 'https://localhost');
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       send(response, 405, 'text/plain', 'method not allowed\n');
+      return;
+    }
+    if (url.pathname === ATTACHMENT_PATH && attachments) {
+      forwardAttachment(request, response, url);
       return;
     }
     if (url.pathname === '/config.json' && configFile) {

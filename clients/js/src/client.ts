@@ -1,6 +1,8 @@
 import mqtt from 'mqtt';
 import type { IClientOptions, MqttClient } from 'mqtt';
 
+import { downloadAttachment, requestAttachmentUrl, uploadAttachment } from './attachments.js';
+import type { AttachmentVariant, BlobLike, UploadOptions } from './attachments.js';
 import { ConnectionError, ParleyError } from './errors.js';
 import { Emitter } from './events.js';
 import type {
@@ -11,6 +13,7 @@ import type {
   ParleyEventMap,
 } from './events.js';
 import type {
+  Attachment,
   CommandOf,
   ConversationSummary,
   ConvListReply,
@@ -291,7 +294,7 @@ export class ParleyClient {
   async sendMessage(
     conv: string,
     body: string,
-    options: { cmid?: string; meta?: JsonObject; replyTo?: number } = {},
+    options: { cmid?: string; meta?: JsonObject; replyTo?: number; attachments?: string[] } = {},
   ): Promise<MsgSendReply & { cmid: string }> {
     const cmid = options.cmid ?? this.newCmid();
     this.stopTyping(conv);
@@ -302,6 +305,7 @@ export class ParleyClient {
       body,
       ...(options.meta ? { meta: options.meta } : {}),
       ...(options.replyTo !== undefined ? { reply_to: options.replyTo } : {}),
+      ...(options.attachments ? { attachments: options.attachments } : {}),
     });
     return { ...reply, cmid };
   }
@@ -379,6 +383,39 @@ export class ParleyClient {
     settings: { muted?: boolean; archived?: boolean; pinned?: boolean },
   ): Promise<ConvSetReply> {
     return this.request({ op: 'conv.set', conv, ...settings });
+  }
+
+  // ---- Attachments (docs/attachments.md; the code is in attachments.ts) ----
+
+  /**
+   * Uploads a file (SHA-256, chunks, commit) and resolves with its attachment, to send with
+   * {@link sendMessage}'s `attachments`. Rejects with a {@link ParleyError} whose `code` says
+   * why the server refused it (`too_large`, `unsupported_type`, `type_mismatch`, ...).
+   */
+  uploadAttachment(
+    data: BlobLike | Uint8Array,
+    file: { name: string; mime: string },
+    options: UploadOptions = {},
+  ): Promise<Attachment> {
+    return uploadAttachment(this, data, file, options);
+  }
+
+  /** The bytes of an attachment (or of its thumbnail), downloaded in chunks over MQTT. */
+  downloadAttachment(
+    id: string,
+    options: { variant?: AttachmentVariant } = {},
+  ): Promise<Uint8Array> {
+    return downloadAttachment(this, id, options);
+  }
+
+  /**
+   * A signed, short-lived link to an attachment for `<img src>` or a download link: absolute
+   * when the server has a `public_base_url`, otherwise a path on parleyd's HTTP listener (or the
+   * page's own origin, behind a proxy that forwards it).
+   */
+  async attachmentUrl(id: string, variant?: AttachmentVariant): Promise<string> {
+    const link = await requestAttachmentUrl(this, id, variant);
+    return link.url ?? link.path;
   }
 
   /** A fresh client message id, unique among all your messages. */
@@ -1178,6 +1215,7 @@ export class ParleyClient {
         meta: event.meta,
         ts: event.ts,
         ...(event.erased ? { erased: true as const } : {}),
+        ...(event.attachments ? { attachments: event.attachments } : {}),
       };
       // Sending a message moves the sender's read watermark to it (protocol, msg.read).
       if ((cursor.reads.get(event.sender) ?? 0) < event.seq) {

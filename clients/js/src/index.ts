@@ -7,6 +7,14 @@
 export { ParleyClient } from './client.js';
 export type { ParleyClientOptions, TokenProvider, TokenReason } from './client.js';
 export { ConnectionError, ParleyError } from './errors.js';
+export type {
+  AbortSignalLike,
+  AttachmentUrl,
+  AttachmentVariant,
+  BlobLike,
+  UploadOptions,
+  UploadProgress,
+} from './attachments.js';
 export type { ConnectionErrorReason, ErrorDetails } from './errors.js';
 export type {
   ChangeEvent,

@@ -87,6 +87,8 @@ export interface Message {
   reply_preview?: ReplyPreview;
   /** Each emoji given, with who gave it, in the order they were first given. */
   reactions?: Reaction[];
+  /** Files sent with the message (docs/attachments.md); absent when there are none. */
+  attachments?: Attachment[];
 }
 
 /** What a reply shows of the message it answers; `body` cut to 120 characters. */
@@ -102,6 +104,30 @@ export interface Reaction {
   emoji: string;
   count: number;
   users: string[];
+}
+
+/** A file sent with a message (docs/attachments.md, "The attachment object"). */
+export interface Attachment {
+  id: string;
+  /** As the uploader named it. */
+  name: string;
+  /** The type the server found in the bytes. */
+  mime: string;
+  /** Bytes you download (for an image: after its metadata was stripped). */
+  size: number;
+  /** Images only: pixels, upright. */
+  width?: number;
+  height?: number;
+  /** Images only: a small WebP; download it with the variant `thumbnail`. */
+  thumbnail?: AttachmentThumbnail;
+}
+
+export interface AttachmentThumbnail {
+  variant: 'thumbnail';
+  mime: string;
+  width: number;
+  height: number;
+  size: number;
 }
 
 export interface Member {
@@ -196,6 +222,8 @@ export interface MsgSendCommand {
   meta?: JsonObject;
   /** The `seq` of the message this one answers, in the same conversation. */
   reply_to?: number;
+  /** Ids of attachments you uploaded (1-10). */
+  attachments?: string[];
 }
 export interface MsgEditCommand {
   op: 'msg.edit';

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { ParleyClient } from '@parley/sdk';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
 
+import { pngImage } from '../../js/test/support/files.js';
 import { FaultyProxy } from '../../js/test/support/proxy.js';
 import { Stack } from '../../js/test/support/stack.js';
 import { launchBrowser, seriousViolations } from './browser.js';
@@ -89,9 +90,10 @@ function seeder(user: string): Promise<ParleyClient> {
 
 before(async () => {
   stack = await Stack.start({
-    users: ['alice', 'bob', 'carol', 'sam'],
+    users: ['alice', 'bob', 'carol', 'sam', 'dana', 'erin'],
     awayAfter: '3s',
     webRoot: join(webDir, 'dist'),
+    attachments: true,
   });
   chrome = await launchBrowser(stack.caFile);
 });
@@ -116,6 +118,106 @@ describe('the web client, two users in Chromium', { timeout: 240000 }, () => {
       for (const [index, page] of openPages.entries()) {
         await page
           .screenshot({ path: join(artifacts, `failure-page-${index + 1}.png`) })
+          .catch(() => undefined);
+      }
+      throw error;
+    }
+  });
+
+  test('attachments: a thumbnail linking to the image, a file to download, a refusal explained', async () => {
+    const dana = await newUserPage(DESKTOP);
+    const erin = await newUserPage(DESKTOP);
+    try {
+      const conv = (await (await seeder('dana')).openConversation('erin')).conv;
+      await login(dana.page, 'dana');
+      await login(erin.page, 'erin');
+      await dana.page.locator(`[data-conv="${conv}"]`).click();
+      await erin.page.locator(`[data-conv="${conv}"]`).click();
+
+      // Dana picks a PNG with the attach button's file input and a caption.
+      await dana.page.getByLabel('Message', { exact: true }).fill('The bike');
+      await dana.page.getByLabel('File to send').setInputFiles({
+        name: 'bike.png',
+        mimeType: 'image/png',
+        buffer: Buffer.from(pngImage(640, 480)),
+      });
+      await dana.page.locator('.message.mine:not(.pending)', { hasText: 'The bike' }).waitFor();
+
+      // Erin sees the thumbnail load (from the signed link, through the page's origin).
+      const image = erin.page.locator('.message:not(.mine) .attachment-image img');
+      await image.waitFor();
+      await erin.page.waitForFunction(() => {
+        const img = document.querySelector<HTMLImageElement>(
+          '.message:not(.mine) .attachment-image img',
+        );
+        return img !== null && img.complete && img.naturalWidth > 0;
+      });
+      const natural = await image.evaluate((img: HTMLImageElement) => [
+        img.naturalWidth,
+        img.naturalHeight,
+      ]);
+      assert.deepEqual(natural, [256, 192], 'the thumbnail fits in 256 x 256, upright');
+      assert.equal(await image.getAttribute('alt'), 'bike.png');
+      const link = erin.page.locator('.message:not(.mine) .attachment-image');
+      const href = (await link.getAttribute('href')) ?? '';
+      assert.match(href, /\/ext\/attachments\/file\?/);
+      const full = await erin.page.evaluate(async (url) => {
+        const response = await fetch(url);
+        return [response.status, response.headers.get('content-type')];
+      }, href);
+      assert.deepEqual(full, [200, 'image/png'], 'the link opens the full image');
+      await shot(erin.page, 'attachment-image');
+
+      // A text file: its name, size and a download link with the same bytes.
+      const notes = 'Frame size 54 cm. Serviced in May. New tyres.\n'.repeat(30);
+      await dana.page.getByLabel('File to send').setInputFiles({
+        name: 'notes.txt',
+        mimeType: 'text/plain',
+        buffer: Buffer.from(notes),
+      });
+      const download = erin.page.getByRole('link', { name: 'Download notes.txt' });
+      await download.waitFor();
+      await erin.page
+        .locator('.message:not(.mine) .attachment-file', { hasText: 'notes.txt 1 KB' })
+        .waitFor();
+      await erin.page.waitForFunction(
+        () =>
+          document
+            .querySelector('a[aria-label="Download notes.txt"]')
+            ?.getAttribute('href')
+            ?.includes('/ext/attachments/file?') === true,
+      );
+      const downloaded = await erin.page.evaluate(
+        async (url) => {
+          const response = await fetch(url);
+          return response.text();
+        },
+        (await download.getAttribute('href')) ?? '',
+      );
+      assert.equal(downloaded, notes);
+      await shot(erin.page, 'attachment-file');
+
+      // A type the server does not take: refused before any byte is sent, in words.
+      await dana.page.getByLabel('File to send').setInputFiles({
+        name: 'drawing.svg',
+        mimeType: 'image/svg+xml',
+        buffer: Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"></svg>'),
+      });
+      const refusal = dana.page.locator('.upload.failed[role="alert"]');
+      await refusal.waitFor();
+      assert.match(
+        (await refusal.textContent()) ?? '',
+        /drawing\.svg not sent: That kind of file cannot be sent here\..*image\/png/,
+      );
+      await shot(dana.page, 'attachment-refused');
+      await noSeriousViolations(erin.page, 'attachments');
+    } catch (error) {
+      for (const [name, page] of [
+        ['dana', dana.page],
+        ['erin', erin.page],
+      ] as const) {
+        await page
+          .screenshot({ path: join(artifacts, `failure-attachments-${name}.png`) })
           .catch(() => undefined);
       }
       throw error;

@@ -50,6 +50,17 @@ const BY_OP: Partial<Record<string, Partial<Record<ErrorCode, string>>>> = {
     forbidden: 'You are not a member of that conversation.',
     not_found: 'That conversation does not exist.',
   },
+  'attach.begin': {
+    too_large: 'That file is too large to send here.',
+    not_found: 'The upload expired: send the file again.',
+  },
+  'attach.commit': {
+    unsupported_type: 'That kind of file cannot be sent here (checked from its content).',
+    not_found: 'The upload expired: send the file again.',
+  },
+  'attach.chunk': {
+    not_found: 'The upload expired: send the file again.',
+  },
   'listing.get': {
     not_found: 'That listing is not known to Parley.',
     unknown_op: 'Listings are not turned on on this server.',
@@ -90,7 +101,12 @@ export function describeError(error: unknown): string {
       // users.directory: known (docs/operations.md): the server names who it does not know.
       return `Parley does not know ${users.map(String).join(', ')}: check the user names.`;
     }
-    return BY_OP[error.op]?.[error.code] ?? BY_CODE[error.code];
+    const sentence = BY_OP[error.op]?.[error.code] ?? BY_CODE[error.code];
+    if (error.op.startsWith('attach.') && error.message !== '') {
+      // The attachments plugin words its refusals for people: the limit, the types it takes.
+      return `${sentence} (The server says: ${error.message}.)`;
+    }
+    return sentence;
   }
   if (error instanceof ConnectionError) {
     switch (error.reason) {

@@ -7,11 +7,20 @@
 //   PARLEY_SOURCE_DIR   the repository (config/mosquitto, scripts/)
 //   PARLEY_PARLEYD      the parleyd binary to test
 //   PARLEY_JWT_PLUGIN   Parley's broker plugin (subscription checks, publish limits, tokens)
+//   PARLEY_ATTACHMENTS_PLUGIN the attachments plugin (parley_attachments.so), for `attachments`
 //   PARLEY_ASAN_PRELOAD the ASan runtime to preload into Mosquitto for a sanitized plugin
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +38,12 @@ export interface StackOptions {
   typing?: { burst: number; perSecond: number };
   /** Turn off the broker's publish limit and parleyd's per-user ingress limits (for seeding). */
   unlimited?: boolean;
+  /**
+   * Load the attachments plugin (docs/attachments.md) with parleyd's HTTP listener on for its
+   * signed URLs. With `webRoot`, the web server forwards `/ext/attachments/file` to that listener
+   * (one origin for the page and its images, as a production reverse proxy does).
+   */
+  attachments?: boolean;
 }
 
 function required(name: string): string {
@@ -175,6 +190,8 @@ export class Stack {
   readonly wssUrl: string;
   /** `https://127.0.0.1:PORT/` when `webRoot` was given. */
   readonly webUrl: string | undefined;
+  /** parleyd's HTTP listener, `http://127.0.0.1:PORT`, when `attachments` was given. */
+  readonly httpUrl: string | undefined;
   /** A user listed in parleyd's `admins` (for listing.upsert). */
   readonly admin = 'ops';
   private readonly jwtSecret: string | undefined;
@@ -184,7 +201,7 @@ export class Stack {
 
   private constructor(
     dir: string,
-    ports: { mqtts: number; wss: number; web: number },
+    ports: { mqtts: number; wss: number; web: number; http: number },
     servers: { broker: Server; parleyd: Server; web: Server | undefined },
     jwtSecret: string | undefined,
   ) {
@@ -194,6 +211,7 @@ export class Stack {
     this.mqttsUrl = `mqtts://127.0.0.1:${ports.mqtts}`;
     this.wssUrl = `wss://127.0.0.1:${ports.wss}`;
     this.webUrl = servers.web ? `https://127.0.0.1:${ports.web}/` : undefined;
+    this.httpUrl = ports.http > 0 ? `http://127.0.0.1:${ports.http}` : undefined;
     this.broker = servers.broker;
     this.parleyd = servers.parleyd;
     this.web = servers.web;
@@ -219,8 +237,18 @@ export class Stack {
     );
     run('mosquitto_passwd', ['-U', join(dir, 'passwd')], dir);
 
-    const [mqttsPort, wssPort, webPort] = (await freePorts(3)) as [number, number, number];
-    const ports = { mqtts: mqttsPort, wss: wssPort, web: webPort };
+    const [mqttsPort, wssPort, webPort, httpPort] = (await freePorts(4)) as [
+      number,
+      number,
+      number,
+      number,
+    ];
+    const ports = {
+      mqtts: mqttsPort,
+      wss: wssPort,
+      web: webPort,
+      http: options.attachments ? httpPort : 0,
+    };
     let jwtSecret: string | undefined;
     // Parley's broker plugin runs in every broker Parley is behind (config/mosquitto/dev.conf):
     // subscription checks and the publish rate limit on its defaults (parleyd the service
@@ -282,7 +310,8 @@ export class Stack {
         `extensions:\n` +
         `  - name: moderation\n    script: ${source}/scripts/moderation.lua\n` +
         `    options: {messages_per_minute: 0, conversations_per_hour: 0}\n` +
-        `  - name: listings\n    script: ${source}/scripts/listings.lua\n`,
+        `  - name: listings\n    script: ${source}/scripts/listings.lua\n` +
+        (options.attachments ? attachmentsConfig(dir, ports, options.webRoot !== undefined) : ''),
     );
     const parleyd = new Server(
       'parleyd',
@@ -312,6 +341,7 @@ export class Stack {
           key,
           '--config',
           join(dir, 'config.json'),
+          ...(options.attachments ? ['--attachments', `http://127.0.0.1:${ports.http}`] : []),
         ],
         join(dir, 'web.log'),
         dir,
@@ -396,6 +426,27 @@ export class Stack {
       }
     }
   }
+}
+
+/**
+ * The attachments extension and what it needs from parleyd: the HTTP listener, and a command
+ * budget a loaded test machine meets (a commit hashes and re-encodes images). Its signed URLs
+ * point at the web server when there is one (it forwards them), else at the HTTP listener.
+ */
+function attachmentsConfig(
+  dir: string,
+  ports: { web: number; http: number },
+  web: boolean,
+): string {
+  mkdirSync(join(dir, 'attachments'));
+  const base = web ? `https://127.0.0.1:${ports.web}` : `http://127.0.0.1:${ports.http}`;
+  return (
+    `  - name: attachments\n    plugin: ${required('PARLEY_ATTACHMENTS_PLUGIN')}\n` +
+    `    options: {folder: ${join(dir, 'attachments')}, public_base_url: "${base}"}\n` +
+    `http: {listen: 127.0.0.1, port: ${ports.http}}\n` +
+    `hooks:\n  command: {budget: 20s}\n  message.before_store: {budget: 5s}\n` +
+    `  message.after_store: {budget: 5s}\n`
+  );
 }
 
 /** A CA and a certificate for 127.0.0.1 and localhost signed by it, as tools/up.sh makes. */

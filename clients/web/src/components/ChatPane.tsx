@@ -3,6 +3,7 @@ import type { JSX } from 'preact';
 import { useCallback, useMemo, useRef, useState } from 'preact/hooks';
 
 import type { ChatState, PendingMessage, Thread } from '../state/ChatState';
+import { sizeOf } from './Attachments';
 import { nameOf, peerOf, timeOf, titleOf } from '../names';
 import { MessageContent } from './MessageContent';
 import { PresenceDot } from './PresenceDot';
@@ -82,10 +83,53 @@ export function ChatHeader(props: {
   );
 }
 
+/** Files of this conversation on their way up, or refused. */
+function UploadList(props: { state: ChatState; conv: string }): JSX.Element | null {
+  const { state, conv } = props;
+  const uploads = state.uploads.filter((upload) => upload.conv === conv);
+  if (uploads.length === 0) {
+    return null;
+  }
+  return (
+    <ul class="uploads">
+      {uploads.map((upload) =>
+        upload.error !== undefined ? (
+          <li key={upload.key} class="upload failed" role="alert">
+            {upload.name} not sent: {upload.error}{' '}
+            <button type="button" class="link" onClick={() => state.dismissUpload(upload.key)}>
+              Dismiss
+            </button>
+          </li>
+        ) : (
+          <li key={upload.key} class="upload" role="status">
+            <label>
+              Uploading {upload.name} ({sizeOf(upload.totalBytes)}){' '}
+              <progress max={upload.totalBytes} value={upload.sentBytes} />
+            </label>
+          </li>
+        ),
+      )}
+    </ul>
+  );
+}
+
 function Composer(props: { state: ChatState; conv: string }): JSX.Element {
   const { state, conv } = props;
   const [text, setText] = useState('');
   const field = useRef<HTMLTextAreaElement>(null);
+  const picker = useRef<HTMLInputElement>(null);
+  /** Each file goes as its own message; typed text becomes the first one's caption. */
+  const sendFiles = (files: FileList | null | undefined): void => {
+    if (!files || files.length === 0) {
+      return;
+    }
+    let caption = text.trim();
+    setText('');
+    for (const file of Array.from(files)) {
+      void state.sendFile(conv, file, caption);
+      caption = '';
+    }
+  };
   const send = (): void => {
     const body = text.trim();
     if (body === '') {
@@ -102,7 +146,39 @@ function Composer(props: { state: ChatState; conv: string }): JSX.Element {
         event.preventDefault();
         send();
       }}
+      onDragOver={(event) => {
+        if (event.dataTransfer?.types.includes('Files')) {
+          event.preventDefault();
+        }
+      }}
+      onDrop={(event) => {
+        if (event.dataTransfer && event.dataTransfer.files.length > 0) {
+          event.preventDefault();
+          sendFiles(event.dataTransfer.files);
+        }
+      }}
     >
+      <input
+        ref={picker}
+        type="file"
+        class="file-picker"
+        aria-label="File to send"
+        multiple
+        hidden
+        onChange={(event) => {
+          const input = event.target as HTMLInputElement;
+          sendFiles(input.files);
+          input.value = ''; // the same file again is a new choice
+        }}
+      />
+      <button
+        type="button"
+        class="attach"
+        title="Attach a file (or paste or drop one here)"
+        onClick={() => picker.current?.click()}
+      >
+        Attach
+      </button>
       <textarea
         ref={field}
         aria-label="Message"
@@ -116,6 +192,13 @@ function Composer(props: { state: ChatState; conv: string }): JSX.Element {
             state.client.stopTyping(conv);
           } else {
             state.client.typing(conv);
+          }
+        }}
+        onPaste={(event) => {
+          const files = event.clipboardData?.files;
+          if (files && files.length > 0) {
+            event.preventDefault();
+            sendFiles(files);
           }
         }}
         onKeyDown={(event) => {
@@ -214,7 +297,7 @@ export function ChatPane(props: {
                     {!mine && !system && summary.kind === 'group' && (
                       <p class="sender">{nameOf(summary, message.sender)}</p>
                     )}
-                    <MessageContent message={message} />
+                    <MessageContent state={state} message={message} />
                     <p class="meta">
                       <time dateTime={new Date(message.ts).toISOString()}>
                         {timeOf(message.ts)}
@@ -238,6 +321,12 @@ export function ChatPane(props: {
                     class={`message mine pending${pending.error ? ' failed' : ''}`}
                     data-cmid={pending.cmid}
                   >
+                    {pending.attachments?.map((attachment) => (
+                      <p key={attachment.id} class="attachment-file">
+                        <span class="attachment-name">{attachment.name}</span>{' '}
+                        <span class="attachment-size">{sizeOf(attachment.size)}</span>
+                      </p>
+                    ))}
                     <p class="message-body">{pending.body}</p>
                     <p class="meta">
                       {pending.error ? (
@@ -248,7 +337,9 @@ export function ChatPane(props: {
                           <button
                             type="button"
                             class="link"
-                            onClick={() => void state.send(conv, pending.body, pending.cmid)}
+                            onClick={() =>
+                              void state.send(conv, pending.body, pending.cmid, pending.attachments)
+                            }
                           >
                             Retry
                           </button>
@@ -280,6 +371,7 @@ export function ChatPane(props: {
           ? `${typing.map((u) => nameOf(summary, u)).join(', ')} ${typing.length > 1 ? 'are' : 'is'} typing…`
           : ''}
       </p>
+      <UploadList state={state} conv={conv} />
       <Composer key={conv} state={state} conv={conv} />
     </section>
   );

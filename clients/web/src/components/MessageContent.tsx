@@ -1,15 +1,24 @@
 import type { Message } from '@parley/sdk';
 import type { JSX } from 'preact';
 
-/**
- * A message's body. The seam for attachments: when the attachments feature lands, its metadata
- * arrives in `message.meta` (docs/protocol.md: meta is the app's), and the thumbnails render here,
- * beside the text. Nothing is shown for meta until then.
- */
-export function MessageContent(props: { message: Message }): JSX.Element {
+import type { ChatState } from '../state/ChatState';
+import { MessageAttachments } from './Attachments';
+
+/** A message's body, and the files sent with it (docs/attachments.md). */
+export function MessageContent(props: { state: ChatState; message: Message }): JSX.Element {
   const { message } = props;
   if (message.erased) {
     return <p class="message-body erased">Message erased</p>;
   }
-  return <p class="message-body">{message.body}</p>;
+  const attachments = message.attachments ?? [];
+  // A file sent without words carries its name as the body (a message needs one): shown once.
+  const bodyIsName = attachments.length === 1 && attachments[0]?.name === message.body;
+  return (
+    <>
+      {attachments.length > 0 && (
+        <MessageAttachments state={props.state} attachments={attachments} />
+      )}
+      {!bodyIsName && <p class="message-body">{message.body}</p>}
+    </>
+  );
 }

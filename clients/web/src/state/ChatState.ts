@@ -3,6 +3,8 @@
 // typing, presence, unread counts, and what went wrong.
 import { ConnectionError, ParleyError } from '@parley/sdk';
 import type {
+  Attachment,
+  AttachmentVariant,
   ConnectionState,
   ConversationSummary,
   Listing,
@@ -19,8 +21,24 @@ export interface PendingMessage {
   cmid: string;
   body: string;
   ts: number;
+  /** Files already uploaded, sent with it (and again on Retry). */
+  attachments?: Attachment[];
   error?: string;
 }
+
+/** A file on its way up, shown under the composer of its conversation. */
+export interface Upload {
+  key: number;
+  conv: string;
+  name: string;
+  sentBytes: number;
+  totalBytes: number;
+  /** Why it was refused, for a person; the upload is over. */
+  error?: string;
+}
+
+/** A signed link is asked again after this long, well inside its life (url_ttl_ms, 5 min). */
+const LINK_REUSE_MS = 60000;
 
 export interface Thread {
   /** Stored messages loaded so far, ascending seq, no duplicates. */
@@ -62,7 +80,10 @@ export class ChatState {
   listComplete = false;
   selected: string | null = null;
   notices: Notice[] = [];
+  uploads: Upload[] = [];
   private nextNotice = 1;
+  private nextUpload = 1;
+  private readonly links = new Map<string, { url: Promise<string>; at: number }>();
   private readonly listeners = new Set<Listener>();
   private orderDirty = true;
   private scheduled = false;
@@ -374,28 +395,29 @@ export class ChatState {
     }
   }
 
-  async send(conv: string, body: string, cmid = this.client.newCmid()): Promise<void> {
+  async send(
+    conv: string,
+    body: string,
+    cmid = this.client.newCmid(),
+    attachments?: Attachment[],
+  ): Promise<void> {
     const thread = this.threads.get(conv);
-    const pending: PendingMessage = { cmid, body, ts: Date.now() };
+    const pending: PendingMessage = {
+      cmid,
+      body,
+      ts: Date.now(),
+      ...(attachments ? { attachments } : {}),
+    };
     if (thread) {
       thread.pending = [...thread.pending.filter((p) => p.cmid !== cmid), pending];
     }
     this.changed();
     try {
-      const reply = await this.client.sendMessage(conv, body, { cmid });
-      if (thread?.loaded) {
-        insertBySeq(thread.messages, {
-          conv,
-          seq: reply.seq,
-          sender: this.me,
-          cmid,
-          body,
-          meta: null,
-          ts: reply.ts,
-        });
-        thread.pending = thread.pending.filter((p) => p.cmid !== cmid);
-      }
-      this.onMessage({
+      const reply = await this.client.sendMessage(conv, body, {
+        cmid,
+        ...(attachments ? { attachments: attachments.map((a) => a.id) } : {}),
+      });
+      const stored: Message = {
         conv,
         seq: reply.seq,
         sender: this.me,
@@ -403,7 +425,13 @@ export class ChatState {
         body,
         meta: null,
         ts: reply.ts,
-      });
+        ...(attachments ? { attachments } : {}),
+      };
+      if (thread?.loaded) {
+        insertBySeq(thread.messages, stored);
+        thread.pending = thread.pending.filter((p) => p.cmid !== cmid);
+      }
+      this.onMessage(stored);
     } catch (error) {
       if (thread) {
         thread.pending = thread.pending.map((p) =>
@@ -413,6 +441,70 @@ export class ChatState {
       this.notify(describeError(error));
     }
     this.changed();
+  }
+
+  /**
+   * Uploads a file and sends it with `caption` (or its name: a message needs a body). Progress
+   * and a refusal show in {@link uploads}.
+   */
+  async sendFile(conv: string, file: File, caption: string): Promise<void> {
+    const upload: Upload = {
+      key: this.nextUpload++,
+      conv,
+      name: file.name,
+      sentBytes: 0,
+      totalBytes: file.size,
+    };
+    this.uploads = [...this.uploads, upload];
+    this.changed();
+    try {
+      const attachment = await this.client.uploadAttachment(
+        file,
+        // A file the browser cannot type is declared as bytes: the server names what it is not.
+        { name: file.name, mime: file.type === '' ? 'application/octet-stream' : file.type },
+        {
+          onProgress: (progress) => {
+            this.updateUpload(upload.key, {
+              sentBytes: progress.sentBytes,
+              totalBytes: progress.totalBytes,
+            });
+          },
+        },
+      );
+      this.dismissUpload(upload.key);
+      await this.send(conv, caption === '' ? file.name : caption, undefined, [attachment]);
+    } catch (error) {
+      this.updateUpload(upload.key, { error: describeError(error) });
+    }
+  }
+
+  dismissUpload(key: number): void {
+    this.uploads = this.uploads.filter((upload) => upload.key !== key);
+    this.changed();
+  }
+
+  private updateUpload(key: number, change: Partial<Upload>): void {
+    this.uploads = this.uploads.map((upload) =>
+      upload.key === key ? { ...upload, ...change } : upload,
+    );
+    this.changed();
+  }
+
+  /**
+   * A signed link to an attachment (or its thumbnail) for `<img src>` and `<a href>`: relative
+   * to the page unless the server names its public origin. Links live minutes: one is reused for
+   * {@link LINK_REUSE_MS}, then asked again.
+   */
+  linkOf(id: string, variant?: AttachmentVariant): Promise<string> {
+    const key = `${id}/${variant ?? ''}`;
+    const cached = this.links.get(key);
+    if (cached && Date.now() - cached.at < LINK_REUSE_MS) {
+      return cached.url;
+    }
+    const url = this.client.attachmentUrl(id, variant);
+    this.links.set(key, { url, at: Date.now() });
+    url.catch(() => this.links.delete(key));
+    return url;
   }
 
   discardPending(conv: string, cmid: string): void {
