@@ -19,6 +19,9 @@ nlohmann::json messageJson(const store::MessageRecord& message);
 nlohmann::json summaryJson(const store::ConversationRecord& conversation,
                            const std::string& viewer);
 
+// One change of a group's members or title: {rev, kind, user (title for "renamed"), by, seq, ts}
+nlohmann::json memberChangeJson(const store::MemberChange& change);
+
 // {user, state, last_seen}
 nlohmann::json presenceJson(const store::PresenceRecord& presence);
 

@@ -326,7 +326,60 @@ std::optional<MessageRecord> loadMessage(SqlConnection& db, const std::string& c
     return std::move(one[0]);
 }
 
+MemberChangeKind parseMemberChangeKind(const std::string& text) {
+    for (auto kind : {MemberChangeKind::Joined, MemberChangeKind::Removed, MemberChangeKind::Left,
+                      MemberChangeKind::Admin, MemberChangeKind::Renamed}) {
+        if (text == memberChangeKindName(kind)) {
+            return kind;
+        }
+    }
+    throw SqlError(SqlError::Kind::Other, "unknown membership change kind " + text);
+}
+
+// A row of "SELECT conv, rev, kind, uid, actor, seq, ts, title FROM member_changes".
+MemberChange readMemberChange(const SqlRow& row) {
+    return MemberChange{row.text(0),    row.integer(1),     parseMemberChangeKind(row.text(2)),
+                        row.text(3),    row.text(4),        row.integer(5),
+                        row.integer(6), row.optionalText(7)};
+}
+
+// Why a reader with no visible range reads nothing.
+Access readerWithoutRange(SqlConnection& db, const std::string& conv) {
+    return db.query("SELECT 1 FROM conversations WHERE id = ?", {conv}).empty()
+               ? Access::NoConversation
+               : Access::NotMember;
+}
+
 }  // namespace
+
+std::optional<VisibleRange> visibleRange(SqlConnection& db, const std::string& conv,
+                                         const std::string& uid) {
+    auto rows = db.query("SELECT visible_from, joined_rev FROM members WHERE conv = ? AND uid = ?",
+                         {conv, uid});
+    if (!rows.empty()) {
+        return VisibleRange{rows[0].integer(0), rows[0].integer(1)};
+    }
+    rows = db.query(
+        "SELECT visible_from, joined_rev, visible_to, left_rev FROM former_members "
+        "WHERE conv = ? AND uid = ?",
+        {conv, uid});
+    if (!rows.empty()) {
+        return VisibleRange{rows[0].integer(0), rows[0].integer(1), rows[0].integer(2),
+                            rows[0].integer(3)};
+    }
+    return std::nullopt;
+}
+
+std::string visibleSeqClause(const VisibleRange& range, const std::string& seqColumn,
+                             SqlParams& params) {
+    std::string clause = " AND " + seqColumn + " >= ?";
+    params.emplace_back(range.fromSeq);
+    if (range.toSeq) {
+        clause += " AND " + seqColumn + " <= ?";
+        params.emplace_back(*range.toSeq);
+    }
+    return clause;
+}
 
 std::string directConversationKey(const std::string& first, const std::string& second,
                                   const std::optional<ContextRef>& context) {
@@ -552,14 +605,15 @@ void SqlStore::attachMembers(SqlConnection& db, std::vector<ConversationRecord>&
         byId[conversation.id] = &conversation;
     }
     auto rows = db.query(
-        "SELECT m.conv, m.uid, COALESCE(u.name, ''), m.read_seq FROM members m "
+        "SELECT m.conv, m.uid, COALESCE(u.name, ''), m.read_seq, m.role FROM members m "
         "LEFT JOIN users u ON u.uid = m.uid WHERE m.conv IN (" +
             placeholders(ids.size()) + ") ORDER BY m.conv, m.joined_at, m.uid",
         ids);
     for (const auto& row : rows) {
         auto found = byId.find(row.text(0));
         if (found != byId.end()) {
-            found->second->members.push_back(MemberInfo{row.text(1), row.text(2), row.integer(3)});
+            found->second->members.push_back(
+                MemberInfo{row.text(1), row.text(2), row.integer(3), row.text(4) == "admin"});
         }
     }
 }
@@ -624,9 +678,11 @@ ConversationRecord SqlStore::createGroup(const std::string& creator,
                                 "ctx_title, created_by, created_at, last_seq, last_activity) "
                                 "VALUES (?, 'group', ?, NULL, NULL, NULL, NULL, ?, ?, 0, ?)"),
                    {newId, sqlOptional(title), creator, now, now});
+        // The creator is the group's first admin (docs/design.md, "Groups").
         for (const auto& uid : members) {
-            db.execute(insertIgnore("members (conv, uid, read_seq, joined_at) VALUES (?, ?, 0, ?)"),
-                       {newId, uid, now});
+            db.execute(insertIgnore("members (conv, uid, read_seq, joined_at, role) "
+                                    "VALUES (?, ?, 0, ?, ?)"),
+                       {newId, uid, now, uid == creator ? "admin" : "member"});
         }
         auto record = loadConversation(db, newId);
         if (!record) {
@@ -1044,9 +1100,18 @@ MessageContext SqlStore::messageContext(const std::string& conv, const std::stri
 
 HistoryPage SqlStore::history(const HistoryQuery& query) {
     return transaction("history", Mode::Read, [&](SqlConnection& db) {
+        HistoryPage page;
         std::string sql =
             std::string("SELECT ") + kMessageColumns + " FROM messages WHERE conv = ?";
         SqlParams params{query.conv};
+        if (query.reader) {
+            page.range = visibleRange(db, query.conv, *query.reader);
+            if (!page.range) {
+                page.access = readerWithoutRange(db, query.conv);
+                return page;
+            }
+            sql += visibleSeqClause(*page.range, "seq", params);
+        }
         if (query.after) {
             sql += " AND seq > ?";
             params.emplace_back(*query.after);
@@ -1060,7 +1125,6 @@ HistoryPage SqlStore::history(const HistoryQuery& query) {
         sql += forward ? " ORDER BY seq ASC LIMIT ?" : " ORDER BY seq DESC LIMIT ?";
         params.emplace_back(int64_t{query.limit} + 1);
         auto rows = db.query(sql, params);
-        HistoryPage page;
         page.hasMore = rows.size() > static_cast<size_t>(query.limit);
         for (size_t i = 0; i < rows.size() && i < static_cast<size_t>(query.limit); ++i) {
             page.messages.push_back(readMessage(rows[i]));
@@ -1153,7 +1217,11 @@ MessageChange SqlStore::deleteMessage(const std::string& conv, int64_t seq,
         "deleteMessage", conv, seq, actor, !mayDeleteOthers,
         [&](SqlConnection& db, MessageChange& result, int64_t rev) {
             const MessageRecord& message = result.message;
-            if (message.sender != actor && !mayDeleteOthers) {
+            // A group's admin may delete others' messages too, checked here with the rest.
+            if (message.sender != actor && !mayDeleteOthers &&
+                db.query("SELECT 1 FROM members WHERE conv = ? AND uid = ? AND role = 'admin'",
+                         {conv, actor})
+                    .empty()) {
                 return ChangeOutcome::NotSender;
             }
             if (message.tombstone()) {
@@ -1210,22 +1278,237 @@ MessageChange SqlStore::reactToMessage(const ReactionChange& change) {
         });
 }
 
-ChangesPage SqlStore::changes(const std::string& conv, int64_t sinceRev, int limit) {
+ChangesPage SqlStore::changes(const std::string& conv, int64_t sinceRev, int limit,
+                              const std::optional<std::string>& reader) {
     return transaction("changes", Mode::Read, [&](SqlConnection& db) {
         ChangesPage page;
         auto rev = db.query("SELECT rev FROM conversations WHERE id = ?", {conv});
         page.rev = rev.empty() ? 0 : rev[0].integer(0);
-        auto rows = db.query(std::string("SELECT ") + kMessageColumnsOfM +
-                                 " FROM message_revs r JOIN messages m ON m.conv = r.conv AND "
-                                 "m.seq = r.seq WHERE r.conv = ? AND r.rev > ? "
-                                 "ORDER BY r.rev LIMIT ?",
-                             {conv, sinceRev, int64_t{limit} + 1});
-        page.hasMore = rows.size() > static_cast<size_t>(limit);
-        for (size_t i = 0; i < rows.size() && i < static_cast<size_t>(limit); ++i) {
-            page.messages.push_back(readMessage(rows[i]));
+        std::optional<VisibleRange> range;
+        if (reader) {
+            range = visibleRange(db, conv, *reader);
+            if (!range) {
+                page.access = readerWithoutRange(db, conv);
+                return page;
+            }
         }
+        std::string sql = std::string("SELECT ") + kMessageColumnsOfM +
+                          " FROM message_revs r JOIN messages m ON m.conv = r.conv AND "
+                          "m.seq = r.seq WHERE r.conv = ? AND r.rev > ?";
+        SqlParams params{conv, sinceRev};
+        if (range) {
+            sql += visibleSeqClause(*range, "m.seq", params);
+        }
+        sql += " ORDER BY r.rev LIMIT ?";
+        params.emplace_back(int64_t{limit} + 1);
+        std::vector<MessageRecord> messages;
+        for (const auto& row : db.query(sql, params)) {
+            messages.push_back(readMessage(row));
+        }
+        std::string memberSql =
+            "SELECT conv, rev, kind, uid, actor, seq, ts, title FROM member_changes "
+            "WHERE conv = ? AND rev > ?";
+        SqlParams memberParams{conv, sinceRev};
+        if (range) {
+            memberSql += " AND rev >= ?";
+            memberParams.emplace_back(range->fromRev);
+            if (range->toRev) {
+                memberSql += " AND rev <= ?";
+                memberParams.emplace_back(*range->toRev);
+            }
+        }
+        memberSql += " ORDER BY rev LIMIT ?";
+        memberParams.emplace_back(int64_t{limit} + 1);
+        std::vector<MemberChange> memberChanges;
+        for (const auto& row : db.query(memberSql, memberParams)) {
+            memberChanges.push_back(readMemberChange(row));
+        }
+        // One page of both, in rev order: the first `limit` of the two lists merged.
+        size_t m = 0;
+        size_t c = 0;
+        while (page.messages.size() + page.memberChanges.size() < static_cast<size_t>(limit) &&
+               (m < messages.size() || c < memberChanges.size())) {
+            if (c == memberChanges.size() ||
+                (m < messages.size() && messages[m].rev < memberChanges[c].rev)) {
+                page.messages.push_back(std::move(messages[m++]));
+            } else {
+                page.memberChanges.push_back(std::move(memberChanges[c++]));
+            }
+        }
+        page.hasMore = m < messages.size() || c < memberChanges.size();
         decorateMessages(db, page.messages);
         return page;
+    });
+}
+
+MembershipResult SqlStore::changeMembership(const MembershipRequest& request) {
+    return transaction("changeMembership", Mode::Write, [&](SqlConnection& db) {
+        MembershipResult result;
+        const std::string& conv = request.conv;
+        // Locked first, as appendMessage locks it: a message and a change of membership of one
+        // conversation are serialised, so a removed sender's message is either stored with a
+        // seq at most the removal's `seq` or finds them no longer a member.
+        auto locked = db.query(
+            "SELECT kind, rev, last_seq FROM conversations WHERE id = ?" + dialect_.lockRows,
+            {conv});
+        if (locked.empty()) {
+            result.outcome = MembershipOutcome::NoConversation;
+            return result;
+        }
+        const bool group = locked[0].text(0) == "group";
+        int64_t rev = locked[0].integer(1);
+        const int64_t lastSeq = locked[0].integer(2);
+        struct Member {
+            std::string uid;
+            bool admin = false;
+            int64_t visibleFrom = 1;
+            int64_t joinedRev = 0;
+        };
+        std::vector<Member> members;
+        for (const auto& row :
+             db.query("SELECT uid, role, visible_from, joined_rev FROM members WHERE conv = ? "
+                      "ORDER BY joined_at, uid",
+                      {conv})) {
+            members.push_back(
+                Member{row.text(0), row.text(1) == "admin", row.integer(2), row.integer(3)});
+        }
+        auto find = [&](const std::string& uid) {
+            return std::find_if(members.begin(), members.end(),
+                                [&](const Member& member) { return member.uid == uid; });
+        };
+        const auto actor = find(request.actor);
+        if (actor == members.end()) {
+            result.outcome = MembershipOutcome::NotMember;
+            return result;
+        }
+        if (!group) {
+            result.outcome = MembershipOutcome::NotGroup;
+            return result;
+        }
+        if (request.action != MembershipAction::Leave && !actor->admin) {
+            result.outcome = MembershipOutcome::NotAdmin;
+            return result;
+        }
+        const std::string actorUid = request.actor;
+        std::vector<std::string> gone;
+        auto record = [&](MemberChangeKind kind, const std::string& uid,
+                          const std::optional<std::string>& title) {
+            ++rev;
+            db.execute(
+                "INSERT INTO member_changes (conv, rev, kind, uid, actor, seq, ts, title) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                {conv, rev, memberChangeKindName(kind), uid, actorUid, lastSeq, request.now,
+                 sqlOptional(title)});
+            result.changes.push_back(
+                MemberChange{conv, rev, kind, uid, actorUid, lastSeq, request.now, title});
+        };
+        // A member who goes keeps what they could read up to now (the last seq stored).
+        auto leaveBehind = [&](const Member& member, MemberChangeKind kind) {
+            db.execute("DELETE FROM former_members WHERE conv = ? AND uid = ?", {conv, member.uid});
+            db.execute(
+                "INSERT INTO former_members (conv, uid, visible_from, visible_to, joined_rev, "
+                "left_rev, left_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                {conv, member.uid, member.visibleFrom, lastSeq, member.joinedRev, rev + 1,
+                 request.now});
+            db.execute("DELETE FROM members WHERE conv = ? AND uid = ?", {conv, member.uid});
+            record(kind, member.uid, std::nullopt);
+            gone.push_back(member.uid);
+        };
+        switch (request.action) {
+            case MembershipAction::Add: {
+                for (const auto& uid : request.uids) {
+                    if (find(uid) != members.end()) {
+                        result.offending.push_back(uid);
+                    }
+                }
+                if (!result.offending.empty()) {
+                    result.outcome = MembershipOutcome::AlreadyMember;
+                    return result;
+                }
+                if (members.size() + request.uids.size() > request.maxMembers) {
+                    result.outcome = MembershipOutcome::GroupFull;
+                    return result;
+                }
+                const int64_t visibleFrom = request.wholeHistoryForNewMembers ? 1 : lastSeq + 1;
+                for (const auto& uid : request.uids) {
+                    // Read up to now: what came before joining never counts as unread.
+                    db.execute("DELETE FROM former_members WHERE conv = ? AND uid = ?",
+                               {conv, uid});
+                    db.execute(
+                        "INSERT INTO members (conv, uid, read_seq, joined_at, role, "
+                        "visible_from, joined_rev) VALUES (?, ?, ?, ?, 'member', ?, ?)",
+                        {conv, uid, lastSeq, request.now, visibleFrom, rev + 1});
+                    record(MemberChangeKind::Joined, uid, std::nullopt);
+                    result.joined.push_back(uid);
+                }
+                break;
+            }
+            case MembershipAction::Remove:
+            case MembershipAction::Promote: {
+                for (const auto& uid : request.uids) {
+                    if (find(uid) == members.end()) {
+                        result.offending.push_back(uid);
+                    }
+                }
+                if (!result.offending.empty()) {
+                    result.outcome = MembershipOutcome::TargetNotMember;
+                    return result;
+                }
+                for (const auto& uid : request.uids) {
+                    const Member& member = *find(uid);
+                    if (request.action == MembershipAction::Remove) {
+                        leaveBehind(member, MemberChangeKind::Removed);
+                    } else if (!member.admin) {
+                        db.execute("UPDATE members SET role = 'admin' WHERE conv = ? AND uid = ?",
+                                   {conv, uid});
+                        record(MemberChangeKind::Admin, uid, std::nullopt);
+                    }
+                }
+                break;
+            }
+            case MembershipAction::Leave:
+                leaveBehind(*actor, MemberChangeKind::Left);
+                break;
+            case MembershipAction::Rename: {
+                auto title = db.query("SELECT title FROM conversations WHERE id = ?", {conv})
+                                 .at(0)
+                                 .optionalText(0);
+                if (title != request.title) {
+                    db.execute("UPDATE conversations SET title = ? WHERE id = ?",
+                               {sqlOptional(request.title), conv});
+                    record(MemberChangeKind::Renamed, "", request.title);
+                }
+                break;
+            }
+        }
+        if (!gone.empty()) {
+            // A group is never left without an admin while it has members: the longest-standing
+            // member becomes one.
+            auto admins =
+                db.query("SELECT uid FROM members WHERE conv = ? AND role = 'admin'", {conv});
+            if (admins.empty()) {
+                auto next = db.query(
+                    "SELECT uid FROM members WHERE conv = ? ORDER BY joined_at, uid LIMIT 1",
+                    {conv});
+                if (!next.empty()) {
+                    db.execute("UPDATE members SET role = 'admin' WHERE conv = ? AND uid = ?",
+                               {conv, next[0].text(0)});
+                    record(MemberChangeKind::Admin, next[0].text(0), std::nullopt);
+                }
+            }
+        }
+        if (result.changes.empty()) {
+            result.outcome = MembershipOutcome::Unchanged;
+        } else {
+            result.outcome = MembershipOutcome::Changed;
+            db.execute("UPDATE conversations SET rev = ? WHERE id = ?", {rev, conv});
+        }
+        result.conversation = loadConversation(db, conv);
+        for (const auto& member : result.conversation->members) {
+            result.told.push_back(member.uid);
+        }
+        result.told.insert(result.told.end(), gone.begin(), gone.end());
+        return result;
     });
 }
 
@@ -1443,6 +1726,7 @@ UserErasure SqlStore::eraseUser(const std::string& uid, int64_t now) {
                                              {now, uid});
                 db.execute("DELETE FROM message_reactions WHERE uid = ?", {uid});
                 db.execute("DELETE FROM members WHERE uid = ?", {uid});
+                db.execute("DELETE FROM former_members WHERE uid = ?", {uid});
                 for (const auto& conv : convs) {
                     ErasedMembership membership{conv, {}};
                     for (const auto& row :
@@ -1450,10 +1734,22 @@ UserErasure SqlStore::eraseUser(const std::string& uid, int64_t now) {
                                   {conv})) {
                         membership.remainingMembers.push_back(row.text(0));
                     }
+                    if (!membership.remainingMembers.empty() &&
+                        db.query("SELECT 1 FROM members WHERE conv = ? AND role = 'admin'", {conv})
+                            .empty() &&
+                        !db.query("SELECT 1 FROM conversations WHERE id = ? AND kind = 'group'",
+                                  {conv})
+                             .empty()) {
+                        // As when the last admin leaves: the longest-standing member is one now.
+                        db.execute("UPDATE members SET role = 'admin' WHERE conv = ? AND uid = ?",
+                                   {conv, membership.remainingMembers.front()});
+                    }
                     if (membership.remainingMembers.empty()) {
                         // Nobody can ever read it again: nothing of it is kept.
                         db.execute("DELETE FROM message_reactions WHERE conv = ?", {conv});
                         db.execute("DELETE FROM message_revs WHERE conv = ?", {conv});
+                        db.execute("DELETE FROM member_changes WHERE conv = ?", {conv});
+                        db.execute("DELETE FROM former_members WHERE conv = ?", {conv});
                         db.execute("DELETE FROM messages WHERE conv = ?", {conv});
                         db.execute("DELETE FROM conversations WHERE id = ?", {conv});
                     }
