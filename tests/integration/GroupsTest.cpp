@@ -54,7 +54,8 @@ class Groups : public ::testing::TestWithParam<std::string> {
 
     static std::vector<int64_t> historySeqs(MqttTestClient& reader, const std::string& conv) {
         std::vector<int64_t> seqs;
-        for (const auto& m : ok(reader.request({{"op", "msg.history"}, {"conv", conv}}))["msgs"]) {
+        const json reply = ok(reader.request({{"op", "msg.history"}, {"conv", conv}}));
+        for (const auto& m : reply["msgs"]) {
             seqs.push_back(m["seq"]);
         }
         return seqs;
@@ -130,7 +131,8 @@ TEST_P(Groups, AdminsChangeTheGroupAndEveryoneConcernedIsTold) {
     EXPECT_EQ(codeOf(carol->request({{"op", "conv.get"}, {"conv", conv}})), "forbidden");
     EXPECT_EQ(codeOf(carol->request({{"op", "msg.read"}, {"conv", conv}, {"seq", 3}})),
               "forbidden");
-    for (const auto& summary : ok(carol->request({{"op", "conv.list"}}))["convs"]) {
+    const json list = ok(carol->request({{"op", "conv.list"}}));
+    for (const auto& summary : list["convs"]) {
         EXPECT_NE(summary["conv"], conv);
     }
     EXPECT_EQ(membersOf(ok(alice->request({{"op", "conv.get"}, {"conv", conv}}))),

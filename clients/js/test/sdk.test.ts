@@ -332,8 +332,10 @@ describe('groups', { timeout: 60000 }, () => {
 
     const added = await aliceClient.addMembers(group.conv, [carol]);
     assert.equal(added.changed, true);
-    assert.equal(added.changes[0]?.kind, 'joined');
-    assert.equal(added.changes[0]?.user, carol);
+    assert.deepEqual(
+      added.changes.map((c) => [c.kind, c.user]),
+      [['joined', carol]],
+    );
     const renamed = await aliceClient.renameGroup(group.conv, 'Trip');
     assert.equal(renamed.changes[0]?.title, 'Trip');
     assert.equal((await bobClient.getConversation(group.conv)).title, 'Trip');
