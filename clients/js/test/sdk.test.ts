@@ -340,14 +340,16 @@ describe('groups', { timeout: 60000 }, () => {
     assert.equal(renamed.changes[0]?.title, 'Trip');
     assert.equal((await bobClient.getConversation(group.conv)).title, 'Trip');
 
-    const refusals: [ErrorCode, Promise<unknown>][] = [
-      ['not_admin', bobClient.addMembers(group.conv, ['someone'])],
-      ['already_member', aliceClient.addMembers(group.conv, [bob])],
-      ['not_member', aliceClient.removeMembers(group.conv, ['nobody-here'])],
-      ['not_group', aliceClient.leaveGroup((await aliceClient.openConversation(bob)).conv)],
+    // One at a time, each command sent only when its refusal is awaited.
+    const direct = (await aliceClient.openConversation(bob)).conv;
+    const refusals: [ErrorCode, () => Promise<unknown>][] = [
+      ['not_admin', () => bobClient.addMembers(group.conv, ['someone'])],
+      ['already_member', () => aliceClient.addMembers(group.conv, [bob])],
+      ['not_member', () => aliceClient.removeMembers(group.conv, ['nobody-here'])],
+      ['not_group', () => aliceClient.leaveGroup(direct)],
     ];
-    for (const [code, promise] of refusals) {
-      await assert.rejects(promise, (error: unknown) => {
+    for (const [code, command] of refusals) {
+      await assert.rejects(command(), (error: unknown) => {
         assert.ok(error instanceof ParleyError);
         assert.equal(error.code, code);
         return true;
