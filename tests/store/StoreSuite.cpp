@@ -1261,6 +1261,350 @@ TEST_P(StoreSuite, ErasureMovesTheRevOfEveryMessageItChanges) {
     EXPECT_TRUE(store_->message("g1", 1)->erased);
 }
 
+// Issue 21: groups and membership (docs/design.md, "Groups").
+
+namespace {
+MembershipRequest membership(const std::string& conv, const std::string& actor,
+                             MembershipAction action, std::vector<std::string> uids = {},
+                             int64_t now = 5000) {
+    MembershipRequest request;
+    request.conv = conv;
+    request.actor = actor;
+    request.action = action;
+    request.uids = std::move(uids);
+    request.now = now;
+    return request;
+}
+
+std::vector<std::string> memberIdsOf(Store& store, const std::string& conv) {
+    std::vector<std::string> ids;
+    const auto conversation = store.conversation(conv);
+    for (const auto& member : conversation->members) {
+        ids.push_back(member.uid);
+    }
+    return ids;
+}
+
+std::vector<std::string> adminsOf(Store& store, const std::string& conv) {
+    std::vector<std::string> ids;
+    const auto conversation = store.conversation(conv);
+    for (const auto& member : conversation->members) {
+        if (member.admin) {
+            ids.push_back(member.uid);
+        }
+    }
+    return ids;
+}
+
+HistoryPage historyOf(Store& store, const std::string& conv, const std::string& reader) {
+    HistoryQuery query{conv, std::nullopt, std::nullopt, 100};
+    query.reader = reader;
+    return store.history(query);
+}
+}  // namespace
+
+TEST_P(StoreSuite, TheCreatorIsTheFirstAdminAndOnlyAdminsChangeAGroup) {
+    store_->createGroup("alice", {"alice", "bob"}, std::nullopt, "g1", 100);
+    EXPECT_EQ(adminsOf(*store_, "g1"), (std::vector<std::string>{"alice"}));
+
+    auto refused =
+        store_->changeMembership(membership("g1", "bob", MembershipAction::Add, {"carol"}));
+    EXPECT_EQ(refused.outcome, MembershipOutcome::NotAdmin);
+    EXPECT_EQ(store_->changeMembership(membership("g1", "dave", MembershipAction::Add, {"carol"}))
+                  .outcome,
+              MembershipOutcome::NotMember);
+    EXPECT_EQ(
+        store_->changeMembership(membership("nope", "alice", MembershipAction::Leave)).outcome,
+        MembershipOutcome::NoConversation);
+    store_->openDirect("alice", "bob", std::nullopt, "d1", 100);
+    for (auto action : {MembershipAction::Add, MembershipAction::Leave, MembershipAction::Rename}) {
+        EXPECT_EQ(store_->changeMembership(membership("d1", "alice", action, {"carol"})).outcome,
+                  MembershipOutcome::NotGroup);
+    }
+    EXPECT_EQ(memberIdsOf(*store_, "d1"), (std::vector<std::string>{"alice", "bob"}));
+
+    auto added =
+        store_->changeMembership(membership("g1", "alice", MembershipAction::Add, {"carol"}));
+    ASSERT_EQ(added.outcome, MembershipOutcome::Changed);
+    ASSERT_EQ(added.changes.size(), 1U);
+    EXPECT_EQ(added.changes[0].kind, MemberChangeKind::Joined);
+    EXPECT_EQ(added.changes[0].uid, "carol");
+    EXPECT_EQ(added.changes[0].by, "alice");
+    EXPECT_EQ(added.changes[0].rev, 1);
+    EXPECT_EQ(added.joined, (std::vector<std::string>{"carol"}));
+    EXPECT_EQ(memberIdsOf(*store_, "g1"), (std::vector<std::string>{"alice", "bob", "carol"}));
+    EXPECT_EQ(store_->conversation("g1")->rev, 1);
+
+    auto again =
+        store_->changeMembership(membership("g1", "alice", MembershipAction::Add, {"dave", "bob"}));
+    EXPECT_EQ(again.outcome, MembershipOutcome::AlreadyMember);
+    EXPECT_EQ(again.offending, (std::vector<std::string>{"bob"}));
+    EXPECT_EQ(memberIdsOf(*store_, "g1").size(), 3U) << "dave was not added either";
+
+    auto full = membership("g1", "alice", MembershipAction::Add, {"dave", "erin"});
+    full.maxMembers = 4;
+    EXPECT_EQ(store_->changeMembership(full).outcome, MembershipOutcome::GroupFull);
+    auto notThere =
+        store_->changeMembership(membership("g1", "alice", MembershipAction::Remove, {"zed"}));
+    EXPECT_EQ(notThere.outcome, MembershipOutcome::TargetNotMember);
+    EXPECT_EQ(notThere.offending, (std::vector<std::string>{"zed"}));
+
+    auto promoted =
+        store_->changeMembership(membership("g1", "alice", MembershipAction::Promote, {"bob"}));
+    EXPECT_EQ(promoted.outcome, MembershipOutcome::Changed);
+    EXPECT_EQ(adminsOf(*store_, "g1"), (std::vector<std::string>{"alice", "bob"}));
+    EXPECT_EQ(store_->changeMembership(membership("g1", "bob", MembershipAction::Promote, {"bob"}))
+                  .outcome,
+              MembershipOutcome::Unchanged)
+        << "already an admin";
+    // The new admin may now remove the one who made them admin.
+    auto removed =
+        store_->changeMembership(membership("g1", "bob", MembershipAction::Remove, {"alice"}));
+    ASSERT_EQ(removed.outcome, MembershipOutcome::Changed);
+    EXPECT_EQ(memberIdsOf(*store_, "g1"), (std::vector<std::string>{"bob", "carol"}));
+    EXPECT_EQ(removed.told, (std::vector<std::string>{"bob", "carol", "alice"}))
+        << "the removed member is told too";
+
+    auto rename = membership("g1", "bob", MembershipAction::Rename);
+    rename.title = "Trip";
+    auto renamed = store_->changeMembership(rename);
+    ASSERT_EQ(renamed.outcome, MembershipOutcome::Changed);
+    EXPECT_EQ(renamed.changes.at(0).kind, MemberChangeKind::Renamed);
+    EXPECT_EQ(store_->conversation("g1")->title, std::optional<std::string>("Trip"));
+    EXPECT_EQ(store_->changeMembership(rename).outcome, MembershipOutcome::Unchanged);
+    rename.actor = "carol";
+    EXPECT_EQ(store_->changeMembership(rename).outcome, MembershipOutcome::NotAdmin);
+}
+
+TEST_P(StoreSuite, AFormerMemberReadsOnlyUpToTheirGoingAndSendsNothing) {
+    store_->createGroup("alice", {"alice", "bob", "carol"}, std::nullopt, "g1", 100);
+    for (int i = 1; i <= 3; ++i) {
+        store_->appendMessage(message("g1", "alice", "a" + std::to_string(i)));
+    }
+    auto removed =
+        store_->changeMembership(membership("g1", "alice", MembershipAction::Remove, {"bob"}));
+    ASSERT_EQ(removed.outcome, MembershipOutcome::Changed);
+    EXPECT_EQ(removed.changes.at(0).seq, 3) << "the removal's point: the last seq stored";
+    EXPECT_EQ(store_->appendMessage(message("g1", "bob", "b1")).access, Access::NotMember);
+    store_->appendMessage(message("g1", "alice", "a4"));
+    store_->appendMessage(message("g1", "carol", "c1"));
+
+    auto bobs = historyOf(*store_, "g1", "bob");
+    EXPECT_EQ(bobs.access, Access::Member);
+    EXPECT_EQ(seqs(bobs), range(1, 3));
+    ASSERT_TRUE(bobs.range.has_value());
+    EXPECT_EQ(bobs.range->toSeq, std::optional<int64_t>(3));
+    EXPECT_EQ(seqs(historyOf(*store_, "g1", "carol")), range(1, 5));
+    EXPECT_EQ(historyOf(*store_, "g1", "zed").access, Access::NotMember);
+    EXPECT_TRUE(historyOf(*store_, "g1", "zed").messages.empty());
+    EXPECT_EQ(historyOf(*store_, "nope", "bob").access, Access::NoConversation);
+    EXPECT_EQ(store_->memberView("g1", "bob").access, Access::NotMember) << "cannot send or mark";
+    EXPECT_EQ(store_->markRead("g1", "bob", 5).access, Access::NotMember);
+
+    // Changes after the removal: to a message bob saw (he learns it was deleted), to one he did
+    // not (he does not), and membership changes after his own (he does not see them).
+    store_->deleteMessage("g1", 2, "alice", false, 6000);
+    store_->editMessage(editOf("g1", 4, "alice", "later"));
+    store_->changeMembership(membership("g1", "alice", MembershipAction::Add, {"dave"}));
+    auto bobsChanges = store_->changes("g1", 0, 100, std::string("bob"));
+    EXPECT_EQ(bobsChanges.access, Access::Member);
+    ASSERT_EQ(bobsChanges.messages.size(), 1U);
+    EXPECT_EQ(bobsChanges.messages[0].seq, 2);
+    ASSERT_EQ(bobsChanges.memberChanges.size(), 1U);
+    EXPECT_EQ(bobsChanges.memberChanges[0].kind, MemberChangeKind::Removed);
+    EXPECT_EQ(bobsChanges.memberChanges[0].uid, "bob");
+    auto carols = store_->changes("g1", 0, 100, std::string("carol"));
+    EXPECT_EQ(carols.messages.size(), 2U);
+    EXPECT_EQ(carols.memberChanges.size(), 2U);
+    EXPECT_EQ(store_->changes("g1", 0, 100, std::string("zed")).access, Access::NotMember);
+
+    // Unread counts and the conversation list are members' only.
+    EXPECT_EQ(totalOf(*store_, "bob"), 0);
+    EXPECT_TRUE(store_->listConversations("bob", 10, std::nullopt).conversations.empty());
+    for (const auto& unread : store_->unreadMembers(0, std::nullopt, 100)) {
+        EXPECT_NE(unread.uid, "bob") << "no email about a group he left";
+    }
+
+    // Added back, he reads from his return (the earlier range is not kept).
+    store_->changeMembership(membership("g1", "alice", MembershipAction::Add, {"bob"}));
+    store_->appendMessage(message("g1", "bob", "b2"));
+    EXPECT_EQ(seqs(historyOf(*store_, "g1", "bob")), range(6, 6));
+}
+
+TEST_P(StoreSuite, AnAddedMemberReadsFromJoiningOrTheWholeHistory) {
+    store_->createGroup("alice", {"alice", "bob"}, std::nullopt, "g1", 100);
+    store_->appendMessage(message("g1", "alice", "a1"));
+    store_->appendMessage(message("g1", "alice", "a2"));
+    store_->editMessage(editOf("g1", 1, "alice", "edited"));  // rev 1
+    store_->changeMembership(membership("g1", "alice", MembershipAction::Add, {"carol"}));
+    auto whole = membership("g1", "alice", MembershipAction::Add, {"dave"});
+    whole.wholeHistoryForNewMembers = true;
+    store_->changeMembership(whole);
+    store_->appendMessage(message("g1", "carol", "c1"));
+
+    EXPECT_EQ(seqs(historyOf(*store_, "g1", "carol")), range(3, 3));
+    EXPECT_EQ(seqs(historyOf(*store_, "g1", "dave")), range(1, 3));
+    EXPECT_EQ(totalOf(*store_, "dave"), 1) << "what came before joining is not unread";
+    EXPECT_EQ(store_->conversation("g1")->readSeqOf("carol"), 3);
+
+    auto carols = store_->changes("g1", 0, 100, std::string("carol"));
+    EXPECT_TRUE(carols.messages.empty()) << "the edit was of a message before she joined";
+    ASSERT_EQ(carols.memberChanges.size(), 2U) << "from her own joining on";
+    EXPECT_EQ(carols.memberChanges[0].uid, "carol");
+    EXPECT_EQ(store_->changes("g1", 0, 100, std::string("dave")).messages.size(), 1U);
+}
+
+TEST_P(StoreSuite, WhenTheLastAdminGoesTheLongestStandingMemberIsAdmin) {
+    store_->createGroup("alice", {"alice", "bob", "carol"}, std::nullopt, "g1", 100);
+    store_->changeMembership(membership("g1", "alice", MembershipAction::Add, {"dave"}, 200));
+    auto left = store_->changeMembership(membership("g1", "alice", MembershipAction::Leave));
+    ASSERT_EQ(left.outcome, MembershipOutcome::Changed);
+    ASSERT_EQ(left.changes.size(), 2U);
+    EXPECT_EQ(left.changes[0].kind, MemberChangeKind::Left);
+    EXPECT_EQ(left.changes[1].kind, MemberChangeKind::Admin);
+    EXPECT_EQ(left.changes[1].uid, "bob");
+    EXPECT_EQ(adminsOf(*store_, "g1"), (std::vector<std::string>{"bob"}));
+    EXPECT_EQ(store_->changeMembership(membership("g1", "alice", MembershipAction::Leave)).outcome,
+              MembershipOutcome::NotMember)
+        << "a second leave";
+
+    // An erasure of the last admin too.
+    store_->eraseUser("bob", 9000);
+    EXPECT_EQ(adminsOf(*store_, "g1"), (std::vector<std::string>{"carol"}));
+    // The last member leaves: the group stays, with no one in it, for its former members.
+    store_->changeMembership(membership("g1", "carol", MembershipAction::Leave));
+    store_->changeMembership(membership("g1", "dave", MembershipAction::Leave));
+    EXPECT_TRUE(store_->conversation("g1")->members.empty());
+    EXPECT_EQ(historyOf(*store_, "g1", "dave").access, Access::Member);
+}
+
+TEST_P(StoreSuite, MembershipChangesTakeRevsAndPageWithMessageChanges) {
+    store_->createGroup("alice", {"alice", "bob"}, std::nullopt, "g1", 100);
+    store_->appendMessage(message("g1", "alice", "a1"));
+    store_->editMessage(editOf("g1", 1, "alice", "one"));                                   // 1
+    store_->changeMembership(membership("g1", "alice", MembershipAction::Add, {"carol"}));  // 2
+    store_->editMessage(editOf("g1", 1, "alice", "two"));                                   // 3
+    auto rename = membership("g1", "alice", MembershipAction::Rename);
+    rename.title = "Trip";
+    store_->changeMembership(rename);                                                        // 4
+    store_->changeMembership(membership("g1", "alice", MembershipAction::Remove, {"bob"}));  // 5
+
+    auto all = store_->changes("g1", 0, 100);
+    EXPECT_EQ(all.rev, 5);
+    ASSERT_EQ(all.messages.size(), 1U);
+    EXPECT_EQ(all.messages[0].rev, 3);
+    ASSERT_EQ(all.memberChanges.size(), 3U);
+    EXPECT_EQ(all.memberChanges[0].rev, 2);
+    EXPECT_EQ(all.memberChanges[1].kind, MemberChangeKind::Renamed);
+    EXPECT_EQ(all.memberChanges[1].title, std::optional<std::string>("Trip"));
+    EXPECT_EQ(all.memberChanges[2].rev, 5);
+
+    // Pages of two hold the first two revs of both kinds together.
+    auto first = store_->changes("g1", 0, 2);
+    EXPECT_TRUE(first.hasMore);
+    ASSERT_EQ(first.memberChanges.size(), 1U);
+    EXPECT_EQ(first.memberChanges[0].rev, 2);
+    ASSERT_EQ(first.messages.size(), 1U);
+    EXPECT_EQ(first.messages[0].rev, 3);
+    auto second = store_->changes("g1", 3, 2);
+    EXPECT_FALSE(second.hasMore);
+    ASSERT_EQ(second.memberChanges.size(), 2U);
+    EXPECT_EQ(second.memberChanges[1].rev, 5);
+}
+
+// A message sent while its sender is being removed, through a second and third store (other
+// instances): stored before the removal (seq at most the removal's) or refused, never after.
+TEST_P(StoreSuite, SendsDuringARemovalAreStoredBeforeItOrRefused) {
+    for (int round = 0; round < 3; ++round) {
+        const std::string conv = "g" + std::to_string(round);
+        store_->createGroup("alice", {"alice", "bob", "carol"}, std::nullopt, conv, 1);
+        std::atomic<int> sent{0};
+        std::atomic<bool> removed{false};
+        std::vector<std::vector<AppendResult>> results(2);
+        std::vector<std::thread> senders;
+        for (int t = 0; t < 2; ++t) {
+            senders.emplace_back([&, t] {
+                auto other = open_();
+                int afterRemoval = 0;
+                const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+                for (int i = 0; afterRemoval < 10 && std::chrono::steady_clock::now() < deadline;
+                     ++i) {
+                    if (removed) {
+                        ++afterRemoval;
+                    }
+                    const std::string cmid =
+                        conv + "-" + std::to_string(t) + "-" + std::to_string(i);
+                    results[t].push_back(other->appendMessage(message(conv, "bob", cmid, "b", i)));
+                    other->appendMessage(message(conv, "carol", cmid, "c", i));
+                    ++sent;
+                }
+            });
+        }
+        while (sent < 10 + round * 10) {
+            std::this_thread::yield();
+        }
+        auto removal =
+            store_->changeMembership(membership(conv, "alice", MembershipAction::Remove, {"bob"}));
+        removed = true;
+        for (auto& sender : senders) {
+            sender.join();
+        }
+        ASSERT_EQ(removal.outcome, MembershipOutcome::Changed);
+        const int64_t point = removal.changes.at(0).seq;
+
+        std::set<int64_t> acknowledged;
+        int refused = 0;
+        for (const auto& own : results) {
+            for (const auto& result : own) {
+                if (result.access == Access::Member) {
+                    acknowledged.insert(result.message.seq);
+                    EXPECT_LE(result.message.seq, point) << "acknowledged after the removal";
+                } else {
+                    EXPECT_EQ(result.access, Access::NotMember);
+                    ++refused;
+                }
+            }
+        }
+        EXPECT_GE(refused, 20) << "both senders ran past the removal";
+        std::set<int64_t> stored;
+        int64_t last = 0;
+        std::optional<int64_t> after = 0;
+        for (;;) {
+            auto page = store_->history({conv, {}, after, 100});
+            for (const auto& m : page.messages) {
+                EXPECT_EQ(m.seq, ++last) << "gapless";
+                if (m.sender == "bob") {
+                    stored.insert(m.seq);
+                    EXPECT_LE(m.seq, point) << "stored after the removal";
+                }
+            }
+            if (!page.hasMore) {
+                break;
+            }
+            after = page.messages.back().seq;
+        }
+        EXPECT_EQ(stored, acknowledged) << "what was acknowledged is what is stored";
+        const auto bobs = historyOf(*store_, conv, "bob");
+        ASSERT_FALSE(bobs.messages.empty());
+        EXPECT_EQ(bobs.messages.back().seq, point) << "bob reads up to his removal, no further";
+    }
+}
+
+TEST_P(StoreSuite, AGroupAdminDeletesOthersMessagesAndOtherMembersDoNot) {
+    store_->createGroup("alice", {"alice", "bob", "carol"}, std::nullopt, "g1", 100);
+    store_->appendMessage(message("g1", "bob", "b1"));
+    store_->appendMessage(message("g1", "alice", "a1"));
+    EXPECT_EQ(store_->deleteMessage("g1", 2, "carol", false, 6000).outcome,
+              ChangeOutcome::NotSender);
+    EXPECT_EQ(store_->deleteMessage("g1", 1, "alice", false, 6000).outcome, ChangeOutcome::Changed)
+        << "the admin deletes bob's";
+    store_->openDirect("alice", "bob", std::nullopt, "d1", 100);
+    store_->appendMessage(message("d1", "bob", "b2"));
+    EXPECT_EQ(store_->deleteMessage("d1", 1, "alice", false, 6000).outcome,
+              ChangeOutcome::NotSender)
+        << "a 1:1 has no admin";
+}
+
 }  // namespace parley::testing
 
 // msg.search and conv.set (issue 21): docs/design.md, "Search" and "A member's own settings".

@@ -6,10 +6,12 @@
 #include <fstream>
 #include <iostream>
 #include <thread>
+#include <tuple>
 
 #include "../store/StoreSuite.h"
 #include "store/SqlDialect.h"
 #include "store/SqliteBackup.h"
+#include "store/SqliteConnection.h"
 #include "store/SqliteStore.h"
 
 namespace parley::testing {
@@ -102,6 +104,64 @@ std::string filesOf(const std::string& path) {
         bytes.append(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
     }
     return bytes;
+}
+
+// The groups migration (the last one) on a database that has groups already: each group's
+// creator is its admin, or its lowest uid when the creator is no longer in it; a 1:1 has none;
+// every member still reads the whole history.
+TEST(SqliteStoreMigration, ExistingGroupsGetAnAdminAndKeepTheirHistory) {
+    const auto dir =
+        std::filesystem::temp_directory_path() / ("parley-migrate-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    SqliteConfig config;
+    config.path = (dir / "parley.db").string();
+    const auto& migrations = store::sqliteDialect().migrations;
+    {
+        store::SqliteConnection db(config.path, "normal");
+        db.executeScript(
+            "CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at "
+            "BIGINT NOT NULL)");
+        for (size_t version = 1; version < migrations.size(); ++version) {
+            db.executeScript(migrations[version - 1]);
+            db.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)",
+                       {static_cast<int64_t>(version)});
+        }
+        for (const auto& [id, kind, creator] :
+             {std::tuple{"g1", "group", "alice"}, std::tuple{"g2", "group", "zed"},
+              std::tuple{"d1", "direct", "alice"}}) {
+            db.execute(
+                "INSERT INTO conversations (id, kind, created_by, created_at, last_seq, "
+                "last_activity) VALUES (?, ?, ?, 1, 0, 1)",
+                {id, kind, creator});
+        }
+        for (const auto& [conv, uid] :
+             {std::pair{"g1", "bob"}, std::pair{"g1", "alice"}, std::pair{"g2", "carol"},
+              std::pair{"g2", "bob"}, std::pair{"d1", "alice"}, std::pair{"d1", "bob"}}) {
+            db.execute("INSERT INTO members (conv, uid, read_seq, joined_at) VALUES (?, ?, 0, 1)",
+                       {conv, uid});
+        }
+    }
+    store::SqliteStore store(config, 10000);
+    EXPECT_EQ(store.migrate(), static_cast<int>(migrations.size()));
+    store.appendMessage({"g1", "bob", "b1", "old enough", std::nullopt, 5});
+    const auto adminsOf = [&](const std::string& conv) {
+        std::vector<std::string> admins;
+        const auto conversation = store.conversation(conv);
+        for (const auto& member : conversation->members) {
+            if (member.admin) {
+                admins.push_back(member.uid);
+            }
+        }
+        return admins;
+    };
+    EXPECT_EQ(adminsOf("g1"), (std::vector<std::string>{"alice"}));
+    EXPECT_EQ(adminsOf("g2"), (std::vector<std::string>{"bob"})) << "its creator left";
+    EXPECT_TRUE(adminsOf("d1").empty());
+    store::HistoryQuery query{"g1", std::nullopt, std::nullopt, 10};
+    query.reader = "alice";
+    EXPECT_EQ(store.history(query).messages.size(), 1U);
+    std::filesystem::remove_all(dir);
 }
 
 // admin.user.erase on SQLite overwrites the text in the files, not only in what queries answer:

@@ -21,6 +21,7 @@ import type {
   JsonObject,
   JsonValue,
   Listing,
+  MembershipReply,
   Message,
   MessageChangeReply,
   MsgChangesReply,
@@ -285,6 +286,31 @@ export class ParleyClient {
 
   getConversation(conv: string): Promise<ConversationSummary> {
     return this.request({ op: 'conv.get', conv });
+  }
+
+  /** Adds users to a group (admins only; `already_member`, `group_full`, `not_admin`). */
+  addMembers(conv: string, members: string[]): Promise<MembershipReply> {
+    return this.request({ op: 'conv.add', conv, members });
+  }
+
+  /** Removes members from a group (admins only; `not_member`, `not_admin`). */
+  removeMembers(conv: string, members: string[]): Promise<MembershipReply> {
+    return this.request({ op: 'conv.remove', conv, members });
+  }
+
+  /** Leaves a group; you keep reading what was stored before you left. */
+  leaveGroup(conv: string): Promise<MembershipReply> {
+    return this.request({ op: 'conv.leave', conv });
+  }
+
+  /** Sets a group's title (admins only); `null` or `""` clears it. */
+  renameGroup(conv: string, title: string | null): Promise<MembershipReply> {
+    return this.request({ op: 'conv.rename', conv, title });
+  }
+
+  /** Makes a member of a group admin (admins only). */
+  makeAdmin(conv: string, user: string): Promise<MembershipReply> {
+    return this.request({ op: 'conv.admin', conv, user });
   }
 
   /**

@@ -28,7 +28,12 @@ export type ErrorCode =
   | 'not_sender'
   | 'edit_window_passed'
   | 'message_deleted'
-  | 'too_many_reactions';
+  | 'too_many_reactions'
+  | 'not_group'
+  | 'not_admin'
+  | 'already_member'
+  | 'not_member'
+  | 'group_full';
 
 /** Every error code of the protocol, for exhaustive handling (e.g. a message per code). */
 export const ERROR_CODES: readonly ErrorCode[] = [
@@ -51,6 +56,11 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'edit_window_passed',
   'message_deleted',
   'too_many_reactions',
+  'not_group',
+  'not_admin',
+  'already_member',
+  'not_member',
+  'group_full',
 ];
 
 /** What a conversation is about, e.g. a marketplace listing. */
@@ -134,6 +144,22 @@ export interface Member {
   user: string;
   name: string;
   read_seq: number;
+  /** An admin of the group (always false in a 1:1). */
+  admin: boolean;
+}
+
+/** One change of a group's members or title (docs/protocol.md, "member"). */
+export interface MemberChange {
+  rev: number;
+  kind: 'joined' | 'removed' | 'left' | 'admin' | 'renamed';
+  /** Who joined, was removed, left or was made admin; absent for `renamed`. */
+  user?: string;
+  /** `renamed` only: the new title, or null. */
+  title?: string | null;
+  by: string;
+  /** The conversation's last `seq` at the change: a removed member reads up to it. */
+  seq: number;
+  ts: number;
 }
 
 export interface Preview {
@@ -156,6 +182,8 @@ export interface ConversationSummary {
   last_seq: number;
   last_ts: number;
   preview: Preview | null;
+  /** Changes to its stored messages and (groups) to its members and title so far. */
+  rev: number;
   read_seq: number;
   /** Counted even when muted; a muted conversation is no part of `unread_total`. */
   unread: number;
@@ -213,6 +241,30 @@ export interface ConvListCommand {
 export interface ConvGetCommand {
   op: 'conv.get';
   conv: string;
+}
+export interface ConvAddCommand {
+  op: 'conv.add';
+  conv: string;
+  members: string[];
+}
+export interface ConvRemoveCommand {
+  op: 'conv.remove';
+  conv: string;
+  members: string[];
+}
+export interface ConvLeaveCommand {
+  op: 'conv.leave';
+  conv: string;
+}
+export interface ConvRenameCommand {
+  op: 'conv.rename';
+  conv: string;
+  title: string | null;
+}
+export interface ConvAdminCommand {
+  op: 'conv.admin';
+  conv: string;
+  user: string;
 }
 export interface MsgSendCommand {
   op: 'msg.send';
@@ -306,6 +358,11 @@ export type Command =
   | ConvCreateCommand
   | ConvListCommand
   | ConvGetCommand
+  | ConvAddCommand
+  | ConvRemoveCommand
+  | ConvLeaveCommand
+  | ConvRenameCommand
+  | ConvAdminCommand
   | MsgSendCommand
   | MsgEditCommand
   | MsgDeleteCommand
@@ -337,6 +394,15 @@ export interface ConvListReply {
   unread_total: number;
 }
 export type ConvGetReply = ConversationSummary;
+/** The reply of conv.add, conv.remove, conv.leave, conv.rename and conv.admin. */
+export interface MembershipReply {
+  conv: string;
+  /** False when there was nothing to do (a resend). */
+  changed: boolean;
+  /** The conversation's rev after it. */
+  rev: number;
+  changes: MemberChange[];
+}
 export interface MsgSendReply {
   conv: string;
   seq: number;
@@ -414,6 +480,11 @@ export interface ReplyMap {
   'conv.create': ConvCreateReply;
   'conv.list': ConvListReply;
   'conv.get': ConvGetReply;
+  'conv.add': MembershipReply;
+  'conv.remove': MembershipReply;
+  'conv.leave': MembershipReply;
+  'conv.rename': MembershipReply;
+  'conv.admin': MembershipReply;
   'msg.send': MsgSendReply;
   'msg.edit': MessageChangeReply;
   'msg.delete': MessageChangeReply;

@@ -314,6 +314,62 @@ describe('typed errors', { timeout: 60000 }, () => {
   });
 });
 
+describe('groups', { timeout: 60000 }, () => {
+  test('admins add, rename, promote and remove; members leave; refusals carry their codes', async () => {
+    const alice = newUser();
+    const bob = newUser();
+    const carol = newUser();
+    const aliceClient = await connect(alice);
+    const bobClient = await connect(bob);
+    const group = await aliceClient.createGroup([bob]);
+    assert.deepEqual(
+      group.members.map((m) => [m.user, m.admin]),
+      [
+        [alice, true],
+        [bob, false],
+      ],
+    );
+
+    const added = await aliceClient.addMembers(group.conv, [carol]);
+    assert.equal(added.changed, true);
+    assert.deepEqual(
+      added.changes.map((c) => [c.kind, c.user]),
+      [['joined', carol]],
+    );
+    const renamed = await aliceClient.renameGroup(group.conv, 'Trip');
+    assert.equal(renamed.changes[0]?.title, 'Trip');
+    assert.equal((await bobClient.getConversation(group.conv)).title, 'Trip');
+
+    // One at a time, each command sent only when its refusal is awaited.
+    const direct = (await aliceClient.openConversation(bob)).conv;
+    const refusals: [ErrorCode, () => Promise<unknown>][] = [
+      ['not_admin', () => bobClient.addMembers(group.conv, ['someone'])],
+      ['already_member', () => aliceClient.addMembers(group.conv, [bob])],
+      ['not_member', () => aliceClient.removeMembers(group.conv, ['nobody-here'])],
+      ['not_group', () => aliceClient.leaveGroup(direct)],
+    ];
+    for (const [code, command] of refusals) {
+      await assert.rejects(command(), (error: unknown) => {
+        assert.ok(error instanceof ParleyError);
+        assert.equal(error.code, code);
+        return true;
+      });
+    }
+
+    await aliceClient.makeAdmin(group.conv, bob);
+    const removed = await bobClient.removeMembers(group.conv, [carol]);
+    assert.equal(removed.changes[0]?.kind, 'removed');
+    const left = await aliceClient.leaveGroup(group.conv);
+    assert.equal(left.changes[0]?.kind, 'left');
+    const now = await bobClient.getConversation(group.conv);
+    assert.deepEqual(
+      now.members.map((m) => m.user),
+      [bob],
+    );
+    assert.equal(now.rev, left.rev);
+  });
+});
+
 describe('connecting', { timeout: 60000 }, () => {
   test('a wrong password is refused as not_authorized', async () => {
     const user = newUser();

@@ -24,6 +24,11 @@ const BY_CODE: Record<ErrorCode, string> = {
   edit_window_passed: 'That message is too old to edit.',
   message_deleted: 'That message was deleted.',
   too_many_reactions: 'That message already has as many different reactions as it can take.',
+  not_group: 'A conversation between two people keeps its two members.',
+  not_admin: 'Only an admin of this group can do that.',
+  already_member: 'They are in this group already.',
+  not_member: 'They are not in this group.',
+  group_full: 'This group has as many members as it can have.',
 };
 
 const BY_OP: Partial<Record<string, Partial<Record<ErrorCode, string>>>> = {

@@ -154,6 +154,9 @@ enum class UserDirectory {
 
 struct UsersConfig {
     UserDirectory directory = UserDirectory::None;
+    // What a member added to a group (conv.add) may read: false, from when they joined; true,
+    // the whole history.
+    bool newMembersSeeWholeHistory = false;
 };
 
 struct LogConfig {

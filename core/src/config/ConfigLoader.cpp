@@ -660,6 +660,10 @@ Keys usersKeys(const Reader& r, UsersConfig& users) {
              users.directory = r.oneOf(n, k, {"none", "known"}) == "known" ? UserDirectory::Known
                                                                            : UserDirectory::None;
          }},
+        {"new_member_history",
+         [&](const YAML::Node& n, const std::string& k) {
+             users.newMembersSeeWholeHistory = r.oneOf(n, k, {"since_joining", "all"}) == "all";
+         }},
     };
 }
 

@@ -55,6 +55,54 @@ std::optional<std::string> readTitle(const Args& args) {
     return title;
 }
 
+nlohmann::json uidsJson(const std::vector<std::string>& uids) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& uid : uids) {
+        list.push_back(uid);
+    }
+    return list;
+}
+
+std::string joined(const std::vector<std::string>& uids) {
+    std::string names;
+    for (const auto& uid : uids) {
+        names += (names.empty() ? "" : ", ") + uid;
+    }
+    return names;
+}
+
+// Turns what the store found into the client's error; returns for Changed and Unchanged.
+void requireChanged(const store::MembershipResult& result, const std::string& conv) {
+    using store::MembershipOutcome;
+    switch (result.outcome) {
+        case MembershipOutcome::Changed:
+        case MembershipOutcome::Unchanged:
+            return;
+        case MembershipOutcome::NoConversation:
+            throw ProtocolError(ErrorCode::NotFound, "no conversation " + conv);
+        case MembershipOutcome::NotMember:
+            throw ProtocolError(ErrorCode::Forbidden, "you are not a member of " + conv);
+        case MembershipOutcome::NotGroup:
+            throw ProtocolError(ErrorCode::NotGroup,
+                                conv + " is a 1:1 conversation: its members do not change");
+        case MembershipOutcome::NotAdmin:
+            throw ProtocolError(ErrorCode::NotAdmin, "only an admin of " + conv + " may");
+        case MembershipOutcome::AlreadyMember:
+            throw ProtocolError(ErrorCode::AlreadyMember,
+                                "already in " + conv + ": " + joined(result.offending),
+                                {{"users", uidsJson(result.offending)}});
+        case MembershipOutcome::TargetNotMember:
+            throw ProtocolError(ErrorCode::NotMember,
+                                "not in " + conv + ": " + joined(result.offending),
+                                {{"users", uidsJson(result.offending)}});
+        case MembershipOutcome::GroupFull:
+            throw ProtocolError(ErrorCode::GroupFull,
+                                "the group would have more members than "
+                                "limits.max_group_members allows");
+    }
+    throw ProtocolError(ErrorCode::Internal, "unexpected membership outcome");
+}
+
 }  // namespace
 
 void ConversationHandler::registerOps(Dispatcher& dispatcher) {
@@ -62,6 +110,11 @@ void ConversationHandler::registerOps(Dispatcher& dispatcher) {
     dispatcher.add("conv.create", [this](const Command& c) { return create(c); });
     dispatcher.add("conv.list", [this](const Command& c) { return list(c); });
     dispatcher.add("conv.get", [this](const Command& c) { return get(c); });
+    dispatcher.add("conv.add", [this](const Command& c) { return add(c); });
+    dispatcher.add("conv.remove", [this](const Command& c) { return remove(c); });
+    dispatcher.add("conv.leave", [this](const Command& c) { return leave(c); });
+    dispatcher.add("conv.rename", [this](const Command& c) { return rename(c); });
+    dispatcher.add("conv.admin", [this](const Command& c) { return makeAdmin(c); });
 }
 
 store::ConversationRecord ConversationHandler::afterCreate(store::ConversationRecord conversation) {
@@ -228,6 +281,115 @@ nlohmann::json ConversationHandler::get(const Command& command) {
         throw ProtocolError(ErrorCode::Forbidden, "you are not a member of " + conv);
     }
     return summaryJson(*conversation, command.uid);
+}
+
+}  // namespace parley
+
+namespace parley {
+
+nlohmann::json ConversationHandler::changeMembership(store::MembershipRequest request) {
+    request.now = context_.clock.nowMs();
+    const std::string conv = request.conv;
+    auto result = context_.store.changeMembership(request);
+    requireChanged(result, conv);
+    nlohmann::json changes = nlohmann::json::array();
+    for (const auto& change : result.changes) {
+        auto event = memberChangeJson(change);
+        event["ev"] = "member";
+        event["conv"] = conv;
+        // Whoever went is told too, so their client knows why the conversation fell silent.
+        context_.outbox.toConversation(result.told, conv, event);
+        changes.push_back(memberChangeJson(change));
+    }
+    if (result.conversation) {
+        // New members find the group in their list as members of a created one do.
+        for (const auto& uid : result.joined) {
+            auto event = summaryJson(*result.conversation, uid);
+            event["ev"] = "conv";
+            event["reason"] = "added";
+            context_.outbox.toUser(uid, event);
+        }
+    }
+    return {{"conv", conv},
+            {"changed", result.outcome == store::MembershipOutcome::Changed},
+            {"rev", result.conversation ? result.conversation->rev : 0},
+            {"changes", changes}};
+}
+
+nlohmann::json ConversationHandler::add(const Command& command) {
+    const Args args(command.args);
+    store::MembershipRequest request;
+    request.conv = args.requireConversation();
+    request.actor = command.uid;
+    request.action = store::MembershipAction::Add;
+    const auto limit = static_cast<size_t>(context_.config.limits.maxGroupMembers);
+    for (auto& uid : args.requireUidList("members", limit)) {
+        if (std::find(request.uids.begin(), request.uids.end(), uid) == request.uids.end()) {
+            request.uids.push_back(std::move(uid));
+        }
+    }
+    if (request.uids.empty()) {
+        throw ProtocolError(ErrorCode::BadRequest, "\"members\" must name at least one user");
+    }
+    requireKnown(request.uids);
+    request.maxMembers = limit;
+    request.wholeHistoryForNewMembers = context_.config.users.newMembersSeeWholeHistory;
+    return changeMembership(std::move(request));
+}
+
+nlohmann::json ConversationHandler::remove(const Command& command) {
+    const Args args(command.args);
+    store::MembershipRequest request;
+    request.conv = args.requireConversation();
+    request.actor = command.uid;
+    request.action = store::MembershipAction::Remove;
+    const auto limit = static_cast<size_t>(context_.config.limits.maxGroupMembers);
+    for (auto& uid : args.requireUidList("members", limit)) {
+        if (uid == command.uid) {
+            throw ProtocolError(ErrorCode::BadRequest,
+                                "to remove yourself, leave the group (conv.leave)");
+        }
+        if (std::find(request.uids.begin(), request.uids.end(), uid) == request.uids.end()) {
+            request.uids.push_back(std::move(uid));
+        }
+    }
+    if (request.uids.empty()) {
+        throw ProtocolError(ErrorCode::BadRequest, "\"members\" must name at least one user");
+    }
+    return changeMembership(std::move(request));
+}
+
+nlohmann::json ConversationHandler::leave(const Command& command) {
+    const Args args(command.args);
+    store::MembershipRequest request;
+    request.conv = args.requireConversation();
+    request.actor = command.uid;
+    request.action = store::MembershipAction::Leave;
+    return changeMembership(std::move(request));
+}
+
+nlohmann::json ConversationHandler::rename(const Command& command) {
+    const Args args(command.args);
+    store::MembershipRequest request;
+    request.conv = args.requireConversation();
+    request.actor = command.uid;
+    request.action = store::MembershipAction::Rename;
+    if (!command.args.contains("title")) {
+        throw ProtocolError(ErrorCode::BadRequest,
+                            "\"title\" is required (a string; \"\" or null clears it)");
+    }
+    request.title = readTitle(args);
+    return changeMembership(std::move(request));
+}
+
+nlohmann::json ConversationHandler::makeAdmin(const Command& command) {
+    const Args args(command.args);
+    store::MembershipRequest request;
+    request.conv = args.requireConversation();
+    request.actor = command.uid;
+    request.action = store::MembershipAction::Promote;
+    request.uids = {args.requireUid("user")};
+    return changeMembership(std::move(request));
 }
 
 }  // namespace parley

@@ -239,20 +239,24 @@ nlohmann::json MessageChangeHandler::changes(const Command& command) {
     const int64_t sinceRev = args.requireInt("since_rev", 0, kMaxSeq);
     const int limit = static_cast<int>(std::min<int64_t>(
         args.optionalInt("limit", 1, kMaxSeq).value_or(kDefaultChangesLimit), kMaxChangesLimit));
-    requireMember(context_.store.memberView(conv, command.uid).access, conv);
-    auto page = context_.store.changes(conv, sinceRev, limit);
+    auto page = context_.store.changes(conv, sinceRev, limit, command.uid);
+    requireMember(page.access, conv);
     nlohmann::json msgs = nlohmann::json::array();
+    int64_t lastRev = sinceRev;
     for (const auto& message : page.messages) {
         msgs.push_back(messageJson(message));
+        lastRev = std::max(lastRev, message.rev);
+    }
+    nlohmann::json members = nlohmann::json::array();
+    for (const auto& change : page.memberChanges) {
+        members.push_back(memberChangeJson(change));
+        lastRev = std::max(lastRev, change.rev);
     }
     // Where the next page starts: the last rev answered, or, on the last page, the
     // conversation's rev (which a client keeps as its cursor).
-    const int64_t next = page.hasMore ? page.messages.back().rev : std::max(page.rev, sinceRev);
-    return {{"conv", conv},
-            {"rev", page.rev},
-            {"msgs", msgs},
-            {"has_more", page.hasMore},
-            {"next_rev", next}};
+    const int64_t next = page.hasMore ? lastRev : std::max(page.rev, sinceRev);
+    return {{"conv", conv},       {"rev", page.rev},          {"msgs", msgs},
+            {"members", members}, {"has_more", page.hasMore}, {"next_rev", next}};
 }
 
 }  // namespace parley

@@ -27,8 +27,9 @@ class MessageChangeHandler {
     nlohmann::json changes(const Command& command);
 
   private:
-    // Who may delete messages they did not send in `conv`: server admins (config `admins`).
-    // The seam for conversation admins, once conversations have roles.
+    // Who may delete messages they did not send in any conversation, member or not: server
+    // admins (config `admins`). A group's admins may in their group: the store checks that in
+    // the deletion's transaction.
     bool mayDeleteOthers(const std::string& uid, const std::string& conv) const;
     // Publishes the change event to the members and answers the command.
     nlohmann::json announce(const store::MessageChange& change, const char* kind,

@@ -91,8 +91,11 @@ nlohmann::json MessageHandler::history(const Command& command) {
     // Larger pages are cut to the maximum rather than refused: has_more tells the client.
     query.limit = static_cast<int>(std::min<int64_t>(
         args.optionalInt("limit", 1, kMaxSeq).value_or(kDefaultHistoryLimit), kMaxHistoryLimit));
-    requireMember(context_.store.memberView(query.conv, command.uid).access, query.conv);
+    // A member reads from when they joined; a former member up to when they went (the store
+    // applies the rule, docs/design.md "Groups: who sees what").
+    query.reader = command.uid;
     auto page = context_.store.history(query);
+    requireMember(page.access, query.conv);
     nlohmann::json msgs = nlohmann::json::array();
     for (const auto& message : page.messages) {
         msgs.push_back(messageJson(message));

@@ -42,6 +42,16 @@ std::string_view errorCodeName(ErrorCode code) {
             return "message_deleted";
         case ErrorCode::TooManyReactions:
             return "too_many_reactions";
+        case ErrorCode::NotGroup:
+            return "not_group";
+        case ErrorCode::NotAdmin:
+            return "not_admin";
+        case ErrorCode::AlreadyMember:
+            return "already_member";
+        case ErrorCode::NotMember:
+            return "not_member";
+        case ErrorCode::GroupFull:
+            return "group_full";
     }
     return "internal";
 }

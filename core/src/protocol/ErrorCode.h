@@ -32,7 +32,13 @@ enum class ErrorCode {
     EditWindowPassed,  // the message is older than limits.edit_window
     MessageDeleted,    // deleted or erased: nothing left to edit or react to
     TooManyReactions,  // a new emoji on a message that has limits.max_reaction_emojis
-    Internal,          // stays last
+    // Refusals of changes to a group (conv.add, conv.remove, conv.leave, conv.rename, conv.admin).
+    NotGroup,       // a 1:1 conversation (conv.open) has no membership to change
+    NotAdmin,       // only an admin of the group may
+    AlreadyMember,  // conv.add of users in the group already
+    NotMember,      // conv.remove, conv.admin of users not in the group
+    GroupFull,      // conv.add past limits.max_group_members
+    Internal,       // stays last
 };
 
 // Every code in its numbering (ops/Metrics.h checks it at compile time).
@@ -43,7 +49,8 @@ inline constexpr ErrorCode kAllErrorCodes[] = {
     ErrorCode::ChecksumMismatch, ErrorCode::SizeMismatch,    ErrorCode::QuotaExceeded,
     ErrorCode::UploadIncomplete, ErrorCode::ImageTooLarge,   ErrorCode::NotSender,
     ErrorCode::EditWindowPassed, ErrorCode::MessageDeleted,  ErrorCode::TooManyReactions,
-    ErrorCode::Internal,
+    ErrorCode::NotGroup,         ErrorCode::NotAdmin,        ErrorCode::AlreadyMember,
+    ErrorCode::NotMember,        ErrorCode::GroupFull,       ErrorCode::Internal,
 };
 
 std::string_view errorCodeName(ErrorCode code);

@@ -71,12 +71,28 @@ nlohmann::json messageJson(const store::MessageRecord& message) {
     return json;
 }
 
+nlohmann::json memberChangeJson(const store::MemberChange& change) {
+    nlohmann::json json = {{"rev", change.rev},
+                           {"kind", store::memberChangeKindName(change.kind)},
+                           {"by", change.by},
+                           {"seq", change.seq},
+                           {"ts", change.ts}};
+    if (change.kind == store::MemberChangeKind::Renamed) {
+        json["title"] = change.title ? nlohmann::json(*change.title) : nlohmann::json(nullptr);
+    } else {
+        json["user"] = change.uid;
+    }
+    return json;
+}
+
 nlohmann::json summaryJson(const store::ConversationRecord& conversation,
                            const std::string& viewer) {
     nlohmann::json members = nlohmann::json::array();
     for (const auto& member : conversation.members) {
-        members.push_back(
-            {{"user", member.uid}, {"name", member.name}, {"read_seq", member.readSeq}});
+        members.push_back({{"user", member.uid},
+                           {"name", member.name},
+                           {"read_seq", member.readSeq},
+                           {"admin", member.admin}});
     }
     nlohmann::json context = nullptr;
     if (conversation.context) {

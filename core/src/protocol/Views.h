@@ -21,6 +21,8 @@ nlohmann::json summaryJson(const store::ConversationRecord& conversation,
 
 // One member's own settings of a conversation: {muted, archived, pinned_at}.
 nlohmann::json settingsJson(const store::MemberSettings& settings);
+// One change of a group's members or title: {rev, kind, user (title for "renamed"), by, seq, ts}
+nlohmann::json memberChangeJson(const store::MemberChange& change);
 
 // {user, state, last_seen}
 nlohmann::json presenceJson(const store::PresenceRecord& presence);

@@ -36,4 +36,20 @@ const char* conversationKindName(ConversationKind kind) {
     return kind == ConversationKind::Group ? "group" : "direct";
 }
 
+const char* memberChangeKindName(MemberChangeKind kind) {
+    switch (kind) {
+        case MemberChangeKind::Joined:
+            return "joined";
+        case MemberChangeKind::Removed:
+            return "removed";
+        case MemberChangeKind::Left:
+            return "left";
+        case MemberChangeKind::Admin:
+            return "admin";
+        case MemberChangeKind::Renamed:
+            return "renamed";
+    }
+    return "joined";
+}
+
 }  // namespace parley::store

@@ -29,6 +29,7 @@ struct MemberInfo {
     std::string name;  // display name, empty if the user never set one
     int64_t readSeq = 0;
     MemberSettings settings{};  // filled where conversations are read for clients
+    bool admin = false;         // a group's admin (conv.add, conv.remove, conv.rename, conv.admin)
 };
 
 // One emoji on a message and who put it there, in the order they did.
@@ -146,16 +147,34 @@ struct AppendResult {
     std::vector<UnreadTotal> unreadTotals;
 };
 
+// What of a conversation one user may read: the one rule every read of messages for a user
+// applies (docs/design.md, "Groups: who sees what"). A member sees from the seq they joined at
+// (1 with the whole history); a former member (removed, or left) also only up to the last seq
+// stored before they went, and the membership changes up to their own going.
+struct VisibleRange {
+    int64_t fromSeq = 1;
+    int64_t fromRev = 0;             // membership changes from the one that let them in
+    std::optional<int64_t> toSeq{};  // a former member's last visible seq
+    std::optional<int64_t> toRev{};  // a former member's last visible membership change
+    bool current() const { return !toSeq.has_value(); }
+};
+
 struct HistoryQuery {
     std::string conv;
     std::optional<int64_t> before;  // only seq < before
     std::optional<int64_t> after;   // only seq > after
     int limit = 50;
+    // Whose history: only what VisibleRange lets them read. None: all of it (extensions).
+    std::optional<std::string> reader{};
 };
 
 struct HistoryPage {
     std::vector<MessageRecord> messages;  // ascending seq
     bool hasMore = false;  // more in the paging direction (older without `after`, newer with it)
+    // With a reader: NoConversation, NotMember (never a member, nothing to read), or Member
+    // (a member or a former one; `range` says what they may read).
+    Access access = Access::Member;
+    std::optional<VisibleRange> range{};
 };
 
 struct ReadResult {
@@ -285,10 +304,64 @@ struct ReactionChange {
     int maxEmojis = 20;  // distinct emojis on one message
 };
 
+// One change of a group's membership or title. Each takes the conversation's next rev, like a
+// change to a stored message, so msg.changes carries it to clients that were away.
+enum class MemberChangeKind { Joined, Removed, Left, Admin, Renamed };
+
+struct MemberChange {
+    std::string conv;
+    int64_t rev = 0;
+    MemberChangeKind kind = MemberChangeKind::Joined;
+    std::string uid;  // who joined, was removed, left, was made admin ("" for Renamed)
+    std::string by;   // who did it (for an admin named because the last one left: who left)
+    int64_t seq = 0;  // the conversation's last seq when it happened
+    int64_t ts = 0;
+    std::optional<std::string> title{};  // Renamed: the new title, none when cleared
+};
+
 struct ChangesPage {
     std::vector<MessageRecord> messages;  // ascending rev
     bool hasMore = false;
-    int64_t rev = 0;  // the conversation's rev when read
+    int64_t rev = 0;                            // the conversation's rev when read
+    std::vector<MemberChange> memberChanges{};  // ascending rev, in the same page as messages
+    // With a reader: as HistoryPage's.
+    Access access = Access::Member;
+};
+
+// What a membership command asks (conv.add, conv.remove, conv.leave, conv.rename, conv.admin).
+enum class MembershipAction { Add, Remove, Leave, Rename, Promote };
+
+struct MembershipRequest {
+    std::string conv;
+    std::string actor;
+    MembershipAction action = MembershipAction::Add;
+    std::vector<std::string> uids{};     // Add, Remove, Promote
+    std::optional<std::string> title{};  // Rename; none clears it
+    int64_t now = 0;
+    bool wholeHistoryForNewMembers = false;  // Add: see from seq 1 rather than from joining
+    size_t maxMembers = 100;                 // Add
+};
+
+enum class MembershipOutcome {
+    Changed,
+    Unchanged,  // already so (a resend of conv.admin or conv.rename): nothing written
+    NoConversation,
+    NotMember,        // the actor is not a member
+    NotGroup,         // a 1:1 conversation (conv.open) has no membership to change
+    NotAdmin,         // the actor is not an admin of the group
+    AlreadyMember,    // Add: `offending` are members already
+    TargetNotMember,  // Remove, Promote: `offending` are not members
+    GroupFull,        // Add: more than maxMembers
+};
+
+struct MembershipResult {
+    MembershipOutcome outcome = MembershipOutcome::NoConversation;
+    std::vector<MemberChange> changes{};   // ascending rev
+    std::vector<std::string> offending{};  // the uids a refusal is about
+    // Who is told: the members after the change and those it removed (or who left).
+    std::vector<std::string> told{};
+    std::vector<std::string> joined{};                 // Add: the new members
+    std::optional<ConversationRecord> conversation{};  // as it is after the change
 };
 
 // msg.search (docs/design.md, "Search"): the words, each a term every result must contain.
@@ -322,6 +395,7 @@ struct SettingsResult {
 };
 
 const char* presenceStateName(PresenceState state);
+const char* memberChangeKindName(MemberChangeKind kind);
 const char* conversationKindName(ConversationKind kind);
 
 }  // namespace parley::store

@@ -142,6 +142,43 @@ ALTER TABLE members ADD COLUMN muted INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE members ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE members ADD COLUMN pinned_at INTEGER;
 )sql",
+            // 10 (groups, issue 21): a member's role and
+            // what they may read (docs/design.md, "Groups: who sees what"), former members
+            // with what they could read when they went, and membership changes on the rev.
+            // Existing groups: their creator is admin, or the lowest uid if the creator left.
+            R"sql(
+ALTER TABLE members ADD COLUMN role TEXT NOT NULL DEFAULT 'member';
+ALTER TABLE members ADD COLUMN visible_from INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE members ADD COLUMN joined_rev INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE former_members (
+    conv TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    visible_from INTEGER NOT NULL,
+    visible_to INTEGER NOT NULL,
+    joined_rev INTEGER NOT NULL,
+    left_rev INTEGER NOT NULL,
+    left_at INTEGER NOT NULL,
+    PRIMARY KEY (conv, uid)
+) WITHOUT ROWID;
+CREATE INDEX former_members_by_uid ON former_members (uid);
+CREATE TABLE member_changes (
+    conv TEXT NOT NULL,
+    rev INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ts INTEGER NOT NULL,
+    title TEXT,
+    PRIMARY KEY (conv, rev)
+) WITHOUT ROWID;
+UPDATE members SET role = 'admin' WHERE EXISTS (SELECT 1 FROM conversations c
+    WHERE c.id = members.conv AND c.kind = 'group' AND c.created_by = members.uid);
+UPDATE members SET role = 'admin'
+    WHERE conv IN (SELECT id FROM conversations WHERE kind = 'group')
+    AND uid = (SELECT MIN(x.uid) FROM members x WHERE x.conv = members.conv)
+    AND NOT EXISTS (SELECT 1 FROM members a WHERE a.conv = members.conv AND a.role = 'admin');
+)sql",
         },
         "",
         // Erased text must not linger in the write-ahead log: checkpoint it into the database
@@ -280,6 +317,40 @@ INSERT INTO search_purge (id, pending_since) VALUES (1, NULL);
 ALTER TABLE members ADD COLUMN muted TINYINT NOT NULL DEFAULT 0,
     ADD COLUMN archived TINYINT NOT NULL DEFAULT 0,
     ADD COLUMN pinned_at BIGINT NULL;
+)sql",
+            // 10 (groups): as SQLite's.
+            R"sql(
+ALTER TABLE members ADD COLUMN role VARCHAR(8) NOT NULL DEFAULT 'member',
+    ADD COLUMN visible_from BIGINT NOT NULL DEFAULT 1,
+    ADD COLUMN joined_rev BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE former_members (
+    conv VARCHAR(40) NOT NULL,
+    uid VARCHAR(64) NOT NULL,
+    visible_from BIGINT NOT NULL,
+    visible_to BIGINT NOT NULL,
+    joined_rev BIGINT NOT NULL,
+    left_rev BIGINT NOT NULL,
+    left_at BIGINT NOT NULL,
+    PRIMARY KEY (conv, uid),
+    KEY former_members_by_uid (uid)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+CREATE TABLE member_changes (
+    conv VARCHAR(40) NOT NULL,
+    rev BIGINT NOT NULL,
+    kind VARCHAR(8) NOT NULL,
+    uid VARCHAR(64) NOT NULL,
+    actor VARCHAR(64) NOT NULL,
+    seq BIGINT NOT NULL,
+    ts BIGINT NOT NULL,
+    title VARCHAR(128) NULL,
+    PRIMARY KEY (conv, rev)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+UPDATE members m JOIN conversations c ON c.id = m.conv SET m.role = 'admin'
+    WHERE c.kind = 'group' AND c.created_by = m.uid;
+UPDATE members m JOIN (SELECT x.conv, MIN(x.uid) AS uid FROM members x
+        JOIN conversations c ON c.id = x.conv WHERE c.kind = 'group'
+        GROUP BY x.conv HAVING SUM(x.role = 'admin') = 0) p
+    ON p.conv = m.conv AND p.uid = m.uid SET m.role = 'admin';
 )sql",
         },
         " FOR UPDATE",

@@ -114,11 +114,14 @@ MemberSettings settingsOf(const SqlRow& row, size_t offset) {
     return settings;
 }
 
-// Whether `reader` (the condition's one parameter) may read the message aliased `messages`: the
-// rule memberView applies to one conversation for msg.history (a member reads it all), in SQL
-// for many conversations at once (msg.search). The two change together.
+// Whether `reader` (the condition's one parameter), a current member, may read the message
+// aliased `messages`: VisibleRange's rule for a member (from the seq they may read from, which
+// visibleRange() and visibleSeqClause() apply to one conversation for msg.history), in SQL for
+// many conversations at once (msg.search). Former members search nothing. The two change
+// together.
 std::string readableBy(const std::string& messages) {
-    return "EXISTS (SELECT 1 FROM members rm WHERE rm.conv = " + messages + ".conv AND rm.uid = ?)";
+    return "EXISTS (SELECT 1 FROM members rm WHERE rm.conv = " + messages +
+           ".conv AND rm.uid = ? AND " + messages + ".seq >= rm.visible_from)";
 }
 
 PresenceState parseState(const std::string& text) {
@@ -346,7 +349,60 @@ std::optional<MessageRecord> loadMessage(SqlConnection& db, const std::string& c
     return std::move(one[0]);
 }
 
+MemberChangeKind parseMemberChangeKind(const std::string& text) {
+    for (auto kind : {MemberChangeKind::Joined, MemberChangeKind::Removed, MemberChangeKind::Left,
+                      MemberChangeKind::Admin, MemberChangeKind::Renamed}) {
+        if (text == memberChangeKindName(kind)) {
+            return kind;
+        }
+    }
+    throw SqlError(SqlError::Kind::Other, "unknown membership change kind " + text);
+}
+
+// A row of "SELECT conv, rev, kind, uid, actor, seq, ts, title FROM member_changes".
+MemberChange readMemberChange(const SqlRow& row) {
+    return MemberChange{row.text(0),    row.integer(1),     parseMemberChangeKind(row.text(2)),
+                        row.text(3),    row.text(4),        row.integer(5),
+                        row.integer(6), row.optionalText(7)};
+}
+
+// Why a reader with no visible range reads nothing.
+Access readerWithoutRange(SqlConnection& db, const std::string& conv) {
+    return db.query("SELECT 1 FROM conversations WHERE id = ?", {conv}).empty()
+               ? Access::NoConversation
+               : Access::NotMember;
+}
+
 }  // namespace
+
+std::optional<VisibleRange> visibleRange(SqlConnection& db, const std::string& conv,
+                                         const std::string& uid) {
+    auto rows = db.query("SELECT visible_from, joined_rev FROM members WHERE conv = ? AND uid = ?",
+                         {conv, uid});
+    if (!rows.empty()) {
+        return VisibleRange{rows[0].integer(0), rows[0].integer(1)};
+    }
+    rows = db.query(
+        "SELECT visible_from, joined_rev, visible_to, left_rev FROM former_members "
+        "WHERE conv = ? AND uid = ?",
+        {conv, uid});
+    if (!rows.empty()) {
+        return VisibleRange{rows[0].integer(0), rows[0].integer(1), rows[0].integer(2),
+                            rows[0].integer(3)};
+    }
+    return std::nullopt;
+}
+
+std::string visibleSeqClause(const VisibleRange& range, const std::string& seqColumn,
+                             SqlParams& params) {
+    std::string clause = " AND " + seqColumn + " >= ?";
+    params.emplace_back(range.fromSeq);
+    if (range.toSeq) {
+        clause += " AND " + seqColumn + " <= ?";
+        params.emplace_back(*range.toSeq);
+    }
+    return clause;
+}
 
 std::string directConversationKey(const std::string& first, const std::string& second,
                                   const std::optional<ContextRef>& context) {
@@ -619,14 +675,15 @@ void SqlStore::attachMembers(SqlConnection& db, std::vector<ConversationRecord>&
     }
     auto rows = db.query(
         "SELECT m.conv, m.uid, COALESCE(u.name, ''), m.read_seq, m.muted, m.archived, "
-        "m.pinned_at FROM members m LEFT JOIN users u ON u.uid = m.uid WHERE m.conv IN (" +
+        "m.pinned_at, m.role FROM members m LEFT JOIN users u ON u.uid = m.uid WHERE m.conv IN (" +
             placeholders(ids.size()) + ") ORDER BY m.conv, m.joined_at, m.uid",
         ids);
     for (const auto& row : rows) {
         auto found = byId.find(row.text(0));
         if (found != byId.end()) {
-            found->second->members.push_back(
-                MemberInfo{row.text(1), row.text(2), row.integer(3), settingsOf(row, 4)});
+            found->second->members.push_back(MemberInfo{row.text(1), row.text(2), row.integer(3),
+                                                        settingsOf(row, 4),
+                                                        row.text(7) == "admin"});
         }
     }
 }
@@ -691,9 +748,11 @@ ConversationRecord SqlStore::createGroup(const std::string& creator,
                                 "ctx_title, created_by, created_at, last_seq, last_activity) "
                                 "VALUES (?, 'group', ?, NULL, NULL, NULL, NULL, ?, ?, 0, ?)"),
                    {newId, sqlOptional(title), creator, now, now});
+        // The creator is the group's first admin (docs/design.md, "Groups").
         for (const auto& uid : members) {
-            db.execute(insertIgnore("members (conv, uid, read_seq, joined_at) VALUES (?, ?, 0, ?)"),
-                       {newId, uid, now});
+            db.execute(insertIgnore("members (conv, uid, read_seq, joined_at, role) "
+                                    "VALUES (?, ?, 0, ?, ?)"),
+                       {newId, uid, now, uid == creator ? "admin" : "member"});
         }
         auto record = loadConversation(db, newId);
         if (!record) {
@@ -1116,9 +1175,18 @@ MessageContext SqlStore::messageContext(const std::string& conv, const std::stri
 
 HistoryPage SqlStore::history(const HistoryQuery& query) {
     return transaction("history", Mode::Read, [&](SqlConnection& db) {
+        HistoryPage page;
         std::string sql =
             std::string("SELECT ") + kMessageColumns + " FROM messages WHERE conv = ?";
         SqlParams params{query.conv};
+        if (query.reader) {
+            page.range = visibleRange(db, query.conv, *query.reader);
+            if (!page.range) {
+                page.access = readerWithoutRange(db, query.conv);
+                return page;
+            }
+            sql += visibleSeqClause(*page.range, "seq", params);
+        }
         if (query.after) {
             sql += " AND seq > ?";
             params.emplace_back(*query.after);
@@ -1132,7 +1200,6 @@ HistoryPage SqlStore::history(const HistoryQuery& query) {
         sql += forward ? " ORDER BY seq ASC LIMIT ?" : " ORDER BY seq DESC LIMIT ?";
         params.emplace_back(int64_t{query.limit} + 1);
         auto rows = db.query(sql, params);
-        HistoryPage page;
         page.hasMore = rows.size() > static_cast<size_t>(query.limit);
         for (size_t i = 0; i < rows.size() && i < static_cast<size_t>(query.limit); ++i) {
             page.messages.push_back(readMessage(rows[i]));
@@ -1226,7 +1293,11 @@ MessageChange SqlStore::deleteMessage(const std::string& conv, int64_t seq,
         "deleteMessage", conv, seq, actor, !mayDeleteOthers,
         [&](SqlConnection& db, MessageChange& result, int64_t rev) {
             const MessageRecord& message = result.message;
-            if (message.sender != actor && !mayDeleteOthers) {
+            // A group's admin may delete others' messages too, checked here with the rest.
+            if (message.sender != actor && !mayDeleteOthers &&
+                db.query("SELECT 1 FROM members WHERE conv = ? AND uid = ? AND role = 'admin'",
+                         {conv, actor})
+                    .empty()) {
                 return ChangeOutcome::NotSender;
             }
             if (message.tombstone()) {
@@ -1284,20 +1355,64 @@ MessageChange SqlStore::reactToMessage(const ReactionChange& change) {
         });
 }
 
-ChangesPage SqlStore::changes(const std::string& conv, int64_t sinceRev, int limit) {
+ChangesPage SqlStore::changes(const std::string& conv, int64_t sinceRev, int limit,
+                              const std::optional<std::string>& reader) {
     return transaction("changes", Mode::Read, [&](SqlConnection& db) {
         ChangesPage page;
         auto rev = db.query("SELECT rev FROM conversations WHERE id = ?", {conv});
         page.rev = rev.empty() ? 0 : rev[0].integer(0);
-        auto rows = db.query(std::string("SELECT ") + kMessageColumnsOfM +
-                                 " FROM message_revs r JOIN messages m ON m.conv = r.conv AND "
-                                 "m.seq = r.seq WHERE r.conv = ? AND r.rev > ? "
-                                 "ORDER BY r.rev LIMIT ?",
-                             {conv, sinceRev, int64_t{limit} + 1});
-        page.hasMore = rows.size() > static_cast<size_t>(limit);
-        for (size_t i = 0; i < rows.size() && i < static_cast<size_t>(limit); ++i) {
-            page.messages.push_back(readMessage(rows[i]));
+        std::optional<VisibleRange> range;
+        if (reader) {
+            range = visibleRange(db, conv, *reader);
+            if (!range) {
+                page.access = readerWithoutRange(db, conv);
+                return page;
+            }
         }
+        std::string sql = std::string("SELECT ") + kMessageColumnsOfM +
+                          " FROM message_revs r JOIN messages m ON m.conv = r.conv AND "
+                          "m.seq = r.seq WHERE r.conv = ? AND r.rev > ?";
+        SqlParams params{conv, sinceRev};
+        if (range) {
+            sql += visibleSeqClause(*range, "m.seq", params);
+        }
+        sql += " ORDER BY r.rev LIMIT ?";
+        params.emplace_back(int64_t{limit} + 1);
+        std::vector<MessageRecord> messages;
+        for (const auto& row : db.query(sql, params)) {
+            messages.push_back(readMessage(row));
+        }
+        std::string memberSql =
+            "SELECT conv, rev, kind, uid, actor, seq, ts, title FROM member_changes "
+            "WHERE conv = ? AND rev > ?";
+        SqlParams memberParams{conv, sinceRev};
+        if (range) {
+            memberSql += " AND rev >= ?";
+            memberParams.emplace_back(range->fromRev);
+            if (range->toRev) {
+                memberSql += " AND rev <= ?";
+                memberParams.emplace_back(*range->toRev);
+            }
+        }
+        memberSql += " ORDER BY rev LIMIT ?";
+        memberParams.emplace_back(int64_t{limit} + 1);
+        std::vector<MemberChange> memberChanges;
+        for (const auto& row : db.query(memberSql, memberParams)) {
+            memberChanges.push_back(readMemberChange(row));
+        }
+        // One page of both, in rev order: the first `limit` of the two lists merged.
+        size_t m = 0;
+        size_t c = 0;
+        while (page.messages.size() + page.memberChanges.size() < static_cast<size_t>(limit) &&
+               (m < messages.size() || c < memberChanges.size())) {
+            if (c == memberChanges.size() ||
+                (m < messages.size() && messages[m].rev < memberChanges[c].rev)) {
+                page.messages.push_back(std::move(messages[m++]));
+            } else {
+                page.memberChanges.push_back(std::move(memberChanges[c++]));
+            }
+        }
+        page.hasMore = m < messages.size() || c < memberChanges.size();
         decorateMessages(db, page.messages);
         return page;
     });
@@ -1418,6 +1533,179 @@ SettingsResult SqlStore::changeSettings(const std::string& conv, const std::stri
                  after.pinnedAt ? SqlValue(*after.pinnedAt) : sqlNull(), conv, uid});
         }
         result.settings = after;
+        return result;
+    });
+}
+
+MembershipResult SqlStore::changeMembership(const MembershipRequest& request) {
+    return transaction("changeMembership", Mode::Write, [&](SqlConnection& db) {
+        MembershipResult result;
+        const std::string& conv = request.conv;
+        // Locked first, as appendMessage locks it: a message and a change of membership of
+        // one conversation are serialised, so a removed sender's message is either stored
+        // with a seq at most the removal's `seq` or finds them no longer a member.
+        auto locked = db.query(
+            "SELECT kind, rev, last_seq FROM conversations WHERE id = ?" + dialect_.lockRows,
+            {conv});
+        if (locked.empty()) {
+            result.outcome = MembershipOutcome::NoConversation;
+            return result;
+        }
+        const bool group = locked[0].text(0) == "group";
+        int64_t rev = locked[0].integer(1);
+        const int64_t lastSeq = locked[0].integer(2);
+        struct Member {
+            std::string uid;
+            bool admin = false;
+            int64_t visibleFrom = 1;
+            int64_t joinedRev = 0;
+        };
+        std::vector<Member> members;
+        for (const auto& row :
+             db.query("SELECT uid, role, visible_from, joined_rev FROM members WHERE conv = ? "
+                      "ORDER BY joined_at, uid",
+                      {conv})) {
+            members.push_back(
+                Member{row.text(0), row.text(1) == "admin", row.integer(2), row.integer(3)});
+        }
+        auto find = [&](const std::string& uid) {
+            return std::find_if(members.begin(), members.end(),
+                                [&](const Member& member) { return member.uid == uid; });
+        };
+        const auto actor = find(request.actor);
+        if (actor == members.end()) {
+            result.outcome = MembershipOutcome::NotMember;
+            return result;
+        }
+        if (!group) {
+            result.outcome = MembershipOutcome::NotGroup;
+            return result;
+        }
+        if (request.action != MembershipAction::Leave && !actor->admin) {
+            result.outcome = MembershipOutcome::NotAdmin;
+            return result;
+        }
+        const std::string actorUid = request.actor;
+        std::vector<std::string> gone;
+        auto record = [&](MemberChangeKind kind, const std::string& uid,
+                          const std::optional<std::string>& title) {
+            ++rev;
+            db.execute(
+                "INSERT INTO member_changes (conv, rev, kind, uid, actor, seq, ts, title) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                {conv, rev, memberChangeKindName(kind), uid, actorUid, lastSeq, request.now,
+                 sqlOptional(title)});
+            result.changes.push_back(
+                MemberChange{conv, rev, kind, uid, actorUid, lastSeq, request.now, title});
+        };
+        // A member who goes keeps what they could read up to now (the last seq stored).
+        auto leaveBehind = [&](const Member& member, MemberChangeKind kind) {
+            db.execute("DELETE FROM former_members WHERE conv = ? AND uid = ?", {conv, member.uid});
+            db.execute(
+                "INSERT INTO former_members (conv, uid, visible_from, visible_to, "
+                "joined_rev, "
+                "left_rev, left_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                {conv, member.uid, member.visibleFrom, lastSeq, member.joinedRev, rev + 1,
+                 request.now});
+            db.execute("DELETE FROM members WHERE conv = ? AND uid = ?", {conv, member.uid});
+            record(kind, member.uid, std::nullopt);
+            gone.push_back(member.uid);
+        };
+        switch (request.action) {
+            case MembershipAction::Add: {
+                for (const auto& uid : request.uids) {
+                    if (find(uid) != members.end()) {
+                        result.offending.push_back(uid);
+                    }
+                }
+                if (!result.offending.empty()) {
+                    result.outcome = MembershipOutcome::AlreadyMember;
+                    return result;
+                }
+                if (members.size() + request.uids.size() > request.maxMembers) {
+                    result.outcome = MembershipOutcome::GroupFull;
+                    return result;
+                }
+                const int64_t visibleFrom = request.wholeHistoryForNewMembers ? 1 : lastSeq + 1;
+                for (const auto& uid : request.uids) {
+                    // Read up to now: what came before joining never counts as unread.
+                    db.execute("DELETE FROM former_members WHERE conv = ? AND uid = ?",
+                               {conv, uid});
+                    db.execute(
+                        "INSERT INTO members (conv, uid, read_seq, joined_at, role, "
+                        "visible_from, joined_rev) VALUES (?, ?, ?, ?, 'member', ?, ?)",
+                        {conv, uid, lastSeq, request.now, visibleFrom, rev + 1});
+                    record(MemberChangeKind::Joined, uid, std::nullopt);
+                    result.joined.push_back(uid);
+                }
+                break;
+            }
+            case MembershipAction::Remove:
+            case MembershipAction::Promote: {
+                for (const auto& uid : request.uids) {
+                    if (find(uid) == members.end()) {
+                        result.offending.push_back(uid);
+                    }
+                }
+                if (!result.offending.empty()) {
+                    result.outcome = MembershipOutcome::TargetNotMember;
+                    return result;
+                }
+                for (const auto& uid : request.uids) {
+                    const Member& member = *find(uid);
+                    if (request.action == MembershipAction::Remove) {
+                        leaveBehind(member, MemberChangeKind::Removed);
+                    } else if (!member.admin) {
+                        db.execute("UPDATE members SET role = 'admin' WHERE conv = ? AND uid = ?",
+                                   {conv, uid});
+                        record(MemberChangeKind::Admin, uid, std::nullopt);
+                    }
+                }
+                break;
+            }
+            case MembershipAction::Leave:
+                leaveBehind(*actor, MemberChangeKind::Left);
+                break;
+            case MembershipAction::Rename: {
+                auto title = db.query("SELECT title FROM conversations WHERE id = ?", {conv})
+                                 .at(0)
+                                 .optionalText(0);
+                if (title != request.title) {
+                    db.execute("UPDATE conversations SET title = ? WHERE id = ?",
+                               {sqlOptional(request.title), conv});
+                    record(MemberChangeKind::Renamed, "", request.title);
+                }
+                break;
+            }
+        }
+        if (!gone.empty()) {
+            // A group is never left without an admin while it has members: the
+            // longest-standing member becomes one.
+            auto admins =
+                db.query("SELECT uid FROM members WHERE conv = ? AND role = 'admin'", {conv});
+            if (admins.empty()) {
+                auto next = db.query(
+                    "SELECT uid FROM members WHERE conv = ? ORDER BY joined_at, uid LIMIT "
+                    "1",
+                    {conv});
+                if (!next.empty()) {
+                    db.execute("UPDATE members SET role = 'admin' WHERE conv = ? AND uid = ?",
+                               {conv, next[0].text(0)});
+                    record(MemberChangeKind::Admin, next[0].text(0), std::nullopt);
+                }
+            }
+        }
+        if (result.changes.empty()) {
+            result.outcome = MembershipOutcome::Unchanged;
+        } else {
+            result.outcome = MembershipOutcome::Changed;
+            db.execute("UPDATE conversations SET rev = ? WHERE id = ?", {rev, conv});
+        }
+        result.conversation = loadConversation(db, conv);
+        for (const auto& member : result.conversation->members) {
+            result.told.push_back(member.uid);
+        }
+        result.told.insert(result.told.end(), gone.begin(), gone.end());
         return result;
     });
 }
@@ -1587,34 +1875,37 @@ UserErasure SqlStore::eraseUser(const std::string& uid, int64_t now) {
         auto erasure = transaction(
             "eraseUser", Mode::Write, std::chrono::steady_clock::now(), [&](SqlConnection& db) {
                 UserErasure result;
-                // The conversation rows are locked first, in id order, as appendMessage locks them:
-                // a message of this user being stored now is either committed before (and erased
-                // here) or finds them no longer a member.
+                // The conversation rows are locked first, in id order, as appendMessage
+                // locks them: a message of this user being stored now is either committed
+                // before (and erased here) or finds them no longer a member.
                 std::vector<std::string> convs;
-                for (const auto& row : db.query(
-                         "SELECT c.id, c.kind FROM members m JOIN conversations c ON c.id = m.conv "
-                         "WHERE m.uid = ? ORDER BY c.id" +
-                             dialect_.lockRows,
-                         {uid})) {
+                for (const auto& row : db.query("SELECT c.id, c.kind FROM members m JOIN "
+                                                "conversations c ON c.id = m.conv "
+                                                "WHERE m.uid = ? ORDER BY c.id" +
+                                                    dialect_.lockRows,
+                                                {uid})) {
                     convs.push_back(row.text(0));
                     if (row.text(1) == "direct") {
-                        // The pair's key names this user: a later conv.open between the same uids
-                        // starts a new conversation instead of finding this one without them.
+                        // The pair's key names this user: a later conv.open between the
+                        // same uids starts a new conversation instead of finding this one
+                        // without them.
                         db.execute("UPDATE conversations SET direct_key = NULL WHERE id = ?",
                                    {row.text(0)});
                     }
                 }
-                // Every message this changes (their own, and those they reacted to) gets a rev of
-                // its own past the conversation's (old rev + seq: distinct, one statement per
-                // conversation), so clients that missed the erased event catch up with
-                // msg.changes (docs/design.md).
+                // Every message this changes (their own, and those they reacted to) gets a
+                // rev of its own past the conversation's (old rev + seq: distinct, one
+                // statement per conversation), so clients that missed the erased event
+                // catch up with msg.changes (docs/design.md).
                 for (const auto& conv : convs) {
                     auto rows =
                         db.query("SELECT rev, last_seq FROM conversations WHERE id = ?", {conv});
                     const int64_t base = rows.at(0).integer(0);
                     const auto changed = db.execute(
-                        "UPDATE messages SET rev = ? + seq WHERE conv = ? AND ((sender = ? AND "
-                        "erased_at IS NULL) OR seq IN (SELECT seq FROM message_reactions WHERE "
+                        "UPDATE messages SET rev = ? + seq WHERE conv = ? AND ((sender = ? "
+                        "AND "
+                        "erased_at IS NULL) OR seq IN (SELECT seq FROM message_reactions "
+                        "WHERE "
                         "conv = ? AND uid = ?))",
                         {base, conv, uid, conv, uid});
                     if (changed > 0) {
@@ -1622,11 +1913,13 @@ UserErasure SqlStore::eraseUser(const std::string& uid, int64_t now) {
                                    {base + rows[0].integer(1), conv});
                         // Exactly the messages changed now have a rev past the old one.
                         db.execute(
-                            "DELETE FROM message_revs WHERE conv = ? AND seq IN (SELECT seq FROM "
+                            "DELETE FROM message_revs WHERE conv = ? AND seq IN (SELECT "
+                            "seq FROM "
                             "messages WHERE conv = ? AND rev > ?)",
                             {conv, conv, base});
                         db.execute(
-                            "INSERT INTO message_revs (conv, seq, rev) SELECT conv, seq, rev FROM "
+                            "INSERT INTO message_revs (conv, seq, rev) SELECT conv, seq, "
+                            "rev FROM "
                             "messages WHERE conv = ? AND rev > ?",
                             {conv, base});
                     }
@@ -1638,18 +1931,33 @@ UserErasure SqlStore::eraseUser(const std::string& uid, int64_t now) {
                                              {now, uid});
                 db.execute("DELETE FROM message_reactions WHERE uid = ?", {uid});
                 db.execute("DELETE FROM members WHERE uid = ?", {uid});
+                db.execute("DELETE FROM former_members WHERE uid = ?", {uid});
                 for (const auto& conv : convs) {
                     ErasedMembership membership{conv, {}};
-                    for (const auto& row :
-                         db.query("SELECT uid FROM members WHERE conv = ? ORDER BY joined_at, uid",
-                                  {conv})) {
+                    for (const auto& row : db.query("SELECT uid FROM members WHERE conv = "
+                                                    "? ORDER BY joined_at, uid",
+                                                    {conv})) {
                         membership.remainingMembers.push_back(row.text(0));
+                    }
+                    if (!membership.remainingMembers.empty() &&
+                        db.query("SELECT 1 FROM members WHERE conv = ? AND role = 'admin'", {conv})
+                            .empty() &&
+                        !db.query("SELECT 1 FROM conversations WHERE id = ? AND kind = "
+                                  "'group'",
+                                  {conv})
+                             .empty()) {
+                        // As when the last admin leaves: the longest-standing member is one
+                        // now.
+                        db.execute("UPDATE members SET role = 'admin' WHERE conv = ? AND uid = ?",
+                                   {conv, membership.remainingMembers.front()});
                     }
                     if (membership.remainingMembers.empty()) {
                         // Nobody can ever read it again: nothing of it is kept.
                         db.execute("DELETE FROM message_reactions WHERE conv = ?", {conv});
                         db.execute("DELETE FROM message_revs WHERE conv = ?", {conv});
                         search_.removeConversation(db, conv, now);
+                        db.execute("DELETE FROM member_changes WHERE conv = ?", {conv});
+                        db.execute("DELETE FROM former_members WHERE conv = ?", {conv});
                         db.execute("DELETE FROM messages WHERE conv = ?", {conv});
                         db.execute("DELETE FROM conversations WHERE id = ?", {conv});
                     }
@@ -1658,9 +1966,10 @@ UserErasure SqlStore::eraseUser(const std::string& uid, int64_t now) {
                 result.known = db.execute("DELETE FROM users WHERE uid = ?", {uid}) > 0;
                 return result;
             });
-        // An erasure's words leave the full-text index now, not at the next timed purge: the
-        // operator is told the user is erased when this returns. (Before the log is emptied, so
-        // that the index's old pages go with it.) Pending purges of others ride along.
+        // An erasure's words leave the full-text index now, not at the next timed purge:
+        // the operator is told the user is erased when this returns. (Before the log is
+        // emptied, so that the index's old pages go with it.) Pending purges of others ride
+        // along.
         try {
             purgeSearchIndex(now);
         } catch (const std::exception& error) {
@@ -1683,7 +1992,8 @@ void SqlStore::flushErasedText(const std::string& what) {
         const auto rows = lease->query(dialect_.afterErase, {});
         if (!rows.empty() && rows[0].integer(0) != 0) {
             spdlog::warn(
-                "store: {}, but a reader kept the write-ahead log from being emptied: the old "
+                "store: {}, but a reader kept the write-ahead log from being emptied: the "
+                "old "
                 "text stays in it until the next checkpoint",
                 what);
         }
@@ -1753,11 +2063,13 @@ PresenceChange SqlStore::recordActivity(const std::string& uid, int64_t now) {
 std::vector<PresenceRecord> SqlStore::markIdleAway(int64_t idleBefore, int limit) {
     return transaction("markIdleAway", Mode::Write, [&](SqlConnection& db) {
         auto rows = db.query(
-            "SELECT uid, last_seen FROM users WHERE state = 'online' AND last_active < ? LIMIT ?",
+            "SELECT uid, last_seen FROM users WHERE state = 'online' AND last_active < ? "
+            "LIMIT ?",
             {idleBefore, int64_t{limit}});
         std::vector<PresenceRecord> changed;
         for (const auto& row : rows) {
-            // Conditional, so two instances sweeping at once announce each change only once.
+            // Conditional, so two instances sweeping at once announce each change only
+            // once.
             const auto updated = db.execute(
                 "UPDATE users SET state = 'away', state_manual = 0 "
                 "WHERE uid = ? AND state = 'online' AND last_active < ?",
@@ -1831,8 +2143,8 @@ int64_t SqlStore::kvIncr(const std::string& extension, const std::string& key, i
             }
         }
         const int64_t next = current + delta;
-        // Compare-and-set: a concurrent increment elsewhere makes this affect no row, and the
-        // transaction runs again.
+        // Compare-and-set: a concurrent increment elsewhere makes this affect no row, and
+        // the transaction runs again.
         const auto updated = db.execute(
             std::string("UPDATE extension_kv SET v = ?, updated_at = ?") +
                 (expired ? ", expires_at = ?" : "") + " WHERE extension = ? AND k = ? AND v = ?",
@@ -1850,7 +2162,8 @@ std::vector<std::pair<std::string, std::string>> SqlStore::kvList(const std::str
                                                                   int limit, int64_t now,
                                                                   const std::string& after) {
     return transaction("kvList", Mode::Read, [&](SqlConnection& db) {
-        // Keys are compared as bytes on both backends (SQLite's default, MySQL's utf8mb4_bin).
+        // Keys are compared as bytes on both backends (SQLite's default, MySQL's
+        // utf8mb4_bin).
         auto rows = after.empty() || after < prefix
                         ? db.query(
                               "SELECT k, v FROM extension_kv WHERE extension = ? AND k >= ? "
@@ -1878,15 +2191,17 @@ std::vector<std::pair<std::string, std::string>> SqlStore::kvList(const std::str
 int SqlStore::kvPurgeExpired(int64_t now, int limit) {
     return transaction("kvPurgeExpired", Mode::Write, [&](SqlConnection& db) {
         auto rows = db.query(
-            "SELECT extension, k FROM extension_kv WHERE expires_at IS NOT NULL AND expires_at <= "
+            "SELECT extension, k FROM extension_kv WHERE expires_at IS NOT NULL AND "
+            "expires_at <= "
             "? "
             "LIMIT ?",
             {now, int64_t{limit}});
         int purged = 0;
         for (const auto& row : rows) {
-            purged += static_cast<int>(db.execute(
-                "DELETE FROM extension_kv WHERE extension = ? AND k = ? AND expires_at <= ?",
-                {row.text(0), row.text(1), now}));
+            purged +=
+                static_cast<int>(db.execute("DELETE FROM extension_kv WHERE extension = ? "
+                                            "AND k = ? AND expires_at <= ?",
+                                            {row.text(0), row.text(1), now}));
         }
         return purged;
     });

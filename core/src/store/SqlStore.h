@@ -63,11 +63,13 @@ class SqlStore : public Store {
     MessageChange deleteMessage(const std::string& conv, int64_t seq, const std::string& actor,
                                 bool mayDeleteOthers, int64_t now) override;
     MessageChange reactToMessage(const ReactionChange& change) override;
-    ChangesPage changes(const std::string& conv, int64_t sinceRev, int limit) override;
+    ChangesPage changes(const std::string& conv, int64_t sinceRev, int limit,
+                        const std::optional<std::string>& reader = {}) override;
     SearchPage searchMessages(const SearchQuery& query) override;
     bool purgeSearchIndex(int64_t dueBefore) override;
     SettingsResult changeSettings(const std::string& conv, const std::string& uid,
                                   const SettingsChange& change) override;
+    MembershipResult changeMembership(const MembershipRequest& request) override;
     ReadResult markRead(const std::string& conv, const std::string& uid, int64_t seq) override;
     std::vector<UnreadTotal> unreadTotals(const std::vector<std::string>& uids) override;
 
@@ -168,6 +170,15 @@ class SqlStore : public Store {
     std::atomic<StoreObserver*> observer_{nullptr};
     AppendBatcher appender_;
 };
+
+// What of conv `uid` may read (current member, or former member up to their going); none if
+// they never were a member. The one place that rule is read from the database: every query of
+// messages for a user goes through it (history, changes, and search).
+std::optional<VisibleRange> visibleRange(SqlConnection& db, const std::string& conv,
+                                         const std::string& uid);
+// " AND <seqColumn> >= ? [AND <seqColumn> <= ?]" with its parameters appended to `params`.
+std::string visibleSeqClause(const VisibleRange& range, const std::string& seqColumn,
+                             SqlParams& params);
 
 // "a|b" or "a|b|type|id" with a <= b: one direct conversation per pair and context.
 std::string directConversationKey(const std::string& first, const std::string& second,

@@ -93,6 +93,8 @@ class Store {
     // needs read before extensions see it.
     virtual MessageContext messageContext(const std::string& conv, const std::string& sender,
                                           const std::string& cmid) = 0;
+    // With query.reader, only what that user may read (VisibleRange), checked in the same
+    // transaction.
     virtual HistoryPage history(const HistoryQuery& query) = 0;
     // One stored message with its reactions and reply preview; none if there is no such seq.
     virtual std::optional<MessageRecord> message(const std::string& conv, int64_t seq) = 0;
@@ -102,15 +104,19 @@ class Store {
     virtual MessageChange editMessage(const MessageEdit& edit) = 0;
     // Makes the message a tombstone deleted by `actor`: body and meta overwritten (and pushed out
     // of the write-ahead log, as for eraseUser), reactions dropped, seq and cmid kept. `actor`
-    // must be the sender, or `mayDeleteOthers` (a server admin, who need not be a member).
+    // must be the sender, an admin of the group, or `mayDeleteOthers` (a server admin, who need
+    // not be a member).
     virtual MessageChange deleteMessage(const std::string& conv, int64_t seq,
                                         const std::string& actor, bool mayDeleteOthers,
                                         int64_t now) = 0;
     virtual MessageChange reactToMessage(const ReactionChange& change) = 0;
-    // The messages of conv whose rev > sinceRev, ascending rev, at most `limit`.
-    virtual ChangesPage changes(const std::string& conv, int64_t sinceRev, int limit) = 0;
-    // Messages of the conversations query.reader may read (as msg.history decides) holding every
-    // term, newest first; never a tombstone. docs/design.md, "Search".
+    // The messages and membership changes of conv whose rev > sinceRev, ascending rev, at most
+    // `limit` of both together; with a reader, only what that user may read (VisibleRange).
+    virtual ChangesPage changes(const std::string& conv, int64_t sinceRev, int limit,
+                                const std::optional<std::string>& reader = {}) = 0;
+    // Messages of the conversations query.reader is a member of, from where they may read
+    // (VisibleRange: their visible_from), holding every term, newest first; never a tombstone.
+    // docs/design.md, "Search".
     virtual SearchPage searchMessages(const SearchQuery& query) = 0;
     // Pushes the words of deleted and erased messages out of the full-text index, if any left it
     // since the last purge and the first of them before `dueBefore` (ms; now: at once). Returns
@@ -119,6 +125,11 @@ class Store {
     // Changes uid's own settings of a conversation they are a member of (conv.set).
     virtual SettingsResult changeSettings(const std::string& conv, const std::string& uid,
                                           const SettingsChange& change) = 0;
+    // Adds, removes, lets leave, renames or makes admin, in one transaction that locks the
+    // conversation row as appendMessage does: a message whose sender is removed is stored
+    // before the removal (its seq at most the removal's) or refused. Every check is made again
+    // there (docs/design.md, "Groups").
+    virtual MembershipResult changeMembership(const MembershipRequest& request) = 0;
     // Moves uid's read watermark forward to min(seq, last_seq); never back.
     virtual ReadResult markRead(const std::string& conv, const std::string& uid, int64_t seq) = 0;
     // Sum of unread messages over all conversations of each user, those they muted left out.
