@@ -182,13 +182,14 @@ export interface ConversationSummary {
   last_seq: number;
   last_ts: number;
   preview: Preview | null;
-  /** Changes to its stored messages and (groups) to its members and title so far. */
+  /**
+   * Changes to its stored messages and (groups) to its members and title so far: your
+   * `msg.changes` cursor is current when equal.
+   */
   rev: number;
   read_seq: number;
   /** Counted even when muted; a muted conversation is no part of `unread_total`. */
   unread: number;
-  /** Changes to its stored messages so far: your `msg.changes` cursor is current when equal. */
-  rev: number;
   /** Your own settings ({@link ParleyClient.setConversation}); never shown to the others. */
   muted: boolean;
   archived: boolean;
