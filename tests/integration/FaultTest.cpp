@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "ChatLoad.h"
+#include "ClusterLoadSteps.h"
 #include "HttpProbe.h"
 #include "ParleydCluster.h"
 #include "Stack.h"
@@ -22,55 +23,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Generous: a loaded 2-core machine running the whole suite. These are bounds that stop a hung
-// test, not speed expectations.
-constexpr auto kProgressTimeout = 60s;
-constexpr auto kDrainTimeout = 60s;
-
-ChatLoadOptions loadOn(ParleydCluster& cluster, double messagesPerSecond) {
-    ChatLoadOptions options;
-    options.uri = cluster.broker().uri();
-    options.users = cluster.loadUsers();
-    options.directConversations = 20;
-    options.groups = 5;
-    options.groupSize = 6;
-    options.messagesPerSecond = messagesPerSecond;
-    return options;
-}
-
-std::string tail(const std::string& text, size_t bytes = 6000) {
-    return text.size() <= bytes ? text : text.substr(text.size() - bytes);
-}
-
-// Connects the clients, opens the conversations and starts sending.
-void startLoad(ChatLoad& load, ParleydCluster& cluster) {
-    try {
-        load.connect();
-    } catch (const std::exception& error) {
-        FAIL() << error.what() << "\n" << tail(cluster.logs());
-    }
-    load.start();
-}
-
-// Waits for `more` acknowledgements beyond what there is now: the load is making progress.
-void expectProgress(ChatLoad& load, ParleydCluster& cluster, size_t more, const char* when) {
-    const size_t target = load.acknowledged() + more;
-    ASSERT_TRUE(load.waitForAcknowledged(target, kProgressTimeout))
-        << "no progress " << when << ": " << load.acknowledged() << " acknowledged, waited for "
-        << target << "\n"
-        << tail(cluster.logs());
-}
-
 // Stops the load, lets it drain, and runs every check (through MQTT and in the database).
 void expectPromisesKept(ChatLoad& load, ParleydCluster& cluster, const char* name) {
-    const bool drained = load.stop(kDrainTimeout);
     auto database = cluster.openDatabase();
-    const auto verdict = load.verify(database.get());
-    std::cout << "[" << name << "] " << verdict.summary() << std::endl;
-    EXPECT_TRUE(drained) << "messages still unanswered after the drain\n" << tail(cluster.logs());
-    EXPECT_TRUE(verdict.ok()) << verdict.summary() << "\n" << tail(cluster.logs());
-    EXPECT_GT(verdict.acknowledged, 0u);
-    EXPECT_TRUE(verdict.databaseChecked);
+    testing::expectPromisesKept(load, cluster, name, *database);
 }
 
 size_t occurrences(const std::string& text, const std::string& what) {

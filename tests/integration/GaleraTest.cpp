@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "ChatLoad.h"
+#include "ClusterLoadSteps.h"
 #include "GaleraCluster.h"
 #include "ParleydCluster.h"
 #include "SuiteServers.h"
@@ -28,55 +29,13 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Bounds that stop a hung test on a loaded 2-core machine, not speed expectations.
-constexpr auto kProgressTimeout = 60s;
-constexpr auto kDrainTimeout = 60s;
-
-std::string tail(const std::string& text, size_t bytes = 6000) {
-    return text.size() <= bytes ? text : text.substr(text.size() - bytes);
-}
-
-ChatLoadOptions loadOn(ParleydCluster& cluster, double messagesPerSecond) {
-    ChatLoadOptions options;
-    options.uri = cluster.broker().uri();
-    options.users = cluster.loadUsers();
-    options.directConversations = 20;
-    options.groups = 5;
-    options.groupSize = 6;
-    options.messagesPerSecond = messagesPerSecond;
-    return options;
-}
-
-void startLoad(ChatLoad& load, ParleydCluster& cluster) {
-    try {
-        load.connect();
-    } catch (const std::exception& error) {
-        FAIL() << error.what() << "\n" << tail(cluster.logs());
-    }
-    load.start();
-}
-
-void expectProgress(ChatLoad& load, ParleydCluster& cluster, size_t more, const char* when) {
-    const size_t target = load.acknowledged() + more;
-    ASSERT_TRUE(load.waitForAcknowledged(target, kProgressTimeout))
-        << "no progress " << when << ": " << load.acknowledged() << " acknowledged, waited for "
-        << target << "\n"
-        << tail(cluster.logs());
-}
-
 // Stops the load, lets it drain, and runs every check through MQTT and in the database (read
 // through node `node`).
 void expectPromisesKept(ChatLoad& load, ParleydCluster& cluster, const char* name, size_t node) {
-    const bool drained = load.stop(kDrainTimeout);
     auto database = cluster.openDatabase(node);
     // Reads wait until the node applied what other nodes committed before them.
     database->executeScript("SET SESSION wsrep_sync_wait = 1");
-    const auto verdict = load.verify(database.get());
-    std::cout << "[" << name << "] " << verdict.summary() << std::endl;
-    EXPECT_TRUE(drained) << "messages still unanswered after the drain\n" << tail(cluster.logs());
-    EXPECT_TRUE(verdict.ok()) << verdict.summary() << "\n" << tail(cluster.logs());
-    EXPECT_GT(verdict.acknowledged, 0u);
-    EXPECT_TRUE(verdict.databaseChecked);
+    testing::expectPromisesKept(load, cluster, name, *database);
 }
 
 // What node `node` holds of the messages: their number and a checksum of (conv, seq, sender,

@@ -10,7 +10,7 @@
 #include <set>
 #include <thread>
 
-#include "Stack.h"
+#include "BackendTest.h"
 
 namespace parley::testing {
 namespace {
@@ -18,16 +18,8 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-class Groups : public ::testing::TestWithParam<std::string> {
+class Groups : public BackendTest {
   protected:
-    Stack& stack() { return Stack::forBackend(GetParam()); }
-    std::unique_ptr<MqttTestClient> newClient() { return stack().connect(stack().newUser()); }
-
-    static json ok(const json& reply) {
-        EXPECT_EQ(codeOf(reply), "ok") << reply;
-        return reply;
-    }
-
     static std::string create(MqttTestClient& from, const std::vector<std::string>& members) {
         return ok(from.request({{"op", "conv.create"}, {"members", members}})).value("conv", "");
     }

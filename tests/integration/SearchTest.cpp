@@ -7,7 +7,7 @@
 
 #include <set>
 
-#include "Stack.h"
+#include "BackendTest.h"
 
 namespace parley::testing {
 namespace {
@@ -15,20 +15,8 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-class Search : public ::testing::TestWithParam<std::string> {
+class Search : public BackendTest {
   protected:
-    Stack& stack() { return Stack::forBackend(GetParam()); }
-    std::unique_ptr<MqttTestClient> newClient() { return stack().connect(stack().newUser()); }
-
-    static json ok(const json& reply) {
-        EXPECT_EQ(codeOf(reply), "ok") << reply;
-        return reply;
-    }
-
-    static std::string open(MqttTestClient& from, const std::string& peer) {
-        return ok(from.request({{"op", "conv.open"}, {"peer", peer}})).value("conv", "");
-    }
-
     static int64_t send(MqttTestClient& from, const std::string& conv, const std::string& body) {
         static std::atomic<int> counter{0};
         return ok(from.request({{"op", "msg.send"},

@@ -17,6 +17,35 @@ constexpr size_t kTitleCharacters = 128;
 constexpr int kDefaultListLimit = 50;
 constexpr int kMaxListLimit = 100;
 
+// Appends the uids not in `into` yet, in the order given.
+void appendDistinct(std::vector<std::string>& into, std::vector<std::string> uids) {
+    for (auto& uid : uids) {
+        if (std::find(into.begin(), into.end(), uid) == into.end()) {
+            into.push_back(std::move(uid));
+        }
+    }
+}
+
+// The distinct users "members" names: at least one, at most `limit`.
+std::vector<std::string> namedMembers(const Args& args, size_t limit) {
+    std::vector<std::string> members;
+    appendDistinct(members, args.requireUidList("members", limit));
+    if (members.empty()) {
+        throw ProtocolError(ErrorCode::BadRequest, "\"members\" must name at least one user");
+    }
+    return members;
+}
+
+// A change of the membership of the command's conversation by its sender.
+store::MembershipRequest membershipRequest(const Command& command, const Args& args,
+                                           store::MembershipAction action) {
+    store::MembershipRequest request;
+    request.conv = args.requireConversation();
+    request.actor = command.uid;
+    request.action = action;
+    return request;
+}
+
 bool isContextType(const std::string& type) {
     return !type.empty() && type.size() <= 32 && std::all_of(type.begin(), type.end(), [](char c) {
         return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
@@ -208,11 +237,7 @@ nlohmann::json ConversationHandler::create(const Command& command) {
     const auto limit = static_cast<size_t>(context_.config.limits.maxGroupMembers);
     auto requested = args.requireUidList("members", limit);
     std::vector<std::string> members{command.uid};
-    for (auto& uid : requested) {
-        if (std::find(members.begin(), members.end(), uid) == members.end()) {
-            members.push_back(std::move(uid));
-        }
-    }
+    appendDistinct(members, std::move(requested));
     if (members.size() < 2) {
         throw ProtocolError(ErrorCode::BadRequest,
                             "\"members\" must name at least one user besides yourself");
@@ -318,19 +343,9 @@ nlohmann::json ConversationHandler::changeMembership(store::MembershipRequest re
 
 nlohmann::json ConversationHandler::add(const Command& command) {
     const Args args(command.args);
-    store::MembershipRequest request;
-    request.conv = args.requireConversation();
-    request.actor = command.uid;
-    request.action = store::MembershipAction::Add;
+    auto request = membershipRequest(command, args, store::MembershipAction::Add);
     const auto limit = static_cast<size_t>(context_.config.limits.maxGroupMembers);
-    for (auto& uid : args.requireUidList("members", limit)) {
-        if (std::find(request.uids.begin(), request.uids.end(), uid) == request.uids.end()) {
-            request.uids.push_back(std::move(uid));
-        }
-    }
-    if (request.uids.empty()) {
-        throw ProtocolError(ErrorCode::BadRequest, "\"members\" must name at least one user");
-    }
+    request.uids = namedMembers(args, limit);
     requireKnown(request.uids);
     request.maxMembers = limit;
     request.wholeHistoryForNewMembers = context_.config.users.newMembersSeeWholeHistory;
@@ -339,41 +354,25 @@ nlohmann::json ConversationHandler::add(const Command& command) {
 
 nlohmann::json ConversationHandler::remove(const Command& command) {
     const Args args(command.args);
-    store::MembershipRequest request;
-    request.conv = args.requireConversation();
-    request.actor = command.uid;
-    request.action = store::MembershipAction::Remove;
+    auto request = membershipRequest(command, args, store::MembershipAction::Remove);
     const auto limit = static_cast<size_t>(context_.config.limits.maxGroupMembers);
-    for (auto& uid : args.requireUidList("members", limit)) {
-        if (uid == command.uid) {
-            throw ProtocolError(ErrorCode::BadRequest,
-                                "to remove yourself, leave the group (conv.leave)");
-        }
-        if (std::find(request.uids.begin(), request.uids.end(), uid) == request.uids.end()) {
-            request.uids.push_back(std::move(uid));
-        }
-    }
-    if (request.uids.empty()) {
-        throw ProtocolError(ErrorCode::BadRequest, "\"members\" must name at least one user");
+    request.uids = namedMembers(args, limit);
+    if (std::find(request.uids.begin(), request.uids.end(), command.uid) != request.uids.end()) {
+        throw ProtocolError(ErrorCode::BadRequest,
+                            "to remove yourself, leave the group (conv.leave)");
     }
     return changeMembership(std::move(request));
 }
 
 nlohmann::json ConversationHandler::leave(const Command& command) {
     const Args args(command.args);
-    store::MembershipRequest request;
-    request.conv = args.requireConversation();
-    request.actor = command.uid;
-    request.action = store::MembershipAction::Leave;
+    auto request = membershipRequest(command, args, store::MembershipAction::Leave);
     return changeMembership(std::move(request));
 }
 
 nlohmann::json ConversationHandler::rename(const Command& command) {
     const Args args(command.args);
-    store::MembershipRequest request;
-    request.conv = args.requireConversation();
-    request.actor = command.uid;
-    request.action = store::MembershipAction::Rename;
+    auto request = membershipRequest(command, args, store::MembershipAction::Rename);
     if (!command.args.contains("title")) {
         throw ProtocolError(ErrorCode::BadRequest,
                             "\"title\" is required (a string; \"\" or null clears it)");
@@ -384,10 +383,7 @@ nlohmann::json ConversationHandler::rename(const Command& command) {
 
 nlohmann::json ConversationHandler::makeAdmin(const Command& command) {
     const Args args(command.args);
-    store::MembershipRequest request;
-    request.conv = args.requireConversation();
-    request.actor = command.uid;
-    request.action = store::MembershipAction::Promote;
+    auto request = membershipRequest(command, args, store::MembershipAction::Promote);
     request.uids = {args.requireUid("user")};
     return changeMembership(std::move(request));
 }
