@@ -14,7 +14,9 @@
 #
 # Environment: PARLEY_MQTT_PORT (MQTT over TLS, default 8883, or the next free port if taken),
 #              PARLEY_WS_PORT (MQTT over WebSockets over TLS, default 9443, same rule),
-#              PARLEY_WEB_PORT (the web client over HTTPS, default 8443, same rule).
+#              PARLEY_WEB_PORT (the web client over HTTPS, default 8443, same rule),
+#              PARLEY_HTTP_PORT (parleyd's HTTP listener on loopback: attachment links, /metrics;
+#              default 9464, same rule).
 set -euo pipefail
 PARLEY_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$PARLEY_ROOT"
@@ -22,7 +24,8 @@ source tools/deps.sh
 PARLEY_CMAKE_ARGS=(-DPARLEY_BUILD_TESTS=OFF)
 
 parley_install_packages "${PARLEY_RUN_PACKAGES[@]}"
-parley_build build parleyd parley_jwt_auth parley-token parley parleyctl parley-bench parley_echo
+parley_build build parleyd parley_jwt_auth parley-token parley parleyctl parley-bench parley_echo \
+    parley_attachments
 # The SDK and the web client (clients/dist is Vite's output, clients/web/dist).
 parley_install_node
 parley_npm_ci
@@ -43,8 +46,12 @@ WEB_PORT=${PARLEY_WEB_PORT:-$(free_port_from 8443)}
 while [ "$WEB_PORT" = "$MQTT_PORT" ] || [ "$WEB_PORT" = "$WS_PORT" ]; do
     WEB_PORT=$(free_port_from $((WEB_PORT + 1)))
 done
+HTTP_PORT=${PARLEY_HTTP_PORT:-$(free_port_from 9464)}
+while [ "$HTTP_PORT" = "$MQTT_PORT" ] || [ "$HTTP_PORT" = "$WS_PORT" ] || [ "$HTTP_PORT" = "$WEB_PORT" ]; do
+    HTTP_PORT=$(free_port_from $((HTTP_PORT + 1)))
+done
 
-mkdir -p var/dev var/data
+mkdir -p var/dev var/data var/data/attachments
 chmod 755 var var/dev
 # The parleyd service account and two demo users (password = name), created once.
 if [ ! -s var/dev/parleyd.secret ]; then
@@ -97,14 +104,19 @@ if [ "$(id -u)" -eq 0 ]; then
     chown mosquitto var/dev/tls/server.key
 fi
 
-# The shipped configs, with the ports chosen above. In development `admin` is an admin and the
+# The shipped configs, with the ports chosen above. In development `admin` is an admin, the
 # shipped moderation and listing scripts run, their rate limits off (they would throttle
-# parley-bench).
+# parley-bench), and the attachments plugin keeps files in var/data/attachments; its signed
+# download links point at the web client's server, which forwards them to parleyd's HTTP listener
+# (docs/attachments.md). That listener also answers /metrics, on loopback only.
+ATTACHMENTS="{name: attachments, plugin: build/plugins/parley_attachments.so, options: {folder: $PARLEY_ROOT/var/data/attachments, public_base_url: \"https://127.0.0.1:$WEB_PORT\"}}"
 sed -e "s/^listener 8883 /listener $MQTT_PORT /" -e "s/^listener 9443 /listener $WS_PORT /" \
     config/mosquitto/dev.conf > var/dev/mosquitto.conf
 sed -e "s|uri: ssl://127.0.0.1:8883|uri: ssl://127.0.0.1:$MQTT_PORT|" \
     -e "s|^admins: \[\]\$|admins: [admin]|" \
-    -e "s|^extensions: \[\]\$|extensions: [{name: moderation, script: scripts/moderation.lua, options: {messages_per_minute: 0, conversations_per_hour: 0}}, {name: listings, script: scripts/listings.lua}]|" \
+    -e "s|^  # port: 9464\$|  port: $HTTP_PORT|" \
+    -e "s|^hooks: {}\$|hooks: {command: {budget: 10s}}|" \
+    -e "s|^extensions: \[\]\$|extensions: [{name: moderation, script: scripts/moderation.lua, options: {messages_per_minute: 0, conversations_per_hour: 0}}, {name: listings, script: scripts/listings.lua}, $ATTACHMENTS]|" \
     config/parleyd.yaml > var/dev/parleyd.yaml
 
 mosquitto -c var/dev/mosquitto.conf > var/dev/mosquitto.log 2>&1 &
@@ -130,7 +142,7 @@ fi
 printf '{"broker": "wss://127.0.0.1:%s"}\n' "$WS_PORT" > var/dev/web-config.json
 node clients/web/serve.mjs --root clients/web/dist --port "$WEB_PORT" \
     --cert var/dev/tls/server.crt --key var/dev/tls/server.key --config var/dev/web-config.json \
-    > var/dev/web.log 2>&1 &
+    --attachments "http://127.0.0.1:$HTTP_PORT" > var/dev/web.log 2>&1 &
 echo $! > var/dev/web.pid
 for _ in $(seq 50); do grep -q "^serving" var/dev/web.log && break; sleep 0.1; done
 if ! grep -q "^serving" var/dev/web.log; then
@@ -153,7 +165,8 @@ Parley is running, over TLS.
             Chromium and Firefox keep their own lists: Chromium, as the user who runs it (libnss3-tools):
               certutil -d sql:\$HOME/.pki/nssdb -A -t C,, -n "Parley development CA" -i var/dev/tls/ca.crt
             Firefox: Settings, Certificates, View Certificates, Authorities, Import var/dev/tls/ca.crt
-  parleyd   SQLite database var/data/parley.db, logs var/dev/parleyd.log
+  parleyd   SQLite database var/data/parley.db, logs var/dev/parleyd.log, attached files
+            var/data/attachments (docs/attachments.md), metrics http://127.0.0.1:$HTTP_PORT/metrics
   users     alice / alice   and   bob / bob      (add more: config/mosquitto/add-user.sh NAME PASSWORD)
             any other uid with a token: -u carol -P "\$(build/clients/token/parley-token carol)" -i carol-term
             (docs/authentication.md)
