@@ -1093,6 +1093,57 @@ void advanceSenderWatermarks(SqlConnection& db, const BatchPlan& plan) {
                caseParams);
 }
 
+// Both in one statement, where UPDATE may join (SqlDialect::updateWithJoin): the conversations
+// and, joined to them, the senders' member rows. A LEFT JOIN, so a conversation whose new
+// messages all came from extensions (no watermark to move) is updated too; member rows of the
+// join that no sender's pair names keep their watermark (an unchanged row is not written).
+void advanceConversationsAndWatermarks(SqlConnection& db, const BatchPlan& plan) {
+    std::string seqCases;
+    std::string activityCases;
+    std::string ids;
+    SqlParams seqParams;
+    SqlParams activityParams;
+    SqlParams idParams;
+    const size_t paddedConvs = paddedSize(plan.lastSeq.size());
+    auto entry = plan.lastSeq.begin();
+    for (size_t k = 0; k < paddedConvs; ++k) {
+        seqCases += " WHEN ? THEN ?";
+        activityCases += " WHEN ? THEN ?";
+        ids += k == 0 ? "?" : ", ?";
+        seqParams.insert(seqParams.end(), {entry->first, entry->second});
+        activityParams.insert(activityParams.end(), {entry->first, plan.activity.at(entry->first)});
+        idParams.emplace_back(entry->first);
+        if (std::next(entry) != plan.lastSeq.end()) {
+            ++entry;
+        }
+    }
+    std::string senders;
+    std::string readCases;
+    SqlParams senderParams;
+    SqlParams readParams;
+    const size_t paddedPairs = paddedSize(plan.readUpTo.size());
+    auto pair = plan.readUpTo.begin();
+    for (size_t k = 0; k < paddedPairs; ++k) {
+        const auto& [key, seq] = *pair;
+        senders += k == 0 ? "?" : ", ?";
+        readCases += " WHEN m.conv = ? AND m.uid = ? AND m.read_seq < ? THEN ?";
+        senderParams.emplace_back(key.second);
+        readParams.insert(readParams.end(), {key.first, key.second, seq, seq});
+        if (std::next(pair) != plan.readUpTo.end()) {
+            ++pair;
+        }
+    }
+    SqlParams params = std::move(senderParams);
+    for (const SqlParams* part : {&seqParams, &activityParams, &readParams, &idParams}) {
+        params.insert(params.end(), part->begin(), part->end());
+    }
+    db.execute("UPDATE conversations c LEFT JOIN members m ON m.conv = c.id AND m.uid IN (" +
+                   senders + ") SET c.last_seq = CASE c.id" + seqCases +
+                   " END, c.last_activity = CASE c.id" + activityCases + " END, m.read_seq = CASE" +
+                   readCases + " ELSE m.read_seq END WHERE c.id IN (" + ids + ")",
+               params);
+}
+
 // The recipients' unread totals, which the messages stored now carry: what loadViews read of
 // their other conversations, and the batch's own conversations as they are after its writes.
 void attachUnreadTotals(const BatchPlan& plan, const std::map<std::string, ViewRows>& views,
@@ -1180,10 +1231,14 @@ SqlStore::BatchAttempt SqlStore::appendBatchOnce(const std::vector<const NewMess
                 stored.push_back(&results[i].message);
             }
             search_.add(db, stored);
-            advanceConversations(db, plan);
-        }
-        if (!plan.readUpTo.empty()) {
-            advanceSenderWatermarks(db, plan);
+            if (dialect_.updateWithJoin && !plan.readUpTo.empty()) {
+                advanceConversationsAndWatermarks(db, plan);
+            } else {
+                advanceConversations(db, plan);
+                if (!plan.readUpTo.empty()) {
+                    advanceSenderWatermarks(db, plan);
+                }
+            }
         }
         attachUnreadTotals(plan, views, results);
         return results;
