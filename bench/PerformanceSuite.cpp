@@ -296,9 +296,9 @@ void printTable(const std::vector<Row>& rows) {
 
 // MariaDB's counters of what its clients asked (SHOW GLOBAL STATUS), by name.
 using StatementCounters = std::map<std::string, long long>;
-constexpr const char* kCountedStatements[] = {"Questions",        "Com_stmt_execute", "Com_select",
-                                              "Com_insert",       "Com_update",       "Com_commit",
-                                              "Com_stmt_prepare", "Com_stmt_reset"};
+constexpr const char* kCountedStatements[] = {"Questions",  "Com_stmt_execute", "Com_select",
+                                              "Com_insert", "Com_update",       "Com_update_multi",
+                                              "Com_commit", "Com_stmt_prepare", "Com_stmt_reset"};
 
 StatementCounters statementCounters(const MariaDbServer& server) {
     std::string names;
