@@ -12,9 +12,11 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -292,6 +294,49 @@ void printTable(const std::vector<Row>& rows) {
     std::cout << std::flush;
 }
 
+// MariaDB's counters of what its clients asked (SHOW GLOBAL STATUS), by name.
+using StatementCounters = std::map<std::string, long long>;
+constexpr const char* kCountedStatements[] = {"Questions",  "Com_stmt_execute", "Com_select",
+                                              "Com_insert", "Com_update",       "Com_update_multi",
+                                              "Com_commit", "Com_stmt_prepare", "Com_stmt_reset"};
+
+StatementCounters statementCounters(const MariaDbServer& server) {
+    std::string names;
+    for (const char* name : kCountedStatements) {
+        names += (names.empty() ? "'" : ", '") + std::string(name) + "'";
+    }
+    std::istringstream rows(
+        server.queryAsRoot("SHOW GLOBAL STATUS WHERE Variable_name IN (" + names + ")"));
+    StatementCounters counters;
+    std::string name;
+    long long value = 0;
+    while (rows >> name >> value) {
+        counters[name] = value;
+    }
+    return counters;
+}
+
+// "statements per stored message: Questions 6.1, Com_stmt_execute 5.0, ..." between two reads
+// (the setup of the run, its connections and conversations, included; the reads themselves are
+// a few Questions).
+std::string perMessage(const StatementCounters& before, const StatementCounters& after,
+                       long long stored) {
+    std::string text = "per stored message (MariaDB's counters, the run's setup included):";
+    for (const char* name : kCountedStatements) {
+        const auto from = before.find(name);
+        const auto to = after.find(name);
+        if (from == before.end() || to == after.end()) {
+            continue;
+        }
+        text +=
+            std::string(" ") + name + " " +
+            fixed(static_cast<double>(to->second - from->second) / static_cast<double>(stored), 2) +
+            ",";
+    }
+    text.back() = ' ';
+    return text + "(" + std::to_string(stored) + " messages)";
+}
+
 std::string parleydYaml(const MosquittoServer& broker, const std::string& store,
                         const std::string& extra, const std::string& clientId = "parleyd-bench") {
     return "broker:\n"
@@ -413,11 +458,16 @@ int main(int argc, char** argv) {
     app.add_option("--broker-plugin-options", pluginOptions,
                    "plugin_opt_* lines for Parley's broker plugin, e.g. 'plugin_opt_publish_rate "
                    "0' (no publish rate limit)");
+    std::string parleydBinary;
+    app.add_option("--parleyd", parleydBinary,
+                   "the parleyd binary to run (default: this build's), e.g. a copy of another "
+                   "build's, to compare two builds in one sitting");
     std::vector<std::string> loads;
     app.add_option("--load", loads,
                    "only this load, by its name in the table, e.g. '1:1, 1,000/s', or any other "
                    "named that way, e.g. '1:1, 500/s' (repeatable; run in the order given)");
     CLI11_PARSE(app, argc, argv);
+    const ParleydLaunch launch{parleydBinary};
     std::vector<std::string> notes;  // printed after the tables
     if (notifyStalled) {
         away = true;
@@ -526,9 +576,12 @@ int main(int argc, char** argv) {
         return seconds;
     };
     const auto runScenarios = [&](const std::string& target, pid_t serverPid, pid_t databasePid,
-                                  std::vector<pid_t> databasePids = {}) {
+                                  std::vector<pid_t> databasePids = {},
+                                  const MariaDbServer* countersOf = nullptr) {
         for (const auto& scenario : scenarios) {
             std::cerr << "== " << target << ": " << scenario.name << '\n';
+            const auto countersBefore =
+                countersOf != nullptr ? statementCounters(*countersOf) : StatementCounters{};
             const double databaseBefore = databaseCpuSeconds(databasePids);
             bench::LoadOptions options = loadOptions(scenario);
             options.serverPid = serverPid;
@@ -552,6 +605,11 @@ int main(int argc, char** argv) {
                                 fixed(1e6 * seconds / static_cast<double>(row.report.stored), 0) +
                                 " µs per stored message (" + std::to_string(databasePids.size()) +
                                 " mariadbd together; the run's setup included)");
+            }
+            if (countersOf != nullptr && row.report.stored > 0) {
+                notes.push_back(
+                    target + ", " + scenario.name + ": " +
+                    perMessage(countersBefore, statementCounters(*countersOf), row.report.stored));
             }
             record(std::move(row));
         }
@@ -731,9 +789,12 @@ int main(int argc, char** argv) {
         if (wanted("sqlite")) {
             for (const auto& variant : variants) {
                 const size_t sinkLogBefore = stalledSmtp ? stalledSmtp->logSize() : 0;
-                ParleydProcess parleyd(parleydYaml(
-                    *broker, "  backend: sqlite\n  sqlite: {path: parley.db, synchronous: full}\n",
-                    variant.yaml));
+                ParleydProcess parleyd(
+                    parleydYaml(
+                        *broker,
+                        "  backend: sqlite\n  sqlite: {path: parley.db, synchronous: full}\n",
+                        variant.yaml),
+                    launch);
                 runScenarios("parleyd + SQLite" + variant.label, parleyd.pid(), 0);
                 notifyEvidence("parleyd + SQLite" + variant.label, parleyd, sinkLogBefore);
             }
@@ -752,15 +813,18 @@ int main(int argc, char** argv) {
                                           (mysqlOptions.empty() ? "" : ", " + mysqlOptions) + "}\n";
                 std::vector<std::unique_ptr<ParleydProcess>> parleyds;
                 for (int i = 1; i <= instances; ++i) {
-                    parleyds.push_back(std::make_unique<ParleydProcess>(parleydYaml(
-                        *broker, store, variant.yaml,
-                        instances == 1 ? "parleyd-bench" : "parleyd-bench-" + std::to_string(i))));
+                    parleyds.push_back(std::make_unique<ParleydProcess>(
+                        parleydYaml(*broker, store, variant.yaml,
+                                    instances == 1 ? "parleyd-bench"
+                                                   : "parleyd-bench-" + std::to_string(i)),
+                        launch));
                 }
                 const std::string target =
                     (instances == 1 ? "parleyd + MariaDB"
                                     : std::to_string(instances) + " parleyd + MariaDB") +
                     variant.label;
-                runScenarios(target, parleyds.front()->pid(), mariadb.pid(), {mariadb.pid()});
+                runScenarios(target, parleyds.front()->pid(), mariadb.pid(), {mariadb.pid()},
+                             &mariadb);
                 notifyEvidence(target, *parleyds.front(), sinkLogBefore);
             }
         }
@@ -787,9 +851,11 @@ int main(int argc, char** argv) {
                                               galera.password() + "', database: " + database +
                                               (mysqlOptions.empty() ? "" : ", " + mysqlOptions) +
                                               "}\n";
-                    parleyds.push_back(std::make_unique<ParleydProcess>(parleydYaml(
-                        *broker, store, variant.yaml,
-                        instances == 1 ? "parleyd-bench" : "parleyd-bench-" + std::to_string(i))));
+                    parleyds.push_back(std::make_unique<ParleydProcess>(
+                        parleydYaml(*broker, store, variant.yaml,
+                                    instances == 1 ? "parleyd-bench"
+                                                   : "parleyd-bench-" + std::to_string(i)),
+                        launch));
                 }
                 const std::string writers =
                     galeraSpread && instances > 1 ? ", each through its own node" : ", via node 1";

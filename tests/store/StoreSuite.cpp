@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <set>
 #include <thread>
+#include <tuple>
 
 namespace parley::testing {
 
@@ -289,6 +291,164 @@ TEST_P(StoreSuite, AppendReturnsUnreadTotalsOverEveryConversation) {
     EXPECT_EQ(totalOf(*store_, "bob"), 1) << "ab only";
     EXPECT_EQ(totalOf(*store_, "alice"), 2);
     EXPECT_EQ(totalOf(*store_, "carol"), 1);
+}
+
+namespace {
+// Holds every batch of messages in flight (committed, not yet answered) until released, so that
+// the appends made meanwhile queue and are stored together in the next batch.
+class HoldBatches : public StoreObserver {
+  public:
+    void storeCall(std::string_view, std::chrono::steady_clock::duration, bool) override {}
+    void appendBatch(size_t messages, std::chrono::steady_clock::duration) override {
+        std::unique_lock lock(mutex_);
+        sizes_.push_back(messages);
+        changed_.notify_all();
+        changed_.wait(lock, [&] { return released_; });
+    }
+    // Whether `count` batches are held (or were) within `timeout`.
+    bool waitForBatches(size_t count, std::chrono::milliseconds timeout) {
+        std::unique_lock lock(mutex_);
+        return changed_.wait_for(lock, timeout, [&] { return sizes_.size() >= count; });
+    }
+    void release() {
+        std::lock_guard lock(mutex_);
+        released_ = true;
+        changed_.notify_all();
+    }
+    std::vector<size_t> sizes() {
+        std::lock_guard lock(mutex_);
+        return sizes_;
+    }
+
+  private:
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::vector<size_t> sizes_;
+    bool released_ = false;
+};
+}  // namespace
+
+// One batch (one transaction) of messages to several conversations, with a resend of a stored
+// message, system messages, a non-member's and one to no conversation: each
+// conversation's seq stays gapless (the resend's attempt, rolled back, takes none), the senders'
+// watermarks and the conversations' last seq and activity move, and the totals each message
+// carries are the recipients' totals after the batch, muted conversations left out.
+TEST_P(StoreSuite, ABatchSpanningConversationsKeepsSeqWatermarksAndTotalsRight) {
+    store_->openDirect("alice", "bob", std::nullopt, "c1", 100);
+    store_->openDirect("carol", "dave", std::nullopt, "c2", 100);
+    store_->createGroup("bob", {"bob", "carol", "erin"}, std::nullopt, "g", 100);
+    store_->openDirect("erin", "frank", std::nullopt, "c3", 100);
+    store_->openDirect("bob", "frank", std::nullopt, "c4", 100);
+    SettingsChange mute;
+    mute.muted = true;
+    ASSERT_TRUE(store_->changeSettings("g", "bob", mute).changed);
+    ASSERT_FALSE(store_->appendMessage(message("c1", "alice", "a0", "before", 900)).duplicate);
+
+    // Every slot for a batch (one on SQLite, store.mysql.batches_in_flight on MySQL) taken by a
+    // held batch of one message to another conversation; the blocker that finds no free slot
+    // waits in the queue and joins the batch under test.
+    store_->openDirect("holder", "xavier", std::nullopt, "hold", 100);
+    HoldBatches hold;
+    store_->setObserver(&hold);
+    std::vector<std::thread> blockers;
+    for (size_t held = 0; held < 8; ++held) {
+        blockers.emplace_back([&, held] {
+            store_->appendMessage(message("hold", "holder", "h" + std::to_string(held)));
+        });
+        if (!hold.waitForBatches(held + 1, std::chrono::seconds(2))) {
+            break;
+        }
+    }
+    std::vector<NewMessage> queued{
+        message("c1", "bob", "b1", "from bob", 1001),
+        message("c2", "carol", "k1", "from carol", 1002),
+        message("c2", "dave", "d1", "from dave", 1003),
+        message("g", "carol", "k2", "to the group", 1004),
+        NewMessage{"c3", kSystemSender, "ext:1", "notice", std::nullopt, 1005, true},
+        NewMessage{"c4", kSystemSender, "ext:2", "notice", std::nullopt, 1006, true},
+        message("c1", "alice", "a0", "before", 900),  // a resend of a stored message
+        message("c1", "mallory", "m1", "outsider", 1007),
+        message("c404", "alice", "x1", "nowhere", 1008),
+    };
+    std::vector<AppendResult> results(queued.size());
+    std::atomic<size_t> started{0};
+    std::vector<std::thread> senders;
+    for (size_t i = 0; i < queued.size(); ++i) {
+        senders.emplace_back([&, i] {
+            ++started;
+            results[i] = store_->appendMessage(queued[i]);
+        });
+    }
+    while (started < queued.size()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // until they wait in the queue
+    hold.release();
+    for (auto& thread : blockers) {
+        thread.join();
+    }
+    for (auto& sender : senders) {
+        sender.join();
+    }
+    store_->setObserver(nullptr);
+    const auto sizes = hold.sizes();
+    ASSERT_FALSE(sizes.empty());
+    EXPECT_GE(sizes.back(), queued.size()) << "the queued messages were stored as one batch";
+
+    const auto& [b1, k1, d1, k2, s3, s4, resend, outsider, nowhere] =
+        std::tie(results[0], results[1], results[2], results[3], results[4], results[5], results[6],
+                 results[7], results[8]);
+    EXPECT_EQ(b1.message.seq, 2);
+    EXPECT_TRUE(resend.duplicate);
+    EXPECT_EQ(resend.message.seq, 1);
+    EXPECT_EQ(resend.message.body, "before");
+    EXPECT_EQ(std::set<int64_t>({k1.message.seq, d1.message.seq}), (std::set<int64_t>{1, 2}));
+    EXPECT_EQ(k2.message.seq, 1);
+    EXPECT_EQ(s3.message.seq, 1);
+    EXPECT_EQ(s4.message.seq, 1);
+    EXPECT_EQ(outsider.access, Access::NotMember);
+    EXPECT_EQ(nowhere.access, Access::NoConversation);
+    EXPECT_EQ(seqs(store_->history({"c1", {}, {}, 50})), range(1, 2));
+    EXPECT_EQ(seqs(store_->history({"c2", {}, {}, 50})), range(1, 2));
+
+    const auto c1 = store_->conversation("c1");
+    EXPECT_EQ(c1->lastSeq, 2);
+    EXPECT_EQ(c1->lastActivity, 1001);
+    EXPECT_EQ(c1->readSeqOf("alice"), 1);
+    EXPECT_EQ(c1->readSeqOf("bob"), 2);
+    const auto c2 = store_->conversation("c2");
+    EXPECT_EQ(c2->lastSeq, 2);
+    EXPECT_EQ(c2->readSeqOf("carol"), k1.message.seq);
+    EXPECT_EQ(c2->readSeqOf("dave"), d1.message.seq);
+    const auto g = store_->conversation("g");
+    EXPECT_EQ(g->lastSeq, 1);
+    EXPECT_EQ(g->readSeqOf("carol"), 1);
+    EXPECT_EQ(g->readSeqOf("bob"), 0);
+    for (const char* conv : {"c3", "c4"}) {
+        const auto notice = store_->conversation(conv);
+        EXPECT_EQ(notice->lastSeq, 1) << conv << ": system messages only";
+        EXPECT_EQ(notice->lastActivity, conv == std::string("c3") ? 1005 : 1006) << conv;
+        for (const auto& member : notice->members) {
+            EXPECT_EQ(member.readSeq, 0) << conv << " " << member.uid;
+        }
+    }
+
+    // Every total a message of the batch carries is that recipient's total after the batch.
+    for (const AppendResult* stored : {&b1, &k1, &d1, &k2, &s3, &s4}) {
+        EXPECT_FALSE(stored->unreadTotals.empty()) << stored->message.cmid;
+        for (const auto& total : stored->unreadTotals) {
+            EXPECT_EQ(total.unread, totalOf(*store_, total.uid))
+                << stored->message.cmid << " to " << total.uid;
+        }
+    }
+    EXPECT_EQ(totalOf(*store_, "bob"), 1) << "c4's notice; g is muted";
+    EXPECT_EQ(totalOf(*store_, "erin"), 2) << "g and c3";
+    EXPECT_EQ(totalOf(*store_, "frank"), 2) << "c3 and c4";
+    EXPECT_EQ(totalOf(*store_, "alice"), 1) << "bob's b1";
+
+    // The next message to each finds its seq after the batch's.
+    EXPECT_EQ(store_->appendMessage(message("c2", "carol", "k3", "after", 1010)).message.seq, 3);
+    EXPECT_EQ(store_->appendMessage(message("c4", "bob", "b2", "after", 1011)).message.seq, 2);
 }
 
 TEST_P(StoreSuite, ReadWatermarksMoveForwardOnlyAndDriveUnread) {

@@ -356,6 +356,7 @@ UPDATE members m JOIN (SELECT x.conv, MIN(x.uid) AS uid FROM members x
         " FOR UPDATE",
         "",
         FullText::InnoDb,
+        true,
     };
     return dialect;
 }
