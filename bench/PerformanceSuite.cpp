@@ -362,6 +362,11 @@ int main(int argc, char** argv) {
     std::string nodePath = "node";
     app.add_option("--node", nodePath, "Node.js for the Socket.IO peer")->capture_default_str();
     app.add_option("--json-out", jsonOut, "also write every report to this file (JSON lines)");
+    ParleydLaunch parleydLaunch;
+    app.add_option("--parleyd", parleydLaunch.binary,
+                   "another parleyd binary to measure (e.g. an older commit's build, for an A/B "
+                   "run); default: this build's")
+        ->check(CLI::ExistingFile);
     std::string extraYaml;
     app.add_option("--parleyd-yaml", extraYaml,
                    "extra top-level YAML for parleyd, e.g. 'server: {workers: 16}'");
@@ -731,9 +736,12 @@ int main(int argc, char** argv) {
         if (wanted("sqlite")) {
             for (const auto& variant : variants) {
                 const size_t sinkLogBefore = stalledSmtp ? stalledSmtp->logSize() : 0;
-                ParleydProcess parleyd(parleydYaml(
-                    *broker, "  backend: sqlite\n  sqlite: {path: parley.db, synchronous: full}\n",
-                    variant.yaml));
+                ParleydProcess parleyd(
+                    parleydYaml(
+                        *broker,
+                        "  backend: sqlite\n  sqlite: {path: parley.db, synchronous: full}\n",
+                        variant.yaml),
+                    parleydLaunch);
                 runScenarios("parleyd + SQLite" + variant.label, parleyd.pid(), 0);
                 notifyEvidence("parleyd + SQLite" + variant.label, parleyd, sinkLogBefore);
             }
@@ -752,9 +760,11 @@ int main(int argc, char** argv) {
                                           (mysqlOptions.empty() ? "" : ", " + mysqlOptions) + "}\n";
                 std::vector<std::unique_ptr<ParleydProcess>> parleyds;
                 for (int i = 1; i <= instances; ++i) {
-                    parleyds.push_back(std::make_unique<ParleydProcess>(parleydYaml(
-                        *broker, store, variant.yaml,
-                        instances == 1 ? "parleyd-bench" : "parleyd-bench-" + std::to_string(i))));
+                    parleyds.push_back(std::make_unique<ParleydProcess>(
+                        parleydYaml(*broker, store, variant.yaml,
+                                    instances == 1 ? "parleyd-bench"
+                                                   : "parleyd-bench-" + std::to_string(i)),
+                        parleydLaunch));
                 }
                 const std::string target =
                     (instances == 1 ? "parleyd + MariaDB"
@@ -787,9 +797,11 @@ int main(int argc, char** argv) {
                                               galera.password() + "', database: " + database +
                                               (mysqlOptions.empty() ? "" : ", " + mysqlOptions) +
                                               "}\n";
-                    parleyds.push_back(std::make_unique<ParleydProcess>(parleydYaml(
-                        *broker, store, variant.yaml,
-                        instances == 1 ? "parleyd-bench" : "parleyd-bench-" + std::to_string(i))));
+                    parleyds.push_back(std::make_unique<ParleydProcess>(
+                        parleydYaml(*broker, store, variant.yaml,
+                                    instances == 1 ? "parleyd-bench"
+                                                   : "parleyd-bench-" + std::to_string(i)),
+                        parleydLaunch));
                 }
                 const std::string writers =
                     galeraSpread && instances > 1 ? ", each through its own node" : ", via node 1";
