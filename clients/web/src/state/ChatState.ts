@@ -54,6 +54,12 @@ export interface Thread {
   loaded: boolean;
   /** The first unread seq when the conversation was opened (the "new messages" divider). */
   firstUnread: number | null;
+  /**
+   * The conversation's rev the messages shown are current to: changes (edits, deletions,
+   * reactions) after it are asked with msg.changes when a gap shows or after a reconnect.
+   */
+  rev: number;
+  catchingUp?: boolean;
 }
 
 export interface Notice {
@@ -166,6 +172,11 @@ export class ChatState {
       case 'sync':
         for (const summary of event.conversations) {
           this.putSummary(summary);
+          // Offline, changes to the messages shown may have been missed: their events are gone.
+          const thread = this.threads.get(summary.conv);
+          if (event.phase === 'reconnect' && thread?.loaded && summary.rev > thread.rev) {
+            void this.catchUpChanges(summary.conv);
+          }
         }
         this.unreadTotal = event.unreadTotal;
         this.listShown = true;
@@ -247,7 +258,7 @@ export class ChatState {
         break;
       }
       case 'change':
-        this.onChangedMessage(event.message, event.rev);
+        this.onChangedMessage(event.message, event.rev, true);
         break;
       case 'settings': {
         const summary = this.conversations.get(event.settings.conv);
@@ -288,9 +299,14 @@ export class ChatState {
   }
 
   /** A stored message changed (edit, delete, reaction): kept unless ours is newer. */
-  private onChangedMessage(message: Message, rev: number): void {
+  private onChangedMessage(message: Message, rev: number, fromEvent = false): void {
     const thread = this.threads.get(message.conv);
     if (thread?.loaded) {
+      if (fromEvent && rev > thread.rev + 1) {
+        void this.catchUpChanges(message.conv); // a change event was missed
+      } else if (fromEvent || rev === thread.rev + 1) {
+        thread.rev = Math.max(thread.rev, rev);
+      }
       const index = thread.messages.findIndex((m) => m.seq === message.seq);
       const known = index >= 0 ? thread.messages[index] : undefined;
       if (known && (known.rev ?? 0) <= (message.rev ?? 0)) {
@@ -332,6 +348,10 @@ export class ChatState {
         this.onGone?.(conv);
       }
       return;
+    }
+    const thread = this.threads.get(conv);
+    if (thread?.loaded && change.rev === thread.rev + 1) {
+      thread.rev = change.rev; // membership takes revs of the same counter as message changes
     }
     if (!summary || summary.rev >= change.rev) {
       return;
@@ -449,6 +469,8 @@ export class ChatState {
       loadingOlder: true,
       loaded: false,
       firstUnread: summary && summary.unread > 0 ? summary.read_seq + 1 : null,
+      // History is read after this: what it shows is at least this current.
+      rev: summary?.rev ?? 0,
     };
     this.threads.set(conv, thread);
     this.changed();
@@ -707,6 +729,32 @@ export class ChatState {
     return this.changeMessage(() =>
       this.client.react(message.conv, message.seq, emoji, mine === true),
     );
+  }
+
+  /** Applies every change since the thread's rev (msg.changes), page by page. */
+  private async catchUpChanges(conv: string): Promise<void> {
+    const thread = this.threads.get(conv);
+    if (!thread || thread.catchingUp) {
+      return;
+    }
+    thread.catchingUp = true;
+    try {
+      for (;;) {
+        const page = await this.client.changes(conv, thread.rev);
+        for (const message of page.msgs) {
+          this.onChangedMessage(message, message.rev ?? 0);
+        }
+        thread.rev = Math.max(thread.rev, page.next_rev);
+        if (!page.has_more) {
+          break;
+        }
+      }
+      this.changed();
+    } catch {
+      // Not a member any more, or offline again: the next sync asks again.
+    } finally {
+      thread.catchingUp = false;
+    }
   }
 
   // ---- Your settings of a conversation (mute, archive, pin) ----
