@@ -407,6 +407,11 @@ int main(int argc, char** argv) {
     std::string nodePath = "node";
     app.add_option("--node", nodePath, "Node.js for the Socket.IO peer")->capture_default_str();
     app.add_option("--json-out", jsonOut, "also write every report to this file (JSON lines)");
+    ParleydLaunch parleydLaunch;
+    app.add_option("--parleyd", parleydLaunch.binary,
+                   "another parleyd binary to measure (e.g. an older commit's build, for an A/B "
+                   "run); default: this build's")
+        ->check(CLI::ExistingFile);
     std::string extraYaml;
     app.add_option("--parleyd-yaml", extraYaml,
                    "extra top-level YAML for parleyd, e.g. 'server: {workers: 16}'");
@@ -458,16 +463,11 @@ int main(int argc, char** argv) {
     app.add_option("--broker-plugin-options", pluginOptions,
                    "plugin_opt_* lines for Parley's broker plugin, e.g. 'plugin_opt_publish_rate "
                    "0' (no publish rate limit)");
-    std::string parleydBinary;
-    app.add_option("--parleyd", parleydBinary,
-                   "the parleyd binary to run (default: this build's), e.g. a copy of another "
-                   "build's, to compare two builds in one sitting");
     std::vector<std::string> loads;
     app.add_option("--load", loads,
                    "only this load, by its name in the table, e.g. '1:1, 1,000/s', or any other "
                    "named that way, e.g. '1:1, 500/s' (repeatable; run in the order given)");
     CLI11_PARSE(app, argc, argv);
-    const ParleydLaunch launch{parleydBinary};
     std::vector<std::string> notes;  // printed after the tables
     if (notifyStalled) {
         away = true;
@@ -794,7 +794,7 @@ int main(int argc, char** argv) {
                         *broker,
                         "  backend: sqlite\n  sqlite: {path: parley.db, synchronous: full}\n",
                         variant.yaml),
-                    launch);
+                    parleydLaunch);
                 runScenarios("parleyd + SQLite" + variant.label, parleyd.pid(), 0);
                 notifyEvidence("parleyd + SQLite" + variant.label, parleyd, sinkLogBefore);
             }
@@ -817,7 +817,7 @@ int main(int argc, char** argv) {
                         parleydYaml(*broker, store, variant.yaml,
                                     instances == 1 ? "parleyd-bench"
                                                    : "parleyd-bench-" + std::to_string(i)),
-                        launch));
+                        parleydLaunch));
                 }
                 const std::string target =
                     (instances == 1 ? "parleyd + MariaDB"
@@ -855,7 +855,7 @@ int main(int argc, char** argv) {
                         parleydYaml(*broker, store, variant.yaml,
                                     instances == 1 ? "parleyd-bench"
                                                    : "parleyd-bench-" + std::to_string(i)),
-                        launch));
+                        parleydLaunch));
                 }
                 const std::string writers =
                     galeraSpread && instances > 1 ? ", each through its own node" : ", via node 1";

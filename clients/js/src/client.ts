@@ -21,6 +21,7 @@ import type {
   JsonObject,
   JsonValue,
   Listing,
+  MemberChange,
   MembershipReply,
   Message,
   MessageChangeReply,
@@ -129,6 +130,13 @@ function refusedByBroker(error: Error | null | undefined): boolean {
 }
 /** At most this many resent commands in flight after a reconnect (docs/protocol.md, "Limits"). */
 const RESEND_WINDOW = 20;
+const MEMBER_KINDS: readonly MemberChange['kind'][] = [
+  'joined',
+  'removed',
+  'left',
+  'admin',
+  'renamed',
+];
 
 /**
  * A connection to Parley as one user. Create it with {@link ParleyClient.connect}.
@@ -1067,6 +1075,27 @@ export class ParleyClient {
           });
         }
         return;
+      case 'member':
+        if (
+          typeof value['conv'] === 'string' &&
+          typeof value['kind'] === 'string' &&
+          MEMBER_KINDS.includes(value['kind'] as MemberChange['kind']) &&
+          typeof value['rev'] === 'number' &&
+          typeof value['by'] === 'string' &&
+          typeof value['seq'] === 'number' &&
+          typeof value['ts'] === 'number'
+        ) {
+          const {
+            ev: _ev,
+            conv,
+            ...change
+          } = value as unknown as MemberChange & {
+            ev: string;
+            conv: string;
+          };
+          this.emitter.emit({ type: 'member', conv, change });
+        }
+        return;
       case 'conv_settings':
         if (
           typeof value['conv'] === 'string' &&
@@ -1232,17 +1261,15 @@ export class ParleyClient {
       cursor.waiting.delete(cursor.delivered + 1);
       cursor.delivered += 1;
       const { event, live } = next;
-      const message: Message = {
-        conv,
-        seq: event.seq,
-        sender: event.sender,
-        cmid: event.cmid,
-        body: event.body,
-        meta: event.meta,
-        ts: event.ts,
-        ...(event.erased ? { erased: true as const } : {}),
-        ...(event.attachments ? { attachments: event.attachments } : {}),
-      };
+      // Every field of the message as the server sent it (reply_to and its preview, reactions,
+      // edited_at, a deletion's tombstone, attachments), without the event's own.
+      const {
+        ev: _ev,
+        unread: _unread,
+        unread_total: _unreadTotal,
+        ...fields
+      } = event as Partial<WireMsgEvent> & Message;
+      const message: Message = { ...fields, conv };
       // Sending a message moves the sender's read watermark to it (protocol, msg.read).
       if ((cursor.reads.get(event.sender) ?? 0) < event.seq) {
         cursor.reads.set(event.sender, event.seq);

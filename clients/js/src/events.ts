@@ -3,6 +3,7 @@ import type {
   ConversationSettings,
   ConversationSummary,
   JsonObject,
+  MemberChange,
   Message,
   Presence,
 } from './protocol.js';
@@ -71,6 +72,17 @@ export interface ChangeEvent {
   message: Message;
 }
 
+/**
+ * A group's members or title changed (`conv.add`, `conv.remove`, `conv.leave`, `conv.rename`,
+ * `conv.admin`). Sent to every member, and to whoever was removed or left: when `change.user` is
+ * you and `change.kind` is `removed` or `left`, the group is no longer yours to read or send to.
+ */
+export interface MemberEvent {
+  type: 'member';
+  conv: string;
+  change: MemberChange;
+}
+
 /** One of your devices changed your settings of a conversation (mute, archive, pin). */
 export interface ConversationSettingsEvent {
   type: 'settings';
@@ -129,6 +141,7 @@ export interface ParleyEventMap {
   conversation: ConversationEvent;
   unread: UnreadEvent;
   change: ChangeEvent;
+  member: MemberEvent;
   settings: ConversationSettingsEvent;
   erased: ErasedEvent;
   presence: PresenceEvent;

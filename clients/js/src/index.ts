@@ -24,6 +24,7 @@ export type {
   ConversationSettingsEvent,
   ErasedEvent,
   ExtensionEvent,
+  MemberEvent,
   MessageEvent,
   ParleyEvent,
   ParleyEventMap,

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import { ConnectionError, ParleyClient, ParleyError } from '../src/index.js';
-import type { ErrorCode } from '../src/index.js';
+import type { ErrorCode, MemberEvent } from '../src/index.js';
 import { FaultyProxy } from './support/proxy.js';
 import { Stack } from './support/stack.js';
 import { Recorder, connectUser, rawObserver, sleep, waitFor } from './support/util.js';
@@ -321,6 +321,12 @@ describe('groups', { timeout: 60000 }, () => {
     const carol = newUser();
     const aliceClient = await connect(alice);
     const bobClient = await connect(bob);
+    const memberEvents: MemberEvent[] = [];
+    bobClient.onEvent((event) => {
+      if (event.type === 'member') {
+        memberEvents.push(event);
+      }
+    });
     const group = await aliceClient.createGroup([bob]);
     assert.deepEqual(
       group.members.map((m) => [m.user, m.admin]),
@@ -339,6 +345,19 @@ describe('groups', { timeout: 60000 }, () => {
     const renamed = await aliceClient.renameGroup(group.conv, 'Trip');
     assert.equal(renamed.changes[0]?.title, 'Trip');
     assert.equal((await bobClient.getConversation(group.conv)).title, 'Trip');
+    // Bob, a member, is told of each change as a typed event, with its rev.
+    await waitFor('bob to get both member events', () => memberEvents.length >= 2);
+    assert.deepEqual(
+      memberEvents.map((e) => [e.conv, e.change.kind, e.change.user, e.change.title, e.change.by]),
+      [
+        [group.conv, 'joined', carol, undefined, alice],
+        [group.conv, 'renamed', undefined, 'Trip', alice],
+      ],
+    );
+    assert.deepEqual(
+      memberEvents.map((e) => e.change.rev),
+      [added.rev, renamed.rev],
+    );
 
     // One at a time, each command sent only when its refusal is awaited.
     const direct = (await aliceClient.openConversation(bob)).conv;
@@ -499,6 +518,11 @@ describe('editing, reactions, replies, search and settings', { timeout: 60000 },
     await waitFor('the edit and the deletion as events', () =>
       ['edit', 'delete'].every((kind) => seen.of('change').some((e) => e.kind === kind)),
     );
+    // The reply's message event carries what it answers, as history does.
+    const replyEvent = seen.of('message').find((e) => e.message.seq === answer.seq);
+    assert.ok(replyEvent);
+    assert.equal(replyEvent.message.reply_to, question.seq);
+    assert.equal(replyEvent.message.reply_preview?.body, 'how much for the bike?');
     const edit = seen.of('change').find((e) => e.kind === 'edit');
     assert.ok(edit);
     assert.equal(edit.by, alice);

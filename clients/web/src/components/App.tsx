@@ -6,8 +6,13 @@ import { ChatPane } from './ChatPane';
 import { ConversationList } from './ConversationList';
 import { ListingPage } from './ListingPage';
 import { NewChatDialog } from './NewChatDialog';
+import { SearchBox, SearchResults } from './SearchResults';
 
-type Route = { view: 'list' } | { view: 'chat'; conv: string } | { view: 'listing'; id: string };
+type Route =
+  | { view: 'list' }
+  | { view: 'chat'; conv: string }
+  | { view: 'listing'; id: string }
+  | { view: 'search'; q: string };
 
 function parseRoute(hash: string): Route {
   const chat = /^#\/c\/(.+)$/.exec(hash);
@@ -18,6 +23,10 @@ function parseRoute(hash: string): Route {
   if (listing?.[1]) {
     return { view: 'listing', id: decodeURIComponent(listing[1]) };
   }
+  const search = /^#\/search\/(.+)$/.exec(hash);
+  if (search?.[1]) {
+    return { view: 'search', q: decodeURIComponent(search[1]) };
+  }
   return { view: 'list' };
 }
 
@@ -27,7 +36,9 @@ export function go(route: Route): void {
       ? `#/c/${encodeURIComponent(route.conv)}`
       : route.view === 'listing'
         ? `#/listing/${encodeURIComponent(route.id)}`
-        : '#/';
+        : route.view === 'search'
+          ? `#/search/${encodeURIComponent(route.q)}`
+          : '#/';
 }
 
 function useVersion(state: ChatState): number {
@@ -89,6 +100,14 @@ export function App(props: { state: ChatState; onSignOut: () => void }): JSX.Ele
     state.select(route.view === 'chat' ? route.conv : null);
   }, [state, route]);
 
+  // The open group was left (here or on another device) or we were removed: back to the list.
+  useEffect(() => {
+    state.onGone = () => go({ view: 'list' });
+    return () => {
+      state.onGone = undefined;
+    };
+  }, [state]);
+
   // The unread total in the tab's title, so it shows from another tab.
   useEffect(() => {
     document.title = state.unreadTotal > 0 ? `(${state.unreadTotal}) Parley` : 'Parley';
@@ -125,6 +144,10 @@ export function App(props: { state: ChatState; onSignOut: () => void }): JSX.Ele
               Sign out
             </button>
           </div>
+          <SearchBox
+            initial={route.view === 'search' ? route.q : ''}
+            onSearch={(q) => go({ view: 'search', q })}
+          />
         </header>
         <ConnectionBanner state={state} />
         <ConversationList state={state} onSelect={open} />
@@ -139,6 +162,7 @@ export function App(props: { state: ChatState; onSignOut: () => void }): JSX.Ele
           />
         )}
         {route.view === 'listing' && <ListingPage state={state} id={route.id} onOpened={open} />}
+        {route.view === 'search' && <SearchResults state={state} q={route.q} onOpen={open} />}
         {route.view === 'list' && (
           <p class="placeholder">Choose a conversation, or start one with “New chat”.</p>
         )}

@@ -5,6 +5,8 @@ import { useCallback, useMemo, useRef, useState } from 'preact/hooks';
 import type { ChatState, PendingMessage, Thread } from '../state/ChatState';
 import { sizeOf } from './Attachments';
 import { nameOf, peerOf, timeOf, titleOf } from '../names';
+import { ConversationSettings, MembersButton } from './GroupDialog';
+import { MessageActions, Reactions, ReplyQuote } from './MessageActions';
 import { MessageContent } from './MessageContent';
 import { PresenceDot } from './PresenceDot';
 import { VirtualList } from './VirtualList';
@@ -73,6 +75,10 @@ export function ChatHeader(props: {
           {peer !== undefined ? presence : `${summary.members.length} members`}
         </p>
       </div>
+      <div class="chat-actions">
+        <ConversationSettings state={state} summary={summary} />
+        {summary.kind === 'group' && <MembersButton state={state} summary={summary} />}
+      </div>
       {summary.context?.type === 'listing' && (
         <p class="listing-chip" data-listing-status={summary.context.status ?? ''}>
           Listing: <strong>{summary.context.title ?? summary.context.id}</strong>
@@ -130,13 +136,15 @@ function Composer(props: { state: ChatState; conv: string }): JSX.Element {
       caption = '';
     }
   };
+  const replyTo = state.replyTo.get(conv);
   const send = (): void => {
     const body = text.trim();
     if (body === '') {
       return;
     }
     setText('');
-    void state.send(conv, body);
+    state.setReplyTo(conv, null);
+    void state.send(conv, body, undefined, undefined, replyTo?.seq);
     field.current?.focus();
   };
   return (
@@ -158,6 +166,23 @@ function Composer(props: { state: ChatState; conv: string }): JSX.Element {
         }
       }}
     >
+      {replyTo && (
+        <p class="replying" data-reply-to={replyTo.seq}>
+          Replying to{' '}
+          {replyTo.sender === state.me
+            ? 'yourself'
+            : nameOf(state.conversations.get(conv), replyTo.sender)}
+          : <span class="reply-text">{replyTo.body}</span>
+          <button
+            type="button"
+            class="link"
+            aria-label="Cancel the reply"
+            onClick={() => state.setReplyTo(conv, null)}
+          >
+            ×
+          </button>
+        </p>
+      )}
       <input
         ref={picker}
         type="file"
@@ -297,11 +322,18 @@ export function ChatPane(props: {
                     {!mine && !system && summary.kind === 'group' && (
                       <p class="sender">{nameOf(summary, message.sender)}</p>
                     )}
+                    <ReplyQuote summary={summary} message={message} />
                     <MessageContent state={state} message={message} />
+                    <Reactions state={state} message={message} />
                     <p class="meta">
                       <time dateTime={new Date(message.ts).toISOString()}>
                         {timeOf(message.ts)}
                       </time>
+                      {message.edited_at !== undefined && !message.deleted && (
+                        <span class="edited" title={new Date(message.edited_at).toLocaleString()}>
+                          edited
+                        </span>
+                      )}
                       {mine && message.seq === lastOwnSeq && (
                         <span
                           class="receipt"
@@ -311,6 +343,7 @@ export function ChatPane(props: {
                         </span>
                       )}
                     </p>
+                    <MessageActions state={state} summary={summary} message={message} />
                   </article>
                 );
               }
@@ -338,7 +371,13 @@ export function ChatPane(props: {
                             type="button"
                             class="link"
                             onClick={() =>
-                              void state.send(conv, pending.body, pending.cmid, pending.attachments)
+                              void state.send(
+                                conv,
+                                pending.body,
+                                pending.cmid,
+                                pending.attachments,
+                                pending.replyTo,
+                              )
                             }
                           >
                             Retry

@@ -7,14 +7,26 @@ import { PresenceDot } from './PresenceDot';
 import { VirtualList } from './VirtualList';
 
 const ROW_HEIGHT = 68;
+/** Where the "Archived" heading goes in the list's rows (not a conversation id: those have no spaces). */
+const ARCHIVED_HEADING = ' archived';
 
-/** Your conversations, newest activity first: previews, unread highlights, presence. */
+/**
+ * Your conversations, newest activity first (pinned ones on top, archived ones in a section of
+ * their own at the end): previews, unread highlights (none for muted ones), presence.
+ */
 export function ConversationList(props: {
   state: ChatState;
   onSelect: (conv: string) => void;
 }): JSX.Element {
   const { state } = props;
-  const order = state.sortedConversations();
+  const sorted = state.sortedConversations();
+  // The archived ones come last (sortedConversations), under a heading of their own.
+  const firstArchived = sorted.findIndex((conv) => state.conversations.get(conv)?.archived);
+  const archivedCount = firstArchived < 0 ? 0 : sorted.length - firstArchived;
+  const order =
+    firstArchived < 0
+      ? sorted
+      : [...sorted.slice(0, firstArchived), ARCHIVED_HEADING, ...sorted.slice(firstArchived)];
   const [focusIndex, setFocusIndex] = useState<number | null>(null);
   const keyOf = useCallback((index: number) => order[index] ?? String(index), [order]);
 
@@ -25,10 +37,11 @@ export function ConversationList(props: {
       return;
     }
     event.preventDefault();
-    const next = Math.max(
-      0,
-      Math.min(order.length - 1, index + (event.key === 'ArrowDown' ? 1 : -1)),
-    );
+    const step = event.key === 'ArrowDown' ? 1 : -1;
+    let next = Math.max(0, Math.min(order.length - 1, index + step));
+    if (order[next] === ARCHIVED_HEADING) {
+      next = Math.max(0, Math.min(order.length - 1, next + step));
+    }
     setFocusIndex(next);
     requestAnimationFrame(() => {
       document.querySelector<HTMLElement>(`[data-index="${next}"]`)?.focus();
@@ -58,9 +71,16 @@ export function ConversationList(props: {
         listTag="ul"
         itemTag="li"
         scrollToIndex={focusIndex}
-        containerProps={{ 'aria-label': `Conversations (${order.length})`, role: 'region' }}
+        containerProps={{ 'aria-label': `Conversations (${sorted.length})`, role: 'region' }}
         render={(index) => {
           const conv = order[index];
+          if (conv === ARCHIVED_HEADING) {
+            return (
+              <h2 class="list-section" id="archived-heading">
+                Archived ({archivedCount})
+              </h2>
+            );
+          }
           const summary = conv !== undefined ? state.conversations.get(conv) : undefined;
           if (!summary) {
             return null;
@@ -68,7 +88,8 @@ export function ConversationList(props: {
           const peer = peerOf(summary, state.me);
           const typing = [...(state.typing.get(summary.conv) ?? [])];
           const title = titleOf(summary, state.me);
-          const unread = summary.unread;
+          // Muted: still counted in the conversation, but no badge and no part of the total.
+          const unread = summary.muted ? 0 : summary.unread;
           const selected = state.selected === summary.conv;
           let preview = 'No messages yet';
           if (typing.length > 0) {
@@ -88,6 +109,9 @@ export function ConversationList(props: {
               class={`conversation-row${unread > 0 ? ' unread' : ''}${selected ? ' selected' : ''}`}
               data-index={index}
               data-conv={summary.conv}
+              data-muted={summary.muted ? 'true' : undefined}
+              data-pinned={summary.pinned_at !== null ? 'true' : undefined}
+              data-archived={summary.archived ? 'true' : undefined}
               aria-current={selected ? 'true' : undefined}
               onClick={() => {
                 props.onSelect(summary.conv);
@@ -103,6 +127,16 @@ export function ConversationList(props: {
               <span class="row-main">
                 <span class="row-top">
                   <span class="row-title">{title}</span>
+                  {summary.pinned_at !== null && (
+                    <span class="row-flag" title="Pinned">
+                      Pinned
+                    </span>
+                  )}
+                  {summary.muted && (
+                    <span class="row-flag" title="Muted: no badge, no notifications">
+                      Muted
+                    </span>
+                  )}
                   <span class="row-time">{timeOf(summary.last_ts)}</span>
                 </span>
                 {summary.context?.title && (

@@ -10,6 +10,9 @@ export function MessageContent(props: { state: ChatState; message: Message }): J
   if (message.erased) {
     return <p class="message-body erased">Message erased</p>;
   }
+  if (message.deleted) {
+    return <p class="message-body erased">Message deleted</p>;
+  }
   const attachments = message.attachments ?? [];
   // A file sent without words carries its name as the body (a message needs one): shown once.
   const bodyIsName = attachments.length === 1 && attachments[0]?.name === message.body;

@@ -8,19 +8,24 @@ import type {
   ConnectionState,
   ConversationSummary,
   Listing,
+  MemberChange,
   Message,
+  MsgSearchReply,
   ParleyClient,
   ParleyEvent,
   PresenceState,
 } from '@parley/sdk';
 
 import { describeError } from '../errors';
+import { nameOf, titleOf } from '../names';
 
 /** A message of yours not stored yet (or refused). */
 export interface PendingMessage {
   cmid: string;
   body: string;
   ts: number;
+  /** The seq it answers (`reply_to`). */
+  replyTo?: number;
   /** Files already uploaded, sent with it (and again on Retry). */
   attachments?: Attachment[];
   error?: string;
@@ -49,6 +54,12 @@ export interface Thread {
   loaded: boolean;
   /** The first unread seq when the conversation was opened (the "new messages" divider). */
   firstUnread: number | null;
+  /**
+   * The conversation's rev the messages shown are current to: changes (edits, deletions,
+   * reactions) after it are asked with msg.changes when a gap shows or after a reconnect.
+   */
+  rev: number;
+  catchingUp?: boolean;
 }
 
 export interface Notice {
@@ -79,6 +90,8 @@ export class ChatState {
   listShown = false;
   listComplete = false;
   selected: string | null = null;
+  /** conv -> the message the composer's next message answers. */
+  replyTo = new Map<string, Message>();
   notices: Notice[] = [];
   uploads: Upload[] = [];
   private nextNotice = 1;
@@ -89,6 +102,8 @@ export class ChatState {
   private scheduled = false;
   private readTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly requestedSummaries = new Set<string>();
+  /** Called when the open conversation is no longer ours (we left it or were removed). */
+  onGone: ((conv: string) => void) | undefined;
 
   constructor(readonly client: ParleyClient) {
     client.onEvent((event) => {
@@ -120,10 +135,16 @@ export class ChatState {
     });
   }
 
+  /**
+   * Conversation ids as the list shows them: pinned ones on top, then the others, newest
+   * activity first in each; the archived ones (pinned or not) last, in their own section.
+   */
   sortedConversations(): string[] {
     if (this.orderDirty) {
+      const rank = (summary: ConversationSummary): number =>
+        summary.archived ? 2 : summary.pinned_at !== null ? 0 : 1;
       this.order = [...this.conversations.values()]
-        .sort((a, b) => b.last_ts - a.last_ts || (a.conv < b.conv ? -1 : 1))
+        .sort((a, b) => rank(a) - rank(b) || b.last_ts - a.last_ts || (a.conv < b.conv ? -1 : 1))
         .map((summary) => summary.conv);
       this.orderDirty = false;
     }
@@ -151,6 +172,11 @@ export class ChatState {
       case 'sync':
         for (const summary of event.conversations) {
           this.putSummary(summary);
+          // Offline, changes to the messages shown may have been missed: their events are gone.
+          const thread = this.threads.get(summary.conv);
+          if (event.phase === 'reconnect' && thread?.loaded && summary.rev > thread.rev) {
+            void this.catchUpChanges(summary.conv);
+          }
         }
         this.unreadTotal = event.unreadTotal;
         this.listShown = true;
@@ -231,6 +257,26 @@ export class ChatState {
         }
         break;
       }
+      case 'change':
+        this.onChangedMessage(event.message, event.rev, true);
+        break;
+      case 'settings': {
+        const summary = this.conversations.get(event.settings.conv);
+        if (summary) {
+          this.conversations.set(summary.conv, {
+            ...summary,
+            muted: event.settings.muted,
+            archived: event.settings.archived,
+            pinned_at: event.settings.pinned_at,
+          });
+          this.orderDirty = true;
+        }
+        this.unreadTotal = event.settings.unread_total;
+        break;
+      }
+      case 'member':
+        this.onMemberChange(event.conv, event.change);
+        break;
       case 'connection':
         this.connection = event.state;
         this.connectionError = event.error ? describeError(event.error) : null;
@@ -250,6 +296,75 @@ export class ChatState {
       this.conversations.set(summary.conv, summary);
     }
     this.orderDirty = true;
+  }
+
+  /** A stored message changed (edit, delete, reaction): kept unless ours is newer. */
+  private onChangedMessage(message: Message, rev: number, fromEvent = false): void {
+    const thread = this.threads.get(message.conv);
+    if (thread?.loaded) {
+      if (fromEvent && rev > thread.rev + 1) {
+        void this.catchUpChanges(message.conv); // a change event was missed
+      } else if (fromEvent || rev === thread.rev + 1) {
+        thread.rev = Math.max(thread.rev, rev);
+      }
+      const index = thread.messages.findIndex((m) => m.seq === message.seq);
+      const known = index >= 0 ? thread.messages[index] : undefined;
+      if (known && (known.rev ?? 0) <= (message.rev ?? 0)) {
+        thread.messages = [...thread.messages];
+        thread.messages[index] = message;
+      }
+    }
+    const summary = this.conversations.get(message.conv);
+    if (summary) {
+      const preview =
+        summary.preview?.seq === message.seq
+          ? {
+              ...summary.preview,
+              body: message.deleted ? '' : message.body.slice(0, PREVIEW_CHARACTERS),
+            }
+          : summary.preview;
+      this.conversations.set(message.conv, {
+        ...summary,
+        rev: Math.max(summary.rev, rev),
+        preview,
+      });
+    }
+  }
+
+  /** A group's members or title changed; gone from the list when it is us who left or went. */
+  private onMemberChange(conv: string, change: MemberChange): void {
+    const summary = this.conversations.get(conv);
+    if (change.user === this.me && (change.kind === 'removed' || change.kind === 'left')) {
+      this.conversations.delete(conv);
+      this.threads.delete(conv);
+      this.orderDirty = true;
+      if (summary && change.kind === 'removed') {
+        this.notify(
+          `${nameOf(summary, change.by)} removed you from ${titleOf(summary, this.me)}.`,
+          'info',
+        );
+      }
+      if (this.selected === conv) {
+        this.onGone?.(conv);
+      }
+      return;
+    }
+    const thread = this.threads.get(conv);
+    if (thread?.loaded && change.rev === thread.rev + 1) {
+      thread.rev = change.rev; // membership takes revs of the same counter as message changes
+    }
+    if (!summary || summary.rev >= change.rev) {
+      return;
+    }
+    // The summary has every member's name and role as they are now: asked again, once per change.
+    this.client
+      .getConversation(conv)
+      .then((fetched) => {
+        this.putSummary(fetched);
+        this.watchPeers([fetched]);
+        this.changed();
+      })
+      .catch(() => undefined);
   }
 
   private onMessage(message: Message, unread?: number, unreadTotal?: number): void {
@@ -354,6 +469,8 @@ export class ChatState {
       loadingOlder: true,
       loaded: false,
       firstUnread: summary && summary.unread > 0 ? summary.read_seq + 1 : null,
+      // History is read after this: what it shows is at least this current.
+      rev: summary?.rev ?? 0,
     };
     this.threads.set(conv, thread);
     this.changed();
@@ -400,6 +517,7 @@ export class ChatState {
     body: string,
     cmid = this.client.newCmid(),
     attachments?: Attachment[],
+    replyTo?: number,
   ): Promise<void> {
     const thread = this.threads.get(conv);
     const pending: PendingMessage = {
@@ -407,6 +525,7 @@ export class ChatState {
       body,
       ts: Date.now(),
       ...(attachments ? { attachments } : {}),
+      ...(replyTo !== undefined ? { replyTo } : {}),
     };
     if (thread) {
       thread.pending = [...thread.pending.filter((p) => p.cmid !== cmid), pending];
@@ -416,7 +535,10 @@ export class ChatState {
       const reply = await this.client.sendMessage(conv, body, {
         cmid,
         ...(attachments ? { attachments: attachments.map((a) => a.id) } : {}),
+        ...(replyTo !== undefined ? { replyTo } : {}),
       });
+      const answered =
+        replyTo !== undefined ? thread?.messages.find((m) => m.seq === replyTo) : undefined;
       const stored: Message = {
         conv,
         seq: reply.seq,
@@ -426,6 +548,17 @@ export class ChatState {
         meta: null,
         ts: reply.ts,
         ...(attachments ? { attachments } : {}),
+        ...(replyTo !== undefined ? { reply_to: replyTo } : {}),
+        ...(answered
+          ? {
+              reply_preview: {
+                seq: answered.seq,
+                sender: answered.sender,
+                body: answered.body.slice(0, PREVIEW_CHARACTERS),
+                ...(answered.deleted ? { deleted: true as const } : {}),
+              },
+            }
+          : {}),
       };
       if (thread?.loaded) {
         insertBySeq(thread.messages, stored);
@@ -507,6 +640,16 @@ export class ChatState {
     return url;
   }
 
+  /** The message the next one sent to `conv` answers, or none. */
+  setReplyTo(conv: string, message: Message | null): void {
+    if (message) {
+      this.replyTo.set(conv, message);
+    } else {
+      this.replyTo.delete(conv);
+    }
+    this.changed();
+  }
+
   discardPending(conv: string, cmid: string): void {
     const thread = this.threads.get(conv);
     if (thread) {
@@ -555,6 +698,130 @@ export class ChatState {
     this.watchPeers([summary]);
     this.changed();
     return summary.conv;
+  }
+
+  // ---- Changing messages (edit, delete for everyone, reactions) ----
+
+  /** Runs a message change; the reply is the message as it is now, shown at once. */
+  private async changeMessage(run: () => Promise<{ msg: Message; rev: number }>): Promise<boolean> {
+    try {
+      const reply = await run();
+      this.onChangedMessage(reply.msg, reply.rev);
+      this.changed();
+      return true;
+    } catch (error) {
+      this.notify(describeError(error));
+      return false;
+    }
+  }
+
+  editMessage(conv: string, seq: number, body: string): Promise<boolean> {
+    return this.changeMessage(() => this.client.editMessage(conv, seq, body));
+  }
+
+  deleteMessage(conv: string, seq: number): Promise<boolean> {
+    return this.changeMessage(() => this.client.deleteMessage(conv, seq));
+  }
+
+  /** Adds your `emoji` to a message, or takes it back if you had given it. */
+  toggleReaction(message: Message, emoji: string): Promise<boolean> {
+    const mine = message.reactions?.some((r) => r.emoji === emoji && r.users.includes(this.me));
+    return this.changeMessage(() =>
+      this.client.react(message.conv, message.seq, emoji, mine === true),
+    );
+  }
+
+  /** Applies every change since the thread's rev (msg.changes), page by page. */
+  private async catchUpChanges(conv: string): Promise<void> {
+    const thread = this.threads.get(conv);
+    if (!thread || thread.catchingUp) {
+      return;
+    }
+    thread.catchingUp = true;
+    try {
+      for (;;) {
+        const page = await this.client.changes(conv, thread.rev);
+        for (const message of page.msgs) {
+          this.onChangedMessage(message, message.rev ?? 0);
+        }
+        thread.rev = Math.max(thread.rev, page.next_rev);
+        if (!page.has_more) {
+          break;
+        }
+      }
+      this.changed();
+    } catch {
+      // Not a member any more, or offline again: the next sync asks again.
+    } finally {
+      thread.catchingUp = false;
+    }
+  }
+
+  // ---- Your settings of a conversation (mute, archive, pin) ----
+
+  async setSettings(
+    conv: string,
+    settings: { muted?: boolean; archived?: boolean; pinned?: boolean },
+  ): Promise<void> {
+    try {
+      const reply = await this.client.setConversation(conv, settings);
+      const summary = this.conversations.get(conv);
+      if (summary) {
+        this.conversations.set(conv, {
+          ...summary,
+          muted: reply.muted,
+          archived: reply.archived,
+          pinned_at: reply.pinned_at,
+        });
+        this.orderDirty = true;
+      }
+      this.unreadTotal = reply.unread_total;
+      this.changed();
+    } catch (error) {
+      this.notify(describeError(error));
+    }
+  }
+
+  // ---- A group's members and title ----
+
+  /**
+   * Runs a membership command; its refusal is thrown (for the dialog to show), and the summary is
+   * asked again afterwards (names and roles as the server now has them).
+   */
+  async changeMembers(
+    conv: string,
+    run: (client: ParleyClient) => Promise<unknown>,
+  ): Promise<void> {
+    await run(this.client);
+    if (!this.conversations.has(conv)) {
+      return; // we left: the member event took it from the list
+    }
+    const fetched = await this.client.getConversation(conv).catch(() => undefined);
+    if (fetched) {
+      this.putSummary(fetched);
+      this.watchPeers([fetched]);
+      this.changed();
+    }
+  }
+
+  async leave(conv: string): Promise<void> {
+    await this.client.leaveGroup(conv);
+    // The member event says so too; the reply is enough to take it from the list at once.
+    this.onMemberChange(conv, {
+      rev: Number.MAX_SAFE_INTEGER,
+      kind: 'left',
+      user: this.me,
+      by: this.me,
+      seq: 0,
+      ts: Date.now(),
+    });
+    this.changed();
+  }
+
+  // ---- Search ----
+
+  search(q: string, before?: number): Promise<MsgSearchReply> {
+    return this.client.search(q, before !== undefined ? { before } : {});
   }
 
   getListing(id: string): Promise<Listing> {
