@@ -909,16 +909,15 @@ TEST(AttachmentsByteBudget, RawChunksUseTheByteBudgetAndLeaveTheCommandRateToCha
     ASSERT_EQ(codeOf(begun), "ok") << begun;
     const std::string uploadId = begun["upload"];
     const std::string topic = "parley/v1/c2s/carol/bin";
-    const auto sendChunk = [&](int64_t index) {
-        const std::string id =
-            "budget-" + std::to_string(index) + "-" +
-            std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+    const auto publishChunk = [&](int64_t index, const std::string& id) {
         const json command = {
             {"op", "attach.chunk"}, {"id", id}, {"upload", uploadId}, {"index", index}};
         EXPECT_EQ(carol.publishRaw(
                       topic, command.dump() + "\n" +
                                  bytes.substr(static_cast<size_t>(index * kRawChunk), kRawChunk)),
                   0);
+    };
+    const auto replyTo = [&](const std::string& id) {
         return carol
             .waitFor(
                 [&](const Received& message) {
@@ -927,13 +926,17 @@ TEST(AttachmentsByteBudget, RawChunksUseTheByteBudgetAndLeaveTheCommandRateToCha
                 20s)
             .payload;
     };
-    // 7 chunks (more than the command burst of 6 would allow) go through.
+    // 8 chunks back to back (they reach parleyd within milliseconds: the budget barely refills
+    // meanwhile). The first 7 go through, more than the command burst of 6 would allow.
+    for (int64_t index = 0; index < 8; ++index) {
+        publishChunk(index, "budget-" + std::to_string(index));
+    }
     for (int64_t index = 0; index < 7; ++index) {
-        auto reply = sendChunk(index);
+        auto reply = replyTo("budget-" + std::to_string(index));
         ASSERT_EQ(codeOf(reply), "ok") << "chunk " << index << ": " << reply;
     }
     // The 8th passes the budget: its own code, a wait, and nothing written.
-    auto refused = sendChunk(7);
+    auto refused = replyTo("budget-7");
     ASSERT_EQ(codeOf(refused), "transfer_limited") << refused;
     EXPECT_GT(refused["error"]["retry_after_ms"].get<int64_t>(), 0) << refused;
     // Chat is untouched by the chunks: 5 commands are left of the burst of 6.
@@ -951,7 +954,8 @@ TEST(AttachmentsByteBudget, RawChunksUseTheByteBudgetAndLeaveTheCommandRateToCha
     EXPECT_EQ(codeOf(base64Chunk), "rate_limited") << base64Chunk;
     std::this_thread::sleep_for(
         std::chrono::milliseconds(refused["error"]["retry_after_ms"].get<int64_t>() + 50));
-    auto resent = sendChunk(7);
+    publishChunk(7, "budget-7-again");
+    auto resent = replyTo("budget-7-again");
     EXPECT_EQ(codeOf(resent), "ok") << resent;
 }
 
