@@ -318,7 +318,7 @@ class Attachments : public ::testing::TestWithParam<std::string> {
             .waitFor(
                 [&](const Received& message) {
                     return message.topic == topic && message.payload.is_object() &&
-                           message.payload.value("id", "") == id;
+                           message.payload.contains("id") && message.payload["id"] == id;
                 },
                 20s)
             .payload;
@@ -369,13 +369,13 @@ class Attachments : public ::testing::TestWithParam<std::string> {
             const Received arrived = client.waitFor(
                 [&](const Received& message) {
                     if (message.topic != binTopic || !message.payload.is_string()) {
-                        return message.payload.is_object() &&
-                               message.payload.value("id", "") == wanted;  // refused
+                        return message.payload.is_object() && message.payload.contains("id") &&
+                               message.payload["id"] == wanted;  // refused
                     }
                     const auto& text = message.payload.get_ref<const std::string&>();
                     const json header =
                         json::parse(text.substr(0, text.find('\n')), nullptr, false);
-                    return header.is_object() && header.value("id", "") == wanted;
+                    return header.is_object() && header.contains("id") && header["id"] == wanted;
                 },
                 20s);
             if (!arrived.payload.is_string()) {
@@ -921,7 +921,8 @@ TEST(AttachmentsByteBudget, RawChunksUseTheByteBudgetAndLeaveTheCommandRateToCha
         return carol
             .waitFor(
                 [&](const Received& message) {
-                    return message.payload.is_object() && message.payload.value("id", "") == id;
+                    return message.payload.is_object() && message.payload.contains("id") &&
+                           message.payload["id"] == id;
                 },
                 20s)
             .payload;
