@@ -1,8 +1,9 @@
 // parley-bench-attachments: prints the figures of docs/attachments.md, "Performance". Starts a
 // private Mosquitto and a parleyd (SQLite) with plugins/attachments on loopback in temporary
-// folders, then for a file of --mib MiB (default 25):
-//   raw       the same chunk commands (JSON, base64) published by one client and received by
-//             another through the broker alone, with the same window in flight;
+// folders, then for a file of --mib MiB (default 25), by --path json (attach.chunk commands with
+// base64, the first protocol) or --path bin (raw bytes on the .../bin topics):
+//   raw       the same chunk payloads published by one client and received by another through
+//             the broker alone, with the same window in flight;
 //   upload    attach.begin, every attach.chunk (a window in flight), attach.commit;
 //   download  every attach.download chunk (a window in flight), checked byte for byte;
 // and parleyd's resident memory (sampled every 10 ms) during the upload, against before it.
@@ -18,6 +19,7 @@
 #include <functional>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -44,8 +46,9 @@ class CountingClient {
                    const std::string& filter)
         : client_(uri, user + "-attachments-bench", mqtt::create_options(MQTTVERSION_5)) {
         client_.set_message_callback([this](mqtt::const_message_ptr message) {
-            // Replies only: other events to the inbox (presence, ...) are not counted.
-            if (!message->get_topic().ends_with("/resp")) {
+            // Replies only (with bytes: .../bin): other events to the inbox are not counted.
+            if (!message->get_topic().ends_with("/resp") &&
+                !message->get_topic().ends_with("/bin")) {
                 return;
             }
             const std::lock_guard lock(mutex_);
@@ -140,17 +143,26 @@ int main(int argc, char** argv) {
     CLI::App app{"Attachment throughput and parleyd's memory during an upload"};
     int64_t mib = 25;
     int window = 16;
-    int64_t chunkKiB = 32;
+    int64_t chunkKiB = 0;
+    std::string path = "json";
     app.add_option("--mib", mib, "file size in MiB")->check(CLI::Range(1, 25));
     app.add_option("--window", window, "commands in flight")->check(CLI::Range(1, 100));
+    app.add_option("--path", path,
+                   "json: attach.chunk with base64 in JSON; bin: raw bytes on the .../bin topics")
+        ->check(CLI::IsMember({"json", "bin"}));
     app.add_option("--chunk-kib", chunkKiB,
-                   "chunk size in KiB (above 32, parleyd's max_payload_bytes is raised to fit)")
-        ->check(CLI::Range(1, 768));
+                   "chunk size in KiB (default 32 for json, 256 for bin; json above 32 raises "
+                   "parleyd's max_payload_bytes to fit)")
+        ->check(CLI::Range(1, 1024));
     CLI11_PARSE(app, argc, argv);
 
+    const bool bin = path == "bin";
+    if (chunkKiB == 0) {
+        chunkKiB = bin ? 256 : 32;
+    }
     const int64_t size = mib * 1024 * 1024;
     const int64_t chunkBytes = chunkKiB * 1024;
-    const int64_t payloadLimit = std::max<int64_t>(65536, chunkBytes * 4 / 3 + 4096);
+    const int64_t payloadLimit = bin ? 65536 : std::max<int64_t>(65536, chunkBytes * 4 / 3 + 4096);
     std::string bytes = "%PDF-1.4\n";
     std::mt19937 generator(42);
     while (static_cast<int64_t>(bytes.size()) < size) {
@@ -171,8 +183,9 @@ int main(int argc, char** argv) {
         ", client_id: parleyd-bench, username: parleyd, password: pd}\n"
         "store: {backend: sqlite, sqlite: {path: parley.db, synchronous: normal}}\n"
         "limits: {user_command_burst: 100000, user_commands_per_second: 100000, "
-        "user_queued_commands: 1000, max_payload_bytes: " +
+        "user_queued_commands: 1000, user_transfer_bytes_per_second: 0, max_payload_bytes: " +
         std::to_string(payloadLimit) +
+        ", max_bytes_per_command: " + std::to_string(std::max<int64_t>(chunkBytes, 1024 * 1024)) +
         "}\n"
         "hooks: {command: {budget: 30s}}\n"
         "extensions:\n"
@@ -180,21 +193,28 @@ int main(int argc, char** argv) {
         "    plugin: " PARLEY_ATTACHMENTS_PLUGIN
         "\n"
         "    options: {folder: " +
-        files.path() + ", daily_quota_bytes: 0, chunk_bytes: " + std::to_string(chunkBytes) +
-        "}\n");
+        files.path() + ", daily_quota_bytes: 0, " + (bin ? "raw_chunk_bytes: " : "chunk_bytes: ") +
+        std::to_string(chunkBytes) + "}\n");
 
     // The raw broker: alice's chunk commands to a topic bob reads, the same window in flight.
     std::vector<std::string> commands;
     commands.reserve(static_cast<size_t>(chunks));
+    // What one chunk command is on the wire: JSON with base64, or one line of JSON, a newline
+    // and the raw bytes.
+    const auto chunkCommand = [&](int64_t i, const std::string& upload) {
+        const auto piece = std::string_view(bytes).substr(i * chunkBytes, chunkBytes);
+        json command = {{"op", "attach.chunk"},
+                        {"id", "c" + std::to_string(i)},
+                        {"upload", upload},
+                        {"index", i}};
+        if (!bin) {
+            command["data"] = parley::attachments::base64Encode(piece);
+            return command.dump();
+        }
+        return command.dump() + "\n" + std::string(piece);
+    };
     for (int64_t i = 0; i < chunks; ++i) {
-        commands.push_back(
-            json{{"op", "attach.chunk"},
-                 {"id", "c" + std::to_string(i)},
-                 {"upload", "placeholder-upload-id-000"},
-                 {"index", i},
-                 {"data", parley::attachments::base64Encode(
-                              std::string_view(bytes).substr(i * chunkBytes, chunkBytes))}}
-                .dump());
+        commands.push_back(chunkCommand(i, "placeholder-upload-id-000"));
     }
     double rawSeconds = 0;
     {
@@ -207,7 +227,8 @@ int main(int argc, char** argv) {
             if (i >= window) {
                 bob.waitFor(i - window + 1);
             }
-            service.publish("parley/v1/u/bob/resp", commands[static_cast<size_t>(i)]);
+            service.publish(bin ? "parley/v1/u/bob/bin" : "parley/v1/u/bob/resp",
+                            commands[static_cast<size_t>(i)]);
         }
         bob.waitFor(chunks);
         rawSeconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -221,6 +242,7 @@ int main(int argc, char** argv) {
                             {"name", "bench.pdf"},
                             {"mime", "application/pdf"},
                             {"size", size},
+                            {"raw", bin},
                             {"sha256", parley::attachments::sha256Hex(bytes)}}
                            .dump());
     alice.waitFor(1);
@@ -239,14 +261,14 @@ int main(int argc, char** argv) {
         }
     });
     const auto uploadStart = Clock::now();
+    commands.clear();
+    for (int64_t i = 0; i < chunks; ++i) {
+        commands.push_back(chunkCommand(i, upload));
+    }
+    const std::string chunkTopic = bin ? c2s + "/bin" : c2s;
     windowed(
-        alice, c2s,
-        [&](int64_t i) {
-            json command = json::parse(commands[static_cast<size_t>(i)]);
-            command["upload"] = upload;
-            return command.dump();
-        },
-        chunks, window);
+        alice, chunkTopic, [&](int64_t i) { return commands[static_cast<size_t>(i)]; }, chunks,
+        window);
     alice.keep(true);
     alice.publish(c2s, json{{"op", "attach.commit"}, {"id", "commit"}, {"upload", upload}}.dump());
     alice.waitFor(alice.arrived() + 1);
@@ -262,19 +284,26 @@ int main(int argc, char** argv) {
 
     std::string downloaded(static_cast<size_t>(size), '\0');
     const double downloadSeconds = windowed(
-        alice, c2s,
+        alice, chunkTopic,
         [&](int64_t i) {
-            return json{{"op", "attach.download"},
-                        {"id", "d" + std::to_string(i)},
-                        {"attachment", id},
-                        {"index", i}}
-                .dump();
+            const std::string command = json{
+                {"op", "attach.download"},
+                {"id", "d" + std::to_string(i)},
+                {"attachment", id},
+                {"index", i}}.dump();
+            return bin ? command + "\n" : command;
         },
         chunks, window);
     for (const auto& text : alice.takeKept()) {
-        const json reply = json::parse(text);
-        if (reply.contains("data")) {
-            const auto piece = parley::attachments::base64Decode(reply["data"].get<std::string>());
+        const auto newline = bin ? text.find('\n') : std::string::npos;
+        const json reply = json::parse(text.substr(0, newline));
+        std::optional<std::string> piece;
+        if (newline != std::string::npos) {
+            piece = text.substr(newline + 1);
+        } else if (reply.contains("data")) {
+            piece = parley::attachments::base64Decode(reply["data"].get<std::string>());
+        }
+        if (piece && reply.contains("index")) {
             downloaded.replace(static_cast<size_t>(reply["index"].get<int64_t>() * chunkBytes),
                                piece->size(), *piece);
         }
@@ -283,7 +312,8 @@ int main(int argc, char** argv) {
 
     const double mibs = static_cast<double>(mib);
     std::cout << "file: " << mib << " MiB in " << chunks << " chunks of " << chunkBytes / 1024
-              << " KiB, " << window << " in flight, SQLite\n"
+              << " KiB, " << window << " in flight, SQLite, "
+              << (bin ? "raw bytes on .../bin" : "base64 in JSON commands") << "\n"
               << "| path | seconds | MiB/s |\n|---|---|---|\n"
               << "| raw broker, same bytes | " << fixed(rawSeconds) << " | "
               << fixed(mibs / rawSeconds) << " |\n"

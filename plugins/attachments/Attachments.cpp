@@ -253,6 +253,7 @@ Settings Settings::fromOptions(const json& options) {
     constexpr int64_t kDay = 24 * 60 * 60 * 1000;
     integer("max_bytes", settings.maxBytes, 1, int64_t{1} << 40);
     integer("chunk_bytes", settings.chunkBytes, 1024, 12 * 1024 * 1024);
+    integer("raw_chunk_bytes", settings.rawChunkBytes, 1024, 64 * 1024 * 1024);
     integer("daily_quota_bytes", settings.dailyQuotaBytes, 0, int64_t{1} << 50);
     integer("upload_ttl_ms", settings.uploadTtlMs, 1000, 30 * kDay);
     integer("unattached_ttl_ms", settings.unattachedTtlMs, 1000, 365 * kDay);
@@ -402,8 +403,13 @@ json Attachments::begin(const std::string& uid, const json& args) {
                                             std::to_string(quotaUsed(uid)) +
                                             " used today, UTC); try again tomorrow");
     }
+    const json& raw = field(args, "raw");
+    if (!raw.is_null() && !raw.is_boolean()) {
+        throw badRequest("\"raw\" must be true (chunks of raw bytes on .../bin) or false");
+    }
+    const int64_t chunkBytes = raw == true ? settings_.rawChunkBytes : settings_.chunkBytes;
     const std::string upload = randomId(kIdCharacters);
-    const int64_t chunks = chunkCount(size.get<int64_t>(), settings_.chunkBytes);
+    const int64_t chunks = chunkCount(size.get<int64_t>(), chunkBytes);
     const int64_t expires = host_.now() + settings_.uploadTtlMs;
     // The record first: the collector removes staging files whose record is gone.
     host_.kvSet("up:" + upload,
@@ -412,7 +418,7 @@ json Attachments::begin(const std::string& uid, const json& args) {
                      {"mime", mime},
                      {"size", size},
                      {"sha256", sha},
-                     {"chunk_size", settings_.chunkBytes},
+                     {"chunk_size", chunkBytes},
                      {"chunks", chunks},
                      {"expires", expires}}
                     .dump(),
@@ -426,10 +432,8 @@ json Attachments::begin(const std::string& uid, const json& args) {
                                         std::strerror(errno));
         throw Refusal("unavailable", "the server cannot store files right now; try again later");
     }
-    return {{"upload", upload},
-            {"chunk_size", settings_.chunkBytes},
-            {"chunks", chunks},
-            {"expires", expires}};
+    return {
+        {"upload", upload}, {"chunk_size", chunkBytes}, {"chunks", chunks}, {"expires", expires}};
 }
 
 json Attachments::loadUpload(const std::string& uid, const json& args, std::string& uploadId) {
@@ -445,7 +449,8 @@ json Attachments::loadUpload(const std::string& uid, const json& args, std::stri
     return upload;
 }
 
-json Attachments::chunk(const std::string& uid, const json& args) {
+json Attachments::chunk(const std::string& uid, const json& args,
+                        std::optional<std::string_view> raw) {
     std::string uploadId;
     json upload = loadUpload(uid, args, uploadId);
     // An upload that is moving does not expire: past half its life, a chunk gives it a whole
@@ -459,24 +464,28 @@ json Attachments::chunk(const std::string& uid, const json& args) {
     const int64_t size = upload["size"];
     const int64_t chunkBytes = upload["chunk_size"];
     const int64_t index = requireInt(args, "index", 0, std::max<int64_t>(chunks - 1, 0));
-    const json& data = field(args, "data");
-    if (!data.is_string()) {
-        throw badRequest("\"data\" must be the chunk's bytes in base64");
+    std::optional<std::string> decoded;
+    if (!raw) {
+        const json& data = field(args, "data");
+        if (!data.is_string()) {
+            throw badRequest("\"data\" must be the chunk's bytes in base64");
+        }
+        decoded = base64Decode(data.get_ref<const std::string&>());
+        if (!decoded) {
+            throw badRequest("\"data\" is not base64 (RFC 4648, with padding)");
+        }
     }
-    const auto bytes = base64Decode(data.get_ref<const std::string&>());
-    if (!bytes) {
-        throw badRequest("\"data\" is not base64 (RFC 4648, with padding)");
-    }
+    const std::string_view bytes = raw ? *raw : std::string_view(*decoded);
     const int64_t expected = std::min(chunkBytes, size - index * chunkBytes);
-    if (static_cast<int64_t>(bytes->size()) != expected) {
+    if (static_cast<int64_t>(bytes.size()) != expected) {
         throw badRequest("chunk " + std::to_string(index) + " must hold " +
-                         std::to_string(expected) + " bytes, not " + std::to_string(bytes->size()));
+                         std::to_string(expected) + " bytes, not " + std::to_string(bytes.size()));
     }
     const Fd part(::open(stagingPath(uploadId + ".part").c_str(), O_WRONLY | O_CLOEXEC));
     const Fd have(::open(stagingPath(uploadId + ".have").c_str(), O_WRONLY | O_CLOEXEC));
     const char received = 1;
     if (part.fd < 0 || have.fd < 0 ||
-        ::pwrite(part.fd, bytes->data(), bytes->size(), index * chunkBytes) != expected ||
+        ::pwrite(part.fd, bytes.data(), bytes.size(), index * chunkBytes) != expected ||
         ::pwrite(have.fd, &received, 1, index) != 1) {
         host_.log(PARLEY_LOG_ERROR,
                   "cannot write chunk of upload " + uploadId + ": " + std::strerror(errno));
@@ -780,40 +789,48 @@ json Attachments::requireReadable(const std::string& uid, const json& args, std:
 json Attachments::info(const std::string& uid, const json& args) {
     std::string id;
     const json attachment = requireReadable(uid, args, id);
+    // "raw": true: the chunks attach.download sends on .../bin (raw_chunk_bytes each).
+    const int64_t chunkBytes =
+        field(args, "raw") == true ? settings_.rawChunkBytes : settings_.chunkBytes;
     json described = describe(attachment);
-    described["chunk_size"] = settings_.chunkBytes;
-    described["chunks"] = chunkCount(attachment["size"], settings_.chunkBytes);
+    described["chunk_size"] = chunkBytes;
+    described["chunks"] = chunkCount(attachment["size"], chunkBytes);
     if (described.contains("thumbnail")) {
-        described["thumbnail"]["chunks"] =
-            chunkCount(attachment["thumbnail"]["size"], settings_.chunkBytes);
+        described["thumbnail"]["chunks"] = chunkCount(attachment["thumbnail"]["size"], chunkBytes);
     }
     return {{"attachment", described}};
 }
 
-json Attachments::download(const std::string& uid, const json& args) {
+Attachments::DownloadedChunk Attachments::download(const std::string& uid, const json& args,
+                                                   bool raw) {
     std::string id;
     const json attachment = requireReadable(uid, args, id);
     const bool thumbnail = field(args, "variant") == kThumbnail;
     const json& file = thumbnail ? attachment["thumbnail"] : attachment;
+    const int64_t chunkBytes = raw ? settings_.rawChunkBytes : settings_.chunkBytes;
     const int64_t size = file["size"];
-    const int64_t chunks = chunkCount(size, settings_.chunkBytes);
+    const int64_t chunks = chunkCount(size, chunkBytes);
     const int64_t index = requireInt(args, "index", 0, std::max<int64_t>(chunks - 1, 0));
-    const int64_t length = std::min(settings_.chunkBytes, size - index * settings_.chunkBytes);
+    const int64_t length = std::min(chunkBytes, size - index * chunkBytes);
     std::string bytes(static_cast<size_t>(std::max<int64_t>(length, 0)), '\0');
     const std::string blob = file["blob"];
     const int64_t got =
-        store_->read(store_->ctx, blob.c_str(), static_cast<uint64_t>(index * settings_.chunkBytes),
+        store_->read(store_->ctx, blob.c_str(), static_cast<uint64_t>(index * chunkBytes),
                      bytes.data(), bytes.size());
     if (got != length) {
         host_.log(PARLEY_LOG_ERROR, "blob " + blob + " of attachment " + id + " cannot be read");
         throw Refusal("unavailable", "the file cannot be read right now; try again later");
     }
-    json reply = {
-        {"attachment", id}, {"index", index}, {"chunks", chunks}, {"data", base64Encode(bytes)}};
+    DownloadedChunk chunk{{{"attachment", id}, {"index", index}, {"chunks", chunks}}, {}};
     if (thumbnail) {
-        reply["variant"] = kThumbnail;
+        chunk.reply["variant"] = kThumbnail;
     }
-    return reply;
+    if (raw) {
+        chunk.bytes = std::move(bytes);
+    } else {
+        chunk.reply["data"] = base64Encode(bytes);
+    }
+    return chunk;
 }
 
 std::string Attachments::signature(const std::string& id, const std::string& uid,

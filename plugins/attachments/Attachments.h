@@ -8,6 +8,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "BlobStore.h"
@@ -34,6 +35,10 @@ struct Settings {
     std::string folder;
     int64_t maxBytes = 25 * 1024 * 1024;
     int64_t chunkBytes = 32 * 1024;
+    // Chunks of raw bytes (the ".../bin" topics: no base64, no JSON around them): an upload
+    // begun with "raw": true, and downloads asked on ".../bin". At most parleyd's
+    // limits.max_bytes_per_command.
+    int64_t rawChunkBytes = 256 * 1024;
     int64_t dailyQuotaBytes = 200 * 1024 * 1024;  // 0: none
     std::vector<std::string> allowedTypes = {"image/jpeg",      "image/png",  "image/webp",
                                              "application/pdf", "text/plain", "application/zip",
@@ -91,12 +96,20 @@ class Attachments {
 
     // The custom commands; `uid` from the topic. Throw Refusal.
     nlohmann::json begin(const std::string& uid, const nlohmann::json& args);
-    nlohmann::json chunk(const std::string& uid, const nlohmann::json& args);
+    // `raw`: the chunk's bytes as sent on ".../bin" (then "data" is not read).
+    nlohmann::json chunk(const std::string& uid, const nlohmann::json& args,
+                         std::optional<std::string_view> raw = std::nullopt);
     nlohmann::json status(const std::string& uid, const nlohmann::json& args);
     nlohmann::json commit(const std::string& uid, const nlohmann::json& args);
     nlohmann::json abort(const std::string& uid, const nlohmann::json& args);
     nlohmann::json info(const std::string& uid, const nlohmann::json& args);
-    nlohmann::json download(const std::string& uid, const nlohmann::json& args);
+    // A chunk of a stored file: in the reply as base64 ("data"), or, `raw` (asked on
+    // ".../bin"), in `bytes` for reply_bytes, in chunks of raw_chunk_bytes.
+    struct DownloadedChunk {
+        nlohmann::json reply;
+        std::string bytes;
+    };
+    DownloadedChunk download(const std::string& uid, const nlohmann::json& args, bool raw = false);
     nlohmann::json url(const std::string& uid, const nlohmann::json& args);
 
     // message.before_store: the descriptions of the attachments `sender` named (Refusal if one

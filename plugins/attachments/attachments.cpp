@@ -6,7 +6,9 @@
 #include <cstddef>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <stdexcept>
+#include <string_view>
 
 #include "Attachments.h"
 #include "Content.h"
@@ -56,13 +58,18 @@ parley_status onCommand(parley_call* call, const void* event, void* userdata) {
     }
     const std::string op = command->op;
     const std::string uid = command->uid;
+    // Sent on .../bin (level 7): the bytes after the command, maybe none (a download).
+    std::optional<std::string_view> raw;
+    if (PARLEY_EVENT_HAS(parley_command_event, command, bytes) && command->bytes != nullptr) {
+        raw = std::string_view(command->bytes, command->bytes_len);
+    }
     return guarded(state, call, command->op, [&] {
         Attachments& attachments = *state->attachments;
         json reply;
         if (op == "attach.begin") {
             reply = attachments.begin(uid, args);
         } else if (op == "attach.chunk") {
-            reply = attachments.chunk(uid, args);
+            reply = attachments.chunk(uid, args, raw);
         } else if (op == "attach.status") {
             reply = attachments.status(uid, args);
         } else if (op == "attach.commit") {
@@ -71,8 +78,15 @@ parley_status onCommand(parley_call* call, const void* event, void* userdata) {
             reply = attachments.abort(uid, args);
         } else if (op == "attach.info") {
             reply = attachments.info(uid, args);
+        } else if (op == "attach.download" && raw) {
+            const auto chunk = attachments.download(uid, args, true);
+            const std::string text = chunk.reply.dump();
+            return state->host->reply_bytes(call, text.c_str(), chunk.bytes.data(),
+                                            chunk.bytes.size()) == PARLEY_OK
+                       ? PARLEY_OK
+                       : PARLEY_ERR_INTERNAL;
         } else if (op == "attach.download") {
-            reply = attachments.download(uid, args);
+            reply = attachments.download(uid, args).reply;
         } else if (op == "attach.url") {
             reply = attachments.url(uid, args);
         } else if (op == "attach.gc") {
@@ -178,9 +192,9 @@ PARLEY_PLUGIN_EXPORT int parley_plugin_version(const int* supported, size_t coun
 
 PARLEY_PLUGIN_EXPORT parley_status parley_plugin_init(parley_plugin* self, const parley_host* host,
                                                       void** out) {
-    if (!PARLEY_HOST_HAS(host, http_respond_file)) {
+    if (!PARLEY_HOST_HAS(host, reply_bytes)) {
         host->log(self, PARLEY_LOG_ERROR,
-                  "this parleyd lacks set_attachments, kv_list_after and http_respond_file");
+                  "this parleyd lacks the ABI level 7 (command_register_bytes, reply_bytes)");
         return PARLEY_ERR_VERSION;
     }
     auto state = std::make_unique<PluginState>();
@@ -202,10 +216,15 @@ PARLEY_PLUGIN_EXPORT parley_status parley_plugin_init(parley_plugin* self, const
         host->log(self, PARLEY_LOG_ERROR, error.what());
         return PARLEY_ERR_INVALID;
     }
-    for (const char* op :
-         {"attach.begin", "attach.chunk", "attach.status", "attach.commit", "attach.abort",
-          "attach.info", "attach.download", "attach.url", "attach.gc"}) {
+    for (const char* op : {"attach.begin", "attach.status", "attach.commit", "attach.abort",
+                           "attach.info", "attach.url", "attach.gc"}) {
         if (host->command_register(self, op, &onCommand, state.get()) != PARLEY_OK) {
+            return PARLEY_ERR_INTERNAL;
+        }
+    }
+    // Chunks, up and down, also as raw bytes on .../bin (no base64, no JSON around them).
+    for (const char* op : {"attach.chunk", "attach.download"}) {
+        if (host->command_register_bytes(self, op, &onCommand, state.get()) != PARLEY_OK) {
             return PARLEY_ERR_INTERNAL;
         }
     }

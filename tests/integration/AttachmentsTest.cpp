@@ -39,6 +39,7 @@ using attachments::sha256Hex;
 
 constexpr int64_t kMiB = 1024 * 1024;
 constexpr int64_t kChunk = 32 * 1024;
+constexpr int64_t kRawChunk = 256 * 1024;  // raw_chunk_bytes by default
 constexpr int64_t kMaxBytes = 25 * kMiB;
 constexpr int64_t kQuota = 26 * kMiB;
 constexpr int kUsers = 60;
@@ -302,6 +303,115 @@ class Attachments : public ::testing::TestWithParam<std::string> {
         return bytes;
     }
 
+    // Commands with bytes (docs/protocol.md, "Commands with bytes"): the command's JSON on one
+    // line, a newline, the bytes, on parley/v1/c2s/{uid}/bin.
+    static std::string bytesTopic(const MqttTestClient& client) {
+        return "parley/v1/c2s/" + client.uid() + "/bin";
+    }
+    static std::string withBytes(const json& command, const std::string& bytes) {
+        return command.dump() + "\n" + bytes;
+    }
+    // The reply with this id on .../resp.
+    static json replyTo(MqttTestClient& client, const std::string& id) {
+        const std::string topic = "parley/v1/u/" + client.uid() + "/resp";
+        return client
+            .waitFor(
+                [&](const Received& message) {
+                    return message.topic == topic && message.payload.is_object() &&
+                           message.payload.contains("id") && message.payload["id"] == id;
+                },
+                20s)
+            .payload;
+    }
+
+    // Every chunk of a raw upload (begun with "raw": true) on .../bin, at most `window`
+    // unanswered: the server takes them several at once.
+    static void sendRawChunks(MqttTestClient& client, const std::string& upload,
+                              const std::string& bytes, int64_t chunkSize, int64_t window) {
+        const int64_t chunks = (static_cast<int64_t>(bytes.size()) + chunkSize - 1) / chunkSize;
+        const std::string prefix = "raw-" + upload + "-";
+        for (int64_t index = 0; index < chunks; ++index) {
+            if (index >= window) {
+                auto reply = replyTo(client, prefix + std::to_string(index - window));
+                ASSERT_EQ(codeOf(reply), "ok") << "chunk " << index - window << ": " << reply;
+            }
+            const json command = {{"op", "attach.chunk"},
+                                  {"id", prefix + std::to_string(index)},
+                                  {"upload", upload},
+                                  {"index", index}};
+            ASSERT_EQ(client.publishRaw(
+                          bytesTopic(client),
+                          withBytes(command, bytes.substr(static_cast<size_t>(index * chunkSize),
+                                                          chunkSize))),
+                      0);
+        }
+        for (int64_t index = std::max<int64_t>(0, chunks - window); index < chunks; ++index) {
+            auto reply = replyTo(client, prefix + std::to_string(index));
+            ASSERT_EQ(codeOf(reply), "ok") << "chunk " << index << ": " << reply;
+        }
+        client.clearReceived();
+    }
+
+    // Every chunk of attachment `id` asked on .../bin (`window` in flight), each answered on
+    // parley/v1/u/{uid}/bin with its reply's JSON, a newline and the raw bytes.
+    static std::string downloadRaw(MqttTestClient& client, const std::string& id, int64_t window) {
+        json info = client.request({{"op", "attach.info"}, {"attachment", id}, {"raw", true}});
+        if (codeOf(info) != "ok") {
+            throw std::runtime_error("attach.info: " + info.dump());
+        }
+        const int64_t chunks = info["attachment"]["chunks"];
+        const int64_t chunkSize = info["attachment"]["chunk_size"];
+        std::string bytes(info["attachment"]["size"].get<size_t>(), '\0');
+        const std::string prefix = "rawdl-" + id + "-";
+        const std::string binTopic = "parley/v1/u/" + client.uid() + "/bin";
+        const auto take = [&](int64_t index) {
+            const std::string wanted = prefix + std::to_string(index);
+            const Received arrived = client.waitFor(
+                [&](const Received& message) {
+                    if (message.topic != binTopic || !message.payload.is_string()) {
+                        return message.payload.is_object() && message.payload.contains("id") &&
+                               message.payload["id"] == wanted;  // refused
+                    }
+                    const auto& text = message.payload.get_ref<const std::string&>();
+                    const json header =
+                        json::parse(text.substr(0, text.find('\n')), nullptr, false);
+                    return header.is_object() && header.contains("id") && header["id"] == wanted;
+                },
+                20s);
+            if (!arrived.payload.is_string()) {
+                throw std::runtime_error("attach.download: " + arrived.payload.dump());
+            }
+            const auto& text = arrived.payload.get_ref<const std::string&>();
+            const auto newline = text.find('\n');
+            const json header = json::parse(text.substr(0, newline));
+            EXPECT_EQ(header["ok"], true) << header;
+            EXPECT_EQ(header["index"], index) << header;
+            EXPECT_EQ(header["chunks"], chunks) << header;
+            const std::string piece = text.substr(newline + 1);
+            EXPECT_EQ(static_cast<int64_t>(piece.size()),
+                      std::min<int64_t>(chunkSize,
+                                        static_cast<int64_t>(bytes.size()) - index * chunkSize));
+            bytes.replace(static_cast<size_t>(index * chunkSize), piece.size(), piece);
+        };
+        for (int64_t index = 0; index < chunks; ++index) {
+            if (index >= window) {
+                take(index - window);
+            }
+            const json command = {{"op", "attach.download"},
+                                  {"id", prefix + std::to_string(index)},
+                                  {"attachment", id},
+                                  {"index", index}};
+            if (client.publishRaw(bytesTopic(client), withBytes(command, "")) != 0) {
+                throw std::runtime_error("the broker refused a publish on " + bytesTopic(client));
+            }
+        }
+        for (int64_t index = std::max<int64_t>(0, chunks - window); index < chunks; ++index) {
+            take(index);
+        }
+        client.clearReceived();
+        return bytes;
+    }
+
     static std::string openWith(MqttTestClient& from, const std::string& peer) {
         auto opened = from.request({{"op", "conv.open"}, {"peer", peer}});
         EXPECT_EQ(codeOf(opened), "ok") << opened;
@@ -371,6 +481,100 @@ TEST_P(Attachments, A25MiBFileRoundTripsByteIdenticalOverMqttAndHttp) {
     ASSERT_EQ(overHttp.status, 200) << overHttp.body.substr(0, 200);
     EXPECT_EQ(overHttp.body.size(), bytes.size());
     EXPECT_TRUE(overHttp.body == bytes) << "the bytes downloaded over HTTP differ";
+}
+
+TEST_P(Attachments, A25MiBFileRoundTripsAsRawBytesWithAWindowInFlight) {
+    auto& env = deployment();
+    const std::string alice = env.newUser();
+    const std::string bob = env.newUser();
+    auto aliceClient = env.connect(alice);
+    auto bobClient = env.connect(bob);
+    const std::string bytes = pdfBytes(kMaxBytes, 26);
+    auto begun = aliceClient->request({{"op", "attach.begin"},
+                                       {"name", "raw.pdf"},
+                                       {"mime", "application/pdf"},
+                                       {"size", bytes.size()},
+                                       {"sha256", sha256Hex(bytes)},
+                                       {"raw", true}});
+    ASSERT_EQ(codeOf(begun), "ok") << begun;
+    EXPECT_EQ(begun["chunk_size"], kRawChunk);
+    EXPECT_EQ(begun["chunks"], kMaxBytes / kRawChunk);
+    const std::string uploadId = begun["upload"];
+    sendRawChunks(*aliceClient, uploadId, bytes, kRawChunk, 8);
+    auto status = aliceClient->request({{"op", "attach.status"}, {"upload", uploadId}});
+    ASSERT_EQ(codeOf(status), "ok") << status;
+    EXPECT_EQ(status["received"], kMaxBytes / kRawChunk);
+    auto committed = aliceClient->request({{"op", "attach.commit"}, {"upload", uploadId}}, 60s);
+    ASSERT_EQ(codeOf(committed), "ok") << committed;
+    EXPECT_EQ(committed["attachment"]["size"], kMaxBytes);
+    const std::string id = committed["attachment"]["id"];
+
+    const std::string conv = openWith(*aliceClient, bob);
+    auto sent = sendWith(*aliceClient, conv, json::array({id}));
+    ASSERT_EQ(codeOf(sent), "ok") << sent;
+    const std::string overBytes = downloadRaw(*bobClient, id, 8);
+    EXPECT_EQ(overBytes.size(), bytes.size());
+    EXPECT_TRUE(overBytes == bytes) << "the raw bytes downloaded differ";
+    // The base64 path still reads the same file.
+    EXPECT_TRUE(downloadOverMqtt(*bobClient, id) == bytes);
+}
+
+TEST_P(Attachments, RawChunksKeepEveryCheck) {
+    auto& env = deployment();
+    const std::string uid = env.newUser();
+    auto client = env.connect(uid);
+    const std::string bytes = pdfBytes(3 * kRawChunk + 77, 27);
+    const json beginRaw = {{"op", "attach.begin"},       {"name", "r.pdf"},
+                           {"mime", "application/pdf"},  {"size", bytes.size()},
+                           {"sha256", sha256Hex(bytes)}, {"raw", true}};
+    auto begun = client->request(beginRaw);
+    ASSERT_EQ(codeOf(begun), "ok") << begun;
+    const std::string uploadId = begun["upload"];
+    const auto sendRaw = [&](const std::string& id, const json& command, const std::string& data) {
+        json withId = command;
+        withId["id"] = id;
+        EXPECT_EQ(client->publishRaw(bytesTopic(*client), withBytes(withId, data)), 0);
+        return replyTo(*client, id);
+    };
+    const json chunk0 = {{"op", "attach.chunk"}, {"upload", uploadId}, {"index", 0}};
+    // A chunk of the wrong length, an index out of range: refused, nothing written.
+    EXPECT_EQ(codeOf(sendRaw("short", chunk0, bytes.substr(0, 100))), "bad_request");
+    auto outOfRange = sendRaw("range", {{"op", "attach.chunk"}, {"upload", uploadId}, {"index", 4}},
+                              bytes.substr(0, 77));
+    EXPECT_EQ(codeOf(outOfRange), "bad_request") << outOfRange;
+    // An op that takes no bytes, and a payload with no newline, are refused on .../bin.
+    auto ping = sendRaw("ping-bin", {{"op", "ping"}}, "x");
+    EXPECT_EQ(codeOf(ping), "bad_request") << ping;
+    auto status = sendRaw("status-bin", {{"op", "attach.status"}, {"upload", uploadId}}, "");
+    EXPECT_EQ(codeOf(status), "bad_request") << status;
+    EXPECT_EQ(client->publishRaw(bytesTopic(*client), "no newline at all"), 0);
+    auto noNewline = client->waitFor([](const Received& message) {
+        return message.payload.is_object() && message.payload["id"].is_null() &&
+               message.payload.value("ok", true) == false;
+    });
+    EXPECT_EQ(codeOf(noNewline.payload), "bad_request") << noNewline.payload;
+    // Someone else's upload is none of yours, with bytes too.
+    auto other = env.connect(env.newUser());
+    json foreign = chunk0;
+    foreign["id"] = "foreign";
+    EXPECT_EQ(other->publishRaw(bytesTopic(*other), withBytes(foreign, bytes.substr(0, kRawChunk))),
+              0);
+    EXPECT_EQ(codeOf(replyTo(*other, "foreign")), "not_found");
+    // Only what was refused is missing; a corrupted chunk fails the checksum at commit.
+    auto held = client->request({{"op", "attach.status"}, {"upload", uploadId}});
+    EXPECT_EQ(held["received"], 0) << held;
+    std::string corrupted = bytes;
+    corrupted[kRawChunk + 5] ^= 0x40;
+    sendRawChunks(*client, uploadId, corrupted, kRawChunk, 4);
+    auto commit = client->request({{"op", "attach.commit"}, {"upload", uploadId}}, 30s);
+    EXPECT_EQ(codeOf(commit), "checksum_mismatch") << commit;
+    // Resending the one chunk right mends it: resume from what the server holds.
+    EXPECT_EQ(codeOf(sendRaw("mend", {{"op", "attach.chunk"}, {"upload", uploadId}, {"index", 1}},
+                             bytes.substr(kRawChunk, kRawChunk))),
+              "ok");
+    commit = client->request({{"op", "attach.commit"}, {"upload", uploadId}}, 30s);
+    ASSERT_EQ(codeOf(commit), "ok") << commit;
+    EXPECT_TRUE(downloadRaw(*client, commit["attachment"]["id"], 2) == bytes);
 }
 
 TEST_P(Attachments, AnInterruptedUploadResumesFromWhatTheServerHolds) {
@@ -668,6 +872,92 @@ TEST_P(Attachments, MalformedAttachmentIdsAreRefused) {
                                       {"body", "x"},
                                       {"attachments", json::array({1, 2})}});
     EXPECT_EQ(codeOf(malformed), "bad_request") << malformed;
+}
+
+// Raw chunks are charged to the byte budget (limits.user_transfer_*), not the command rate: with
+// a command burst of 6 and a budget of 7.5 chunks of 256 KiB (then 32 KiB/s: the half chunk
+// missing takes 4 s to come), a user sends 7 raw chunks and still chats; the 8th chunk is
+// refused transfer_limited with retry_after_ms, changes nothing, and goes through once that time
+// has passed.
+TEST(AttachmentsByteBudget, RawChunksUseTheByteBudgetAndLeaveTheCommandRateToChat) {
+    MosquittoServer broker({{"parleyd", "pd-secret"}, {"carol", passwordOf("carol")}},
+                           BrokerOptions{.pluginOptions = "plugin_opt_publish_rate 100000\n"
+                                                          "plugin_opt_publish_burst 100000\n"});
+    TempDir files("parley-attachments-budget");
+    ParleydProcess parleyd(
+        "broker: {uri: " + broker.uri() +
+        ", client_id: parleyd-attach-budget, username: parleyd, password: pd-secret}\n"
+        "store: {backend: sqlite, sqlite: {path: parley.db, synchronous: normal}}\n"
+        "limits: {user_command_burst: 6, user_commands_per_second: 0.01, "
+        "max_bytes_per_command: 1048576, user_transfer_burst_bytes: 1966080, "
+        "user_transfer_bytes_per_second: 32768}\n"
+        "hooks: {command: {budget: 20s}}\n"
+        "extensions:\n"
+        "  - name: attachments\n"
+        "    plugin: " PARLEY_ATTACHMENTS_PLUGIN
+        "\n"
+        "    options: {folder: " +
+        files.path() + "}\n");
+    MqttTestClient carol(broker.uri(), "carol", passwordOf("carol"));
+    const std::string bytes = pdfBytes(12 * kRawChunk, 31);
+    auto begun = carol.request({{"op", "attach.begin"},  // command 1 of the burst of 6
+                                {"name", "big.pdf"},
+                                {"mime", "application/pdf"},
+                                {"size", bytes.size()},
+                                {"sha256", sha256Hex(bytes)},
+                                {"raw", true}});
+    ASSERT_EQ(codeOf(begun), "ok") << begun;
+    const std::string uploadId = begun["upload"];
+    const std::string topic = "parley/v1/c2s/carol/bin";
+    const auto publishChunk = [&](int64_t index, const std::string& id) {
+        const json command = {
+            {"op", "attach.chunk"}, {"id", id}, {"upload", uploadId}, {"index", index}};
+        EXPECT_EQ(carol.publishRaw(
+                      topic, command.dump() + "\n" +
+                                 bytes.substr(static_cast<size_t>(index * kRawChunk), kRawChunk)),
+                  0);
+    };
+    const auto replyTo = [&](const std::string& id) {
+        return carol
+            .waitFor(
+                [&](const Received& message) {
+                    return message.payload.is_object() && message.payload.contains("id") &&
+                           message.payload["id"] == id;
+                },
+                20s)
+            .payload;
+    };
+    // 8 chunks back to back (they reach parleyd within milliseconds: the budget barely refills
+    // meanwhile). The first 7 go through, more than the command burst of 6 would allow.
+    for (int64_t index = 0; index < 8; ++index) {
+        publishChunk(index, "budget-" + std::to_string(index));
+    }
+    for (int64_t index = 0; index < 7; ++index) {
+        auto reply = replyTo("budget-" + std::to_string(index));
+        ASSERT_EQ(codeOf(reply), "ok") << "chunk " << index << ": " << reply;
+    }
+    // The 8th passes the budget: its own code, a wait, and nothing written.
+    auto refused = replyTo("budget-7");
+    ASSERT_EQ(codeOf(refused), "transfer_limited") << refused;
+    EXPECT_GT(refused["error"]["retry_after_ms"].get<int64_t>(), 0) << refused;
+    // Chat is untouched by the chunks: 5 commands are left of the burst of 6.
+    for (int i = 0; i < 4; ++i) {
+        auto ping = carol.request({{"op", "ping"}});
+        EXPECT_EQ(codeOf(ping), "ok") << ping;
+    }
+    auto status = carol.request({{"op", "attach.status"}, {"upload", uploadId}});
+    ASSERT_EQ(codeOf(status), "ok") << status;
+    EXPECT_EQ(status["received"], 7) << status;
+    // The command rate is spent now (0.01 per second): a base64 chunk is a command and is refused
+    // rate_limited, while the byte budget, once refilled, takes the refused chunk.
+    auto base64Chunk = carol.request(
+        {{"op", "attach.chunk"}, {"upload", uploadId}, {"index", 7}, {"data", base64Encode("x")}});
+    EXPECT_EQ(codeOf(base64Chunk), "rate_limited") << base64Chunk;
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(refused["error"]["retry_after_ms"].get<int64_t>() + 50));
+    publishChunk(7, "budget-7-again");
+    auto resent = replyTo("budget-7-again");
+    EXPECT_EQ(codeOf(resent), "ok") << resent;
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, Attachments, ::testing::Values("sqlite", "mariadb"),

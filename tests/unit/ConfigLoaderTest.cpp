@@ -161,6 +161,24 @@ TEST(ConfigLoader, LogFormatIsTextOrJson) {
         << errorOf("log: {format: xml}");
 }
 
+TEST(ConfigLoader, ReadsTheByteBudgetOfCommandsWithBytes) {
+    const Config defaults = loadConfigText("", "test.yaml");
+    EXPECT_EQ(defaults.limits.maxBytesPerCommand, 1024 * 1024);
+    EXPECT_DOUBLE_EQ(defaults.limits.userTransferBytesPerSecond, 16.0 * 1024 * 1024);
+    EXPECT_EQ(defaults.limits.userTransferBurstBytes, 32 * 1024 * 1024);
+    const Config config = loadConfigText(
+        "limits: {max_bytes_per_command: 4096, user_transfer_bytes_per_second: 0, "
+        "user_transfer_burst_bytes: 8192}",
+        "test.yaml");
+    EXPECT_EQ(config.limits.maxBytesPerCommand, 4096);
+    EXPECT_DOUBLE_EQ(config.limits.userTransferBytesPerSecond, 0);
+    EXPECT_EQ(config.limits.userTransferBurstBytes, 8192);
+    // A burst smaller than one command's bytes would refuse such a command for ever.
+    EXPECT_NE(errorOf("limits: {max_bytes_per_command: 4096, user_transfer_burst_bytes: 2048}")
+                  .find("limits.user_transfer_burst_bytes"),
+              std::string::npos);
+}
+
 TEST(ConfigLoader, MissingFileIsRefused) {
     EXPECT_THROW(loadConfigFile("/nonexistent/parleyd.yaml"), ConfigError);
 }

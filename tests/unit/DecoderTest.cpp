@@ -144,9 +144,68 @@ TEST(Uid, Validation) {
     EXPECT_FALSE(isValidUid("a b"));
 }
 
+TEST(DecoderBytes, ACommandWithBytesIsItsJsonLineThenTheBytes) {
+    TopicScheme topics{"parley/v1"};
+    Decoder decoder{topics, 1024, 16};
+    // The bytes may hold anything, newlines and NULs included.
+    const std::string bytes("a\n\0b{\"x\"", 7);
+    auto result = decoder.decode("parley/v1/c2s/alice/bin",
+                                 R"({"op":"attach.chunk","id":"9","index":3})"
+                                 "\n" +
+                                     bytes,
+                                 "");
+    ASSERT_TRUE(std::holds_alternative<Command>(result));
+    const auto& command = std::get<Command>(result);
+    EXPECT_EQ(command.uid, "alice");
+    EXPECT_EQ(command.op, "attach.chunk");
+    EXPECT_EQ(command.requestId, "9");
+    EXPECT_EQ(command.args["index"], 3);
+    ASSERT_TRUE(command.bytes.has_value());
+    EXPECT_EQ(*command.bytes, bytes);
+    // Nothing after the newline is no bytes, not none.
+    auto empty = decoder.decode("parley/v1/c2s/alice/bin",
+                                R"({"op":"x.y"})"
+                                "\n",
+                                "");
+    ASSERT_TRUE(std::holds_alternative<Command>(empty));
+    EXPECT_EQ(std::get<Command>(empty).bytes, std::string());
+    // The JSON topic never has bytes.
+    auto plain = decoder.decode("parley/v1/c2s/alice", R"({"op":"x.y"})", "");
+    EXPECT_FALSE(std::get<Command>(plain).bytes.has_value());
+}
+
+TEST(DecoderBytes, RefusesWhatIsNoCommandWithBytes) {
+    TopicScheme topics{"parley/v1"};
+    Decoder decoder{topics, 64, 16};
+    const auto failure = [&](const std::string& payload) {
+        auto result = decoder.decode("parley/v1/c2s/alice/bin", payload, "");
+        EXPECT_TRUE(std::holds_alternative<DecodeFailure>(result)) << payload;
+        return std::holds_alternative<DecodeFailure>(result) ? std::get<DecodeFailure>(result)
+                                                             : DecodeFailure{};
+    };
+    EXPECT_EQ(failure(R"({"op":"x.y"})").code, ErrorCode::BadRequest);  // no newline
+    EXPECT_EQ(failure(R"({"op":"x.y"})"
+                      "\n" +
+                      std::string(17, 'b'))
+                  .code,
+              ErrorCode::TooLarge);
+    EXPECT_EQ(failure(std::string(R"({"op":"x.y","pad":")") + std::string(60, 'p') + "\"}\n").code,
+              ErrorCode::TooLarge);
+    EXPECT_EQ(failure("not json\nbytes").code, ErrorCode::BadRequest);
+    EXPECT_EQ(failure("{\"op\":\n\"x.y\"}\n").code, ErrorCode::BadRequest);  // JSON on two lines
+    EXPECT_EQ(failure(R"({"op":"x.y"})").replyUid, "alice");  // answered on alice's resp
+}
+
 TEST(TopicScheme, BuildsAndParsesTopics) {
     TopicScheme topics("chat/v9");
-    EXPECT_EQ(topics.commandSubscription("grp"), "$share/grp/chat/v9/c2s/+");
+    EXPECT_EQ(topics.commandSubscription("grp"), "$share/grp/chat/v9/c2s/#");
+    EXPECT_EQ(topics.bytesCommandTopic("u1"), "chat/v9/c2s/u1/bin");
+    EXPECT_EQ(topics.bytesReplyTopic("u1"), "chat/v9/u/u1/bin");
+    EXPECT_EQ(topics.uidFromBytesCommandTopic("chat/v9/c2s/u1/bin"), "u1");
+    EXPECT_FALSE(topics.uidFromBytesCommandTopic("chat/v9/c2s/u1").has_value());
+    EXPECT_FALSE(topics.uidFromBytesCommandTopic("chat/v9/c2s/u1/x/bin").has_value());
+    EXPECT_FALSE(topics.uidFromBytesCommandTopic("chat/v9/c2s//bin").has_value());
+    EXPECT_FALSE(topics.uidFromCommandTopic("chat/v9/c2s/u1/bin").has_value());
     EXPECT_EQ(topics.replyTopic("u1"), "chat/v9/u/u1/resp");
     EXPECT_EQ(topics.conversationTopic("u1", "c2"), "chat/v9/u/u1/c/c2");
     EXPECT_EQ(topics.userTopic("u1"), "chat/v9/u/u1/n");

@@ -168,8 +168,9 @@ TEST(HookBus, CommandsDeferToTheNextHandlerAndRefuseReservedOps) {
     command.op = "shop.price";
     auto reply = bus.runCommand(CommandCall{command, false});
     ASSERT_TRUE(reply.has_value());
-    EXPECT_EQ((*reply)["price"], 3);
-    EXPECT_EQ((*reply)["for"], "alice");
+    EXPECT_EQ(reply->fields["price"], 3);
+    EXPECT_EQ(reply->fields["for"], "alice");
+    EXPECT_FALSE(reply->bytes.has_value());
     command.op = "shop.none";
     EXPECT_FALSE(bus.runCommand(CommandCall{command, false}).has_value());
     EXPECT_THROW(bus.addCommand("msg.send", "a", {}), std::invalid_argument);
@@ -180,6 +181,46 @@ TEST(HookBus, CommandsDeferToTheNextHandlerAndRefuseReservedOps) {
                    [](const CommandCall&, auto) -> Verdict { throw std::runtime_error("oops"); });
     command.op = "shop.fail";
     EXPECT_THROW(bus.runCommand(CommandCall{command, false}), ProtocolError);
+}
+
+TEST(HookBus, ACommandWithBytesReachesOnlyHandlersThatTakeBytes) {
+    HookBus bus;
+    std::vector<std::string> calls;
+    bus.addCommand("file.put", "plain", [&](const CommandCall&, auto) {
+        calls.push_back("plain");
+        return Verdict::replyWith({{"by", "plain"}});
+    });
+    bus.addCommand(
+        "file.put", "bytes",
+        [&](const CommandCall& call, auto) {
+            calls.push_back("bytes");
+            Verdict verdict = Verdict::replyWith({{"got", call.command.bytes.value_or("-")}});
+            verdict.replyBytes = "back";
+            return verdict;
+        },
+        true);
+    EXPECT_TRUE(bus.commandTakesBytes("file.put"));
+    bus.addCommand("file.get", "plain",
+                   [](const CommandCall&, auto) { return Verdict::proceed(); });
+    EXPECT_FALSE(bus.commandTakesBytes("file.get"));
+    EXPECT_FALSE(bus.commandTakesBytes("file.none"));
+
+    Command command;
+    command.uid = "alice";
+    command.op = "file.put";
+    command.bytes = std::string("\0raw", 4);
+    auto reply = bus.runCommand(CommandCall{command, false});
+    ASSERT_TRUE(reply.has_value());
+    EXPECT_EQ(reply->fields["got"], std::string("\0raw", 4));
+    EXPECT_EQ(reply->bytes, "back");
+    EXPECT_EQ(calls, (std::vector<std::string>{"bytes"}));  // the plain handler was passed by
+    // Without bytes, the chain is as ever: the first handler answers.
+    command.bytes.reset();
+    EXPECT_EQ(bus.runCommand(CommandCall{command, false})->fields["by"], "plain");
+    // No handler of file.get takes bytes: nobody answers.
+    command.op = "file.get";
+    command.bytes = "x";
+    EXPECT_FALSE(bus.runCommand(CommandCall{command, false}).has_value());
 }
 
 TEST(HookBus, ReplacingAnExtensionSwapsAllItsRegistrationsAtOnce) {

@@ -39,6 +39,22 @@ TEST(IngressLimiter, TokenBucketRefusesPastTheBurstAndRefills) {
     EXPECT_EQ(limiter.admit("flooder", 1100).kind, Kind::OverRate);
 }
 
+TEST(IngressLimiter, ABudgetOfBytesChargesEachCommandItsCostAndRepliesAfterwards) {
+    IngressLimiter bytes(1000, 5000, 0);  // 1000 bytes/s, burst 5000
+    ASSERT_TRUE(bytes.admit("u", 0, 3000).admitted());
+    auto refused = bytes.admit("u", 0, 3000);
+    EXPECT_EQ(refused.kind, Kind::OverRate);
+    EXPECT_EQ(refused.retryAfterMs, 1000);  // 1000 bytes missing at 1000/s
+    EXPECT_TRUE(bytes.admit("u", 0, 2000).admitted());
+    // A reply's bytes go into debt: the next command waits for them too.
+    bytes.charge("u", 0, 1500);
+    EXPECT_EQ(bytes.admit("u", 0, 500).retryAfterMs, 2000);
+    EXPECT_TRUE(bytes.admit("u", 2000, 500).admitted());
+    // A cost above the burst costs the burst, so it is admitted once the bucket is full.
+    EXPECT_TRUE(bytes.admit("v", 0, 1e9).admitted());
+    EXPECT_EQ(bytes.admit("v", 0, 1).kind, Kind::OverRate);
+}
+
 TEST(IngressLimiter, QueueCapRefusesUntilCommandsFinish) {
     IngressLimiter limiter(0, 1, 2);  // no token bucket, 2 queued at most
     EXPECT_TRUE(limiter.admit("u", 0).admitted());

@@ -33,7 +33,8 @@ export type ErrorCode =
   | 'not_admin'
   | 'already_member'
   | 'not_member'
-  | 'group_full';
+  | 'group_full'
+  | 'transfer_limited';
 
 /** Every error code of the protocol, for exhaustive handling (e.g. a message per code). */
 export const ERROR_CODES: readonly ErrorCode[] = [
@@ -61,6 +62,7 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'already_member',
   'not_member',
   'group_full',
+  'transfer_limited',
 ];
 
 /** What a conversation is about, e.g. a marketplace listing. */

@@ -29,6 +29,8 @@ const BY_CODE: Record<ErrorCode, string> = {
   already_member: 'They are in this group already.',
   not_member: 'They are not in this group.',
   group_full: 'This group has as many members as it can have.',
+  transfer_limited:
+    'You are sending or fetching files faster than the server allows; it goes on in a moment.',
 };
 
 const BY_OP: Partial<Record<string, Partial<Record<ErrorCode, string>>>> = {

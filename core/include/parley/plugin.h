@@ -46,7 +46,7 @@ extern "C" {
 #define PARLEY_PLUGIN_ABI_VERSION 1
 
 /* The level of version 1 this header describes (see "Stability rules" above). */
-#define PARLEY_PLUGIN_ABI_LEVEL 6
+#define PARLEY_PLUGIN_ABI_LEVEL 7
 
 /* "No bound" for the seq arguments of messages_get. */
 #define PARLEY_NO_SEQ (-1)
@@ -184,6 +184,11 @@ typedef struct parley_command_event {
     const char* op;
     const char* args_json; /* the command object, "op" and "id" included */
     bool is_admin;         /* uid is listed in parleyd's "admins" */
+    /* Level 7: the raw bytes sent after the command on "{prefix}/c2s/{uid}/bin" (only to an op
+     * registered with command_register_bytes), bytes_len of them; NULL for a command sent on
+     * "{prefix}/c2s/{uid}". Not NUL-terminated. */
+    const char* bytes;
+    size_t bytes_len;
 } parley_command_event;
 
 /* Text the host hands out (JSON, KV values). Release it with host->buffer_free. A function that
@@ -421,6 +426,20 @@ typedef struct parley_host {
     parley_status (*option_int)(parley_plugin* self, const char* name, int64_t* out);
     parley_status (*option_bool)(parley_plugin* self, const char* name, bool* out);
     parley_status (*option_string)(parley_plugin* self, const char* name, char* out, size_t size);
+
+    /* Level 7: commands with raw bytes (docs/protocol.md, "Commands with bytes"), for files
+     * without base64 in JSON. command_register_bytes: like command_register, and the handler is
+     * also given the op sent with bytes on "{prefix}/c2s/{uid}/bin" (event->bytes); a handler
+     * registered with command_register alone never sees bytes. Such commands are charged to
+     * the user's byte budget (limits.user_transfer_bytes_per_second), not the command rate, and
+     * run in any order, several at once. reply_bytes: like reply, followed by `len` raw bytes,
+     * published on "{prefix}/u/{uid}/bin" instead of ".../resp" (at most
+     * limits.max_bytes_per_command: else PARLEY_ERR_TOO_LARGE); the bytes count against the
+     * user's byte budget too. */
+    parley_status (*command_register_bytes)(parley_plugin* self, const char* op,
+                                            parley_command_fn fn, void* userdata);
+    parley_status (*reply_bytes)(parley_call* call, const char* reply_json, const char* bytes,
+                                 size_t len);
 } parley_host;
 
 /* Forms of host->text_fold. */

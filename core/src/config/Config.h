@@ -88,6 +88,14 @@ struct LimitsConfig {
     double userCommandsPerSecond = 100;  // token bucket refill
     int userCommandBurst = 300;          // token bucket size
     int userQueuedCommands = 100;        // commands of one user waiting for or in a worker
+    // Commands with bytes ("{prefix}/c2s/{uid}/bin", a file's chunks): at most this many bytes
+    // after the command, and instead of the command rate above, a budget of bytes per user:
+    // each costs its bytes (at least kMinTransferCost) and then the bytes of its reply. Past it:
+    // transfer_limited. 0 turns the budget off.
+    int64_t maxBytesPerCommand = 1024 * 1024;
+    double userTransferBytesPerSecond = 16 * 1024 * 1024;
+    int64_t userTransferBurstBytes = 32 * 1024 * 1024;
+    static constexpr int64_t kMinTransferCost = 64 * 1024;
     // How long after it was stored its sender may edit a message (msg.edit); 0 = never.
     int64_t editWindowMs = 24 * 3600 * 1000;
     int maxReactionEmojis = 20;  // different emojis on one message

@@ -549,6 +549,18 @@ Keys limitsKeys(const Reader& r, LimitsConfig& limits) {
          [&](const YAML::Node& n, const std::string& k) {
              limits.userQueuedCommands = static_cast<int>(r.integer(n, k, 0, 1000000));
          }},
+        {"max_bytes_per_command",
+         [&](const YAML::Node& n, const std::string& k) {
+             limits.maxBytesPerCommand = r.integer(n, k, 1024, 64 * 1024 * 1024);
+         }},
+        {"user_transfer_bytes_per_second",
+         [&](const YAML::Node& n, const std::string& k) {
+             limits.userTransferBytesPerSecond = r.number(n, k, 0, 1e12);
+         }},
+        {"user_transfer_burst_bytes",
+         [&](const YAML::Node& n, const std::string& k) {
+             limits.userTransferBurstBytes = r.integer(n, k, 1, int64_t{1} << 40);
+         }},
         {"edit_window",
          [&](const YAML::Node& n, const std::string& k) {
              limits.editWindowMs = r.duration(n, k, 0, int64_t{3650} * 86400 * 1000);
@@ -561,6 +573,12 @@ Keys limitsKeys(const Reader& r, LimitsConfig& limits) {
 }
 
 void checkLimits(const Reader& r, const YAML::Node& root, const LimitsConfig& limits) {
+    if (limits.userTransferBytesPerSecond > 0 &&
+        limits.userTransferBurstBytes < limits.maxBytesPerCommand) {
+        r.fail(root["limits"], "limits.user_transfer_burst_bytes",
+               "must be at least max_bytes_per_command, or no command with that many bytes is "
+               "ever admitted");
+    }
     if (limits.maxBodyBytes + limits.maxMetaBytes > limits.maxPayloadBytes) {
         r.fail(root["limits"], "limits",
                "max_body_bytes + max_meta_bytes must not exceed max_payload_bytes");

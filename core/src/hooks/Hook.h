@@ -127,26 +127,34 @@ struct Verdict {
     nlohmann::json reply = nlohmann::json::object();
     // A rejection's extra fields for the client's error object (e.g. retry_after_ms).
     nlohmann::json details = nlohmann::json::object();
+    // A reply's raw bytes (plugin.h, reply_bytes): sent after the reply on "{prefix}/u/{uid}/bin".
+    std::optional<std::string> replyBytes = std::nullopt;
 
     static Verdict proceed() { return {}; }
     static Verdict reject(ErrorCode code, std::string message,
                           nlohmann::json details = nlohmann::json::object()) {
-        return {Kind::Reject, code, std::move(message), nlohmann::json::object(),
-                std::move(details)};
+        return {Kind::Reject,       code,        std::move(message), nlohmann::json::object(),
+                std::move(details), std::nullopt};
     }
     static Verdict replyWith(nlohmann::json fields) {
-        return {Kind::Reply, ErrorCode::Forbidden, {}, std::move(fields), nlohmann::json::object()};
+        return {Kind::Reply,       ErrorCode::Forbidden,     {},
+                std::move(fields), nlohmann::json::object(), std::nullopt};
     }
     static Verdict defer() {
         return {Kind::Defer,
                 ErrorCode::Forbidden,
                 {},
                 nlohmann::json::object(),
-                nlohmann::json::object()};
+                nlohmann::json::object(),
+                std::nullopt};
     }
     static Verdict fail(std::string reason) {
-        return {Kind::Fail, ErrorCode::Internal, std::move(reason), nlohmann::json::object(),
-                nlohmann::json::object()};
+        return {Kind::Fail,
+                ErrorCode::Internal,
+                std::move(reason),
+                nlohmann::json::object(),
+                nlohmann::json::object(),
+                std::nullopt};
     }
 };
 
@@ -164,6 +172,11 @@ using HookFunction = std::function<Verdict(const HookPayload&, std::chrono::mill
 struct CommandCall {
     const Command& command;
     bool isAdmin = false;
+};
+// What a custom command answered: the reply's fields, and raw bytes to send after them.
+struct CommandAnswer {
+    nlohmann::json fields = nlohmann::json::object();
+    std::optional<std::string> bytes;
 };
 using CommandFunction =
     std::function<Verdict(const CommandCall&, std::chrono::milliseconds budget)>;

@@ -97,11 +97,12 @@ HookBus::Token HookBus::add(Hook hook, const std::string& extension, HookFunctio
 }
 
 HookBus::Token HookBus::addCommand(const std::string& op, const std::string& extension,
-                                   CommandFunction handler) {
+                                   CommandFunction handler, bool takesBytes) {
     std::lock_guard lock(writeMutex_);
     validateOp(op);
     Entry entry{nextToken_++, extension,          orderOf(extension),
-                {},           std::move(handler), countersFor(extension, pointOf(op))};
+                {},           std::move(handler), countersFor(extension, pointOf(op)),
+                takesBytes};
     const Token token = entry.token;
     update([&](Table& table) { table.commands[op].push_back(std::move(entry)); });
     return token;
@@ -141,7 +142,7 @@ void HookBus::replaceExtension(const std::string& extension,
         entries.push_back(
             {registration.hook,
              Entry{nextToken_++, extension, orderOf(extension), std::move(registration.hookHandler),
-                   std::move(registration.commandHandler), countersFor(extension, point)}});
+                   std::move(registration.commandHandler), countersFor(extension, point), false}});
     }
     update([&](Table& table) {
         const auto mine = [&](const Entry& e) { return e.extension == extension; };
@@ -164,6 +165,14 @@ void HookBus::replaceExtension(const std::string& extension,
 
 bool HookBus::hasCommand(const std::string& op) const {
     return table_.load(std::memory_order_acquire)->commands.count(op) > 0;
+}
+
+bool HookBus::commandTakesBytes(const std::string& op) const {
+    const auto table = table_.load(std::memory_order_acquire);
+    const auto found = table->commands.find(op);
+    return found != table->commands.end() &&
+           std::any_of(found->second.begin(), found->second.end(),
+                       [](const Entry& entry) { return entry.takesBytes; });
 }
 
 template <typename Call>
@@ -290,7 +299,7 @@ void HookBus::presenceChanged(const store::PresenceRecord& presence,
     }
 }
 
-std::optional<nlohmann::json> HookBus::runCommand(const CommandCall& call) const {
+std::optional<CommandAnswer> HookBus::runCommand(const CommandCall& call) const {
     const auto table = table_.load(std::memory_order_acquire);
     auto found = table->commands.find(call.command.op);
     if (found == table->commands.end()) {
@@ -298,16 +307,18 @@ std::optional<nlohmann::json> HookBus::runCommand(const CommandCall& call) const
     }
     const std::string point = pointOf(call.command.op);
     for (const auto& entry : found->second) {
-        const Verdict verdict = timed(entry, point, commandPolicy_.budget, [&] {
-            return entry.commandHandler(call, commandPolicy_.budget);
-        });
+        if (call.command.bytes && !entry.takesBytes) {
+            continue;
+        }
+        Verdict verdict = timed(entry, point, commandPolicy_.budget,
+                                [&] { return entry.commandHandler(call, commandPolicy_.budget); });
         switch (verdict.kind) {
             case Verdict::Kind::Defer:
                 continue;
             case Verdict::Kind::Reply:
-                return verdict.reply;
+                return CommandAnswer{std::move(verdict.reply), std::move(verdict.replyBytes)};
             case Verdict::Kind::Continue:
-                return nlohmann::json::object();
+                return CommandAnswer{};
             case Verdict::Kind::Reject:
                 throw ProtocolError(verdict.code, verdict.message, verdict.details);
             case Verdict::Kind::Fail:

@@ -43,8 +43,10 @@ class HookBus {
     void setReservedOps(std::set<std::string> ops);
 
     Token add(Hook hook, const std::string& extension, HookFunction handler);
-    // Throws std::invalid_argument for a reserved or malformed op.
-    Token addCommand(const std::string& op, const std::string& extension, CommandFunction handler);
+    // Throws std::invalid_argument for a reserved or malformed op. `takesBytes`: the handler
+    // also answers the op sent with bytes (Command::bytes); others never see such a command.
+    Token addCommand(const std::string& op, const std::string& extension, CommandFunction handler,
+                     bool takesBytes = false);
     bool remove(Token token);
     // Removes every hook handler and command of an extension.
     void removeExtension(const std::string& extension);
@@ -63,6 +65,8 @@ class HookBus {
         return (mask_.load(std::memory_order_acquire) >> index(hook)) & 1U;
     }
     bool hasCommand(const std::string& op) const;
+    // An extension registered `op` to take bytes.
+    bool commandTakesBytes(const std::string& op) const;
 
     // Runs the chain of `hook`. For hooks that may reject: throws ProtocolError when a handler
     // rejects, or fails while the hook fails closed. Never throws for the other hooks.
@@ -93,10 +97,11 @@ class HookBus {
     void presenceChanged(const store::PresenceRecord& presence,
                          store::PresenceState previous) const;
 
-    // Runs the handlers of a custom command until one answers. Returns the reply's fields, or
-    // nothing if no handler answered (all deferred, or none registered). Throws ProtocolError for
-    // a rejection or a failure (always fail closed: the client gets "internal").
-    std::optional<nlohmann::json> runCommand(const CommandCall& call) const;
+    // Runs the handlers of a custom command until one answers (for a command with bytes, only
+    // those that take bytes). Returns the reply, or nothing if no handler answered (all
+    // deferred, or none registered). Throws ProtocolError for a rejection or a failure (always
+    // fail closed: the client gets "internal").
+    std::optional<CommandAnswer> runCommand(const CommandCall& call) const;
 
     // Runs fn as `extension`'s work at `point` (e.g. "timer"): timed against `policy`, exceptions
     // caught, failures logged and counted. Returns false if it failed.
@@ -120,6 +125,7 @@ class HookBus {
         HookFunction hookHandler;
         CommandFunction commandHandler;
         std::shared_ptr<Counters> counters;
+        bool takesBytes = false;
     };
     struct Table {
         std::array<std::vector<Entry>, kHookCount> hooks;

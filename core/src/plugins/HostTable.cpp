@@ -164,6 +164,17 @@ parley_status commandRegister(parley_plugin* self, const char* op, parley_comman
     });
 }
 
+parley_status commandRegisterBytes(parley_plugin* self, const char* op, parley_command_fn fn,
+                                   void* userdata) noexcept {
+    return withPlugin(self, "command_register_bytes", [&](PluginInstance& plugin) {
+        const std::string name = requireText(op, "op");
+        if (fn == nullptr) {
+            return PARLEY_ERR_INVALID;
+        }
+        return plugin.registerCommand(name, fn, userdata, true);
+    });
+}
+
 parley_status reject(parley_call* call, const char* code, const char* message) noexcept {
     return withCall(call, "reject", [&](PluginCall& c) { return c.reject(code, message); });
 }
@@ -189,6 +200,12 @@ parley_status setAttachments(parley_call* call, const char* attachmentsJson) noe
 
 parley_status reply(parley_call* call, const char* replyJson) noexcept {
     return withCall(call, "reply", [&](PluginCall& c) { return c.reply(replyJson); });
+}
+
+parley_status replyBytes(parley_call* call, const char* replyJson, const char* bytes,
+                         size_t len) noexcept {
+    return withCall(call, "reply_bytes",
+                    [&](PluginCall& c) { return c.replyWithBytes(replyJson, bytes, len); });
 }
 
 parley_status publishToUser(parley_plugin* self, const char* uid, const char* eventJson) noexcept {
@@ -625,6 +642,8 @@ constexpr parley_host kHostTable = {
     .option_int = &optionInt,
     .option_bool = &optionBool,
     .option_string = &optionString,
+    .command_register_bytes = &commandRegisterBytes,
+    .reply_bytes = &replyBytes,
 };
 
 }  // namespace

@@ -75,8 +75,14 @@ CommandFunction makeCommandFunction(std::shared_ptr<PluginInstance> plugin, parl
             return Verdict::defer();
         }
         const std::string args = toPayload(command.command.args);
-        const parley_command_event event{sizeof(parley_command_event), command.command.uid.c_str(),
-                                         command.command.op.c_str(), args.c_str(), command.isAdmin};
+        const auto& bytes = command.command.bytes;
+        const parley_command_event event{sizeof(parley_command_event),
+                                         command.command.uid.c_str(),
+                                         command.command.op.c_str(),
+                                         args.c_str(),
+                                         command.isAdmin,
+                                         bytes ? bytes->data() : nullptr,
+                                         bytes ? bytes->size() : 0};
         PluginCall call(*plugin, std::nullopt, nullptr);
         const ExtensionCallScope running("plugin", plugin->name(), "command",
                                          command.command.op.c_str());

@@ -169,6 +169,20 @@ parley_status PluginCall::reply(const char* replyJson) {
     return PARLEY_OK;
 }
 
+parley_status PluginCall::replyWithBytes(const char* replyJson, const char* bytes, size_t len) {
+    if (bytes == nullptr && len > 0) {
+        return PARLEY_ERR_INVALID;
+    }
+    if (static_cast<int64_t>(len) > plugin_.config().limits.maxBytesPerCommand) {
+        return PARLEY_ERR_TOO_LARGE;
+    }
+    const parley_status status = reply(replyJson);
+    if (status == PARLEY_OK) {
+        replyBytes_ = std::string(bytes == nullptr ? "" : std::string_view(bytes, len));
+    }
+    return status;
+}
+
 parley_status PluginCall::dropRecipient(const char* uid) {
     if (hook_ != Hook::EventBeforeDeliver || delivery_ == nullptr) {
         return PARLEY_ERR_FORBIDDEN;
@@ -227,8 +241,12 @@ Verdict PluginCall::hookVerdict(int status) {
 
 Verdict PluginCall::commandVerdict(int status) {
     switch (status) {
-        case PARLEY_OK:
-            return Verdict::replyWith(reply_ ? std::move(*reply_) : nlohmann::json::object());
+        case PARLEY_OK: {
+            Verdict verdict =
+                Verdict::replyWith(reply_ ? std::move(*reply_) : nlohmann::json::object());
+            verdict.replyBytes = std::move(replyBytes_);
+            return verdict;
+        }
         case PARLEY_DEFER:
             return Verdict::defer();
         case PARLEY_REJECT:

@@ -45,6 +45,7 @@ class PluginCall {
     parley_status setMeta(const char* metaJson);
     parley_status setAttachments(const char* attachmentsJson);
     parley_status reply(const char* replyJson);
+    parley_status replyWithBytes(const char* replyJson, const char* bytes, size_t len);
     parley_status dropRecipient(const char* uid);
 
     // What the callback's status means for a hook; OK and DEFER apply the recorded rewrite.
@@ -77,6 +78,7 @@ class PluginCall {
     std::optional<nlohmann::json> meta_;
     std::optional<nlohmann::json> attachments_;
     std::optional<nlohmann::json> reply_;
+    std::optional<std::string> replyBytes_;
     std::vector<std::string> dropped_;
 };
 

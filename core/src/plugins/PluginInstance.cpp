@@ -41,7 +41,7 @@ parley_status PluginInstance::unregisterHook(Hook hook, parley_hook_fn fn, void*
 }
 
 parley_status PluginInstance::registerCommand(const std::string& op, parley_command_fn fn,
-                                              void* userdata) {
+                                              void* userdata, bool takesBytes) {
     std::lock_guard lock(mutex_);
     if (!registering_) {
         return PARLEY_ERR_FORBIDDEN;
@@ -52,8 +52,8 @@ parley_status PluginInstance::registerCommand(const std::string& op, parley_comm
         return PARLEY_ERR_EXISTS;
     }
     try {
-        services_.hooks().addCommand(op, name_,
-                                     makeCommandFunction(shared_from_this(), fn, userdata));
+        services_.hooks().addCommand(
+            op, name_, makeCommandFunction(shared_from_this(), fn, userdata), takesBytes);
     } catch (const std::invalid_argument& error) {
         spdlog::warn("plugin '{}': command_register refused: {}", name_, error.what());
         return PARLEY_ERR_INVALID;

@@ -42,7 +42,9 @@ class PluginInstance : public std::enable_shared_from_this<PluginInstance> {
     // services' errors (ProtocolError) are thrown for the host table to map.
     parley_status registerHook(Hook hook, parley_hook_fn fn, void* userdata);
     parley_status unregisterHook(Hook hook, parley_hook_fn fn, void* userdata);
-    parley_status registerCommand(const std::string& op, parley_command_fn fn, void* userdata);
+    // takesBytes: command_register_bytes (the op is also taken with bytes).
+    parley_status registerCommand(const std::string& op, parley_command_fn fn, void* userdata,
+                                  bool takesBytes = false);
     parley_status registerHttpRoute(const std::string& path, parley_http_fn fn, void* userdata);
     parley_status addTimer(int64_t delayMs, int64_t periodMs, parley_timer_fn fn, void* userdata,
                            uint64_t& timerId);

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
 
 namespace parley {
@@ -17,6 +18,9 @@ struct Command {
     // False when the client marked the command "activity": false (a script acting for the user,
     // not the user being there): presence and last_seen stay as they are.
     bool activity = true;
+    // The raw bytes after the command, for one sent on "{prefix}/c2s/{uid}/bin"; nothing for one
+    // sent on "{prefix}/c2s/{uid}". Only extension ops registered to take bytes accept them.
+    std::optional<std::string> bytes;
 
     // Commands with the same key run one after another in arrival order: the conversation when the
     // command names one, else the user.

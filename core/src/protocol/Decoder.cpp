@@ -64,6 +64,10 @@ std::variant<Command, DecodeFailure> Decoder::decode(const std::string& topic,
                                                      const std::string& payload,
                                                      std::string correlationData) const {
     auto uid = topics_.uidFromCommandTopic(topic);
+    const bool withBytes = !uid;
+    if (withBytes) {
+        uid = topics_.uidFromBytesCommandTopic(topic);
+    }
     if (!uid) {
         return DecodeFailure{std::nullopt, nullptr, ErrorCode::BadRequest,
                              "not a command topic: " + topic};
@@ -78,24 +82,46 @@ std::variant<Command, DecodeFailure> Decoder::decode(const std::string& topic,
                                  ? "user id '" + *uid + "' is reserved"
                                  : "user id must be 1-64 characters from A-Z a-z 0-9 . _ @ -"};
     }
-    if (payload.size() > maxPayloadBytes_) {
+    // On the bytes topic: the command on one line, a newline, the bytes (which nothing reads
+    // here: they may hold anything).
+    std::optional<std::string> bytes;
+    std::string header;
+    if (withBytes) {
+        const auto newline = payload.find('\n');
+        if (newline == std::string::npos) {
+            return DecodeFailure{uid, nullptr, ErrorCode::BadRequest,
+                                 "a command with bytes is one line of JSON, a newline (\\n), then "
+                                 "the bytes"};
+        }
+        if (payload.size() - newline - 1 > maxBytesPerCommand_) {
+            return DecodeFailure{uid, nullptr, ErrorCode::TooLarge,
+                                 std::to_string(payload.size() - newline - 1) +
+                                     " bytes after the command exceed the limit of " +
+                                     std::to_string(maxBytesPerCommand_) +
+                                     " (limits.max_bytes_per_command)"};
+        }
+        header = payload.substr(0, newline);
+        bytes = payload.substr(newline + 1);
+    }
+    const std::string& text = withBytes ? header : payload;
+    if (text.size() > maxPayloadBytes_) {
         return DecodeFailure{uid, nullptr, ErrorCode::TooLarge,
-                             "payload of " + std::to_string(payload.size()) +
+                             "payload of " + std::to_string(text.size()) +
                                  " bytes exceeds the limit of " + std::to_string(maxPayloadBytes_)};
     }
-    if (nestingDepth(payload, kMaxDepth) > kMaxDepth) {
+    if (nestingDepth(text, kMaxDepth) > kMaxDepth) {
         return DecodeFailure{uid, nullptr, ErrorCode::BadRequest,
                              "JSON nested deeper than " + std::to_string(kMaxDepth) + " levels"};
     }
     // nlohmann's reader takes a NUL byte for the end of its input (it also reads C strings), so
     // `{...}\0anything` would parse as the object alone. JSON text never holds a raw NUL (inside
     // a string it is \u0000): the whole payload must be the one object.
-    if (payload.find('\0') != std::string::npos) {
+    if (text.find('\0') != std::string::npos) {
         return DecodeFailure{uid, nullptr, ErrorCode::BadRequest,
                              "payload must be one JSON object and nothing else (it holds a NUL "
                              "byte)"};
     }
-    nlohmann::json document = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
+    nlohmann::json document = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (document.is_discarded()) {
         return DecodeFailure{uid, nullptr, ErrorCode::BadRequest,
                              "payload is not valid JSON in UTF-8"};
@@ -132,6 +158,7 @@ std::variant<Command, DecodeFailure> Decoder::decode(const std::string& topic,
     command.op = op->get<std::string>();
     command.args = std::move(document);
     command.correlationData = std::move(correlationData);
+    command.bytes = std::move(bytes);
     return command;
 }
 

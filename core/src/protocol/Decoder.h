@@ -21,12 +21,15 @@ struct DecodeFailure {
 };
 
 // Turns a raw publish on "{prefix}/c2s/{uid}" into a Command: size limit, JSON nesting limit,
-// one well-formed JSON object (UTF-8 included) and nothing after it, a valid "id" and "op". It
-// does not know the ops.
+// one well-formed JSON object (UTF-8 included) and nothing after it, a valid "id" and "op". On
+// "{prefix}/c2s/{uid}/bin" the same object on one line, a newline, then raw bytes (at most
+// maxBytesPerCommand): Command::bytes. It does not know the ops.
 class Decoder {
   public:
-    Decoder(const TopicScheme& topics, size_t maxPayloadBytes)
-        : topics_(topics), maxPayloadBytes_(maxPayloadBytes) {}
+    Decoder(const TopicScheme& topics, size_t maxPayloadBytes, size_t maxBytesPerCommand = 0)
+        : topics_(topics),
+          maxPayloadBytes_(maxPayloadBytes),
+          maxBytesPerCommand_(maxBytesPerCommand) {}
 
     static constexpr int kMaxDepth = 32;
     static constexpr size_t kMaxRequestIdLength = 64;
@@ -38,6 +41,7 @@ class Decoder {
   private:
     const TopicScheme& topics_;
     size_t maxPayloadBytes_;
+    size_t maxBytesPerCommand_;
 };
 
 // A valid user id: 1 to 64 characters from A-Z a-z 0-9 . _ @ -, and not a reserved name.

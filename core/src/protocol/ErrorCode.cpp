@@ -52,6 +52,8 @@ std::string_view errorCodeName(ErrorCode code) {
             return "not_member";
         case ErrorCode::GroupFull:
             return "group_full";
+        case ErrorCode::TransferLimited:
+            return "transfer_limited";
     }
     return "internal";
 }

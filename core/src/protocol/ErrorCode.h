@@ -38,7 +38,9 @@ enum class ErrorCode {
     AlreadyMember,  // conv.add of users in the group already
     NotMember,      // conv.remove, conv.admin of users not in the group
     GroupFull,      // conv.add past limits.max_group_members
-    Internal,       // stays last
+    // A command with bytes past the user's byte budget (limits.user_transfer_bytes_per_second).
+    TransferLimited,
+    Internal,  // stays last
 };
 
 // Every code in its numbering (ops/Metrics.h checks it at compile time).
@@ -50,7 +52,8 @@ inline constexpr ErrorCode kAllErrorCodes[] = {
     ErrorCode::UploadIncomplete, ErrorCode::ImageTooLarge,   ErrorCode::NotSender,
     ErrorCode::EditWindowPassed, ErrorCode::MessageDeleted,  ErrorCode::TooManyReactions,
     ErrorCode::NotGroup,         ErrorCode::NotAdmin,        ErrorCode::AlreadyMember,
-    ErrorCode::NotMember,        ErrorCode::GroupFull,       ErrorCode::Internal,
+    ErrorCode::NotMember,        ErrorCode::GroupFull,       ErrorCode::TransferLimited,
+    ErrorCode::Internal,
 };
 
 std::string_view errorCodeName(ErrorCode code);

@@ -13,6 +13,19 @@ void Outbox::replyOk(const Command& command, nlohmann::json body) {
                                        command.correlationData});
 }
 
+void Outbox::replyWithBytes(const Command& command, nlohmann::json body, const std::string& bytes) {
+    nlohmann::json reply = std::move(body);
+    reply["id"] = command.requestId;
+    reply["ok"] = true;
+    // toPayload escapes control characters: the JSON holds no newline of its own.
+    std::string payload = toPayload(reply);
+    payload.reserve(payload.size() + 1 + bytes.size());
+    payload += '\n';
+    payload += bytes;
+    publisher_.publish(OutboundMessage{topics_.bytesReplyTopic(command.uid), std::move(payload), 1,
+                                       false, command.correlationData});
+}
+
 void Outbox::replyError(const std::string& uid, const nlohmann::json& requestId,
                         const std::string& correlationData, ErrorCode code,
                         const std::string& message, const nlohmann::json& details) {

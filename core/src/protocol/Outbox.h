@@ -21,6 +21,8 @@ class Outbox {
 
     // {"id", "ok": true, ...body} on the caller's resp topic, with the command's Correlation Data.
     void replyOk(const Command& command, nlohmann::json body);
+    // The same reply on the caller's ".../bin" topic, on one line, then a newline and `bytes`.
+    void replyWithBytes(const Command& command, nlohmann::json body, const std::string& bytes);
     void replyError(const std::string& uid, const nlohmann::json& requestId,
                     const std::string& correlationData, ErrorCode code, const std::string& message,
                     const nlohmann::json& details = nlohmann::json::object());

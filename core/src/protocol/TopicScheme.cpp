@@ -3,15 +3,23 @@
 namespace parley {
 
 std::string TopicScheme::commandSubscription(const std::string& shareGroup) const {
-    return "$share/" + shareGroup + "/" + prefix_ + "/c2s/+";
+    return "$share/" + shareGroup + "/" + prefix_ + "/c2s/#";
 }
 
 std::string TopicScheme::commandTopic(std::string_view uid) const {
     return prefix_ + "/c2s/" + std::string(uid);
 }
 
+std::string TopicScheme::bytesCommandTopic(std::string_view uid) const {
+    return prefix_ + "/c2s/" + std::string(uid) + "/bin";
+}
+
 std::string TopicScheme::replyTopic(std::string_view uid) const {
     return prefix_ + "/u/" + std::string(uid) + "/resp";
+}
+
+std::string TopicScheme::bytesReplyTopic(std::string_view uid) const {
+    return prefix_ + "/u/" + std::string(uid) + "/bin";
 }
 
 std::string TopicScheme::conversationTopic(std::string_view uid, std::string_view conv) const {
@@ -32,6 +40,20 @@ std::optional<std::string> TopicScheme::uidFromCommandTopic(std::string_view top
         return std::nullopt;
     }
     std::string_view uid = topic.substr(head.size());
+    if (uid.find('/') != std::string_view::npos) {
+        return std::nullopt;
+    }
+    return std::string(uid);
+}
+
+std::optional<std::string> TopicScheme::uidFromBytesCommandTopic(std::string_view topic) const {
+    const std::string head = prefix_ + "/c2s/";
+    constexpr std::string_view tail = "/bin";
+    if (topic.size() <= head.size() + tail.size() || topic.substr(0, head.size()) != head ||
+        !topic.ends_with(tail)) {
+        return std::nullopt;
+    }
+    std::string_view uid = topic.substr(head.size(), topic.size() - head.size() - tail.size());
     if (uid.find('/') != std::string_view::npos) {
         return std::nullopt;
     }

@@ -40,7 +40,7 @@ ops::OpMetrics& Dispatcher::opMetrics(const std::string& op) const {
     return hooks_.hasCommand(op) ? metrics_.op(op) : unknownOp_;
 }
 
-void Dispatcher::dispatch(const Command& command) const {
+size_t Dispatcher::dispatch(const Command& command) const {
     const auto started = std::chrono::steady_clock::now();
     auto found = handlers_.find(command.op);
     ops::OpMetrics& stats = found != handlers_.end()        ? *found->second.metrics
@@ -62,9 +62,16 @@ void Dispatcher::dispatch(const Command& command) const {
     };
     if (found == handlers_.end() && !hooks_.hasCommand(command.op)) {
         refuse(ErrorCode::UnknownOp, "unknown op '" + command.op + "'", nlohmann::json::object());
-        return;
+        return 0;
+    }
+    if (command.bytes && !hooks_.commandTakesBytes(command.op)) {
+        refuse(ErrorCode::BadRequest,
+               "op '" + command.op + "' takes no bytes: send it on the command topic, not .../bin",
+               nlohmann::json::object());
+        return 0;
     }
     nlohmann::json body;
+    std::optional<std::string> bytes;
     try {
         if (found != handlers_.end()) {
             body = found->second.handler(command);
@@ -73,32 +80,41 @@ void Dispatcher::dispatch(const Command& command) const {
             if (!answered) {
                 refuse(ErrorCode::UnknownOp, "no extension answered op '" + command.op + "'",
                        nlohmann::json::object());
-                return;
+                return 0;
             }
-            body = std::move(*answered);
+            body = std::move(answered->fields);
+            bytes = std::move(answered->bytes);
         }
     } catch (const ProtocolError& error) {
         refuse(error.code(), error.what(), error.details());
-        return;
+        return 0;
     } catch (const store::StoreUnavailable& error) {
         spdlog::error("store unavailable: uid={} op={} id={}: {}", command.uid, command.op,
                       command.requestId.dump(), error.what());
         refuse(ErrorCode::Unavailable, "storage is unavailable, retry later",
                {{"retry_after_ms", 1000}});
-        return;
+        return 0;
     } catch (const std::exception& error) {
         spdlog::error("internal error: uid={} op={} id={}: {}", command.uid, command.op,
                       command.requestId.dump(), error.what());
         refuse(ErrorCode::Internal, "internal error", nlohmann::json::object());
-        return;
+        return 0;
     } catch (...) {
         spdlog::error("internal error: uid={} op={} id={}: unknown exception", command.uid,
                       command.op, command.requestId.dump());
         refuse(ErrorCode::Internal, "internal error", nlohmann::json::object());
-        return;
+        return 0;
     }
     observe(std::nullopt);  // before the reply: a client that got it sees it counted
-    outbox_.replyOk(command, body.is_object() ? std::move(body) : nlohmann::json::object());
+    if (!body.is_object()) {
+        body = nlohmann::json::object();
+    }
+    if (bytes) {
+        outbox_.replyWithBytes(command, std::move(body), *bytes);
+        return bytes->size();
+    }
+    outbox_.replyOk(command, std::move(body));
+    return 0;
 }
 
 }  // namespace parley

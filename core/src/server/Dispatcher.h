@@ -44,7 +44,8 @@ class Dispatcher {
     bool has(const std::string& op) const { return handlers_.count(op) > 0; }
     std::set<std::string> ops() const;
 
-    void dispatch(const Command& command) const;
+    // Returns the bytes sent after the reply (a reply with bytes), 0 for any other.
+    size_t dispatch(const Command& command) const;
 
     // Whether `command` counts as its user's activity: its op's traits (extensions' ops and
     // unknown ones count) and the command's own "activity" flag.

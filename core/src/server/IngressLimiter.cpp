@@ -23,7 +23,23 @@ uint64_t IngressLimiter::noteRefusal(UserState& state, int64_t nowMs) {
     return std::exchange(state.refusedSinceLog, 0);
 }
 
-IngressLimiter::Verdict IngressLimiter::admit(const std::string& uid, int64_t nowMs) {
+IngressLimiter::UserState& IngressLimiter::refilled(Shard& shard, const std::string& uid,
+                                                    int64_t nowMs) {
+    auto [it, inserted] = shard.users.try_emplace(uid);
+    UserState& state = it->second;
+    if (inserted) {
+        state.tokens = burst_;
+        state.updatedMs = nowMs;
+    }
+    if (perSecond_ > 0) {
+        const double elapsed = static_cast<double>(std::max<int64_t>(0, nowMs - state.updatedMs));
+        state.tokens = std::min(burst_, state.tokens + elapsed * perSecond_ / 1000.0);
+        state.updatedMs = nowMs;
+    }
+    return state;
+}
+
+IngressLimiter::Verdict IngressLimiter::admit(const std::string& uid, int64_t nowMs, double cost) {
     if (!enabled()) {
         return {};
     }
@@ -32,28 +48,30 @@ IngressLimiter::Verdict IngressLimiter::admit(const std::string& uid, int64_t no
     if (nowMs - shard.lastPurgeMs > 60000) {
         purge(shard, nowMs);
     }
-    auto [it, inserted] = shard.users.try_emplace(uid);
-    UserState& state = it->second;
-    if (inserted) {
-        state.tokens = burst_;
-        state.updatedMs = nowMs;
-    }
+    UserState& state = refilled(shard, uid, nowMs);
     if (maxQueued_ > 0 && state.queued >= maxQueued_) {
         return {Verdict::Kind::OverQueued, kQueuedRetryAfterMs, noteRefusal(state, nowMs)};
     }
     if (perSecond_ > 0) {
-        const double elapsed = static_cast<double>(std::max<int64_t>(0, nowMs - state.updatedMs));
-        state.tokens = std::min(burst_, state.tokens + elapsed * perSecond_ / 1000.0);
-        state.updatedMs = nowMs;
-        if (state.tokens < 1.0) {
+        cost = std::min(cost, burst_);
+        if (state.tokens < cost) {
             const auto wait =
-                static_cast<int64_t>(std::ceil((1.0 - state.tokens) * 1000.0 / perSecond_));
+                static_cast<int64_t>(std::ceil((cost - state.tokens) * 1000.0 / perSecond_));
             return {Verdict::Kind::OverRate, std::max<int64_t>(1, wait), noteRefusal(state, nowMs)};
         }
-        state.tokens -= 1.0;
+        state.tokens -= cost;
     }
     ++state.queued;
     return {};
+}
+
+void IngressLimiter::charge(const std::string& uid, int64_t nowMs, double cost) {
+    if (perSecond_ <= 0 || cost <= 0) {
+        return;
+    }
+    Shard& shard = shardOf(uid);
+    std::lock_guard lock(shard.mutex);
+    refilled(shard, uid, nowMs).tokens -= cost;
 }
 
 void IngressLimiter::release(const std::string& uid) {

@@ -27,8 +27,12 @@ class IngressLimiter {
         bool admitted() const { return kind == Kind::Admitted; }
     };
 
-    // Takes a token and a queue slot for uid, or refuses. `nowMs`: a monotonic clock.
-    Verdict admit(const std::string& uid, int64_t nowMs);
+    // Takes `cost` tokens (a command: 1; bytes: their number) and a queue slot for uid, or
+    // refuses. `nowMs`: a monotonic clock. A cost above the burst costs the burst.
+    Verdict admit(const std::string& uid, int64_t nowMs, double cost = 1.0);
+    // Takes `cost` more tokens from uid's bucket after the fact (a reply's bytes), into debt if
+    // need be: the user's next commands wait until it is paid.
+    void charge(const std::string& uid, int64_t nowMs, double cost);
     // The command admitted for uid has finished (or was dropped): frees its queue slot.
     void release(const std::string& uid);
 
@@ -55,6 +59,8 @@ class IngressLimiter {
         int64_t lastPurgeMs = 0;
     };
     Shard& shardOf(const std::string& uid);
+    // uid's state with its tokens refilled up to nowMs. Call with its shard's mutex held.
+    UserState& refilled(Shard& shard, const std::string& uid, int64_t nowMs);
     void purge(Shard& shard, int64_t nowMs);
     uint64_t noteRefusal(UserState& state, int64_t nowMs);
 

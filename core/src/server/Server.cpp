@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <limits>
+
 #include "log/LogFields.h"
 
 namespace parley {
@@ -47,7 +50,8 @@ Server::Server(const Config& config, store::Store& store, Transport& transport, 
       transport_(transport),
       clock_(clock),
       topics_(config.topicPrefix),
-      decoder_(topics_, static_cast<size_t>(config.limits.maxPayloadBytes)),
+      decoder_(topics_, static_cast<size_t>(config.limits.maxPayloadBytes),
+               static_cast<size_t>(config.limits.maxBytesPerCommand)),
       outbox_(transport, topics_),
       posting_(config.limits, store, outbox_, hooks_, clock),
       services_(config, store, outbox_, hooks_, timers_, clock, posting_),
@@ -67,6 +71,10 @@ Server::Server(const Config& config, store::Store& store, Transport& transport, 
       userData_(contextOf(config, store, outbox_, hooks_, clock)),
       ingress_(config.limits.userCommandsPerSecond, config.limits.userCommandBurst,
                config.limits.userQueuedCommands),
+      transfer_(config.limits.userTransferBytesPerSecond,
+                static_cast<int>(std::min<int64_t>(config.limits.userTransferBurstBytes,
+                                                   std::numeric_limits<int>::max())),
+                config.limits.userQueuedCommands),
       workers_(static_cast<size_t>(config.server.workers),
                static_cast<size_t>(config.server.queueCapacity)) {
     conversations_.registerOps(dispatcher_);
@@ -137,27 +145,44 @@ void Server::onInbound(InboundMessage&& message) {
     }
     auto command = std::make_shared<Command>(std::move(std::get<Command>(decoded)));
     // Checked before queueing, on this (the broker's receive) thread: a flooder's excess is
-    // answered here and never waits in a worker's queue ahead of other users' commands.
-    const auto verdict = ingress_.admit(command->uid, clock_.steadyMs());
+    // answered here and never waits in a worker's queue ahead of other users' commands. A
+    // command with bytes (a file's chunk) is charged to the user's byte budget instead of the
+    // command rate, at least LimitsConfig::kMinTransferCost.
+    const bool withBytes = command->bytes.has_value();
+    IngressLimiter& limiter = withBytes ? transfer_ : ingress_;
+    const auto verdict = withBytes
+                             ? transfer_.admit(command->uid, clock_.steadyMs(),
+                                               static_cast<double>(std::max<int64_t>(
+                                                   static_cast<int64_t>(message.payload.size()),
+                                                   LimitsConfig::kMinTransferCost)))
+                             : ingress_.admit(command->uid, clock_.steadyMs());
     if (!verdict.admitted()) {
         const log::LogFields::Scope logFields(commandLogFields(*command));
         refuseAtIngress(*command, verdict);
         return;
     }
     const auto arrived = std::chrono::steady_clock::now();
-    const std::string key = command->orderingKey();
-    const bool taken = workers_.submit(key, command->uid, [this, command, arrived] {
+    // Commands with bytes run in any order, several at once (each its own key): the chunks of a
+    // file are independent, and one user's window of them spreads over the workers.
+    const std::string key =
+        withBytes ? command->uid + "\n" + std::to_string(bytesCommandSerial_.fetch_add(1))
+                  : command->orderingKey();
+    const bool taken = workers_.submit(key, command->uid, [this, command, arrived, &limiter] {
         metrics_.queueWait.observe(
             std::chrono::duration<double>(std::chrono::steady_clock::now() - arrived).count());
         struct Release {
-            IngressLimiter& ingress;
+            IngressLimiter& limiter;
             const std::string& uid;
-            ~Release() { ingress.release(uid); }
-        } release{ingress_, command->uid};
-        process(*command);
+            ~Release() { limiter.release(uid); }
+        } release{limiter, command->uid};
+        const size_t replied = process(*command);
+        if (replied > 0) {
+            // A download's bytes cost the budget too, after the fact: the next command waits.
+            limiter.charge(command->uid, clock_.steadyMs(), static_cast<double>(replied));
+        }
     });
     if (!taken) {
-        ingress_.release(command->uid);
+        limiter.release(command->uid);
         // Shutting down: no reply, the client resends to whichever instance is up.
         spdlog::info("command not taken during shutdown: uid={} op={}", command->uid, command->op);
     }
@@ -167,6 +192,22 @@ void Server::refuseAtIngress(const Command& command, const IngressLimiter::Verdi
     const bool overRate = verdict.kind == IngressLimiter::Verdict::Kind::OverRate;
     (overRate ? metrics_.ingressRateLimited : metrics_.ingressQueueLimited)
         .fetch_add(1, std::memory_order_relaxed);
+    if (command.bytes && overRate) {
+        dispatcher_.opMetrics(command.op).count(ErrorCode::TransferLimited);
+        if (verdict.refusalsToLog > 0) {
+            spdlog::warn(
+                "ingress: uid={} over its limits.user_transfer_bytes_per_second: {} command(s) "
+                "with bytes answered transfer_limited (logged at most every {} s per user)",
+                command.uid, verdict.refusalsToLog, IngressLimiter::kLogIntervalMs / 1000);
+        }
+        outbox_.replyError(
+            command.uid, command.requestId, command.correlationData, ErrorCode::TransferLimited,
+            "too many bytes of files at once, slow down (the server takes " +
+                std::to_string(static_cast<int64_t>(config_.limits.userTransferBytesPerSecond)) +
+                " bytes per second per user)",
+            {{"retry_after_ms", verdict.retryAfterMs}});
+        return;
+    }
     dispatcher_.opMetrics(command.op).count(ErrorCode::RateLimited);
     if (verdict.refusalsToLog > 0) {
         spdlog::warn(
@@ -182,12 +223,12 @@ void Server::refuseAtIngress(const Command& command, const IngressLimiter::Verdi
                        {{"retry_after_ms", verdict.retryAfterMs}});
 }
 
-void Server::process(const Command& command) {
+size_t Server::process(const Command& command) {
     const log::LogFields::Scope logFields(commandLogFields(command));
     if (dispatcher_.isActivity(command)) {
         presence_.noteActivity(command.uid);
     }
-    dispatcher_.dispatch(command);
+    return dispatcher_.dispatch(command);
 }
 
 void Server::sweepLoop() {

@@ -67,7 +67,8 @@ class Server {
     void onInbound(InboundMessage&& message);
 
   private:
-    void process(const Command& command);
+    // Returns the bytes sent after the reply (a reply with bytes).
+    size_t process(const Command& command);
     // Answers rate_limited for a command the ingress limits refused.
     void refuseAtIngress(const Command& command, const IngressLimiter::Verdict& verdict);
     void sweepLoop();
@@ -98,6 +99,10 @@ class Server {
     AdminHandler admin_;
     UserDataHandler userData_;
     IngressLimiter ingress_;
+    // Commands with bytes: a budget of bytes per user instead of ingress_'s command rate, so
+    // that a file's chunks and the user's chat do not hold each other up.
+    IngressLimiter transfer_;
+    std::atomic<uint64_t> bytesCommandSerial_{0};
     WorkerPool workers_;
 
     std::mutex sweepMutex_;
