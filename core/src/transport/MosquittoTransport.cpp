@@ -232,7 +232,10 @@ std::string MosquittoTransport::explain(int rc) const {
         return "the broker refused the connection: " +
                std::string(mosquitto_reason_string(connack));
     }
-    if (rc == MOSQ_ERR_TLS && isTlsUri(config_.uri)) {
+    // Before a CONNACK any failure may be TLS's, whatever libmosquitto says: a broker that wants a
+    // client certificate ends the connection after the handshake (TLS 1.3), which it reports as
+    // a lost connection or a protocol error. A handshake of our own says which, as for Paho.
+    if (connack < 0 && isTlsUri(config_.uri)) {
         auto reason = explainTlsFailure(config_.uri, config_.tls);
         if (!reason.empty()) {
             return reason;
