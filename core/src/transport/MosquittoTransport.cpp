@@ -244,7 +244,11 @@ std::string MosquittoTransport::explain(int rc) const {
     if (rc == MOSQ_ERR_ERRNO) {
         return std::strerror(errno);
     }
-    return mosquitto_strerror(rc);
+    std::string text = mosquitto_strerror(rc);
+    if (!text.empty() && text.back() == '.') {
+        text.pop_back();  // it goes inside a sentence of ours
+    }
+    return text;
 }
 
 void MosquittoTransport::onConnect(int reasonCode) {
