@@ -224,6 +224,7 @@ std::string MosquittoTransport::runConnection() {
 }
 
 std::string MosquittoTransport::explain(int rc) const {
+    const int error = errno;  // what MOSQ_ERR_ERRNO means, before anything below changes it
     const int connack = connackCode_;
     if (connack > 0) {
         if (isLoginRefusalCode(connack)) {
@@ -242,7 +243,7 @@ std::string MosquittoTransport::explain(int rc) const {
         }
     }
     if (rc == MOSQ_ERR_ERRNO) {
-        return std::strerror(errno);
+        return std::strerror(error);
     }
     std::string text = mosquitto_strerror(rc);
     if (!text.empty() && text.back() == '.') {
