@@ -337,11 +337,11 @@ std::string perMessage(const StatementCounters& before, const StatementCounters&
     return text + "(" + std::to_string(stored) + " messages)";
 }
 
-std::string parleydYaml(const MosquittoServer& broker, const std::string& store,
-                        const std::string& extra, const std::string& clientId = "parleyd-bench") {
-    return "broker:\n"
-           "  uri: " +
-           broker.uri() +
+std::string parleydYaml(const MosquittoServer& broker, const std::string& brokerClient,
+                        const std::string& store, const std::string& extra,
+                        const std::string& clientId = "parleyd-bench") {
+    return "broker:\n" + (brokerClient.empty() ? "" : "  client: " + brokerClient + "\n") +
+           "  uri: " + broker.uri() +
            "\n"
            "  client_id: " +
            clientId +
@@ -415,6 +415,11 @@ int main(int argc, char** argv) {
     std::string extraYaml;
     app.add_option("--parleyd-yaml", extraYaml,
                    "extra top-level YAML for parleyd, e.g. 'server: {workers: 16}'");
+    std::string brokerClient;
+    app.add_option("--transport", brokerClient,
+                   "parleyd's MQTT library (broker.client): paho or mosquitto; without it, "
+                   "parleyd's default")
+        ->check(CLI::IsMember({"paho", "mosquitto"}));
     std::string mysqlOptions;
     app.add_option("--mysql-options", mysqlOptions, "extra store.mysql keys, e.g. 'pool_size: 17'");
     std::string timelineDir;
@@ -791,7 +796,7 @@ int main(int argc, char** argv) {
                 const size_t sinkLogBefore = stalledSmtp ? stalledSmtp->logSize() : 0;
                 ParleydProcess parleyd(
                     parleydYaml(
-                        *broker,
+                        *broker, brokerClient,
                         "  backend: sqlite\n  sqlite: {path: parley.db, synchronous: full}\n",
                         variant.yaml),
                     parleydLaunch);
@@ -814,7 +819,7 @@ int main(int argc, char** argv) {
                 std::vector<std::unique_ptr<ParleydProcess>> parleyds;
                 for (int i = 1; i <= instances; ++i) {
                     parleyds.push_back(std::make_unique<ParleydProcess>(
-                        parleydYaml(*broker, store, variant.yaml,
+                        parleydYaml(*broker, brokerClient, store, variant.yaml,
                                     instances == 1 ? "parleyd-bench"
                                                    : "parleyd-bench-" + std::to_string(i)),
                         parleydLaunch));
@@ -852,7 +857,7 @@ int main(int argc, char** argv) {
                                               (mysqlOptions.empty() ? "" : ", " + mysqlOptions) +
                                               "}\n";
                     parleyds.push_back(std::make_unique<ParleydProcess>(
-                        parleydYaml(*broker, store, variant.yaml,
+                        parleydYaml(*broker, brokerClient, store, variant.yaml,
                                     instances == 1 ? "parleyd-bench"
                                                    : "parleyd-bench-" + std::to_string(i)),
                         parleydLaunch));

@@ -28,9 +28,9 @@
 #include "store/MysqlStore.h"
 #include "store/SqliteBackup.h"
 #include "store/SqliteStore.h"
-#include "transport/PahoTransport.h"
 #include "transport/SocketTuning.h"
 #include "transport/TlsSettings.h"
+#include "transport/TransportFactory.h"
 
 namespace {
 
@@ -266,8 +266,9 @@ int run(const parley::Config& config) {
     spdlog::info("store: {} schema version {}", store->backendName(), *version);
 
     const parley::TopicScheme topics(config.topicPrefix);
-    parley::PahoTransport transport(config.broker, brokerPassword,
-                                    topics.commandSubscription(config.broker.shareGroup));
+    const auto transportOwner = parley::makeTransport(
+        config.broker, brokerPassword, topics.commandSubscription(config.broker.shareGroup));
+    parley::Transport& transport = *transportOwner;
     parley::SystemClock clock;
     // The store reports the server's calls to the metrics (the ops endpoint's probes are not
     // reported), until the server is gone.

@@ -295,9 +295,26 @@ store:
     EXPECT_EQ(verifyCa.store.mysql.tls.files.keyFile, "k");
     EXPECT_TRUE(loadConfigText("store: {mysql: {tls: {}}}", "test.yaml").store.mysql.tls.enabled())
         << "an empty tls section: verify_identity against the system's CAs";
-    EXPECT_EQ(loadConfigText("broker: {uri: 'wss://b:9443/mqtt', tls: {ca_file: x}}", "test.yaml")
+    EXPECT_EQ(loadConfigText("broker: {client: paho, uri: 'wss://b:9443/mqtt', tls: {ca_file: x}}",
+                             "test.yaml")
                   .broker.tls.caFile,
               "x");
+}
+
+TEST(ConfigLoader, ReadsTheBrokerClientAndRefusesWebSocketsWithLibmosquitto) {
+    EXPECT_EQ(loadConfigText("", "test.yaml").broker.client, BrokerConfig::Client::Mosquitto);
+    EXPECT_EQ(loadConfigText("broker: {client: mosquitto}", "test.yaml").broker.client,
+              BrokerConfig::Client::Mosquitto);
+    EXPECT_EQ(loadConfigText("broker: {client: paho, uri: 'wss://b:9443/mqtt'}", "test.yaml")
+                  .broker.client,
+              BrokerConfig::Client::Paho);
+    EXPECT_NE(errorOf("broker: {client: mqttjs}").find("broker.client"), std::string::npos);
+    EXPECT_NE(errorOf("broker: {client: mosquitto, uri: 'wss://b:9443/mqtt'}")
+                  .find("broker.client: mosquitto cannot connect over WebSockets (libmosquitto "
+                        "has no WebSocket client), and broker.uri is wss://b:9443/mqtt"),
+              std::string::npos);
+    EXPECT_NE(errorOf("broker: {client: mosquitto, uri: 'ws://b:9001'}").find("broker.client"),
+              std::string::npos);
 }
 
 TEST(ConfigLoader, RefusesTlsThatCannotWork) {

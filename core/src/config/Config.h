@@ -12,6 +12,10 @@
 namespace parley {
 
 struct BrokerConfig {
+    // broker.client: which MQTT library parleyd's Transport uses (docs/operations.md);
+    // libmosquitto by default, measured faster (docs/performance.md, "Where the time goes").
+    enum class Client { Paho, Mosquitto };
+    Client client = Client::Mosquitto;
     std::string uri = "ssl://127.0.0.1:8883";
     std::string clientId = "parleyd-1";
     std::string username = "parleyd";

@@ -286,6 +286,12 @@ Keys tlsFileKeys(const Reader& r, TlsSettings& files) {
 Keys brokerKeys(const Reader& r, BrokerConfig& broker) {
     return {
         {"uri", [&](const YAML::Node& n, const std::string& k) { broker.uri = r.string(n, k); }},
+        {"client",
+         [&](const YAML::Node& n, const std::string& k) {
+             broker.client = r.oneOf(n, k, {"paho", "mosquitto"}) == "mosquitto"
+                                 ? BrokerConfig::Client::Mosquitto
+                                 : BrokerConfig::Client::Paho;
+         }},
         {"client_id",
          [&](const YAML::Node& n, const std::string& k) { broker.clientId = r.string(n, k); }},
         {"username",
@@ -334,6 +340,14 @@ void checkBroker(const Reader& r, const YAML::Node& root, const BrokerConfig& br
     }
     if (broker.tls.certFile.empty() != broker.tls.keyFile.empty()) {
         r.fail(root["broker"]["tls"], "broker.tls", "set both cert_file and key_file, or neither");
+    }
+    if (broker.client == BrokerConfig::Client::Mosquitto &&
+        (broker.uri.rfind("ws://", 0) == 0 || broker.uri.rfind("wss://", 0) == 0)) {
+        const YAML::Node client = root["broker"]["client"];
+        r.fail(client ? client : root["broker"], "broker.client",
+               "mosquitto cannot connect over WebSockets (libmosquitto has no WebSocket client), "
+               "and broker.uri is " +
+                   broker.uri + ": use ssl://HOST:8883, or broker.client: paho");
     }
 }
 

@@ -13,6 +13,7 @@
 #include "lua/LuaExtension.h"
 #include "plugins/PluginExtension.h"
 #include "store/SqliteStore.h"
+#include "transport/MosquittoTransport.h"
 #include "transport/PahoLibrary.h"
 #include "transport/TlsSettings.h"
 
@@ -34,6 +35,10 @@ void checkSecret(const std::string& path, const std::string& key, StartupCheck& 
 void checkBrokerUri(const BrokerConfig& broker, StartupCheck& check) {
     // The client the start creates parses the URI (scheme, host, port) without connecting.
     try {
+        if (broker.client == BrokerConfig::Client::Mosquitto) {
+            MosquittoTransport::checkUri(broker.uri);
+            return;
+        }
         newPahoClient(broker.uri, broker.clientId, mqtt::create_options(MQTTVERSION_5));
     } catch (const std::exception& error) {
         check.problems.push_back("broker.uri: " + broker.uri + ": " + error.what());

@@ -15,4 +15,8 @@ std::string describeConnectFailure(const mqtt::exception& error);
 // True for a refused login, as above.
 bool isLoginRefused(const mqtt::exception& error);
 
+// The same for a CONNACK reason code read without Paho (MosquittoTransport).
+bool isLoginRefusalCode(int reasonCode);
+std::string describeLoginRefusal();
+
 }  // namespace parley
