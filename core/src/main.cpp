@@ -29,6 +29,7 @@
 #include "store/SqliteBackup.h"
 #include "store/SqliteStore.h"
 #include "transport/PahoTransport.h"
+#include "transport/ShardedTransport.h"
 #include "transport/SocketTuning.h"
 #include "transport/TlsSettings.h"
 
@@ -96,12 +97,14 @@ bool isLoopback(const std::string& host) {
 void warnAboutCleartext(const parley::Config& config) {
     std::string host;
     int port = 0;
-    if (!parley::isTlsUri(config.broker.uri) &&
-        parley::parseBrokerUri(config.broker.uri, host, port) && !isLoopback(host)) {
-        spdlog::warn(
-            "broker.uri {} is not TLS: parleyd's password and every message cross the network in "
-            "the clear (use ssl://, docs/operations.md \"TLS\")",
-            config.broker.uri);
+    for (const auto& uri : config.broker.uris()) {
+        if (!parley::isTlsUri(uri) && parley::parseBrokerUri(uri, host, port) &&
+            !isLoopback(host)) {
+            spdlog::warn(
+                "broker {} is not TLS: parleyd's password and every message cross the network in "
+                "the clear (use ssl://, docs/operations.md \"TLS\")",
+                uri);
+        }
     }
     const auto& mysql = config.store.mysql;
     if (config.store.backend != "mysql" || !mysql.socket.empty() || mysql.tls.enabled()) {
@@ -156,6 +159,24 @@ std::optional<int> migrateWhenReachable(parley::store::Store& store, const sigse
             return std::nullopt;
         }
     }
+}
+
+// The one place transports are made: one broker, or one per shard of broker.shards (each with
+// the same settings and the shared subscription) behind a ShardedTransport.
+std::unique_ptr<parley::Transport> makeTransport(const parley::BrokerConfig& broker,
+                                                 const std::string& password,
+                                                 const std::string& subscription) {
+    if (broker.shards.empty()) {
+        return std::make_unique<parley::PahoTransport>(broker, password, subscription);
+    }
+    std::vector<std::unique_ptr<parley::Transport>> shards;
+    for (const auto& uri : broker.shards) {
+        parley::BrokerConfig shard = broker;
+        shard.uri = uri;
+        shards.push_back(std::make_unique<parley::PahoTransport>(shard, password, subscription));
+    }
+    spdlog::info("transport: users sharded over {} brokers", shards.size());
+    return std::make_unique<parley::ShardedTransport>(std::move(shards));
 }
 
 // Server::start, which waits for the broker for as long as it takes; a SIGTERM or SIGINT meanwhile
@@ -266,8 +287,9 @@ int run(const parley::Config& config) {
     spdlog::info("store: {} schema version {}", store->backendName(), *version);
 
     const parley::TopicScheme topics(config.topicPrefix);
-    parley::PahoTransport transport(config.broker, brokerPassword,
-                                    topics.commandSubscription(config.broker.shareGroup));
+    const auto transportOwner = makeTransport(config.broker, brokerPassword,
+                                              topics.commandSubscription(config.broker.shareGroup));
+    parley::Transport& transport = *transportOwner;
     parley::SystemClock clock;
     // The store reports the server's calls to the metrics (the ops endpoint's probes are not
     // reported), until the server is gone.

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
 
 namespace parley {
@@ -17,6 +18,9 @@ struct Command {
     // False when the client marked the command "activity": false (a script acting for the user,
     // not the user being there): presence and last_seen stay as they are.
     bool activity = true;
+    // The broker shard the command came from, where its reply goes; none for a command that
+    // did not come through a broker (its reply goes to the shard of `uid`).
+    std::optional<size_t> shard;
 
     // Commands with the same key run one after another in arrival order: the conversation when the
     // command names one, else the user.
