@@ -171,5 +171,23 @@ TEST(BrokerShards, ShardKilledMidLoadDelaysOnlyItsUsers) {
     }
 }
 
+// A broker that knows its shard refuses a password login of a user who belongs on another
+// (tokens: tests/broker/JwtVerifierTest.cpp, JwtShards), and lets parleyd's account in.
+TEST(BrokerShards, ABrokerRefusesAUserOfAnotherShard) {
+    ASSERT_EQ(shardOfUser("alice", 2), 1u);
+    ASSERT_EQ(shardOfUser("bob", 2), 0u);
+    MosquittoServer shard1(
+        {{"alice", "pw-alice"}, {"bob", "pw-bob"}, {"parleyd", "parleyd-secret"}},
+        {.pluginOptions = "plugin_opt_shard 1\nplugin_opt_shard_count 2"});
+    MqttTestClient alice(shard1.uri(), "alice", "pw-alice");
+    EXPECT_TRUE(alice.connected());
+    EXPECT_THROW(MqttTestClient(shard1.uri(), "bob", "pw-bob"), std::runtime_error);
+    EXPECT_NE(shard1.log().find("user belongs on broker shard 0 of 2, this is shard 1"),
+              std::string::npos)
+        << shard1.log();
+    MqttTestClient service(shard1.uri(), "parleyd", "parleyd-secret");
+    EXPECT_TRUE(service.connected());
+}
+
 }  // namespace
 }  // namespace parley::testing
