@@ -337,14 +337,24 @@ std::string perMessage(const StatementCounters& before, const StatementCounters&
     return text + "(" + std::to_string(stored) + " messages)";
 }
 
-std::string parleydYaml(const MosquittoServer& broker, const std::string& brokerClient,
+// The broker section's address: `uri` for one broker, `shards` for several (users sharded).
+std::string brokerAddress(const MosquittoServer& broker,
+                          const std::vector<std::unique_ptr<MosquittoServer>>& moreShards) {
+    if (moreShards.empty()) {
+        return "  uri: " + broker.uri() + "\n";
+    }
+    std::string shards = "  shards:\n    - " + broker.uri() + "\n";
+    for (const auto& shard : moreShards) {
+        shards += "    - " + shard->uri() + "\n";
+    }
+    return shards;
+}
+
+std::string parleydYaml(const std::string& brokerAddress, const std::string& brokerClient,
                         const std::string& store, const std::string& extra,
                         const std::string& clientId = "parleyd-bench") {
     return "broker:\n" + (brokerClient.empty() ? "" : "  client: " + brokerClient + "\n") +
-           "  uri: " + broker.uri() +
-           "\n"
-           "  client_id: " +
-           clientId +
+           brokerAddress + "  client_id: " + clientId +
            "\n"
            "  username: parleyd\n"
            "  password: " +
@@ -432,6 +442,13 @@ int main(int argc, char** argv) {
                  "paced loads: users send in turns, not drawn at random (as before 2026-11-22)");
     app.add_flag("--mysql-socket", mysqlSocket,
                  "parleyd reaches MariaDB through its unix socket instead of TCP on loopback");
+    int shards = 1;
+    app.add_option("--shards", shards,
+                   "users sharded over this many brokers (broker.shards): parleyd connects to "
+                   "each, each user to its shard's (docs/scaling.md); the broker CPU is all "
+                   "shards' together")
+        ->check(CLI::Range(1, 16))
+        ->capture_default_str();
     int instances = 1;
     app.add_option("--instances", instances,
                    "parleyd instances on MariaDB, on one shared subscription (CPU and RSS are "
@@ -536,9 +553,16 @@ int main(int argc, char** argv) {
         json.open(jsonOut);
     }
     std::unique_ptr<MosquittoServer> broker;
+    // Shards 1.. with --shards (the first is `broker`).
+    std::vector<std::unique_ptr<MosquittoServer>> moreShards;
     try {
         broker = std::make_unique<MosquittoServer>(
             brokerUsers, BrokerOptions{.pluginOptions = pluginOptions, .extraConfig = brokerConf});
+        for (int shard = 1; shard < shards; ++shard) {
+            moreShards.push_back(std::make_unique<MosquittoServer>(
+                brokerUsers,
+                BrokerOptions{.pluginOptions = pluginOptions, .extraConfig = brokerConf}));
+        }
     } catch (const std::exception& error) {
         std::cerr << "parley-bench-suite: " << error.what() << '\n';
         return 3;
@@ -558,6 +582,13 @@ int main(int argc, char** argv) {
         options.recipientsAway = away;
         options.emailDomain = notifyStalled ? "bench.invalid" : "";
         options.brokerPid = broker->pid();
+        if (!moreShards.empty()) {
+            options.shardUris.push_back(broker->uri());
+            for (const auto& shard : moreShards) {
+                options.shardUris.push_back(shard->uri());
+                options.moreBrokerPids.push_back(shard->pid());
+            }
+        }
         return options;
     };
     const auto record = [&](Row row) {
@@ -580,9 +611,12 @@ int main(int argc, char** argv) {
         }
         return seconds;
     };
-    const auto runScenarios = [&](const std::string& target, pid_t serverPid, pid_t databasePid,
+    const std::string shardLabel =
+        shards > 1 ? ", users on " + std::to_string(shards) + " broker shards" : "";
+    const auto runScenarios = [&](const std::string& targetName, pid_t serverPid, pid_t databasePid,
                                   std::vector<pid_t> databasePids = {},
                                   const MariaDbServer* countersOf = nullptr) {
+        const std::string target = targetName + shardLabel;
         for (const auto& scenario : scenarios) {
             std::cerr << "== " << target << ": " << scenario.name << '\n';
             const auto countersBefore =
@@ -615,6 +649,18 @@ int main(int argc, char** argv) {
                 notes.push_back(
                     target + ", " + scenario.name + ": " +
                     perMessage(countersBefore, statementCounters(*countersOf), row.report.stored));
+            }
+            if (row.report.brokerCpuMicrosPerMessage >= 0) {
+                // What each stage costs per message, to scale to a machine with more cores.
+                notes.push_back(target + ", " + scenario.name + ": broker CPU " +
+                                fixed(row.report.brokerCpuMicrosPerMessage, 0) +
+                                " µs per stored message (" + std::to_string(row.report.brokers) +
+                                " broker" + (row.report.brokers > 1 ? "s together, " : ", ") +
+                                fixed(row.report.brokerCpuPercent / row.report.brokers, 0) +
+                                "% of a core each), parleyd " +
+                                fixed(row.report.serverCpuMicrosPerMessage, 0) +
+                                " µs per stored message (" + fixed(row.report.serverCpuPercent, 0) +
+                                "% of a core)");
             }
             record(std::move(row));
         }
@@ -686,7 +732,10 @@ int main(int argc, char** argv) {
     };
 
     try {
-        if (wanted("raw")) {
+        if (wanted("raw") && shards > 1) {
+            std::cerr << "parley-bench-suite: the raw ceiling's relay serves one broker: skipped "
+                         "with --shards (use --only sqlite or mariadb)\n";
+        } else if (wanted("raw")) {
             TempDir dir("parley-bench-relay");
             ChildProcess relay({benchPath, "--uri", broker->uri(), "relay", "--relay-password",
                                 kServicePassword, "--inflight", std::to_string(relayInflight)},
@@ -796,7 +845,7 @@ int main(int argc, char** argv) {
                 const size_t sinkLogBefore = stalledSmtp ? stalledSmtp->logSize() : 0;
                 ParleydProcess parleyd(
                     parleydYaml(
-                        *broker, brokerClient,
+                        brokerAddress(*broker, moreShards), brokerClient,
                         "  backend: sqlite\n  sqlite: {path: parley.db, synchronous: full}\n",
                         variant.yaml),
                     parleydLaunch);
@@ -819,7 +868,8 @@ int main(int argc, char** argv) {
                 std::vector<std::unique_ptr<ParleydProcess>> parleyds;
                 for (int i = 1; i <= instances; ++i) {
                     parleyds.push_back(std::make_unique<ParleydProcess>(
-                        parleydYaml(*broker, brokerClient, store, variant.yaml,
+                        parleydYaml(brokerAddress(*broker, moreShards), brokerClient, store,
+                                    variant.yaml,
                                     instances == 1 ? "parleyd-bench"
                                                    : "parleyd-bench-" + std::to_string(i)),
                         parleydLaunch));
@@ -857,7 +907,8 @@ int main(int argc, char** argv) {
                                               (mysqlOptions.empty() ? "" : ", " + mysqlOptions) +
                                               "}\n";
                     parleyds.push_back(std::make_unique<ParleydProcess>(
-                        parleydYaml(*broker, brokerClient, store, variant.yaml,
+                        parleydYaml(brokerAddress(*broker, moreShards), brokerClient, store,
+                                    variant.yaml,
                                     instances == 1 ? "parleyd-bench"
                                                    : "parleyd-bench-" + std::to_string(i)),
                         parleydLaunch));

@@ -138,10 +138,22 @@ JwtAuthSettings parseSettings(const PluginOptions& options) {
                 static_cast<double>(integerOption(name, value, 1, 1000000));
         } else if (name == "publish_disconnect_after") {
             settings.publishLimits.disconnectAfterMs = integerOption(name, value, 0, 86400) * 1000;
+        } else if (name == "shard") {
+            settings.policy.shard = static_cast<size_t>(integerOption(name, value, 0, 1023));
+        } else if (name == "shard_count") {
+            settings.policy.shardCount = static_cast<size_t>(integerOption(name, value, 1, 1024));
         } else {
             throw std::runtime_error("unknown option plugin_opt_" + name +
                                      " (see docs/authentication.md)");
         }
+    }
+    if (settings.policy.shardCount > 0 && settings.policy.shard >= settings.policy.shardCount) {
+        throw std::runtime_error(
+            "plugin_opt_shard must be below plugin_opt_shard_count (shards "
+            "are counted from 0)");
+    }
+    if (settings.policy.shard > 0 && settings.policy.shardCount == 0) {
+        throw std::runtime_error("plugin_opt_shard needs plugin_opt_shard_count");
     }
     // A token for a service account would carry its rights (the shared command subscription,
     // no publish limit, the acl_file's service lines).

@@ -11,6 +11,7 @@
 
 #include "Base64Url.h"
 #include "LogText.h"
+#include "transport/UserShard.h"
 
 namespace parley::jwtauth {
 
@@ -131,6 +132,19 @@ bool TokenVerifier::isValidUid(std::string_view uid) {
            });
 }
 
+std::string TokenVerifier::wrongShard(std::string_view uid) const {
+    if (policy_.shardCount <= 1) {
+        return "";
+    }
+    const size_t home = shardOfUser(uid, policy_.shardCount);
+    if (home == policy_.shard) {
+        return "";
+    }
+    return "user belongs on broker shard " + std::to_string(home) + " of " +
+           std::to_string(policy_.shardCount) + ", this is shard " + std::to_string(policy_.shard) +
+           " (docs/scaling.md, \"Users sharded over brokers\")";
+}
+
 Verdict TokenVerifier::verify(const char* username, const char* clientId, const char* password,
                               int64_t now) const {
     const std::string_view token = password == nullptr ? std::string_view() : password;
@@ -148,6 +162,9 @@ Verdict TokenVerifier::verify(const char* username, const char* clientId, const 
     }
     if (policy_.reservedUsers.contains(uid)) {
         return refuse("user is reserved for password login (plugin_opt_reserved_users)");
+    }
+    if (auto elsewhere = wrongShard(uid); !elsewhere.empty()) {
+        return refuse(elsewhere);
     }
     // One session per device, and only the user's own: a CONNECT with an existing client id
     // takes over that session, so the id must be bound to the authenticated user.
@@ -284,6 +301,22 @@ Verdict TokenVerifier::verify(const char* username, const char* clientId, const 
         }
         if (!audienceContains(*audField, policy_.audience)) {
             return refuse("token aud does not include '" + policy_.audience + "'");
+        }
+    }
+    // A login service that names the shard in the token: it must be this one, so a client that
+    // picked the wrong broker learns it here rather than by missing its events.
+    if (const auto shardField = claims->find("shard"); shardField != claims->end()) {
+        if (!shardField->is_number_unsigned()) {
+            return refuse("token shard is not a non-negative integer");
+        }
+        const auto claimed = shardField->get<uint64_t>();
+        if (policy_.shardCount > 1 && claimed != policy_.shard) {
+            return refuse("token is for broker shard " + std::to_string(claimed) +
+                          ", this is shard " + std::to_string(policy_.shard));
+        }
+        if (policy_.shardCount <= 1 && claimed != 0) {
+            return refuse("token is for broker shard " + std::to_string(claimed) +
+                          ", this broker is not sharded (plugin_opt_shard_count)");
         }
     }
     return {Decision::Accept, "", expiresAt};

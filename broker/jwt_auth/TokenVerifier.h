@@ -19,6 +19,10 @@ struct VerifierPolicy {
     // even if validly signed, so an issuer that lets anyone pick a name cannot hand out the
     // service account's ACL rights.
     std::set<std::string, std::less<>> reservedUsers = {"parleyd", "system"};
+    // Users sharded over brokers (plugin_opt_shard, plugin_opt_shard_count): this broker is shard
+    // `shard` of `shardCount` and takes only the users shardOfUser puts here. 0: not sharded.
+    size_t shard = 0;
+    size_t shardCount = 0;
 };
 
 enum class Decision {
@@ -43,6 +47,10 @@ class TokenVerifier {
     // `password` may be null (no password in the CONNECT). `now` in Unix seconds.
     Verdict verify(const char* username, const char* clientId, const char* password,
                    int64_t now) const;
+
+    // Why `uid` may not log in on this broker shard (shardOfUser puts it on another), or empty.
+    // Always empty when the broker is not sharded; service accounts are the caller's to exempt.
+    std::string wrongShard(std::string_view uid) const;
 
     // A password of three base64url segments whose first one starts a JSON object. Anything
     // else is a password for the password file.

@@ -88,6 +88,18 @@ int onBasicAuth(int /*event*/, void* eventData, void* userData) {
                                                         static_cast<int64_t>(std::time(nullptr)));
         switch (verdict.decision) {
             case Decision::Defer:
+                // A password login: the password file decides who it is, this broker's shard
+                // whether it may be here (parleyd's accounts serve every shard).
+                if (auth->username != nullptr && state->subscriptions &&
+                    !state->subscriptions->serviceUsers().contains(auth->username)) {
+                    if (auto elsewhere = state->verifier->wrongShard(auth->username);
+                        !elsewhere.empty()) {
+                        mosquitto_log_printf(MOSQ_LOG_NOTICE, "%s refused %s: %s", kLogPrefix,
+                                             who(auth->username, clientId).c_str(),
+                                             elsewhere.c_str());
+                        return MOSQ_ERR_AUTH;
+                    }
+                }
                 mosquitto_log_printf(MOSQ_LOG_DEBUG, "%s %s: %s, deferred to the password file",
                                      kLogPrefix, who(auth->username, clientId).c_str(),
                                      verdict.reason.c_str());

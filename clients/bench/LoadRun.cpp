@@ -17,8 +17,13 @@
 #include <thread>
 
 #include "ProcessStats.h"
+#include "transport/UserShard.h"
 
 namespace parley::bench {
+
+const std::string& LoadOptions::uriOf(const std::string& uid) const {
+    return shardUris.empty() ? uri : shardUris[shardOfUser(uid, shardUris.size())];
+}
 
 namespace {
 
@@ -105,6 +110,8 @@ nlohmann::json LoadReport::toJson() const {
             {"server_rss_max_kib", serverRssMaxKiB},
             {"database_cpu_percent", databaseCpuPercent},
             {"broker_cpu_percent", brokerCpuPercent},
+            {"brokers", brokers},
+            {"broker_cpu_us_per_message", brokerCpuMicrosPerMessage},
             {"bench_cpu_percent", benchCpuPercent},
             {"bench_cpu_us_per_message", benchCpuMicrosPerMessage},
             {"server_cpu_us_per_message", serverCpuMicrosPerMessage},
@@ -165,7 +172,12 @@ std::string LoadReport::toText() const {
         text << "database: CPU " << databaseCpuPercent << "% of a core; ";
     }
     if (brokerCpuPercent >= 0) {
-        text << "broker: CPU " << brokerCpuPercent << "% of a core; ";
+        text << "broker" << (brokers > 1 ? "s (" + std::to_string(brokers) + " shards)" : "")
+             << ": CPU " << brokerCpuPercent << "% of a core";
+        if (brokerCpuMicrosPerMessage >= 0) {
+            text << ", " << brokerCpuMicrosPerMessage << " µs per message";
+        }
+        text << "; ";
     }
     text << "bench: CPU " << benchCpuPercent << "% of a core";
     if (benchCpuMicrosPerMessage >= 0) {
@@ -264,7 +276,8 @@ void LoadRun::setUp() {
     for (size_t i = 0; i < count; ++i) {
         auto user = std::make_unique<User>();
         user->client = std::make_unique<BenchClient>(
-            options_.uri, options_.tls, options_.prefix, userName(options_, i), options_.password,
+            options_.uriOf(userName(options_, i)), options_.tls, options_.prefix,
+            userName(options_, i), options_.password,
             [this](BenchClient& client, const std::string& suffix, nlohmann::json&& payload,
                    Clock::time_point arrived) {
                 onMessage(client, suffix, std::move(payload), arrived);

@@ -22,6 +22,11 @@ namespace parley::bench {
 
 struct LoadOptions {
     std::string uri = "ssl://127.0.0.1:8883";
+    // Users sharded over brokers (docs/scaling.md): each user connects to
+    // shardUris[shardOfUser(uid, shardUris.size())] instead of `uri`, as a client must.
+    std::vector<std::string> shardUris;
+    // Uri of the broker `uid` connects to.
+    const std::string& uriOf(const std::string& uid) const;
     TlsSettings tls;  // for an ssl://, mqtts:// or wss:// uri
     std::string prefix = "parley/v1";
     std::string userPrefix = "bench-";  // users <prefix>0001, <prefix>0002, ...
@@ -66,10 +71,11 @@ struct LoadOptions {
     // The flooder publishes on the first user's command topic, which the broker refuses: the
     // flood reaches only the broker (what a flood costs before parleyd).
     bool flooderDenied = false;
-    pid_t serverPid = 0;    // parleyd (or the relay): its CPU and memory are reported
-    pid_t databasePid = 0;  // the database server, if any: its CPU is reported
-    pid_t brokerPid = 0;    // the broker, if known: its CPU is reported (PollLoadRun)
-    bool progress = true;   // a progress line on stderr
+    pid_t serverPid = 0;                // parleyd (or the relay): its CPU and memory are reported
+    pid_t databasePid = 0;              // the database server, if any: its CPU is reported
+    pid_t brokerPid = 0;                // the broker, if known: its CPU is reported (PollLoadRun)
+    std::vector<pid_t> moreBrokerPids;  // the other shards' brokers: their CPU is added
+    bool progress = true;               // a progress line on stderr
     // If set, this file gets a line per reply, "sent_ms,reply_ms": when the message was sent
     // (since sending started) and how long its reply took. Shows whether the slow replies come
     // together (a stall) or spread out (queueing).
@@ -109,11 +115,13 @@ struct LoadReport {
     double serverCpuPercent = -1;    // of one core; -1: not measured
     long serverRssMaxKiB = -1;
     double databaseCpuPercent = -1;  // of one core; -1: not measured
-    double brokerCpuPercent = -1;    // of one core; -1: not measured
+    double brokerCpuPercent = -1;    // of one core, all the brokers together; -1: not measured
+    int brokers = 1;                 // how many brokers (shards) that is
     double benchCpuPercent = 0;
     // CPU per stored message (µs): the load generator's own, and the server's; -1: not measured.
     double benchCpuMicrosPerMessage = -1;
     double serverCpuMicrosPerMessage = -1;
+    double brokerCpuMicrosPerMessage = -1;  // all the brokers together
     // Paced: messages that were due but still held back at the end (their user had
     // maxUnansweredPerUser awaiting a reply the whole drain): offered, never sent.
     long long heldBack = 0;

@@ -109,7 +109,8 @@ void PollLoadRun::setUp() {
         user->commandTopic = options_.prefix + "/c2s/" + user->uid;
         user->inboxPrefix = options_.prefix + "/u/" + user->uid + "/";
         user->connection = std::make_unique<MosquittoConnection>(
-            options_.uri, options_.tls, user->uid + "-bench", user->uid, options_.password,
+            options_.uriOf(user->uid), options_.tls, user->uid + "-bench", user->uid,
+            options_.password,
             // The broker's receive maximum (Parley's broker settings: 1000).
             std::max(100, options_.window * 2),
             [this, i](MosquittoConnection&, std::string_view topic, std::string_view payload) {
@@ -315,12 +316,22 @@ void PollLoadRun::onEvent(User& user, std::string_view conv, std::string_view pa
     }
 }
 
+ProcessSample PollLoadRun::sampleBrokers() const {
+    ProcessSample all = sampleProcess(options_.brokerPid);
+    for (const pid_t pid : options_.moreBrokerPids) {
+        const ProcessSample shard = sampleProcess(pid);
+        all.valid = all.valid && shard.valid;
+        all.cpuSeconds += shard.cpuSeconds;
+    }
+    return all;
+}
+
 LoadReport PollLoadRun::run() {
     setUp();
     const size_t senders = conversations_.size() * static_cast<size_t>(options_.groupSize);
     const ProcessSample serverBefore = sampleProcess(options_.serverPid);
     const ProcessSample databaseBefore = sampleProcess(options_.databasePid);
-    const ProcessSample brokerBefore = sampleProcess(options_.brokerPid);
+    const ProcessSample brokerBefore = sampleBrokers();
     long serverRssMax = serverBefore.rssKiB;
     const MachineSample machineBefore = sampleMachine();
     const RunQueueSample runQueueBefore = sampleRunQueue();
@@ -461,7 +472,7 @@ LoadReport PollLoadRun::run() {
     const double benchCpu = sampleProcess(getpid()).cpuSeconds - benchCpuBefore;
     const ProcessSample serverAfter = sampleProcess(options_.serverPid);
     const ProcessSample databaseAfter = sampleProcess(options_.databasePid);
-    const ProcessSample brokerAfter = sampleProcess(options_.brokerPid);
+    const ProcessSample brokerAfter = sampleBrokers();
 
     LoadReport report = collect(sendingSeconds);
     for (size_t user = 0; user < senders; ++user) {
@@ -480,8 +491,12 @@ LoadReport PollLoadRun::run() {
             100.0 * (databaseAfter.cpuSeconds - databaseBefore.cpuSeconds) / elapsed;
     }
     if (brokerBefore.valid && brokerAfter.valid) {
-        report.brokerCpuPercent =
-            100.0 * (brokerAfter.cpuSeconds - brokerBefore.cpuSeconds) / elapsed;
+        const double brokerCpu = brokerAfter.cpuSeconds - brokerBefore.cpuSeconds;
+        report.brokerCpuPercent = 100.0 * brokerCpu / elapsed;
+        report.brokers = 1 + static_cast<int>(options_.moreBrokerPids.size());
+        if (report.stored > 0) {
+            report.brokerCpuMicrosPerMessage = 1e6 * brokerCpu / static_cast<double>(report.stored);
+        }
     }
     report.benchCpuPercent = 100.0 * benchCpu / elapsed;
     if (report.stored > 0) {

@@ -11,6 +11,7 @@
 
 #include "LoadRun.h"
 #include "MosquittoConnection.h"
+#include "ProcessStats.h"
 
 namespace parley::bench {
 
@@ -56,6 +57,8 @@ class PollLoadRun {
     bool sendingActive(std::chrono::steady_clock::time_point now) const;
     int64_t nanosNow() const;
     LoadReport collect(double sendingSeconds);
+    // The brokers' CPU so far (every shard's together).
+    ProcessSample sampleBrokers() const;
 
     LoadOptions options_;
     std::string body_;

@@ -96,12 +96,14 @@ bool isLoopback(const std::string& host) {
 void warnAboutCleartext(const parley::Config& config) {
     std::string host;
     int port = 0;
-    if (!parley::isTlsUri(config.broker.uri) &&
-        parley::parseBrokerUri(config.broker.uri, host, port) && !isLoopback(host)) {
-        spdlog::warn(
-            "broker.uri {} is not TLS: parleyd's password and every message cross the network in "
-            "the clear (use ssl://, docs/operations.md \"TLS\")",
-            config.broker.uri);
+    for (const auto& uri : config.broker.uris()) {
+        if (!parley::isTlsUri(uri) && parley::parseBrokerUri(uri, host, port) &&
+            !isLoopback(host)) {
+            spdlog::warn(
+                "broker {} is not TLS: parleyd's password and every message cross the network in "
+                "the clear (use ssl://, docs/operations.md \"TLS\")",
+                uri);
+        }
     }
     const auto& mysql = config.store.mysql;
     if (config.store.backend != "mysql" || !mysql.socket.empty() || mysql.tls.enabled()) {

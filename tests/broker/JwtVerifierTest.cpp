@@ -482,3 +482,61 @@ TEST(TokenCommand, ReportsUsageErrors) {
 
 }  // namespace
 }  // namespace parley::testing
+
+namespace parley::testing {
+namespace {
+
+// Users sharded over brokers: "alice" is on shard 1 of 2 and 2 of 3, "bob" on 0 of 2
+// (shardOfUser, transport/UserShard.h).
+TokenVerifier shardVerifier(const std::string& shard, const std::string& count) {
+    auto options = baseOptions();
+    options.push_back({"shard", shard});
+    options.push_back({"shard_count", count});
+    return makeVerifier(options);
+}
+
+TEST(JwtShards, RefusesAUserWhoseShardIsAnotherBroker) {
+    const auto shard1 = shardVerifier("1", "2");
+    EXPECT_EQ(shard1.verify("alice", "alice", hs256(claimsFor("alice")).c_str(), kNow).decision,
+              Decision::Accept);
+    expectRefused(shard1.verify("bob", "bob", hs256(claimsFor("bob")).c_str(), kNow),
+                  "user belongs on broker shard 0 of 2, this is shard 1");
+    // Password logins are checked by the plugin with the same function.
+    EXPECT_EQ(shard1.wrongShard("alice"), "");
+    EXPECT_NE(shard1.wrongShard("bob").find("belongs on broker shard 0"), std::string::npos);
+    EXPECT_EQ(makeVerifier().wrongShard("bob"), "") << "not sharded: every user";
+}
+
+TEST(JwtShards, AShardClaimMustNameThisBroker) {
+    const auto shard2 = shardVerifier("2", "3");
+    json claims = claimsFor("alice");
+    claims["shard"] = 2;
+    EXPECT_EQ(shard2.verify("alice", "alice", hs256(claims).c_str(), kNow).decision,
+              Decision::Accept);
+    claims["shard"] = 0;
+    expectRefused(shard2.verify("alice", "alice", hs256(claims).c_str(), kNow),
+                  "token is for broker shard 0, this is shard 2");
+    claims["shard"] = "2";
+    expectRefused(shard2.verify("alice", "alice", hs256(claims).c_str(), kNow),
+                  "token shard is not a non-negative integer");
+    claims["shard"] = 1;
+    expectRefused(verify(hs256(claims)), "this broker is not sharded");
+    claims["shard"] = 0;
+    EXPECT_EQ(verify(hs256(claims)).decision, Decision::Accept);
+}
+
+TEST(JwtShards, ShardOptionsAreChecked) {
+    auto options = baseOptions();
+    options.push_back({"shard", "2"});
+    options.push_back({"shard_count", "2"});
+    EXPECT_THROW(jwtauth::parseSettings(options), std::runtime_error);
+    options = baseOptions();
+    options.push_back({"shard", "1"});
+    EXPECT_THROW(jwtauth::parseSettings(options), std::runtime_error);
+    options = baseOptions();
+    options.push_back({"shard_count", "0"});
+    EXPECT_THROW(jwtauth::parseSettings(options), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace parley::testing

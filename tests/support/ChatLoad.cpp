@@ -75,7 +75,7 @@ void ChatLoad::connect() {
     for (size_t index = 0; index < users_.size(); ++index) {
         User& user = *users_[index];
         client::ConnectionOptions connection;
-        connection.uri = options_.uri;
+        connection.uri = user.login.uri.empty() ? options_.uri : user.login.uri;
         connection.user = user.login.uid;
         connection.password = user.login.password;
         connection.announcePresence = false;
@@ -338,8 +338,9 @@ bool ChatLoad::dropConnection(size_t index, std::chrono::milliseconds timeout) {
     const bool midSend = user.inFlight && user.session->unanswered() > 0;
     // A second connection with the same client id: the broker drops the first one at once,
     // without a DISCONNECT from it, as when its network goes away.
-    mqtt::async_client thief(options_.uri, user.session->clientId(),
-                             mqtt::create_options(MQTTVERSION_5), nullptr);
+    mqtt::async_client thief(user.login.uri.empty() ? options_.uri : user.login.uri,
+                             user.session->clientId(), mqtt::create_options(MQTTVERSION_5),
+                             nullptr);
     mqtt::connect_options connectOptions;
     connectOptions.set_mqtt_version(MQTTVERSION_5);
     connectOptions.set_clean_start(true);

@@ -22,10 +22,13 @@ namespace parley::testing {
 struct LoadUser {
     std::string uid;
     std::string password;
+    // The broker this user connects to (their shard's, with users sharded over brokers); empty:
+    // ChatLoadOptions::uri.
+    std::string uri{};
 };
 
 struct ChatLoadOptions {
-    std::string uri;  // the broker
+    std::string uri;  // the broker (of every user whose LoadUser::uri is empty)
     std::vector<LoadUser> users;
     int directConversations = 20;  // 1:1 conversations between pairs of the users
     int groups = 4;

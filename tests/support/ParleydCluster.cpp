@@ -1,6 +1,7 @@
 #include "ParleydCluster.h"
 
 #include "store/MysqlConnection.h"
+#include "transport/UserShard.h"
 
 namespace parley::testing {
 
@@ -41,50 +42,62 @@ void ParleydCluster::startInstances() {
     for (const auto& user : loadUsers()) {
         users.push_back({user.uid, user.password});
     }
-    broker_ = std::make_unique<MosquittoServer>(users);
+    // Every user may log in on every shard: the shard a client picks is the test's to check.
+    for (int shard = 0; shard < std::max(options_.brokerShards, 1); ++shard) {
+        brokers_.push_back(std::make_unique<MosquittoServer>(users));
+    }
+    std::string where;
+    if (brokers_.size() == 1) {
+        where = "  uri: " + brokers_.front()->uri() + "\n";
+    } else {
+        where = "  shards:\n";
+        for (const auto& broker : brokers_) {
+            where += "    - " + broker->uri() + "\n";
+        }
+    }
     for (int index = 1; index <= options_.instances; ++index) {
-        const std::string yaml =
-            "broker:\n"
-            "  uri: " +
-            broker_->uri() +
-            "\n"
-            "  client_id: parleyd-cluster-" +
-            std::to_string(index) +
-            "\n"
-            "  share_group: parleyd\n"
-            "  username: parleyd\n"
-            "  password: parleyd-secret\n"
-            "  session_expiry: 5m\n"
-            "store:\n"
-            "  backend: mysql\n"
-            "  mysql: {" +
-            whereIsTheDatabase(index - 1) + ", database: " + databaseName_ +
-            ", pool_size: " + std::to_string(options_.poolSize) +
-            ", connect_timeout: 2s, io_timeout: 10s}\n"
-            "  retry_for: " +
-            std::to_string(options_.retryForMs) +
-            "ms\n"
-            "server: {workers: " +
-            std::to_string(options_.workers) +
-            "}\n"
-            "http: {listen: 127.0.0.1, port: 0}\n"
-            "log: {level: info}\n";
+        const std::string yaml = "broker:\n" + where + "  client_id: parleyd-cluster-" +
+                                 std::to_string(index) +
+                                 "\n"
+                                 "  share_group: parleyd\n"
+                                 "  username: parleyd\n"
+                                 "  password: parleyd-secret\n"
+                                 "  session_expiry: 5m\n"
+                                 "store:\n"
+                                 "  backend: mysql\n"
+                                 "  mysql: {" +
+                                 whereIsTheDatabase(index - 1) + ", database: " + databaseName_ +
+                                 ", pool_size: " + std::to_string(options_.poolSize) +
+                                 ", connect_timeout: 2s, io_timeout: 10s}\n"
+                                 "  retry_for: " +
+                                 std::to_string(options_.retryForMs) +
+                                 "ms\n"
+                                 "server: {workers: " +
+                                 std::to_string(options_.workers) +
+                                 "}\n"
+                                 "http: {listen: 127.0.0.1, port: 0}\n"
+                                 "log: {level: info}\n";
         instances_.push_back(std::make_unique<ParleydProcess>(yaml));
     }
 }
 
 ParleydCluster::~ParleydCluster() {
-    instances_.clear();  // parleyd before the broker
-    broker_.reset();
+    instances_.clear();  // parleyd before the brokers
+    brokers_.clear();
 }
 
 std::vector<LoadUser> ParleydCluster::loadUsers() const {
     std::vector<LoadUser> users;
     for (int i = 1; i <= options_.users; ++i) {
         const std::string uid = "c" + std::to_string(i);
-        users.push_back({uid, passwordOf(uid)});
+        users.push_back({uid, passwordOf(uid),
+                         brokers_.empty() ? std::string() : brokers_.at(shardOf(uid))->uri()});
     }
     return users;
+}
+
+size_t ParleydCluster::shardOf(const std::string& uid) const {
+    return shardOfUser(uid, brokers_.size());
 }
 
 std::unique_ptr<store::SqlConnection> ParleydCluster::openDatabase(size_t node) const {

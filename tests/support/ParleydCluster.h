@@ -28,6 +28,9 @@ class ParleydCluster {
         // instances write through different nodes (multi-writer); otherwise all start with
         // node 0 (one node at a time).
         bool spreadOverNodes = false;
+        // Users sharded over this many brokers (broker.shards): every instance connects to each,
+        // each user to the one shardOfUser picks (loadUsers() says which).
+        int brokerShards = 1;
     };
 
     ParleydCluster(MariaDbServer& database, Options options);
@@ -37,12 +40,17 @@ class ParleydCluster {
     ParleydCluster(const ParleydCluster&) = delete;
     ParleydCluster& operator=(const ParleydCluster&) = delete;
 
-    MosquittoServer& broker() { return *broker_; }
+    // The broker (with several shards: shard 0's).
+    MosquittoServer& broker() { return *brokers_.front(); }
+    MosquittoServer& brokerShard(size_t shard) { return *brokers_.at(shard); }
+    size_t brokerShards() const { return brokers_.size(); }
+    // The shard `uid` connects to (shardOfUser).
+    size_t shardOf(const std::string& uid) const;
     MariaDbServer& mariaDb() { return *database_; }  // not on a GaleraCluster
     ParleydProcess& instance(size_t index) { return *instances_.at(index); }
     size_t size() const { return instances_.size(); }
     const std::string& databaseName() const { return databaseName_; }
-    // The users as ChatLoad takes them.
+    // The users as ChatLoad takes them, each with the uri of their shard's broker.
     std::vector<LoadUser> loadUsers() const;
     // A direct connection to the cluster's database (for checks; not thread-safe). On a
     // GaleraCluster, through node `node`.
@@ -59,7 +67,7 @@ class ParleydCluster {
     GaleraCluster* galera_ = nullptr;
     Options options_;
     std::string databaseName_;
-    std::unique_ptr<MosquittoServer> broker_;
+    std::vector<std::unique_ptr<MosquittoServer>> brokers_;
     std::vector<std::unique_ptr<ParleydProcess>> instances_;
 };
 

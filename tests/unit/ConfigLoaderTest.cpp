@@ -366,3 +366,28 @@ TEST(Duration, ParsesUnits) {
 
 }  // namespace
 }  // namespace parley
+
+namespace parley {
+namespace {
+
+TEST(ConfigLoader, BrokerShardsListOneUriPerShard) {
+    const Config one = loadConfigText("broker: {uri: 'tcp://127.0.0.1:1883'}", "test.yaml");
+    EXPECT_TRUE(one.broker.shards.empty());
+    EXPECT_EQ(one.broker.uris(), std::vector<std::string>{"tcp://127.0.0.1:1883"});
+    const Config two = loadConfigText(
+        "broker:\n  shards: ['tcp://127.0.0.1:1883', 'tcp://127.0.0.1:1884']\n", "test.yaml");
+    EXPECT_EQ(two.broker.uris(),
+              (std::vector<std::string>{"tcp://127.0.0.1:1883", "tcp://127.0.0.1:1884"}));
+    EXPECT_NE(errorOf("broker: {uri: 'tcp://a:1', shards: ['tcp://b:1']}").find("not both"),
+              std::string::npos);
+    EXPECT_NE(errorOf("broker: {shards: []}").find("broker.shards: expected a list"),
+              std::string::npos);
+    EXPECT_NE(errorOf("broker: {shards: ['tcp://a:1', 'tcp://a:1']}").find("listed twice"),
+              std::string::npos);
+    EXPECT_NE(errorOf("broker: {shards: ['ssl://a:1', 'tcp://b:1'], tls: {ca_file: x}}")
+                  .find("broker.shards entry tcp://b:1 is not a TLS address"),
+              std::string::npos);
+}
+
+}  // namespace
+}  // namespace parley

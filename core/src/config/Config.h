@@ -17,6 +17,10 @@ struct BrokerConfig {
     enum class Client { Paho, Mosquitto };
     Client client = Client::Mosquitto;
     std::string uri = "ssl://127.0.0.1:8883";
+    // broker.shards: users sharded over independent brokers, one uri per shard, in shard order
+    // (shardOfUser, transport/UserShard.h). Empty: one broker, `uri`. Every other setting here
+    // (client id, credentials, TLS...) applies to each shard.
+    std::vector<std::string> shards;
     std::string clientId = "parleyd-1";
     std::string username = "parleyd";
     std::string password;
@@ -29,6 +33,9 @@ struct BrokerConfig {
     int maxBufferedMessages = 100000;
     // broker.tls: the CA and client certificate files for an ssl://, mqtts:// or wss:// uri.
     TlsSettings tls;
+
+    // The brokers to connect to: `shards`, or `uri` alone.
+    std::vector<std::string> uris() const { return shards.empty() ? std::vector{uri} : shards; }
 };
 
 struct SqliteConfig {

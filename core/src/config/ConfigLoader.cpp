@@ -292,6 +292,23 @@ Keys brokerKeys(const Reader& r, BrokerConfig& broker) {
                                  ? BrokerConfig::Client::Mosquitto
                                  : BrokerConfig::Client::Paho;
          }},
+        {"shards",
+         [&](const YAML::Node& n, const std::string& k) {
+             if (!n.IsSequence() || n.size() == 0) {
+                 r.fail(n, k, "expected a list of broker uris, one per shard");
+             }
+             for (const auto& item : n) {
+                 const std::string uri = r.string(item, k);
+                 if (uri.empty()) {
+                     r.fail(item, k, "a shard's uri is empty (tcp://HOST:PORT, ssl://HOST:PORT)");
+                 }
+                 if (std::find(broker.shards.begin(), broker.shards.end(), uri) !=
+                     broker.shards.end()) {
+                     r.fail(item, k, uri + " is listed twice");
+                 }
+                 broker.shards.push_back(uri);
+             }
+         }},
         {"client_id",
          [&](const YAML::Node& n, const std::string& k) { broker.clientId = r.string(n, k); }},
         {"username",
@@ -333,21 +350,31 @@ void checkBroker(const Reader& r, const YAML::Node& root, const BrokerConfig& br
     if (!broker.password.empty() && !broker.passwordFile.empty()) {
         r.fail(root["broker"], "broker", "set password or password_file, not both");
     }
-    if (broker.tls.any() && !isTlsUri(broker.uri)) {
-        r.fail(root["broker"]["tls"], "broker.tls",
-               "is set, but broker.uri " + broker.uri +
-                   " is not a TLS address: use ssl://HOST:8883 (or wss://HOST:PORT)");
+    if (!broker.shards.empty() && root["broker"]["uri"]) {
+        r.fail(root["broker"]["shards"], "broker.shards",
+               "set uri (one broker) or shards (users sharded over brokers), not both");
+    }
+    for (const auto& uri : broker.uris()) {
+        if (broker.tls.any() && !isTlsUri(uri)) {
+            r.fail(root["broker"]["tls"], "broker.tls",
+                   "is set, but broker." +
+                       std::string(broker.shards.empty() ? "uri " : "shards entry ") + uri +
+                       " is not a TLS address: use ssl://HOST:8883 (or wss://HOST:PORT)");
+        }
     }
     if (broker.tls.certFile.empty() != broker.tls.keyFile.empty()) {
         r.fail(root["broker"]["tls"], "broker.tls", "set both cert_file and key_file, or neither");
     }
-    if (broker.client == BrokerConfig::Client::Mosquitto &&
-        (broker.uri.rfind("ws://", 0) == 0 || broker.uri.rfind("wss://", 0) == 0)) {
-        const YAML::Node client = root["broker"]["client"];
-        r.fail(client ? client : root["broker"], "broker.client",
-               "mosquitto cannot connect over WebSockets (libmosquitto has no WebSocket client), "
-               "and broker.uri is " +
-                   broker.uri + ": use ssl://HOST:8883, or broker.client: paho");
+    for (const auto& uri : broker.uris()) {
+        if (broker.client == BrokerConfig::Client::Mosquitto &&
+            (uri.rfind("ws://", 0) == 0 || uri.rfind("wss://", 0) == 0)) {
+            const YAML::Node client = root["broker"]["client"];
+            r.fail(client ? client : root["broker"], "broker.client",
+                   "mosquitto cannot connect over WebSockets (libmosquitto has no WebSocket "
+                   "client), and broker." +
+                       std::string(broker.shards.empty() ? "uri is " : "shards has ") + uri +
+                       ": use ssl://HOST:8883, or broker.client: paho");
+        }
     }
 }
 

@@ -21,6 +21,9 @@ struct Command {
     // The raw bytes after the command, for one sent on "{prefix}/c2s/{uid}/bin"; nothing for one
     // sent on "{prefix}/c2s/{uid}". Only extension ops registered to take bytes accept them.
     std::optional<std::string> bytes;
+    // The broker shard the command came from, where its reply goes; none for a command that
+    // did not come through a broker (its reply goes to the shard of `uid`).
+    std::optional<size_t> shard;
 
     // Commands with the same key run one after another in arrival order: the conversation when the
     // command names one, else the user.

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,8 @@
 namespace parley {
 
 // Everything parleyd sends, on the topics of the protocol. Call only after the store committed.
+// Each message names its recipient (and a reply the shard of its command), so that with users
+// sharded over brokers it is published on the recipient's broker (ShardedTransport).
 class Outbox {
   public:
     Outbox(Publisher& publisher, const TopicScheme& topics)
@@ -23,8 +26,12 @@ class Outbox {
     void replyOk(const Command& command, nlohmann::json body);
     // The same reply on the caller's ".../bin" topic, on one line, then a newline and `bytes`.
     void replyWithBytes(const Command& command, nlohmann::json body, const std::string& bytes);
+    void replyError(const Command& command, ErrorCode code, const std::string& message,
+                    const nlohmann::json& details = nlohmann::json::object());
+    // For a command that could not be decoded: `shard` is the broker shard it came from.
     void replyError(const std::string& uid, const nlohmann::json& requestId,
-                    const std::string& correlationData, ErrorCode code, const std::string& message,
+                    const std::string& correlationData, std::optional<size_t> shard, ErrorCode code,
+                    const std::string& message,
                     const nlohmann::json& details = nlohmann::json::object());
 
     // One event to each listed member's ".../c/{conv}" topic, serialised once.

@@ -57,8 +57,7 @@ size_t Dispatcher::dispatch(const Command& command) const {
         const log::LogFields::Scope logFields{{"code", errorCodeName(code)}};
         spdlog::info("command refused: uid={} op={} id={} code={} message={}", command.uid,
                      command.op, command.requestId.dump(), errorCodeName(code), message);
-        outbox_.replyError(command.uid, command.requestId, command.correlationData, code, message,
-                           details);
+        outbox_.replyError(command, code, message, details);
     };
     if (found == handlers_.end() && !hooks_.hasCommand(command.op)) {
         refuse(ErrorCode::UnknownOp, "unknown op '" + command.op + "'", nlohmann::json::object());

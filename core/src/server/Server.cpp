@@ -139,11 +139,12 @@ void Server::onInbound(InboundMessage&& message) {
         metrics_.op(ops::Metrics::kUnknownOp).count(failure->code);
         if (failure->replyUid) {
             outbox_.replyError(*failure->replyUid, failure->requestId, message.correlationData,
-                               failure->code, failure->message);
+                               message.shard, failure->code, failure->message);
         }
         return;
     }
     auto command = std::make_shared<Command>(std::move(std::get<Command>(decoded)));
+    command->shard = message.shard;
     // Checked before queueing, on this (the broker's receive) thread: a flooder's excess is
     // answered here and never waits in a worker's queue ahead of other users' commands. A
     // command with bytes (a file's chunk) is charged to the user's byte budget instead of the
@@ -217,8 +218,7 @@ void Server::refuseAtIngress(const Command& command, const IngressLimiter::Verdi
             overRate ? "limits.user_commands_per_second" : "limits.user_queued_commands",
             verdict.refusalsToLog, IngressLimiter::kLogIntervalMs / 1000);
     }
-    outbox_.replyError(command.uid, command.requestId, command.correlationData,
-                       ErrorCode::RateLimited,
+    outbox_.replyError(command, ErrorCode::RateLimited,
                        overRate ? "too many commands, slow down" : "too many commands queued",
                        {{"retry_after_ms", verdict.retryAfterMs}});
 }

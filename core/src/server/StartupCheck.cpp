@@ -34,14 +34,18 @@ void checkSecret(const std::string& path, const std::string& key, StartupCheck& 
 
 void checkBrokerUri(const BrokerConfig& broker, StartupCheck& check) {
     // The client the start creates parses the URI (scheme, host, port) without connecting.
-    try {
-        if (broker.client == BrokerConfig::Client::Mosquitto) {
-            MosquittoTransport::checkUri(broker.uri);
-            return;
+    for (const auto& uri : broker.uris()) {
+        try {
+            if (broker.client == BrokerConfig::Client::Mosquitto) {
+                MosquittoTransport::checkUri(uri);
+            } else {
+                newPahoClient(uri, broker.clientId, mqtt::create_options(MQTTVERSION_5));
+            }
+        } catch (const std::exception& error) {
+            check.problems.push_back(
+                std::string(broker.shards.empty() ? "broker.uri" : "broker.shards") + ": " + uri +
+                ": " + error.what());
         }
-        newPahoClient(broker.uri, broker.clientId, mqtt::create_options(MQTTVERSION_5));
-    } catch (const std::exception& error) {
-        check.problems.push_back("broker.uri: " + broker.uri + ": " + error.what());
     }
 }
 

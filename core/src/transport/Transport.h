@@ -1,6 +1,8 @@
 #pragma once
 
+#include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
 
 namespace parley {
@@ -9,6 +11,8 @@ struct InboundMessage {
     std::string topic;
     std::string payload;
     std::string correlationData;  // MQTT 5 Correlation Data, empty if none
+    // The broker shard it came from (the index in broker.shards; 0 with one broker).
+    size_t shard = 0;
 };
 
 struct OutboundMessage {
@@ -17,6 +21,12 @@ struct OutboundMessage {
     int qos = 1;
     bool retain = false;
     std::string correlationData;
+    // Where it goes when users are sharded over brokers (ShardedTransport): `shard` if set (a
+    // reply goes back where its command came from), else the shard of `recipient` (the uid whose
+    // inbox the topic is), else every shard (retained presence, which anyone may watch).
+    // A single broker ignores both.
+    std::optional<size_t> shard{};
+    std::string recipient{};
 };
 
 // Where handlers send replies and events. Thread-safe.
