@@ -356,7 +356,6 @@ UPDATE members m JOIN (SELECT x.conv, MIN(x.uid) AS uid FROM members x
         " FOR UPDATE",
         "",
         FullText::InnoDb,
-        true,
     };
     return dialect;
 }

@@ -31,10 +31,6 @@ struct SqlDialect {
     // non-zero when it could not finish.
     std::string afterErase;
     FullText fullText = FullText::Fts5;
-    // UPDATE may join tables and write to several (MySQL's multiple-table UPDATE): a batch of
-    // messages moves its conversations' last seq and its senders' read watermarks in one
-    // statement, one round trip fewer. SQLite updates one table per statement.
-    bool updateWithJoin = false;
 };
 
 const SqlDialect& sqliteDialect();

@@ -142,10 +142,6 @@ struct ViewRows {
     std::optional<ContextRef> context;
     std::vector<MemberInfo> members;
     std::optional<int64_t> readSeq;  // set when uid is a member
-    // Read by loadViews for a batch, one per member: whether they muted this conversation, and
-    // their unread total over their conversations outside the batch.
-    std::vector<bool> mutedBy;
-    std::vector<int64_t> unreadElsewhere;
 
     bool hasMember(const std::string& uid) const {
         return std::any_of(members.begin(), members.end(),
@@ -201,35 +197,17 @@ size_t paddedSize(size_t count) {
 }
 
 // Several conversations with their members, in one query; `suffix` may lock the rows read.
-// With `unreadElsewhere`, each member's unread total over their conversations outside `convs`
-// comes in the same query (the batch adds its own conversations in memory, from the rows it
-// locked): one statement fewer per batch than reading the totals after the writes.
 std::map<std::string, ViewRows> loadViews(SqlConnection& db, std::vector<std::string> convs,
-                                          const std::string& suffix, bool unreadElsewhere = false) {
+                                          const std::string& suffix) {
     std::sort(convs.begin(), convs.end());
     convs.erase(std::unique(convs.begin(), convs.end()), convs.end());
     SqlParams params(convs.begin(), convs.end());
     params.resize(paddedSize(convs.size()), params.back());
-    const std::string list = placeholders(params.size());
-    std::string sql =
+    auto rows = db.query(
         "SELECT c.id, c.last_seq, m.uid, m.read_seq, c.kind, c.ctx_type, c.ctx_id, c.ctx_title, "
-        "c.ctx_status";
-    if (unreadElsewhere) {
-        // A muted conversation keeps its own unread count but is no part of the total (the
-        // badge), as in sumUnread. Not locked (MariaDB does not lock a locking read's subquery):
-        // as fresh as a read after the writes would be.
-        sql +=
-            ", m.muted, (SELECT COALESCE(SUM(oc.last_seq - om.read_seq), 0) FROM members om "
-            "JOIN conversations oc ON oc.id = om.conv WHERE om.uid = m.uid AND om.muted = 0 AND "
-            "om.conv NOT IN (" +
-            list + "))";
-        // The subquery's list and the outer one's: the same conversations twice.
-        const SqlParams once = params;
-        params.insert(params.end(), once.begin(), once.end());
-    }
-    sql += " FROM conversations c LEFT JOIN members m ON m.conv = c.id WHERE c.id IN (" + list +
-           ") ORDER BY c.id, m.joined_at, m.uid" + suffix;
-    auto rows = db.query(sql, params);
+        "c.ctx_status FROM conversations c LEFT JOIN members m ON m.conv = c.id WHERE c.id IN (" +
+            placeholders(params.size()) + ") ORDER BY c.id, m.joined_at, m.uid" + suffix,
+        params);
     std::map<std::string, ViewRows> views;
     for (const auto& row : rows) {
         ViewRows& view = views[row.text(0)];
@@ -244,10 +222,6 @@ std::map<std::string, ViewRows> loadViews(SqlConnection& db, std::vector<std::st
         }
         if (!row.isNull(2)) {
             view.members.push_back(MemberInfo{row.text(2), {}, row.integer(3)});
-            if (unreadElsewhere) {
-                view.mutedBy.push_back(row.integer(9) != 0);
-                view.unreadElsewhere.push_back(row.integer(10));
-            }
         }
     }
     return views;
@@ -1093,76 +1067,20 @@ void advanceSenderWatermarks(SqlConnection& db, const BatchPlan& plan) {
                caseParams);
 }
 
-// Both in one statement, where UPDATE may join (SqlDialect::updateWithJoin): the conversations
-// and, joined to them, the senders' member rows. A LEFT JOIN, so a conversation whose new
-// messages all came from extensions (no watermark to move) is updated too; member rows of the
-// join that no sender's pair names keep their watermark (an unchanged row is not written).
-void advanceConversationsAndWatermarks(SqlConnection& db, const BatchPlan& plan) {
-    std::string seqCases;
-    std::string activityCases;
-    std::string ids;
-    SqlParams seqParams;
-    SqlParams activityParams;
-    SqlParams idParams;
-    const size_t paddedConvs = paddedSize(plan.lastSeq.size());
-    auto entry = plan.lastSeq.begin();
-    for (size_t k = 0; k < paddedConvs; ++k) {
-        seqCases += " WHEN ? THEN ?";
-        activityCases += " WHEN ? THEN ?";
-        ids += k == 0 ? "?" : ", ?";
-        seqParams.insert(seqParams.end(), {entry->first, entry->second});
-        activityParams.insert(activityParams.end(), {entry->first, plan.activity.at(entry->first)});
-        idParams.emplace_back(entry->first);
-        if (std::next(entry) != plan.lastSeq.end()) {
-            ++entry;
-        }
-    }
-    std::string senders;
-    std::string readCases;
-    SqlParams senderParams;
-    SqlParams readParams;
-    const size_t paddedPairs = paddedSize(plan.readUpTo.size());
-    auto pair = plan.readUpTo.begin();
-    for (size_t k = 0; k < paddedPairs; ++k) {
-        const auto& [key, seq] = *pair;
-        senders += k == 0 ? "?" : ", ?";
-        readCases += " WHEN m.conv = ? AND m.uid = ? AND m.read_seq < ? THEN ?";
-        senderParams.emplace_back(key.second);
-        readParams.insert(readParams.end(), {key.first, key.second, seq, seq});
-        if (std::next(pair) != plan.readUpTo.end()) {
-            ++pair;
-        }
-    }
-    SqlParams params = std::move(senderParams);
-    for (const SqlParams* part : {&seqParams, &activityParams, &readParams, &idParams}) {
-        params.insert(params.end(), part->begin(), part->end());
-    }
-    db.execute("UPDATE conversations c LEFT JOIN members m ON m.conv = c.id AND m.uid IN (" +
-                   senders + ") SET c.last_seq = CASE c.id" + seqCases +
-                   " END, c.last_activity = CASE c.id" + activityCases + " END, m.read_seq = CASE" +
-                   readCases + " ELSE m.read_seq END WHERE c.id IN (" + ids + ")",
-               params);
-}
-
-// The recipients' unread totals, which the messages stored now carry: what loadViews read of
-// their other conversations, and the batch's own conversations as they are after its writes.
-void attachUnreadTotals(const BatchPlan& plan, const std::map<std::string, ViewRows>& views,
+// One read of the recipients' unread totals, which the messages stored now carry.
+void attachUnreadTotals(SqlConnection& db, const BatchPlan& plan,
                         std::vector<AppendResult>& results) {
-    std::map<std::string, int64_t> totals;
-    std::map<std::string, int64_t> elsewhere;
-    for (const auto& [conv, view] : views) {
-        const auto advanced = plan.lastSeq.find(conv);
-        const int64_t lastSeq = advanced != plan.lastSeq.end() ? advanced->second : view.lastSeq;
-        for (size_t k = 0; k < view.members.size(); ++k) {
-            const MemberInfo& member = view.members[k];
-            elsewhere[member.uid] = view.unreadElsewhere.at(k);
-            totals[member.uid] += view.mutedBy.at(k) ? 0 : lastSeq - member.readSeq;
+    const std::vector<size_t> storedNow = plan.storedNow();
+    std::set<std::string> recipients;
+    for (size_t i : storedNow) {
+        for (const auto& member : results[i].members) {
+            if (member.uid != results[i].message.sender) {
+                recipients.insert(member.uid);
+            }
         }
     }
-    for (const auto& [uid, unread] : elsewhere) {
-        totals[uid] += unread;
-    }
-    for (size_t i : plan.storedNow()) {
+    const auto totals = sumUnread(db, {recipients.begin(), recipients.end()});
+    for (size_t i : storedNow) {
         for (const auto& member : results[i].members) {
             if (member.uid != results[i].message.sender) {
                 const auto total = totals.find(member.uid);
@@ -1202,7 +1120,7 @@ SqlStore::BatchAttempt SqlStore::appendBatchOnce(const std::vector<const NewMess
         // The conversation rows stay locked until commit: that orders concurrent writers (other
         // batches, other parleyd instances), so seq is gapless per conversation. Locks are taken
         // in id order, so two batches cannot deadlock on each other.
-        auto views = loadViews(db, convs, dialect_.lockRows, true);
+        auto views = loadViews(db, convs, dialect_.lockRows);
         const auto candidates = decideAccess(batch, views, results);
         if (candidates.empty()) {
             return results;
@@ -1231,16 +1149,12 @@ SqlStore::BatchAttempt SqlStore::appendBatchOnce(const std::vector<const NewMess
                 stored.push_back(&results[i].message);
             }
             search_.add(db, stored);
-            if (dialect_.updateWithJoin && !plan.readUpTo.empty()) {
-                advanceConversationsAndWatermarks(db, plan);
-            } else {
-                advanceConversations(db, plan);
-                if (!plan.readUpTo.empty()) {
-                    advanceSenderWatermarks(db, plan);
-                }
-            }
+            advanceConversations(db, plan);
         }
-        attachUnreadTotals(plan, views, results);
+        if (!plan.readUpTo.empty()) {
+            advanceSenderWatermarks(db, plan);
+        }
+        attachUnreadTotals(db, plan, results);
         return results;
     });
 }
