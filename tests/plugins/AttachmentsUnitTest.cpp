@@ -341,7 +341,8 @@ TEST_F(AttachmentsCollector, ABlobCommittedAgainWhileCollectedKeepsItsFile) {
     EXPECT_EQ(store->exists(store->ctx, blob.c_str()), 1) << "bob's attachment lost its file";
     EXPECT_EQ(FakeHost::kv["blob:" + blob], "1") << "one attachment uses the blob";
     try {
-        const json download = attachments.download("bob", {{"attachment", second}, {"index", 0}});
+        const json download =
+            attachments.download("bob", {{"attachment", second}, {"index", 0}}).reply;
         EXPECT_EQ(download["data"], base64Encode(bytes));
     } catch (const Refusal& refusal) {
         ADD_FAILURE() << "bob cannot download his attachment: " << refusal.code() << ": "

@@ -202,7 +202,7 @@ void Server::refuseAtIngress(const Command& command, const IngressLimiter::Verdi
                 command.uid, verdict.refusalsToLog, IngressLimiter::kLogIntervalMs / 1000);
         }
         outbox_.replyError(
-            command.uid, command.requestId, command.correlationData, ErrorCode::TransferLimited,
+            command, ErrorCode::TransferLimited,
             "too many bytes of files at once, slow down (the server takes " +
                 std::to_string(static_cast<int64_t>(config_.limits.userTransferBytesPerSecond)) +
                 " bytes per second per user)",
