@@ -330,7 +330,7 @@ TEST_F(BrokerSubscriptions, AParleydWhoseAccountIsNotAServiceAccountStopsWithThe
     const std::string log = readFile(logFile);
     EXPECT_EQ(status, 1) << log;
     EXPECT_NE(log.find("cannot run: the broker refused the subscription to "
-                       "$share/parleyd/parley/v1/c2s/+"),
+                       "$share/parleyd/parley/v1/c2s/#"),
               std::string::npos)
         << log;
 }
