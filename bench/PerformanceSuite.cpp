@@ -817,6 +817,16 @@ int main(int argc, char** argv) {
                         {" + notify (SMTP stalled)", extraYaml + "\n" + admins + notifyYaml, true},
                         {" (notify off, again)", extraYaml + "\n" + admins, false}};
         }
+        // A parleyd on this run's broker(s), with its store section and the variant's extra YAML:
+        // instance i (1-based) of --instances, or 0 for the only one (SQLite's).
+        const auto startParleyd = [&](const std::string& store, const std::string& extra,
+                                      int instance = 0) {
+            const bool alone = instance == 0 || instances == 1;
+            return std::make_unique<ParleydProcess>(
+                parleydYaml(brokerAddress(*broker, moreShards), brokerClient, store, extra,
+                            alone ? "parleyd-bench" : "parleyd-bench-" + std::to_string(instance)),
+                parleydLaunch);
+        };
         // What the plugin did during a variant: sends it attempted (connections the stalled
         // server accepted) and the failures it logged.
         const auto notifyEvidence = [&](const std::string& target, const ParleydProcess& parleyd,
@@ -843,14 +853,11 @@ int main(int argc, char** argv) {
         if (wanted("sqlite")) {
             for (const auto& variant : variants) {
                 const size_t sinkLogBefore = stalledSmtp ? stalledSmtp->logSize() : 0;
-                ParleydProcess parleyd(
-                    parleydYaml(
-                        brokerAddress(*broker, moreShards), brokerClient,
-                        "  backend: sqlite\n  sqlite: {path: parley.db, synchronous: full}\n",
-                        variant.yaml),
-                    parleydLaunch);
-                runScenarios("parleyd + SQLite" + variant.label, parleyd.pid(), 0);
-                notifyEvidence("parleyd + SQLite" + variant.label, parleyd, sinkLogBefore);
+                const auto parleyd = startParleyd(
+                    "  backend: sqlite\n  sqlite: {path: parley.db, synchronous: full}\n",
+                    variant.yaml);
+                runScenarios("parleyd + SQLite" + variant.label, parleyd->pid(), 0);
+                notifyEvidence("parleyd + SQLite" + variant.label, *parleyd, sinkLogBefore);
             }
         }
         if (wanted("mariadb")) {
@@ -867,12 +874,7 @@ int main(int argc, char** argv) {
                                           (mysqlOptions.empty() ? "" : ", " + mysqlOptions) + "}\n";
                 std::vector<std::unique_ptr<ParleydProcess>> parleyds;
                 for (int i = 1; i <= instances; ++i) {
-                    parleyds.push_back(std::make_unique<ParleydProcess>(
-                        parleydYaml(brokerAddress(*broker, moreShards), brokerClient, store,
-                                    variant.yaml,
-                                    instances == 1 ? "parleyd-bench"
-                                                   : "parleyd-bench-" + std::to_string(i)),
-                        parleydLaunch));
+                    parleyds.push_back(startParleyd(store, variant.yaml, i));
                 }
                 const std::string target =
                     (instances == 1 ? "parleyd + MariaDB"
@@ -906,12 +908,7 @@ int main(int argc, char** argv) {
                                               galera.password() + "', database: " + database +
                                               (mysqlOptions.empty() ? "" : ", " + mysqlOptions) +
                                               "}\n";
-                    parleyds.push_back(std::make_unique<ParleydProcess>(
-                        parleydYaml(brokerAddress(*broker, moreShards), brokerClient, store,
-                                    variant.yaml,
-                                    instances == 1 ? "parleyd-bench"
-                                                   : "parleyd-bench-" + std::to_string(i)),
-                        parleydLaunch));
+                    parleyds.push_back(startParleyd(store, variant.yaml, i));
                 }
                 const std::string writers =
                     galeraSpread && instances > 1 ? ", each through its own node" : ", via node 1";

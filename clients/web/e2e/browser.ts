@@ -1,6 +1,7 @@
 // Debian's Chromium driven by playwright-core, trusting the test CA the way a person trusts the
 // development CA (docs/operations.md, "The development CA"): an NSS database in the browser's
 // home with the CA imported by certutil. No certificate check is turned off.
+import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -87,4 +88,32 @@ export async function seriousViolations(page: Page): Promise<AxeViolation[]> {
     }));
   });
   return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+}
+
+/** Fails with what axe-core finds serious or critical on the page's `screen`, and where. */
+export async function noSeriousViolations(page: Page, screen: string): Promise<void> {
+  const violations = await seriousViolations(page);
+  assert.deepEqual(
+    violations.map(
+      (v) =>
+        `${v.id} (${v.impact ?? ''}): ${v.help} at ${JSON.stringify(v.nodes.map((n) => n.target))}`,
+    ),
+    [],
+    `axe-core on the ${screen} screen`,
+  );
+}
+
+/** Signs in on the page at `url` (plus `query`) and waits for the conversation list. */
+export async function signIn(
+  page: Page,
+  url: string,
+  user: string,
+  password: string,
+  query = '',
+): Promise<void> {
+  await page.goto(`${url}${query}`);
+  await page.getByLabel('User name').fill(user);
+  await page.getByLabel('Password or token').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'New chat' }).waitFor();
 }

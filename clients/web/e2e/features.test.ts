@@ -13,7 +13,7 @@ import type { Page } from 'playwright-core';
 
 import { FaultyProxy } from '../../js/test/support/proxy.js';
 import { Stack } from '../../js/test/support/stack.js';
-import { launchBrowser, seriousViolations } from './browser.js';
+import { launchBrowser, noSeriousViolations, signIn } from './browser.js';
 import type { TestBrowser } from './browser.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -38,11 +38,7 @@ async function userPage(name: string, user: string, query = ''): Promise<Page> {
     console.error(`page error (${name}): ${error.message}`);
   });
   pages.set(name, page);
-  await page.goto(`${stack.webUrl ?? ''}${query}`);
-  await page.getByLabel('User name').fill(user);
-  await page.getByLabel('Password or token').fill(stack.password(user));
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('button', { name: 'New chat' }).waitFor();
+  await signIn(page, stack.webUrl ?? '', user, stack.password(user), query);
   return page;
 }
 
@@ -59,15 +55,6 @@ async function seeder(user: string): Promise<ParleyClient> {
 
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(artifacts, `features-${name}.png`) });
-}
-
-async function noSeriousViolations(page: Page, screen: string): Promise<void> {
-  const violations = await seriousViolations(page);
-  assert.deepEqual(
-    violations.map((v) => `${v.id} (${v.impact ?? ''}): ${v.help}`),
-    [],
-    `axe-core on the ${screen} screen`,
-  );
 }
 
 /** The conversation ids of the list's rows, top to bottom, with the "Archived" heading as "|". */

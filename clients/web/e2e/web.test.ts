@@ -13,7 +13,7 @@ import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { pngImage } from '../../js/test/support/files.js';
 import { FaultyProxy } from '../../js/test/support/proxy.js';
 import { Stack } from '../../js/test/support/stack.js';
-import { launchBrowser, seriousViolations } from './browser.js';
+import { launchBrowser, noSeriousViolations, signIn } from './browser.js';
 import type { TestBrowser } from './browser.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -56,24 +56,8 @@ async function newUserPage(viewport: {
   return { context, page };
 }
 
-async function login(page: Page, user: string, query = ''): Promise<void> {
-  await page.goto(`${stack.webUrl ?? ''}${query}`);
-  await page.getByLabel('User name').fill(user);
-  await page.getByLabel('Password or token').fill(stack.password(user));
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('button', { name: 'New chat' }).waitFor();
-}
-
-async function noSeriousViolations(page: Page, screen: string): Promise<void> {
-  const violations = await seriousViolations(page);
-  assert.deepEqual(
-    violations.map(
-      (v) =>
-        `${v.id} (${v.impact ?? ''}): ${v.help} at ${JSON.stringify(v.nodes.map((n) => n.target))}`,
-    ),
-    [],
-    `axe-core on the ${screen} screen`,
-  );
+function login(page: Page, user: string, query = ''): Promise<void> {
+  return signIn(page, stack.webUrl ?? '', user, stack.password(user), query);
 }
 
 function seeder(user: string): Promise<ParleyClient> {

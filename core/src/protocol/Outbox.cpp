@@ -29,8 +29,7 @@ void Outbox::replyWithBytes(const Command& command, nlohmann::json body, const s
     payload += '\n';
     payload += bytes;
     publisher_.publish(OutboundMessage{topics_.bytesReplyTopic(command.uid), std::move(payload), 1,
-                                       false, command.correlationData, command.shard,
-                                       command.uid});
+                                       false, command.correlationData, command.shard, command.uid});
 }
 
 void Outbox::replyError(const std::string& uid, const nlohmann::json& requestId,
