@@ -6,8 +6,8 @@
 #   --mermaid  print the graph between areas as a Mermaid flowchart (docs/design.md shows it)
 #   --pretend  check as if core/src/FILE also included "HEADER" (the suite uses it to see the
 #              check refuse an upward include)
-# Exit status 1, naming each file, for an include that runs up a layer and is not listed as debt
-# below, for an area in no layer, and for debt that was paid (strike it from the list).
+# Exit status 1, naming each file, for an include that runs up a layer and for an area in no
+# layer.
 set -euo pipefail
 PARLEY_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 src="$PARLEY_ROOT/core/src"
@@ -16,27 +16,17 @@ src="$PARLEY_ROOT/core/src"
 # plugin ABI header (core/include/parley), below everything.
 layers=(
     "util parley"
-    "config"
     "log transport store"
     "protocol"
     "hooks"
     "chat"
+    "extensions"
     "lua plugins"
     "ops"
+    "dispatch"
     "handlers"
+    "config"
     "server"
-)
-# Includes that run up a layer today: the walls issue 16 still has to move. Tolerated and counted;
-# when the last include of one goes, the check fails until it is struck from here, so this list
-# only shrinks.
-debt=(
-    "config hooks"     # the config types of every component live in config/Config.h
-    "config protocol"
-    "config transport"
-    "hooks chat"       # hooks/ is both the bus and the extension host (services post messages)
-    "hooks lua"        # the extension manager builds the Lua and plugin loaders itself
-    "hooks plugins"
-    "handlers server"  # handlers register on server/Dispatcher.h
 )
 
 mermaid=0
@@ -82,34 +72,17 @@ while IFS=$'\t' read -r file to; do
     done
     [ -n "${level[$from]+set}" ] && [ -n "${level[$to]+set}" ] || continue
     if [ "${level[$to]}" -gt "${level[$from]}" ]; then
-        listed=0
-        for known in "${debt[@]}"; do
-            [ "$known" = "$from $to" ] && listed=1
-        done
-        if [ $listed = 0 ]; then
-            echo "check-layers: core/src/$file includes $to/: $from (layer ${level[$from]}) may not include $to (layer ${level[$to]})" >&2
-            problems=$((problems + 1))
-        fi
-    fi
-done <<< "$edges"
-
-for known in "${debt[@]}"; do
-    if [ -z "${count[$known]+set}" ]; then
-        echo "check-layers: '${known/ / -> }' is listed as debt but nothing includes it any more: strike it from tools/check-layers.sh" >&2
+        echo "check-layers: core/src/$file includes $to/: $from (layer ${level[$from]}) may not include $to (layer ${level[$to]})" >&2
         problems=$((problems + 1))
     fi
-done
+done <<< "$edges"
 
 if [ $mermaid = 1 ]; then
     echo "flowchart BT"
     for edge in $(printf '%s\n' "${!count[@]}" | tr ' ' '>' | sort); do
         from=${edge%>*}
         to=${edge#*>}
-        arrow="-->"
-        for known in "${debt[@]}"; do
-            [ "$known" = "$from $to" ] && arrow="-.->"
-        done
-        echo "    $from $arrow|${count["$from $to"]}| $to"
+        echo "    $from -->|${count["$from $to"]}| $to"
     done
 fi
 
@@ -117,5 +90,5 @@ if [ $problems -gt 0 ]; then
     exit 1
 fi
 if [ $mermaid = 0 ]; then
-    echo "check-layers: ${#count[@]} include arrows between areas, ${#debt[@]} of them upwards as listed debt"
+    echo "check-layers: ${#count[@]} include arrows between areas, none upwards"
 fi

@@ -14,7 +14,7 @@
 
 #include "config/ConfigLoader.h"
 #include "config/SecretFile.h"
-#include "hooks/FatalSignalReport.h"
+#include "extensions/FatalSignalReport.h"
 #include "log/Logging.h"
 #include "lua/LuaRunner.h"
 #include "ops/Metrics.h"

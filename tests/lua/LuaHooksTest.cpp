@@ -1,7 +1,7 @@
 // Every hook, command, timer and service of the Lua API, driven through the whole server.
 
 #include "LuaServerTest.h"
-#include "hooks/Extension.h"
+#include "extensions/Extension.h"
 
 namespace parley::testing {
 namespace {

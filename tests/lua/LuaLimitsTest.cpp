@@ -9,7 +9,7 @@
 #include <regex>
 
 #include "LuaServerTest.h"
-#include "hooks/Extension.h"
+#include "extensions/Extension.h"
 
 namespace parley::testing {
 namespace {

@@ -2,7 +2,7 @@
 // whenever anything about the new one fails.
 
 #include "LuaServerTest.h"
-#include "hooks/Extension.h"
+#include "extensions/Extension.h"
 
 namespace parley::testing {
 namespace {

@@ -6,7 +6,7 @@
 #include <future>
 
 #include "LuaServerTest.h"
-#include "hooks/Extension.h"
+#include "extensions/Extension.h"
 #include "parley/plugin.h"
 
 namespace parley::testing {

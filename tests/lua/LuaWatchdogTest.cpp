@@ -8,7 +8,7 @@
 #include <future>
 
 #include "LuaServerTest.h"
-#include "hooks/Extension.h"
+#include "extensions/Extension.h"
 #include "lua/LuaRunner.h"
 
 namespace parley::testing {

@@ -16,7 +16,8 @@
 
 #include "FixtureProbe.h"
 #include "ServerHarness.h"
-#include "hooks/ExtensionManager.h"
+#include "extensions/ExtensionManager.h"
+#include "lua/LuaExtension.h"
 #include "parley/plugin.h"
 #include "plugins/PluginExtension.h"
 
@@ -269,7 +270,12 @@ TEST_F(PluginTest, ExtensionManagerFailureNamesTheFileAndUnloadsTheOthers) {
     addPlugin("echo", ECHO_PLUGIN_PATH, {{"tick_ms", 0}});
     addPlugin("ghost", "/nonexistent/ghost.so");
     auto& services = idleServer().extensionServices();
-    ExtensionManager manager(config_, services);
+    ExtensionManager manager(
+        config_.extensions, services,
+        [&](const ExtensionConfig& extension) { return loadPlugin(extension, services); },
+        [&](const ExtensionConfig& extension) {
+            return loadScript(extension, config_.lua, services);
+        });
     try {
         manager.loadAll();
         ADD_FAILURE() << "loadAll succeeded";

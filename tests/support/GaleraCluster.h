@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "MariaDbServer.h"
-#include "config/Config.h"
+#include "store/StoreConfig.h"
 
 namespace parley::testing {
 

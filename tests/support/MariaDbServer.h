@@ -8,7 +8,7 @@
 
 #include "ChildProcess.h"
 #include "TempDir.h"
-#include "config/Config.h"
+#include "store/StoreConfig.h"
 
 namespace parley::testing {
 

@@ -8,8 +8,8 @@
 #include <string>
 #include <thread>
 
-#include "hooks/ExtensionCallScope.h"
-#include "hooks/FatalSignalReport.h"
+#include "extensions/ExtensionCallScope.h"
+#include "extensions/FatalSignalReport.h"
 
 namespace parley {
 namespace {

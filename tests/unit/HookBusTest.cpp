@@ -3,8 +3,8 @@
 #include <atomic>
 #include <thread>
 
+#include "extensions/TimerService.h"
 #include "hooks/HookBus.h"
-#include "hooks/TimerService.h"
 
 namespace parley {
 namespace {

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "config/Config.h"
+#include "chat/ChatRules.h"
 #include "protocol/ErrorCode.h"
 
 namespace parley {

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "config/Config.h"
+#include "chat/ChatRules.h"
 #include "hooks/HookBus.h"
 #include "protocol/Outbox.h"
 #include "store/Store.h"

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 
+#include "dispatch/Dispatcher.h"
 #include "protocol/Args.h"
 #include "protocol/ErrorCode.h"
 #include "protocol/Views.h"
-#include "server/Dispatcher.h"
 #include "util/Utf8.h"
 
 namespace parley {
@@ -52,8 +52,8 @@ nlohmann::json adminUserJson(const std::string& uid, const std::optional<store::
             {"presence", presenceJson(user->presence)}};
 }
 
-void requireAdmin(const Config& config, const Command& command) {
-    const auto& admins = config.admins;
+void requireAdmin(const ChatRules& rules, const Command& command) {
+    const auto& admins = rules.admins;
     if (std::find(admins.begin(), admins.end(), command.uid) == admins.end()) {
         throw ProtocolError(ErrorCode::Forbidden, "admin commands are for the config's admins");
     }
@@ -68,23 +68,23 @@ void AdminHandler::registerOps(Dispatcher& dispatcher) {
 }
 
 nlohmann::json AdminHandler::reload(const Command& command) {
-    requireAdmin(context_.config, command);
+    requireAdmin(context_.rules, command);
     return extensions_.reloadScripts();
 }
 
 nlohmann::json AdminHandler::listExtensions(const Command& command) {
-    requireAdmin(context_.config, command);
+    requireAdmin(context_.rules, command);
     return {{"extensions", extensions_.describe()}, {"stats", context_.hooks.stats()}};
 }
 
 nlohmann::json AdminHandler::getUser(const Command& command) {
-    requireAdmin(context_.config, command);
+    requireAdmin(context_.rules, command);
     const std::string uid = Args(command.args).requireUid("user");
     return adminUserJson(uid, context_.store.user(uid));
 }
 
 nlohmann::json AdminHandler::setUser(const Command& command) {
-    requireAdmin(context_.config, command);
+    requireAdmin(context_.rules, command);
     const Args args(command.args);
     const std::string uid = args.requireUid("user");
     store::UserUpdate update;
@@ -114,7 +114,7 @@ nlohmann::json AdminHandler::setUser(const Command& command) {
 }
 
 nlohmann::json AdminHandler::listUsers(const Command& command) {
-    requireAdmin(context_.config, command);
+    requireAdmin(context_.rules, command);
     const Args args(command.args);
     const int limit =
         static_cast<int>(args.optionalInt("limit", 1, kMaxUsersPage).value_or(kDefaultUsersPage));

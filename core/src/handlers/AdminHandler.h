@@ -2,8 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "extensions/ExtensionManager.h"
 #include "handlers/HandlerContext.h"
-#include "hooks/ExtensionManager.h"
 #include "protocol/Command.h"
 
 namespace parley {
@@ -11,7 +11,7 @@ namespace parley {
 class Dispatcher;
 
 // Throws forbidden unless the command's sender is one of the config's admins.
-void requireAdmin(const Config& config, const Command& command);
+void requireAdmin(const ChatRules& rules, const Command& command);
 // A user as admins see them (docs/protocol.md, "User as admins see it"); `user` null when Parley
 // has not seen them.
 nlohmann::json adminUserJson(const std::string& uid, const std::optional<store::UserRecord>& user);

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 
+#include "dispatch/Dispatcher.h"
 #include "protocol/Args.h"
 #include "protocol/ErrorCode.h"
 #include "protocol/Views.h"
-#include "server/Dispatcher.h"
 #include "util/Ids.h"
 #include "util/Utf8.h"
 
@@ -170,7 +170,7 @@ void ConversationHandler::announceCreated(const store::ConversationRecord& conve
 }
 
 void ConversationHandler::requireKnown(const std::vector<std::string>& uids) {
-    if (context_.config.users.directory != UserDirectory::Known) {
+    if (context_.rules.users.directory != UserDirectory::Known) {
         return;
     }
     const auto known = context_.store.knownUsers(uids);
@@ -234,7 +234,7 @@ nlohmann::json ConversationHandler::open(const Command& command) {
 
 nlohmann::json ConversationHandler::create(const Command& command) {
     const Args args(command.args);
-    const auto limit = static_cast<size_t>(context_.config.limits.maxGroupMembers);
+    const auto limit = static_cast<size_t>(context_.rules.limits.maxGroupMembers);
     auto requested = args.requireUidList("members", limit);
     std::vector<std::string> members{command.uid};
     appendDistinct(members, std::move(requested));
@@ -344,18 +344,18 @@ nlohmann::json ConversationHandler::changeMembership(store::MembershipRequest re
 nlohmann::json ConversationHandler::add(const Command& command) {
     const Args args(command.args);
     auto request = membershipRequest(command, args, store::MembershipAction::Add);
-    const auto limit = static_cast<size_t>(context_.config.limits.maxGroupMembers);
+    const auto limit = static_cast<size_t>(context_.rules.limits.maxGroupMembers);
     request.uids = namedMembers(args, limit);
     requireKnown(request.uids);
     request.maxMembers = limit;
-    request.wholeHistoryForNewMembers = context_.config.users.newMembersSeeWholeHistory;
+    request.wholeHistoryForNewMembers = context_.rules.users.newMembersSeeWholeHistory;
     return changeMembership(std::move(request));
 }
 
 nlohmann::json ConversationHandler::remove(const Command& command) {
     const Args args(command.args);
     auto request = membershipRequest(command, args, store::MembershipAction::Remove);
-    const auto limit = static_cast<size_t>(context_.config.limits.maxGroupMembers);
+    const auto limit = static_cast<size_t>(context_.rules.limits.maxGroupMembers);
     request.uids = namedMembers(args, limit);
     if (std::find(request.uids.begin(), request.uids.end(), command.uid) != request.uids.end()) {
         throw ProtocolError(ErrorCode::BadRequest,

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "config/Config.h"
+#include "chat/ChatRules.h"
 #include "hooks/HookBus.h"
 #include "protocol/Outbox.h"
 #include "store/Store.h"
@@ -11,7 +11,7 @@ namespace parley {
 // What every handler works with. Handlers depend on these interfaces only, so unit tests run them
 // with an in-memory transport and an in-memory SQLite store.
 struct HandlerContext {
-    const Config& config;
+    const ChatRules& rules;
     store::Store& store;
     Outbox& outbox;
     const HookBus& hooks;

@@ -5,10 +5,10 @@
 
 #include "chat/Membership.h"
 #include "chat/MessageLimits.h"
+#include "dispatch/Dispatcher.h"
 #include "protocol/Args.h"
 #include "protocol/ErrorCode.h"
 #include "protocol/Views.h"
-#include "server/Dispatcher.h"
 #include "util/Utf8.h"
 
 namespace parley {
@@ -101,7 +101,7 @@ void MessageChangeHandler::registerOps(Dispatcher& dispatcher) {
 }
 
 bool MessageChangeHandler::mayDeleteOthers(const std::string& uid, const std::string&) const {
-    const auto& admins = context_.config.admins;
+    const auto& admins = context_.rules.admins;
     return std::find(admins.begin(), admins.end(), uid) != admins.end();
 }
 
@@ -133,7 +133,7 @@ nlohmann::json MessageChangeHandler::edit(const Command& command) {
     if (body == command.args.end() || !body->is_string()) {
         throw ProtocolError(ErrorCode::BadRequest, "\"body\" is required (a string)");
     }
-    const auto& limits = context_.config.limits;
+    const auto& limits = context_.rules.limits;
     const bool changeMeta = command.args.contains("meta");
     nlohmann::json meta = nullptr;
     if (const nlohmann::json* given = args.optionalObject("meta")) {
@@ -228,7 +228,7 @@ nlohmann::json MessageChangeHandler::react(const Command& command) {
     }
     auto change = context_.store.reactToMessage(
         store::ReactionChange{conv, seq, command.uid, text, !remove, context_.clock.nowMs(),
-                              context_.config.limits.maxReactionEmojis});
+                              context_.rules.limits.maxReactionEmojis});
     requireChanged(change.outcome, conv, seq);
     return announce(change, "react", command.uid);
 }

@@ -1,10 +1,10 @@
 #include "handlers/MessageHandler.h"
 
 #include "chat/Membership.h"
+#include "dispatch/Dispatcher.h"
 #include "protocol/Args.h"
 #include "protocol/ErrorCode.h"
 #include "protocol/Views.h"
-#include "server/Dispatcher.h"
 
 namespace parley {
 

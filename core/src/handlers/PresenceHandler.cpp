@@ -2,9 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "dispatch/Dispatcher.h"
 #include "protocol/Args.h"
 #include "protocol/Views.h"
-#include "server/Dispatcher.h"
 
 namespace parley {
 
@@ -23,7 +23,7 @@ store::PresenceState parseState(const std::string& state) {
 PresenceHandler::PresenceHandler(HandlerContext context)
     : context_(context),
       // Frequent enough that last_active is never staler than a tenth of the away delay.
-      touchIntervalMs_(std::min<int64_t>(context.config.presence.awayAfterMs / 10, 30000)) {}
+      touchIntervalMs_(std::min<int64_t>(context.rules.presence.awayAfterMs / 10, 30000)) {}
 
 void PresenceHandler::registerOps(Dispatcher& dispatcher) {
     // The command sets the user's presence itself: noted as activity too, it would be set twice.
@@ -83,7 +83,7 @@ void PresenceHandler::noteActivity(const std::string& uid) {
 
 void PresenceHandler::sweep() {
     try {
-        const int64_t idleBefore = context_.clock.nowMs() - context_.config.presence.awayAfterMs;
+        const int64_t idleBefore = context_.clock.nowMs() - context_.rules.presence.awayAfterMs;
         for (const auto& record : context_.store.markIdleAway(idleBefore, kSweepBatch)) {
             {
                 std::lock_guard lock(mutex_);

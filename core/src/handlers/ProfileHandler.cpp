@@ -1,9 +1,9 @@
 #include "handlers/ProfileHandler.h"
 
+#include "dispatch/Dispatcher.h"
 #include "protocol/Args.h"
 #include "protocol/ErrorCode.h"
 #include "protocol/Views.h"
-#include "server/Dispatcher.h"
 #include "util/Utf8.h"
 
 namespace parley {

@@ -3,10 +3,10 @@
 #include <algorithm>
 
 #include "chat/Membership.h"
+#include "dispatch/Dispatcher.h"
 #include "protocol/Args.h"
 #include "protocol/ErrorCode.h"
 #include "protocol/Views.h"
-#include "server/Dispatcher.h"
 #include "store/SearchIndex.h"
 #include "util/Utf8.h"
 
@@ -22,7 +22,7 @@ void SearchHandler::registerOps(Dispatcher& dispatcher) {
 }
 
 nlohmann::json SearchHandler::search(const Command& command) {
-    const SearchConfig& limits = context_.config.search;
+    const SearchConfig& limits = context_.rules.search;
     const auto q = command.args.find("q");
     if (q == command.args.end() || !q->is_string()) {
         throw ProtocolError(ErrorCode::BadRequest, "\"q\" is required (a string)");

@@ -1,9 +1,9 @@
 #include "handlers/TypingHandler.h"
 
 #include "chat/Membership.h"
+#include "dispatch/Dispatcher.h"
 #include "protocol/Args.h"
 #include "protocol/ErrorCode.h"
-#include "server/Dispatcher.h"
 
 namespace parley {
 

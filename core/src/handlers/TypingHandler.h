@@ -15,8 +15,7 @@ class Dispatcher;
 class TypingHandler {
   public:
     explicit TypingHandler(HandlerContext context)
-        : context_(context),
-          limiter_(context.config.typing.perSecond, context.config.typing.burst) {}
+        : context_(context), limiter_(context.rules.typing.perSecond, context.rules.typing.burst) {}
 
     void registerOps(Dispatcher& dispatcher);
     nlohmann::json typing(const Command& command);

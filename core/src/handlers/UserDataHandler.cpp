@@ -2,11 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "dispatch/Dispatcher.h"
 #include "handlers/AdminHandler.h"
 #include "protocol/Args.h"
 #include "protocol/ErrorCode.h"
 #include "protocol/Views.h"
-#include "server/Dispatcher.h"
 
 namespace parley {
 
@@ -64,7 +64,7 @@ void UserDataHandler::registerOps(Dispatcher& dispatcher) {
 }
 
 nlohmann::json UserDataHandler::exportUser(const Command& command) {
-    requireAdmin(context_.config, command);
+    requireAdmin(context_.rules, command);
     const Args args(command.args);
     const std::string uid = args.requireUid("user");
     const size_t limit = static_cast<size_t>(
@@ -111,7 +111,7 @@ nlohmann::json UserDataHandler::exportUser(const Command& command) {
 }
 
 nlohmann::json UserDataHandler::eraseUser(const Command& command) {
-    requireAdmin(context_.config, command);
+    requireAdmin(context_.rules, command);
     const std::string uid = Args(command.args).requireUid("user");
     const auto erasure = context_.store.eraseUser(uid, context_.clock.nowMs());
     // An erasure is something an operator must be able to show was done, and when.

@@ -17,6 +17,12 @@
 
 namespace parley {
 
+// A hook's policy as the config's hooks section gives it (HookPolicy is what the bus applies).
+struct HookPolicyConfig {
+    int64_t budgetMs = 50;
+    bool failClosed = false;
+};
+
 // One ordered chain per hook, plus the custom commands extensions add. Handlers of plugins,
 // scripts and the core sit on the same chains, ordered by their extension's position in the
 // config, then by registration. Every call is timed against the hook's budget, exceptions are

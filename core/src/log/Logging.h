@@ -1,6 +1,6 @@
 #pragma once
 
-#include "config/Config.h"
+#include "log/LogConfig.h"
 
 namespace parley::log {
 

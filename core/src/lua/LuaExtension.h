@@ -4,9 +4,10 @@
 #include <mutex>
 #include <string>
 
-#include "config/Config.h"
-#include "hooks/Extension.h"
-#include "hooks/ExtensionServices.h"
+#include "extensions/Extension.h"
+#include "extensions/ExtensionConfig.h"
+#include "extensions/ExtensionServices.h"
+#include "lua/LuaConfig.h"
 
 namespace parley {
 

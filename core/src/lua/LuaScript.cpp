@@ -10,8 +10,8 @@
 #include <unordered_set>
 
 #include "chat/MessageLimits.h"
-#include "hooks/Extension.h"
-#include "hooks/ExtensionCallScope.h"
+#include "extensions/Extension.h"
+#include "extensions/ExtensionCallScope.h"
 #include "lua/LuaApi.h"
 #include "lua/LuaJson.h"
 #include "lua/LuaRunner.h"
@@ -377,9 +377,9 @@ Verdict keepRecipients(DeliveryDraft& delivery, const std::vector<std::string>& 
 }
 
 // A rewrite of message.before_store must be a message parleyd would have accepted.
-std::optional<std::string> rewriteProblem(const Config& config, const std::string& body,
+std::optional<std::string> rewriteProblem(const ChatRules& rules, const std::string& body,
                                           const nlohmann::json& meta) {
-    if (auto problem = messageProblem(config.limits, body, meta)) {
+    if (auto problem = messageProblem(rules.limits, body, meta)) {
         return "the rewritten message: " + problem->message;
     }
     return std::nullopt;
@@ -707,7 +707,7 @@ Verdict LuaScript::callHook(Hook hook, int functionRef, const HookPayload& paylo
     }
     MessageDraft& draft = *std::get<MessageDraft*>(payload);
     if (context.body != draft.body || context.meta != draft.meta) {
-        if (auto problem = rewriteProblem(services_.config(), context.body, context.meta)) {
+        if (auto problem = rewriteProblem(services_.rules(), context.body, context.meta)) {
             return Verdict::fail(*problem);
         }
         draft.body = std::move(context.body);

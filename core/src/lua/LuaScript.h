@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "hooks/ExtensionServices.h"
+#include "extensions/ExtensionServices.h"
 #include "hooks/HookBus.h"
 #include "lua/LuaState.h"
 

@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "config/Config.h"
+#include "ops/HttpConfig.h"
 #include "ops/Metrics.h"
 #include "store/Store.h"
 

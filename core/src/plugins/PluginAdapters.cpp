@@ -6,7 +6,7 @@
 #include <exception>
 #include <string>
 
-#include "hooks/ExtensionCallScope.h"
+#include "extensions/ExtensionCallScope.h"
 #include "plugins/PluginCall.h"
 #include "plugins/PluginEvent.h"
 #include "plugins/PluginInstance.h"

@@ -3,7 +3,7 @@
 #include <functional>
 #include <memory>
 
-#include "hooks/ExtensionServices.h"
+#include "extensions/ExtensionServices.h"
 #include "hooks/Hook.h"
 #include "parley/plugin.h"
 

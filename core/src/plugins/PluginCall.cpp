@@ -84,7 +84,7 @@ parley_status PluginCall::rejectWith(const char* code, const char* message,
 }
 
 parley_status PluginCall::rewriteStatus(std::string_view body, const nlohmann::json& meta) const {
-    if (auto problem = messageProblem(plugin_.config().limits, body, meta)) {
+    if (auto problem = messageProblem(plugin_.rules().limits, body, meta)) {
         return problem->code == ErrorCode::TooLarge ? PARLEY_ERR_TOO_LARGE : PARLEY_ERR_INVALID;
     }
     return PARLEY_OK;
@@ -162,7 +162,7 @@ parley_status PluginCall::reply(const char* replyJson) {
         return PARLEY_ERR_INVALID;
     }
     // Bounded like every payload parleyd publishes (events of extensions included).
-    if (static_cast<int64_t>(toPayload(fields).size()) > plugin_.config().limits.maxPayloadBytes) {
+    if (static_cast<int64_t>(toPayload(fields).size()) > plugin_.rules().limits.maxPayloadBytes) {
         return PARLEY_ERR_TOO_LARGE;
     }
     reply_ = std::move(fields);
@@ -173,7 +173,7 @@ parley_status PluginCall::replyWithBytes(const char* replyJson, const char* byte
     if (bytes == nullptr && len > 0) {
         return PARLEY_ERR_INVALID;
     }
-    if (static_cast<int64_t>(len) > plugin_.config().limits.maxBytesPerCommand) {
+    if (static_cast<int64_t>(len) > plugin_.rules().limits.maxBytesPerCommand) {
         return PARLEY_ERR_TOO_LARGE;
     }
     const parley_status status = reply(replyJson);

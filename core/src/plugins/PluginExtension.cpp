@@ -6,7 +6,7 @@
 #include <exception>
 #include <iterator>
 
-#include "hooks/ExtensionCallScope.h"
+#include "extensions/ExtensionCallScope.h"
 #include "parley/plugin.h"
 #include "plugins/HostTable.h"
 #include "plugins/PluginInstance.h"

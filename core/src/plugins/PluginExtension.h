@@ -2,9 +2,9 @@
 
 #include <memory>
 
-#include "config/Config.h"
-#include "hooks/Extension.h"
-#include "hooks/ExtensionServices.h"
+#include "extensions/Extension.h"
+#include "extensions/ExtensionConfig.h"
+#include "extensions/ExtensionServices.h"
 
 namespace parley {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "hooks/ExtensionServices.h"
+#include "extensions/ExtensionServices.h"
 #include "hooks/Hook.h"
 #include "parley/plugin.h"
 #include "plugins/CallGate.h"
@@ -34,7 +34,7 @@ class PluginInstance : public std::enable_shared_from_this<PluginInstance> {
     const std::string& name() const { return name_; }
     const std::string& path() const { return path_; }
     ExtensionServices& services() const { return services_; }
-    const Config& config() const { return services_.config(); }
+    const ChatRules& rules() const { return services_.rules(); }
     const char* optionsJson() const { return optionsJson_.c_str(); }
     CallGate& gate() { return gate_; }
 

@@ -6,6 +6,8 @@
 #include <limits>
 
 #include "log/LogFields.h"
+#include "lua/LuaExtension.h"
+#include "plugins/PluginExtension.h"
 
 namespace parley {
 
@@ -55,7 +57,12 @@ Server::Server(const Config& config, store::Store& store, Transport& transport, 
       outbox_(transport, topics_),
       posting_(config.limits, store, outbox_, hooks_, clock),
       services_(config, store, outbox_, hooks_, timers_, clock, posting_),
-      extensions_(config, services_),
+      extensions_(
+          config.extensions, services_,
+          [this](const ExtensionConfig& extension) { return loadPlugin(extension, services_); },
+          [this](const ExtensionConfig& extension) {
+              return loadScript(extension, config_.lua, services_);
+          }),
       dispatcher_(
           outbox_, hooks_, [this](const std::string& uid) { return services_.isAdmin(uid); },
           metrics_),

@@ -9,7 +9,7 @@
 
 #include "config/ConfigLoader.h"
 #include "config/SecretFile.h"
-#include "hooks/Extension.h"
+#include "extensions/Extension.h"
 #include "lua/LuaExtension.h"
 #include "plugins/PluginExtension.h"
 #include "store/SqliteStore.h"

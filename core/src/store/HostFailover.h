@@ -5,8 +5,8 @@
 #include <memory>
 #include <vector>
 
-#include "config/Config.h"
 #include "store/SqlConnection.h"
+#include "store/StoreConfig.h"
 
 namespace parley::store {
 

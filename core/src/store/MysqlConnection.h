@@ -4,8 +4,8 @@
 #include <string>
 #include <unordered_map>
 
-#include "config/Config.h"
 #include "store/SqlConnection.h"
+#include "store/StoreConfig.h"
 
 namespace sql {
 class Connection;

@@ -1,7 +1,7 @@
 #pragma once
 
-#include "config/Config.h"
 #include "store/SqlStore.h"
+#include "store/StoreConfig.h"
 
 namespace parley::store {
 

@@ -2,8 +2,8 @@
 
 #include <string>
 
-#include "config/Config.h"
 #include "store/SqlStore.h"
+#include "store/StoreConfig.h"
 
 namespace parley::store {
 

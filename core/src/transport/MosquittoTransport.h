@@ -11,7 +11,7 @@
 #include <thread>
 #include <utility>
 
-#include "config/Config.h"
+#include "transport/BrokerConfig.h"
 #include "transport/Transport.h"
 
 namespace parley {

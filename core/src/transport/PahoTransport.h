@@ -9,7 +9,7 @@
 #include <mutex>
 #include <thread>
 
-#include "config/Config.h"
+#include "transport/BrokerConfig.h"
 #include "transport/Transport.h"
 
 namespace parley {

@@ -3,7 +3,7 @@
 #include <memory>
 #include <string>
 
-#include "config/Config.h"
+#include "transport/BrokerConfig.h"
 #include "transport/Transport.h"
 
 namespace parley {

@@ -1,4 +1,4 @@
-#include "hooks/FatalSignalReport.h"
+#include "extensions/FatalSignalReport.h"
 
 #include <sys/mman.h>
 #include <unistd.h>

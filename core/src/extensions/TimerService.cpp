@@ -1,4 +1,4 @@
-#include "hooks/TimerService.h"
+#include "extensions/TimerService.h"
 
 #include <chrono>
 

@@ -2,7 +2,7 @@
 
 #include <cstddef>
 
-#include "hooks/ExtensionCallScope.h"
+#include "extensions/ExtensionCallScope.h"
 
 // A plugin runs inside parleyd with all of its privileges: its crash is parleyd's crash. What
 // parleyd can do is say whose crash it was. The report is one line on stderr (parleyd's log),

@@ -1,8 +1,8 @@
-#include "hooks/ExtensionCallScope.h"
+#include "extensions/ExtensionCallScope.h"
 
 #include <atomic>
 
-#include "hooks/FatalSignalReport.h"
+#include "extensions/FatalSignalReport.h"
 
 namespace parley {
 

@@ -1,4 +1,4 @@
-#include "server/Dispatcher.h"
+#include "dispatch/Dispatcher.h"
 
 #include <spdlog/spdlog.h>
 

@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "chat/ChatRules.h"
 #include "chat/MessagePosting.h"
-#include "config/Config.h"
+#include "extensions/TimerService.h"
 #include "hooks/HookBus.h"
-#include "hooks/TimerService.h"
 #include "protocol/Outbox.h"
 #include "store/Store.h"
 #include "util/Clock.h"
@@ -51,7 +51,7 @@ using ExtensionHttpHandler = std::function<ExtensionHttpResponse(const Extension
 // Thread-safe.
 class ExtensionServices {
   public:
-    ExtensionServices(const Config& config, store::Store& store, Outbox& outbox, HookBus& hooks,
+    ExtensionServices(const ChatRules& rules, store::Store& store, Outbox& outbox, HookBus& hooks,
                       TimerService& timers, const Clock& clock, const MessagePosting& posting);
 
     // An event ({"ev": "...", ...}) on the user's ".../n" topic.
@@ -129,7 +129,7 @@ class ExtensionServices {
     int64_t wallMs() const { return clock_.nowMs(); }
     bool isAdmin(const std::string& uid) const;
 
-    const Config& config() const { return config_; }
+    const ChatRules& rules() const { return rules_; }
     HookBus& hooks() { return hooks_; }
 
     static constexpr size_t kMaxKeyBytes = 190;
@@ -140,7 +140,7 @@ class ExtensionServices {
     void checkKey(const std::string& key) const;
     void checkEvent(const nlohmann::json& event) const;
 
-    const Config& config_;
+    const ChatRules& rules_;
     store::Store& store_;
     Outbox& outbox_;
     HookBus& hooks_;

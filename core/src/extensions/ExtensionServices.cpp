@@ -1,4 +1,4 @@
-#include "hooks/ExtensionServices.h"
+#include "extensions/ExtensionServices.h"
 
 #include <spdlog/spdlog.h>
 
@@ -35,10 +35,10 @@ void requireUid(const std::string& uid) {
 
 }  // namespace
 
-ExtensionServices::ExtensionServices(const Config& config, store::Store& store, Outbox& outbox,
+ExtensionServices::ExtensionServices(const ChatRules& rules, store::Store& store, Outbox& outbox,
                                      HookBus& hooks, TimerService& timers, const Clock& clock,
                                      const MessagePosting& posting)
-    : config_(config),
+    : rules_(rules),
       store_(store),
       outbox_(outbox),
       hooks_(hooks),
@@ -52,7 +52,7 @@ void ExtensionServices::checkEvent(const nlohmann::json& event) const {
         throw ProtocolError(ErrorCode::BadRequest,
                             "an event must be a JSON object with a non-empty string \"ev\"");
     }
-    if (static_cast<int64_t>(toPayload(event).size()) > config_.limits.maxPayloadBytes) {
+    if (static_cast<int64_t>(toPayload(event).size()) > rules_.limits.maxPayloadBytes) {
         throw ProtocolError(ErrorCode::TooLarge, "event exceeds limits.max_payload_bytes");
     }
 }
@@ -353,7 +353,7 @@ void ExtensionServices::log(const std::string& extension, LogLevel level,
 }
 
 bool ExtensionServices::isAdmin(const std::string& uid) const {
-    return std::find(config_.admins.begin(), config_.admins.end(), uid) != config_.admins.end();
+    return std::find(rules_.admins.begin(), rules_.admins.end(), uid) != rules_.admins.end();
 }
 
 }  // namespace parley

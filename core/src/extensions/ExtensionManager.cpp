@@ -1,29 +1,16 @@
-#include "hooks/ExtensionManager.h"
+#include "extensions/ExtensionManager.h"
 
 #include <spdlog/spdlog.h>
 
-#include "lua/LuaExtension.h"
-#include "plugins/PluginExtension.h"
-
 namespace parley {
 
-ExtensionManager::ExtensionManager(const Config& config, ExtensionServices& services,
-                                   Loader loadPlugin, Loader loadScript)
-    : config_(config),
+ExtensionManager::ExtensionManager(const std::vector<ExtensionConfig>& extensions,
+                                   ExtensionServices& services, Loader loadPlugin,
+                                   Loader loadScript)
+    : extensions_(extensions),
       services_(services),
       loadPlugin_(std::move(loadPlugin)),
-      loadScript_(std::move(loadScript)) {
-    if (!loadPlugin_) {
-        loadPlugin_ = [this](const ExtensionConfig& extension) {
-            return parley::loadPlugin(extension, services_);
-        };
-    }
-    if (!loadScript_) {
-        loadScript_ = [this](const ExtensionConfig& extension) {
-            return parley::loadScript(extension, config_.lua, services_);
-        };
-    }
-}
+      loadScript_(std::move(loadScript)) {}
 
 ExtensionManager::~ExtensionManager() {
     unloadAll();
@@ -31,11 +18,11 @@ ExtensionManager::~ExtensionManager() {
 
 void ExtensionManager::loadAll() {
     std::vector<std::string> order;
-    for (const auto& extension : config_.extensions) {
+    for (const auto& extension : extensions_) {
         order.push_back(extension.name);
     }
     services_.hooks().setExtensionOrder(order);
-    for (const auto& extension : config_.extensions) {
+    for (const auto& extension : extensions_) {
         std::unique_ptr<Extension> loaded;
         try {
             loaded = extension.pluginPath.empty() ? loadScript_(extension) : loadPlugin_(extension);

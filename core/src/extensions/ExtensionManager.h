@@ -7,20 +7,21 @@
 #include <mutex>
 #include <vector>
 
-#include "config/Config.h"
-#include "hooks/Extension.h"
-#include "hooks/ExtensionServices.h"
+#include "extensions/Extension.h"
+#include "extensions/ExtensionConfig.h"
+#include "extensions/ExtensionServices.h"
 
 namespace parley {
 
-// Loads the plugins and scripts of the config, in order, and unloads them in reverse order.
+// Loads the plugins and scripts of the config, in order, and unloads them in reverse order. It
+// knows extensions only through their interface (extensions/Extension.h): the loaders of plugins
+// and of Lua scripts, areas above this one, are given to it by the server (tests give others).
 class ExtensionManager {
   public:
     using Loader = std::function<std::unique_ptr<Extension>(const ExtensionConfig&)>;
 
-    // The loaders default to the real ones (dlopen'd plugins, Lua scripts); tests may pass others.
-    ExtensionManager(const Config& config, ExtensionServices& services, Loader loadPlugin = {},
-                     Loader loadScript = {});
+    ExtensionManager(const std::vector<ExtensionConfig>& extensions, ExtensionServices& services,
+                     Loader loadPlugin, Loader loadScript);
     ~ExtensionManager();
 
     // Loads every extension; throws ExtensionError (naming the file and the reason) at the first
@@ -37,7 +38,7 @@ class ExtensionManager {
     nlohmann::json describe() const;
 
   private:
-    const Config& config_;
+    const std::vector<ExtensionConfig>& extensions_;
     ExtensionServices& services_;
     Loader loadPlugin_;
     Loader loadScript_;
