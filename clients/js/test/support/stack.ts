@@ -44,6 +44,11 @@ export interface StackOptions {
    * (one origin for the page and its images, as a production reverse proxy does).
    */
   attachments?: boolean;
+  /**
+   * parleyd's budget of bytes per user for commands with bytes (`limits.user_transfer_burst_bytes`,
+   * `limits.user_transfer_bytes_per_second`; 0 per second turns it off). Default the server's.
+   */
+  transfer?: { burstBytes: number; bytesPerSecond: number };
 }
 
 function required(name: string): string {
@@ -302,9 +307,7 @@ export class Stack {
         `store:\n  backend: sqlite\n  sqlite: {path: parley.db, synchronous: normal}\n` +
         `presence: {away_after: ${options.awayAfter ?? '30s'}, sweep_interval: 250ms}\n` +
         typing +
-        (options.unlimited
-          ? `limits: {user_commands_per_second: 0, user_queued_commands: 0}\n`
-          : '') +
+        limitsConfig(options) +
         `log: {level: info}\n` +
         `admins: [ops]\n` +
         `extensions:\n` +
@@ -426,6 +429,21 @@ export class Stack {
       }
     }
   }
+}
+
+/** parleyd's `limits:` for `unlimited` and `transfer`, or nothing (the server's defaults). */
+function limitsConfig(options: StackOptions): string {
+  const limits: string[] = [];
+  if (options.unlimited) {
+    limits.push('user_commands_per_second: 0', 'user_queued_commands: 0');
+  }
+  if (options.transfer) {
+    limits.push(
+      `user_transfer_burst_bytes: ${options.transfer.burstBytes}`,
+      `user_transfer_bytes_per_second: ${options.transfer.bytesPerSecond}`,
+    );
+  }
+  return limits.length > 0 ? `limits: {${limits.join(', ')}}\n` : '';
 }
 
 /**
