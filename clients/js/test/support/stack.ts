@@ -199,6 +199,11 @@ export class Stack {
   readonly httpUrl: string | undefined;
   /** A user listed in parleyd's `admins` (for listing.upsert). */
   readonly admin = 'ops';
+  /**
+   * parleyd's own broker account: it may publish to any inbox (the benchmark's raw broker run
+   * sends from it, as bench/attachments_bench.cpp does).
+   */
+  static readonly service = { user: 'parleyd', password: 'parleyd-secret' };
   private readonly jwtSecret: string | undefined;
   private readonly broker: Server;
   private readonly parleyd: Server;
@@ -237,7 +242,10 @@ export class Stack {
     writeFileSync(
       join(dir, 'passwd'),
       users
-        .map((uid) => `${uid}:${uid === 'parleyd' ? 'parleyd-secret' : Stack.passwordOf(uid)}\n`)
+        .map(
+          (uid) =>
+            `${uid}:${uid === Stack.service.user ? Stack.service.password : Stack.passwordOf(uid)}\n`,
+        )
         .join(''),
     );
     run('mosquitto_passwd', ['-U', join(dir, 'passwd')], dir);
@@ -302,7 +310,8 @@ export class Stack {
     writeFileSync(
       join(dir, 'parleyd.yaml'),
       `broker:\n  uri: ssl://127.0.0.1:${ports.mqtts}\n  tls: {ca_file: ${join(dir, 'ca.crt')}}\n` +
-        `  client_id: parleyd-web-tests\n  username: parleyd\n  password: parleyd-secret\n` +
+        `  client_id: parleyd-web-tests\n  username: ${Stack.service.user}\n` +
+        `  password: ${Stack.service.password}\n` +
         `  session_expiry: 5m\n` +
         `store:\n  backend: sqlite\n  sqlite: {path: parley.db, synchronous: normal}\n` +
         `presence: {away_after: ${options.awayAfter ?? '30s'}, sweep_interval: 250ms}\n` +
