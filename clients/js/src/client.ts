@@ -2,8 +2,7 @@ import mqtt from 'mqtt';
 import type { IClientOptions, MqttClient } from 'mqtt';
 
 import { downloadAttachment, requestAttachmentUrl, uploadAttachment } from './attachments.js';
-import type { BlobLike, DownloadOptions, UploadOptions } from './attachments.js';
-import type { AttachmentVariant } from './attachments.js';
+import type { AttachmentVariant, BlobLike, DownloadOptions, UploadOptions } from './attachments.js';
 import { ConnectionError, ParleyError } from './errors.js';
 import { Emitter } from './events.js';
 import type {
