@@ -1,18 +1,22 @@
-// Attachments (docs/attachments.md): upload in base64 chunks over the client's MQTT connection,
-// download the same way, or ask for a signed HTTP URL for a browser. The server side is the
-// shipped plugin `plugins/attachments`; these are its commands, sent through the client's usual
-// delivery (resent with the same id until answered, across reconnects).
+// Attachments (docs/attachments.md): upload in chunks over the client's MQTT connection, as raw
+// bytes on the `.../bin` topics (or base64 in JSON for a server without them), download the same
+// way, or ask for a signed HTTP URL for a browser. The server side is the shipped plugin
+// `plugins/attachments`; these are its commands, sent through the client's usual delivery
+// (resent with the same id until answered, across reconnects).
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+
 import type { ParleyClient } from './client.js';
 import { ParleyError } from './errors.js';
 import type { Attachment, JsonObject, JsonValue } from './protocol.js';
 
 /**
- * What {@link ParleyClient.uploadAttachment} reads: a `Blob` or `File` (browsers, Node 18+), or
- * anything else with a size and an `arrayBuffer()`.
+ * What {@link ParleyClient.uploadAttachment} reads, a piece at a time: a `Blob` or `File`
+ * (browsers, Node 18+), or anything else with a size and `slice(start, end).arrayBuffer()`.
  */
 export interface BlobLike {
   readonly size: number;
-  arrayBuffer(): Promise<ArrayBuffer>;
+  slice(start?: number, end?: number): { arrayBuffer(): Promise<ArrayBuffer> };
 }
 
 /** An `AbortSignal` (browsers, Node), as far as the SDK uses it. */
@@ -36,18 +40,41 @@ export interface UploadProgress {
 }
 
 export interface UploadOptions {
-  /** Called after `attach.begin` (or `attach.status` when resuming) and after every chunk. */
+  /**
+   * Called after `attach.begin` (or `attach.status` when resuming) and after every chunk. Not
+   * during the first pass over the file, which computes its SHA-256 before `attach.begin`.
+   */
   onProgress?: (progress: UploadProgress) => void;
   /** Stops the upload: the promise rejects with the signal's reason, the upload is aborted. */
   signal?: AbortSignalLike;
   /**
    * An upload id from an earlier attempt of the same bytes (a page reloaded, an app restarted):
    * only the chunks the server lacks (`attach.status`) are sent. An upload that expired or is
-   * unknown is begun again.
+   * unknown is begun again. Resume with the same `raw` as the first attempt: a raw upload's
+   * chunks are too large for base64 commands.
    */
   resume?: string;
-  /** Chunks in flight at once. Default 16 (docs/attachments.md: 10-20). */
+  /** Chunks in flight at once. Default 16 (docs/attachments.md: 8-16). */
   window?: number;
+  /**
+   * Raw bytes on `.../c2s/{uid}/bin` (`true`) or base64 in JSON commands (`false`). Default:
+   * the client's {@link ParleyClientOptions.rawBytes} (`true`).
+   */
+  raw?: boolean;
+}
+
+export interface DownloadOptions {
+  /** The thumbnail of an image instead of the file. */
+  variant?: AttachmentVariant;
+  /** Chunks in flight at once. Default 16. */
+  window?: number;
+  /** Stops the download: no chunk is asked for after it, the promise rejects. */
+  signal?: AbortSignalLike;
+  /**
+   * Chunks as raw bytes on `.../u/{uid}/bin` (`true`) or base64 in JSON replies (`false`).
+   * Default: the client's {@link ParleyClientOptions.rawBytes} (`true`).
+   */
+  raw?: boolean;
 }
 
 /** A variant of a stored file: the file itself (`undefined`) or its thumbnail (images). */
@@ -71,27 +98,48 @@ const COMMIT_ROUNDS = 3;
 /** When a `rate_limited` reply says nothing of when to retry. */
 const RATE_LIMIT_PAUSE_MS = 1000;
 
-interface GlobalsWithCrypto {
+/** The first pass reads the file in pieces of this size to hash it. */
+const HASH_PIECE_BYTES = 1024 * 1024;
+
+interface GlobalsWithBase64 {
   btoa(data: string): string;
   atob(data: string): string;
-  crypto?: { subtle?: { digest(algorithm: string, data: Uint8Array): Promise<ArrayBuffer> } };
 }
-const globals = globalThis as unknown as GlobalsWithCrypto;
+const globals = globalThis as unknown as GlobalsWithBase64;
 
-/** SHA-256 of the whole file, as 64 lower-case hex digits (what `attach.begin` wants). */
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const subtle = globals.crypto?.subtle;
-  if (!subtle) {
-    throw new TypeError(
-      'Web Crypto (crypto.subtle) is not available: browsers offer it on https pages and localhost, Node from version 19 (Node 18: --experimental-global-webcrypto)',
-    );
+function sizeOf(data: BlobLike | Uint8Array): number {
+  return data instanceof Uint8Array ? data.length : data.size;
+}
+
+/** Bytes `[start, end)` of the file: a view of a `Uint8Array`, a read of a `Blob`'s slice. */
+async function readRange(
+  data: BlobLike | Uint8Array,
+  start: number,
+  end: number,
+): Promise<Uint8Array> {
+  if (data instanceof Uint8Array) {
+    return data.subarray(start, end);
   }
-  const digest = new Uint8Array(await subtle.digest('SHA-256', bytes));
-  let hex = '';
-  for (const byte of digest) {
-    hex += byte.toString(16).padStart(2, '0');
+  return new Uint8Array(await data.slice(start, end).arrayBuffer());
+}
+
+/**
+ * SHA-256 of the whole file, as 64 lower-case hex digits (what `attach.begin` wants), read a
+ * piece at a time so a `Blob` is never held whole. `@noble/hashes` rather than Web Crypto:
+ * `crypto.subtle.digest` takes one buffer, no stream; and rather than a WebAssembly hash: the
+ * web client's Content-Security-Policy runs no WebAssembly.
+ */
+export async function sha256Hex(
+  data: BlobLike | Uint8Array,
+  signal?: AbortSignalLike,
+): Promise<string> {
+  const hash = sha256.create();
+  const size = sizeOf(data);
+  for (let at = 0; at < size; at += HASH_PIECE_BYTES) {
+    throwIfAborted(signal);
+    hash.update(await readRange(data, at, Math.min(size, at + HASH_PIECE_BYTES)));
   }
-  return hex;
+  return bytesToHex(hash.digest());
 }
 
 /** Standard base64 with padding (RFC 4648), as `attach.chunk` wants. */
@@ -152,8 +200,8 @@ function numberField(op: string, reply: JsonObject, field: string): number {
 
 /**
  * Sends one command; a `rate_limited` refusal longer than the client retries by itself is waited
- * out here: a file is hundreds of commands, past the per-user burst (docs/attachments.md, "Chunks
- * count as commands").
+ * out here: a base64 file is hundreds of commands, past the per-user burst (docs/attachments.md,
+ * "Chunks and the rate limits").
  */
 async function patient(
   client: ParleyClient,
@@ -210,11 +258,12 @@ export async function uploadAttachment(
   options: UploadOptions = {},
 ): Promise<Attachment> {
   const { signal, onProgress } = options;
+  const raw = options.raw ?? client.rawBytes;
   throwIfAborted(signal);
-  // Whole in memory: files are at most 25 MiB by default (the server's max_bytes), and Web
-  // Crypto hashes one buffer, not a stream.
-  const bytes = data instanceof Uint8Array ? data : new Uint8Array(await data.arrayBuffer());
-  const sha256 = await sha256Hex(bytes);
+  const size = sizeOf(data);
+  // Two passes over the file: attach.begin wants the SHA-256 before the first chunk. Each reads
+  // it a piece at a time: a Blob is never in memory whole, let alone twice.
+  const sha256 = await sha256Hex(data, signal);
   throwIfAborted(signal);
 
   let upload: string | undefined;
@@ -239,7 +288,7 @@ export async function uploadAttachment(
     const begun = await patient(
       client,
       'attach.begin',
-      { name: file.name, mime: file.mime, size: bytes.length, sha256 },
+      { name: file.name, mime: file.mime, size, sha256, ...(raw ? { raw: true } : {}) },
       signal,
     );
     upload = stringField('attach.begin', begun, 'upload');
@@ -248,13 +297,30 @@ export async function uploadAttachment(
     missing = Array.from({ length: chunks }, (_, index) => index);
   }
   const uploadId = upload;
-  const lengthOf = (index: number): number => Math.min(chunkSize, bytes.length - index * chunkSize);
+  const lengthOf = (index: number): number => Math.min(chunkSize, size - index * chunkSize);
   let chunksDone = chunks - missing.length;
-  let sentBytes = bytes.length - missing.reduce((sum, index) => sum + lengthOf(index), 0);
+  let sentBytes = size - missing.reduce((sum, index) => sum + lengthOf(index), 0);
   const report = (): void => {
-    onProgress?.({ upload: uploadId, sentBytes, totalBytes: bytes.length, chunksDone, chunks });
+    onProgress?.({ upload: uploadId, sentBytes, totalBytes: size, chunksDone, chunks });
   };
   report();
+
+  const sendChunk = async (index: number): Promise<void> => {
+    const at = index * chunkSize;
+    const piece = await readRange(data, at, at + lengthOf(index));
+    throwIfAborted(signal);
+    if (raw) {
+      // transfer_limited (past the byte budget) is resent by the client after retry_after_ms.
+      await client.sendWithBytes('attach.chunk', { upload: uploadId, index }, piece);
+    } else {
+      await patient(
+        client,
+        'attach.chunk',
+        { upload: uploadId, index, data: toBase64(piece) },
+        signal,
+      );
+    }
+  };
 
   // Aborting stops new chunks at once; those in flight are answered (or refused) by themselves.
   let onAbort: (() => void) | undefined;
@@ -266,9 +332,7 @@ export async function uploadAttachment(
   try {
     for (let round = 1; ; round++) {
       const sending = inWindow(missing, options.window ?? DEFAULT_WINDOW, async (index) => {
-        const at = index * chunkSize;
-        const data = toBase64(bytes.subarray(at, at + chunkSize));
-        await patient(client, 'attach.chunk', { upload: uploadId, index, data }, signal);
+        await sendChunk(index);
         chunksDone += 1;
         sentBytes += lengthOf(index);
         report();
@@ -290,7 +354,7 @@ export async function uploadAttachment(
         const status = await patient(client, 'attach.status', { upload: uploadId }, signal);
         missing = missingOf(status);
         chunksDone = chunks - missing.length;
-        sentBytes = bytes.length - missing.reduce((sum, index) => sum + lengthOf(index), 0);
+        sentBytes = size - missing.reduce((sum, index) => sum + lengthOf(index), 0);
       }
     }
   } catch (error) {
@@ -317,10 +381,17 @@ function missingOf(status: JsonObject): number[] {
 export async function downloadAttachment(
   client: ParleyClient,
   id: string,
-  options: { variant?: AttachmentVariant; window?: number; signal?: AbortSignalLike } = {},
+  options: DownloadOptions = {},
 ): Promise<Uint8Array> {
   const { variant, signal } = options;
-  const info = await patient(client, 'attach.info', { attachment: id }, signal);
+  const raw = options.raw ?? client.rawBytes;
+  // The chunk size differs by path (raw_chunk_bytes or chunk_bytes): attach.info says which.
+  const info = await patient(
+    client,
+    'attach.info',
+    { attachment: id, ...(raw ? { raw: true } : {}) },
+    signal,
+  );
   const described = info['attachment'] as JsonObject | undefined;
   const target = (variant === 'thumbnail' ? described?.['thumbnail'] : described) as
     JsonObject | undefined;
@@ -332,16 +403,23 @@ export async function downloadAttachment(
   const chunkSize = numberField('attach.info', described as JsonObject, 'chunk_size');
   const bytes = new Uint8Array(size);
   const indexes = Array.from({ length: chunks }, (_, index) => index);
+  const fields = (index: number): JsonObject => ({
+    attachment: id,
+    index,
+    ...(variant !== undefined ? { variant } : {}),
+  });
   await inWindow(indexes, options.window ?? DEFAULT_WINDOW, async (index) => {
-    const reply = await patient(
-      client,
-      'attach.download',
-      { attachment: id, index, ...(variant !== undefined ? { variant } : {}) },
-      signal,
-    );
-    const piece = fromBase64(stringField('attach.download', reply, 'data'));
+    throwIfAborted(signal);
+    let piece: Uint8Array | undefined;
+    if (raw) {
+      // Asked on .../c2s/{uid}/bin with nothing after the newline, answered on .../u/{uid}/bin.
+      piece = (await client.sendWithBytes('attach.download', fields(index))).bytes;
+    } else {
+      const reply = await patient(client, 'attach.download', fields(index), signal);
+      piece = fromBase64(stringField('attach.download', reply, 'data'));
+    }
     const at = index * chunkSize;
-    if (at + piece.length > size || (index < chunks - 1 && piece.length !== chunkSize)) {
+    if (piece === undefined || piece.length !== Math.min(chunkSize, size - at)) {
       throw new ParleyError('attach.download', 'internal', `chunk ${index} has the wrong length`);
     }
     bytes.set(piece, at);

@@ -2,7 +2,7 @@ import mqtt from 'mqtt';
 import type { IClientOptions, MqttClient } from 'mqtt';
 
 import { downloadAttachment, requestAttachmentUrl, uploadAttachment } from './attachments.js';
-import type { AttachmentVariant, BlobLike, UploadOptions } from './attachments.js';
+import type { AttachmentVariant, BlobLike, DownloadOptions, UploadOptions } from './attachments.js';
 import { ConnectionError, ParleyError } from './errors.js';
 import { Emitter } from './events.js';
 import type {
@@ -90,13 +90,32 @@ export interface ParleyClientOptions {
   reconnectMaxDelayMs?: number;
   /** Gives up a connection attempt after this long. Default 10000. */
   connectTimeoutMs?: number;
+  /**
+   * Attachments travel as raw bytes on the `.../bin` topics (docs/protocol.md, "Commands with
+   * bytes"). Default `true`. Set `false` for a server without that path (before it existed, or a
+   * broker ACL without `c2s/{uid}/bin`): chunks then go as base64 in JSON, several times slower.
+   * The server has no way to say which it takes; {@link UploadOptions.raw} overrides it per call.
+   */
+  rawBytes?: boolean;
+}
+
+/** The answer to a command sent with {@link ParleyClient.sendWithBytes}. */
+export interface BytesReply {
+  /** The reply's fields (without `id` and `ok`). */
+  reply: JsonObject;
+  /** The bytes after the reply's newline, when it came on `.../u/{uid}/bin` (a downloaded chunk). */
+  bytes: Uint8Array | undefined;
 }
 
 interface PendingCommand {
   readonly id: string;
   readonly op: string;
-  readonly payload: string;
-  readonly resolve: (reply: JsonObject) => void;
+  /** `.../c2s/{uid}`, or `.../c2s/{uid}/bin` for a command with bytes. */
+  readonly topic: string;
+  /** Kept until the reply, to be resent: for a command with bytes, its line, `\n` and bytes. */
+  readonly payload: string | Uint8Array;
+  /** `bytes`: what followed the newline of a reply on `.../u/{uid}/bin`. */
+  readonly resolve: (reply: JsonObject, bytes: Uint8Array | undefined) => void;
   readonly reject: (error: Error) => void;
   /** Typing is sent once: a late `start` is worse than none. */
   readonly once: boolean;
@@ -152,8 +171,11 @@ export class ParleyClient {
   /** The MQTT client id: `{user}-{device}`. */
   readonly clientId: string;
 
+  /** Whether attachments use the `.../bin` topics by default ({@link ParleyClientOptions.rawBytes}). */
+  readonly rawBytes: boolean;
+
   private readonly options: Required<
-    Omit<ParleyClientOptions, 'password' | 'token' | 'ca' | 'device'>
+    Omit<ParleyClientOptions, 'password' | 'token' | 'ca' | 'device' | 'rawBytes'>
   > &
     Pick<ParleyClientOptions, 'password' | 'token' | 'ca'>;
   private readonly topics: Topics;
@@ -194,6 +216,7 @@ export class ParleyClient {
     const device = options.device ?? `sdk-${randomTag(6)}`;
     this.user = options.user;
     this.clientId = `${options.user}-${device}`;
+    this.rawBytes = options.rawBytes ?? true;
     this.options = {
       url: options.url,
       user: options.user,
@@ -262,6 +285,26 @@ export class ParleyClient {
    */
   extension(op: string, fields: JsonObject = {}): Promise<JsonObject> {
     return this.send({ ...fields, op }, false);
+  }
+
+  /**
+   * Sends a command with bytes on `{prefix}/c2s/{uid}/bin`: its JSON on one line, a newline, then
+   * `bytes` (none for a command that only asks for bytes, as `attach.download`), as
+   * docs/protocol.md, "Commands with bytes" says. Only ops made for it take bytes
+   * (`attach.chunk`, `attach.download`, or an extension's); see {@link uploadAttachment} and
+   * {@link downloadAttachment} for the attachments, which use it.
+   *
+   * Same delivery as {@link request} (resent with the same id until answered, across reconnects),
+   * and a `transfer_limited` refusal (past the user's budget of bytes) is resent, the same
+   * command, after its `retry_after_ms`, as the protocol asks. Resolves with the reply and, if
+   * the reply came on `.../u/{uid}/bin`, the bytes after its newline.
+   */
+  sendWithBytes(
+    op: string,
+    fields: JsonObject,
+    bytes: Uint8Array = new Uint8Array(0),
+  ): Promise<BytesReply> {
+    return this.dispatch({ ...fields, op }, false, bytes);
   }
 
   ping(): Promise<ReplyOf<'ping'>> {
@@ -422,9 +465,15 @@ export class ParleyClient {
   // ---- Attachments (docs/attachments.md; the code is in attachments.ts) ----
 
   /**
-   * Uploads a file (SHA-256, chunks, commit) and resolves with its attachment, to send with
-   * {@link sendMessage}'s `attachments`. Rejects with a {@link ParleyError} whose `code` says
-   * why the server refused it (`too_large`, `unsupported_type`, `type_mismatch`, ...).
+   * Uploads a file and resolves with its attachment, to send with {@link sendMessage}'s
+   * `attachments`. Two passes over `data`, each a piece at a time (a `Blob` is never held whole):
+   * the first computes its SHA-256 (`attach.begin` wants it before any chunk), the second sends
+   * the chunks, as raw bytes on `.../bin` ({@link ParleyClientOptions.rawBytes}), `window` in
+   * flight; then `attach.commit`. A dropped connection only delays it (chunks are resent after
+   * the reconnect); `resume` continues an upload of an earlier session from `attach.status`.
+   * Rejects with a {@link ParleyError} whose `code` says why the server refused it
+   * (`too_large`, `unsupported_type`, `type_mismatch`, `checksum_mismatch`: the file changed
+   * between the passes, ...).
    */
   uploadAttachment(
     data: BlobLike | Uint8Array,
@@ -434,11 +483,11 @@ export class ParleyClient {
     return uploadAttachment(this, data, file, options);
   }
 
-  /** The bytes of an attachment (or of its thumbnail), downloaded in chunks over MQTT. */
-  downloadAttachment(
-    id: string,
-    options: { variant?: AttachmentVariant } = {},
-  ): Promise<Uint8Array> {
+  /**
+   * The bytes of an attachment (or of its thumbnail), downloaded in chunks over MQTT: raw bytes
+   * on `.../u/{uid}/bin` ({@link ParleyClientOptions.rawBytes}), several in flight.
+   */
+  downloadAttachment(id: string, options: DownloadOptions = {}): Promise<Uint8Array> {
     return downloadAttachment(this, id, options);
   }
 
@@ -819,18 +868,38 @@ export class ParleyClient {
   // ---- Sending and resending ----
 
   private send(fields: JsonObject, once: boolean): Promise<JsonObject> {
+    return this.dispatch(fields, once, undefined).then(({ reply }) => reply);
+  }
+
+  /** Sends a command; with `bytes` (even empty) on `.../bin`, the line, a newline and the bytes. */
+  private dispatch(
+    fields: JsonObject,
+    once: boolean,
+    bytes: Uint8Array | undefined,
+  ): Promise<BytesReply> {
     if (this.closed) {
       return Promise.reject(new ConnectionError('closed', 'the client was closed'));
     }
     const id = `${this.requestTag}-${(this.nextRequest++).toString(36)}`;
     const op = typeof fields['op'] === 'string' ? fields['op'] : '';
-    const payload = JSON.stringify({ ...fields, id });
-    return new Promise<JsonObject>((resolve, reject) => {
+    const line = JSON.stringify({ ...fields, id });
+    let payload: string | Uint8Array = line;
+    if (bytes !== undefined) {
+      // One buffer for MQTT.js: the line in UTF-8, the newline, the bytes.
+      const head = new TextEncoder().encode(line);
+      const joined = new Uint8Array(head.length + 1 + bytes.length);
+      joined.set(head, 0);
+      joined[head.length] = 0x0a;
+      joined.set(bytes, head.length + 1);
+      payload = joined;
+    }
+    return new Promise<BytesReply>((resolve, reject) => {
       const command: PendingCommand = {
         id,
         op,
+        topic: bytes !== undefined ? this.topics.commandsWithBytes : this.topics.commands,
         payload,
-        resolve,
+        resolve: (reply, replyBytes) => resolve({ reply, bytes: replyBytes }),
         reject,
         once,
         timer: undefined,
@@ -861,7 +930,10 @@ export class ParleyClient {
     command.attempts += 1;
     const attempt = command.attempts;
     this.lastCommandAt = Date.now();
-    mqttClient.publish(this.topics.commands, command.payload, { qos: 1 }, (error) => {
+    // MQTT.js takes a Uint8Array as it takes a Buffer (mqtt-packet writes any byte view); its
+    // types only name Buffer, which browsers do not have.
+    const payload = command.payload as Parameters<MqttClient['publish']>[1];
+    mqttClient.publish(command.topic, payload, { qos: 1 }, (error) => {
       // PUBACK "not authorized" (0x87): the broker dropped it, over its per-connection publish
       // rate (docs/operations.md, "Parley's broker plugin"), so parleyd never saw it and no reply
       // will come. Sent again after a second, when the rate allows, not after resendAfterMs.
@@ -935,7 +1007,7 @@ export class ParleyClient {
     });
   }
 
-  private onReply(reply: JsonObject): void {
+  private onReply(reply: JsonObject, bytes?: Uint8Array): void {
     const id = reply['id'];
     if (typeof id !== 'string') {
       return;
@@ -951,9 +1023,12 @@ export class ParleyClient {
         : { code: 'internal', message: 'malformed reply' };
       const retryAfter =
         typeof wireError.retry_after_ms === 'number' ? wireError.retry_after_ms : undefined;
+      // transfer_limited: a command with bytes past the user's budget of bytes, to be resent as
+      // it is once the budget has refilled (docs/protocol.md, "Commands with bytes").
       const retry =
         !command.once &&
         (wireError.code === 'unavailable' ||
+          wireError.code === 'transfer_limited' ||
           (wireError.code === 'rate_limited' &&
             retryAfter !== undefined &&
             retryAfter <= this.options.retryRateLimitedUpToMs));
@@ -976,7 +1051,7 @@ export class ParleyClient {
       return;
     }
     this.finish(command);
-    command.resolve(fields);
+    command.resolve(fields, bytes);
   }
 
   private finish(command: PendingCommand): void {
@@ -994,6 +1069,10 @@ export class ParleyClient {
   private onMessage(topic: string, payload: Uint8Array): void {
     if (topic.startsWith(this.topics.presencePrefix())) {
       this.onPresence(topic.slice(this.topics.presencePrefix().length), payload);
+      return;
+    }
+    if (topic === this.topics.repliesWithBytes) {
+      this.onReplyWithBytes(payload);
       return;
     }
     let value: unknown;
@@ -1124,6 +1203,24 @@ export class ParleyClient {
         return;
       default:
         this.emitter.emit({ type: 'extension', topic, payload: value });
+    }
+  }
+
+  /** A reply on `.../u/{uid}/bin`: its JSON on one line, a newline, then the bytes. */
+  private onReplyWithBytes(payload: Uint8Array): void {
+    const newline = payload.indexOf(0x0a);
+    if (newline < 0) {
+      return;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(new TextDecoder().decode(payload.subarray(0, newline)));
+    } catch {
+      return;
+    }
+    if (isObject(value)) {
+      // A view, not a copy: MQTT.js hands each message its own buffer.
+      this.onReply(value, payload.subarray(newline + 1));
     }
   }
 

@@ -5,13 +5,14 @@
  * @packageDocumentation
  */
 export { ParleyClient } from './client.js';
-export type { ParleyClientOptions, TokenProvider, TokenReason } from './client.js';
+export type { BytesReply, ParleyClientOptions, TokenProvider, TokenReason } from './client.js';
 export { ConnectionError, ParleyError } from './errors.js';
 export type {
   AbortSignalLike,
   AttachmentUrl,
   AttachmentVariant,
   BlobLike,
+  DownloadOptions,
   UploadOptions,
   UploadProgress,
 } from './attachments.js';

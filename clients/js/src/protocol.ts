@@ -568,6 +568,14 @@ export class Topics {
   get commands(): string {
     return `${this.prefix}/c2s/${this.uid}`;
   }
+  /** Commands followed by raw bytes (docs/protocol.md, "Commands with bytes"). */
+  get commandsWithBytes(): string {
+    return `${this.prefix}/c2s/${this.uid}/bin`;
+  }
+  /** Replies followed by raw bytes (a downloaded chunk). */
+  get repliesWithBytes(): string {
+    return `${this.prefix}/u/${this.uid}/bin`;
+  }
   get inbox(): string {
     return `${this.prefix}/u/${this.uid}/#`;
   }

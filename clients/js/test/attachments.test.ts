@@ -1,16 +1,17 @@
 // The SDK's attachment calls against a real Mosquitto and parleyd with the attachments plugin
-// (test/support/stack.ts, `attachments`): upload, send, receive, download over MQTT and by signed
-// URL, refusals as typed errors, and uploads that survive a dropped connection or a restart.
+// (test/support/stack.ts, `attachments`): upload, send, receive, download over MQTT (raw bytes on
+// the .../bin topics, and base64 in JSON) and by signed URL, refusals as typed errors, uploads
+// that survive a dropped connection or a restart, and the byte budget's transfer_limited.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 
 import { ConnectionError, ParleyClient, ParleyError } from '../src/index.js';
-import type { Attachment, UploadProgress } from '../src/index.js';
+import type { Attachment, BlobLike, UploadProgress } from '../src/index.js';
 import { pngImage, textFile } from './support/files.js';
 import { FaultyProxy } from './support/proxy.js';
 import { Stack } from './support/stack.js';
-import { Recorder, connectUser, waitFor } from './support/util.js';
+import { Recorder, connectUser, rawObserver, waitFor } from './support/util.js';
 
 const USERS = Array.from({ length: 20 }, (_, i) => `f${i + 1}`);
 let stack: Stack;
@@ -41,6 +42,23 @@ function brokerPort(): number {
 
 function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * What the broker saw of `user`'s commands with bytes (`c2s/{user}/bin`) and replies with bytes
+ * (`u/{user}/bin`), from its log (`log_type all` logs every PUBLISH with its topic).
+ */
+function binTraffic(user: string): { sent: number; received: number } {
+  const log = stack.brokerLog();
+  const count = (pattern: RegExp): number => log.match(pattern)?.length ?? 0;
+  return {
+    sent: count(
+      new RegExp(`Received PUBLISH from ${user}-[^ ]* \\([^)]*'parley/v1/c2s/${user}/bin'`, 'g'),
+    ),
+    received: count(
+      new RegExp(`Sending PUBLISH to ${user}-[^ ]* \\([^)]*'parley/v1/u/${user}/bin'`, 'g'),
+    ),
+  };
 }
 
 async function refusal(promise: Promise<unknown>): Promise<ParleyError> {
@@ -76,7 +94,8 @@ describe('attachments', { timeout: 120000 }, () => {
     const bobEvents = new Recorder(bobClient);
     const conv = (await aliceClient.openConversation(bob)).conv;
 
-    const file = textFile(300 * 1024 + 17, 1); // 10 chunks, the last one short
+    // Raw bytes on .../bin, 256 KiB chunks: 4 chunks, the last one short.
+    const file = textFile(3 * 256 * 1024 + 17, 1);
     const progress: UploadProgress[] = [];
     const attachment = await aliceClient.uploadAttachment(
       new Blob([file]),
@@ -89,8 +108,10 @@ describe('attachments', { timeout: 120000 }, () => {
     assert.equal(progress[0]?.chunksDone, 0);
     assert.deepEqual(
       [progress.at(-1)?.chunksDone, progress.at(-1)?.chunks, progress.at(-1)?.sentBytes],
-      [10, 10, file.length],
+      [4, 4, file.length],
     );
+    // At least: a loaded machine may resend a chunk whose reply was slow.
+    assert.ok(binTraffic(alice).sent >= 4, 'each chunk went as raw bytes on c2s/{uid}/bin');
 
     const sent = await aliceClient.sendMessage(conv, 'the notes', {
       attachments: [attachment.id],
@@ -106,6 +127,11 @@ describe('attachments', { timeout: 120000 }, () => {
     const downloaded = await bobClient.downloadAttachment(attachment.id);
     assert.equal(downloaded.length, file.length);
     assert.equal(sha256(downloaded), sha256(file));
+    const bobBin = binTraffic(bob);
+    assert.ok(
+      bobBin.sent >= 4 && bobBin.received >= 4,
+      `each chunk asked on c2s/{uid}/bin and answered on u/{uid}/bin: ${JSON.stringify(bobBin)}`,
+    );
 
     // And by the signed URL a browser would use.
     const url = await bobClient.attachmentUrl(attachment.id);
@@ -113,6 +139,52 @@ describe('attachments', { timeout: 120000 }, () => {
     const response = await fetch(url);
     assert.equal(response.status, 200);
     assert.equal(sha256(new Uint8Array(await response.arrayBuffer())), sha256(file));
+  });
+
+  test('base64 chunks in JSON (raw: false) still go up and down, byte-identical', async () => {
+    const alice = newUser();
+    const client = await connect(alice, { rawBytes: false });
+    const file = textFile(100 * 1024 + 3, 7); // 4 chunks of 32 KiB, the last one short
+    const progress: UploadProgress[] = [];
+    const attachment = await client.uploadAttachment(
+      file,
+      { name: 'plain.txt', mime: 'text/plain' },
+      { onProgress: (p) => progress.push(p) },
+    );
+    assert.equal(progress.at(-1)?.chunks, 4);
+    assert.equal(sha256(await client.downloadAttachment(attachment.id)), sha256(file));
+    assert.deepEqual(binTraffic(alice), { sent: 0, received: 0 }, 'nothing on .../bin');
+    // And the raw path for one call of the same client.
+    assert.equal(
+      sha256(await client.downloadAttachment(attachment.id, { raw: true })),
+      sha256(file),
+    );
+    assert.ok(binTraffic(alice).received >= 1, 'the raw download came on u/{uid}/bin');
+  });
+
+  test('a file that changed between the hash and the chunks is refused checksum_mismatch', async () => {
+    const alice = newUser();
+    const client = await connect(alice);
+    // The SDK reads the file twice (the SHA-256 first, then the chunks): a file edited on disk in
+    // between sends other bytes than it declared.
+    const original = textFile(600 * 1024, 8);
+    const edited = original.slice();
+    edited[300 * 1024] = 0x21;
+    assert.notEqual(sha256(edited), sha256(original));
+    let hashed = false;
+    const file: BlobLike = {
+      size: original.length,
+      slice(start, end) {
+        const bytes = hashed ? edited : original;
+        hashed = true; // one piece hashes 600 KiB: every later read is a chunk
+        return new Blob([bytes.subarray(start, end)]);
+      },
+    };
+    const refused = await refusal(
+      client.uploadAttachment(file, { name: 'edited.txt', mime: 'text/plain' }),
+    );
+    assert.deepEqual([refused.code, refused.op], ['checksum_mismatch', 'attach.commit']);
+    assert.ok(binTraffic(alice).sent >= 3, 'the chunks went up as raw bytes');
   });
 
   test('an image gets its size and a thumbnail, downloadable by chunks and by URL', async () => {
@@ -191,14 +263,15 @@ describe('attachments', { timeout: 120000 }, () => {
     const proxy = await FaultyProxy.start(brokerPort());
     cleanups.push(() => proxy.stop());
     const client = await connect(alice, { url: proxy.url, reconnectMinDelayMs: 100 });
-    const file = textFile(2 * 1024 * 1024, 3); // 64 chunks
+    const file = textFile(6 * 1024 * 1024, 3); // 24 raw chunks
     let cut = false;
     const attachment = await client.uploadAttachment(
       file,
       { name: 'long.txt', mime: 'text/plain' },
       {
+        window: 4,
         onProgress: (p) => {
-          if (!cut && p.chunksDone >= 10) {
+          if (!cut && p.chunksDone >= 6) {
             cut = true;
             proxy.cut();
           }
@@ -207,6 +280,7 @@ describe('attachments', { timeout: 120000 }, () => {
     );
     assert.ok(cut);
     assert.ok(proxy.accepted >= 2, 'the client reconnected');
+    assert.ok(binTraffic(alice).sent >= 24, 'raw chunks, those cut off sent again');
     assert.equal(sha256(await client.downloadAttachment(attachment.id)), sha256(file));
   });
 
@@ -215,7 +289,7 @@ describe('attachments', { timeout: 120000 }, () => {
     const proxy = await FaultyProxy.start(brokerPort());
     cleanups.push(() => proxy.stop());
     const first = await connect(alice, { url: proxy.url, device: 'first' });
-    const file = textFile(2 * 1024 * 1024, 4); // 64 chunks
+    const file = textFile(6 * 1024 * 1024, 4); // 24 raw chunks
     let upload = '';
     const interrupted = first.uploadAttachment(
       file,
@@ -224,7 +298,7 @@ describe('attachments', { timeout: 120000 }, () => {
         window: 4,
         onProgress: (p) => {
           upload = p.upload;
-          if (p.chunksDone === 20) {
+          if (p.chunksDone === 8) {
             proxy.refuse(true); // the app dies: no more chunks reach the server
             proxy.cut();
           }
@@ -248,9 +322,10 @@ describe('attachments', { timeout: 120000 }, () => {
     assert.equal(progress[0]?.upload, upload, 'the same upload went on');
     const resumedAt = progress[0].chunksDone;
     assert.ok(
-      resumedAt >= 20 && resumedAt < 64,
-      `resumed from what the server had: ${resumedAt} of 64 chunks`,
+      resumedAt >= 8 && resumedAt < 24,
+      `resumed from what the server had: ${resumedAt} of 24 chunks`,
     );
+    assert.equal(progress.at(-1)?.chunksDone, 24);
     assert.equal(sha256(await second.downloadAttachment(attachment.id)), sha256(file));
   });
 
@@ -260,16 +335,17 @@ describe('attachments', { timeout: 120000 }, () => {
     const controller = new AbortController();
     let upload = '';
     const aborted = client.uploadAttachment(
-      textFile(2 * 1024 * 1024, 5),
+      textFile(8 * 1024 * 1024, 5),
       { name: 'dropped.txt', mime: 'text/plain' },
       {
         onProgress: (p) => {
           upload = p.upload;
-          if (p.chunksDone >= 5) {
+          if (p.chunksDone >= 4) {
             controller.abort();
           }
         },
         signal: controller.signal,
+        window: 2,
       },
     );
     await assert.rejects(aborted, (error: unknown) => (error as Error).name === 'AbortError');
@@ -282,5 +358,50 @@ describe('attachments', { timeout: 120000 }, () => {
       })(),
     );
     assert.equal(gone.code, 'not_found');
+  });
+});
+
+// Its own parleyd, with a byte budget small enough that a 3 MiB file runs past it both ways.
+describe('attachments past the byte budget', { timeout: 120000 }, () => {
+  let limited: Stack;
+  before(async () => {
+    limited = await Stack.start({
+      users: ['t1'],
+      attachments: true,
+      transfer: { burstBytes: 1024 * 1024, bytesPerSecond: 1024 * 1024 },
+    });
+  });
+  after(async () => {
+    await limited.stop();
+  });
+
+  test('transfer_limited chunks are sent again after retry_after_ms, up and down', async () => {
+    const observer = await rawObserver(limited, 't1');
+    cleanups.push(() => observer.client.endAsync());
+    const client = await connectUser(limited, 't1');
+    clients.push(client);
+    const file = textFile(3 * 1024 * 1024 + 5, 9); // 13 chunks, 3 MiB against a 1 MiB burst
+    const attachment = await client.uploadAttachment(file, { name: 'big.txt', mime: 'text/plain' });
+    const refusedUp = observer.payloads.filter(
+      (p) => (p.json['error'] as { code?: string } | undefined)?.code === 'transfer_limited',
+    );
+    assert.ok(refusedUp.length > 0, 'the budget refused chunks on the way up');
+    for (const { json } of refusedUp) {
+      const error = json['error'] as { retry_after_ms?: unknown };
+      assert.equal(typeof error.retry_after_ms, 'number', 'with retry_after_ms');
+    }
+    const downloaded = await client.downloadAttachment(attachment.id);
+    assert.equal(sha256(downloaded), sha256(file));
+    const refusedAll = observer.payloads.filter(
+      (p) => (p.json['error'] as { code?: string } | undefined)?.code === 'transfer_limited',
+    );
+    assert.ok(refusedAll.length > refusedUp.length, 'and on the way down');
+    // Each refused command was sent again, the same command (its id), and then answered.
+    for (const { json } of refusedAll) {
+      assert.ok(
+        observer.payloads.some((p) => p.json['id'] === json['id'] && p.json['ok'] === true),
+        `${String(json['id'])} answered after its refusal`,
+      );
+    }
   });
 });

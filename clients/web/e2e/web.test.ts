@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { ParleyClient } from '@parley/sdk';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
 
-import { pngImage } from '../../js/test/support/files.js';
+import { pngImage, textFile } from '../../js/test/support/files.js';
 import { FaultyProxy } from '../../js/test/support/proxy.js';
 import { Stack } from '../../js/test/support/stack.js';
 import { launchBrowser, noSeriousViolations, signIn } from './browser.js';
@@ -108,7 +108,7 @@ describe('the web client, two users in Chromium', { timeout: 240000 }, () => {
     }
   });
 
-  test('attachments: a thumbnail linking to the image, a file to download, a refusal explained', async () => {
+  test('attachments: a thumbnail linking to the image, a file to download, a file of several raw chunks with its progress bar, a refusal explained', async () => {
     const dana = await newUserPage(DESKTOP);
     const erin = await newUserPage(DESKTOP);
     try {
@@ -181,6 +181,74 @@ describe('the web client, two users in Chromium', { timeout: 240000 }, () => {
       assert.equal(downloaded, notes);
       await shot(erin.page, 'attachment-file');
 
+      // A file of several chunks, raw bytes on .../bin from the page (the SDK's default): a
+      // progress bar while it goes up, then the same bytes back by its link.
+      // Watched from before the file is picked until the bar goes away.
+      await dana.page.evaluate(() => {
+        const values: number[] = [];
+        let max = 0;
+        (window as unknown as { progressSeen: unknown }).progressSeen = new Promise((resolve) => {
+          const observer = new MutationObserver(() => {
+            const bar = document.querySelector<HTMLProgressElement>('.upload progress');
+            if (bar) {
+              max = bar.max;
+              values.push(bar.value);
+            } else if (values.length > 0) {
+              observer.disconnect();
+              resolve({ max, values });
+            }
+          });
+          observer.observe(document.body, {
+            subtree: true,
+            childList: true,
+            attributes: true,
+            attributeFilter: ['value', 'max'],
+          });
+        });
+      });
+      const manual = Buffer.from(textFile(6 * 256 * 1024 - 100, 11)).toString('ascii'); // 6 chunks
+      const binBefore = chunksOnBin(stack.brokerLog(), 'dana');
+      await dana.page.getByLabel('File to send').setInputFiles({
+        name: 'manual.txt',
+        mimeType: 'text/plain',
+        buffer: Buffer.from(manual),
+      });
+      const seen = await dana.page.evaluate(
+        () =>
+          (window as unknown as { progressSeen: Promise<{ max: number; values: number[] }> })
+            .progressSeen,
+      );
+      assert.equal(seen.max, manual.length, 'the bar measures the whole file');
+      assert.ok(
+        seen.values.every((value, i) => value <= seen.max && value >= (seen.values[i - 1] ?? 0)),
+        `the bar only moves forward: ${seen.values.join(', ')}`,
+      );
+      // The last chunk's reply comes before the commit's: the bar shows bytes going up.
+      assert.ok(
+        seen.values.some((value) => value > 0),
+        `the bar moved: ${seen.values.join(', ')}`,
+      );
+      const manualLink = erin.page.getByRole('link', { name: 'Download manual.txt' });
+      await manualLink.waitFor();
+      await erin.page.waitForFunction(
+        () =>
+          document
+            .querySelector('a[aria-label="Download manual.txt"]')
+            ?.getAttribute('href')
+            ?.includes('/ext/attachments/file?') === true,
+      );
+      const manualBack = await erin.page.evaluate(
+        async (url) => (await fetch(url)).text(),
+        (await manualLink.getAttribute('href')) ?? '',
+      );
+      assert.equal(manualBack.length, manual.length);
+      assert.ok(manualBack === manual, 'the same bytes came back');
+      assert.ok(
+        chunksOnBin(stack.brokerLog(), 'dana') - binBefore >= 6,
+        'the page sent its chunks as raw bytes on c2s/{uid}/bin',
+      );
+      await shot(erin.page, 'attachment-several-chunks');
+
       // A type the server does not take: refused before any byte is sent, in words.
       await dana.page.getByLabel('File to send').setInputFiles({
         name: 'drawing.svg',
@@ -208,6 +276,15 @@ describe('the web client, two users in Chromium', { timeout: 240000 }, () => {
     }
   });
 });
+
+/** PUBLISHes the broker received on `c2s/{user}/bin` (its log shows each with its topic). */
+function chunksOnBin(brokerLog: string, user: string): number {
+  const pattern = new RegExp(
+    `Received PUBLISH from ${user}-[^ ]* \\([^)]*'parley/v1/c2s/${user}/bin'`,
+    'g',
+  );
+  return brokerLog.match(pattern)?.length ?? 0;
+}
 
 /**
  * Scrolls the message log to its end and waits until it stays there: the list keeps the view in

@@ -44,6 +44,11 @@ export interface StackOptions {
    * (one origin for the page and its images, as a production reverse proxy does).
    */
   attachments?: boolean;
+  /**
+   * parleyd's budget of bytes per user for commands with bytes (`limits.user_transfer_burst_bytes`,
+   * `limits.user_transfer_bytes_per_second`; 0 per second turns it off). Default the server's.
+   */
+  transfer?: { burstBytes: number; bytesPerSecond: number };
 }
 
 function required(name: string): string {
@@ -194,6 +199,11 @@ export class Stack {
   readonly httpUrl: string | undefined;
   /** A user listed in parleyd's `admins` (for listing.upsert). */
   readonly admin = 'ops';
+  /**
+   * parleyd's own broker account: it may publish to any inbox (the benchmark's raw broker run
+   * sends from it, as bench/attachments_bench.cpp does).
+   */
+  static readonly service = { user: 'parleyd', password: 'parleyd-secret' };
   private readonly jwtSecret: string | undefined;
   private readonly broker: Server;
   private readonly parleyd: Server;
@@ -232,7 +242,10 @@ export class Stack {
     writeFileSync(
       join(dir, 'passwd'),
       users
-        .map((uid) => `${uid}:${uid === 'parleyd' ? 'parleyd-secret' : Stack.passwordOf(uid)}\n`)
+        .map(
+          (uid) =>
+            `${uid}:${uid === Stack.service.user ? Stack.service.password : Stack.passwordOf(uid)}\n`,
+        )
         .join(''),
     );
     run('mosquitto_passwd', ['-U', join(dir, 'passwd')], dir);
@@ -297,14 +310,13 @@ export class Stack {
     writeFileSync(
       join(dir, 'parleyd.yaml'),
       `broker:\n  uri: ssl://127.0.0.1:${ports.mqtts}\n  tls: {ca_file: ${join(dir, 'ca.crt')}}\n` +
-        `  client_id: parleyd-web-tests\n  username: parleyd\n  password: parleyd-secret\n` +
+        `  client_id: parleyd-web-tests\n  username: ${Stack.service.user}\n` +
+        `  password: ${Stack.service.password}\n` +
         `  session_expiry: 5m\n` +
         `store:\n  backend: sqlite\n  sqlite: {path: parley.db, synchronous: normal}\n` +
         `presence: {away_after: ${options.awayAfter ?? '30s'}, sweep_interval: 250ms}\n` +
         typing +
-        (options.unlimited
-          ? `limits: {user_commands_per_second: 0, user_queued_commands: 0}\n`
-          : '') +
+        limitsConfig(options) +
         `log: {level: info}\n` +
         `admins: [ops]\n` +
         `extensions:\n` +
@@ -426,6 +438,21 @@ export class Stack {
       }
     }
   }
+}
+
+/** parleyd's `limits:` for `unlimited` and `transfer`, or nothing (the server's defaults). */
+function limitsConfig(options: StackOptions): string {
+  const limits: string[] = [];
+  if (options.unlimited) {
+    limits.push('user_commands_per_second: 0', 'user_queued_commands: 0');
+  }
+  if (options.transfer) {
+    limits.push(
+      `user_transfer_burst_bytes: ${options.transfer.burstBytes}`,
+      `user_transfer_bytes_per_second: ${options.transfer.bytesPerSecond}`,
+    );
+  }
+  return limits.length > 0 ? `limits: {${limits.join(', ')}}\n` : '';
 }
 
 /**

@@ -80,7 +80,10 @@ export async function rawObserver(
     reconnectPeriod: 1000,
   });
   client.on('message', (topic, payload) => {
-    payloads.push({ topic, json: JSON.parse(payload.toString()) as Record<string, unknown> });
+    // On .../bin the JSON is the first line, raw bytes follow (docs/protocol.md).
+    const newline = topic.endsWith('/bin') ? payload.indexOf(0x0a) : -1;
+    const text = (newline >= 0 ? payload.subarray(0, newline) : payload).toString();
+    payloads.push({ topic, json: JSON.parse(text) as Record<string, unknown> });
   });
   await client.subscribeAsync(`parley/v1/u/${user}/#`, { qos: 1 });
   return { client, payloads };
