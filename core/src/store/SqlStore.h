@@ -18,6 +18,9 @@ namespace parley::store {
 
 // The Store over any SQL backend: one implementation of every query, run through a connection
 // pool, each method one transaction retried on busy/deadlock/lost connection until `retryForMs`.
+// One class, its methods in one file per concern (named below): SqlStore.cpp holds construction,
+// migrations and what every concern's transactions share; SqlStoreTransaction.h the templates
+// each method runs its transaction through; SqlSupport.h the queries several concerns make.
 class SqlStore : public Store {
   public:
     // appendBatchesInFlight: how many batches of messages may be stored at once (see
@@ -28,6 +31,7 @@ class SqlStore : public Store {
     std::string backendName() const override { return dialect_.name; }
     int migrate() override;
 
+    // Conversations, settings, read marks (SqlConversations.cpp)
     std::optional<ConversationRecord> findDirect(const std::string& first,
                                                  const std::string& second,
                                                  const std::optional<ContextRef>& context) override;
@@ -51,34 +55,43 @@ class SqlStore : public Store {
     std::vector<std::string> conversationsAbout(const std::string& type, const std::string& id,
                                                 int limit) override;
     MemberView memberView(const std::string& conv, const std::string& uid) override;
+    SettingsResult changeSettings(const std::string& conv, const std::string& uid,
+                                  const SettingsChange& change) override;
+    ReadResult markRead(const std::string& conv, const std::string& uid, int64_t seq) override;
+    std::vector<UnreadTotal> unreadTotals(const std::vector<std::string>& uids) override;
 
+    // Membership (SqlMembership.cpp)
+    MembershipResult changeMembership(const MembershipRequest& request) override;
+
+    // Appending messages in batches (SqlAppend.cpp)
     AppendResult appendMessage(const NewMessage& message) override;
+
+    // Reading messages (SqlMessages.cpp)
     std::optional<MessageRecord> findByCmid(const std::string& sender,
                                             const std::string& cmid) override;
     MessageContext messageContext(const std::string& conv, const std::string& sender,
                                   const std::string& cmid) override;
     HistoryPage history(const HistoryQuery& query) override;
     std::optional<MessageRecord> message(const std::string& conv, int64_t seq) override;
+
+    // Changes to stored messages (SqlMessageChanges.cpp)
     MessageChange editMessage(const MessageEdit& edit) override;
     MessageChange deleteMessage(const std::string& conv, int64_t seq, const std::string& actor,
                                 bool mayDeleteOthers, int64_t now) override;
     MessageChange reactToMessage(const ReactionChange& change) override;
     ChangesPage changes(const std::string& conv, int64_t sinceRev, int limit,
                         const std::optional<std::string>& reader = {}) override;
+
+    // Search (SqlSearch.cpp)
     SearchPage searchMessages(const SearchQuery& query) override;
     bool purgeSearchIndex(int64_t dueBefore) override;
-    SettingsResult changeSettings(const std::string& conv, const std::string& uid,
-                                  const SettingsChange& change) override;
-    MembershipResult changeMembership(const MembershipRequest& request) override;
-    ReadResult markRead(const std::string& conv, const std::string& uid, int64_t seq) override;
-    std::vector<UnreadTotal> unreadTotals(const std::vector<std::string>& uids) override;
 
+    // Users, export and erasure (SqlUsers.cpp)
     void setDisplayName(const std::string& uid, const std::string& name, int64_t now) override;
     std::optional<UserRecord> user(const std::string& uid) override;
     std::set<std::string> knownUsers(const std::vector<std::string>& uids) override;
     UserRecord updateUser(const std::string& uid, const UserUpdate& update, int64_t now) override;
     UserPage listUsers(int limit, const std::optional<std::string>& after) override;
-
     std::vector<ConversationRecord> memberConversations(const std::string& uid,
                                                         const std::string& afterConv,
                                                         int limit) override;
@@ -86,10 +99,12 @@ class SqlStore : public Store {
                                                 const std::string& afterCmid, int limit) override;
     UserErasure eraseUser(const std::string& uid, int64_t now) override;
 
+    // Presence (SqlPresence.cpp)
     PresenceChange setPresence(const std::string& uid, PresenceState state, int64_t now) override;
     PresenceChange recordActivity(const std::string& uid, int64_t now) override;
     std::vector<PresenceRecord> markIdleAway(int64_t idleBefore, int limit) override;
 
+    // Extension data (SqlExtensionData.cpp)
     std::optional<std::string> kvGet(const std::string& extension, const std::string& key,
                                      int64_t now) override;
     void kvSet(const std::string& extension, const std::string& key, const std::string& value,
@@ -103,6 +118,7 @@ class SqlStore : public Store {
                                                             const std::string& after = {}) override;
     int kvPurgeExpired(int64_t now, int limit) override;
 
+    // The database as a whole (SqlStore.cpp)
     void ping() override;
     PresenceCounts presenceCounts() override;
     void setObserver(StoreObserver* observer) override;
@@ -110,6 +126,7 @@ class SqlStore : public Store {
   private:
     enum class Mode { Read, Write };
 
+    // The transactions every method runs (their templates in SqlStoreTransaction.h).
     // Runs `work` in one transaction, retrying it whole on retryable errors: the call of Store
     // method `what`, reported to the observer.
     template <typename Work>
@@ -130,20 +147,22 @@ class SqlStore : public Store {
     template <typename Work>
     auto readOnce(const char* what, Work&& work);
 
+    // SqlConversations.cpp; search and the export read conversations too.
     std::optional<ConversationRecord> loadConversation(SqlConnection& db, const std::string& conv);
     void attachMembers(SqlConnection& db, std::vector<ConversationRecord>& conversations);
+    // SqlStore.cpp.
     std::string insertIgnore(const std::string& rest) const;
     // After a commit that erased text (eraseUser, deleteMessage): the dialect's afterErase, so
     // the text does not outlive the UPDATE in the write-ahead log. Failures are logged, not
     // thrown: the erasure itself is committed.
     void flushErasedText(const std::string& what);
-    // One change to a stored message, in one write transaction: the conversation row locked,
-    // the view and the message read, then `change` decides and writes. Handles the common
-    // refusals and the rev.
+    // SqlMessageChanges.cpp. One change to a stored message, in one write transaction: the
+    // conversation row locked, the view and the message read, then `change` decides and writes.
+    // Handles the common refusals and the rev.
     template <typename Change>
     MessageChange changeMessage(const char* what, const std::string& conv, int64_t seq,
                                 const std::string& uid, bool memberOnly, Change&& change);
-    // Stores a batch of messages in one transaction (AppendBatcher's runner).
+    // SqlAppend.cpp. Stores a batch of messages in one transaction (AppendBatcher's runner).
     std::vector<AppendResult> appendBatch(const std::vector<const NewMessage*>& batch,
                                           std::chrono::steady_clock::time_point since);
     // What an attempt at a batch found instead of results: a message of the batch stored
@@ -159,8 +178,8 @@ class SqlStore : public Store {
     using TriedSeqs = std::vector<std::vector<int64_t>>;
     BatchAttempt appendBatchOnce(const std::vector<const NewMessage*>& batch, bool lookForResends,
                                  std::chrono::steady_clock::time_point since, TriedSeqs& triedSeqs);
-    // After a batch's COMMIT on a connection whose commits need confirmation (Galera): throws
-    // SqlError(Retryable) unless every message stored as new is there at its seq.
+    // SqlStore.cpp. After a batch's COMMIT on a connection whose commits need confirmation
+    // (Galera): throws SqlError(Retryable) unless every message stored as new is there at its seq.
     static void confirmStored(SqlConnection& db, const std::vector<AppendResult>& results);
 
     const SqlDialect& dialect_;
@@ -170,18 +189,5 @@ class SqlStore : public Store {
     std::atomic<StoreObserver*> observer_{nullptr};
     AppendBatcher appender_;
 };
-
-// What of conv `uid` may read (current member, or former member up to their going); none if
-// they never were a member. The one place that rule is read from the database: every query of
-// messages for a user goes through it (history, changes, and search).
-std::optional<VisibleRange> visibleRange(SqlConnection& db, const std::string& conv,
-                                         const std::string& uid);
-// " AND <seqColumn> >= ? [AND <seqColumn> <= ?]" with its parameters appended to `params`.
-std::string visibleSeqClause(const VisibleRange& range, const std::string& seqColumn,
-                             SqlParams& params);
-
-// "a|b" or "a|b|type|id" with a <= b: one direct conversation per pair and context.
-std::string directConversationKey(const std::string& first, const std::string& second,
-                                  const std::optional<ContextRef>& context);
 
 }  // namespace parley::store
