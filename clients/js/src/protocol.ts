@@ -427,6 +427,8 @@ export interface MsgChangesReply {
   /** The conversation's `rev` when read. */
   rev: number;
   msgs: Message[];
+  /** A group's membership and title changes in the same range, ascending `rev`. */
+  members: MemberChange[];
   has_more: boolean;
   /** The `since_rev` of the next page, or, on the last, the cursor to keep. */
   next_rev: number;

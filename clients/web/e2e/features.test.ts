@@ -1,6 +1,6 @@
 // What issue 21 added to the protocol, in the page: groups (create, rename, add, admin, remove,
-// leave), mute / pin / archive in the list, edit / delete / react / reply on messages, and
-// search. Debian's Chromium, a browser context per user, against a real Mosquitto and parleyd
+// leave) and their lines in the thread, mute / pin / archive in the list, edit / delete /
+// react / reply on messages, and search (a result opens its conversation at the message). Debian's Chromium, a browser context per user, against a real Mosquitto and parleyd
 // (clients/js/test/support/stack.ts) serving the built page over HTTPS, as web.test.ts does.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -72,6 +72,27 @@ async function listOrder(page: Page): Promise<string[]> {
   );
 }
 
+/**
+ * The open thread top to bottom: each message as "msg: its text", each membership line as it
+ * reads. Rows are placed absolutely (a virtual list): sorted by their offset.
+ */
+async function threadLines(page: Page): Promise<string[]> {
+  return page.locator('.messages .vrow').evaluateAll((rows) =>
+    rows
+      .map((row) => {
+        const line = row.querySelector('.member-change');
+        const body = row.querySelector('.message .message-body');
+        return {
+          top: (row as HTMLElement).offsetTop,
+          text: line ? line.textContent : body ? `msg: ${body.textContent}` : '',
+        };
+      })
+      .filter((row) => row.text !== '')
+      .sort((a, b) => a.top - b.top)
+      .map((row) => row.text),
+  );
+}
+
 /** Runs a scenario; on failure each page's screen goes beside the steps' screenshots. */
 async function withScreens(name: string, scenario: () => Promise<void>): Promise<void> {
   try {
@@ -90,7 +111,23 @@ async function withScreens(name: string, scenario: () => Promise<void>): Promise
 
 before(async () => {
   stack = await Stack.start({
-    users: ['alice', 'bob', 'carol', 'dana', 'erin', 'fred', 'gina', 'hugo', 'ivan', 'june'],
+    users: [
+      'alice',
+      'bob',
+      'carol',
+      'dana',
+      'erin',
+      'fred',
+      'gina',
+      'hugo',
+      'ivan',
+      'june',
+      'kate',
+      'liam',
+      'mona',
+      'nina',
+      'omar',
+    ],
     webRoot: join(webDir, 'dist'),
   });
   chrome = await launchBrowser(stack.caFile);
@@ -190,6 +227,44 @@ describe('the web client: groups, settings, message changes, search', { timeout:
       await dialog.locator('.member[data-user="bob"]').waitFor({ state: 'detached' });
       await dialog.getByRole('button', { name: 'Close' }).click();
       await alice.locator('.chat-subtitle', { hasText: '2 members' }).waitFor();
+    });
+  });
+
+  test('membership changes are lines in the thread, from the events and from loaded history', async () => {
+    await withScreens('member-lines', async () => {
+      const kate = await seeder('kate');
+      const conv = (await kate.createGroup(['liam', 'mona', 'nina'], 'Choir')).conv;
+      await kate.sendMessage(conv, 'Welcome to the choir');
+      const liam = await userPage('liam', 'liam');
+      await liam.locator(`[data-conv="${conv}"]`).click();
+      await liam.locator('.message', { hasText: 'Welcome to the choir' }).waitFor();
+
+      // While liam's thread is open: each change arrives as a member event.
+      await kate.renameGroup(conv, 'Choir rehearsals');
+      await kate.addMembers(conv, ['omar']);
+      await kate.makeAdmin(conv, 'liam');
+      await kate.sendMessage(conv, 'Rehearsal at 7');
+      await kate.removeMembers(conv, ['mona']);
+      await (await seeder('nina')).leaveGroup(conv);
+      const expected = [
+        'msg: Welcome to the choir',
+        'kate renamed the group to “Choir rehearsals”',
+        'kate added omar',
+        'You are now an admin',
+        'msg: Rehearsal at 7',
+        'kate removed mona',
+        'nina left',
+      ];
+      await liam.locator('.member-change', { hasText: 'nina left' }).waitFor();
+      assert.deepEqual(await threadLines(liam), expected);
+      await noSeriousViolations(liam, 'membership lines');
+      await shot(liam, 'member-lines');
+
+      // Liam on another device opens it afresh: the same lines, from msg.changes.
+      const liamAgain = await userPage('liam-again', 'liam');
+      await liamAgain.locator(`[data-conv="${conv}"]`).click();
+      await liamAgain.locator('.member-change', { hasText: 'nina left' }).waitFor();
+      assert.deepEqual(await threadLines(liamAgain), expected);
     });
   });
 
@@ -344,7 +419,7 @@ describe('the web client: groups, settings, message changes, search', { timeout:
     });
   });
 
-  test('search finds messages of your conversations only, and opens the one clicked', async () => {
+  test('search finds messages of your conversations only, and opens the one clicked at it', async () => {
     await withScreens('search', async () => {
       const dana = await seeder('dana');
       const withCarol = (await dana.openConversation('carol')).conv;
@@ -371,6 +446,38 @@ describe('the web client: groups, settings, message changes, search', { timeout:
 
       await results.first().click();
       await carol.locator('.message', { hasText: 'The blue bicycle is sold' }).waitFor();
+
+      // A result far back in a long history: the page loads older pages until it is there,
+      // scrolls to it and highlights it for a moment.
+      const long = (await dana.openConversation('omar')).conv;
+      await dana.sendMessage(long, 'The old tandem is in the garage');
+      for (let i = 1; i <= 180; i++) {
+        await dana.sendMessage(long, `filler message ${i}`);
+      }
+      const omar = await userPage('omar', 'omar');
+      await omar.locator(`[data-conv="${long}"]`).click();
+      await omar.locator('.message', { hasText: 'filler message 180' }).waitFor();
+      assert.equal(
+        await omar.locator('.message', { hasText: 'The old tandem' }).count(),
+        0,
+        'not among the newest messages loaded',
+      );
+      await omar.getByLabel('Search messages').fill('tandem');
+      await omar.getByRole('button', { name: 'Search', exact: true }).click();
+      await omar.locator('.search-results .result', { hasText: 'tandem' }).click();
+      const found = omar.locator('.message.focused', {
+        hasText: 'The old tandem is in the garage',
+      });
+      await found.waitFor();
+      const inView = await found.evaluate((element) => {
+        const list = element.closest('.vlist')?.getBoundingClientRect();
+        const box = element.getBoundingClientRect();
+        return list !== undefined && box.top >= list.top && box.bottom <= list.bottom;
+      });
+      assert.ok(inView, 'scrolled into view');
+      assert.match(omar.url(), /\/m\/1$/);
+      await shot(omar, 'search-jump');
+      await omar.locator('.message.focused').waitFor({ state: 'detached', timeout: 10000 });
 
       await carol.getByLabel('Search messages').fill('motorbike');
       await carol.getByRole('button', { name: 'Search', exact: true }).click();

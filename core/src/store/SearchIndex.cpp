@@ -193,17 +193,162 @@ void SearchIndex::unclaimPurge(SqlConnection& db, int64_t pendingSince) const {
         {pendingSince, pendingSince});
 }
 
-void SearchIndex::purge(SqlConnection& db) const {
+void SearchIndex::purge(SqlConnection& db, int64_t dueSince) const {
     if (kind_ == FullText::Fts5) {
         // Merges every segment into one: the postings of deleted documents are dropped, and the
         // old segments' rows deleted (zeroed in the file by secure_delete).
         db.execute("INSERT INTO search_index (search_index) VALUES ('optimize')", {});
         return;
     }
-    // Without innodb_optimize_fulltext_only (a global setting parleyd does not change), InnoDB
-    // rebuilds the table: its auxiliary index tables are written anew from the live rows and
-    // the old ones dropped.
-    db.query("OPTIMIZE TABLE search_docs", {});
+    rebuildInnoDb(db, dueSince);
+}
+
+namespace {
+
+// Rows per statement of the InnoDB rebuild: each statement then takes a fraction of a second
+// however large the index, far inside store.mysql.io_timeout, and holds up no writer.
+constexpr int64_t kRebuildBatchRows = 2000;
+// The rebuild's lease, renewed at every batch: another instance takes over a rebuild whose
+// instance died once this has passed without a renewal.
+constexpr int64_t kRebuildLeaseSeconds = 300;
+// The documents stored after the copy is renamed into place are numbered past this many more
+// than were ever stored: none takes the number of one stored in the old table meanwhile.
+constexpr int64_t kRebuildDocidMargin = 1000000;
+
+bool tableExists(SqlConnection& db, const char* table) {
+    return db.query(
+                 "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
+                 "DATABASE() AND TABLE_NAME = ?",
+                 {std::string(table)})
+               .at(0)
+               .integer(0) > 0;
+}
+
+int64_t maxDocid(SqlConnection& db, const char* table) {
+    auto rows = db.query(std::string("SELECT COALESCE(MAX(docid), 0) FROM ") + table, {});
+    return rows.at(0).integer(0);
+}
+
+void renewRebuildLease(SqlConnection& db) {
+    db.execute("UPDATE search_purge SET pending_since = UNIX_TIMESTAMP() + ? WHERE id = 2",
+               {kRebuildLeaseSeconds});
+    db.commit();
+}
+
+// Copies search_docs_old's documents numbered past `after` into search_docs, a batch per
+// statement; a document already there is kept.
+void copyFromOld(SqlConnection& db, int64_t after) {
+    while (true) {
+        renewRebuildLease(db);
+        auto last = db.query(
+            "SELECT MAX(docid) FROM (SELECT docid FROM search_docs_old WHERE docid > ? ORDER BY "
+            "docid LIMIT ?) batch",
+            {after, kRebuildBatchRows});
+        if (last.at(0).isNull(0)) {
+            return;
+        }
+        db.execute(
+            "INSERT IGNORE INTO search_docs (docid, conv, seq, body) SELECT docid, conv, seq, body "
+            "FROM search_docs_old WHERE docid > ? AND docid <= ?",
+            {after, last[0].integer(0)});
+        db.commit();
+        after = last[0].integer(0);
+    }
+}
+
+// Brings the copy's documents numbered up to `upTo` to what the messages hold now: the copy
+// read each document once, and an edit or a deletion may have changed it since. Returns how
+// many it removed: their words stay in the copy's files until the next rebuild.
+int64_t reconcileWithMessages(SqlConnection& db, int64_t upTo) {
+    int64_t removed = 0;
+    for (int64_t from = 0; from < upTo; from += kRebuildBatchRows) {
+        renewRebuildLease(db);
+        removed += db.execute(
+            "DELETE d FROM search_docs d LEFT JOIN messages m ON m.conv = d.conv AND m.seq = "
+            "d.seq WHERE d.docid > ? AND d.docid <= ? AND (m.seq IS NULL OR m.erased_at IS NOT "
+            "NULL)",
+            {from, from + kRebuildBatchRows});
+        db.execute(
+            "UPDATE search_docs d JOIN messages m ON m.conv = d.conv AND m.seq = d.seq SET "
+            "d.body = m.body WHERE d.docid > ? AND d.docid <= ? AND CAST(d.body AS BINARY) <> "
+            "CAST(m.body AS BINARY)",
+            {from, from + kRebuildBatchRows});
+        db.commit();
+    }
+    return removed;
+}
+
+}  // namespace
+
+void SearchIndex::rebuildInnoDb(SqlConnection& db, int64_t dueSince) const {
+    // OPTIMIZE TABLE would rebuild search_docs in one statement that grows with the whole index
+    // (73 s at a million messages, past store.mysql.io_timeout) while every insert into the
+    // table waits (InnoDB rebuilds a table with a FULLTEXT key under a shared lock), and with
+    // the stopwords of the purging session. Instead, a copy made a batch per statement is
+    // renamed into place and the old table, with every deleted word in its files, dropped.
+    db.execute("INSERT IGNORE INTO search_purge (id, pending_since) VALUES (2, NULL)", {});
+    const bool leased =
+        db.execute(
+            "UPDATE search_purge SET pending_since = UNIX_TIMESTAMP() + ? WHERE id = 2 "
+            "AND (pending_since IS NULL OR pending_since < UNIX_TIMESTAMP())",
+            {kRebuildLeaseSeconds}) > 0;
+    db.commit();
+    if (!leased) {
+        throw SqlError(SqlError::Kind::Other,
+                       "search: another instance is rebuilding the search index");
+    }
+    try {
+        int64_t removedFromCopy = 0;
+        if (tableExists(db, "search_docs_old")) {
+            // A rebuild that stopped after its rename: search_docs may lack the documents
+            // stored in the old table after the copy; finish it.
+            copyFromOld(db, 0);
+            removedFromCopy = reconcileWithMessages(db, maxDocid(db, "search_docs_old"));
+        } else {
+            db.executeScript("DROP TABLE IF EXISTS search_docs_next");
+            // Read when a FULLTEXT index is made: as when migration 9 made search_docs.
+            db.executeScript(
+                "SET SESSION innodb_ft_enable_stopword = OFF; CREATE TABLE search_docs_next LIKE "
+                "search_docs");
+            int64_t copiedUpTo = 0;
+            while (true) {
+                renewRebuildLease(db);
+                const auto copied = db.execute(
+                    "INSERT INTO search_docs_next (docid, conv, seq, body) SELECT docid, conv, "
+                    "seq, body FROM search_docs WHERE docid > ? ORDER BY docid LIMIT ?",
+                    {copiedUpTo, kRebuildBatchRows});
+                db.commit();
+                copiedUpTo = maxDocid(db, "search_docs_next");
+                if (copied < kRebuildBatchRows) {
+                    break;
+                }
+            }
+            db.executeScript("ALTER TABLE search_docs_next AUTO_INCREMENT = " +
+                             std::to_string(maxDocid(db, "search_docs") + kRebuildDocidMargin));
+            db.executeScript(
+                "RENAME TABLE search_docs TO search_docs_old, search_docs_next TO search_docs");
+            // What was stored between the last batch and the rename.
+            copyFromOld(db, copiedUpTo);
+            removedFromCopy = reconcileWithMessages(db, maxDocid(db, "search_docs_old"));
+        }
+        db.executeScript("DROP TABLE search_docs_old");
+        if (removedFromCopy > 0) {
+            // Mostly deleted while the copy was made, and so marked due already; not one
+            // deleted after the rename and before its copy, which found nothing to delete.
+            markPurgeDue(db, dueSince);
+        }
+        db.execute("UPDATE search_purge SET pending_since = NULL WHERE id = 2", {});
+        db.commit();
+    } catch (const std::exception&) {
+        db.rollback();
+        try {
+            db.execute("UPDATE search_purge SET pending_since = NULL WHERE id = 2", {});
+            db.commit();
+        } catch (const std::exception&) {
+            // The connection is gone: the lease runs out by itself.
+        }
+        throw;
+    }
 }
 
 }  // namespace parley::store

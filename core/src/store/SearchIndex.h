@@ -47,10 +47,13 @@ class SearchIndex {
     // Gives back a claim whose purge failed, so the next try runs it.
     void unclaimPurge(SqlConnection& db, int64_t pendingSince) const;
     // Rewrites the index without the words of removed documents. FTS5: inside a write
-    // transaction; InnoDB: outside any (OPTIMIZE TABLE commits on its own).
-    void purge(SqlConnection& db) const;
+    // transaction; InnoDB: outside any, on a connection of its own (it commits a batch at a
+    // time; docs/design.md, "Search"), and marks a purge due since `dueSince` if documents removed
+    // while it ran left words in the new files.
+    void purge(SqlConnection& db, int64_t dueSince) const;
 
   private:
+    void rebuildInnoDb(SqlConnection& db, int64_t dueSince) const;
     void markPurgeDue(SqlConnection& db, int64_t now) const;
 
     FullText kind_;

@@ -81,12 +81,12 @@ bool SqlStore::purgeSearchIndex(int64_t dueBefore) {
             if (dialect_.fullText == FullText::Fts5) {
                 transaction("purgeSearchIndex", Mode::Write, std::chrono::steady_clock::now(),
                             [&](SqlConnection& db) {
-                                search_.purge(db);
+                                search_.purge(db, dueBefore);
                                 return true;
                             });
             } else {
                 auto lease = pool_.acquire();
-                search_.purge(*lease);
+                search_.purge(*lease, dueBefore);
             }
         } catch (const std::exception& error) {
             transaction("purgeSearchIndex", Mode::Write, std::chrono::steady_clock::now(),

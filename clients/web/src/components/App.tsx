@@ -10,11 +10,15 @@ import { SearchBox, SearchResults } from './SearchResults';
 
 type Route =
   | { view: 'list' }
-  | { view: 'chat'; conv: string }
+  | { view: 'chat'; conv: string; seq?: number }
   | { view: 'listing'; id: string }
   | { view: 'search'; q: string };
 
 function parseRoute(hash: string): Route {
+  const message = /^#\/c\/([^/]+)\/m\/(\d+)$/.exec(hash);
+  if (message?.[1] && message[2]) {
+    return { view: 'chat', conv: decodeURIComponent(message[1]), seq: Number(message[2]) };
+  }
   const chat = /^#\/c\/(.+)$/.exec(hash);
   if (chat?.[1]) {
     return { view: 'chat', conv: decodeURIComponent(chat[1]) };
@@ -33,7 +37,7 @@ function parseRoute(hash: string): Route {
 export function go(route: Route): void {
   location.hash =
     route.view === 'chat'
-      ? `#/c/${encodeURIComponent(route.conv)}`
+      ? `#/c/${encodeURIComponent(route.conv)}${route.seq !== undefined ? `/m/${route.seq}` : ''}`
       : route.view === 'listing'
         ? `#/listing/${encodeURIComponent(route.id)}`
         : route.view === 'search'
@@ -98,6 +102,9 @@ export function App(props: { state: ChatState; onSignOut: () => void }): JSX.Ele
 
   useEffect(() => {
     state.select(route.view === 'chat' ? route.conv : null);
+    if (route.view === 'chat' && route.seq !== undefined) {
+      void state.showMessage(route.conv, route.seq);
+    }
   }, [state, route]);
 
   // The open group was left (here or on another device) or we were removed: back to the list.
@@ -162,7 +169,13 @@ export function App(props: { state: ChatState; onSignOut: () => void }): JSX.Ele
           />
         )}
         {route.view === 'listing' && <ListingPage state={state} id={route.id} onOpened={open} />}
-        {route.view === 'search' && <SearchResults state={state} q={route.q} onOpen={open} />}
+        {route.view === 'search' && (
+          <SearchResults
+            state={state}
+            q={route.q}
+            onOpen={(conv, seq) => go({ view: 'chat', conv, seq })}
+          />
+        )}
         {route.view === 'list' && (
           <p class="placeholder">Choose a conversation, or start one with “New chat”.</p>
         )}

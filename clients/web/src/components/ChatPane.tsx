@@ -1,4 +1,4 @@
-import type { ConversationSummary, Message } from '@parley/sdk';
+import type { ConversationSummary, MemberChange, Message } from '@parley/sdk';
 import type { JSX } from 'preact';
 import { useCallback, useMemo, useRef, useState } from 'preact/hooks';
 
@@ -15,16 +15,34 @@ type Row =
   | { kind: 'top' }
   | { kind: 'divider' }
   | { kind: 'message'; message: Message }
+  | { kind: 'member'; change: MemberChange }
   | { kind: 'pending'; pending: PendingMessage };
 
 function rowsOf(thread: Thread): Row[] {
   const rows: Row[] = [{ kind: 'top' }];
+  // A membership change came after message `seq` (the last one then): its line goes after it.
+  // Those before the first message loaded wait until older history is loaded.
+  const firstSeq = thread.messages[0]?.seq ?? Number.MAX_SAFE_INTEGER;
+  const changes = thread.memberChanges.filter(
+    (change) => !thread.hasOlder || change.seq >= firstSeq,
+  );
+  let next = 0;
+  const changesUpTo = (seq: number): void => {
+    for (; next < changes.length && (changes[next]?.seq ?? 0) <= seq; next++) {
+      const change = changes[next];
+      if (change) {
+        rows.push({ kind: 'member', change });
+      }
+    }
+  };
   for (const message of thread.messages) {
+    changesUpTo(message.seq - 1);
     if (thread.firstUnread !== null && message.seq === thread.firstUnread) {
       rows.push({ kind: 'divider' });
     }
     rows.push({ kind: 'message', message });
   }
+  changesUpTo(Number.MAX_SAFE_INTEGER);
   for (const pending of thread.pending) {
     rows.push({ kind: 'pending', pending });
   }
@@ -37,10 +55,35 @@ function keyOfRow(row: Row | undefined): string {
       return `m${row.message.seq}`;
     case 'pending':
       return `p${row.pending.cmid}`;
+    case 'member':
+      return `g${row.change.rev}`;
     case 'divider':
       return 'divider';
     default:
       return 'top';
+  }
+}
+
+/** A membership change as a line of the thread: "alice added dana", "bob left". */
+function memberChangeText(summary: ConversationSummary, me: string, change: MemberChange): string {
+  const who = (user: string | undefined): string =>
+    user === undefined ? 'someone' : user === me ? 'You' : nameOf(summary, user);
+  const whom = (user: string | undefined): string => (user === me ? 'you' : who(user));
+  switch (change.kind) {
+    case 'joined':
+      return change.by === change.user
+        ? `${who(change.user)} joined`
+        : `${who(change.by)} added ${whom(change.user)}`;
+    case 'removed':
+      return `${who(change.by)} removed ${whom(change.user)}`;
+    case 'left':
+      return `${who(change.user)} left`;
+    case 'admin':
+      return `${who(change.user)} ${change.user === me ? 'are' : 'is'} now an admin`;
+    case 'renamed':
+      return change.title !== undefined && change.title !== null && change.title !== ''
+        ? `${who(change.by)} renamed the group to “${change.title}”`
+        : `${who(change.by)} removed the group's title`;
   }
 }
 
@@ -265,6 +308,14 @@ export function ChatPane(props: {
   const onAtBottom = useCallback(() => {
     state.scheduleRead(conv);
   }, [state, conv]);
+  const focus = thread?.focus;
+  const focusIndex = useMemo(() => {
+    if (!focus) {
+      return null;
+    }
+    const index = rows.findIndex((row) => row.kind === 'message' && row.message.seq === focus.seq);
+    return index >= 0 ? index : null;
+  }, [rows, focus?.token]);
 
   if (!summary) {
     return (
@@ -289,6 +340,8 @@ export function ChatPane(props: {
           keyOf={keyOf}
           estimate={56}
           stickToBottom
+          scrollToIndex={focusIndex}
+          scrollToken={focus?.token}
           onNearTop={onNearTop}
           onAtBottom={onAtBottom}
           listTag="ol"
@@ -310,13 +363,26 @@ export function ChatPane(props: {
                 );
               case 'divider':
                 return <p class="unread-divider">New messages</p>;
+              case 'member':
+                return (
+                  <p
+                    class="member-change"
+                    data-kind={row.change.kind}
+                    data-rev={row.change.rev}
+                    title={new Date(row.change.ts).toLocaleString()}
+                  >
+                    {memberChangeText(summary, state.me, row.change)}
+                  </p>
+                );
               case 'message': {
                 const { message } = row;
                 const mine = message.sender === state.me;
                 const system = message.sender === 'system';
                 return (
                   <article
-                    class={`message${mine ? ' mine' : ''}${system ? ' system' : ''}`}
+                    class={`message${mine ? ' mine' : ''}${system ? ' system' : ''}${
+                      focus?.seq === message.seq ? ' focused' : ''
+                    }`}
                     data-seq={message.seq}
                   >
                     {!mine && !system && summary.kind === 'group' && (

@@ -44,7 +44,7 @@ export function SearchBox(props: { initial: string; onSearch: (q: string) => voi
 export function SearchResults(props: {
   state: ChatState;
   q: string;
-  onOpen: (conv: string) => void;
+  onOpen: (conv: string, seq: number) => void;
 }): JSX.Element {
   const { state, q } = props;
   const [results, setResults] = useState<Results | null>(null);
@@ -109,7 +109,7 @@ export function SearchResults(props: {
                   class="result"
                   data-conv={message.conv}
                   data-seq={message.seq}
-                  onClick={() => props.onOpen(message.conv)}
+                  onClick={() => props.onOpen(message.conv, message.seq)}
                 >
                   <span class="row-top">
                     <span class="row-title">

@@ -22,8 +22,10 @@ export interface VirtualListProps {
   /** The element type of the rows' parent and of each row. */
   listTag?: 'ul' | 'ol' | 'div';
   itemTag?: 'li' | 'div';
-  /** Scroll this index into view when it changes. */
+  /** Scroll this index into view when it (or `scrollToken`) changes. */
   scrollToIndex?: number | null;
+  /** A new value scrolls to `scrollToIndex` again (the same row asked for again), centred. */
+  scrollToken?: number | undefined;
   overscan?: number;
 }
 
@@ -125,12 +127,22 @@ export function VirtualList(props: VirtualListProps): JSX.Element {
       return;
     }
     const element = container.current;
-    const top = offsets[props.scrollToIndex] ?? 0;
-    const bottom = offsets[props.scrollToIndex + 1] ?? top;
-    if (element && (top < element.scrollTop || bottom > element.scrollTop + element.clientHeight)) {
+    const index = props.scrollToIndex;
+    const top = offsets[index] ?? 0;
+    const bottom = offsets[index + 1] ?? top;
+    if (!element) {
+      return;
+    }
+    if (props.scrollToken !== undefined) {
+      // A row asked for by name (a search result): centred, and held there while the rows
+      // around it are measured, rather than kept at the bottom.
+      element.scrollTop = Math.max(0, top - (element.clientHeight - (bottom - top)) / 2);
+      atBottom.current = false;
+      anchor.current = { key: keyOf(index), index, offset: element.scrollTop - top };
+    } else if (top < element.scrollTop || bottom > element.scrollTop + element.clientHeight) {
       element.scrollTop = top;
     }
-  }, [props.scrollToIndex]);
+  }, [props.scrollToIndex, props.scrollToken]);
 
   const onScroll = useCallback(() => {
     const element = container.current;

@@ -60,6 +60,13 @@ export interface Thread {
    */
   rev: number;
   catchingUp?: boolean;
+  /**
+   * A group's membership and title changes known (from `member` events and `msg.changes`),
+   * ascending `rev`: shown as lines in the thread, after the message `seq` they came after.
+   */
+  memberChanges: MemberChange[];
+  /** The message shown highlighted (a search result opened), until `token` is replaced. */
+  focus?: { seq: number; token: number } | undefined;
 }
 
 export interface Notice {
@@ -69,6 +76,10 @@ export interface Notice {
 }
 
 const PAGE = 50;
+/** Pages asked at most for a group's past membership changes when its thread opens. */
+const MEMBER_CHANGE_PAGES = 10;
+/** How long an opened search result stays highlighted. */
+const FOCUS_MS = 3000;
 const PREVIEW_CHARACTERS = 120;
 
 type Listener = () => void;
@@ -102,6 +113,9 @@ export class ChatState {
   private scheduled = false;
   private readTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly requestedSummaries = new Set<string>();
+  private readonly threadLoads = new Map<string, Promise<void>>();
+  private readonly olderLoads = new Map<string, Promise<void>>();
+  private nextFocus = 1;
   /** Called when the open conversation is no longer ours (we left it or were removed). */
   onGone: ((conv: string) => void) | undefined;
 
@@ -350,6 +364,9 @@ export class ChatState {
       return;
     }
     const thread = this.threads.get(conv);
+    if (thread) {
+      addMemberChanges(thread, [change]);
+    }
     if (thread?.loaded && change.rev === thread.rev + 1) {
       thread.rev = change.rev; // membership takes revs of the same counter as message changes
     }
@@ -441,7 +458,7 @@ export class ChatState {
     }
     const thread = this.threads.get(conv);
     if (!thread) {
-      void this.loadThread(conv);
+      void this.openThread(conv);
     } else {
       this.scheduleRead(conv);
     }
@@ -460,6 +477,16 @@ export class ChatState {
     }
   }
 
+  /** Loads a thread once; a second caller waits for the same load. */
+  private openThread(conv: string): Promise<void> {
+    let load = this.threadLoads.get(conv);
+    if (!load) {
+      load = this.loadThread(conv).finally(() => this.threadLoads.delete(conv));
+      this.threadLoads.set(conv, load);
+    }
+    return load;
+  }
+
   private async loadThread(conv: string): Promise<void> {
     const summary = this.conversations.get(conv);
     const thread: Thread = {
@@ -471,6 +498,7 @@ export class ChatState {
       firstUnread: summary && summary.unread > 0 ? summary.read_seq + 1 : null,
       // History is read after this: what it shows is at least this current.
       rev: summary?.rev ?? 0,
+      memberChanges: [],
     };
     this.threads.set(conv, thread);
     this.changed();
@@ -489,10 +517,43 @@ export class ChatState {
       thread.loadingOlder = false;
       this.changed();
     }
+    if (thread.loaded && (summary?.kind ?? 'group') === 'group') {
+      void this.loadMemberChanges(conv, thread);
+    }
+  }
+
+  /**
+   * A group's past membership changes, for the lines in its thread: msg.changes from the start
+   * answers them (with the changed messages, which history already showed as they are now).
+   */
+  private async loadMemberChanges(conv: string, thread: Thread): Promise<void> {
+    try {
+      let since = 0;
+      for (let pages = 0; pages < MEMBER_CHANGE_PAGES; pages++) {
+        const page = await this.client.changes(conv, since, 500);
+        addMemberChanges(thread, page.members);
+        this.changed();
+        if (!page.has_more) {
+          break;
+        }
+        since = page.next_rev;
+      }
+    } catch {
+      // Not a member any more, or offline: the thread shows its messages without these lines.
+    }
   }
 
   /** Loads the page of messages before the oldest one shown (scrolling back). */
-  async loadOlder(conv: string): Promise<void> {
+  loadOlder(conv: string, limit = PAGE): Promise<void> {
+    let load = this.olderLoads.get(conv);
+    if (!load) {
+      load = this.fetchOlder(conv, limit).finally(() => this.olderLoads.delete(conv));
+      this.olderLoads.set(conv, load);
+    }
+    return load;
+  }
+
+  private async fetchOlder(conv: string, limit: number): Promise<void> {
     const thread = this.threads.get(conv);
     const oldest = thread?.messages[0];
     if (!thread || !thread.hasOlder || thread.loadingOlder || !oldest) {
@@ -501,7 +562,7 @@ export class ChatState {
     thread.loadingOlder = true;
     this.changed();
     try {
-      const page = await this.client.history(conv, { before: oldest.seq, limit: PAGE });
+      const page = await this.client.history(conv, { before: oldest.seq, limit });
       thread.messages = [...page.msgs.filter((m) => m.seq < oldest.seq), ...thread.messages];
       thread.hasOlder = page.has_more;
     } catch (error) {
@@ -510,6 +571,36 @@ export class ChatState {
       thread.loadingOlder = false;
       this.changed();
     }
+  }
+
+  /**
+   * Shows message `seq` of `conv` (a search result opened): loads the thread, and older pages
+   * until the message is among them, then highlights it for a moment.
+   */
+  async showMessage(conv: string, seq: number): Promise<void> {
+    if (!this.threads.has(conv) || this.threadLoads.has(conv)) {
+      await this.openThread(conv);
+    }
+    const thread = this.threads.get(conv);
+    if (!thread?.loaded) {
+      return;
+    }
+    while (thread.hasOlder && (thread.messages[0]?.seq ?? 0) > seq) {
+      const oldest = thread.messages[0]?.seq;
+      await this.loadOlder(conv, 100);
+      if (thread.messages[0]?.seq === oldest) {
+        return; // it failed (the notice says why)
+      }
+    }
+    const token = this.nextFocus++;
+    thread.focus = { seq, token };
+    this.changed();
+    setTimeout(() => {
+      if (thread.focus?.token === token) {
+        thread.focus = undefined;
+        this.changed();
+      }
+    }, FOCUS_MS);
   }
 
   async send(
@@ -744,6 +835,7 @@ export class ChatState {
         for (const message of page.msgs) {
           this.onChangedMessage(message, message.rev ?? 0);
         }
+        addMemberChanges(thread, page.members);
         thread.rev = Math.max(thread.rev, page.next_rev);
         if (!page.has_more) {
           break;
@@ -826,6 +918,18 @@ export class ChatState {
 
   getListing(id: string): Promise<Listing> {
     return this.client.getListing(id);
+  }
+}
+
+/** Adds membership changes not known yet, keeping ascending `rev`. */
+function addMemberChanges(thread: Thread, changes: MemberChange[]): void {
+  const fresh = changes.filter(
+    (change) =>
+      change.rev !== Number.MAX_SAFE_INTEGER &&
+      !thread.memberChanges.some((known) => known.rev === change.rev),
+  );
+  if (fresh.length > 0) {
+    thread.memberChanges = [...thread.memberChanges, ...fresh].sort((a, b) => a.rev - b.rev);
   }
 }
 
