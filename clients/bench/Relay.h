@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "MosquittoConnection.h"
-#include "transport/TlsSettings.h"
+#include "parley/mqtt/TlsSettings.h"
 
 namespace parley::bench {
 

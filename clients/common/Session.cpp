@@ -1,10 +1,10 @@
 #include "Session.h"
 
-#include "transport/ConnectFailure.h"
-#include "transport/ConnectWaker.h"
-#include "transport/PahoLibrary.h"
-#include "transport/SocketTuning.h"
-#include "transport/TlsDiagnosis.h"
+#include "parley/mqtt/ConnectFailure.h"
+#include "parley/mqtt/ConnectWaker.h"
+#include "parley/mqtt/PahoLibrary.h"
+#include "parley/mqtt/SocketTuning.h"
+#include "parley/mqtt/TlsDiagnosis.h"
 
 #include <random>
 #include <vector>

@@ -16,7 +16,7 @@
 #include <string>
 #include <thread>
 
-#include "transport/TlsSettings.h"
+#include "parley/mqtt/TlsSettings.h"
 
 namespace parley::client {
 

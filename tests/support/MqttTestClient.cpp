@@ -1,8 +1,8 @@
 #include "MqttTestClient.h"
 
-#include "transport/ConnectWaker.h"
-#include "transport/PahoLibrary.h"
-#include "transport/SocketTuning.h"
+#include "parley/mqtt/ConnectWaker.h"
+#include "parley/mqtt/PahoLibrary.h"
+#include "parley/mqtt/SocketTuning.h"
 
 #include <random>
 #include <stdexcept>

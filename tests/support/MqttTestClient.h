@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "transport/TlsSettings.h"
+#include "parley/mqtt/TlsSettings.h"
 
 namespace parley::testing {
 
