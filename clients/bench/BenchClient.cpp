@@ -7,6 +7,8 @@
 
 #include <stdexcept>
 
+#include "parley/wire/TopicScheme.h"
+
 namespace parley::bench {
 
 namespace {
@@ -28,8 +30,8 @@ BenchClient::BenchClient(const std::string& uri, const TlsSettings& tls, const s
       tls_(tls),
       uid_(std::move(uid)),
       prefix_(prefix),
-      commandTopic_(prefix + "/c2s/" + (commandsAs.empty() ? uid_ : commandsAs)),
-      inboxPrefix_(prefix + "/u/" + uid_ + "/"),
+      commandTopic_(TopicScheme(prefix).commandTopic(commandsAs.empty() ? uid_ : commandsAs)),
+      inboxPrefix_(TopicScheme(prefix).inboxPrefix(uid_)),
       handler_(std::move(handler)) {
     client_ = newPahoClient(uri, uid_ + clientIdSuffix, benchCreateOptions());
     connectOptions_.set_mqtt_version(MQTTVERSION_5);
@@ -73,7 +75,8 @@ void BenchClient::connect() {
         if (parseBrokerUri(client_->get_server_uri(), host, port)) {
             enableTcpNoDelayTowards(host, port);
         }
-        if (!client_->subscribe(inboxPrefix_ + "#", 1)->wait_for(std::chrono::seconds(20))) {
+        if (!client_->subscribe(TopicScheme(prefix_).inboxSubscription(uid_), 1)
+                 ->wait_for(std::chrono::seconds(20))) {
             throw std::runtime_error("no SUBACK");
         }
     } catch (const mqtt::exception& error) {

@@ -54,10 +54,9 @@ Session::Session(ConnectionOptions options)
     : options_(std::move(options)),
       clientId_(options_.clientId.empty() ? options_.user + "-" + randomToken(8)
                                           : options_.clientId),
-      commandTopic_(options_.prefix + "/c2s/" + options_.user),
-      inboxPrefix_(options_.prefix + "/u/" + options_.user + "/"),
-      replyTopic_(inboxPrefix_ + "resp"),
-      presencePrefix_(options_.prefix + "/presence/"),
+      topics_(options_.prefix),
+      commandTopic_(topics_.commandTopic(options_.user)),
+      replyTopic_(topics_.replyTopic(options_.user)),
       idPrefix_(randomToken(6) + "-") {
     if (options_.user.empty()) {
         throw SessionError("no user given (flag --user, PARLEY_USER or the config file)");
@@ -204,14 +203,14 @@ void Session::onConnected(bool reconnect) {
 }
 
 void Session::subscribeAll() {
-    client_->subscribe(inboxPrefix_ + "#", 1);
+    client_->subscribe(topics_.inboxSubscription(options_.user), 1);
     std::set<std::string> watched;
     {
         std::lock_guard lock(mutex_);
         watched = watched_;
     }
     for (const auto& uid : watched) {
-        client_->subscribe(presencePrefix_ + uid, 1);
+        client_->subscribe(topics_.presenceTopic(uid), 1);
     }
 }
 
@@ -224,7 +223,7 @@ void Session::watchPresence(const std::string& uid) {
     }
     if (connected_) {
         try {
-            client_->subscribe(presencePrefix_ + uid, 1);
+            client_->subscribe(topics_.presenceTopic(uid), 1);
         } catch (const mqtt::exception&) {
             // Subscribed again on the next connect.
         }
@@ -322,10 +321,10 @@ void Session::onMessage(const mqtt::const_message_ptr& message) {
     }
     Event event;
     event.topic = topic;
-    if (topic.rfind(presencePrefix_, 0) == 0) {
+    if (topics_.uidFromPresenceTopic(topic)) {
         event.presence = true;
-    } else if (topic.rfind(inboxPrefix_ + "c/", 0) == 0) {
-        event.conv = topic.substr(inboxPrefix_.size() + 2);
+    } else if (auto conv = topics_.convFromConversationTopic(options_.user, topic)) {
+        event.conv = std::move(*conv);
     }
     event.body = std::move(body);
     eventHandler_(event);

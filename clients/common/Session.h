@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "parley/mqtt/TlsSettings.h"
+#include "parley/wire/TopicScheme.h"
 
 namespace parley::client {
 
@@ -119,10 +120,9 @@ class Session {
 
     ConnectionOptions options_;
     std::string clientId_;
+    TopicScheme topics_;
     std::string commandTopic_;
-    std::string inboxPrefix_;
     std::string replyTopic_;
-    std::string presencePrefix_;
     std::string idPrefix_;
     std::atomic<unsigned long> nextId_{1};
     std::atomic<bool> connected_{false};

@@ -3,6 +3,7 @@
 #include "parley/mqtt/ConnectWaker.h"
 #include "parley/mqtt/PahoLibrary.h"
 #include "parley/mqtt/SocketTuning.h"
+#include "parley/wire/TopicScheme.h"
 
 #include <random>
 #include <stdexcept>
@@ -13,6 +14,8 @@ namespace {
 
 constexpr auto kConnectTimeout = std::chrono::seconds(10);
 constexpr auto kAckTimeout = std::chrono::seconds(10);
+// Parley's default prefix, which every test stack's broker and parleyd use.
+const TopicScheme kTopics("parley/v1");
 
 std::string randomHex(size_t length) {
     static constexpr char kDigits[] = "0123456789abcdef";
@@ -44,8 +47,8 @@ MqttTestClient::MqttTestClient(const std::string& uri, const std::string& uid,
                                std::string clientId, const TlsSettings& tls)
     : uid_(uid),
       clientId_(clientId.empty() ? uid + "-" + randomHex(8) : std::move(clientId)),
-      commandTopic_("parley/v1/c2s/" + uid),
-      replyTopic_("parley/v1/u/" + uid + "/resp"),
+      commandTopic_(kTopics.commandTopic(uid)),
+      replyTopic_(kTopics.replyTopic(uid)),
       requestPrefix_("t" + randomHex(12) + "-") {
     client_ = newPahoClient(uri, clientId_, mqtt::create_options(MQTTVERSION_5));
     client_->set_message_callback([this](mqtt::const_message_ptr message) { onMessage(message); });
@@ -75,7 +78,7 @@ MqttTestClient::MqttTestClient(const std::string& uri, const std::string& uid,
     if (parseBrokerUri(uri, host, port)) {
         enableTcpNoDelayTowards(host, port);
     }
-    subscribe("parley/v1/u/" + uid + "/#");
+    subscribe(kTopics.inboxSubscription(uid));
     ConnectWaker::add(client_.get());  // last: the destructor does not run if this throws
 }
 
