@@ -16,6 +16,7 @@
 #include <string>
 #include <thread>
 
+#include "parley/mqtt/MqttClient.h"
 #include "parley/mqtt/TlsSettings.h"
 #include "parley/wire/TopicScheme.h"
 
@@ -138,9 +139,7 @@ class Session {
     std::condition_variable closed_;
     std::thread resender_;
 
-    // Paho 1.2.0 keeps pointers into the options: they must outlive connect() (and the client).
-    mqtt::connect_options connectOptions_;
-    std::unique_ptr<mqtt::async_client> client_;  // last: destroyed first
+    std::unique_ptr<MqttClient> client_;  // last: destroyed first, so no handler outlives us
 };
 
 }  // namespace parley::client
