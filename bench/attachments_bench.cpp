@@ -31,6 +31,7 @@
 #include "MosquittoServer.h"
 #include "ParleydProcess.h"
 #include "TempDir.h"
+#include "parley/wire/TopicScheme.h"
 
 using namespace parley::testing;
 using nlohmann::json;
@@ -216,27 +217,28 @@ int main(int argc, char** argv) {
     for (int64_t i = 0; i < chunks; ++i) {
         commands.push_back(chunkCommand(i, "placeholder-upload-id-000"));
     }
+    const parley::TopicScheme topics("parley/v1");
     double rawSeconds = 0;
     {
         // A user may write only their own c2s topic, which parleyd reads: the raw run goes from
         // parleyd's account to bob's inbox instead, the same bytes through the same broker.
-        CountingClient bob(broker.uri(), "bob", "b", "parley/v1/u/bob/#");
+        CountingClient bob(broker.uri(), "bob", "b", topics.inboxSubscription("bob"));
         CountingClient service(broker.uri(), "parleyd", "pd", "");
         const auto start = Clock::now();
         for (int64_t i = 0; i < chunks; ++i) {
             if (i >= window) {
                 bob.waitFor(i - window + 1);
             }
-            service.publish(bin ? "parley/v1/u/bob/bin" : "parley/v1/u/bob/resp",
+            service.publish(bin ? topics.bytesReplyTopic("bob") : topics.replyTopic("bob"),
                             commands[static_cast<size_t>(i)]);
         }
         bob.waitFor(chunks);
         rawSeconds = std::chrono::duration<double>(Clock::now() - start).count();
     }
 
-    CountingClient alice(broker.uri(), "alice", "a", "parley/v1/u/alice/#");
+    CountingClient alice(broker.uri(), "alice", "a", topics.inboxSubscription("alice"));
     alice.keep(true);
-    const std::string c2s = "parley/v1/c2s/alice";
+    const std::string c2s = topics.commandTopic("alice");
     alice.publish(c2s, json{{"op", "attach.begin"},
                             {"id", "b"},
                             {"name", "bench.pdf"},
@@ -265,7 +267,7 @@ int main(int argc, char** argv) {
     for (int64_t i = 0; i < chunks; ++i) {
         commands.push_back(chunkCommand(i, upload));
     }
-    const std::string chunkTopic = bin ? c2s + "/bin" : c2s;
+    const std::string chunkTopic = bin ? topics.bytesCommandTopic("alice") : c2s;
     windowed(
         alice, chunkTopic, [&](int64_t i) { return commands[static_cast<size_t>(i)]; }, chunks,
         window);

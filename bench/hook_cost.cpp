@@ -29,6 +29,7 @@
 #include <thread>
 
 #include "MemoryTransport.h"
+#include "parley/wire/TopicScheme.h"
 #include "server/Server.h"
 #include "store/SqliteStore.h"
 #include "util/Clock.h"
@@ -39,6 +40,9 @@ using nlohmann::json;
 using parley::Config;
 using parley::InboundMessage;
 using parley::testing::MemoryTransport;
+
+// Parley's default prefix, the one Config has.
+const parley::TopicScheme kTopics("parley/v1");
 
 struct Scenario {
     const char* label;
@@ -112,16 +116,16 @@ Figures run(const Scenario& scenario, int messages, int workers) {
     Figures figures;
     withServer(scenario, workers, [&](parley::Server& server, MemoryTransport& transport) {
         const auto submit = [&](const std::string& uid, const json& command) {
-            server.onInbound(InboundMessage{"parley/v1/c2s/" + uid, command.dump(), ""});
+            server.onInbound(InboundMessage{kTopics.commandTopic(uid), command.dump(), ""});
         };
         submit("alice", {{"op", "conv.open"}, {"peer", "bob"}, {"id", "open"}});
-        auto opened = transport.waitFor("parley/v1/u/alice/resp",
+        auto opened = transport.waitFor(kTopics.replyTopic("alice"),
                                         [](const json& reply) { return reply["id"] == "open"; });
         const std::string conv = opened.payload["conv"];
         // One message first: how many publishes one msg.send makes, and a warm cache.
         size_t before = transport.count();
         submit("alice", {{"op", "msg.send"}, {"conv", conv}, {"cmid", "warm"}, {"body", "hi"}});
-        transport.waitFor("parley/v1/u/bob/c/" + conv,
+        transport.waitFor(kTopics.conversationTopic("bob", conv),
                           [](const json& event) { return event["cmid"] == "warm"; });
         waitForCount(transport, before + 1);
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -139,7 +143,7 @@ Figures run(const Scenario& scenario, int messages, int workers) {
         figures.seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         figures.messages = messages;
-        auto last = transport.waitFor("parley/v1/u/alice/resp", [&](const json& reply) {
+        auto last = transport.waitFor(kTopics.replyTopic("alice"), [&](const json& reply) {
             return reply.value("seq", 0) == messages + 1;
         });
         if (!last.payload.value("ok", false)) {
@@ -178,15 +182,15 @@ double runTyping(const Scenario& scenario, int count, int workers) {
     double seconds = 0;
     withServer(scenario, workers, [&](parley::Server& server, MemoryTransport& transport) {
         const auto submit = [&](const json& command) {
-            server.onInbound(InboundMessage{"parley/v1/c2s/alice", command.dump(), ""});
+            server.onInbound(InboundMessage{kTopics.commandTopic("alice"), command.dump(), ""});
         };
         submit({{"op", "conv.open"}, {"peer", "bob"}, {"id", "open"}});
-        auto opened = transport.waitFor("parley/v1/u/alice/resp",
+        auto opened = transport.waitFor(kTopics.replyTopic("alice"),
                                         [](const json& reply) { return reply["id"] == "open"; });
         const std::string conv = opened.payload["conv"];
         const json typing = {{"op", "typing"}, {"conv", conv}, {"state", "start"}};
         submit(typing);
-        transport.waitFor("parley/v1/u/bob/c/" + conv,
+        transport.waitFor(kTopics.conversationTopic("bob", conv),
                           [](const json& event) { return event["ev"] == "typing"; });
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
         const size_t before = transport.count();

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Checks that the areas of core/src (its folders) include each other downwards only, in the layers
-# below (docs/design.md, "Layers"), and draws the include graph between them.
+# below (docs/design.md, "Layers"), and draws the include graph between them. The libraries
+# core/wire and core/mqtt are areas too (included as "parley/wire/...", "parley/mqtt/..."); that
+# they include nothing of core/src the build itself enforces: their include roots hold only
+# their own headers.
 #
 # usage: tools/check-layers.sh [--mermaid] [--pretend FILE:HEADER]...
 #   --mermaid  print the graph between areas as a Mermaid flowchart (docs/design.md shows it)
@@ -13,9 +16,10 @@ PARLEY_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 src="$PARLEY_ROOT/core/src"
 
 # Lowest first. An area may include its own layer's areas and those below. `parley` is the
-# plugin ABI header (core/include/parley), below everything.
+# plugin ABI header (core/include/parley), below everything; so are `wire` (topics, error codes,
+# the user's shard) and `mqtt` (the Paho plumbing), which parleyd shares with the clients.
 layers=(
-    "util parley"
+    "util parley wire mqtt"
     "log transport store"
     "protocol"
     "hooks"
@@ -49,10 +53,12 @@ done
 # "file<TAB>area it includes" for every include of another area's header.
 edges=$(
     cd "$src"
-    grep -rEo '^#include "[a-z_]+/' --include='*.h' --include='*.cpp' . |
-        sed -E 's|^\./||; s|:#include "([a-z_]+)/$|\t\1|' | grep '/' || true
+    grep -rEo '^#include "(parley/[a-z_]+/|[a-z_]+/)' --include='*.h' --include='*.cpp' . |
+        sed -E 's|^\./||; s|:#include "parley/([a-z_]+)/$|\t\1|; s|:#include "([a-z_]+)/$|\t\1|' |
+        grep '/' || true
     for entry in "${pretend[@]}"; do
-        printf '%s\t%s\n' "${entry%%:*}" "$(dirname "${entry#*:}")"
+        header=$(dirname "${entry#*:}")
+        printf '%s\t%s\n' "${entry%%:*}" "${header#parley/}"
     done
 )
 

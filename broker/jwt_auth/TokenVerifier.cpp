@@ -11,7 +11,7 @@
 
 #include "Base64Url.h"
 #include "LogText.h"
-#include "transport/UserShard.h"
+#include "parley/wire/UserShard.h"
 
 namespace parley::jwtauth {
 

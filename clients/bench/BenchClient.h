@@ -9,7 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "transport/TlsSettings.h"
+#include "parley/mqtt/MqttClient.h"
+#include "parley/mqtt/TlsSettings.h"
 
 namespace parley::bench {
 
@@ -58,20 +59,24 @@ class BenchClient {
     void connect();
     void disconnect();
     // Publishes one command (QoS 1) without waiting; `tally`, if given, counts its PUBACK.
-    void publish(const std::string& payload, PublishTally* tally = nullptr);
+    // Inline: the load generator's every message goes through here.
+    void publish(const std::string& payload, PublishTally* tally = nullptr) {
+        if (tally != nullptr) {
+            client_.publish(commandTopic_, payload, *tally);
+        } else {
+            client_.publish(commandTopic_, payload);
+        }
+    }
     const std::string& uid() const { return uid_; }
     size_t index = 0;  // the load run's number for this user
 
   private:
-    std::string uri_;
-    TlsSettings tls_;
     std::string uid_;
-    std::string prefix_;
+    std::string inboxSubscription_;
     std::string commandTopic_;
     std::string inboxPrefix_;
     Handler handler_;
-    mqtt::connect_options connectOptions_;  // outlives connect(): Paho keeps pointers into it
-    std::unique_ptr<mqtt::async_client> client_;
+    MqttClient client_;  // last: destroyed first, so no handler runs into destroyed members
 };
 
 }  // namespace parley::bench

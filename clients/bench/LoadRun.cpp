@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "ProcessStats.h"
-#include "transport/UserShard.h"
+#include "parley/wire/UserShard.h"
 
 namespace parley::bench {
 

@@ -16,7 +16,7 @@
 
 #include "BenchClient.h"
 #include "Flood.h"
-#include "transport/TlsSettings.h"
+#include "parley/mqtt/TlsSettings.h"
 
 namespace parley::bench {
 

@@ -8,7 +8,7 @@
 #include <mutex>
 #include <stdexcept>
 
-#include "transport/SocketTuning.h"
+#include "parley/mqtt/SocketTuning.h"
 
 namespace parley::bench {
 

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "transport/TlsSettings.h"
+#include "parley/mqtt/TlsSettings.h"
 
 namespace parley::bench {
 

@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "ProcessStats.h"
+#include "parley/wire/TopicScheme.h"
 
 namespace parley::bench {
 
@@ -100,14 +101,15 @@ std::string PollLoadRun::setupCall(size_t user, const std::string& op,
 }
 
 void PollLoadRun::setUp() {
+    const TopicScheme topics(options_.prefix);
     const size_t count = static_cast<size_t>(options_.users);
     for (size_t i = 0; i < count; ++i) {
         auto user = std::make_unique<User>();
         char number[24];
         std::snprintf(number, sizeof(number), "%04zu", i + 1);
         user->uid = options_.userPrefix + number;
-        user->commandTopic = options_.prefix + "/c2s/" + user->uid;
-        user->inboxPrefix = options_.prefix + "/u/" + user->uid + "/";
+        user->commandTopic = topics.commandTopic(user->uid);
+        user->inboxPrefix = topics.inboxPrefix(user->uid);
         user->connection = std::make_unique<MosquittoConnection>(
             options_.uriOf(user->uid), options_.tls, user->uid + "-bench", user->uid,
             options_.password,
@@ -139,7 +141,7 @@ void PollLoadRun::setUp() {
         }
     }
     for (auto& user : users_) {
-        user->connection->subscribe(user->inboxPrefix + "#", 1);
+        user->connection->subscribe(topics.inboxSubscription(user->uid), 1);
     }
     if (!MosquittoConnection::runUntil(
             connections_,

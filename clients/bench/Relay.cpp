@@ -7,6 +7,9 @@
 #include <csignal>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
+
+#include "parley/wire/ErrorCode.h"
 
 namespace parley::bench {
 
@@ -29,7 +32,7 @@ void onSignal(int) {
 
 Relay::Relay(const std::string& uri, const TlsSettings& tls, const std::string& prefix,
              const std::string& user, const std::string& password, int inflight)
-    : prefix_(prefix) {
+    : topics_(prefix) {
     connection_ = std::make_unique<MosquittoConnection>(
         uri, tls, "parley-bench-relay", user, password, inflight,
         [this](MosquittoConnection&, std::string_view topic, std::string_view payload) {
@@ -44,7 +47,7 @@ void Relay::start() {
             connections, [&] { return connection_->connected(); }, std::chrono::seconds(20))) {
         throw std::runtime_error("no CONNACK within 20 s");
     }
-    connection_->subscribe("$share/parley-relay/" + prefix_ + "/c2s/+", 1);
+    connection_->subscribe(topics_.commandSubscription("parley-relay"), 1);
     if (!MosquittoConnection::runUntil(
             connections, [&] { return connection_->subscribed() > 0; }, std::chrono::seconds(20))) {
         throw std::runtime_error("no SUBACK within 20 s");
@@ -69,12 +72,17 @@ void Relay::run(const volatile bool& stop) {
 }
 
 void Relay::reply(const std::string& uid, const std::string& text) {
-    connection_->publish(prefix_ + "/u/" + uid + "/resp", text);
+    connection_->publish(topics_.replyTopic(uid), text);
 }
 
 void Relay::onCommand(std::string_view topic, std::string_view payload) {
+    // Commands with bytes (c2s/{uid}/bin) are not the bench's: routed nowhere, not counted.
+    const std::optional<std::string> sender = topics_.uidFromCommandTopic(topic);
+    if (!sender) {
+        return;
+    }
     ++commands_;
-    const std::string uid(topic.substr(topic.rfind('/') + 1));
+    const std::string& uid = *sender;
     nlohmann::json command = nlohmann::json::parse(payload, nullptr, false);
     if (!command.is_object()) {
         return;
@@ -85,7 +93,9 @@ void Relay::onCommand(std::string_view topic, std::string_view payload) {
         const std::string conv = command.value("conv", "");
         auto found = conversations_.find(conv);
         if (found == conversations_.end()) {
-            answer = {{"id", command["id"]}, {"ok", false}, {"error", {{"code", "not_found"}}}};
+            answer = {{"id", command["id"]},
+                      {"ok", false},
+                      {"error", {{"code", errorCodeName(ErrorCode::NotFound)}}}};
             reply(uid, answer.dump());
             return;
         }
@@ -106,7 +116,7 @@ void Relay::onCommand(std::string_view topic, std::string_view payload) {
                                       {"ts", ts}};
         const std::string text = event.dump();
         for (const auto& member : conversation.members) {
-            connection_->publish(prefix_ + "/u/" + member + "/c/" + conv, text);
+            connection_->publish(topics_.conversationTopic(member, conv), text);
         }
         return;
     }

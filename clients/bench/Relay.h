@@ -7,7 +7,8 @@
 #include <vector>
 
 #include "MosquittoConnection.h"
-#include "transport/TlsSettings.h"
+#include "parley/mqtt/TlsSettings.h"
+#include "parley/wire/TopicScheme.h"
 
 namespace parley::bench {
 
@@ -38,7 +39,7 @@ class Relay {
         long long lastSeq = 0;
     };
 
-    std::string prefix_;
+    TopicScheme topics_;
     std::unique_ptr<MosquittoConnection> connection_;
     std::map<std::string, std::string> directByKey_;  // "a|b|context" -> conversation id
     std::map<std::string, Conversation, std::less<>> conversations_;

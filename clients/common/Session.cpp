@@ -1,11 +1,5 @@
 #include "Session.h"
 
-#include "transport/ConnectFailure.h"
-#include "transport/ConnectWaker.h"
-#include "transport/PahoLibrary.h"
-#include "transport/SocketTuning.h"
-#include "transport/TlsDiagnosis.h"
-
 #include <random>
 #include <vector>
 
@@ -30,14 +24,6 @@ std::string randomToken(size_t length) {
     return text;
 }
 
-// Paho's queue of commands not yet sent is bounded (100 by default) even while connected: past
-// it publish() fails. A script may send faster than that.
-mqtt::create_options sessionCreateOptions() {
-    mqtt::create_options options(MQTTVERSION_5);
-    options.set_max_buffered_messages(10000);
-    return options;
-}
-
 nlohmann::json disconnectedReply(const nlohmann::json& id) {
     return {{"id", id},
             {"ok", false},
@@ -54,15 +40,30 @@ Session::Session(ConnectionOptions options)
     : options_(std::move(options)),
       clientId_(options_.clientId.empty() ? options_.user + "-" + randomToken(8)
                                           : options_.clientId),
-      commandTopic_(options_.prefix + "/c2s/" + options_.user),
-      inboxPrefix_(options_.prefix + "/u/" + options_.user + "/"),
-      replyTopic_(inboxPrefix_ + "resp"),
-      presencePrefix_(options_.prefix + "/presence/"),
+      topics_(options_.prefix),
+      commandTopic_(topics_.commandTopic(options_.user)),
+      replyTopic_(topics_.replyTopic(options_.user)),
       idPrefix_(randomToken(6) + "-") {
     if (options_.user.empty()) {
         throw SessionError("no user given (flag --user, PARLEY_USER or the config file)");
     }
-    client_ = newPahoClient(options_.uri, clientId_, sessionCreateOptions());
+    MqttClientOptions connection;
+    connection.uri = options_.uri;
+    connection.clientId = clientId_;
+    connection.user = options_.user;
+    connection.password = options_.password;
+    connection.tls = options_.tls;
+    connection.keepAlive = std::chrono::seconds(30);
+    connection.connectTimeout = options_.connectTimeout;
+    // Paho's queue of commands not yet sent is bounded (100 by default) even while connected:
+    // past it publish() fails. A script may send faster than that.
+    connection.maxBufferedMessages = 10000;
+    connection.automaticReconnect = true;
+    if (options_.announcePresence) {
+        connection.will = MqttClientOptions::Will{
+            commandTopic_, nlohmann::json({{"op", "presence"}, {"state", "offline"}}).dump()};
+    }
+    client_ = std::make_unique<MqttClient>(std::move(connection));
 }
 
 Session::~Session() {
@@ -82,10 +83,9 @@ void Session::onConnection(ConnectionHandler handler) {
 }
 
 void Session::connect() {
-    client_->set_message_callback([this](mqtt::const_message_ptr message) { onMessage(message); });
-    client_->set_connected_handler(
-        [this](const std::string&) { onConnected(everConnected_.exchange(true)); });
-    client_->set_connection_lost_handler([this](const std::string&) {
+    client_->onMessage([this](mqtt::const_message_ptr message) { onMessage(message); });
+    client_->onConnected([this] { onConnected(everConnected_.exchange(true)); });
+    client_->onConnectionLost([this] {
         {
             std::lock_guard lock(mutex_);
             connected_ = false;
@@ -94,42 +94,12 @@ void Session::connect() {
             connectionHandler_(false, false);
         }
     });
-
-    connectOptions_.set_mqtt_version(MQTTVERSION_5);
-    connectOptions_.set_clean_start(true);
-    connectOptions_.set_keep_alive_interval(30);
-    connectOptions_.set_connect_timeout(static_cast<int>(
-        std::chrono::duration_cast<std::chrono::seconds>(options_.connectTimeout).count()));
-    connectOptions_.set_automatic_reconnect(1, 16);
-    connectOptions_.set_user_name(options_.user);
-    connectOptions_.set_password(options_.password);
-    if (options_.announcePresence) {
-        const nlohmann::json will = {{"op", "presence"}, {"state", "offline"}};
-        connectOptions_.set_will(mqtt::will_options(commandTopic_, will.dump(), 1, false));
-    }
     try {
-        checkTlsFiles(options_.tls);
-        applyTls(connectOptions_, options_.uri, options_.tls);
-        auto token = client_->connect(connectOptions_);
-        if (!ConnectWaker::waitForConnect(token, options_.connectTimeout)) {
-            throw SessionError("timed out");
-        }
-    } catch (const mqtt::exception& error) {
-        // Paho says "TCP/TLS connect failure" (MQTTASYNC_FAILURE) whatever went wrong with TLS.
-        std::string reason;
-        if (isTlsUri(options_.uri) && error.get_return_code() == MQTTASYNC_FAILURE) {
-            reason = explainTlsFailure(options_.uri, options_.tls);
-        }
-        throw SessionError("cannot connect to " + options_.uri + " as " + options_.user + ": " +
-                           (reason.empty() ? describeConnectFailure(error) : reason));
-    } catch (const std::invalid_argument& error) {  // the TLS files, or TLS for a tcp:// uri
-        throw SessionError("cannot connect to " + options_.uri + " as " + options_.user + ": " +
-                           error.what());
-    } catch (const SessionError& error) {
+        client_->connect();
+    } catch (const MqttConnectError& error) {
         throw SessionError("cannot connect to " + options_.uri + " as " + options_.user + ": " +
                            error.what());
     }
-    ConnectWaker::add(client_.get());
     resender_ = std::thread([this] { resendLoop(); });
 }
 
@@ -160,11 +130,6 @@ void Session::resendLoop() {
 }
 
 void Session::onConnected(bool reconnect) {
-    std::string host;
-    int port = 0;
-    if (parseBrokerUri(options_.uri, host, port)) {
-        enableTcpNoDelayTowards(host, port);  // see SocketTuning.h
-    }
     try {
         subscribeAll();
     } catch (const mqtt::exception&) {
@@ -204,14 +169,14 @@ void Session::onConnected(bool reconnect) {
 }
 
 void Session::subscribeAll() {
-    client_->subscribe(inboxPrefix_ + "#", 1);
+    client_->subscribeNoWait(topics_.inboxSubscription(options_.user));
     std::set<std::string> watched;
     {
         std::lock_guard lock(mutex_);
         watched = watched_;
     }
     for (const auto& uid : watched) {
-        client_->subscribe(presencePrefix_ + uid, 1);
+        client_->subscribeNoWait(topics_.presenceTopic(uid));
     }
 }
 
@@ -224,7 +189,7 @@ void Session::watchPresence(const std::string& uid) {
     }
     if (connected_) {
         try {
-            client_->subscribe(presencePrefix_ + uid, 1);
+            client_->subscribeNoWait(topics_.presenceTopic(uid));
         } catch (const mqtt::exception&) {
             // Subscribed again on the next connect.
         }
@@ -234,7 +199,7 @@ void Session::watchPresence(const std::string& uid) {
 void Session::publish(const nlohmann::json& command) {
     const std::string text = command.dump();
     try {
-        client_->publish(commandTopic_, text.data(), text.size(), 1, false);
+        client_->publish(commandTopic_, text);
     } catch (const mqtt::exception&) {
         // Not connected after all: the command stays pending and goes out on the next connect
         // (or fails there if it may not be sent twice).
@@ -322,10 +287,10 @@ void Session::onMessage(const mqtt::const_message_ptr& message) {
     }
     Event event;
     event.topic = topic;
-    if (topic.rfind(presencePrefix_, 0) == 0) {
+    if (topics_.uidFromPresenceTopic(topic)) {
         event.presence = true;
-    } else if (topic.rfind(inboxPrefix_ + "c/", 0) == 0) {
-        event.conv = topic.substr(inboxPrefix_.size() + 2);
+    } else if (auto conv = topics_.convFromConversationTopic(options_.user, topic)) {
+        event.conv = std::move(*conv);
     }
     event.body = std::move(body);
     eventHandler_(event);
@@ -342,22 +307,16 @@ void Session::close() {
     if (resender_.joinable()) {
         resender_.join();
     }
-    ConnectWaker::remove(client_.get());
-    if (client_->is_connected()) {
-        if (options_.announcePresence) {
-            const std::string text =
-                nlohmann::json({{"op", "presence"}, {"state", "offline"}}).dump();
-            try {
-                client_->publish(commandTopic_, text.data(), text.size(), 1, false)
-                    ->wait_for(std::chrono::seconds(2));
-            } catch (const mqtt::exception&) {
-            }
-        }
+    if (client_->connected() && options_.announcePresence) {
+        const std::string text = nlohmann::json({{"op", "presence"}, {"state", "offline"}}).dump();
         try {
-            client_->disconnect()->wait_for(std::chrono::seconds(5));
-        } catch (const mqtt::exception&) {
+            client_->publishAndWait(mqtt::make_message(commandTopic_, text, 1, false),
+                                    std::chrono::seconds(2));
+        } catch (const std::exception&) {
+            // Gone meanwhile: the broker says it with the last will.
         }
     }
+    client_->disconnect(std::chrono::seconds(5));
     connected_ = false;
     std::map<std::string, Pending> left;
     {

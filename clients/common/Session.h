@@ -16,7 +16,9 @@
 #include <string>
 #include <thread>
 
-#include "transport/TlsSettings.h"
+#include "parley/mqtt/MqttClient.h"
+#include "parley/mqtt/TlsSettings.h"
+#include "parley/wire/TopicScheme.h"
 
 namespace parley::client {
 
@@ -119,10 +121,9 @@ class Session {
 
     ConnectionOptions options_;
     std::string clientId_;
+    TopicScheme topics_;
     std::string commandTopic_;
-    std::string inboxPrefix_;
     std::string replyTopic_;
-    std::string presencePrefix_;
     std::string idPrefix_;
     std::atomic<unsigned long> nextId_{1};
     std::atomic<bool> connected_{false};
@@ -138,9 +139,7 @@ class Session {
     std::condition_variable closed_;
     std::thread resender_;
 
-    // Paho 1.2.0 keeps pointers into the options: they must outlive connect() (and the client).
-    mqtt::connect_options connectOptions_;
-    std::unique_ptr<mqtt::async_client> client_;  // last: destroyed first
+    std::unique_ptr<MqttClient> client_;  // last: destroyed first, so no handler outlives us
 };
 
 }  // namespace parley::client

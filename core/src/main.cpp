@@ -21,15 +21,15 @@
 #include "ops/OpsServer.h"
 #include "ops/StoreMetrics.h"
 #include "ops/SystemdNotifier.h"
+#include "parley/mqtt/SocketTuning.h"
+#include "parley/mqtt/TlsSettings.h"
 #include "parley/version.h"
-#include "protocol/TopicScheme.h"
+#include "parley/wire/TopicScheme.h"
 #include "server/Server.h"
 #include "server/StartupCheck.h"
 #include "store/MysqlStore.h"
 #include "store/SqliteBackup.h"
 #include "store/SqliteStore.h"
-#include "transport/SocketTuning.h"
-#include "transport/TlsSettings.h"
 #include "transport/TransportFactory.h"
 
 namespace {

@@ -487,7 +487,7 @@ namespace parley::testing {
 namespace {
 
 // Users sharded over brokers: "alice" is on shard 1 of 2 and 2 of 3, "bob" on 0 of 2
-// (shardOfUser, transport/UserShard.h).
+// (shardOfUser, parley/wire/UserShard.h).
 TokenVerifier shardVerifier(const std::string& shard, const std::string& count) {
     auto options = baseOptions();
     options.push_back({"shard", shard});

@@ -10,9 +10,9 @@
 #include <variant>
 
 #include "FuzzInput.h"
+#include "parley/wire/TopicScheme.h"
 #include "protocol/Decoder.h"
 #include "protocol/Outbox.h"
-#include "protocol/TopicScheme.h"
 
 namespace {
 

@@ -15,7 +15,7 @@
 #include "MqttTestClient.h"
 #include "ParleydCluster.h"
 #include "Stack.h"
-#include "transport/UserShard.h"
+#include "parley/wire/UserShard.h"
 
 namespace parley::testing {
 namespace {

@@ -23,7 +23,7 @@
 #include "Ports.h"
 #include "TempDir.h"
 #include "TestPki.h"
-#include "transport/TlsSettings.h"
+#include "parley/mqtt/TlsSettings.h"
 
 namespace parley::testing {
 namespace {

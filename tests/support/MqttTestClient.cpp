@@ -1,8 +1,6 @@
 #include "MqttTestClient.h"
 
-#include "transport/ConnectWaker.h"
-#include "transport/PahoLibrary.h"
-#include "transport/SocketTuning.h"
+#include "parley/wire/TopicScheme.h"
 
 #include <random>
 #include <stdexcept>
@@ -13,6 +11,8 @@ namespace {
 
 constexpr auto kConnectTimeout = std::chrono::seconds(10);
 constexpr auto kAckTimeout = std::chrono::seconds(10);
+// Parley's default prefix, which every test stack's broker and parleyd use.
+const TopicScheme kTopics("parley/v1");
 
 std::string randomHex(size_t length) {
     static constexpr char kDigits[] = "0123456789abcdef";
@@ -39,53 +39,45 @@ std::string describe(const std::vector<Received>& messages) {
 
 }  // namespace
 
+MqttClientOptions MqttTestClient::connection(const std::string& uri, const std::string& uid,
+                                             const std::string& password,
+                                             const std::optional<nlohmann::json>& will,
+                                             const std::string& clientId, const TlsSettings& tls) {
+    MqttClientOptions options;
+    options.uri = uri;
+    options.clientId = clientId;
+    options.user = uid;
+    options.password = password;
+    options.tls = tls;
+    options.keepAlive = std::chrono::seconds(30);
+    options.connectTimeout = kConnectTimeout;
+    if (will) {
+        options.will = MqttClientOptions::Will{kTopics.commandTopic(uid), will->dump()};
+    }
+    return options;
+}
+
 MqttTestClient::MqttTestClient(const std::string& uri, const std::string& uid,
                                const std::string& password, std::optional<nlohmann::json> will,
                                std::string clientId, const TlsSettings& tls)
     : uid_(uid),
       clientId_(clientId.empty() ? uid + "-" + randomHex(8) : std::move(clientId)),
-      commandTopic_("parley/v1/c2s/" + uid),
-      replyTopic_("parley/v1/u/" + uid + "/resp"),
-      requestPrefix_("t" + randomHex(12) + "-") {
-    client_ = newPahoClient(uri, clientId_, mqtt::create_options(MQTTVERSION_5));
-    client_->set_message_callback([this](mqtt::const_message_ptr message) { onMessage(message); });
-
-    connectOptions_.set_mqtt_version(MQTTVERSION_5);
-    connectOptions_.set_clean_start(true);
-    connectOptions_.set_keep_alive_interval(30);
-    connectOptions_.set_connect_timeout(static_cast<int>(kConnectTimeout.count()));
-    connectOptions_.set_user_name(uid);
-    connectOptions_.set_password(password);
-    if (will) {
-        connectOptions_.set_will(mqtt::will_options(commandTopic_, will->dump(), 1, false));
-    }
+      commandTopic_(kTopics.commandTopic(uid)),
+      replyTopic_(kTopics.replyTopic(uid)),
+      requestPrefix_("t" + randomHex(12) + "-"),
+      client_(connection(uri, uid, password, will, clientId_, tls)) {
+    client_.onMessage([this](mqtt::const_message_ptr message) { onMessage(message); });
     try {
-        applyTls(connectOptions_, uri, tls);
-        auto token = client_->connect(connectOptions_);
-        if (!ConnectWaker::waitForConnect(token, kConnectTimeout)) {
-            throw std::runtime_error("timed out");
-        }
+        client_.connect();
     } catch (const std::exception& error) {
         throw std::runtime_error("MqttTestClient " + clientId_ + ": cannot connect to " + uri +
                                  " as " + uid + ": " + error.what());
     }
-    // Like parleyd, so round trips are not held by Nagle's algorithm (see SocketTuning.h).
-    std::string host;
-    int port = 0;
-    if (parseBrokerUri(uri, host, port)) {
-        enableTcpNoDelayTowards(host, port);
-    }
-    subscribe("parley/v1/u/" + uid + "/#");
-    ConnectWaker::add(client_.get());  // last: the destructor does not run if this throws
+    subscribe(kTopics.inboxSubscription(uid));
 }
 
 MqttTestClient::~MqttTestClient() {
-    ConnectWaker::remove(client_.get());
-    try {
-        disconnect();
-    } catch (...) {
-        // The broker may be gone already; nothing to clean up then.
-    }
+    disconnect();
 }
 
 void MqttTestClient::onMessage(const mqtt::const_message_ptr& message) {
@@ -119,7 +111,7 @@ nlohmann::json MqttTestClient::request(nlohmann::json command, std::chrono::mill
     const nlohmann::json id = command["id"];
     const std::string text = command.dump();
     try {
-        client_->publish(commandTopic_, text.data(), text.size(), 1, false);
+        client_.publish(commandTopic_, text);
     } catch (const std::exception& error) {
         throw std::runtime_error("MqttTestClient " + uid_ + ": cannot publish " + text + ": " +
                                  error.what());
@@ -147,18 +139,9 @@ int MqttTestClient::publishRaw(const std::string& topic, const std::string& payl
         properties.add(mqtt::property(mqtt::property::CORRELATION_DATA, correlationData));
         message->set_properties(std::move(properties));
     }
-    mqtt::delivery_token_ptr token;
     try {
-        token = client_->publish(message);
-        if (!token->wait_for(kAckTimeout)) {
-            throw std::runtime_error("no PUBACK within 10 s");
-        }
-        return token->get_reason_code();
-    } catch (const mqtt::exception& error) {
-        // Paho reports a PUBACK with an error reason code as a failed delivery.
-        if (error.get_reason_code() >= mqtt::ReasonCode::UNSPECIFIED_ERROR) {
-            return error.get_reason_code();
-        }
+        return client_.publishAndWait(message, kAckTimeout);
+    } catch (const std::exception& error) {
         throw std::runtime_error("MqttTestClient " + uid_ + ": publish to " + topic +
                                  " failed: " + error.what());
     }
@@ -173,30 +156,12 @@ void MqttTestClient::subscribe(const std::string& filter) {
 }
 
 int MqttTestClient::subscribeReasonCode(const std::string& filter) {
-    mqtt::token_ptr token;
     try {
-        token = client_->subscribe(filter, 1);
-        if (!token->wait_for(kAckTimeout)) {
-            throw std::runtime_error("no SUBACK within 10 s");
-        }
-    } catch (const mqtt::exception& error) {
-        // Paho reports a SUBACK with an error reason code as a failed subscribe.
-        if (error.get_reason_code() >= mqtt::ReasonCode::UNSPECIFIED_ERROR) {
-            return error.get_reason_code();
-        }
-        throw std::runtime_error("MqttTestClient " + uid_ + ": subscribe to " + filter +
-                                 " failed: " + error.what());
+        return client_.subscribe(filter, kAckTimeout);
     } catch (const std::exception& error) {
         throw std::runtime_error("MqttTestClient " + uid_ + ": subscribe to " + filter +
                                  " failed: " + error.what());
     }
-    const mqtt::subscribe_response response = token->get_subscribe_response();
-    const auto codes = response.get_reason_codes();
-    if (codes.size() != 1) {
-        throw std::runtime_error("MqttTestClient " + uid_ + ": subscribe to " + filter + ": " +
-                                 std::to_string(codes.size()) + " reason codes in the SUBACK");
-    }
-    return codes.front();
 }
 
 Received MqttTestClient::waitFor(std::function<bool(const Received&)> match,
@@ -236,13 +201,11 @@ void MqttTestClient::clearReceived() {
 }
 
 void MqttTestClient::disconnect() {
-    if (client_->is_connected()) {
-        client_->disconnect()->wait_for(kAckTimeout);
-    }
+    client_.disconnect(kAckTimeout);
 }
 
 bool MqttTestClient::connected() const {
-    return client_->is_connected();
+    return client_.connected();
 }
 
 }  // namespace parley::testing

@@ -13,7 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "transport/TlsSettings.h"
+#include "parley/mqtt/MqttClient.h"
+#include "parley/mqtt/TlsSettings.h"
 
 namespace parley::testing {
 
@@ -79,6 +80,10 @@ class MqttTestClient {
     bool connected() const;
 
   private:
+    static MqttClientOptions connection(const std::string& uri, const std::string& uid,
+                                        const std::string& password,
+                                        const std::optional<nlohmann::json>& will,
+                                        const std::string& clientId, const TlsSettings& tls);
     void onMessage(const mqtt::const_message_ptr& message);
 
     std::string uid_;
@@ -93,10 +98,8 @@ class MqttTestClient {
     std::vector<Received> received_;
     unsigned long clears_ = 0;  // lets waitFor notice clearReceived()
 
-    // Paho 1.2.0 keeps pointers into the options: they must outlive connect() (and the client).
-    mqtt::connect_options connectOptions_;
     // Last: destroyed first, so no callback runs into destroyed members.
-    std::unique_ptr<mqtt::async_client> client_;
+    MqttClient client_;
 };
 
 }  // namespace parley::testing

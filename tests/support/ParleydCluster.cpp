@@ -1,7 +1,7 @@
 #include "ParleydCluster.h"
 
+#include "parley/wire/UserShard.h"
 #include "store/MysqlConnection.h"
-#include "transport/UserShard.h"
 
 namespace parley::testing {
 

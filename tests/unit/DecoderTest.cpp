@@ -215,5 +215,19 @@ TEST(TopicScheme, BuildsAndParsesTopics) {
     EXPECT_FALSE(topics.uidFromCommandTopic("chat/v1/c2s/u1").has_value());
 }
 
+// What the C++ clients, the bench and the tests read their inbox with (parley/wire).
+TEST(TopicScheme, ParsesWhatAClientReceives) {
+    TopicScheme topics("chat/v9");
+    EXPECT_EQ(topics.inboxPrefix("u1"), "chat/v9/u/u1/");
+    EXPECT_EQ(topics.inboxSubscription("u1"), "chat/v9/u/u1/#");
+    EXPECT_EQ(topics.convFromConversationTopic("u1", "chat/v9/u/u1/c/c2"), "c2");
+    EXPECT_FALSE(topics.convFromConversationTopic("u2", "chat/v9/u/u1/c/c2").has_value());
+    EXPECT_FALSE(topics.convFromConversationTopic("u1", "chat/v9/u/u1/c/").has_value());
+    EXPECT_FALSE(topics.convFromConversationTopic("u1", "chat/v9/u/u1/resp").has_value());
+    EXPECT_EQ(topics.uidFromPresenceTopic("chat/v9/presence/u1"), "u1");
+    EXPECT_FALSE(topics.uidFromPresenceTopic("chat/v9/presence/").has_value());
+    EXPECT_FALSE(topics.uidFromPresenceTopic("chat/v9/u/u1/n").has_value());
+}
+
 }  // namespace
 }  // namespace parley

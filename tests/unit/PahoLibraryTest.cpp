@@ -1,4 +1,4 @@
-// holdPahoLibraryOpen() (core/src/transport/PahoLibrary.h): once it has run, destroying the last
+// holdPahoLibraryOpen() (parley/mqtt/PahoLibrary.h): once it has run, destroying the last
 // client no longer tears Paho's library down. Paho's own trace says whether its teardown ran.
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 #include <atomic>
 #include <cstring>
 
-#include "transport/PahoLibrary.h"
+#include "parley/mqtt/PahoLibrary.h"
 
 namespace parley {
 namespace {

@@ -11,10 +11,10 @@
 
 #include "MemoryTransport.h"
 #include "ServerHarness.h"
+#include "parley/wire/UserShard.h"
 #include "server/Server.h"
 #include "store/SqliteStore.h"
 #include "transport/ShardedTransport.h"
-#include "transport/UserShard.h"
 
 namespace parley::testing {
 namespace {

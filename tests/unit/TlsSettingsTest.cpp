@@ -1,4 +1,4 @@
-// The TLS pieces every MQTT client of Parley shares (core/src/transport/TlsSettings.h): which
+// The TLS pieces every MQTT client of Parley shares (parley/mqtt/TlsSettings.h, core/mqtt): which
 // URIs are TLS, their ports, and the checks that need no network. Handshakes, good and bad, are
 // in tests/integration/TlsTest.cpp.
 #include <gtest/gtest.h>
@@ -11,8 +11,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "transport/SocketTuning.h"
-#include "transport/TlsSettings.h"
+#include "parley/mqtt/SocketTuning.h"
+#include "parley/mqtt/TlsSettings.h"
 
 namespace parley {
 namespace {

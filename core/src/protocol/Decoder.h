@@ -6,9 +6,9 @@
 #include <string>
 #include <variant>
 
+#include "parley/wire/TopicScheme.h"
 #include "protocol/Command.h"
 #include "protocol/ErrorCode.h"
-#include "protocol/TopicScheme.h"
 
 namespace parley {
 

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "parley/wire/TopicScheme.h"
 #include "protocol/Command.h"
 #include "protocol/ErrorCode.h"
-#include "protocol/TopicScheme.h"
 #include "store/Model.h"
 #include "transport/Transport.h"
 

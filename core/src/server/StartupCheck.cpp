@@ -11,11 +11,11 @@
 #include "config/SecretFile.h"
 #include "extensions/Extension.h"
 #include "lua/LuaExtension.h"
+#include "parley/mqtt/PahoLibrary.h"
+#include "parley/mqtt/TlsSettings.h"
 #include "plugins/PluginExtension.h"
 #include "store/SqliteStore.h"
 #include "transport/MosquittoTransport.h"
-#include "transport/PahoLibrary.h"
-#include "transport/TlsSettings.h"
 
 namespace parley {
 

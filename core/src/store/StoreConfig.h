@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "transport/TlsSettings.h"
+#include "parley/mqtt/TlsSettings.h"
 
 namespace parley {
 

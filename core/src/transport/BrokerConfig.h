@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "transport/TlsSettings.h"
+#include "parley/mqtt/TlsSettings.h"
 
 namespace parley {
 
@@ -14,7 +14,7 @@ struct BrokerConfig {
     Client client = Client::Mosquitto;
     std::string uri = "ssl://127.0.0.1:8883";
     // broker.shards: users sharded over independent brokers, one uri per shard, in shard order
-    // (shardOfUser, transport/UserShard.h). Empty: one broker, `uri`. Every other setting here
+    // (shardOfUser, parley/wire/UserShard.h). Empty: one broker, `uri`. Every other setting here
     // (client id, credentials, TLS...) applies to each shard.
     std::vector<std::string> shards;
     std::string clientId = "parleyd-1";

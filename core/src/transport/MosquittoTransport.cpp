@@ -12,10 +12,10 @@
 #include <tuple>
 #include <utility>
 
-#include "transport/ConnectFailure.h"
-#include "transport/SocketTuning.h"
-#include "transport/TlsDiagnosis.h"
-#include "transport/TlsSettings.h"
+#include "parley/mqtt/ConnectFailure.h"
+#include "parley/mqtt/SocketTuning.h"
+#include "parley/mqtt/TlsDiagnosis.h"
+#include "parley/mqtt/TlsSettings.h"
 
 namespace parley {
 

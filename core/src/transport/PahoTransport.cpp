@@ -5,10 +5,10 @@
 #include <chrono>
 #include <stdexcept>
 
-#include "transport/ConnectFailure.h"
-#include "transport/PahoLibrary.h"
-#include "transport/SocketTuning.h"
-#include "transport/TlsDiagnosis.h"
+#include "parley/mqtt/ConnectFailure.h"
+#include "parley/mqtt/PahoLibrary.h"
+#include "parley/mqtt/SocketTuning.h"
+#include "parley/mqtt/TlsDiagnosis.h"
 
 namespace parley {
 

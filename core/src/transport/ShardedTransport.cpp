@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "transport/UserShard.h"
+#include "parley/wire/UserShard.h"
 
 namespace parley {
 

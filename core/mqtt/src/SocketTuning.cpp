@@ -1,4 +1,4 @@
-#include "transport/SocketTuning.h"
+#include "parley/mqtt/SocketTuning.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>

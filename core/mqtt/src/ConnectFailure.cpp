@@ -1,4 +1,4 @@
-#include "transport/ConnectFailure.h"
+#include "parley/mqtt/ConnectFailure.h"
 
 #include <MQTTReasonCodes.h>
 

@@ -6,7 +6,9 @@
 
 namespace parley {
 
-// Every topic Parley uses, built from one configurable prefix (default "parley/v1").
+// Every topic Parley uses, built from one configurable prefix (default "parley/v1"): the one
+// place they are spelled, for parleyd, the C++ clients, the bench and the tests alike
+// (docs/protocol.md, "Topics").
 class TopicScheme {
   public:
     explicit TopicScheme(std::string prefix) : prefix_(std::move(prefix)) {}
@@ -26,11 +28,20 @@ class TopicScheme {
     std::string conversationTopic(std::string_view uid, std::string_view conv) const;
     std::string userTopic(std::string_view uid) const;
     std::string presenceTopic(std::string_view uid) const;
+    // "{prefix}/u/{uid}/": what every topic of the user's inbox starts with (replies, events).
+    std::string inboxPrefix(std::string_view uid) const;
+    // "{prefix}/u/{uid}/#": what a client subscribes to for everything sent to its user.
+    std::string inboxSubscription(std::string_view uid) const;
 
     // The uid segment of "{prefix}/c2s/{uid}", or nothing if the topic is not a command topic.
     std::optional<std::string> uidFromCommandTopic(std::string_view topic) const;
     // The uid segment of "{prefix}/c2s/{uid}/bin", or nothing.
     std::optional<std::string> uidFromBytesCommandTopic(std::string_view topic) const;
+    // The conv segment of "{prefix}/u/{uid}/c/{conv}", or nothing.
+    std::optional<std::string> convFromConversationTopic(std::string_view uid,
+                                                         std::string_view topic) const;
+    // The uid segment of "{prefix}/presence/{uid}", or nothing.
+    std::optional<std::string> uidFromPresenceTopic(std::string_view topic) const;
 
   private:
     std::string prefix_;

@@ -1,4 +1,4 @@
-#include "protocol/TopicScheme.h"
+#include "parley/wire/TopicScheme.h"
 
 namespace parley {
 
@@ -34,16 +34,41 @@ std::string TopicScheme::presenceTopic(std::string_view uid) const {
     return prefix_ + "/presence/" + std::string(uid);
 }
 
+std::string TopicScheme::inboxPrefix(std::string_view uid) const {
+    return prefix_ + "/u/" + std::string(uid) + "/";
+}
+
+std::string TopicScheme::inboxSubscription(std::string_view uid) const {
+    return prefix_ + "/u/" + std::string(uid) + "/#";
+}
+
+namespace {
+
+// The last segment of `topic` after `head`: not empty, no '/'; or nothing.
+std::optional<std::string> segmentAfter(std::string_view topic, std::string_view head) {
+    if (topic.size() <= head.size() || !topic.starts_with(head)) {
+        return std::nullopt;
+    }
+    std::string_view segment = topic.substr(head.size());
+    if (segment.find('/') != std::string_view::npos) {
+        return std::nullopt;
+    }
+    return std::string(segment);
+}
+
+}  // namespace
+
 std::optional<std::string> TopicScheme::uidFromCommandTopic(std::string_view topic) const {
-    const std::string head = prefix_ + "/c2s/";
-    if (topic.size() <= head.size() || topic.substr(0, head.size()) != head) {
-        return std::nullopt;
-    }
-    std::string_view uid = topic.substr(head.size());
-    if (uid.find('/') != std::string_view::npos) {
-        return std::nullopt;
-    }
-    return std::string(uid);
+    return segmentAfter(topic, prefix_ + "/c2s/");
+}
+
+std::optional<std::string> TopicScheme::convFromConversationTopic(std::string_view uid,
+                                                                  std::string_view topic) const {
+    return segmentAfter(topic, inboxPrefix(uid) + "c/");
+}
+
+std::optional<std::string> TopicScheme::uidFromPresenceTopic(std::string_view topic) const {
+    return segmentAfter(topic, prefix_ + "/presence/");
 }
 
 std::optional<std::string> TopicScheme::uidFromBytesCommandTopic(std::string_view topic) const {

@@ -1,4 +1,4 @@
-#include "transport/TlsDiagnosis.h"
+#include "parley/mqtt/TlsDiagnosis.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -17,7 +17,7 @@
 #include <memory>
 #include <stdexcept>
 
-#include "transport/SocketTuning.h"
+#include "parley/mqtt/SocketTuning.h"
 
 namespace parley {
 

@@ -1,4 +1,4 @@
-#include "transport/TlsSettings.h"
+#include "parley/mqtt/TlsSettings.h"
 
 #include <mqtt/connect_options.h>
 #include <openssl/err.h>

@@ -3,7 +3,7 @@
 #include <chrono>
 #include <string>
 
-#include "transport/TlsSettings.h"
+#include "parley/mqtt/TlsSettings.h"
 
 namespace parley {
 

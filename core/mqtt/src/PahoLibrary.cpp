@@ -1,4 +1,4 @@
-#include "transport/PahoLibrary.h"
+#include "parley/mqtt/PahoLibrary.h"
 
 #include <MQTTAsync.h>
 

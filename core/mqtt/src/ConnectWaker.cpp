@@ -1,4 +1,4 @@
-#include "transport/ConnectWaker.h"
+#include "parley/mqtt/ConnectWaker.h"
 
 #include <mutex>
 #include <set>
