@@ -481,6 +481,10 @@ int main(int argc, char** argv) {
     app.add_option("--broker-conf", brokerConf,
                    "extra Mosquitto config lines, after Parley's settings, e.g. "
                    "'max_inflight_messages 20'");
+    bool brokerLogEveryPacket = false;
+    app.add_flag("--broker-log-all", brokerLogEveryPacket,
+                 "the broker logs every packet (log_type all, as in the tests); by default it "
+                 "logs what a packaged broker does (errors, warnings, notices, information)");
     std::string pluginOptions;
     app.add_option("--broker-plugin-options", pluginOptions,
                    "plugin_opt_* lines for Parley's broker plugin, e.g. 'plugin_opt_publish_rate "
@@ -557,11 +561,14 @@ int main(int argc, char** argv) {
     std::vector<std::unique_ptr<MosquittoServer>> moreShards;
     try {
         broker = std::make_unique<MosquittoServer>(
-            brokerUsers, BrokerOptions{.pluginOptions = pluginOptions, .extraConfig = brokerConf});
+            brokerUsers, BrokerOptions{.pluginOptions = pluginOptions,
+                                       .extraConfig = brokerConf,
+                                       .logEveryPacket = brokerLogEveryPacket});
         for (int shard = 1; shard < shards; ++shard) {
             moreShards.push_back(std::make_unique<MosquittoServer>(
-                brokerUsers,
-                BrokerOptions{.pluginOptions = pluginOptions, .extraConfig = brokerConf}));
+                brokerUsers, BrokerOptions{.pluginOptions = pluginOptions,
+                                           .extraConfig = brokerConf,
+                                           .logEveryPacket = brokerLogEveryPacket}));
         }
     } catch (const std::exception& error) {
         std::cerr << "parley-bench-suite: " << error.what() << '\n';

@@ -58,7 +58,8 @@ MosquittoServer::MosquittoServer(std::vector<BrokerUser> users, BrokerOptions op
       logFile_(dir_.file("mosquitto.log")),
       pluginOptions_(std::move(options.pluginOptions)),
       extraConfig_(std::move(options.extraConfig)),
-      parleyConfig_(std::move(options.parleyConfig)) {
+      parleyConfig_(std::move(options.parleyConfig)),
+      logEveryPacket_(options.logEveryPacket) {
     std::string passwords;
     for (const auto& user : users) {
         if (user.name.empty() || user.name.find(':') != std::string::npos) {
@@ -106,8 +107,12 @@ void MosquittoServer::writeConfig() const {
            << "listener " << port_ << " 127.0.0.1\n"
            << "password_file " << passwordFile_ << "\n"
            << "persistence false\n"
-           << "log_dest stderr\n"
-           << "log_type all\n";
+           << "log_dest stderr\n";
+    if (logEveryPacket_) {
+        config << "log_type all\n";
+    } else {
+        config << "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n";
+    }
     if (parleyConfig_) {
         config << *parleyConfig_ << (parleyConfig_->ends_with('\n') ? "" : "\n");
     } else {

@@ -41,6 +41,10 @@ struct BrokerOptions {
     // `include_dir` of its settings and the plugin), e.g. the configuration a package installed;
     // pluginOptions then go nowhere.
     std::optional<std::string> parleyConfig{};
+    // `log_type all`: the broker logs every packet it receives and sends (tests read the log to
+    // see which topics a client used). Off, it logs what Debian's packaged broker logs (errors,
+    // warnings, notices, information): a benchmark's broker then writes no line per message.
+    bool logEveryPacket = true;
 };
 
 // A Mosquitto broker for one test: 127.0.0.1 on a free port, Parley's ACL and broker settings
@@ -99,6 +103,7 @@ class MosquittoServer {
     std::string pluginOptions_;
     std::string extraConfig_;
     std::optional<std::string> parleyConfig_;
+    bool logEveryPacket_;
     std::unique_ptr<ChildProcess> process_;  // null while stopped
 };
 
