@@ -1,7 +1,9 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace parley {
@@ -73,6 +75,10 @@ struct ChatRules {
     TypingConfig typing;
     PresenceConfig presence;
     UsersConfig users;
+
+    bool isAdmin(std::string_view uid) const {
+        return std::find(admins.begin(), admins.end(), uid) != admins.end();
+    }
 };
 
 }  // namespace parley

@@ -353,7 +353,7 @@ void ExtensionServices::log(const std::string& extension, LogLevel level,
 }
 
 bool ExtensionServices::isAdmin(const std::string& uid) const {
-    return std::find(rules_.admins.begin(), rules_.admins.end(), uid) != rules_.admins.end();
+    return rules_.isAdmin(uid);
 }
 
 }  // namespace parley

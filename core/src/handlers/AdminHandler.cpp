@@ -53,8 +53,7 @@ nlohmann::json adminUserJson(const std::string& uid, const std::optional<store::
 }
 
 void requireAdmin(const ChatRules& rules, const Command& command) {
-    const auto& admins = rules.admins;
-    if (std::find(admins.begin(), admins.end(), command.uid) == admins.end()) {
+    if (!rules.isAdmin(command.uid)) {
         throw ProtocolError(ErrorCode::Forbidden, "admin commands are for the config's admins");
     }
 }
