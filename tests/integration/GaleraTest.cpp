@@ -169,6 +169,26 @@ class GaleraStore : public SuiteServers<GaleraStore> {
         first_->migrate();
         second_ =
             std::make_unique<store::MysqlStore>(galera_->nodeConfig(database_, 1), password, 10000);
+        // Node 2 applies the migrations' DDL when its turn in the replication stream comes, not
+        // when node 1's migrate() returns: a read there before it fails ("Unknown column
+        // 'c.rev'", seen once). Each step records its version after its DDL, so node 2 has the
+        // whole schema once it has node 1's last version.
+        const std::string versionSql =
+            "SELECT COALESCE(MAX(version), 0) FROM `" + database_ + "`.schema_migrations";
+        const std::string version = galera_->node(0).queryAsRoot(versionSql);
+        const auto deadline = std::chrono::steady_clock::now() + 30s;
+        for (;;) {
+            try {
+                if (galera_->node(1).queryAsRoot(versionSql) == version) {
+                    break;
+                }
+            } catch (const std::runtime_error&) {
+                // schema_migrations itself not there yet
+            }
+            ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+                << "node 2 never reached schema version " << version;
+            std::this_thread::sleep_for(10ms);
+        }
     }
 
     // Waits until node 2 has applied the group node 1 created (Galera applies asynchronously).
