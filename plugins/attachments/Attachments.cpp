@@ -420,6 +420,7 @@ json Attachments::begin(const std::string& uid, const json& args) {
                      {"sha256", sha},
                      {"chunk_size", chunkBytes},
                      {"chunks", chunks},
+                     {"raw", raw == true},
                      {"expires", expires}}
                     .dump(),
                 settings_.uploadTtlMs);
@@ -432,8 +433,13 @@ json Attachments::begin(const std::string& uid, const json& args) {
                                         std::strerror(errno));
         throw Refusal("unavailable", "the server cannot store files right now; try again later");
     }
-    return {
-        {"upload", upload}, {"chunk_size", chunkBytes}, {"chunks", chunks}, {"expires", expires}};
+    // "raw" says which chunks this upload takes: a client that asked for raw chunks and finds no
+    // "raw": true (a server from before raw chunks) sends base64.
+    return {{"upload", upload},
+            {"chunk_size", chunkBytes},
+            {"chunks", chunks},
+            {"raw", raw == true},
+            {"expires", expires}};
 }
 
 json Attachments::loadUpload(const std::string& uid, const json& args, std::string& uploadId) {
@@ -512,9 +518,14 @@ json Attachments::status(const std::string& uid, const json& args) {
             missing.push_back(i);
         }
     }
-    return {{"upload", uploadId}, {"chunk_size", upload["chunk_size"]},
-            {"chunks", chunks},   {"received", received},
-            {"missing", missing}, {"expires", upload["expires"]}};
+    // Uploads begun before "raw" was recorded: their chunk size tells.
+    const bool raw = upload.contains("raw") ? upload["raw"] == true
+                                            : upload["chunk_size"] == settings_.rawChunkBytes &&
+                                                  settings_.rawChunkBytes != settings_.chunkBytes;
+    return {{"upload", uploadId},    {"chunk_size", upload["chunk_size"]},
+            {"chunks", chunks},      {"received", received},
+            {"missing", missing},    {"raw", raw},
+            {"expires", upload["expires"]}};
 }
 
 json Attachments::abort(const std::string& uid, const json& args) {

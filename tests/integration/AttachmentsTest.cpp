@@ -499,11 +499,13 @@ TEST_P(Attachments, A25MiBFileRoundTripsAsRawBytesWithAWindowInFlight) {
     ASSERT_EQ(codeOf(begun), "ok") << begun;
     EXPECT_EQ(begun["chunk_size"], kRawChunk);
     EXPECT_EQ(begun["chunks"], kMaxBytes / kRawChunk);
+    EXPECT_EQ(begun["raw"], true) << "the client learns that raw chunks are taken";
     const std::string uploadId = begun["upload"];
     sendRawChunks(*aliceClient, uploadId, bytes, kRawChunk, 8);
     auto status = aliceClient->request({{"op", "attach.status"}, {"upload", uploadId}});
     ASSERT_EQ(codeOf(status), "ok") << status;
     EXPECT_EQ(status["received"], kMaxBytes / kRawChunk);
+    EXPECT_EQ(status["raw"], true) << "a resuming client learns how the upload was begun";
     auto committed = aliceClient->request({{"op", "attach.commit"}, {"upload", uploadId}}, 60s);
     ASSERT_EQ(codeOf(committed), "ok") << committed;
     EXPECT_EQ(committed["attachment"]["size"], kMaxBytes);
@@ -588,6 +590,7 @@ TEST_P(Attachments, AnInterruptedUploadResumesFromWhatTheServerHolds) {
         ASSERT_EQ(codeOf(begun), "ok") << begun;
         uploadId = begun["upload"];
         EXPECT_EQ(begun["chunks"], 41);
+        EXPECT_EQ(begun["raw"], false) << "base64 chunks: no raw asked for";
         // Every other chunk of the first 20, then the connection drops.
         for (int64_t index = 0; index < 20; index += 2) {
             sendChunks(*first, uploadId, bytes, index, index + 1);
@@ -598,6 +601,7 @@ TEST_P(Attachments, AnInterruptedUploadResumesFromWhatTheServerHolds) {
     auto status = second->request({{"op", "attach.status"}, {"upload", uploadId}});
     ASSERT_EQ(codeOf(status), "ok") << status;
     EXPECT_EQ(status["received"], 10);
+    EXPECT_EQ(status["raw"], false);
     std::vector<int64_t> missing = status["missing"];
     ASSERT_EQ(missing.size(), 31u);
     EXPECT_EQ(missing.front(), 1);

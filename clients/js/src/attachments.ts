@@ -50,15 +50,16 @@ export interface UploadOptions {
   /**
    * An upload id from an earlier attempt of the same bytes (a page reloaded, an app restarted):
    * only the chunks the server lacks (`attach.status`) are sent. An upload that expired or is
-   * unknown is begun again. Resume with the same `raw` as the first attempt: a raw upload's
-   * chunks are too large for base64 commands.
+   * unknown is begun again. The chunks go the way the upload was begun (`attach.status` says
+   * which), whatever `raw` is now.
    */
   resume?: string;
   /** Chunks in flight at once. Default 16 (docs/attachments.md: 8-16). */
   window?: number;
   /**
-   * Raw bytes on `.../c2s/{uid}/bin` (`true`) or base64 in JSON commands (`false`). Default:
-   * the client's {@link ParleyClientOptions.rawBytes} (`true`).
+   * Ask for raw bytes on `.../c2s/{uid}/bin` (`true`) or base64 in JSON commands (`false`).
+   * Default: the client's {@link ParleyClientOptions.rawBytes} (`true`). The server's `raw` in
+   * its `attach.begin` reply decides: a server that does not take raw chunks gets base64.
    */
   raw?: boolean;
 }
@@ -258,7 +259,7 @@ export async function uploadAttachment(
   options: UploadOptions = {},
 ): Promise<Attachment> {
   const { signal, onProgress } = options;
-  const raw = options.raw ?? client.rawBytes;
+  const wantRaw = options.raw ?? client.rawBytes;
   throwIfAborted(signal);
   const size = sizeOf(data);
   // Two passes over the file: attach.begin wants the SHA-256 before the first chunk. Each reads
@@ -270,12 +271,18 @@ export async function uploadAttachment(
   let chunkSize = 0;
   let chunks = 0;
   let missing: number[] = [];
+  // Which chunks the upload takes is the server's answer (its "raw"), not the wish; a server
+  // that does not say (one from before 2026-12-07) gets what was asked for, as before.
+  let raw = wantRaw;
+  const takesRaw = (reply: JsonObject): boolean =>
+    typeof reply['raw'] === 'boolean' ? reply['raw'] : wantRaw;
   if (options.resume !== undefined) {
     try {
       const status = await patient(client, 'attach.status', { upload: options.resume }, signal);
       upload = options.resume;
       chunkSize = numberField('attach.status', status, 'chunk_size');
       chunks = numberField('attach.status', status, 'chunks');
+      raw = takesRaw(status);
       missing = missingOf(status);
     } catch (error) {
       if (!(error instanceof ParleyError && error.code === 'not_found')) {
@@ -288,18 +295,24 @@ export async function uploadAttachment(
     const begun = await patient(
       client,
       'attach.begin',
-      { name: file.name, mime: file.mime, size, sha256, ...(raw ? { raw: true } : {}) },
+      { name: file.name, mime: file.mime, size, sha256, ...(wantRaw ? { raw: true } : {}) },
       signal,
     );
     upload = stringField('attach.begin', begun, 'upload');
     chunkSize = numberField('attach.begin', begun, 'chunk_size');
     chunks = numberField('attach.begin', begun, 'chunks');
+    raw = takesRaw(begun);
     missing = Array.from({ length: chunks }, (_, index) => index);
   }
   const uploadId = upload;
   const lengthOf = (index: number): number => Math.min(chunkSize, size - index * chunkSize);
-  let chunksDone = chunks - missing.length;
-  let sentBytes = size - missing.reduce((sum, index) => sum + lengthOf(index), 0);
+  let chunksDone = 0;
+  let sentBytes = 0;
+  const recount = (): void => {
+    chunksDone = chunks - missing.length;
+    sentBytes = size - missing.reduce((sum, index) => sum + lengthOf(index), 0);
+  };
+  recount();
   const report = (): void => {
     onProgress?.({ upload: uploadId, sentBytes, totalBytes: size, chunksDone, chunks });
   };
@@ -353,8 +366,7 @@ export async function uploadAttachment(
         }
         const status = await patient(client, 'attach.status', { upload: uploadId }, signal);
         missing = missingOf(status);
-        chunksDone = chunks - missing.length;
-        sentBytes = size - missing.reduce((sum, index) => sum + lengthOf(index), 0);
+        recount();
       }
     }
   } catch (error) {

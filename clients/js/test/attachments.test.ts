@@ -314,10 +314,12 @@ describe('attachments', { timeout: 120000 }, () => {
 
     const second = await connect(alice, { device: 'second' });
     const progress: UploadProgress[] = [];
+    const binBefore = binTraffic(alice).sent;
+    // Begun raw, it goes on raw, as attach.status says, though this call asks for base64.
     const attachment: Attachment = await second.uploadAttachment(
       file,
       { name: 'resumed.txt', mime: 'text/plain' },
-      { resume: upload, onProgress: (p) => progress.push(p) },
+      { resume: upload, raw: false, onProgress: (p) => progress.push(p) },
     );
     assert.equal(progress[0]?.upload, upload, 'the same upload went on');
     const resumedAt = progress[0].chunksDone;
@@ -326,6 +328,10 @@ describe('attachments', { timeout: 120000 }, () => {
       `resumed from what the server had: ${resumedAt} of 24 chunks`,
     );
     assert.equal(progress.at(-1)?.chunksDone, 24);
+    assert.ok(
+      binTraffic(alice).sent - binBefore >= 24 - resumedAt,
+      'the chunks left went as raw bytes on c2s/{uid}/bin',
+    );
     assert.equal(sha256(await second.downloadAttachment(attachment.id)), sha256(file));
   });
 
