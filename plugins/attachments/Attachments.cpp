@@ -522,9 +522,12 @@ json Attachments::status(const std::string& uid, const json& args) {
     const bool raw = upload.contains("raw") ? upload["raw"] == true
                                             : upload["chunk_size"] == settings_.rawChunkBytes &&
                                                   settings_.rawChunkBytes != settings_.chunkBytes;
-    return {{"upload", uploadId},    {"chunk_size", upload["chunk_size"]},
-            {"chunks", chunks},      {"received", received},
-            {"missing", missing},    {"raw", raw},
+    return {{"upload", uploadId},
+            {"chunk_size", upload["chunk_size"]},
+            {"chunks", chunks},
+            {"received", received},
+            {"missing", missing},
+            {"raw", raw},
             {"expires", upload["expires"]}};
 }
 
