@@ -8,8 +8,6 @@
 //   download  every attach.download chunk (a window in flight), checked byte for byte;
 // and parleyd's resident memory (sampled every 10 ms) during the upload, against before it.
 // Not a test: it asserts nothing about speed. Everything stops by itself.
-#include <mqtt/async_client.h>
-
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -21,8 +19,11 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -31,6 +32,7 @@
 #include "MosquittoServer.h"
 #include "ParleydProcess.h"
 #include "TempDir.h"
+#include "parley/mqtt/MqttClient.h"
 #include "parley/wire/TopicScheme.h"
 
 using namespace parley::testing;
@@ -39,14 +41,15 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// A bare MQTT 5 client that counts the replies (.../resp) arriving on its subscription and keeps
-// them only when asked to: throughput is not measured through a test client's bookkeeping.
+// An MQTT 5 client (parley::MqttClient, the one wrapper) that counts the replies (.../resp)
+// arriving on its subscription and keeps them only when asked to: throughput is not measured
+// through a test client's bookkeeping.
 class CountingClient {
   public:
     CountingClient(const std::string& uri, const std::string& user, const std::string& password,
                    const std::string& filter)
-        : client_(uri, user + "-attachments-bench", mqtt::create_options(MQTTVERSION_5)) {
-        client_.set_message_callback([this](mqtt::const_message_ptr message) {
+        : client_(connection(uri, user, password)) {
+        client_.onMessage([this](mqtt::const_message_ptr message) {
             // Replies only (with bytes: .../bin): other events to the inbox are not counted.
             if (!message->get_topic().ends_with("/resp") &&
                 !message->get_topic().ends_with("/bin")) {
@@ -59,24 +62,18 @@ class CountingClient {
             }
             changed_.notify_all();
         });
-        options_.set_mqtt_version(MQTTVERSION_5);
-        options_.set_clean_start(true);
-        options_.set_user_name(user);
-        options_.set_password(password);
-        client_.connect(options_)->wait();
+        client_.connect();
         if (!filter.empty()) {
-            client_.subscribe(filter, 1)->wait();
-        }
-    }
-    ~CountingClient() {
-        try {
-            client_.disconnect()->wait();
-        } catch (...) {
+            const int granted = client_.subscribe(filter, std::chrono::seconds(10));
+            if (granted >= 0x80) {
+                throw std::runtime_error("subscribe to " + filter +
+                                         " refused: " + std::to_string(granted));
+            }
         }
     }
 
     void publish(const std::string& topic, const std::string& payload) {
-        client_.publish(topic, payload.data(), payload.size(), 1, false);
+        client_.publish(topic, payload);
     }
     // Waits until `count` messages arrived in all; false after a minute.
     bool waitFor(int64_t count) {
@@ -97,13 +94,22 @@ class CountingClient {
     }
 
   private:
-    mqtt::async_client client_;
-    mqtt::connect_options options_;
+    static parley::MqttClientOptions connection(const std::string& uri, const std::string& user,
+                                                const std::string& password) {
+        parley::MqttClientOptions options;
+        options.uri = uri;
+        options.clientId = user + "-attachments-bench";
+        options.user = user;
+        options.password = password;
+        return options;
+    }
+
     std::mutex mutex_;
     std::condition_variable changed_;
     int64_t arrived_ = 0;
     bool keep_ = false;
     std::vector<std::string> kept_;
+    parley::MqttClient client_;  // last: its handler uses the members above
 };
 
 // Sends commands[i] for i in 0..n with at most `window` unanswered, counting replies on `client`.

@@ -28,7 +28,7 @@
 #include <string>
 #include <thread>
 
-#include "MemoryTransport.h"
+#include "parley/testing/MemoryTransport.h"
 #include "parley/wire/TopicScheme.h"
 #include "server/Server.h"
 #include "store/SqliteStore.h"

@@ -22,6 +22,7 @@
 #include <CLI/CLI.hpp>
 
 #include "MariaDbServer.h"
+#include "MysqlConfigFor.h"
 #include "TempDir.h"
 #include "store/MysqlStore.h"
 #include "store/SqliteStore.h"
@@ -204,7 +205,7 @@ int main(int argc, char** argv) {
     }
     if (only.empty() || only == "mariadb") {
         MariaDbServer server;
-        MysqlConfig config = server.clientConfig(server.createDatabase());
+        MysqlConfig config = mysqlConfigFor(server, server.createDatabase());
         config.poolSize = 8;
         config.ioTimeoutSeconds = mysqlIoTimeout;
         store::MysqlStore store(config, server.password(), 30000);

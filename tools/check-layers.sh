@@ -5,12 +5,18 @@
 # they include nothing of core/src the build itself enforces: their include roots hold only
 # their own headers.
 #
-# usage: tools/check-layers.sh [--mermaid] [--pretend FILE:HEADER]...
+# It also checks that no CMakeLists.txt puts tests/unit on an include path: what other programs
+# share of the tests is a library of tests/support with its own include root (docs/design.md,
+# "Test support").
+#
+# usage: tools/check-layers.sh [--mermaid] [--pretend FILE:HEADER]... [--pretend-cmake LINE]
 #   --mermaid  print the graph between areas as a Mermaid flowchart (docs/design.md shows it)
 #   --pretend  check as if core/src/FILE also included "HEADER" (the suite uses it to see the
 #              check refuse an upward include)
-# Exit status 1, naming each file, for an include that runs up a layer and for an area in no
-# layer.
+#   --pretend-cmake  check as if bench/CMakeLists.txt also held LINE (the suite uses it to see
+#              the check refuse tests/unit on an include path)
+# Exit status 1, naming each file, for an include that runs up a layer, for an area in no
+# layer and for tests/unit on an include path.
 set -euo pipefail
 PARLEY_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 src="$PARLEY_ROOT/core/src"
@@ -35,10 +41,12 @@ layers=(
 
 mermaid=0
 pretend=()
+pretend_cmake=()
 while [ $# -gt 0 ]; do
     case $1 in
         --mermaid) mermaid=1; shift ;;
         --pretend) pretend+=("$2"); shift 2 ;;
+        --pretend-cmake) pretend_cmake+=("$2"); shift 2 ;;
         *) echo "check-layers: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -82,6 +90,23 @@ while IFS=$'\t' read -r file to; do
         problems=$((problems + 1))
     fi
 done <<< "$edges"
+
+# "file:line" for each CMakeLists.txt line that puts tests/unit on an include path.
+reaches=$(
+    cd "$PARLEY_ROOT"
+    reach='^\s*(target_)?include_directories\(.*(tests/unit|\.\./unit)'
+    git ls-files -- 'CMakeLists.txt' '*/CMakeLists.txt' | xargs grep -nE "$reach" || true
+    for line in "${pretend_cmake[@]}"; do
+        if grep -qE "$reach" <<< "$line"; then
+            printf 'bench/CMakeLists.txt:0:%s\n' "$line"
+        fi
+    done
+)
+while IFS= read -r reach; do
+    [ -n "$reach" ] || continue
+    echo "check-layers: ${reach%%:*} puts tests/unit on an include path: link a library of tests/support instead (parley_test_doubles)" >&2
+    problems=$((problems + 1))
+done <<< "$reaches"
 
 if [ $mermaid = 1 ]; then
     echo "flowchart BT"

@@ -28,9 +28,9 @@ PARLEY_PACKAGE_PACKAGES=(
 )
 # Also needed to run the whole test suite: GoogleTest, a MariaDB server the tests start themselves
 # (the system's MariaDB service is not used), galera-4 and rsync for the tests' three-node Galera
-# cluster (tests/support/GaleraCluster.h: the replication library mariadbd loads, and what copies
-# a whole node to a joining one, SST; mariadb-server depends on both today, they are listed
-# because the tests use them), what builds the package (a test installs it), and
+# cluster (tests/support/database/GaleraCluster.h: the replication library mariadbd loads, and
+# what copies a whole node to a joining one, SST; mariadb-server depends on both today, they are
+# listed because the tests use them), what builds the package (a test installs it), and
 # for the web client's browser tests Chromium (driven by npm's playwright-core), certutil to make
 # it trust the test CA, and a font; vips (libvips-tools) makes the attachments tests' images and
 # exiftool writes and reads back their EXIF.

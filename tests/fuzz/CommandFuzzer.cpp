@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "FuzzInput.h"
-#include "ManualClock.h"
+#include "parley/testing/ManualClock.h"
 #include "protocol/Decoder.h"
 #include "server/Server.h"
 #include "store/SqliteStore.h"

@@ -16,6 +16,7 @@
 #include "MariaDbServer.h"
 #include "MosquittoServer.h"
 #include "MqttTestClient.h"
+#include "MysqlConfigFor.h"
 #include "ParleydProcess.h"
 #include "Paths.h"
 #include "Stack.h"
@@ -369,7 +370,7 @@ TEST_F(Backup, MariaDbUnderLoadRestoresEveryAcknowledgedMessage) {
     run(
         "mariadb",
         [&] {
-            return std::make_unique<store::MysqlConnection>(mariadb.clientConfig(liveDatabase),
+            return std::make_unique<store::MysqlConnection>(mysqlConfigFor(mariadb, liveDatabase),
                                                             mariadb.password());
         },
         [&] {
@@ -393,8 +394,8 @@ TEST_F(Backup, MariaDbUnderLoadRestoresEveryAcknowledgedMessage) {
                    mariadb.password() + "', database: " + restoredDatabase + ", pool_size: 4}\n";
         },
         [&] {
-            return std::make_unique<store::MysqlConnection>(mariadb.clientConfig(restoredDatabase),
-                                                            mariadb.password());
+            return std::make_unique<store::MysqlConnection>(
+                mysqlConfigFor(mariadb, restoredDatabase), mariadb.password());
         });
 }
 

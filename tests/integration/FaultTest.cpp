@@ -13,6 +13,7 @@
 #include "ChatLoad.h"
 #include "ClusterLoadSteps.h"
 #include "HttpProbe.h"
+#include "MysqlConfigFor.h"
 #include "ParleydCluster.h"
 #include "Stack.h"
 #include "store/MysqlConnection.h"
@@ -257,7 +258,7 @@ class CommitFault : public store::SqlConnection {
 
 TEST(StoreFaults, CommitWithUnknownOutcomeIsNotStoredTwice) {
     auto& server = sharedMariaDb();
-    const MysqlConfig config = server.clientConfig(server.createDatabase());
+    const MysqlConfig config = mysqlConfigFor(server, server.createDatabase());
     const std::string password = server.password();
     std::atomic<CommitFault::Mode> mode{CommitFault::Mode::None};
     store::SqlStore store(

@@ -1,4 +1,4 @@
-// parleyd on a real three-node MariaDB Galera cluster (tests/support/GaleraCluster.h): a
+// parleyd on a real three-node MariaDB Galera cluster (tests/support/database/GaleraCluster.h): a
 // certification failure at commit is retried as a whole batch without storing anything twice;
 // under a steady load of real clients resending by cmid, parleyd moves to another node of
 // store.mysql.hosts when its node is killed, and a node that leaves and rejoins (state transfer)

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "../store/StoreSuite.h"
+#include "MysqlConfigFor.h"
 #include "Stack.h"
 #include "store/MysqlStore.h"
 
@@ -13,7 +14,7 @@ namespace {
 
 std::function<std::unique_ptr<store::Store>()> freshMariaDbDatabase() {
     auto& server = sharedMariaDb();
-    MysqlConfig config = server.clientConfig(server.createDatabase());
+    MysqlConfig config = mysqlConfigFor(server, server.createDatabase());
     config.poolSize = 4;
     // Two batches of messages at once, so the concurrent cases below also cover batches that
     // overlap (row locks in id order); the end-to-end tests run the default of one.
@@ -38,7 +39,7 @@ TEST(MysqlStore, UnreachableServerIsUnavailableNotFatal) {
 
 TEST(MysqlStore, ReachesTheServerThroughItsUnixSocket) {
     auto& server = sharedMariaDb();
-    MysqlConfig config = server.clientConfig(server.createDatabase());
+    MysqlConfig config = mysqlConfigFor(server, server.createDatabase());
     config.port = 1;  // nothing listens there: with a socket set, host and port are not used
     config.socket = server.socketPath();
     config.connectTimeoutSeconds = 1;
@@ -55,7 +56,8 @@ TEST(MysqlStore, ReachesTheServerThroughItsUnixSocket) {
 
 TEST(MysqlStore, WrongPasswordIsAnErrorNotARetry) {
     auto& server = sharedMariaDb();
-    store::MysqlStore store(server.clientConfig(server.createDatabase()), "wrong-password", 10000);
+    store::MysqlStore store(mysqlConfigFor(server, server.createDatabase()), "wrong-password",
+                            10000);
     const auto started = std::chrono::steady_clock::now();
     EXPECT_THROW(store.migrate(), store::SqlError);
     EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5))
@@ -71,7 +73,7 @@ TEST(MysqlStore, WrongPasswordIsAnErrorNotARetry) {
 TEST(MysqlStore, SearchPurgeOfALargeIndexStaysWithinTheIoTimeoutAndDropsDeletedWords) {
     auto& server = sharedMariaDb();
     const std::string database = server.createDatabase();
-    MysqlConfig config = server.clientConfig(database);
+    MysqlConfig config = mysqlConfigFor(server, database);
     config.ioTimeoutSeconds = 2;
     store::MysqlStore store(config, server.password(), 10000);
     store.migrate();
@@ -182,7 +184,7 @@ TEST(MysqlStore, SearchPurgeOfALargeIndexStaysWithinTheIoTimeoutAndDropsDeletedW
 TEST(MysqlStore, SearchPurgeFinishesARebuildThatStoppedAfterItsRename) {
     auto& server = sharedMariaDb();
     const std::string database = server.createDatabase();
-    store::MysqlStore store(server.clientConfig(database), server.password(), 10000);
+    store::MysqlStore store(mysqlConfigFor(server, database), server.password(), 10000);
     store.migrate();
     store.openDirect("alice", "bob", std::nullopt, "c1", 100);
     for (int i = 1; i <= 6; ++i) {

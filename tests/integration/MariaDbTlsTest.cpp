@@ -14,6 +14,7 @@
 #include "MariaDbServer.h"
 #include "MosquittoServer.h"
 #include "MqttTestClient.h"
+#include "MysqlConfigFor.h"
 #include "ParleydProcess.h"
 #include "Paths.h"
 #include "SuiteServers.h"
@@ -61,7 +62,7 @@ class TlsToMariaDb : public SuiteServers<TlsToMariaDb> {
 
     // What parleyd's store uses to reach the TLS database as 'tlsonly'.
     static MysqlConfig tlsConfig(Mode mode, const std::string& caFile) {
-        MysqlConfig config = database_->clientConfig(databaseName_);
+        MysqlConfig config = mysqlConfigFor(*database_, databaseName_);
         config.user = "tlsonly";
         config.tls.mode = mode;
         config.tls.files.caFile = caFile;
@@ -223,7 +224,7 @@ TEST_F(TlsToMariaDb, AClientCertificateForAnAccountThatRequiresOne) {
 // verify_ca sets): parleyd's own check of Ssl_cipher refuses that session.
 TEST_F(TlsToMariaDb, AServerWithoutTlsIsRefused) {
     MariaDbServer plain;
-    MysqlConfig config = plain.clientConfig(plain.createDatabase());
+    MysqlConfig config = mysqlConfigFor(plain, plain.createDatabase());
     config.tls.files.caFile = ca_.certFile;
 
     config.tls.mode = Mode::VerifyCa;

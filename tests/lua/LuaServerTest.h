@@ -5,7 +5,7 @@
 #include <functional>
 #include <string>
 
-#include "ServerHarness.h"
+#include "parley/testing/ServerHarness.h"
 
 namespace parley::testing {
 

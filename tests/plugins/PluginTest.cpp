@@ -15,10 +15,10 @@
 #include <vector>
 
 #include "FixtureProbe.h"
-#include "ServerHarness.h"
 #include "extensions/ExtensionManager.h"
 #include "lua/LuaExtension.h"
 #include "parley/plugin.h"
+#include "parley/testing/ServerHarness.h"
 #include "plugins/PluginExtension.h"
 
 namespace parley::testing {

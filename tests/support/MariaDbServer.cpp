@@ -223,15 +223,6 @@ void MariaDbServer::kill9() {
     }
 }
 
-MysqlConfig MariaDbServer::clientConfig(const std::string& database) const {
-    MysqlConfig config;
-    config.host = "127.0.0.1";
-    config.port = port_;
-    config.user = user();
-    config.database = database;
-    return config;
-}
-
 std::string MariaDbServer::createDatabase() {
     const std::string name = "parley_" + std::to_string(nextDatabase_++);
     runAsRoot("CREATE DATABASE `" + name + "` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin");

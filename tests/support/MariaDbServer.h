@@ -8,7 +8,6 @@
 
 #include "ChildProcess.h"
 #include "TempDir.h"
-#include "store/StoreConfig.h"
 
 namespace parley::testing {
 
@@ -66,9 +65,8 @@ class MariaDbServer {
     // Creates a fresh empty database parley_<n> (utf8mb4_bin, n counts from 1) and returns its
     // name.
     std::string createDatabase();
-    // What a MysqlStore or MysqlConnection needs to reach `database` on this server as user();
-    // the password is password().
-    MysqlConfig clientConfig(const std::string& database) const;
+    // What a MysqlStore or MysqlConnection needs to reach a database here: mysqlConfigFor in
+    // database/MysqlConfigFor.h (parley_test_database, which may include parleyd's store).
     // Clean shutdown (SIGTERM); returns once the server has exited (SIGKILL after 60 s).
     void stop();
     // Starts again on the same data directory and port (after stop() or kill9()).

@@ -1,8 +1,8 @@
 // msg.edit's window and msg.react's emoji check, through the whole server with a clock the test
 // moves (no waiting). The rest of issue 21 runs over the real broker (MessageChangesTest).
 
-#include "ServerHarness.h"
 #include "handlers/MessageChangeHandler.h"
+#include "parley/testing/ServerHarness.h"
 
 namespace parley::testing {
 namespace {

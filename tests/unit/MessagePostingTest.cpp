@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "ServerHarness.h"
+#include "parley/testing/ServerHarness.h"
 #include "protocol/ErrorCode.h"
 
 namespace parley::testing {

@@ -9,11 +9,11 @@
 #include <sstream>
 #include <thread>
 
-#include "ServerHarness.h"
 #include "config/ConfigLoader.h"
 #include "ops/Exposition.h"
 #include "ops/Metrics.h"
 #include "ops/StoreMetrics.h"
+#include "parley/testing/ServerHarness.h"
 #include "server/IngressLimiter.h"
 
 namespace parley {

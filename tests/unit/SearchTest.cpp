@@ -4,7 +4,7 @@
 
 #include <thread>
 
-#include "ServerHarness.h"
+#include "parley/testing/ServerHarness.h"
 #include "store/SearchIndex.h"
 
 namespace parley::testing {

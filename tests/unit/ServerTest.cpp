@@ -7,8 +7,8 @@
 #include <stdexcept>
 #include <thread>
 
-#include "ServerHarness.h"
 #include "config/ConfigLoader.h"
+#include "parley/testing/ServerHarness.h"
 #include "protocol/ErrorCode.h"
 
 namespace parley::testing {

@@ -9,8 +9,8 @@
 #include <map>
 #include <set>
 
-#include "MemoryTransport.h"
-#include "ServerHarness.h"
+#include "parley/testing/MemoryTransport.h"
+#include "parley/testing/ServerHarness.h"
 #include "parley/wire/UserShard.h"
 #include "server/Server.h"
 #include "store/SqliteStore.h"

@@ -3,8 +3,8 @@
 
 #include <set>
 
-#include "ServerHarness.h"
 #include "handlers/UserDataHandler.h"
+#include "parley/testing/ServerHarness.h"
 
 namespace parley::testing {
 namespace {

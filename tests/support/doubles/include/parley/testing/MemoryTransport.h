@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "ManualClock.h"
+#include "parley/testing/ManualClock.h"
 #include "transport/Transport.h"
 
 namespace parley::testing {

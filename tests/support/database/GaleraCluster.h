@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "MariaDbServer.h"
+#include "MysqlConfigFor.h"
 #include "store/StoreConfig.h"
 
 namespace parley::testing {

@@ -97,7 +97,7 @@ MysqlConfig GaleraCluster::clientConfig(const std::string& database, size_t firs
 }
 
 MysqlConfig GaleraCluster::nodeConfig(const std::string& database, size_t index) const {
-    return nodes_.at(index)->clientConfig(database);
+    return mysqlConfigFor(*nodes_.at(index), database);
 }
 
 std::string GaleraCluster::status(size_t index, const std::string& variable) const {

@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "MemoryTransport.h"
+#include "parley/testing/MemoryTransport.h"
 #include "server/Server.h"
 #include "store/SqliteStore.h"
 

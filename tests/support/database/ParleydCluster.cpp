@@ -105,7 +105,7 @@ std::unique_ptr<store::SqlConnection> ParleydCluster::openDatabase(size_t node) 
         return std::make_unique<store::MysqlConnection>(galera_->nodeConfig(databaseName_, node),
                                                         galera_->password());
     }
-    return std::make_unique<store::MysqlConnection>(database_->clientConfig(databaseName_),
+    return std::make_unique<store::MysqlConnection>(mysqlConfigFor(*database_, databaseName_),
                                                     database_->password());
 }
 
