@@ -1,7 +1,11 @@
 // The store suite (tests/store) against a real MariaDB through MySQL Connector/C++.
 
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
+
 #include <atomic>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "../store/StoreSuite.h"
@@ -10,6 +14,68 @@
 
 namespace parley::testing {
 namespace {
+
+// Stores `count` messages in conversation 'bulk' (which nobody reads) and indexes them, straight
+// into the tables: an index large enough that rebuilding it takes many batches.
+void storeBulkMessages(MariaDbServer& server, const std::string& database, int count) {
+    const std::string bulk =
+        "USE `" + database + "`; SET SESSION max_recursive_iterations = 1000000; ";
+    server.runAsRoot(bulk +
+                     "INSERT INTO messages (conv, seq, sender, cmid, body, ts) WITH RECURSIVE "
+                     "n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " +
+                     std::to_string(count) +
+                     ") SELECT 'bulk', i, 'bob', CONCAT('f', i), CONCAT('filler w', i % 997, "
+                     "' x', i % 5003, ' n', i), 1002 FROM n");
+    server.runAsRoot(bulk +
+                     "INSERT INTO search_docs (conv, seq, body) SELECT conv, seq, body FROM "
+                     "messages WHERE conv = 'bulk' ORDER BY seq");
+}
+
+// The tables a rebuild of the search index leaves while it runs (search_docs_next before its
+// rename, search_docs_old after): none once it finished.
+int rebuildTables(const MariaDbServer& server, const std::string& database) {
+    return std::stoi(server.queryAsRoot(
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '" + database +
+        "' AND TABLE_NAME IN ('search_docs_next', 'search_docs_old')"));
+}
+
+// Waits until a rebuild of the search index has committed its first batches into its copy.
+void awaitRebuildUnderWay(const MariaDbServer& server, const std::string& database) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (true) {
+        const bool copying =
+            rebuildTables(server, database) > 0 &&
+            std::stoi(server.queryAsRoot(
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '" + database +
+                "' AND TABLE_NAME = 'search_docs_next'")) > 0 &&
+            std::stoi(
+                server.queryAsRoot("SELECT COUNT(*) FROM `" + database + "`.search_docs_next")) > 0;
+        if (copying) {
+            return;
+        }
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the rebuild never began";
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
+// The search results' cmids, newest first, every page.
+std::vector<std::string> searchCmids(store::Store& store, const std::string& reader,
+                                     std::vector<std::string> terms) {
+    store::SearchQuery query;
+    query.reader = reader;
+    query.terms = std::move(terms);
+    query.limit = 50;
+    std::vector<std::string> cmids;
+    for (bool more = true; more;) {
+        const auto page = store.searchMessages(query);
+        for (const auto& message : page.messages) {
+            cmids.push_back(message.cmid);
+        }
+        more = page.hasMore;
+        query.before = page.nextBefore;
+    }
+    return cmids;
+}
 
 std::function<std::unique_ptr<store::Store>()> freshMariaDbDatabase() {
     auto& server = sharedMariaDb();
@@ -79,16 +145,7 @@ TEST(MysqlStore, SearchPurgeOfALargeIndexStaysWithinTheIoTimeoutAndDropsDeletedW
     store.appendMessage({"c1", "alice", "a1", "the who sang", {}, 1000});
     store.appendMessage({"c1", "alice", "a2", "delete this zebra", {}, 1001});
     // 300,000 more documents, in a conversation nobody reads, straight into the tables.
-    const std::string bulk =
-        "USE `" + database + "`; SET SESSION max_recursive_iterations = 1000000; ";
-    server.runAsRoot(bulk +
-                     "INSERT INTO messages (conv, seq, sender, cmid, body, ts) WITH RECURSIVE "
-                     "n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000) SELECT "
-                     "'bulk', i, 'bob', CONCAT('f', i), CONCAT('filler w', i % 997, ' x', i % "
-                     "5003, ' n', i), 1002 FROM n");
-    server.runAsRoot(bulk +
-                     "INSERT INTO search_docs (conv, seq, body) SELECT conv, seq, body FROM "
-                     "messages WHERE conv = 'bulk' ORDER BY seq");
+    storeBulkMessages(server, database, 300000);
     ASSERT_EQ(store.deleteMessage("c1", 2, "alice", false, 4000).outcome,
               store::ChangeOutcome::Changed);
     for (int i = 0; i < 5; ++i) {
@@ -220,6 +277,97 @@ TEST(MysqlStore, SearchPurgeFinishesARebuildThatStoppedAfterItsRename) {
               "0\n");
     // The deleted document's words went into the copy: a purge is due again.
     EXPECT_TRUE(store.purgeSearchIndex(4000));
+}
+
+// The connection of a rebuild of the search index is lost part way (killed here; a restart of
+// the database or store.mysql.io_timeout alike): the purge fails, and the broken connection is
+// dropped, not handed back to the pool, whose next user (the purge giving its claim back, a
+// /readyz probe) would fail on it. The purge is due again, and once the lost instance's lease
+// has run out the next purge finishes the rebuild.
+TEST(MysqlStore, SearchPurgeThatLosesItsConnectionLeavesNoBrokenConnectionInThePool) {
+    auto& server = sharedMariaDb();
+    const std::string database = server.createDatabase();
+    MysqlConfig config = server.clientConfig(database);
+    store::MysqlStore store(config, server.password(), 10000);
+    store.migrate();
+    store.openDirect("alice", "bob", std::nullopt, "c1", 100);
+    store.appendMessage({"c1", "alice", "a1", "the who sang", {}, 1000});
+    store.appendMessage({"c1", "alice", "a2", "delete this zebra", {}, 1001});
+    storeBulkMessages(server, database, 150000);
+    ASSERT_EQ(store.deleteMessage("c1", 2, "alice", false, 4000).outcome,
+              store::ChangeOutcome::Changed);
+
+    // One connection, so that the purge's is the one every call after it gets.
+    config.poolSize = 1;
+    store::MysqlStore purger(config, server.password(), 10000);
+    const auto connectionsOfTheDatabase = [&] {
+        return server.queryAsRoot(
+            "SELECT COALESCE(GROUP_CONCAT(ID ORDER BY ID), '') FROM "
+            "information_schema.PROCESSLIST WHERE DB = '" +
+            database + "'");
+    };
+    const std::string before = connectionsOfTheDatabase();
+    purger.ping();
+    std::string purgersConnection;
+    {
+        std::set<std::string> known;
+        std::stringstream list(before);
+        for (std::string id; std::getline(list, id, ',');) {
+            known.insert(id.substr(0, id.find('\n')));
+        }
+        std::stringstream after(connectionsOfTheDatabase());
+        for (std::string id; std::getline(after, id, ',');) {
+            id = id.substr(0, id.find('\n'));
+            if (!known.contains(id)) {
+                purgersConnection = id;
+            }
+        }
+    }
+    ASSERT_FALSE(purgersConnection.empty());
+
+    // Every warning the store logs from here on: a call that met a broken connection says so.
+    auto captured = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(200);
+    const auto previousLogger = spdlog::default_logger();
+    std::vector<spdlog::sink_ptr> sinks = previousLogger->sinks();
+    sinks.push_back(captured);
+    auto capturing = std::make_shared<spdlog::logger>("capturing", sinks.begin(), sinks.end());
+    capturing->set_level(spdlog::level::info);
+    spdlog::set_default_logger(capturing);
+    struct RestoreLogger {
+        std::shared_ptr<spdlog::logger> previous;
+        ~RestoreLogger() { spdlog::set_default_logger(previous); }
+    } restoreLogger{previousLogger};
+
+    std::atomic<bool> failed{false};
+    std::thread purging([&] {
+        try {
+            purger.purgeSearchIndex(4000);
+        } catch (const std::exception&) {
+            failed = true;
+        }
+    });
+    awaitRebuildUnderWay(server, database);
+    server.runAsRoot("KILL CONNECTION " + purgersConnection);
+    purging.join();
+    ASSERT_TRUE(failed) << "the purge lost its connection part way";
+
+    EXPECT_NO_THROW(purger.ping()) << "the pool's next user gets a working connection";
+    for (const auto& line : captured->last_formatted()) {
+        EXPECT_EQ(line.find("attempt 1 failed"), std::string::npos)
+            << "a call after the purge met its broken connection: " << line;
+    }
+    EXPECT_EQ(searchCmids(purger, "bob", {"sang"}), (std::vector<std::string>{"a1"}));
+
+    // The lost connection's lease runs out in 5 minutes; here at once.
+    server.runAsRoot("UPDATE `" + database +
+                     "`.search_purge SET pending_since = UNIX_TIMESTAMP() - 1 WHERE id = 2");
+    EXPECT_TRUE(purger.purgeSearchIndex(4000)) << "the purge was due again";
+    EXPECT_EQ(rebuildTables(server, database), 0);
+    EXPECT_TRUE(searchCmids(purger, "bob", {"zebra"}).empty());
+    EXPECT_EQ(searchCmids(purger, "bob", {"sang"}), (std::vector<std::string>{"a1"}));
+    EXPECT_EQ(server.queryAsRoot("SELECT COUNT(*) FROM `" + database +
+                                 "`.search_docs WHERE conv = 'bulk'"),
+              "150000\n");
 }
 
 }  // namespace

@@ -85,8 +85,17 @@ bool SqlStore::purgeSearchIndex(int64_t dueBefore) {
                                 return true;
                             });
             } else {
+                // Outside transaction(), so its rule by hand: a connection that broke (a restart
+                // of the database, io_timeout) is dropped, never handed to the pool's next user.
                 auto lease = pool_.acquire();
-                search_.purge(*lease, dueBefore);
+                try {
+                    search_.purge(*lease, dueBefore);
+                } catch (const SqlError& error) {
+                    if (error.kind() == SqlError::Kind::ConnectionLost) {
+                        lease.discard();
+                    }
+                    throw;
+                }
             }
         } catch (const std::exception& error) {
             transaction("purgeSearchIndex", Mode::Write, std::chrono::steady_clock::now(),
