@@ -4,8 +4,10 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <optional>
 #include <set>
 #include <sstream>
+#include <stop_token>
 #include <thread>
 
 #include "../store/StoreSuite.h"
@@ -365,6 +367,120 @@ TEST(MysqlStore, SearchPurgeThatLosesItsConnectionLeavesNoBrokenConnectionInTheP
     EXPECT_EQ(rebuildTables(server, database), 0);
     EXPECT_TRUE(searchCmids(purger, "bob", {"zebra"}).empty());
     EXPECT_EQ(searchCmids(purger, "bob", {"sang"}), (std::vector<std::string>{"a1"}));
+    EXPECT_EQ(server.queryAsRoot("SELECT COUNT(*) FROM `" + database +
+                                 "`.search_docs WHERE conv = 'bulk'"),
+              "150000\n");
+}
+
+// parleyd stopping during a rebuild of a large index: the rebuild returns between two batches,
+// long before it would have finished, leaves the purge due and its lease free, and loses nothing;
+// the next start (another store on the same database) finishes it.
+TEST(MysqlStore, SearchPurgeStopsBetweenBatchesAndTheNextStartFinishesIt) {
+    auto& server = sharedMariaDb();
+    const std::string database = server.createDatabase();
+    const MysqlConfig config = server.clientConfig(database);
+    std::optional<store::MysqlStore> store;
+    store.emplace(config, server.password(), 10000);
+    store->migrate();
+    store->openDirect("alice", "bob", std::nullopt, "c1", 100);
+    store->appendMessage({"c1", "alice", "a1", "the who sang", {}, 1000});
+    store->appendMessage({"c1", "alice", "a2", "delete this zebra", {}, 1001});
+    storeBulkMessages(server, database, 150000);
+    ASSERT_EQ(store->deleteMessage("c1", 2, "alice", false, 4000).outcome,
+              store::ChangeOutcome::Changed);
+
+    std::stop_source stopping;
+    std::optional<bool> purged;
+    std::thread sweeper([&] { purged = store->purgeSearchIndex(4000, stopping.get_token()); });
+    awaitRebuildUnderWay(server, database);
+    // Stored and acknowledged during the rebuild, before the stop.
+    std::vector<std::string> during;
+    for (int i = 0; i < 3; ++i) {
+        const std::string cmid = "d" + std::to_string(i);
+        ASSERT_EQ(store->appendMessage({"c1", "bob", cmid, "during", {}, 5000 + i}).access,
+                  store::Access::Member);
+        during.insert(during.begin(), cmid);
+    }
+    stopping.request_stop();
+    sweeper.join();
+    ASSERT_TRUE(purged.has_value());
+    EXPECT_FALSE(*purged) << "stopped, not finished";
+    EXPECT_EQ(rebuildTables(server, database), 1) << "the rebuild was left part way";
+    EXPECT_EQ(server.queryAsRoot("SELECT COALESCE(pending_since, 'free') FROM `" + database +
+                                 "`.search_purge WHERE id = 2"),
+              "free\n")
+        << "the lease is given back, so that the next start need not wait for it";
+    EXPECT_EQ(server.queryAsRoot("SELECT pending_since FROM `" + database +
+                                 "`.search_purge WHERE id = 1"),
+              "4000\n")
+        << "due again, as it was";
+    EXPECT_EQ(searchCmids(*store, "bob", {"during"}), during) << "searchable meanwhile";
+    EXPECT_TRUE(searchCmids(*store, "bob", {"zebra"}).empty());
+
+    store.reset();  // the restart
+    store::MysqlStore restarted(config, server.password(), 10000);
+    EXPECT_TRUE(restarted.purgeSearchIndex(4000)) << "the next start finishes it";
+    EXPECT_EQ(rebuildTables(server, database), 0);
+    EXPECT_FALSE(restarted.purgeSearchIndex(4000)) << "finished: nothing due";
+    EXPECT_EQ(searchCmids(restarted, "bob", {"during"}), during);
+    EXPECT_EQ(searchCmids(restarted, "bob", {"sang"}), (std::vector<std::string>{"a1"}));
+    EXPECT_TRUE(searchCmids(restarted, "bob", {"zebra"}).empty());
+    EXPECT_EQ(server.queryAsRoot("SELECT COUNT(*) FROM `" + database +
+                                 "`.search_docs WHERE conv = 'bulk'"),
+              "150000\n");
+    for (int i = 0; i < 3; ++i) {
+        const auto found = restarted.findByCmid("bob", "d" + std::to_string(i));
+        ASSERT_TRUE(found.has_value()) << "acknowledged during the rebuild";
+        EXPECT_EQ(found->body, "during");
+    }
+}
+
+// The same through parleyd: SIGTERM during the sweep's rebuild of a large index. parleyd exits
+// with the rebuild left part way, and the next start's sweep finishes it.
+TEST(MysqlStore, ParleydStoppedDuringASearchPurgeLeavesItForTheNextStart) {
+    auto& server = sharedMariaDb();
+    const std::string database = server.createDatabase();
+    {
+        store::MysqlStore store(server.clientConfig(database), server.password(), 10000);
+        store.migrate();
+        store.openDirect("alice", "bob", std::nullopt, "c1", 100);
+        store.appendMessage({"c1", "alice", "a1", "the who sang", {}, 1000});
+        store.appendMessage({"c1", "alice", "a2", "delete this zebra", {}, 1001});
+        storeBulkMessages(server, database, 150000);
+        ASSERT_EQ(store.deleteMessage("c1", 2, "alice", false, 4000).outcome,
+                  store::ChangeOutcome::Changed);
+    }
+    MosquittoServer broker(std::vector<BrokerUser>{{"parleyd", "parleyd-secret"}});
+    ParleydProcess parleyd(
+        "broker: {uri: " + broker.uri() +
+        ", client_id: parleyd-purge, username: parleyd, password: parleyd-secret}\n"
+        "store:\n  backend: mysql\n  mysql: {host: 127.0.0.1, port: " +
+        std::to_string(server.port()) + ", user: " + server.user() + ", password: '" +
+        server.password() + "', database: " + database +
+        "}\n"
+        "presence: {sweep_interval: 100ms}\n"
+        "search: {purge_after: 0s}\n"
+        "log: {level: info}\n");
+    awaitRebuildUnderWay(server, database);
+    parleyd.stop();
+    EXPECT_EQ(rebuildTables(server, database), 1) << "stopped with the rebuild left part way";
+    EXPECT_NE(parleyd.log().find("search: rebuilding the index stopped"), std::string::npos);
+    EXPECT_EQ(parleyd.log().find("search: purged deleted messages' words"), std::string::npos);
+    EXPECT_EQ(server.queryAsRoot("SELECT pending_since FROM `" + database +
+                                 "`.search_purge WHERE id = 1"),
+              "4000\n")
+        << "still due";
+
+    parleyd.start();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (parleyd.log().find("search: purged deleted messages' words") == std::string::npos) {
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the next start never purged";
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(rebuildTables(server, database), 0);
+    store::MysqlStore store(server.clientConfig(database), server.password(), 10000);
+    EXPECT_EQ(searchCmids(store, "bob", {"sang"}), (std::vector<std::string>{"a1"}));
+    EXPECT_TRUE(searchCmids(store, "bob", {"zebra"}).empty());
     EXPECT_EQ(server.queryAsRoot("SELECT COUNT(*) FROM `" + database +
                                  "`.search_docs WHERE conv = 'bulk'"),
               "150000\n");
