@@ -104,7 +104,7 @@ Server::~Server() {
 
 bool Server::start() {
     extensions_.loadAll();
-    sweeper_ = std::thread([this] { sweepLoop(); });
+    sweeper_ = std::jthread([this](const std::stop_token& stop) { sweepLoop(stop); });
     if (!transport_.start([this](InboundMessage&& message) { onInbound(std::move(message)); })) {
         return false;
     }
@@ -119,6 +119,8 @@ void Server::stop() {
     }
     spdlog::info("parleyd stopping: no new commands, finishing those in flight");
     transport_.stopReceiving();
+    // Ends a purge of the search index in progress meanwhile, rather than after the commands.
+    sweeper_.request_stop();
     workers_.shutdown(std::chrono::milliseconds(config_.server.shutdownTimeoutMs));
     {
         std::lock_guard lock(sweepMutex_);
@@ -238,7 +240,7 @@ size_t Server::process(const Command& command) {
     return dispatcher_.dispatch(command);
 }
 
-void Server::sweepLoop() {
+void Server::sweepLoop(const std::stop_token& stop) {
     const auto interval = std::chrono::milliseconds(config_.presence.sweepIntervalMs);
     std::unique_lock lock(sweepMutex_);
     while (!sweepWake_.wait_for(lock, interval, [this] { return stopping_.load(); })) {
@@ -251,8 +253,9 @@ void Server::sweepLoop() {
         }
         try {
             // Pushes deleted messages' words out of the full-text index (docs/design.md,
-            // "Search"); a no-op query unless a deletion has waited search.purge_after.
-            if (store_.purgeSearchIndex(clock_.nowMs() - config_.search.purgeAfterMs)) {
+            // "Search"); a no-op query unless a deletion has waited search.purge_after. A stop
+            // ends a rebuild between two batches: the next start finishes it.
+            if (store_.purgeSearchIndex(clock_.nowMs() - config_.search.purgeAfterMs, stop)) {
                 spdlog::info("search: purged deleted messages' words from the full-text index");
             }
         } catch (const std::exception& error) {

@@ -71,7 +71,7 @@ class Server {
     size_t process(const Command& command);
     // Answers rate_limited for a command the ingress limits refused.
     void refuseAtIngress(const Command& command, const IngressLimiter::Verdict& verdict);
-    void sweepLoop();
+    void sweepLoop(const std::stop_token& stop);
 
     const Config& config_;
     std::unique_ptr<ops::Metrics> ownMetrics_;
@@ -108,7 +108,8 @@ class Server {
     std::mutex sweepMutex_;
     std::condition_variable sweepWake_;
     std::atomic<bool> stopping_{false};
-    std::thread sweeper_;
+    // Its stop token ends a long purge of the search index between two batches.
+    std::jthread sweeper_;
 };
 
 }  // namespace parley

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <stop_token>
 #include <string>
 
 #include "store/Model.h"
@@ -52,7 +53,10 @@ class MessageStore {
     // Pushes the words of deleted and erased messages out of the full-text index, if any left it
     // since the last purge and the first of them before `dueBefore` (ms; now: at once). Returns
     // whether it purged. Costs a rewrite of the index: run it from a timer, not per command.
-    virtual bool purgeSearchIndex(int64_t dueBefore) = 0;
+    // Once `stop` is requested (parleyd stopping) a rewrite that commits a batch at a time
+    // (MariaDB's) returns early, false, and leaves the purge due: the next purge, in this
+    // instance or another, finishes it.
+    virtual bool purgeSearchIndex(int64_t dueBefore, std::stop_token stop = {}) = 0;
 };
 
 }  // namespace parley::store

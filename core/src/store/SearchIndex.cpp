@@ -1,5 +1,7 @@
 #include "store/SearchIndex.h"
 
+#include <spdlog/spdlog.h>
+
 namespace parley::store {
 
 namespace {
@@ -193,14 +195,15 @@ void SearchIndex::unclaimPurge(SqlConnection& db, int64_t pendingSince) const {
         {pendingSince, pendingSince});
 }
 
-void SearchIndex::purge(SqlConnection& db, int64_t dueSince) const {
+bool SearchIndex::purge(SqlConnection& db, int64_t dueSince, std::stop_token stop) const {
     if (kind_ == FullText::Fts5) {
         // Merges every segment into one: the postings of deleted documents are dropped, and the
-        // old segments' rows deleted (zeroed in the file by secure_delete).
+        // old segments' rows deleted (zeroed in the file by secure_delete). One statement, which
+        // a stop does not interrupt.
         db.execute("INSERT INTO search_index (search_index) VALUES ('optimize')", {});
-        return;
+        return true;
     }
-    rebuildInnoDb(db, dueSince);
+    return rebuildInnoDb(db, dueSince, std::move(stop));
 }
 
 namespace {
@@ -229,17 +232,29 @@ int64_t maxDocid(SqlConnection& db, const char* table) {
     return rows.at(0).integer(0);
 }
 
+// Thrown between two batches of the rebuild once a stop was requested, to leave it where it is.
+struct RebuildStopped {};
+
 void renewRebuildLease(SqlConnection& db) {
     db.execute("UPDATE search_purge SET pending_since = UNIX_TIMESTAMP() + ? WHERE id = 2",
                {kRebuildLeaseSeconds});
     db.commit();
 }
 
+// Before each batch of the rebuild: every state between two batches is one the next purge
+// finishes from (docs/design.md, "Search").
+void nextRebuildBatch(SqlConnection& db, const std::stop_token& stop) {
+    if (stop.stop_requested()) {
+        throw RebuildStopped{};
+    }
+    renewRebuildLease(db);
+}
+
 // Copies search_docs_old's documents numbered past `after` into search_docs, a batch per
 // statement; a document already there is kept.
-void copyFromOld(SqlConnection& db, int64_t after) {
+void copyFromOld(SqlConnection& db, int64_t after, const std::stop_token& stop) {
     while (true) {
-        renewRebuildLease(db);
+        nextRebuildBatch(db, stop);
         auto last = db.query(
             "SELECT MAX(docid) FROM (SELECT docid FROM search_docs_old WHERE docid > ? ORDER BY "
             "docid LIMIT ?) batch",
@@ -259,10 +274,10 @@ void copyFromOld(SqlConnection& db, int64_t after) {
 // Brings the copy's documents numbered up to `upTo` to what the messages hold now: the copy
 // read each document once, and an edit or a deletion may have changed it since. Returns how
 // many it removed: their words stay in the copy's files until the next rebuild.
-int64_t reconcileWithMessages(SqlConnection& db, int64_t upTo) {
+int64_t reconcileWithMessages(SqlConnection& db, int64_t upTo, const std::stop_token& stop) {
     int64_t removed = 0;
     for (int64_t from = 0; from < upTo; from += kRebuildBatchRows) {
-        renewRebuildLease(db);
+        nextRebuildBatch(db, stop);
         removed += db.execute(
             "DELETE d FROM search_docs d LEFT JOIN messages m ON m.conv = d.conv AND m.seq = "
             "d.seq WHERE d.docid > ? AND d.docid <= ? AND (m.seq IS NULL OR m.erased_at IS NOT "
@@ -280,7 +295,7 @@ int64_t reconcileWithMessages(SqlConnection& db, int64_t upTo) {
 
 }  // namespace
 
-void SearchIndex::rebuildInnoDb(SqlConnection& db, int64_t dueSince) const {
+bool SearchIndex::rebuildInnoDb(SqlConnection& db, int64_t dueSince, std::stop_token stop) const {
     // OPTIMIZE TABLE would rebuild search_docs in one statement that grows with the whole index
     // (73 s at a million messages, past store.mysql.io_timeout) while every insert into the
     // table waits (InnoDB rebuilds a table with a FULLTEXT key under a shared lock), and with
@@ -302,8 +317,8 @@ void SearchIndex::rebuildInnoDb(SqlConnection& db, int64_t dueSince) const {
         if (tableExists(db, "search_docs_old")) {
             // A rebuild that stopped after its rename: search_docs may lack the documents
             // stored in the old table after the copy; finish it.
-            copyFromOld(db, 0);
-            removedFromCopy = reconcileWithMessages(db, maxDocid(db, "search_docs_old"));
+            copyFromOld(db, 0, stop);
+            removedFromCopy = reconcileWithMessages(db, maxDocid(db, "search_docs_old"), stop);
         } else {
             db.executeScript("DROP TABLE IF EXISTS search_docs_next");
             // Read when a FULLTEXT index is made: as when migration 9 made search_docs.
@@ -312,7 +327,7 @@ void SearchIndex::rebuildInnoDb(SqlConnection& db, int64_t dueSince) const {
                 "search_docs");
             int64_t copiedUpTo = 0;
             while (true) {
-                renewRebuildLease(db);
+                nextRebuildBatch(db, stop);
                 const auto copied = db.execute(
                     "INSERT INTO search_docs_next (docid, conv, seq, body) SELECT docid, conv, "
                     "seq, body FROM search_docs WHERE docid > ? ORDER BY docid LIMIT ?",
@@ -327,9 +342,10 @@ void SearchIndex::rebuildInnoDb(SqlConnection& db, int64_t dueSince) const {
                              std::to_string(maxDocid(db, "search_docs") + kRebuildDocidMargin));
             db.executeScript(
                 "RENAME TABLE search_docs TO search_docs_old, search_docs_next TO search_docs");
-            // What was stored between the last batch and the rename.
-            copyFromOld(db, copiedUpTo);
-            removedFromCopy = reconcileWithMessages(db, maxDocid(db, "search_docs_old"));
+            // What was stored between the last batch and the rename: a batch or two, copied
+            // whatever a stop says, so that the search finds every message meanwhile.
+            copyFromOld(db, copiedUpTo, {});
+            removedFromCopy = reconcileWithMessages(db, maxDocid(db, "search_docs_old"), stop);
         }
         db.executeScript("DROP TABLE search_docs_old");
         if (removedFromCopy > 0) {
@@ -339,6 +355,17 @@ void SearchIndex::rebuildInnoDb(SqlConnection& db, int64_t dueSince) const {
         }
         db.execute("UPDATE search_purge SET pending_since = NULL WHERE id = 2", {});
         db.commit();
+        return true;
+    } catch (const RebuildStopped&) {
+        // The lease goes at once, so that the next purge (another instance's, or this one's
+        // after its restart) need not wait for it to run out.
+        db.execute("UPDATE search_purge SET pending_since = NULL WHERE id = 2", {});
+        db.commit();
+        spdlog::info(
+            "search: rebuilding the index stopped {} its rename, for parleyd stopping; the next "
+            "purge finishes it",
+            tableExists(db, "search_docs_old") ? "after" : "before");
+        return false;
     } catch (const std::exception&) {
         db.rollback();
         try {

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -49,11 +50,12 @@ class SearchIndex {
     // Rewrites the index without the words of removed documents. FTS5: inside a write
     // transaction; InnoDB: outside any, on a connection of its own (it commits a batch at a
     // time; docs/design.md, "Search"), and marks a purge due since `dueSince` if documents removed
-    // while it ran left words in the new files.
-    void purge(SqlConnection& db, int64_t dueSince) const;
+    // while it ran left words in the new files. Returns false if InnoDB's rebuild stopped
+    // between two batches because `stop` was requested: the next purge finishes it.
+    bool purge(SqlConnection& db, int64_t dueSince, std::stop_token stop) const;
 
   private:
-    void rebuildInnoDb(SqlConnection& db, int64_t dueSince) const;
+    bool rebuildInnoDb(SqlConnection& db, int64_t dueSince, std::stop_token stop) const;
     void markPurgeDue(SqlConnection& db, int64_t now) const;
 
     FullText kind_;

@@ -68,7 +68,7 @@ SearchPage SqlStore::searchMessages(const SearchQuery& query) {
     });
 }
 
-bool SqlStore::purgeSearchIndex(int64_t dueBefore) {
+bool SqlStore::purgeSearchIndex(int64_t dueBefore, std::stop_token stop) {
     // Observed whole, as one call: the claim, the rewrite and emptying the write-ahead log.
     return observed("purgeSearchIndex", [&] {
         const auto claimed =
@@ -77,24 +77,39 @@ bool SqlStore::purgeSearchIndex(int64_t dueBefore) {
         if (!claimed) {
             return false;
         }
-        try {
-            if (dialect_.fullText == FullText::Fts5) {
-                transaction("purgeSearchIndex", Mode::Write, std::chrono::steady_clock::now(),
-                            [&](SqlConnection& db) {
-                                search_.purge(db, dueBefore);
-                                return true;
-                            });
-            } else {
-                auto lease = pool_.acquire();
-                search_.purge(*lease, dueBefore);
-            }
-        } catch (const std::exception& error) {
+        // A rewrite that failed or stopped leaves the purge due as it was, for the next to run.
+        const auto giveBackClaim = [&] {
             transaction("purgeSearchIndex", Mode::Write, std::chrono::steady_clock::now(),
                         [&](SqlConnection& db) {
                             search_.unclaimPurge(db, *claimed);
                             return true;
                         });
+        };
+        bool finished = true;
+        try {
+            if (dialect_.fullText == FullText::Fts5) {
+                transaction("purgeSearchIndex", Mode::Write, std::chrono::steady_clock::now(),
+                            [&](SqlConnection& db) { return search_.purge(db, dueBefore, {}); });
+            } else {
+                // Outside transaction(), so its rule by hand: a connection that broke (a restart
+                // of the database, io_timeout) is dropped, never handed to the pool's next user.
+                auto lease = pool_.acquire();
+                try {
+                    finished = search_.purge(*lease, dueBefore, stop);
+                } catch (const SqlError& error) {
+                    if (error.kind() == SqlError::Kind::ConnectionLost) {
+                        lease.discard();
+                    }
+                    throw;
+                }
+            }
+        } catch (const std::exception&) {
+            giveBackClaim();
             throw;
+        }
+        if (!finished) {
+            giveBackClaim();
+            return false;
         }
         flushErasedText("purged the search index");
         return true;

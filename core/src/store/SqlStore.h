@@ -84,7 +84,7 @@ class SqlStore : public Store {
 
     // Search (SqlSearch.cpp)
     SearchPage searchMessages(const SearchQuery& query) override;
-    bool purgeSearchIndex(int64_t dueBefore) override;
+    bool purgeSearchIndex(int64_t dueBefore, std::stop_token stop = {}) override;
 
     // Users, export and erasure (SqlUsers.cpp)
     void setDisplayName(const std::string& uid, const std::string& name, int64_t now) override;
