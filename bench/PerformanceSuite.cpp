@@ -541,6 +541,8 @@ int main(int argc, char** argv) {
         scenarios = chosen;
     }
 
+    // Before the brokers start, so they inherit it: a descriptor per connected user in each.
+    bench::raiseDescriptorLimit();
     std::vector<BrokerUser> brokerUsers{{"parleyd", kServicePassword}};
     char name[32];
     for (int i = 1; i <= users + 1; ++i) {  // the last one is the flooder

@@ -1,5 +1,6 @@
 #include "PollLoadRun.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -48,10 +49,26 @@ long long numberField(std::string_view json, std::string_view key, long long oth
 
 }  // namespace
 
+long raiseDescriptorLimit() {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        return -1;
+    }
+    if (limit.rlim_cur < limit.rlim_max) {
+        rlimit raised = limit;
+        raised.rlim_cur = limit.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+            limit = raised;
+        }
+    }
+    return limit.rlim_cur == RLIM_INFINITY ? -1 : static_cast<long>(limit.rlim_cur);
+}
+
 PollLoadRun::PollLoadRun(LoadOptions options) : options_(std::move(options)) {
     if (options_.users < 2 || options_.groupSize < 2 || options_.users < options_.groupSize) {
         throw std::invalid_argument("need at least 2 users and users >= group size");
     }
+    raiseDescriptorLimit();
     body_.assign(options_.bodyBytes, 'x');
     runTag_ = "-" +
               std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -16,6 +16,11 @@
 
 namespace parley::bench {
 
+// Raises this process's soft descriptor limit to its hard limit (where a distribution's default
+// soft limit of 1,024 would stop the generator near 1,000 users; children started afterwards,
+// such as the suite's broker, inherit it). Returns the soft limit now in force.
+long raiseDescriptorLimit();
+
 // The load generator of the benchmark (docs/performance.md, "The load generator"): every
 // simulated user's MQTT connection (libmosquitto) on one thread, one epoll loop, no locks and no
 // hand-offs between threads, so the generator costs the machine a few µs per message and is not
