@@ -45,8 +45,7 @@ int lowestFreeDescriptor() {
 // goes on without the pair when it cannot open it (2.0.11: a warning to the log callback,
 // mosquitto_loop() then waits its whole timeout), so for the length of mosquitto_new() the soft
 // descriptor limit is the lowest free number and the pair's socketpair() fails with EMFILE.
-mosquitto* newClientWithoutWakeupPair(const std::string& clientId, void* self, bool& hasPair) {
-    hasPair = true;
+mosquitto* newClientWithoutWakeupPair(const std::string& clientId, void* self) {
     rlimit limit{};
     const int lowest = lowestFreeDescriptor();
     if (lowest < 0 || ::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
@@ -65,7 +64,6 @@ mosquitto* newClientWithoutWakeupPair(const std::string& clientId, void* self, b
     if (client == nullptr) {  // a libmosquitto that needs its pair
         return mosquitto_new(clientId.c_str(), true, self);
     }
-    hasPair = lowestFreeDescriptor() != lowest;
     return client;
 }
 
@@ -84,9 +82,8 @@ MosquittoConnection::MosquittoConnection(const std::string& uri, const TlsSettin
     if (!parseBrokerUri(uri, host_, port_)) {
         throw std::invalid_argument("not a broker address: " + uri);
     }
-    client_.reset(wakeupPair == WakeupPair::without
-                      ? newClientWithoutWakeupPair(clientId, this, hasWakeupPair_)
-                      : mosquitto_new(clientId.c_str(), true, this));
+    client_.reset(wakeupPair == WakeupPair::without ? newClientWithoutWakeupPair(clientId, this)
+                                                    : mosquitto_new(clientId.c_str(), true, this));
     if (!client_) {
         throw std::runtime_error("mosquitto_new failed");
     }

@@ -66,10 +66,6 @@ class MosquittoConnection {
     void misc();
     void disconnect();
 
-    // The descriptors this connection holds: its socket, and libmosquitto's wake-up pair unless
-    // made WakeupPair::without (and libmosquitto went without it).
-    bool hasWakeupPair() const { return hasWakeupPair_; }
-
     // For a handful of connections (the relay's one, the tests'): a poll() over all of them per
     // pass. Thousands go through a Loop.
     // Runs each connection's I/O until `done()` or `timeout`; true if done() came true.
@@ -142,7 +138,6 @@ class MosquittoConnection {
     int subscribed_ = 0;
     long long acknowledged_ = 0;
     long long refused_ = 0;
-    bool hasWakeupPair_ = true;
     Loop* loop_ = nullptr;
     int watchedSocket_ = -1;  // registered with loop_'s epoll; -1 once closed
     bool watchingWrites_ = false;

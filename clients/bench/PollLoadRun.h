@@ -32,7 +32,7 @@ long raiseDescriptorLimit();
 // and commands, but replies and events are only counted (no parsing, no latency, no checks),
 // through libmosquitto as it comes (its wake-up pair per connection) and one poll() of every
 // descriptor per pass, as the generator was before 2026-12-07's epoll loop: the reference stays
-// independent of the loop it checks (a few hundred users at most: three descriptors each).
+// independent of the loop it checks (a few thousand users at most: three descriptors each).
 class PollLoadRun {
   public:
     explicit PollLoadRun(LoadOptions options);
@@ -83,9 +83,8 @@ class PollLoadRun {
     std::vector<std::unique_ptr<User>> users_;
     // After users_: destroyed first, it detaches their connections.
     MosquittoConnection::Loop loop_;
-    std::vector<MosquittoConnection*>
-        connections_;  // bare: the poll() loop's    // Senders whose reply arrived since the last
-                       // refill: the refill visits these, not every user.
+    std::vector<MosquittoConnection*> connections_;  // bare: the poll() loop's
+    // Senders whose reply arrived since the last refill: the refill visits these, not every user.
     std::vector<size_t> freed_;
     long long heldBackTotal_ = 0;
     std::vector<Conversation> conversations_;
