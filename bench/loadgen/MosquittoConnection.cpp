@@ -1,8 +1,13 @@
 #include "MosquittoConnection.h"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -23,12 +28,51 @@ std::string errorText(int rc) {
     return rc == MOSQ_ERR_ERRNO ? std::string(std::strerror(errno)) : mosquitto_strerror(rc);
 }
 
+// The kernel hands out the lowest free descriptor number: this one (or -1).
+int lowestFreeDescriptor() {
+    const int probe = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (probe >= 0) {
+        ::close(probe);
+    }
+    return probe;
+}
+
+// mosquitto_new() opens a socket pair per client so that a publish from another thread can wake
+// mosquitto_loop()'s select(), and libmosquitto then writes a byte to it for every packet it
+// queues. A caller-driven loop never sleeps in mosquitto_loop(), so the pair is two descriptors
+// and a write() per packet for nothing, and those descriptors are what bounded the users one
+// generator process could hold (three per user against 20,000 per process: 6,600). libmosquitto
+// goes on without the pair when it cannot open it (2.0.11: a warning to the log callback,
+// mosquitto_loop() then waits its whole timeout), so for the length of mosquitto_new() the soft
+// descriptor limit is the lowest free number and the pair's socketpair() fails with EMFILE.
+mosquitto* newClientWithoutWakeupPair(const std::string& clientId, void* self) {
+    rlimit limit{};
+    const int lowest = lowestFreeDescriptor();
+    if (lowest < 0 || ::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        return mosquitto_new(clientId.c_str(), true, self);
+    }
+    rlimit lowered = limit;
+    lowered.rlim_cur = static_cast<rlim_t>(lowest);
+    if (::setrlimit(RLIMIT_NOFILE, &lowered) != 0) {
+        return mosquitto_new(clientId.c_str(), true, self);
+    }
+    mosquitto* client = mosquitto_new(clientId.c_str(), true, self);
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        throw std::runtime_error(std::string("cannot restore the descriptor limit: ") +
+                                 std::strerror(errno));
+    }
+    if (client == nullptr) {  // a libmosquitto that needs its pair
+        return mosquitto_new(clientId.c_str(), true, self);
+    }
+    return client;
+}
+
 }  // namespace
 
 MosquittoConnection::MosquittoConnection(const std::string& uri, const TlsSettings& tls,
                                          const std::string& clientId, const std::string& user,
                                          const std::string& password, int inflight,
-                                         MessageHandler onMessage)
+                                         MessageHandler onMessage, WakeupPair wakeupPair)
     : onMessage_(std::move(onMessage)), client_(nullptr, mosquitto_destroy) {
     initLibraryOnce();
     if (uri.rfind("ws://", 0) == 0 || uri.rfind("wss://", 0) == 0) {
@@ -38,7 +82,8 @@ MosquittoConnection::MosquittoConnection(const std::string& uri, const TlsSettin
     if (!parseBrokerUri(uri, host_, port_)) {
         throw std::invalid_argument("not a broker address: " + uri);
     }
-    client_.reset(mosquitto_new(clientId.c_str(), true, this));
+    client_.reset(wakeupPair == WakeupPair::without ? newClientWithoutWakeupPair(clientId, this)
+                                                    : mosquitto_new(clientId.c_str(), true, this));
     if (!client_) {
         throw std::runtime_error("mosquitto_new failed");
     }
@@ -67,6 +112,25 @@ MosquittoConnection::MosquittoConnection(const std::string& uri, const TlsSettin
 
 MosquittoConnection::~MosquittoConnection() {
     disconnect();
+    if (loop_ != nullptr) {
+        loop_->remove(*this);
+    }
+}
+
+void MosquittoConnection::fail(std::string failure) {
+    if (!failure_.empty()) {
+        return;
+    }
+    failure_ = std::move(failure);
+    if (loop_ != nullptr) {
+        loop_->failed(*this);
+    }
+}
+
+void MosquittoConnection::markPending() {
+    if (loop_ != nullptr) {
+        loop_->markPending(*this);
+    }
 }
 
 void MosquittoConnection::startConnect() {
@@ -83,6 +147,7 @@ void MosquittoConnection::subscribe(const std::string& filter, int qos) {
     if (rc != MOSQ_ERR_SUCCESS) {
         throw std::runtime_error("cannot subscribe to " + filter + ": " + errorText(rc));
     }
+    markPending();
 }
 
 void MosquittoConnection::publish(const std::string& topic, std::string_view payload, int qos) {
@@ -91,6 +156,7 @@ void MosquittoConnection::publish(const std::string& topic, std::string_view pay
     if (rc != MOSQ_ERR_SUCCESS) {
         throw std::runtime_error("cannot publish on " + topic + ": " + errorText(rc));
     }
+    markPending();  // written at once unless inside a callback or the socket is full
 }
 
 int MosquittoConnection::socket() const {
@@ -104,16 +170,16 @@ bool MosquittoConnection::wantWrite() const {
 bool MosquittoConnection::read() {
     // Several packets per call: one poll() wakes us for many replies at flood.
     const int rc = mosquitto_loop_read(client_.get(), 64);
-    if (rc != MOSQ_ERR_SUCCESS && failure_.empty() && !disconnecting_) {
-        failure_ = "connection lost: " + errorText(rc);
+    if (rc != MOSQ_ERR_SUCCESS && !disconnecting_) {
+        fail("connection lost: " + errorText(rc));
     }
     return rc == MOSQ_ERR_SUCCESS;
 }
 
 bool MosquittoConnection::write() {
     const int rc = mosquitto_loop_write(client_.get(), 64);
-    if (rc != MOSQ_ERR_SUCCESS && failure_.empty() && !disconnecting_) {
-        failure_ = "connection lost: " + errorText(rc);
+    if (rc != MOSQ_ERR_SUCCESS && !disconnecting_) {
+        fail("connection lost: " + errorText(rc));
     }
     return rc == MOSQ_ERR_SUCCESS;
 }
@@ -198,22 +264,177 @@ bool MosquittoConnection::runUntil(const std::vector<MosquittoConnection*>& conn
     return true;
 }
 
+MosquittoConnection::Loop::Loop() : epoll_(::epoll_create1(EPOLL_CLOEXEC)) {
+    if (epoll_ < 0) {
+        throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
+    }
+}
+
+MosquittoConnection::Loop::~Loop() {
+    for (MosquittoConnection* connection : connections_) {
+        connection->loop_ = nullptr;
+        connection->watchedSocket_ = -1;
+        connection->pending_ = false;
+    }
+    ::close(epoll_);
+}
+
+void MosquittoConnection::Loop::add(MosquittoConnection& connection) {
+    const int socket = connection.socket();
+    if (socket < 0 || connection.loop_ != nullptr) {
+        throw std::logic_error("a connection joins one Loop, after startConnect()");
+    }
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.ptr = &connection;
+    if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, socket, &event) != 0) {
+        throw std::runtime_error(std::string("epoll_ctl: ") + std::strerror(errno));
+    }
+    connection.loop_ = this;
+    connection.watchedSocket_ = socket;
+    connection.watchingWrites_ = false;
+    connections_.push_back(&connection);
+    if (connection.failed()) {
+        failed(connection);
+    }
+    markPending(connection);  // the CONNECT may not be all out
+}
+
+void MosquittoConnection::Loop::remove(MosquittoConnection& connection) {
+    std::erase(connections_, &connection);
+    std::erase(pending_, &connection);
+    if (firstFailed_ == &connection) {
+        firstFailed_ = nullptr;
+    }
+    if (connection.watchedSocket_ >= 0 && connection.socket() == connection.watchedSocket_) {
+        ::epoll_ctl(epoll_, EPOLL_CTL_DEL, connection.watchedSocket_, nullptr);
+    }
+    connection.loop_ = nullptr;
+    connection.watchedSocket_ = -1;
+    connection.pending_ = false;
+}
+
+void MosquittoConnection::Loop::markPending(MosquittoConnection& connection) {
+    if (!connection.pending_) {
+        connection.pending_ = true;
+        pending_.push_back(&connection);
+    }
+}
+
+void MosquittoConnection::Loop::failed(MosquittoConnection& connection) {
+    if (firstFailed_ == nullptr) {
+        firstFailed_ = &connection;
+    }
+}
+
+void MosquittoConnection::Loop::throwIfFailed() const {
+    if (firstFailed_ != nullptr) {
+        throw std::runtime_error(firstFailed_->failure());
+    }
+}
+
+void MosquittoConnection::Loop::writePending() {
+    // By index: a write may mark another connection pending (libmosquitto's callbacks).
+    for (size_t i = 0; i < pending_.size(); ++i) {
+        MosquittoConnection& connection = *pending_[i];
+        connection.pending_ = false;
+        if (connection.watchedSocket_ < 0) {
+            continue;
+        }
+        if (connection.socket() == connection.watchedSocket_ && connection.wantWrite()) {
+            connection.write();
+        }
+        if (connection.socket() != connection.watchedSocket_) {
+            // Closed by libmosquitto: the kernel took it out of the epoll set.
+            connection.watchedSocket_ = -1;
+            continue;
+        }
+        // Room to write is watched only while something waits for it: a socket that can take
+        // more would otherwise wake every pass.
+        const bool wantWrite = connection.wantWrite();
+        if (wantWrite != connection.watchingWrites_) {
+            epoll_event event{};
+            event.events = EPOLLIN | (wantWrite ? EPOLLOUT : 0u);
+            event.data.ptr = &connection;
+            if (::epoll_ctl(epoll_, EPOLL_CTL_MOD, connection.watchedSocket_, &event) == 0) {
+                connection.watchingWrites_ = wantWrite;
+            }
+        }
+    }
+    pending_.clear();
+}
+
+void MosquittoConnection::Loop::runOnce(std::chrono::microseconds timeout) {
+    writePending();
+    std::array<epoll_event, 512> events;
+    const auto micros = std::max<long long>(0, timeout.count());
+    const timespec wait{static_cast<time_t>(micros / 1000000),
+                        static_cast<long>(micros % 1000000) * 1000};
+    const int ready =
+        ::epoll_pwait2(epoll_, events.data(), static_cast<int>(events.size()), &wait, nullptr);
+    for (int i = 0; i < ready; ++i) {
+        MosquittoConnection& connection = *static_cast<MosquittoConnection*>(events[i].data.ptr);
+        if (connection.socket() != connection.watchedSocket_) {
+            continue;
+        }
+        if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+            connection.read();
+        }
+        if ((events[i].events & EPOLLOUT) && connection.socket() >= 0) {
+            connection.write();
+        }
+        // What reading queued (acknowledgements, the handlers' publishes inside callbacks),
+        // and whether room to write is still wanted.
+        markPending(connection);
+    }
+    writePending();
+}
+
+bool MosquittoConnection::Loop::runUntil(const std::function<bool()>& done,
+                                         std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    auto lastMisc = std::chrono::steady_clock::now();
+    while (!done()) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= deadline) {
+            return false;
+        }
+        throwIfFailed();
+        runOnce(std::chrono::milliseconds(10));
+        if (now - lastMisc >= std::chrono::seconds(1)) {
+            lastMisc = now;
+            misc();
+        }
+    }
+    return true;
+}
+
+void MosquittoConnection::Loop::misc() {
+    for (MosquittoConnection* connection : connections_) {
+        connection->misc();
+        if (connection->socket() >= 0 && connection->wantWrite()) {
+            markPending(*connection);
+        }
+    }
+    throwIfFailed();
+}
+
 void MosquittoConnection::onConnect(mosquitto*, void* self, int rc, int,
                                     const mosquitto_property*) {
     auto* connection = static_cast<MosquittoConnection*>(self);
     if (rc == 0) {
         connection->connected_ = true;
     } else {
-        connection->failure_ =
-            "the broker refused the connection: " + std::string(mosquitto_reason_string(rc));
+        connection->fail("the broker refused the connection: " +
+                         std::string(mosquitto_reason_string(rc)));
     }
 }
 
 void MosquittoConnection::onDisconnect(mosquitto*, void* self, int rc, const mosquitto_property*) {
     auto* connection = static_cast<MosquittoConnection*>(self);
     connection->connected_ = false;
-    if (rc != 0 && !connection->disconnecting_ && connection->failure_.empty()) {
-        connection->failure_ = "disconnected: " + errorText(rc);
+    if (rc != 0 && !connection->disconnecting_) {
+        connection->fail("disconnected: " + errorText(rc));
     }
 }
 
@@ -221,7 +442,7 @@ void MosquittoConnection::onSubscribe(mosquitto*, void* self, int, int count, co
     auto* connection = static_cast<MosquittoConnection*>(self);
     for (int i = 0; i < count; ++i) {
         if (granted[i] >= 0x80) {
-            connection->failure_ = "subscription refused";
+            connection->fail("subscription refused");
         }
     }
     ++connection->subscribed_;

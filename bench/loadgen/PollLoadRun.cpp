@@ -1,5 +1,6 @@
 #include "PollLoadRun.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -48,10 +49,26 @@ long long numberField(std::string_view json, std::string_view key, long long oth
 
 }  // namespace
 
+long raiseDescriptorLimit() {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        return -1;
+    }
+    if (limit.rlim_cur < limit.rlim_max) {
+        rlimit raised = limit;
+        raised.rlim_cur = limit.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+            limit = raised;
+        }
+    }
+    return limit.rlim_cur == RLIM_INFINITY ? -1 : static_cast<long>(limit.rlim_cur);
+}
+
 PollLoadRun::PollLoadRun(LoadOptions options) : options_(std::move(options)) {
     if (options_.users < 2 || options_.groupSize < 2 || options_.users < options_.groupSize) {
         throw std::invalid_argument("need at least 2 users and users >= group size");
     }
+    raiseDescriptorLimit();
     body_.assign(options_.bodyBytes, 'x');
     runTag_ = "-" +
               std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -88,8 +105,7 @@ std::string PollLoadRun::setupCall(size_t user, const std::string& op,
     const std::string command = R"({"op":")" + op + R"(","id":")" + id + "\"" +
                                 (arguments.empty() ? "" : ",") + arguments + "}";
     users_[user]->connection->publish(users_[user]->commandTopic, command);
-    if (!MosquittoConnection::runUntil(
-            connections_, [&] { return setupReplies_.count(id) > 0; }, std::chrono::seconds(20))) {
+    if (!runUntil([&] { return setupReplies_.count(id) > 0; }, std::chrono::seconds(20))) {
         throw std::runtime_error("no reply to " + command + " within 20 s");
     }
     std::string reply = std::move(setupReplies_[id]);
@@ -105,6 +121,7 @@ void PollLoadRun::setUp() {
     const size_t count = static_cast<size_t>(options_.users);
     for (size_t i = 0; i < count; ++i) {
         auto user = std::make_unique<User>();
+        user->index = i;
         char number[24];
         std::snprintf(number, sizeof(number), "%04zu", i + 1);
         user->uid = options_.userPrefix + number;
@@ -117,8 +134,14 @@ void PollLoadRun::setUp() {
             std::max(100, options_.window * 2),
             [this, i](MosquittoConnection&, std::string_view topic, std::string_view payload) {
                 onMessage(i, topic, payload);
-            });
-        connections_.push_back(user->connection.get());
+            },
+            // One descriptor per user instead of three (MosquittoConnection.cpp): 10,000 users
+            // fit in a process. The generator has no other thread.
+            options_.bare ? MosquittoConnection::WakeupPair::kept
+                          : MosquittoConnection::WakeupPair::without);
+        if (options_.bare) {
+            connections_.push_back(user->connection.get());
+        }
         users_.push_back(std::move(user));
     }
     // In steps of 200: thousands of connects at once overflow the broker's listen backlog
@@ -128,9 +151,11 @@ void PollLoadRun::setUp() {
         const size_t end = std::min(count, first + kConnectStep);
         for (size_t i = first; i < end; ++i) {
             users_[i]->connection->startConnect();
+            if (!options_.bare) {
+                loop_.add(*users_[i]->connection);
+            }
         }
-        if (!MosquittoConnection::runUntil(
-                connections_,
+        if (!runUntil(
                 [&] {
                     return std::all_of(users_.begin() + static_cast<std::ptrdiff_t>(first),
                                        users_.begin() + static_cast<std::ptrdiff_t>(end),
@@ -143,8 +168,7 @@ void PollLoadRun::setUp() {
     for (auto& user : users_) {
         user->connection->subscribe(topics.inboxSubscription(user->uid), 1);
     }
-    if (!MosquittoConnection::runUntil(
-            connections_,
+    if (!runUntil(
             [&] {
                 return std::all_of(users_.begin(), users_.end(),
                                    [](const auto& u) { return u->connection->subscribed() > 0; });
@@ -190,7 +214,8 @@ void PollLoadRun::setUp() {
     // Users past the last full group do not send (they stay connected, idle).
     if (options_.progress) {
         std::cerr << "  " << conversations_.size() * size << " users connected (libmosquitto, one "
-                  << "poll() loop), " << conversations_.size() << " conversations\n";
+                  << (options_.bare ? "poll()" : "epoll") << " loop), " << conversations_.size()
+                  << " conversations\n";
     }
 }
 
@@ -248,6 +273,10 @@ void PollLoadRun::onReply(User& user, std::string_view payload, int64_t arrivedN
     ++replies_;
     --user.outstanding;
     lastReplyNs_ = arrivedNs;
+    if (!user.inFreed) {
+        user.inFreed = true;
+        freed_.push_back(user.index);
+    }
     if (!options_.bare) {
         size_t number = 0;
         std::from_chars(id.data() + 1, id.data() + id.size(), number);
@@ -318,6 +347,28 @@ void PollLoadRun::onEvent(User& user, std::string_view conv, std::string_view pa
     }
 }
 
+void PollLoadRun::pass(std::chrono::microseconds timeout) {
+    if (options_.bare) {
+        MosquittoConnection::pollOnce(connections_, timeout);
+    } else {
+        loop_.runOnce(timeout);
+    }
+}
+
+bool PollLoadRun::runUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+    return options_.bare ? MosquittoConnection::runUntil(connections_, done, timeout)
+                         : loop_.runUntil(done, timeout);
+}
+
+void PollLoadRun::releaseHeldBack(size_t index) {
+    User& user = *users_[index];
+    while (!user.heldBack.empty() && user.outstanding < options_.maxUnansweredPerUser) {
+        send(index, user.heldBack.front());
+        user.heldBack.pop_front();
+        --heldBackTotal_;
+    }
+}
+
 ProcessSample PollLoadRun::sampleBrokers() const {
     ProcessSample all = sampleProcess(options_.brokerPid);
     for (const pid_t pid : options_.moreBrokerPids) {
@@ -359,27 +410,30 @@ LoadReport PollLoadRun::run() {
             }
         }
     }
-    // Flood: a reply frees its sender's slot. Refill after each poll pass rather than inside the
-    // callback, so the refills of one pass go out together.
+    // Flood: a reply frees its sender's slot. Refill after each pass rather than inside the
+    // callback, so the refills of one pass go out together; only the senders a reply freed are
+    // visited, in user order.
     const auto refill = [&](Clock::time_point now) {
         if (!sendingActive(now)) {
-            return;
+            return;  // the drain releases what is still held back
         }
         const int64_t nowNs =
             std::chrono::duration_cast<std::chrono::nanoseconds>(now - start_).count();
-        for (size_t user = 0; user < senders && sendingActive(now); ++user) {
+        std::sort(freed_.begin(), freed_.end());
+        size_t visited = 0;
+        for (; visited < freed_.size() && sendingActive(now); ++visited) {
+            const size_t user = freed_[visited];
             User& u = *users_[user];
+            u.inFreed = false;
             if (paced) {
-                while (!u.heldBack.empty() && u.outstanding < options_.maxUnansweredPerUser) {
-                    send(user, u.heldBack.front());
-                    u.heldBack.pop_front();
-                }
+                releaseHeldBack(user);
             } else {
                 while (u.outstanding < options_.window && sendingActive(now)) {
                     send(user, nowNs);
                 }
             }
         }
+        freed_.erase(freed_.begin(), freed_.begin() + static_cast<std::ptrdiff_t>(visited));
     };
     auto lastTick = start_;
     auto lastProgress = start_;
@@ -398,11 +452,15 @@ LoadReport PollLoadRun::run() {
     const auto tick = [&](Clock::time_point now) {
         if (now - lastTick >= std::chrono::seconds(1)) {
             lastTick = now;
-            for (MosquittoConnection* connection : connections_) {
-                connection->misc();
-                if (connection->failed()) {
-                    throw std::runtime_error("a bench user's " + connection->failure());
+            if (options_.bare) {
+                for (MosquittoConnection* connection : connections_) {
+                    connection->misc();
+                    if (connection->failed()) {
+                        throw std::runtime_error("a bench user's " + connection->failure());
+                    }
                 }
+            } else {
+                loop_.misc();  // throws a bench user's failure
             }
             serverRssMax = std::max(serverRssMax, sampleProcess(options_.serverPid).rssKiB);
             progress(now);
@@ -422,6 +480,7 @@ LoadReport PollLoadRun::run() {
                 User& u = *users_[user];
                 if (u.outstanding >= options_.maxUnansweredPerUser || !u.heldBack.empty()) {
                     u.heldBack.push_back(dueNs);  // as a real client would: it waits, still owed
+                    ++heldBackTotal_;
                 } else {
                     send(user, dueNs);
                 }
@@ -431,8 +490,7 @@ LoadReport PollLoadRun::run() {
         const auto wait = paced
                               ? std::chrono::duration_cast<std::chrono::microseconds>(nextDue - now)
                               : std::chrono::microseconds(10000);
-        MosquittoConnection::pollOnce(connections_,
-                                      std::min(wait, std::chrono::microseconds(10000)));
+        pass(std::min(wait, std::chrono::microseconds(10000)));
         now = Clock::now();
         refill(now);
         tick(now);
@@ -450,20 +508,17 @@ LoadReport PollLoadRun::run() {
         Clock::now() +
         std::chrono::milliseconds(static_cast<long long>(options_.drainSeconds * 1000));
     while (Clock::now() < drainDeadline) {
-        bool heldBack = false;
-        for (size_t user = 0; user < senders; ++user) {
-            User& u = *users_[user];
-            while (!u.heldBack.empty() && u.outstanding < options_.maxUnansweredPerUser) {
-                send(user, u.heldBack.front());
-                u.heldBack.pop_front();
-            }
-            heldBack = heldBack || !u.heldBack.empty();
+        std::sort(freed_.begin(), freed_.end());
+        for (const size_t user : freed_) {
+            users_[user]->inFreed = false;
+            releaseHeldBack(user);
         }
+        freed_.clear();
         const long long expected = stored_ * options_.groupSize;
-        if (!heldBack && replies_ >= sent_ && deliveredAll_ >= expected) {
+        if (heldBackTotal_ == 0 && replies_ >= sent_ && deliveredAll_ >= expected) {
             break;
         }
-        MosquittoConnection::pollOnce(connections_, std::chrono::milliseconds(10));
+        pass(std::chrono::milliseconds(10));
         tick(Clock::now());
     }
     progress(Clock::now());
@@ -504,7 +559,7 @@ LoadReport PollLoadRun::run() {
     if (report.stored > 0) {
         report.benchCpuMicrosPerMessage = 1e6 * benchCpu / static_cast<double>(report.stored);
     }
-    report.generator = options_.bare ? "bare libmosquitto poll() loop" : "libmosquitto poll() loop";
+    report.generator = options_.bare ? "bare libmosquitto poll() loop" : "libmosquitto epoll loop";
     report.stealPercent = stealPercent(machineBefore, machineAfterSending);
     report.runQueueWaitMs = meanRunQueueWaitMs(runQueueBefore, runQueueAfterSending);
     report.serverRunQueueWaitMs =

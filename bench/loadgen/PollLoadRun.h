@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -15,15 +16,23 @@
 
 namespace parley::bench {
 
+// Raises this process's soft descriptor limit to its hard limit (where a distribution's default
+// soft limit of 1,024 would stop the generator near 1,000 users; children started afterwards,
+// such as the suite's broker, inherit it). Returns the soft limit now in force.
+long raiseDescriptorLimit();
+
 // The load generator of the benchmark (docs/performance.md, "The load generator"): every
-// simulated user's MQTT connection (libmosquitto) on one thread, one poll() loop, no locks and no
+// simulated user's MQTT connection (libmosquitto) on one thread, one epoll loop, no locks and no
 // hand-offs between threads, so the generator costs the machine a few µs per message and is not
-// what the benchmark measures. Flood: each user keeps `window` messages awaiting their reply.
-// Paced: a message is due every 1/rate s from a user drawn at random, and its latency counts from
-// when it was due, not from when it left (a late generator or a user holding back at
-// maxUnansweredPerUser shows as latency, not as a lower rate offered).
-// `bare` is the plain poll() loop the generator is measured against: the same connections and
-// commands, but replies and events are only counted (no parsing, no latency, no checks).
+// what the benchmark measures; a pass costs what is ready, not how many users are connected. Flood:
+// each user keeps `window` messages awaiting their reply. Paced: a message is due every 1/rate s
+// from a user drawn at random, and its latency counts from when it was due, not from when it left
+// (a late generator or a user holding back at maxUnansweredPerUser shows as latency, not as a lower
+// rate offered). `bare` is the plain loop the generator is measured against: the same connections
+// and commands, but replies and events are only counted (no parsing, no latency, no checks),
+// through libmosquitto as it comes (its wake-up pair per connection) and one poll() of every
+// descriptor per pass, as the generator was before 2026-12-07's epoll loop: the reference stays
+// independent of the loop it checks (a few thousand users at most: three descriptors each).
 class PollLoadRun {
   public:
     explicit PollLoadRun(LoadOptions options);
@@ -38,6 +47,7 @@ class PollLoadRun {
     };
     struct User {
         std::unique_ptr<MosquittoConnection> connection;
+        size_t index = 0;  // in users_
         std::string uid;
         std::string commandTopic;
         std::string inboxPrefix;
@@ -46,6 +56,7 @@ class PollLoadRun {
         std::deque<int64_t> heldBack;         // paced: due, waiting for a reply to free a slot
         int outstanding = 0;                  // sent, no reply yet
         std::vector<uint32_t> receivedBySeq;  // this user's copies of its conversation's messages
+        bool inFreed = false;                 // in freed_
     };
 
     void onMessage(size_t user, std::string_view topic, std::string_view payload);
@@ -55,6 +66,12 @@ class PollLoadRun {
     void setUp();
     void send(size_t user, int64_t dueNs);
     bool sendingActive(std::chrono::steady_clock::time_point now) const;
+    // Paced: sends what `user` held back while it has room.
+    void releaseHeldBack(size_t user);
+    // One pass of the loop (loop_, or the bare poll() loop over connections_), and passes until
+    // done().
+    void pass(std::chrono::microseconds timeout);
+    bool runUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout);
     int64_t nanosNow() const;
     LoadReport collect(double sendingSeconds);
     // The brokers' CPU so far (every shard's together).
@@ -64,7 +81,12 @@ class PollLoadRun {
     std::string body_;
     std::string runTag_;
     std::vector<std::unique_ptr<User>> users_;
-    std::vector<MosquittoConnection*> connections_;
+    // After users_: destroyed first, it detaches their connections.
+    MosquittoConnection::Loop loop_;
+    std::vector<MosquittoConnection*> connections_;  // bare: the poll() loop's
+    // Senders whose reply arrived since the last refill: the refill visits these, not every user.
+    std::vector<size_t> freed_;
+    long long heldBackTotal_ = 0;
     std::vector<Conversation> conversations_;
     std::map<std::string, std::string> setupReplies_;
 

@@ -190,6 +190,62 @@ TEST(ParleyBench, TheOldPahoGeneratorAndTheBareLoopCountThroughTheRawRelayToo) {
         << "the relay prints its own CPU per command when it stops: " << relay.log();
 }
 
+// libmosquitto opens a wake-up socket pair per client beside its socket: three descriptors per
+// user capped one generator process at about 6,600 users (20,000 descriptors). The generator goes
+// without the pair; the plain poll() loop of the generator check keeps it, so under the same
+// limit it must fail where the generator holds every user.
+TEST(ParleyBench, TheGeneratorHoldsEachUserOnOneDescriptor) {
+    constexpr int kManyUsers = 40;
+    constexpr int kDescriptors = 80;  // 40 sockets and the process's own; not 3 x 40
+    std::vector<BrokerUser> users{{"parleyd", kServicePassword}};
+    char name[32];
+    for (int i = 1; i <= kManyUsers; ++i) {
+        std::snprintf(name, sizeof(name), "bench-%04d", i);
+        users.push_back({name, kUserPassword});
+    }
+    MosquittoServer broker(users);
+    TempDir dir("parley-bench-relay-test");
+    ChildProcess relay(
+        {PARLEY_BENCH_PATH, "--uri", broker.uri(), "relay", "--relay-password", kServicePassword},
+        dir.file("relay.log"));
+    ASSERT_TRUE(relay.waitForLog("relay ready", 10s)) << relay.log();
+    const auto underLimit = [&](const std::vector<std::string>& extra) {
+        std::vector<std::string> argv = {
+            "/bin/sh",
+            "-c",
+            "ulimit -n " + std::to_string(kDescriptors) + " && exec \"$@\"",
+            "sh",
+            PARLEY_BENCH_PATH,
+            "--uri",
+            broker.uri(),
+            "--password",
+            kUserPassword,
+            "--users",
+            std::to_string(kManyUsers),
+            "--rate",
+            "40",
+            "--seconds",
+            "1",
+            "--drain",
+            "10",
+            "--json",
+            "--quiet"};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        return runCommand(argv, {}, 60s);
+    };
+
+    const auto generator = underLimit({});
+    ASSERT_EQ(generator.exitCode, 0) << generator.out << generator.err;
+    const json report = json::parse(generator.out);
+    EXPECT_EQ(report.at("generator"), "libmosquitto epoll loop");
+    expectCleanReport(report);
+
+    const auto bare = underLimit({"--bare"});
+    EXPECT_NE(bare.exitCode, 0) << "three descriptors per user do not fit: " << bare.out;
+    EXPECT_NE(bare.err.find("Too many open files"), std::string::npos) << bare.err;
+    EXPECT_EQ(relay.terminate(5s), 0) << relay.log();
+}
+
 TEST(ParleyBench, AFloodKeepsAWindowInFlightPerSenderAndStopsAtTheCount) {
     MosquittoServer broker(brokerUsers());
     ParleydProcess parleyd(parleydYaml(broker));
