@@ -313,9 +313,10 @@ TEST(DebianPackage, InstallsRunsFromTheInstalledPathsAndPurgesCleanly) {
 
     // The package's own folders, which purge removes unless they were there before.
     std::vector<std::string> ownFolders;
-    for (const char* path : {"/etc/parley", "/var/lib/parley", "/usr/lib/parley",
-                             "/usr/share/parley", "/usr/include/parley",
-                             "/usr/share/doc/parley-chat", "/lib/systemd/system/parleyd.service"}) {
+    for (const char* path :
+         {"/etc/parley", "/var/lib/parley", "/usr/lib/parley", "/usr/share/parley",
+          "/usr/include/parley", "/usr/share/doc/parley-chat",
+          "/lib/systemd/system/parleyd.service", "/lib/systemd/system/mosquitto.service.d"}) {
         if (!fs::exists(path)) {
             ownFolders.emplace_back(path);
         }
@@ -348,6 +349,7 @@ TEST(DebianPackage, InstallsRunsFromTheInstalledPathsAndPurgesCleanly) {
                              "/etc/parley/mosquitto/acl",
                              "/etc/parley/mosquitto/jwt-keys",
                              "/lib/systemd/system/parleyd.service",
+                             "/lib/systemd/system/mosquitto.service.d/parley.conf",
                              "/usr/share/doc/parley-chat/operations.md",
                              "/usr/share/doc/parley-chat/examples/parleyd.yaml"}) {
         EXPECT_TRUE(fs::exists(path)) << path << " not installed";
@@ -398,6 +400,11 @@ TEST(DebianPackage, InstallsRunsFromTheInstalledPathsAndPurgesCleanly) {
                              "\nExecStart=/usr/bin/parleyd --config /etc/parley/parleyd.yaml\n"}) {
         EXPECT_NE(unit.find(line), std::string::npos) << "no " << line << " in the unit:\n" << unit;
     }
+    // The broker's descriptors: one per connected user (docs/operations.md, "Many users").
+    const std::string brokerLimits =
+        readFile("/lib/systemd/system/mosquitto.service.d/parley.conf");
+    EXPECT_NE(brokerLimits.find("[Service]\nLimitNOFILE=65536\n"), std::string::npos)
+        << brokerLimits;
 
     // The shipped configuration is valid as installed, and every installed path it names exists.
     const CommandResult checked =
