@@ -291,7 +291,7 @@ TEST(MysqlStore, SearchPurgeFinishesARebuildThatStoppedAfterItsRename) {
 TEST(MysqlStore, SearchPurgeThatLosesItsConnectionLeavesNoBrokenConnectionInThePool) {
     auto& server = sharedMariaDb();
     const std::string database = server.createDatabase();
-    MysqlConfig config = server.clientConfig(database);
+    MysqlConfig config = mysqlConfigFor(server, database);
     store::MysqlStore store(config, server.password(), 10000);
     store.migrate();
     store.openDirect("alice", "bob", std::nullopt, "c1", 100);
@@ -380,7 +380,7 @@ TEST(MysqlStore, SearchPurgeThatLosesItsConnectionLeavesNoBrokenConnectionInTheP
 TEST(MysqlStore, SearchPurgeStopsBetweenBatchesAndTheNextStartFinishesIt) {
     auto& server = sharedMariaDb();
     const std::string database = server.createDatabase();
-    const MysqlConfig config = server.clientConfig(database);
+    const MysqlConfig config = mysqlConfigFor(server, database);
     std::optional<store::MysqlStore> store;
     store.emplace(config, server.password(), 10000);
     store->migrate();
@@ -443,7 +443,7 @@ TEST(MysqlStore, ParleydStoppedDuringASearchPurgeLeavesItForTheNextStart) {
     auto& server = sharedMariaDb();
     const std::string database = server.createDatabase();
     {
-        store::MysqlStore store(server.clientConfig(database), server.password(), 10000);
+        store::MysqlStore store(mysqlConfigFor(server, database), server.password(), 10000);
         store.migrate();
         store.openDirect("alice", "bob", std::nullopt, "c1", 100);
         store.appendMessage({"c1", "alice", "a1", "the who sang", {}, 1000});
@@ -480,7 +480,7 @@ TEST(MysqlStore, ParleydStoppedDuringASearchPurgeLeavesItForTheNextStart) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     EXPECT_EQ(rebuildTables(server, database), 0);
-    store::MysqlStore store(server.clientConfig(database), server.password(), 10000);
+    store::MysqlStore store(mysqlConfigFor(server, database), server.password(), 10000);
     EXPECT_EQ(searchCmids(store, "bob", {"sang"}), (std::vector<std::string>{"a1"}));
     EXPECT_TRUE(searchCmids(store, "bob", {"zebra"}).empty());
     EXPECT_EQ(server.queryAsRoot("SELECT COUNT(*) FROM `" + database +
