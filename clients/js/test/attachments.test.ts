@@ -402,7 +402,14 @@ describe('attachments past the byte budget', { timeout: 120000 }, () => {
       (p) => (p.json['error'] as { code?: string } | undefined)?.code === 'transfer_limited',
     );
     assert.ok(refusedAll.length > refusedUp.length, 'and on the way down');
-    // Each refused command was sent again, the same command (its id), and then answered.
+    // Each refused command was sent again, the same command (its id), and then answered. The
+    // observer is a connection of its own: the broker may hand it the last answer after the
+    // client that asked has it, so wait for it before asserting.
+    const answered = (id: unknown): boolean =>
+      observer.payloads.some((p) => p.json['id'] === id && p.json['ok'] === true);
+    await waitFor('the observer to see every refused command answered', () =>
+      refusedAll.every(({ json }) => answered(json['id'])),
+    ).catch(() => undefined); // the assertions below name the one missing
     for (const { json } of refusedAll) {
       assert.ok(
         observer.payloads.some((p) => p.json['id'] === json['id'] && p.json['ok'] === true),
