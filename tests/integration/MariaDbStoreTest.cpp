@@ -34,6 +34,19 @@ void storeBulkMessages(MariaDbServer& server, const std::string& database, int c
                      "messages WHERE conv = 'bulk' ORDER BY seq");
 }
 
+// A migrated store with a purge of the search index due: in 'c1' a message that stays ("the who
+// sang") and a deleted one ("delete this zebra", deleted at 4000), and `count` bulk documents.
+void storeADuePurge(store::MysqlStore& store, MariaDbServer& server, const std::string& database,
+                    int count) {
+    store.migrate();
+    store.openDirect("alice", "bob", std::nullopt, "c1", 100);
+    store.appendMessage({"c1", "alice", "a1", "the who sang", {}, 1000});
+    store.appendMessage({"c1", "alice", "a2", "delete this zebra", {}, 1001});
+    storeBulkMessages(server, database, count);
+    ASSERT_EQ(store.deleteMessage("c1", 2, "alice", false, 4000).outcome,
+              store::ChangeOutcome::Changed);
+}
+
 // The tables a rebuild of the search index leaves while it runs (search_docs_next before its
 // rename, search_docs_old after): none once it finished.
 int rebuildTables(const MariaDbServer& server, const std::string& database) {
@@ -144,14 +157,8 @@ TEST(MysqlStore, SearchPurgeOfALargeIndexStaysWithinTheIoTimeoutAndDropsDeletedW
     MysqlConfig config = mysqlConfigFor(server, database);
     config.ioTimeoutSeconds = 2;
     store::MysqlStore store(config, server.password(), 10000);
-    store.migrate();
-    store.openDirect("alice", "bob", std::nullopt, "c1", 100);
-    store.appendMessage({"c1", "alice", "a1", "the who sang", {}, 1000});
-    store.appendMessage({"c1", "alice", "a2", "delete this zebra", {}, 1001});
     // 300,000 more documents, in a conversation nobody reads, straight into the tables.
-    storeBulkMessages(server, database, 300000);
-    ASSERT_EQ(store.deleteMessage("c1", 2, "alice", false, 4000).outcome,
-              store::ChangeOutcome::Changed);
+    ASSERT_NO_FATAL_FAILURE(storeADuePurge(store, server, database, 300000));
     for (int i = 0; i < 5; ++i) {
         store.appendMessage({"c1", "bob", "e" + std::to_string(i), "early words", {}, 1003});
     }
@@ -293,13 +300,7 @@ TEST(MysqlStore, SearchPurgeThatLosesItsConnectionLeavesNoBrokenConnectionInTheP
     const std::string database = server.createDatabase();
     MysqlConfig config = mysqlConfigFor(server, database);
     store::MysqlStore store(config, server.password(), 10000);
-    store.migrate();
-    store.openDirect("alice", "bob", std::nullopt, "c1", 100);
-    store.appendMessage({"c1", "alice", "a1", "the who sang", {}, 1000});
-    store.appendMessage({"c1", "alice", "a2", "delete this zebra", {}, 1001});
-    storeBulkMessages(server, database, 150000);
-    ASSERT_EQ(store.deleteMessage("c1", 2, "alice", false, 4000).outcome,
-              store::ChangeOutcome::Changed);
+    ASSERT_NO_FATAL_FAILURE(storeADuePurge(store, server, database, 150000));
 
     // One connection, so that the purge's is the one every call after it gets.
     config.poolSize = 1;
@@ -383,13 +384,7 @@ TEST(MysqlStore, SearchPurgeStopsBetweenBatchesAndTheNextStartFinishesIt) {
     const MysqlConfig config = mysqlConfigFor(server, database);
     std::optional<store::MysqlStore> store;
     store.emplace(config, server.password(), 10000);
-    store->migrate();
-    store->openDirect("alice", "bob", std::nullopt, "c1", 100);
-    store->appendMessage({"c1", "alice", "a1", "the who sang", {}, 1000});
-    store->appendMessage({"c1", "alice", "a2", "delete this zebra", {}, 1001});
-    storeBulkMessages(server, database, 150000);
-    ASSERT_EQ(store->deleteMessage("c1", 2, "alice", false, 4000).outcome,
-              store::ChangeOutcome::Changed);
+    ASSERT_NO_FATAL_FAILURE(storeADuePurge(*store, server, database, 150000));
 
     std::stop_source stopping;
     std::optional<bool> purged;
@@ -444,13 +439,7 @@ TEST(MysqlStore, ParleydStoppedDuringASearchPurgeLeavesItForTheNextStart) {
     const std::string database = server.createDatabase();
     {
         store::MysqlStore store(mysqlConfigFor(server, database), server.password(), 10000);
-        store.migrate();
-        store.openDirect("alice", "bob", std::nullopt, "c1", 100);
-        store.appendMessage({"c1", "alice", "a1", "the who sang", {}, 1000});
-        store.appendMessage({"c1", "alice", "a2", "delete this zebra", {}, 1001});
-        storeBulkMessages(server, database, 150000);
-        ASSERT_EQ(store.deleteMessage("c1", 2, "alice", false, 4000).outcome,
-                  store::ChangeOutcome::Changed);
+        ASSERT_NO_FATAL_FAILURE(storeADuePurge(store, server, database, 150000));
     }
     MosquittoServer broker(std::vector<BrokerUser>{{"parleyd", "parleyd-secret"}});
     ParleydProcess parleyd(
