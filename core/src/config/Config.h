@@ -17,7 +17,7 @@
 namespace parley {
 
 struct ServerConfig {
-    int workers = 16;
+    int workers = 64;  // config/parleyd.yaml says why
     int queueCapacity = 10000;
     int64_t shutdownTimeoutMs = 10000;
 };
